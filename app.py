@@ -1,0 +1,130 @@
+"""Chalice wiring only: parse, call one service, return. Rules live in chalicelib/."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from typing import Any
+
+from chalice import Chalice, Response
+from chalice.app import WebsocketEvent
+
+from chalicelib.auth.devidp import dev_idp
+from chalicelib.auth.errors import AuthError
+from chalicelib.auth.tokens import authenticate, default_key_source, issue_visitor_token
+from chalicelib.im.actions import handle_frame
+from chalicelib.rest import api_errors, caller, int_param, json_body, only_fields, required_text, text_field
+from chalicelib.sessions.service import session_json
+from chalicelib.settings import get_settings
+from chalicelib.wiring import services
+
+app = Chalice(app_name="customer-service")
+app.experimental_feature_flags.update(["WEBSOCKETS"])
+app.log.setLevel(logging.INFO)
+
+CHANNELS = ("app", "mini_program", "web")
+
+
+# -- WebSocket ------------------------------------------------------------------------------------
+
+@app.on_ws_connect()
+def ws_connect(event: WebsocketEvent) -> Response | None:
+    query = event.to_dict().get("queryStringParameters") or {}
+    try:
+        identity = authenticate(query.get("token"), default_key_source())
+    except AuthError as err:
+        # Refusing the upgrade: the client sees the HTTP status, not a frame.
+        return Response(body=json.dumps({"error": {"code": err.code, "message": err.message}}), status_code=401)
+    svc = services()
+    presence = svc.presence.connect(event.connection_id, identity)
+    if identity.is_staff:
+        svc.sessions.backfill(identity.user_id)
+    else:
+        svc.sessions.current_or_new(identity, presence)
+    return None
+
+
+@app.on_ws_message()
+def ws_message(event: WebsocketEvent) -> None:
+    handle_frame(services(), event.connection_id, event.body)
+
+
+@app.on_ws_disconnect()
+def ws_disconnect(event: WebsocketEvent) -> None:
+    services().presence.disconnect(event.connection_id)
+
+
+@app.lambda_function(name="delivery_step")
+def delivery_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A step of the delivery state machine: resend an unACKed message, or give up on it."""
+    im = services().im
+    if event["op"] == "resend":
+        return {"attempt": im.resend(event["session_id"], event["sk"], int(event["attempt"]))}
+    if event["op"] == "fail":
+        return {"failed": im.fail(event["session_id"], event["sk"])}
+    raise ValueError(f"unknown delivery step {event['op']!r}")
+
+
+# -- REST -----------------------------------------------------------------------------------------
+
+@app.route("/health", methods=["GET"])
+def health() -> dict[str, Any]:
+    return {"ok": True, "stage": get_settings().stage}
+
+
+@app.route("/visitors/token", methods=["POST"], cors=True)
+@api_errors
+def visitor_token() -> Response:
+    body = json_body(app.current_request)
+    only_fields(body, {"name", "channel", "source", "category"})
+    channel = required_text(body, "channel", choices=CHANNELS)
+    visitor_id = "v_" + secrets.token_hex(8)
+    token, expires_at = issue_visitor_token(
+        visitor_id, text_field(body, "name", max_len=80), channel,
+        text_field(body, "source", max_len=120), text_field(body, "category", max_len=60),
+    )
+    return Response(body={"token": token, "visitor_id": visitor_id, "expires_at": expires_at}, status_code=201)
+
+
+@app.route("/auth/login", methods=["POST"], cors=True)
+@api_errors
+def login() -> Any:
+    if not get_settings().dev_idp_enabled:
+        return Response(body={"error": {"code": "not_found", "message": "sign in through Cognito"}},
+                        status_code=404)
+    body = json_body(app.current_request)
+    only_fields(body, {"username", "password"})
+    token, expires_at, identity = dev_idp().login(required_text(body, "username", max_len=64),
+                                                  required_text(body, "password", max_len=256))
+    return {"token": token, "expires_at": expires_at,
+            "user": {"id": identity.user_id, "name": identity.name, "role": identity.role}}
+
+
+@app.route("/auth/jwks", methods=["GET"], cors=True)
+def jwks() -> Any:
+    if not get_settings().dev_idp_enabled:
+        return Response(body={"error": {"code": "not_found", "message": "no local identity provider"}},
+                        status_code=404)
+    return dev_idp().jwks()
+
+
+@app.route("/sessions", methods=["GET"], cors=True)
+@api_errors
+def my_sessions() -> Any:
+    who = caller(app.current_request)
+    sessions = services().sessions
+    if who.is_staff:
+        return {"sessions": [session_json(s) for s in sessions.of_agent(who.user_id)]}
+    current = sessions.current(who)
+    return {"sessions": [session_json(current)] if current else []}
+
+
+@app.route("/sessions/{session_id}/messages", methods=["GET"], cors=True)
+@api_errors
+def session_messages(session_id: str) -> Any:
+    request = app.current_request
+    who = caller(request)
+    after_seq = int_param(request.query_params, "after_seq", 0, 0, 10**12)
+    limit = int_param(request.query_params, "limit", 50, 1, 100)
+    return services().im.history(who, session_id, after_seq, limit)

@@ -1,0 +1,107 @@
+"""The WebSocket command table: one function per ``action``, each validating its own frame."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.auth.identity import Identity
+from chalicelib.im import schemas
+from chalicelib.im.errors import ImError
+from chalicelib.sessions.service import session_json
+from chalicelib.wiring import Services
+
+log = logging.getLogger(__name__)
+
+Action = Callable[[Services, Identity, str, dict[str, Any]], None]
+
+
+def _ping(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    schemas.bare_frame(frame)
+    svc.presence.post(conn, {"event": "pong", "ts": int(time.time() * 1000)}, caller.user_id)
+
+
+def _hello(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    schemas.bare_frame(frame)
+    welcome: dict[str, Any] = {"event": "welcome", "connection_id": conn,
+                               "user": {"id": caller.user_id, "role": caller.role, "name": caller.name}}
+    if caller.is_staff:
+        welcome["sessions"] = [session_json(s) for s in svc.sessions.of_agent(caller.user_id)]
+    else:
+        session = svc.sessions.current(caller)
+        welcome["session"] = session_json(session) if session else None
+    svc.presence.post(conn, welcome, caller.user_id)
+
+
+def _send(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    svc.im.send(caller, conn, schemas.send_frame(frame))
+
+
+def _ack(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    svc.im.ack(caller, schemas.ack_frame(frame))
+
+
+def _resume(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    session_id, after_seq = schemas.resume_frame(frame)
+    svc.presence.post(conn, svc.im.resume(caller, session_id, after_seq), caller.user_id)
+
+
+def _request_agent(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    schemas.bare_frame(frame)
+    if caller.is_staff:
+        raise ImError("forbidden", "only visitors ask for an agent")
+    svc.sessions.request_agent(caller)
+
+
+def _set_status(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    status = schemas.status_frame(frame)
+    if not caller.is_staff:
+        raise ImError("forbidden", "only agents have a status")
+    svc.sessions.set_status(caller, status)
+    svc.presence.post(conn, {"event": "status", "status": status}, caller.user_id)
+
+
+ACTIONS: dict[str, Action] = {
+    "ping": _ping,
+    "hello": _hello,
+    "send": _send,
+    "ack": _ack,
+    "resume": _resume,
+    "request_agent": _request_agent,
+    "set_status": _set_status,
+}
+
+
+def handle_frame(svc: Services, connection_id: str, body: str | None) -> None:
+    """Run one client frame; every refusal becomes an error frame and the connection stays usable."""
+    frame: dict[str, Any] = {}
+    try:
+        frame = schemas.parse_frame(body)
+        caller = svc.presence.identity(connection_id)
+        if caller is None:
+            raise ImError("forbidden", "this connection is not registered; reconnect")
+        action = ACTIONS.get(frame["action"])
+        if action is None:
+            raise ImError("unknown_action", f"unknown action; use one of {', '.join(sorted(ACTIONS))}",
+                          field="action")
+        action(svc, caller, connection_id, frame)
+    except ImError as err:
+        svc.presence.post(connection_id, _with_refs(err.frame(_str(frame.get("action"))), frame))
+    except Exception:
+        log.exception("frame failed on %s", connection_id)
+        err = ImError("internal_error", "the server could not process this frame; retry it")
+        svc.presence.post(connection_id, _with_refs(err.frame(_str(frame.get("action"))), frame))
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and len(value) <= 64 else None
+
+
+def _with_refs(out: dict[str, Any], frame: dict[str, Any]) -> dict[str, Any]:
+    # Echo the client's own ids so it can tell which request failed.
+    for key in ("client_msg_id", "message_id"):
+        if key not in out and (value := _str(frame.get(key))) is not None:
+            out[key] = value
+    return out

@@ -1,0 +1,90 @@
+"""IM tables: live connections, per-user presence, and messages (with their dedupe markers)."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+)
+from pynamodb.indexes import GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.platform.modelbase import index_meta, meta
+
+MESSAGE_SK_PREFIX = "m#"
+MARKER_SK_PREFIX = "c#"
+
+
+def message_sk(seq: int) -> str:
+    # Zero-padded so that the range key sorts messages by sequence.
+    return f"{MESSAGE_SK_PREFIX}{seq:012d}"
+
+
+def marker_sk(sender_id: str, client_msg_id: str) -> str:
+    return f"{MARKER_SK_PREFIX}{sender_id}#{client_msg_id}"
+
+
+class Connection(Model):
+    """One open WebSocket. Its identity never changes, so handlers may cache it."""
+
+    Meta = meta("connections")
+    connection_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+    role = UnicodeAttribute()
+    name = UnicodeAttribute(null=True)
+    connected_at = NumberAttribute()
+    # API Gateway closes a connection after 2 hours; TTL removes items whose $disconnect never came.
+    expires_at = TTLAttribute()
+
+
+class AgentsByStatus(GlobalSecondaryIndex["Presence"]):
+    Meta = index_meta("agents-by-status")
+    status = UnicodeAttribute(hash_key=True)
+    updated_at = NumberAttribute(range_key=True)
+
+
+class Presence(Model):
+    """One item per user: their open connections, and for agents their availability."""
+
+    Meta = meta("presence")
+    user_id = UnicodeAttribute(hash_key=True)
+    role = UnicodeAttribute()
+    name = UnicodeAttribute(null=True)
+    conns = UnicodeSetAttribute(default=set)
+    # Agents only ("online" / "offline"), so the index holds agents alone.
+    status = UnicodeAttribute(null=True)
+    # A visitor's current session.
+    session_id = UnicodeAttribute(null=True)
+    updated_at = NumberAttribute()
+    agents_by_status = AgentsByStatus()
+
+
+class Message(Model):
+    """A message (sk ``m#<seq>``) or a client-id marker (sk ``c#<sender>#<client_msg_id>``).
+
+    A message is written ``pending`` when sent, becomes ``delivered`` on the first ACK and is
+    deleted if the third attempt goes unACKed: only delivered messages are history.
+    """
+
+    Meta = meta("messages")
+    session_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    seq = NumberAttribute(null=True)
+    message_id = UnicodeAttribute(null=True)
+    sender_id = UnicodeAttribute(null=True)
+    sender_role = UnicodeAttribute(null=True)
+    recipient_id = UnicodeAttribute(null=True)
+    kind = UnicodeAttribute(null=True)
+    content = MapAttribute[str, object](null=True)
+    client_msg_id = UnicodeAttribute(null=True)
+    # The connection that sent it: `delivered`/`send_failed` go there first (no presence read).
+    sender_conn = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    attempts = NumberAttribute(null=True)
+    created_at = NumberAttribute(null=True)
+    delivered_at = NumberAttribute(null=True)
+    # Markers only: a client resend after this long is a new message.
+    expires_at = TTLAttribute(null=True)

@@ -1,0 +1,123 @@
+"""Who is connected where: connection items, per-user presence, and pushing frames to a user."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from threading import Lock
+from typing import Any
+
+from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
+
+from chalicelib.auth.identity import Identity
+from chalicelib.im.models import Connection, Presence
+from chalicelib.platform.ws import PostResult, Sender
+
+log = logging.getLogger(__name__)
+
+# API Gateway closes every connection after 2 hours; a little slack for clock skew.
+CONNECTION_TTL_SECONDS = 2 * 3600 + 300
+_CACHE_SIZE = 10_000
+
+
+class PresenceService:
+    """Registers connections and delivers frames to them, forgetting the ones that are gone."""
+
+    def __init__(self, sender: Sender, clock: Callable[[], float] = time.time) -> None:
+        self._sender = sender
+        self._clock = clock
+        # A connection's identity never changes, so a warm Lambda can skip the lookup.
+        self._identities: OrderedDict[str, Identity] = OrderedDict()
+        self._lock = Lock()
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def connect(self, connection_id: str, identity: Identity) -> Presence:
+        """Record a new connection; returns the user's presence after the change."""
+        now = self._clock()
+        Connection(connection_id, user_id=identity.user_id, role=identity.role, name=identity.name,
+                   connected_at=int(now * 1000), expires_at=int(now) + CONNECTION_TTL_SECONDS).save()
+        presence = Presence(identity.user_id)
+        actions: list[Any] = [
+            Presence.conns.add({connection_id}),
+            Presence.role.set(identity.role),
+            Presence.updated_at.set(self._now_ms()),
+        ]
+        if identity.name:
+            actions.append(Presence.name.set(identity.name))
+        if identity.is_staff:
+            actions.append(Presence.status.set("online"))
+        presence.update(actions=actions)
+        self._remember(connection_id, identity)
+        return presence
+
+    def disconnect(self, connection_id: str) -> Identity | None:
+        """Forget a connection; returns whose it was (None if unknown)."""
+        return self._forget(connection_id, None)
+
+    def _drop_conn(self, user_id: str, connection_id: str, went_offline: bool) -> None:
+        presence = Presence(user_id)
+        try:
+            presence.update(actions=[Presence.conns.delete({connection_id})],
+                            condition=Presence.user_id.exists())
+        except UpdateError:
+            return
+        if went_offline and not presence.conns:
+            # Conditional: another connection may have arrived meanwhile, and then it is still online.
+            with contextlib.suppress(UpdateError):
+                presence.update(actions=[Presence.status.set("offline"), Presence.updated_at.set(self._now_ms())],
+                                condition=Presence.conns.does_not_exist())
+
+    def identity(self, connection_id: str) -> Identity | None:
+        with self._lock:
+            cached = self._identities.get(connection_id)
+        if cached is not None:
+            return cached
+        try:
+            conn = Connection.get(connection_id)
+        except DoesNotExist:
+            return None
+        identity = Identity(user_id=conn.user_id, role=conn.role, name=conn.name)
+        self._remember(connection_id, identity)
+        return identity
+
+    def _remember(self, connection_id: str, identity: Identity) -> None:
+        with self._lock:
+            self._identities[connection_id] = identity
+            while len(self._identities) > _CACHE_SIZE:
+                self._identities.popitem(last=False)
+
+    def connections_of(self, user_id: str) -> set[str]:
+        try:
+            return set(Presence.get(user_id, attributes_to_get=["conns"]).conns or ())
+        except DoesNotExist:
+            return set()
+
+    def post(self, connection_id: str, frame: Mapping[str, Any], user_id: str | None = None) -> bool:
+        result = self._sender.post(connection_id, frame)
+        if result is PostResult.GONE:
+            self._forget(connection_id, user_id)
+        return result is PostResult.OK
+
+    def push(self, user_id: str, frame: Mapping[str, Any], conns: Iterable[str] | None = None) -> int:
+        """Post ``frame`` to every connection of ``user_id``; returns how many took it."""
+        targets = self.connections_of(user_id) if conns is None else set(conns)
+        return sum(1 for c in sorted(targets) if self.post(c, frame, user_id))
+
+    def _forget(self, connection_id: str, user_id: str | None) -> Identity | None:
+        # Also runs on a 410, since $disconnect may never come: nothing posts to it again.
+        identity = self.identity(connection_id)
+        with self._lock:
+            self._identities.pop(connection_id, None)
+        try:
+            Connection(connection_id).delete()
+        except DeleteError:
+            log.warning("could not delete connection %s", connection_id)
+        owner = user_id or (identity.user_id if identity else None)
+        if owner:
+            self._drop_conn(owner, connection_id, went_offline=bool(identity and identity.is_staff))
+        return identity

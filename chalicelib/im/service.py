@@ -1,0 +1,268 @@
+"""Reliable messaging: send, ACK, retry, give up, resume and history.
+
+A sent message is written ``pending`` and posted to the recipient's connections, and the delivery
+state machine starts; the first ACK flips it to ``delivered`` (the sender is told), and if the
+third attempt goes unACKed the message is deleted and the sender gets ``send_failed``. Both ends
+are single conditional writes on the message item, so an ACK racing the last retry settles once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from chalicelib.auth.identity import Identity
+from chalicelib.im.delivery import DeliveryTimer
+from chalicelib.im.errors import ImError
+from chalicelib.im.models import Message, marker_sk, message_sk
+from chalicelib.im.presence import PresenceService
+from chalicelib.im.schemas import MessageRef, SendFrame, is_session_id, message_id
+from chalicelib.sessions import models as sm
+from chalicelib.sessions.models import Session
+from chalicelib.settings import MAX_DELIVERY_ATTEMPTS
+
+log = logging.getLogger(__name__)
+
+PENDING = "pending"
+DELIVERED = "delivered"
+MARKER_TTL_SECONDS = 7 * 24 * 3600
+RESUME_PAGE = 100
+_LAST_SK = message_sk(10**12 - 1)
+
+# Independent reads/writes on the send path run side by side, keeping it to three sequential calls
+# before the post to the recipient.
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="im")
+
+
+def is_conditional_failure(err: Exception) -> bool:
+    return getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def message_json(msg: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "message_id": msg.message_id,
+        "session_id": msg.session_id,
+        "seq": int(msg.seq or 0),
+        "sender_id": msg.sender_id,
+        "sender_role": msg.sender_role,
+        "type": msg.kind,
+        "content": msg.content.as_dict() if msg.content is not None else {},
+        "client_msg_id": msg.client_msg_id,
+        "created_at": int(msg.created_at or 0),
+        "status": msg.status,
+    }
+    return out
+
+
+def participant(session: Session, user_id: str) -> bool:
+    return user_id in (session.visitor_id, session.agent_id)
+
+
+class ImService:
+    def __init__(self, presence: PresenceService, timer: DeliveryTimer,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._presence = presence
+        self._timer = timer
+        self._clock = clock
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    def send(self, caller: Identity, connection_id: str, frame: SendFrame) -> None:
+        """Accept a message from ``caller`` and make its first delivery attempt."""
+        session = self._next_seq(caller, frame.session_id)
+        seq = int(session.seq)
+        recipient_id = session.agent_id if caller.user_id == session.visitor_id else session.visitor_id
+        assert recipient_id is not None
+        recipient_conns = _pool.submit(self._presence.connections_of, recipient_id)
+        if not self._claim_client_id(caller, frame, seq):
+            recipient_conns.cancel()
+            self._answer_duplicate(caller, connection_id, frame)
+            return
+        now = self._now_ms()
+        msg = Message(frame.session_id, message_sk(seq), seq=seq,
+                      message_id=message_id(frame.session_id, seq), sender_id=caller.user_id,
+                      sender_role=caller.role, recipient_id=recipient_id,
+                      kind=frame.kind, content=frame.content, client_msg_id=frame.client_msg_id,
+                      sender_conn=connection_id, status=PENDING, attempts=1, created_at=now)
+        msg.save(condition=Message.sk.does_not_exist())
+        # The timer starts before the first post, so no delivery can be left without an end.
+        self._timer.start(frame.session_id, msg.sk, seq)
+        self._presence.push(recipient_id, {"event": "message", "message": message_json(msg), "attempt": 1},
+                            conns=recipient_conns.result())
+
+    def _next_seq(self, caller: Identity, session_id: str) -> Session:
+        session = Session(session_id)
+        try:
+            session.update(
+                actions=[Session.seq.add(1), Session.updated_at.set(self._now_ms())],
+                condition=(Session.status == sm.ACTIVE)
+                & ((Session.visitor_id == caller.user_id) | (Session.agent_id == caller.user_id)),
+            )
+        except UpdateError as err:
+            if not is_conditional_failure(err):
+                raise
+            raise self._why_not_sendable(caller, session_id) from None
+        return session
+
+    def _why_not_sendable(self, caller: Identity, session_id: str) -> ImError:
+        try:
+            session = Session.get(session_id, consistent_read=True)
+        except DoesNotExist:
+            return ImError("not_found", "no such session", session_id=session_id)
+        if not participant(session, caller.user_id):
+            return ImError("forbidden", "you are not a participant of this session", session_id=session_id)
+        if session.status == sm.CLOSED:
+            return ImError("session_closed", "this session has ended", session_id=session_id)
+        return ImError("no_agent", "no agent has joined this session yet; send request_agent first",
+                       session_id=session_id)
+
+    def _claim_client_id(self, caller: Identity, frame: SendFrame, seq: int) -> bool:
+        marker = Message(frame.session_id, marker_sk(caller.user_id, frame.client_msg_id), seq=seq,
+                         expires_at=int(self._clock()) + MARKER_TTL_SECONDS)
+        try:
+            marker.save(condition=Message.sk.does_not_exist())
+            return True
+        except PutError as err:
+            if is_conditional_failure(err):
+                return False
+            raise
+
+    def _answer_duplicate(self, caller: Identity, connection_id: str, frame: SendFrame) -> None:
+        """A resend of a client id already taken: report the original's fate, never store twice."""
+        marker = Message.get(frame.session_id, marker_sk(caller.user_id, frame.client_msg_id),
+                             consistent_read=True)
+        try:
+            original = Message.get(frame.session_id, message_sk(int(marker.seq or 0)), consistent_read=True)
+        except DoesNotExist:
+            self._presence.post(connection_id, self._failed_frame(frame.session_id, frame.client_msg_id),
+                                caller.user_id)
+            return
+        if original.status == DELIVERED:
+            self._presence.post(connection_id, self._delivered_frame(original), caller.user_id)
+        # Still pending: its `delivered` or `send_failed` is on the way.
+
+    # -- acknowledgement -------------------------------------------------------------------------
+
+    def ack(self, caller: Identity, ref: MessageRef) -> None:
+        """The recipient confirms a delivery; the first ACK persists the message and tells the sender."""
+        msg = Message(ref.session_id, message_sk(ref.seq))
+        try:
+            msg.update(actions=[Message.status.set(DELIVERED), Message.delivered_at.set(self._now_ms())],
+                       condition=(Message.status == PENDING) & (Message.recipient_id == caller.user_id))
+        except UpdateError as err:
+            if not is_conditional_failure(err):
+                raise
+            self._explain_ack(caller, ref)
+            return
+        frame = self._delivered_frame(msg)
+        if not (msg.sender_conn and self._presence.post(msg.sender_conn, frame, msg.sender_id)):
+            self._presence.push(str(msg.sender_id), frame)
+
+    def _explain_ack(self, caller: Identity, ref: MessageRef) -> None:
+        try:
+            msg = Message.get(ref.session_id, message_sk(ref.seq), consistent_read=True)
+        except DoesNotExist:
+            raise ImError("unknown_message", "no such message (it may have failed after three attempts)",
+                          message_id=ref.message_id) from None
+        if msg.recipient_id != caller.user_id:
+            raise ImError("forbidden", "this message was not sent to you", message_id=ref.message_id)
+        # Already delivered: a repeated ACK is harmless and needs no answer.
+
+    @staticmethod
+    def _delivered_frame(msg: Message) -> dict[str, Any]:
+        return {"event": "delivered", "client_msg_id": msg.client_msg_id, "message_id": msg.message_id,
+                "session_id": msg.session_id, "seq": int(msg.seq or 0), "delivered_at": msg.delivered_at}
+
+    @staticmethod
+    def _failed_frame(session_id: str, client_msg_id: str | None) -> dict[str, Any]:
+        return {"event": "send_failed", "client_msg_id": client_msg_id, "session_id": session_id,
+                "reason": "not_acknowledged", "attempts": MAX_DELIVERY_ATTEMPTS}
+
+    # -- steps run by the delivery state machine -------------------------------------------------
+
+    def resend(self, session_id: str, sk: str, attempt: int) -> int:
+        """Attempt ``attempt + 1`` of an unACKed delivery; returns the attempt now made."""
+        try:
+            msg = Message.get(session_id, sk, consistent_read=True)
+        except DoesNotExist:
+            return attempt
+        if msg.status != PENDING:
+            return attempt
+        nxt = attempt + 1
+        try:
+            msg.update(actions=[Message.attempts.set(nxt)], condition=Message.status == PENDING)
+        except UpdateError as err:
+            if is_conditional_failure(err):
+                return attempt  # ACKed in between
+            raise
+        self._presence.push(str(msg.recipient_id), {"event": "message", "message": message_json(msg),
+                                                    "attempt": nxt})
+        return nxt
+
+    def fail(self, session_id: str, sk: str) -> bool:
+        """Give up on an unACKed delivery: remove the message and tell its sender. False if it was ACKed."""
+        try:
+            msg = Message.get(session_id, sk, consistent_read=True)
+        except DoesNotExist:
+            return False
+        try:
+            msg.delete(condition=Message.status == PENDING)
+        except Exception as err:
+            if is_conditional_failure(err):
+                return False
+            raise
+        frame = self._failed_frame(session_id, msg.client_msg_id)
+        if not (msg.sender_conn and self._presence.post(msg.sender_conn, frame, msg.sender_id)):
+            self._presence.push(str(msg.sender_id), frame)
+        return True
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def session_of(self, caller: Identity, session_id: str) -> Session:
+        if not is_session_id(session_id):
+            raise ImError("not_found", "no such session", session_id=session_id[:64])
+        try:
+            session = Session.get(session_id, consistent_read=True)
+        except DoesNotExist:
+            raise ImError("not_found", "no such session", session_id=session_id) from None
+        if not participant(session, caller.user_id):
+            raise ImError("forbidden", "you are not a participant of this session", session_id=session_id)
+        return session
+
+    def resume(self, caller: Identity, session_id: str, after_seq: int) -> dict[str, Any]:
+        """What ``caller`` missed after ``after_seq``: delivered messages, deliveries still owed to it
+        (status ``pending``, to be ACKed) and its own messages still in flight."""
+        session = self.session_of(caller, session_id)
+        items = list(Message.query(session_id, Message.sk.between(message_sk(after_seq + 1), _LAST_SK),
+                                   consistent_read=True, limit=RESUME_PAGE + 1))
+        more = len(items) > RESUME_PAGE
+        items = items[:RESUME_PAGE]
+        visible = [message_json(m) for m in items
+                   if m.status == DELIVERED or caller.user_id in (m.recipient_id, m.sender_id)]
+        return {"event": "resumed", "session_id": session_id, "messages": visible,
+                "last_seq": int(items[-1].seq or 0) if more else int(session.seq or 0), "more": more}
+
+    def history(self, caller: Identity, session_id: str, after_seq: int, limit: int) -> dict[str, Any]:
+        """Delivered messages in sequence order, one page at a time."""
+        self.session_of(caller, session_id)
+        out: list[dict[str, Any]] = []
+        last_seen = after_seq
+        more = False
+        # Pending items are skipped, so a page may need more than one query.
+        for msg in Message.query(session_id, Message.sk.between(message_sk(after_seq + 1), _LAST_SK),
+                                 consistent_read=True, page_size=limit + 1):
+            if len(out) == limit:
+                more = True
+                break
+            last_seen = int(msg.seq or 0)
+            if msg.status == DELIVERED:
+                out.append(message_json(msg))
+        return {"messages": out, "next_after_seq": last_seen if more else None}

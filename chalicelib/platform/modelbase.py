@@ -1,0 +1,30 @@
+"""Shared pynamodb plumbing: table names and region come from settings, never from literals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.settings import get_settings
+
+
+def meta(short_name: str, **extra: Any) -> type:
+    """A pynamodb ``Meta`` class for the table ``{prefix}-{short_name}`` (on-demand billing)."""
+    settings = get_settings()
+    attrs: dict[str, Any] = {
+        "table_name": settings.table_name(short_name),
+        "region": settings.region,
+        "billing_mode": "PAY_PER_REQUEST",
+        **extra,
+    }
+    return type("Meta", (), attrs)
+
+
+def index_meta(index_name: str) -> type:
+    return type("Meta", (), {"index_name": index_name, "projection": _all_projection(),
+                             "billing_mode": "PAY_PER_REQUEST"})
+
+
+def _all_projection() -> Any:
+    from pynamodb.indexes import AllProjection
+
+    return AllProjection()

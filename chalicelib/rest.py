@@ -1,0 +1,111 @@
+"""REST plumbing: bearer-token identity, body validation and one error shape for every route."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from chalice import Response
+from chalice.app import Request
+
+from chalicelib.auth.errors import AuthError
+from chalicelib.auth.identity import Identity
+from chalicelib.auth.tokens import authenticate, default_key_source
+from chalicelib.im.errors import ImError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_STATUS = {"invalid_body": 400, "invalid_frame": 400, "unauthorized": 401, "forbidden": 403,
+           "not_found": 404, "unknown_message": 404, "session_closed": 409, "no_agent": 409}
+_AUTH_STATUS = {"bad_credentials": 401, "missing_token": 401, "invalid_token": 401, "expired_token": 401}
+
+
+class BadRequest(Exception):
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def error_response(status: int, code: str, message: str, **details: Any) -> Response:
+    body = {"error": {"code": code, "message": message, **{k: v for k, v in details.items() if v is not None}}}
+    return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
+
+
+def api_errors(func: F) -> F:
+    """Turn domain errors into the API's error shape; nothing unexpected leaks a stack trace."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except BadRequest as err:
+            return error_response(400, "invalid_body", err.message, field=err.field)
+        except AuthError as err:
+            return error_response(_AUTH_STATUS.get(err.code, 401), err.code, err.message)
+        except ImError as err:
+            return error_response(_STATUS.get(err.code, 400), err.code, err.message, **err.details)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def caller(request: Request) -> Identity:
+    header = request.headers.get("authorization") or ""
+    token = header[7:].strip() if header.lower().startswith("bearer ") else None
+    return authenticate(token, default_key_source())
+
+
+def json_body(request: Request) -> dict[str, Any]:
+    raw = request.raw_body
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise BadRequest("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def only_fields(body: dict[str, Any], allowed: set[str]) -> None:
+    extra = sorted(set(body) - allowed)
+    if extra:
+        raise BadRequest(f"'{extra[0]}' is not a known field", extra[0])
+
+
+def text_field(body: dict[str, Any], key: str, *, required: bool = False, max_len: int = 120,
+               pattern: str | None = None, choices: tuple[str, ...] | None = None) -> str | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise BadRequest(f"'{key}' is required", key)
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise BadRequest(f"'{key}' must be a non-empty string", key)
+    if len(value) > max_len:
+        raise BadRequest(f"'{key}' may be at most {max_len} characters", key)
+    if choices is not None and value not in choices:
+        raise BadRequest(f"'{key}' must be one of {', '.join(choices)}", key)
+    if pattern is not None and not re.fullmatch(pattern, value):
+        raise BadRequest(f"'{key}' has an invalid format", key)
+    return value
+
+
+def required_text(body: dict[str, Any], key: str, *, max_len: int = 120,
+                  choices: tuple[str, ...] | None = None) -> str:
+    value = text_field(body, key, required=True, max_len=max_len, choices=choices)
+    assert value is not None  # text_field raised otherwise
+    return value
+
+
+def int_param(params: dict[str, str] | None, key: str, default: int, low: int, high: int) -> int:
+    raw = (params or {}).get(key)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"\d{1,12}", raw) or not low <= int(raw) <= high:
+        raise BadRequest(f"'{key}' must be an integer from {low} to {high}", key)
+    return int(raw)

@@ -1,0 +1,45 @@
+"""The conversation between one visitor and (once assigned) one agent."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.platform.modelbase import index_meta, meta
+
+# Session status values.
+BOT = "bot"  # the visitor has not asked for a person
+WAITING = "waiting"  # asked for a person, none free yet
+ACTIVE = "active"  # an agent is assigned
+CLOSED = "closed"
+
+
+class SessionsByAgent(GlobalSecondaryIndex["Session"]):
+    Meta = index_meta("sessions-by-agent")
+    agent_id = UnicodeAttribute(hash_key=True)
+    created_at = NumberAttribute(range_key=True)
+
+
+class SessionsByStatus(GlobalSecondaryIndex["Session"]):
+    Meta = index_meta("sessions-by-status")
+    status = UnicodeAttribute(hash_key=True)
+    created_at = NumberAttribute(range_key=True)
+
+
+class Session(Model):
+    Meta = meta("sessions")
+    session_id = UnicodeAttribute(hash_key=True)
+    visitor_id = UnicodeAttribute()
+    visitor_name = UnicodeAttribute(null=True)
+    agent_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    channel = UnicodeAttribute(null=True)
+    source = UnicodeAttribute(null=True)
+    category = UnicodeAttribute(null=True)
+    # Last sequence number handed out; each sent message takes the next.
+    seq = NumberAttribute(default=0)
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+    by_agent = SessionsByAgent()
+    by_status = SessionsByStatus()

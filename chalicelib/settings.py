@@ -1,0 +1,64 @@
+"""The one place that reads the environment.
+
+pynamodb reads table names when a model class is defined, so the environment must be set before
+``chalicelib`` models are imported (the local stack and the tests do that first).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+# The delivery state machine gives a message this many attempts in all before send_failed.
+MAX_DELIVERY_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    table_prefix: str
+    # Management API of the WebSocket gateway (https://{api}.execute-api.{region}.amazonaws.com/{stage}).
+    ws_endpoint: str
+    delivery_state_machine_arn: str
+    ack_wait_seconds: int
+    visitor_token_secret: str
+    visitor_token_ttl_seconds: int
+    agent_token_ttl_seconds: int
+    agent_token_issuer: str
+    # Cognito (or any OIDC) JWKS URL; empty means the local development identity provider's key.
+    agent_jwks_url: str
+    agent_token_audience: str
+    dev_idp_enabled: bool
+    local_state_dir: str
+
+    def table_name(self, short: str) -> str:
+        return f"{self.table_prefix}-{short}"
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read the environment once; tests call ``get_settings.cache_clear()`` after changing it."""
+    stage = os.environ.get("STAGE", "dev")
+    return Settings(
+        stage=stage,
+        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        table_prefix=os.environ.get("TABLE_PREFIX", f"cs-{stage}"),
+        ws_endpoint=os.environ.get("WS_ENDPOINT", ""),
+        delivery_state_machine_arn=os.environ.get("DELIVERY_STATE_MACHINE_ARN", ""),
+        ack_wait_seconds=_int("ACK_WAIT_SECONDS", 5),
+        visitor_token_secret=os.environ.get("VISITOR_TOKEN_SECRET", ""),
+        visitor_token_ttl_seconds=_int("VISITOR_TOKEN_TTL_SECONDS", 24 * 3600),
+        agent_token_ttl_seconds=_int("AGENT_TOKEN_TTL_SECONDS", 12 * 3600),
+        agent_token_issuer=os.environ.get("AGENT_TOKEN_ISSUER", "local-dev-idp"),
+        agent_jwks_url=os.environ.get("AGENT_JWKS_URL", ""),
+        agent_token_audience=os.environ.get("AGENT_TOKEN_AUDIENCE", "customer-service"),
+        dev_idp_enabled=os.environ.get("DEV_IDP_ENABLED", "0") == "1",
+        local_state_dir=os.environ.get("LOCAL_STATE_DIR", ".local"),
+    )

@@ -1,0 +1,158 @@
+"""Runs the real local stack (`python -m local`) in a subprocess and talks to it over real sockets: used by
+the end-to-end tests and the benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Stack:
+    base: str
+    state_dir: Path
+    process: subprocess.Popen[str]
+    output: list[str]
+
+    @property
+    def ws_url(self) -> str:
+        return self.base.replace("http://", "ws://") + "/ws"
+
+
+@contextlib.contextmanager
+def run_stack(state_dir: Path, ack_wait_seconds: int = 1, port: int | None = None) -> Iterator[Stack]:
+    port = port or free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TABLE_", "DELIVERY_", "WS_"))}
+    env.update(PORT=str(port), ACK_WAIT_SECONDS=str(ack_wait_seconds), LOCAL_STATE_DIR=str(state_dir),
+               PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "local"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    deadline = time.monotonic() + 60
+    assert proc.stdout is not None
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError("local stack exited before READY:\n" + "".join(output))
+        output.append(line)
+        if line.startswith("READY "):
+            break
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("local stack not READY in 60 s:\n" + "".join(output))
+    stack = Stack(f"http://127.0.0.1:{port}", state_dir, proc, output)
+    # Keep draining output so the child never blocks on a full pipe.
+    import threading
+
+    threading.Thread(target=lambda: [output.append(x) for x in proc.stdout or []], daemon=True).start()
+    try:
+        yield stack
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def visitor_token(http: aiohttp.ClientSession, base: str, name: str = "Vera") -> str:
+    async with http.post(f"{base}/api/visitors/token", json={"channel": "web", "name": name}) as r:
+        assert r.status == 201, await r.text()
+        token: str = (await r.json())["token"]
+        return token
+
+
+async def agent_token(http: aiohttp.ClientSession, base: str, username: str = "alice") -> str:
+    async with http.post(f"{base}/api/auth/login", json={"username": username, "password": "demo"}) as r:
+        assert r.status == 200, await r.text()
+        token: str = (await r.json())["token"]
+        return token
+
+
+@dataclass
+class Peer:
+    """A protocol client that records every frame it gets; by default it ACKs every message."""
+
+    ws: aiohttp.ClientWebSocketResponse
+    should_ack: Callable[[dict[str, Any]], bool] = lambda frame: True
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    by_event: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _reader: asyncio.Task[None] | None = None
+
+    def start(self) -> Peer:
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            frame = json.loads(msg.data)
+            self.frames.append(frame)
+            self.by_event[frame.get("event", "?")].append(frame)
+            if frame.get("event") == "message" and self.should_ack(frame):
+                await self.send({"action": "ack", "message_id": frame["message"]["message_id"]})
+            self._changed.set()
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send_str(json.dumps(frame))
+
+    async def text(self, session_id: str, text: str, client_msg_id: str | None = None) -> str:
+        cmid = client_msg_id or uuid.uuid4().hex
+        await self.send({"action": "send", "session_id": session_id, "client_msg_id": cmid, "type": "text",
+                         "content": {"text": text}})
+        return cmid
+
+    async def wait_for(self, predicate: Callable[[Peer], bool], timeout: float = 20.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate(self):
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"timed out; last frames: {self.frames[-5:]}")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.5))
+
+    async def request(self, frame: dict[str, Any], event: str, timeout: float = 10.0) -> dict[str, Any]:
+        before = len(self.by_event[event]) + len(self.by_event["error"])
+        await self.send(frame)
+        await self.wait_for(lambda p: len(p.by_event[event]) + len(p.by_event["error"]) > before, timeout)
+        got = (self.by_event[event] + self.by_event["error"])
+        return [f for f in self.frames if f in got][-1]
+
+    async def close(self) -> None:
+        await self.ws.close()
+        if self._reader:
+            await self._reader
+
+
+async def connect(http: aiohttp.ClientSession, stack: Stack, token: str,
+                  should_ack: Callable[[dict[str, Any]], bool] = lambda f: True) -> Peer:
+    ws = await http.ws_connect(f"{stack.ws_url}?token={token}", max_msg_size=1 << 20)
+    return Peer(ws, should_ack).start()

@@ -1,0 +1,97 @@
+"""Shared fixtures. The environment is set here, before any chalicelib import, because pynamodb reads
+table names when models are defined."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+_STATE_DIR = tempfile.mkdtemp(prefix="cs-test-")
+os.environ.update(
+    AWS_REGION="us-east-1",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SECURITY_TOKEN="testing",
+    AWS_SESSION_TOKEN="testing",
+    TABLE_PREFIX="cs-test",
+    STAGE="test",
+    VISITOR_TOKEN_SECRET="test-secret-that-is-long-enough-for-hs256-0123456789",
+    DEV_IDP_ENABLED="1",
+    LOCAL_STATE_DIR=_STATE_DIR,
+    WS_ENDPOINT="http://127.0.0.1:9/ws-api",
+    DELIVERY_STATE_MACHINE_ARN="arn:aws:states:us-east-1:123456789012:stateMachine:unused",
+)
+
+from chalicelib.platform import aws as aws_clients  # noqa: E402
+from chalicelib.platform.ws import PostResult  # noqa: E402
+from chalicelib.settings import get_settings  # noqa: E402
+
+MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+
+def _clear_caches() -> None:
+    from chalicelib.wiring import services
+
+    get_settings.cache_clear()
+    aws_clients.reset_clients()
+    services.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> Iterator[None]:
+    _clear_caches()
+    yield
+    _clear_caches()
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """moto in-process with every table of the product created from its model."""
+    from moto import mock_aws
+
+    from chalicelib.platform.tables import ALL_MODELS
+
+    with mock_aws(config=MOTO_CONFIG):
+        for model in ALL_MODELS:
+            model.create_table(wait=True)
+        yield
+
+
+class RecordingSender:
+    """Stands in for the @connections API: records each post; connections in ``gone`` answer 410."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, dict[str, Any]]] = []
+        self.gone: set[str] = set()
+
+    def post(self, connection_id: str, frame: Mapping[str, Any]) -> PostResult:
+        if connection_id in self.gone:
+            return PostResult.GONE
+        self.posts.append((connection_id, dict(frame)))
+        return PostResult.OK
+
+    def frames(self, connection_id: str, event: str | None = None) -> list[dict[str, Any]]:
+        return [f for c, f in self.posts if c == connection_id and (event is None or f.get("event") == event)]
+
+
+class RecordingTimer:
+    def __init__(self) -> None:
+        self.started: list[tuple[str, str, int]] = []
+
+    def start(self, session_id: str, sk: str, seq: int) -> None:
+        self.started.append((session_id, sk, seq))
+
+
+@pytest.fixture
+def sender() -> RecordingSender:
+    return RecordingSender()
+
+
+@pytest.fixture
+def timer() -> RecordingTimer:
+    return RecordingTimer()

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local.harness import Stack, run_stack
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One local stack per test module, with 1-second ACK waits so retries finish fast."""
+    state: Path = tmp_path_factory.mktemp("state")
+    with run_stack(state, ack_wait_seconds=1) as running:
+        yield running

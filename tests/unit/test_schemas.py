@@ -1,0 +1,128 @@
+"""What each bad frame gets: a precise error code and the field at fault."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from chalicelib.im import schemas
+from chalicelib.im.errors import ImError
+
+SID = "s_" + "ab" * 10
+
+
+def _send(**overrides: Any) -> dict[str, Any]:
+    frame: dict[str, Any] = {"action": "send", "session_id": SID, "client_msg_id": "c-1", "type": "text",
+                             "content": {"text": "hello"}}
+    frame.update(overrides)
+    return {k: v for k, v in frame.items() if v is not None}
+
+
+def _code(call: Any) -> tuple[str, Any]:
+    with pytest.raises(ImError) as err:
+        call()
+    return err.value.code, err.value.details.get("field")
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (None, "invalid_json"),
+        ("", "invalid_json"),
+        ("{not json", "invalid_json"),
+        ("[1, 2]", "invalid_json"),
+        ('"text"', "invalid_json"),
+        ("{}", "invalid_frame"),
+        ('{"action": 5}', "invalid_frame"),
+        ("x" * (32 * 1024 + 1), "frame_too_large"),
+        ("[" * 5000 + "]" * 5000, "invalid_json"),
+    ],
+)
+def test_parse_frame_refusals(body: str | None, code: str) -> None:
+    assert _code(lambda: schemas.parse_frame(body))[0] == code
+
+
+def test_a_frame_of_exactly_the_limit_is_accepted() -> None:
+    frame = {"action": "ping", "pad": ""}
+    frame["pad"] = "x" * (32 * 1024 - len(json.dumps(frame)))
+    body = json.dumps(frame)
+    assert len(body.encode()) == 32 * 1024
+    assert schemas.parse_frame(body)["action"] == "ping"
+
+
+def test_valid_send_of_each_type() -> None:
+    cases = {
+        "text": {"text": "你好, where is my order?"},
+        "image": {"url": "https://cdn.example.com/a.png", "alt": "photo", "width": 640, "height": 480},
+        "product": {"product_id": "p1", "title": "Runner 2", "price": 89.5, "currency": "USD",
+                    "image_url": "https://cdn.example.com/p1.png", "url": "https://shop.example.com/p1"},
+        "order": {"order_id": "o-77", "status": "shipped", "total": 120, "currency": "EUR",
+                  "items": [{"title": "Runner 2", "quantity": 1, "price": 89.5}]},
+    }
+    for kind, content in cases.items():
+        parsed = schemas.send_frame(_send(type=kind, content=content))
+        assert parsed.kind == kind and parsed.content == content
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "field"),
+    [
+        (_send(session_id=None), "invalid_frame", "session_id"),
+        (_send(session_id=7), "invalid_frame", "session_id"),
+        (_send(session_id="s_nothex"), "not_found", "session_id"),
+        (_send(client_msg_id=None), "invalid_frame", "client_msg_id"),
+        (_send(client_msg_id="has space"), "invalid_frame", "client_msg_id"),
+        (_send(client_msg_id="x" * 65), "content_too_large", "client_msg_id"),
+        (_send(type="video"), "invalid_frame", "type"),
+        (_send(content="hello"), "invalid_frame", "content"),
+        (_send(content={}), "invalid_frame", "content.text"),
+        (_send(content={"text": "   "}), "invalid_frame", "content.text"),
+        (_send(content={"text": 5}), "invalid_frame", "content.text"),
+        (_send(content={"text": "x" * 4001}), "content_too_large", "content.text"),
+        (_send(content={"text": "a", "html": "<b>"}), "invalid_frame", "content.html"),
+        (_send(extra=1), "invalid_frame", "extra"),
+        (_send(type="image", content={"url": "javascript:alert(1)"}), "invalid_frame", "content.url"),
+        (_send(type="image", content={"url": "https://x/a.png", "width": 0}), "invalid_frame", "content.width"),
+        (_send(type="image", content={"url": "https://x/a.png", "width": True}), "invalid_frame", "content.width"),
+        (_send(type="product", content={"product_id": "p"}), "invalid_frame", "content.title"),
+        (_send(type="product", content={"product_id": "p", "title": "t", "price": -1}), "invalid_frame",
+         "content.price"),
+        (_send(type="product", content={"product_id": "p", "title": "t", "currency": "usd"}), "invalid_frame",
+         "content.currency"),
+        (_send(type="order", content={"order_id": "o", "items": "none"}), "invalid_frame", "content.items"),
+        (_send(type="order", content={"order_id": "o", "items": [{"title": "t"}] * 51}), "content_too_large",
+         "content.items"),
+        (_send(type="order", content={"order_id": "o", "items": [{"title": "t", "quantity": 1.5}]}),
+         "invalid_frame", "content.items[0].quantity"),
+    ],
+)
+def test_send_frame_refusals(frame: dict[str, Any], code: str, field: str) -> None:
+    assert _code(lambda: schemas.send_frame(frame)) == (code, field)
+
+
+def test_message_ids_round_trip_and_foreign_ids_are_unknown() -> None:
+    ref = schemas.ack_frame({"action": "ack", "message_id": f"{SID}.42"})
+    assert (ref.session_id, ref.seq, ref.message_id) == (SID, 42, f"{SID}.42")
+    assert _code(lambda: schemas.ack_frame({"action": "ack", "message_id": "m-1"})) == ("unknown_message",
+                                                                                       "message_id")
+    assert _code(lambda: schemas.ack_frame({"action": "ack"})) == ("invalid_frame", "message_id")
+
+
+@pytest.mark.parametrize("after", [-1, "3", 1.5, True])
+def test_resume_needs_a_non_negative_integer(after: Any) -> None:
+    frame = {"action": "resume", "session_id": SID, "after_seq": after}
+    assert _code(lambda: schemas.resume_frame(frame)) == ("invalid_frame", "after_seq")
+
+
+def test_status_must_be_known() -> None:
+    assert schemas.status_frame({"action": "set_status", "status": "online"}) == "online"
+    assert _code(lambda: schemas.status_frame({"action": "set_status", "status": "away"})) == ("invalid_frame",
+                                                                                               "status")
+
+
+def test_error_frames_carry_code_message_and_details() -> None:
+    frame = ImError("invalid_frame", "'type' is bad", field="type").frame("send")
+    assert frame == {"event": "error", "code": "invalid_frame", "message": "'type' is bad", "action": "send",
+                     "field": "type"}
