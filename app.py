@@ -7,8 +7,7 @@ import logging
 import secrets
 from typing import Any
 
-from chalice import Chalice, Response
-from chalice.app import WebsocketEvent
+from chalice.app import Chalice, Request, Response, WebsocketEvent
 
 from chalicelib.auth.devidp import dev_idp
 from chalicelib.auth.errors import AuthError
@@ -24,6 +23,12 @@ app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.log.setLevel(logging.INFO)
 
 CHANNELS = ("app", "mini_program", "web")
+
+
+def request() -> Request:
+    current = app.current_request
+    assert current is not None  # set by Chalice for every REST call
+    return current
 
 
 # -- WebSocket ------------------------------------------------------------------------------------
@@ -76,7 +81,7 @@ def health() -> dict[str, Any]:
 @app.route("/visitors/token", methods=["POST"], cors=True)
 @api_errors
 def visitor_token() -> Response:
-    body = json_body(app.current_request)
+    body = json_body(request())
     only_fields(body, {"name", "channel", "source", "category"})
     channel = required_text(body, "channel", choices=CHANNELS)
     visitor_id = "v_" + secrets.token_hex(8)
@@ -93,7 +98,7 @@ def login() -> Any:
     if not get_settings().dev_idp_enabled:
         return Response(body={"error": {"code": "not_found", "message": "sign in through Cognito"}},
                         status_code=404)
-    body = json_body(app.current_request)
+    body = json_body(request())
     only_fields(body, {"username", "password"})
     token, expires_at, identity = dev_idp().login(required_text(body, "username", max_len=64),
                                                   required_text(body, "password", max_len=256))
@@ -112,7 +117,7 @@ def jwks() -> Any:
 @app.route("/sessions", methods=["GET"], cors=True)
 @api_errors
 def my_sessions() -> Any:
-    who = caller(app.current_request)
+    who = caller(request())
     sessions = services().sessions
     if who.is_staff:
         return {"sessions": [session_json(s) for s in sessions.of_agent(who.user_id)]}
@@ -123,8 +128,8 @@ def my_sessions() -> Any:
 @app.route("/sessions/{session_id}/messages", methods=["GET"], cors=True)
 @api_errors
 def session_messages(session_id: str) -> Any:
-    request = app.current_request
-    who = caller(request)
-    after_seq = int_param(request.query_params, "after_seq", 0, 0, 10**12)
-    limit = int_param(request.query_params, "limit", 50, 1, 100)
+    req = request()
+    who = caller(req)
+    after_seq = int_param(req.query_params, "after_seq", 0, 0, 10**12)
+    limit = int_param(req.query_params, "limit", 50, 1, 100)
     return services().im.history(who, session_id, after_seq, limit)

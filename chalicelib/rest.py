@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any, TypeVar
 
-from chalice import Response
-from chalice.app import Request
+from chalice.app import Request, Response
 
 from chalicelib.auth.errors import AuthError
 from chalicelib.auth.identity import Identity
@@ -102,7 +101,7 @@ def required_text(body: dict[str, Any], key: str, *, max_len: int = 120,
     return value
 
 
-def int_param(params: dict[str, str] | None, key: str, default: int, low: int, high: int) -> int:
+def int_param(params: Mapping[str, str] | None, key: str, default: int, low: int, high: int) -> int:
     raw = (params or {}).get(key)
     if raw is None:
         return default

@@ -68,7 +68,11 @@ def run_stack(state_dir: Path, ack_wait_seconds: int = 1, port: int | None = Non
     # Keep draining output so the child never blocks on a full pipe.
     import threading
 
-    threading.Thread(target=lambda: [output.append(x) for x in proc.stdout or []], daemon=True).start()
+    def drain() -> None:
+        for line in proc.stdout or ():
+            output.append(line)
+
+    threading.Thread(target=drain, daemon=True).start()
     try:
         yield stack
     finally:

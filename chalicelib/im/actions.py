@@ -91,8 +91,8 @@ def handle_frame(svc: Services, connection_id: str, body: str | None) -> None:
         svc.presence.post(connection_id, _with_refs(err.frame(_str(frame.get("action"))), frame))
     except Exception:
         log.exception("frame failed on %s", connection_id)
-        err = ImError("internal_error", "the server could not process this frame; retry it")
-        svc.presence.post(connection_id, _with_refs(err.frame(_str(frame.get("action"))), frame))
+        internal = ImError("internal_error", "the server could not process this frame; retry it")
+        svc.presence.post(connection_id, _with_refs(internal.frame(_str(frame.get("action"))), frame))
 
 
 def _str(value: Any) -> str | None:

@@ -78,7 +78,7 @@ class Message(Model):
     sender_role = UnicodeAttribute(null=True)
     recipient_id = UnicodeAttribute(null=True)
     kind = UnicodeAttribute(null=True)
-    content = MapAttribute[str, object](null=True)
+    content = MapAttribute[str, object](null=True)  # type: ignore[no-untyped-call]  # raw map: any JSON
     client_msg_id = UnicodeAttribute(null=True)
     # The connection that sent it: `delivered`/`send_failed` go there first (no presence read).
     sender_conn = UnicodeAttribute(null=True)

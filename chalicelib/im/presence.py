@@ -14,6 +14,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 
 from chalicelib.auth.identity import Identity
 from chalicelib.im.models import Connection, Presence
+from chalicelib.platform.modelbase import expires
 from chalicelib.platform.ws import PostResult, Sender
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class PresenceService:
         """Record a new connection; returns the user's presence after the change."""
         now = self._clock()
         Connection(connection_id, user_id=identity.user_id, role=identity.role, name=identity.name,
-                   connected_at=int(now * 1000), expires_at=int(now) + CONNECTION_TTL_SECONDS).save()
+                   connected_at=int(now * 1000), expires_at=expires(now + CONNECTION_TTL_SECONDS)).save()
         presence = Presence(identity.user_id)
         actions: list[Any] = [
             Presence.conns.add({connection_id}),

@@ -22,6 +22,7 @@ from chalicelib.im.errors import ImError
 from chalicelib.im.models import Message, marker_sk, message_sk
 from chalicelib.im.presence import PresenceService
 from chalicelib.im.schemas import MessageRef, SendFrame, is_session_id, message_id
+from chalicelib.platform.modelbase import expires
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 from chalicelib.settings import MAX_DELIVERY_ATTEMPTS
@@ -126,7 +127,7 @@ class ImService:
 
     def _claim_client_id(self, caller: Identity, frame: SendFrame, seq: int) -> bool:
         marker = Message(frame.session_id, marker_sk(caller.user_id, frame.client_msg_id), seq=seq,
-                         expires_at=int(self._clock()) + MARKER_TTL_SECONDS)
+                         expires_at=expires(self._clock() + MARKER_TTL_SECONDS))
         try:
             marker.save(condition=Message.sk.does_not_exist())
             return True

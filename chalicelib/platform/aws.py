@@ -16,7 +16,8 @@ _CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard",
 
 @lru_cache(maxsize=16)
 def client(service: str, endpoint_url: str | None = None) -> Any:
-    return boto3.session.Session().client(
+    session: Any = boto3.session.Session()  # typed per service; ours is chosen at run time
+    return session.client(
         service, region_name=get_settings().region, endpoint_url=endpoint_url, config=_CONFIG
     )
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.settings import get_settings
 
 
-def meta(short_name: str, **extra: Any) -> type:
+def meta(short_name: str, **extra: Any) -> Any:
     """A pynamodb ``Meta`` class for the table ``{prefix}-{short_name}`` (on-demand billing)."""
     settings = get_settings()
     attrs: dict[str, Any] = {
@@ -19,7 +20,7 @@ def meta(short_name: str, **extra: Any) -> type:
     return type("Meta", (), attrs)
 
 
-def index_meta(index_name: str) -> type:
+def index_meta(index_name: str) -> Any:
     return type("Meta", (), {"index_name": index_name, "projection": _all_projection(),
                              "billing_mode": "PAY_PER_REQUEST"})
 
@@ -28,3 +29,8 @@ def _all_projection() -> Any:
     from pynamodb.indexes import AllProjection
 
     return AllProjection()
+
+
+def expires(epoch_seconds: float) -> datetime:
+    """A TTL attribute value (pynamodb wants an aware datetime)."""
+    return datetime.fromtimestamp(int(epoch_seconds), tz=UTC)

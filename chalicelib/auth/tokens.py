@@ -1,0 +1,139 @@
+"""Token issue and verification.
+
+Visitor tokens are HS256 JWTs signed with the platform's secret. Agent tokens are RS256 JWTs; where the
+public keys come from is the only difference between the local identity provider and Cognito (a
+``KeySource``), so the same checks run in both.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from typing import Any, Protocol
+
+import jwt
+
+from chalicelib.auth.errors import AuthError
+from chalicelib.auth.identity import Identity
+from chalicelib.settings import get_settings
+
+VISITOR_ISSUER = "cs-visitor"
+_ROLE_PRECEDENCE = ("admin", "supervisor", "agent")
+_LEEWAY_SECONDS = 30
+
+
+class KeySource(Protocol):
+    def signing_key(self, token: str) -> Any: ...
+
+
+class StaticKeySource:
+    """Keys given as a JWKS document (the local identity provider's)."""
+
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        self._keys = {k["kid"]: jwt.PyJWK(k).key for k in jwks.get("keys", [])}
+
+    def signing_key(self, token: str) -> Any:
+        kid = jwt.get_unverified_header(token).get("kid")
+        if kid not in self._keys:
+            raise AuthError("invalid_token", "the token was signed by an unknown key")
+        return self._keys[kid]
+
+
+class JwksUrlKeySource:
+    """Keys fetched (and cached) from a JWKS URL: Cognito's ``/.well-known/jwks.json``."""
+
+    def __init__(self, url: str) -> None:
+        self._client = jwt.PyJWKClient(url, cache_keys=True)
+
+    def signing_key(self, token: str) -> Any:
+        try:
+            return self._client.get_signing_key_from_jwt(token).key
+        except jwt.PyJWKClientError as err:
+            raise AuthError("invalid_token", "the token's signing key is not known") from err
+
+
+def _secret() -> str:
+    secret = get_settings().visitor_token_secret
+    if len(secret) < 32:
+        raise RuntimeError("VISITOR_TOKEN_SECRET must be set to at least 32 characters")
+    return secret
+
+
+def issue_visitor_token(visitor_id: str, name: str | None, channel: str, source: str | None,
+                        category: str | None, now: float | None = None) -> tuple[str, int]:
+    """A signed visitor token and its expiry (epoch seconds)."""
+    issued = int(time.time() if now is None else now)
+    expires = issued + get_settings().visitor_token_ttl_seconds
+    claims = {"sub": visitor_id, "typ": "visitor", "iss": VISITOR_ISSUER, "ch": channel, "iat": issued,
+              "exp": expires, **{k: v for k, v in (("name", name), ("src", source), ("cat", category)) if v}}
+    return jwt.encode(claims, _secret(), algorithm="HS256"), expires
+
+
+def _decode(token: str, key: Any, algorithm: str, **options: Any) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(token, key, algorithms=[algorithm], leeway=_LEEWAY_SECONDS,
+                                            options={"require": ["exp", "sub", "iss"], "verify_aud": False},
+                                            **options)
+        return claims
+    except jwt.ExpiredSignatureError:
+        raise AuthError("expired_token", "the token has expired; get a new one") from None
+    except jwt.PyJWTError:
+        raise AuthError("invalid_token", "the token is not valid") from None
+
+
+def _visitor(token: str) -> Identity:
+    claims = _decode(token, _secret(), "HS256", issuer=VISITOR_ISSUER)
+    if claims.get("typ") != "visitor":
+        raise AuthError("invalid_token", "not a visitor token")
+    return Identity(user_id=str(claims["sub"]), role="visitor", name=claims.get("name"),
+                    channel=claims.get("ch"), source=claims.get("src"), category=claims.get("cat"))
+
+
+def _agent(token: str, key_source: KeySource) -> Identity:
+    settings = get_settings()
+    claims = _decode(token, key_source.signing_key(token), "RS256", issuer=settings.agent_token_issuer)
+    # Cognito ID tokens carry the app client in `aud`, access tokens in `client_id`.
+    audience = claims.get("aud", claims.get("client_id"))
+    audiences = audience if isinstance(audience, list) else [audience]
+    if settings.agent_token_audience not in audiences:
+        raise AuthError("invalid_token", "the token is for another application")
+    if claims.get("token_use", "id") not in ("id", "access"):
+        raise AuthError("invalid_token", "not an identity or access token")
+    groups = tuple(str(g) for g in claims.get("groups") or claims.get("cognito:groups") or ())
+    role = claims.get("role") or next((r for r in _ROLE_PRECEDENCE if r in groups), "agent")
+    if role not in _ROLE_PRECEDENCE:
+        raise AuthError("invalid_token", "the token carries an unknown role")
+    name = claims.get("name") or claims.get("cognito:username") or claims.get("username")
+    return Identity(user_id=str(claims["sub"]), role=role, name=name, groups=groups)
+
+
+def authenticate(token: str | None, key_source: KeySource) -> Identity:
+    """Verify a visitor (HS256) or staff (RS256) token; raises AuthError."""
+    if not token:
+        raise AuthError("missing_token", "a token is required")
+    try:
+        alg = jwt.get_unverified_header(token).get("alg")
+    except jwt.PyJWTError:
+        raise AuthError("invalid_token", "the token is not valid") from None
+    if alg == "HS256":
+        return _visitor(token)
+    if alg == "RS256":
+        return _agent(token, key_source)
+    raise AuthError("invalid_token", "the token is not valid")
+
+
+@lru_cache(maxsize=1)
+def _jwks_source(url: str) -> JwksUrlKeySource:
+    return JwksUrlKeySource(url)
+
+
+def default_key_source() -> KeySource:
+    """Cognito's keys where ``AGENT_JWKS_URL`` is set, else the local identity provider's."""
+    settings = get_settings()
+    if settings.agent_jwks_url:
+        return _jwks_source(settings.agent_jwks_url)
+    if settings.dev_idp_enabled:
+        from chalicelib.auth.devidp import dev_idp
+
+        return dev_idp().key_source()
+    raise RuntimeError("set AGENT_JWKS_URL (Cognito) or DEV_IDP_ENABLED=1 (local identity provider)")
