@@ -36,12 +36,12 @@ MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": 
 
 def _clear_caches() -> None:
     from chalicelib.auth.devidp import dev_idp
-    from chalicelib.wiring import services
+    from chalicelib.wiring import override
 
     get_settings.cache_clear()
     dev_idp.cache_clear()
     aws_clients.reset_clients()
-    services.cache_clear()
+    override(None)
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ from chalicelib.im.service import ImService
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 from chalicelib.sessions.service import SessionService
+from chalicelib.wiring import build
 from tests.conftest import RecordingSender, RecordingTimer
 
 VISITOR = Identity(user_id="v_1", role="visitor", name="Vera", channel="web")
@@ -41,9 +42,8 @@ class Chat:
 
 @pytest.fixture
 def chat(aws: None, sender: RecordingSender, timer: RecordingTimer) -> Chat:
-    presence = PresenceService(sender)
-    sessions = SessionService(presence)
-    im = ImService(presence, timer)
+    svc = build(sender, timer)
+    presence, sessions, im = svc.presence, svc.sessions, svc.im
     presence.connect("ca1", AGENT)
     vp = presence.connect("cv1", VISITOR)
     session = sessions.current_or_new(VISITOR, vp)

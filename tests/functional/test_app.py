@@ -1,0 +1,171 @@
+"""The Chalice handlers: REST through Chalice's test client, WebSocket through API-Gateway-shaped events."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+import app as app_module
+from app import app
+from chalicelib.auth.devidp import dev_idp
+from chalicelib.auth.tokens import issue_visitor_token
+from chalicelib.wiring import Services, build, override
+from tests.conftest import RecordingSender, RecordingTimer
+
+EVENT = json.loads((Path(__file__).parents[1] / "events" / "ws_message.json").read_text())
+
+
+@pytest.fixture
+def svc(aws: None, sender: RecordingSender, timer: RecordingTimer) -> Services:
+    services = build(sender, timer)
+    override(services)
+    return services
+
+
+@pytest.fixture
+def client(svc: Services) -> Iterator[Client]:
+    with Client(app) as c:
+        yield c
+
+
+def ws(route: str, connection_id: str, body: str | None = None, query: dict[str, str] | None = None) -> Any:
+    event = copy.deepcopy(EVENT)
+    kind = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route, "MESSAGE")
+    event["requestContext"].update(routeKey=route, connectionId=connection_id, eventType=kind)
+    if body is not None:
+        event["body"] = body
+    else:
+        event.pop("body")
+    if query is not None:
+        event["queryStringParameters"] = query
+    handler = app.websocket_handlers[route].handler_string.rsplit(".", 1)[1]
+    return getattr(app_module, handler)(event, None)
+
+
+def visitor_token(name: str = "Vera") -> str:
+    return issue_visitor_token("v_" + name.lower(), name, "web", "/product/9", "shoes")[0]
+
+
+def agent_token(user: str = "alice") -> str:
+    return dev_idp().login(user, "demo")[0]
+
+
+def test_connect_needs_a_valid_token(svc: Services) -> None:
+    assert ws("$connect", "c0")["statusCode"] == 401
+    assert ws("$connect", "c0", query={"token": "nope"})["statusCode"] == 401
+    assert ws("$connect", "c1", query={"token": visitor_token()})["statusCode"] == 200
+    assert svc.presence.identity("c1") is not None
+    assert svc.presence.identity("c0") is None
+
+
+def test_a_visitor_connection_opens_a_session_with_its_token_context(svc: Services, sender: RecordingSender) -> None:
+    ws("$connect", "cv", query={"token": visitor_token()})
+    ws("$default", "cv", json.dumps({"action": "hello"}))
+    welcome = sender.frames("cv", "welcome")[0]
+    assert welcome["user"] == {"id": "v_vera", "role": "visitor", "name": "Vera"}
+    session = welcome["session"]
+    assert (session["status"], session["channel"], session["source"], session["category"]) == (
+        "bot", "web", "/product/9", "shoes")
+
+
+def test_chat_through_the_handlers_and_the_delivery_step(svc: Services, sender: RecordingSender,
+                                                         timer: RecordingTimer) -> None:
+    ws("$connect", "ca", query={"token": agent_token()})
+    ws("$connect", "cv", query={"token": visitor_token()})
+    ws("$default", "cv", json.dumps({"action": "request_agent"}))
+    session = sender.frames("cv", "session")[-1]["session"]
+    assert session["agent_id"] == "alice"
+    sid = session["session_id"]
+    ws("$default", "cv", json.dumps({"action": "send", "session_id": sid, "client_msg_id": "c1", "type": "text",
+                                     "content": {"text": "hello"}}))
+    delivered_to_agent = sender.frames("ca", "message")
+    assert [f["message"]["content"] for f in delivered_to_agent] == [{"text": "hello"}]
+    step = {"session_id": timer.started[0][0], "sk": timer.started[0][1]}
+    assert app.pure_lambda_functions[0](dict(step, op="resend", attempt=1), None) == {"attempt": 2}
+    assert [f["attempt"] for f in sender.frames("ca", "message")] == [1, 2]
+    ws("$default", "ca", json.dumps({"action": "ack", "message_id": delivered_to_agent[0]["message"]["message_id"]}))
+    assert [f["client_msg_id"] for f in sender.frames("cv", "delivered")] == ["c1"]
+    assert app.pure_lambda_functions[0](dict(step, op="fail", attempt=3), None) == {"failed": False}
+
+
+def test_bad_frames_get_error_frames(svc: Services, sender: RecordingSender) -> None:
+    ws("$connect", "cv", query={"token": visitor_token()})
+    cases = [
+        (None, "invalid_json"),
+        ("nope", "invalid_json"),
+        (json.dumps({"action": "fly"}), "unknown_action"),
+        (json.dumps({"action": "ack", "message_id": 3}), "invalid_frame"),
+        (json.dumps({"action": "set_status", "status": "online"}), "forbidden"),
+        (json.dumps({"action": "send", "session_id": "s_" + "1" * 20, "client_msg_id": "k", "type": "text",
+                     "content": {"text": "x"}}), "not_found"),
+    ]
+    for body, code in cases:
+        ws("$default", "cv", body)
+        error = sender.frames("cv", "error")[-1]
+        assert error["code"] == code, (body, error)
+    assert sender.frames("cv", "error")[-1]["client_msg_id"] == "k"
+
+
+def test_a_frame_from_an_unregistered_connection_is_refused(svc: Services, sender: RecordingSender) -> None:
+    ws("$default", "ghost", json.dumps({"action": "ping"}))
+    assert sender.frames("ghost", "error")[0]["code"] == "forbidden"
+
+
+def test_disconnect_forgets_the_connection(svc: Services) -> None:
+    ws("$connect", "cv", query={"token": visitor_token()})
+    ws("$disconnect", "cv")
+    assert svc.presence.identity("cv") is None
+
+
+def test_visitor_token_route(client: Client) -> None:
+    ok = client.http.post("/visitors/token", headers={"Content-Type": "application/json"},
+                          body=json.dumps({"channel": "app", "name": "Ann", "category": "3C"}))
+    assert ok.status_code == 201
+    assert ok.json_body["visitor_id"].startswith("v_")
+    for body, field in [({}, "channel"), ({"channel": "fax"}, "channel"), ({"channel": "web", "x": 1}, "x"),
+                        ({"channel": "web", "name": "n" * 81}, "name"), ([], None), ("{", None)]:
+        bad = client.http.post("/visitors/token", headers={"Content-Type": "application/json"},
+                               body=body if isinstance(body, str) else json.dumps(body))
+        assert bad.status_code == 400, body
+        assert bad.json_body["error"]["code"] == "invalid_body"
+        assert bad.json_body["error"].get("field") == field
+
+
+def test_login_route(client: Client) -> None:
+    ok = client.http.post("/auth/login", headers={"Content-Type": "application/json"},
+                          body=json.dumps({"username": "carol", "password": "demo"}))
+    assert ok.status_code == 200
+    assert ok.json_body["user"] == {"id": "carol", "name": "Carol Wang", "role": "supervisor"}
+    for creds in ({"username": "carol", "password": "nope"}, {"username": "mallory", "password": "demo"}):
+        bad = client.http.post("/auth/login", headers={"Content-Type": "application/json"}, body=json.dumps(creds))
+        assert bad.status_code == 401
+        assert bad.json_body["error"]["code"] == "bad_credentials"
+    missing = client.http.post("/auth/login", headers={"Content-Type": "application/json"},
+                               body=json.dumps({"username": "carol"}))
+    assert missing.status_code == 400
+    assert missing.json_body["error"]["field"] == "password"
+
+
+def test_history_route_checks_identity_and_parameters(client: Client, svc: Services, sender: RecordingSender) -> None:
+    ws("$connect", "cv", query={"token": visitor_token()})
+    ws("$default", "cv", json.dumps({"action": "hello"}))
+    sid = sender.frames("cv", "welcome")[0]["session"]["session_id"]
+    path = f"/sessions/{sid}/messages"
+    own = client.http.get(path, headers={"Authorization": f"Bearer {visitor_token()}"})
+    assert own.status_code == 200
+    assert own.json_body == {"messages": [], "next_after_seq": None}
+    assert client.http.get(path).status_code == 401
+    other = client.http.get(path, headers={"Authorization": f"Bearer {visitor_token('Mallory')}"})
+    assert other.status_code == 403
+    bad = client.http.get(path + "?limit=500", headers={"Authorization": f"Bearer {visitor_token()}"})
+    assert bad.status_code == 400
+    assert bad.json_body["error"]["field"] == "limit"
+    unknown = client.http.get("/sessions/" + "x" * 3000 + "/messages",
+                              headers={"Authorization": f"Bearer {visitor_token()}"})
+    assert unknown.status_code == 404
