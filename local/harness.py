@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -46,7 +46,8 @@ class Stack:
 @contextlib.contextmanager
 def run_stack(state_dir: Path, ack_wait_seconds: int = 1, port: int | None = None) -> Iterator[Stack]:
     port = port or free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TABLE_", "DELIVERY_", "WS_"))}
+    # Only the basics: the stack sets every setting of its own (a test's settings must not leak in).
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH")}
     env.update(PORT=str(port), ACK_WAIT_SECONDS=str(ack_wait_seconds), LOCAL_STATE_DIR=str(state_dir),
                PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "local"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -144,11 +145,20 @@ class Peer:
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.5))
 
     async def request(self, frame: dict[str, Any], event: str, timeout: float = 10.0) -> dict[str, Any]:
-        before = len(self.by_event[event]) + len(self.by_event["error"])
+        """Send ``frame`` and return the next ``event`` frame, or the error frame answering this action."""
+        start = len(self.frames)
+
+        def answer() -> dict[str, Any] | None:
+            for got in self.frames[start:]:
+                if got.get("event") == event or (got.get("event") == "error" and got.get("action") == frame["action"]):
+                    return got
+            return None
+
         await self.send(frame)
-        await self.wait_for(lambda p: len(p.by_event[event]) + len(p.by_event["error"]) > before, timeout)
-        got = (self.by_event[event] + self.by_event["error"])
-        return [f for f in self.frames if f in got][-1]
+        await self.wait_for(lambda p: answer() is not None, timeout)
+        found = answer()
+        assert found is not None
+        return found
 
     async def close(self) -> None:
         await self.ws.close()

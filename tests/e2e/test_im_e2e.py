@@ -148,6 +148,7 @@ def test_reconnect_mid_stream_loses_nothing_and_duplicates_nothing(stack: Stack)
         vis2 = await connect(http, stack, vtoken)
         await vis2.request({"action": "hello"}, "welcome")
         resumed = await vis2.request({"action": "resume", "session_id": sid, "after_seq": last_seq}, "resumed")
+        assert resumed["event"] == "resumed", resumed
         for m in resumed["messages"]:
             if m["status"] == "pending" and m["sender_role"] != "visitor":
                 await vis2.send({"action": "ack", "message_id": m["message_id"]})
@@ -214,7 +215,7 @@ def test_connect_without_a_valid_token_is_refused(stack: Stack, token: str | Non
         if token == "expired":
             good = await visitor_token(http, stack.base)
             claims = jwt.decode(good, options={"verify_signature": False})
-            claims["exp"] = int(time.time()) - 10
+            claims["exp"] = int(time.time()) - 120  # past the 30 s clock-skew leeway
             secret = (stack.state_dir / "visitor-token-secret").read_text().strip()
             value = jwt.encode(claims, secret, algorithm="HS256")
         url = stack.ws_url + (f"?token={value}" if value else "")
