@@ -8,6 +8,8 @@ moto offers no hook for either, so this module is the one place that reaches int
 - Parsing a definition (ANTLR) took ~24 ms per execution start and capped the engine near 33
   executions/s; parsed programs keep per-execution state in the execution's Environment, so one parse
   per definition can be shared.
+- Every Task built a new boto3 client (about 40% of the local stack's CPU under load, mostly loading
+  botocore's endpoint data); clients are thread-safe, so one per service is kept.
 """
 
 from __future__ import annotations
@@ -15,17 +17,29 @@ from __future__ import annotations
 import functools
 import io
 import json
+import sys
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
-from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (  # noqa: F401
+    state_task_service_aws_sdk,
+    state_task_service_dynamodb,
+)
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import boto_client
 
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
-_original_client_for = lambda_eval_utils.boto_client_for  # type: ignore[attr-defined]
+_original_client_for = boto_client.boto_client_for
 _original_parse = AmazonStateLanguageParser.parse
+
+
+def _engine_modules() -> list[Any]:
+    # Each engine module imported boto_client_for by name, so each one's binding is replaced.
+    return [m for name, m in sorted(sys.modules.items())
+            if name.startswith("moto.stepfunctions.parser") and hasattr(m, "boto_client_for")]
 
 
 class _Context:
@@ -65,16 +79,23 @@ class InProcessLambda:
 
 def install(functions: Mapping[str, LambdaHandler]) -> None:
     invoker = InProcessLambda(functions)
+    clients: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
 
     def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         if service == "lambda":
             return invoker
-        return _original_client_for(region, service, state_credentials)
+        with lock:
+            if (region, service) not in clients:
+                clients[region, service] = _original_client_for(region, service, state_credentials)
+            return clients[region, service]
 
-    lambda_eval_utils.boto_client_for = client_for  # type: ignore[attr-defined]
+    for module in _engine_modules():
+        module.boto_client_for = client_for
     AmazonStateLanguageParser.parse = staticmethod(functools.lru_cache(maxsize=64)(_original_parse))  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
-    lambda_eval_utils.boto_client_for = _original_client_for  # type: ignore[attr-defined]
+    for module in _engine_modules():
+        module.boto_client_for = _original_client_for
     AmazonStateLanguageParser.parse = staticmethod(_original_parse)  # type: ignore[method-assign]
