@@ -169,8 +169,8 @@ class Gateway:
         conn = self._live(request)
         if conn is None:
             return self._gone()
-        return web.json_response({"ConnectedAt": _iso(conn.connected_at), "LastActiveAt": _iso(conn.last_active),
-                                  "Identity": {"SourceIp": conn.source_ip, "UserAgent": conn.user_agent}})
+        return web.json_response({"connectedAt": _iso(conn.connected_at), "lastActiveAt": _iso(conn.last_active),
+                                  "identity": {"sourceIp": conn.source_ip, "userAgent": conn.user_agent}})
 
     async def delete_connection(self, request: web.Request) -> web.Response:
         conn = self._live(request)

@@ -1,0 +1,1 @@
+"""Who is calling: visitor and staff tokens, and the local development identity provider."""

@@ -18,22 +18,30 @@ from chalicelib.auth.identity import Identity
 from chalicelib.settings import get_settings
 
 VISITOR_ISSUER = "cs-visitor"
-_ROLE_PRECEDENCE = ("admin", "supervisor", "agent")
-_LEEWAY_SECONDS = 30
+_ROLE_PRECEDENCE = ("admin", "supervisor", "agent")  # a Cognito user in several groups gets the highest
+_LEEWAY_SECONDS = 30  # clock skew between Lambdas and the identity provider
+_MIN_SECRET_CHARS = 32
+# API Gateway gives up on $connect after 29 s; a hung JWKS fetch must fail well before that.
+_JWKS_TIMEOUT_SECONDS = 5
 
 
 class KeySource(Protocol):
-    def signing_key(self, token: str) -> Any: ...
+    def signing_key(self, token: str) -> Any:
+        """The public key for the token's ``kid``; raises AuthError if there is none."""
+        ...
 
 
 class StaticKeySource:
     """Keys given as a JWKS document (the local identity provider's)."""
 
     def __init__(self, jwks: dict[str, Any]) -> None:
-        self._keys = {k["kid"]: jwt.PyJWK(k).key for k in jwks.get("keys", [])}
+        self._keys = {k.get("kid"): jwt.PyJWK(k).key for k in jwks.get("keys", [])}
 
     def signing_key(self, token: str) -> Any:
-        kid = jwt.get_unverified_header(token).get("kid")
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            raise AuthError("invalid_token", "the token is not valid") from None
         if kid not in self._keys:
             raise AuthError("invalid_token", "the token was signed by an unknown key")
         return self._keys[kid]
@@ -43,19 +51,19 @@ class JwksUrlKeySource:
     """Keys fetched (and cached) from a JWKS URL: Cognito's ``/.well-known/jwks.json``."""
 
     def __init__(self, url: str) -> None:
-        self._client = jwt.PyJWKClient(url, cache_keys=True)
+        self._client = jwt.PyJWKClient(url, cache_keys=True, timeout=_JWKS_TIMEOUT_SECONDS)
 
     def signing_key(self, token: str) -> Any:
         try:
             return self._client.get_signing_key_from_jwt(token).key
-        except jwt.PyJWKClientError as err:
-            raise AuthError("invalid_token", "the token's signing key is not known") from err
+        except jwt.PyJWTError:
+            raise AuthError("invalid_token", "the token's signing key is not known") from None
 
 
 def _secret() -> str:
     secret = get_settings().visitor_token_secret
-    if len(secret) < 32:
-        raise RuntimeError("VISITOR_TOKEN_SECRET must be set to at least 32 characters")
+    if len(secret) < _MIN_SECRET_CHARS:
+        raise RuntimeError(f"VISITOR_TOKEN_SECRET must be set to at least {_MIN_SECRET_CHARS} characters")
     return secret
 
 
@@ -64,16 +72,17 @@ def issue_visitor_token(visitor_id: str, name: str | None, channel: str, source:
     """A signed visitor token and its expiry (epoch seconds)."""
     issued = int(time.time() if now is None else now)
     expires = issued + get_settings().visitor_token_ttl_seconds
-    claims = {"sub": visitor_id, "typ": "visitor", "iss": VISITOR_ISSUER, "ch": channel, "iat": issued,
-              "exp": expires, **{k: v for k, v in (("name", name), ("src", source), ("cat", category)) if v}}
+    claims = {"sub": visitor_id, "name": name, "ch": channel, "src": source, "cat": category, "typ": "visitor",
+              "iat": issued, "exp": expires, "iss": VISITOR_ISSUER}
     return jwt.encode(claims, _secret(), algorithm="HS256"), expires
 
 
-def _decode(token: str, key: Any, algorithm: str, **options: Any) -> dict[str, Any]:
+def _decode(token: str, key: Any, algorithm: str, issuer: str) -> dict[str, Any]:
     try:
-        claims: dict[str, Any] = jwt.decode(token, key, algorithms=[algorithm], leeway=_LEEWAY_SECONDS,
-                                            options={"require": ["exp", "sub", "iss"], "verify_aud": False},
-                                            **options)
+        # The audience is checked by the caller: Cognito access tokens carry it as client_id, not aud.
+        claims: dict[str, Any] = jwt.decode(token, key, algorithms=[algorithm], issuer=issuer,
+                                            leeway=_LEEWAY_SECONDS,
+                                            options={"require": ["exp", "sub", "iss"], "verify_aud": False})
         return claims
     except jwt.ExpiredSignatureError:
         raise AuthError("expired_token", "the token has expired; get a new one") from None
@@ -81,30 +90,41 @@ def _decode(token: str, key: Any, algorithm: str, **options: Any) -> dict[str, A
         raise AuthError("invalid_token", "the token is not valid") from None
 
 
+def _optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
 def _visitor(token: str) -> Identity:
-    claims = _decode(token, _secret(), "HS256", issuer=VISITOR_ISSUER)
+    claims = _decode(token, _secret(), "HS256", VISITOR_ISSUER)
     if claims.get("typ") != "visitor":
         raise AuthError("invalid_token", "not a visitor token")
-    return Identity(user_id=str(claims["sub"]), role="visitor", name=claims.get("name"),
-                    channel=claims.get("ch"), source=claims.get("src"), category=claims.get("cat"))
+    return Identity(user_id=str(claims["sub"]), role="visitor", name=_optional_str(claims.get("name")),
+                    channel=_optional_str(claims.get("ch")), source=_optional_str(claims.get("src")),
+                    category=_optional_str(claims.get("cat")))
 
 
 def _agent(token: str, key_source: KeySource) -> Identity:
     settings = get_settings()
-    claims = _decode(token, key_source.signing_key(token), "RS256", issuer=settings.agent_token_issuer)
-    # Cognito ID tokens carry the app client in `aud`, access tokens in `client_id`.
-    audience = claims.get("aud", claims.get("client_id"))
-    audiences = audience if isinstance(audience, list) else [audience]
+    claims = _decode(token, key_source.signing_key(token), "RS256", settings.agent_token_issuer)
+    # The dev IdP and Cognito ID tokens name the app in `aud`; Cognito access tokens in `client_id`.
+    aud = claims.get("aud")
+    audiences = [*(aud if isinstance(aud, list) else [aud]), claims.get("client_id")]
     if settings.agent_token_audience not in audiences:
         raise AuthError("invalid_token", "the token is for another application")
     if claims.get("token_use", "id") not in ("id", "access"):
         raise AuthError("invalid_token", "not an identity or access token")
-    groups = tuple(str(g) for g in claims.get("groups") or claims.get("cognito:groups") or ())
-    role = claims.get("role") or next((r for r in _ROLE_PRECEDENCE if r in groups), "agent")
+    cognito_groups = _str_list(claims.get("cognito:groups"))
+    role = claims.get("role") or next((r for r in _ROLE_PRECEDENCE if r in cognito_groups), "agent")
+    # An RS256 token never makes a visitor, and an unknown role is refused rather than guessed.
     if role not in _ROLE_PRECEDENCE:
         raise AuthError("invalid_token", "the token carries an unknown role")
     name = claims.get("name") or claims.get("cognito:username") or claims.get("username")
-    return Identity(user_id=str(claims["sub"]), role=role, name=name, groups=groups)
+    return Identity(user_id=str(claims["sub"]), role=role, name=_optional_str(name),
+                    groups=_str_list(claims.get("groups")) or cognito_groups)
 
 
 def authenticate(token: str | None, key_source: KeySource) -> Identity:
@@ -115,6 +135,8 @@ def authenticate(token: str | None, key_source: KeySource) -> Identity:
         alg = jwt.get_unverified_header(token).get("alg")
     except jwt.PyJWTError:
         raise AuthError("invalid_token", "the token is not valid") from None
+    # The header only picks which fixed check runs; each decode pins its one algorithm, so "none" or an
+    # HS256 token keyed with an RSA public key never verifies.
     if alg == "HS256":
         return _visitor(token)
     if alg == "RS256":
@@ -124,6 +146,7 @@ def authenticate(token: str | None, key_source: KeySource) -> Identity:
 
 @lru_cache(maxsize=1)
 def _jwks_source(url: str) -> JwksUrlKeySource:
+    # One per warm Lambda, so Cognito's keys are fetched once rather than per request.
     return JwksUrlKeySource(url)
 
 
@@ -133,7 +156,7 @@ def default_key_source() -> KeySource:
     if settings.agent_jwks_url:
         return _jwks_source(settings.agent_jwks_url)
     if settings.dev_idp_enabled:
-        from chalicelib.auth.devidp import dev_idp
+        from chalicelib.auth.devidp import dev_idp  # devidp imports this module
 
         return dev_idp().key_source()
     raise RuntimeError("set AGENT_JWKS_URL (Cognito) or DEV_IDP_ENABLED=1 (local identity provider)")

@@ -1,0 +1,59 @@
+"""The API Gateway emulator's own contract: @connections, limits, pages."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import boto3
+import pytest
+
+from local.harness import Stack, connect, visitor_token
+
+pytestmark = pytest.mark.e2e
+
+
+def management(stack: Stack) -> Any:
+    return boto3.client("apigatewaymanagementapi", endpoint_url=f"{stack.base}/ws-api", region_name="us-east-1",
+                        aws_access_key_id="x", aws_secret_access_key="x")
+
+
+def test_connections_api_posts_describes_deletes_and_says_gone(stack: Stack) -> None:
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as http:
+            peer = await connect(http, stack, await visitor_token(http, stack.base))
+            welcome = await peer.request({"action": "hello"}, "welcome")
+            conn_id = welcome["connection_id"]
+            api = management(stack)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, lambda: api.post_to_connection(ConnectionId=conn_id,
+                                                                            Data=b'{"event":"hi"}'))
+            await peer.wait_for(lambda p: bool(p.by_event["hi"]))
+            info = await loop.run_in_executor(None, lambda: api.get_connection(ConnectionId=conn_id))
+            assert info["Identity"]["SourceIp"] == "127.0.0.1"
+            await loop.run_in_executor(None, lambda: api.delete_connection(ConnectionId=conn_id))
+            await asyncio.wait_for(peer.ws.receive(), 5)
+            assert peer.ws.closed
+            with pytest.raises(api.exceptions.GoneException):
+                await loop.run_in_executor(None, lambda: api.post_to_connection(ConnectionId=conn_id, Data=b"{}"))
+            with pytest.raises(api.exceptions.GoneException):
+                await loop.run_in_executor(None, lambda: api.post_to_connection(ConnectionId="nobody", Data=b"{}"))
+
+    asyncio.run(scenario())
+
+
+def test_pages_are_served_and_traversal_is_refused(stack: Stack) -> None:
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as http:
+            for path in ("/", "/console"):
+                async with http.get(stack.base + path) as r:
+                    assert r.status == 200
+                    assert "text/html" in r.headers["Content-Type"]
+            for path in ("/static/../app.py", "/static/%2e%2e/app.py", "/static/"):
+                async with http.get(stack.base + path) as r:
+                    assert r.status in (403, 404), path
+            async with http.get(stack.base + "/api/nowhere") as r:
+                assert r.status == 403  # API Gateway's answer for an unknown route
+
+    asyncio.run(scenario())

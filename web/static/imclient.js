@@ -1,0 +1,253 @@
+// A reliable client for the customer-service WebSocket protocol (docs/protocol.md).
+// It ACKs every delivery, shows each message once (by message_id), resends unconfirmed messages with
+// their original client_msg_id after a reconnect, resumes each session from the last seq seen, and
+// keeps the connection alive with a heartbeat.
+
+const HEARTBEAT_MS = 4 * 60 * 1000;
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 15000;
+
+export class ImClient {
+  /**
+   * @param {{url: string, token: string, onEvent: (name: string, data: any) => void}} options
+   *   url: the WebSocket URL without the token; onEvent receives "state", "welcome", "message",
+   *   "delivered", "send_failed", "session", "error".
+   */
+  constructor({ url, token, onEvent }) {
+    this.url = url;
+    this.token = token;
+    this.onEvent = onEvent;
+    this.ws = null;
+    this.attempt = 0;
+    this.closedByUser = false;
+    this.seen = new Set();          // message ids already shown
+    this.lastSeq = new Map();       // session id -> highest seq shown
+    this.unconfirmed = new Map();   // client_msg_id -> the send frame, until delivered/send_failed
+    this.heartbeat = null;
+    this.userId = null;
+    this.everOpened = false;
+  }
+
+  connect() {
+    this.closedByUser = false;
+    this.onEvent("state", this.attempt ? "reconnecting" : "connecting");
+    const ws = new WebSocket(`${this.url}?token=${encodeURIComponent(this.token)}`);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.attempt = 0;
+      this.everOpened = true;
+      this.onEvent("state", "open");
+      this.raw({ action: "hello" });
+      this.heartbeat = setInterval(() => this.raw({ action: "ping" }), HEARTBEAT_MS);
+    };
+    ws.onmessage = (e) => {
+      let frame;
+      try { frame = JSON.parse(e.data); } catch { return; }
+      this.handle(frame);
+    };
+    ws.onclose = (e) => {
+      clearInterval(this.heartbeat);
+      if (this.closedByUser) { this.onEvent("state", "closed"); return; }
+      this.attempt += 1;
+      if (!this.everOpened && this.attempt >= 3) {
+        // Never accepted: most likely the token was refused (HTTP 401 on the upgrade).
+        this.onEvent("state", "refused");
+        return;
+      }
+      const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt) * (0.5 + Math.random() / 2);
+      this.onEvent("state", "reconnecting");
+      setTimeout(() => this.connect(), delay);
+    };
+  }
+
+  close() {
+    this.closedByUser = true;
+    if (this.ws) this.ws.close();
+  }
+
+  raw(frame) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  }
+
+  /** Send a message; returns its client_msg_id. It is resent after a reconnect until confirmed. */
+  send(sessionId, type, content) {
+    const frame = { action: "send", session_id: sessionId, client_msg_id: crypto.randomUUID(), type, content };
+    this.unconfirmed.set(frame.client_msg_id, frame);
+    this.raw(frame);
+    return frame.client_msg_id;
+  }
+
+  /** Send a failed message's content again, as a new message. */
+  retry(clientMsgId, failedFrame) {
+    return this.send(failedFrame.session_id, failedFrame.type, failedFrame.content);
+  }
+
+  /** Ask for a person (visitors). */
+  requestAgent() { this.raw({ action: "request_agent" }); }
+
+  /** online | offline (agents). */
+  setStatus(status) { this.raw({ action: "set_status", status }); }
+
+  showOnce(message) {
+    if (this.seen.has(message.message_id)) return false;
+    this.seen.add(message.message_id);
+    const last = this.lastSeq.get(message.session_id) || 0;
+    if (message.seq > last) this.lastSeq.set(message.session_id, message.seq);
+    return true;
+  }
+
+  track(session) {
+    if (session && !this.lastSeq.has(session.session_id)) this.lastSeq.set(session.session_id, 0);
+  }
+
+  handle(frame) {
+    switch (frame.event) {
+      case "welcome": {
+        this.userId = frame.user.id;
+        const sessions = frame.sessions || (frame.session ? [frame.session] : []);
+        sessions.forEach((s) => this.track(s));
+        this.onEvent("welcome", frame);
+        for (const [sessionId, seq] of this.lastSeq) {
+          this.raw({ action: "resume", session_id: sessionId, after_seq: seq });
+        }
+        for (const pending of this.unconfirmed.values()) this.raw(pending);
+        break;
+      }
+      case "message":
+        this.raw({ action: "ack", message_id: frame.message.message_id });
+        if (this.showOnce(frame.message)) this.onEvent("message", frame.message);
+        break;
+      case "resumed":
+        for (const m of frame.messages) {
+          if (m.status === "pending" && m.sender_id !== this.userId) this.raw({ action: "ack", message_id: m.message_id });
+          if (m.sender_id === this.userId && this.unconfirmed.has(m.client_msg_id)) continue;
+          if (this.showOnce(m)) this.onEvent("message", m);
+        }
+        if (frame.more) this.raw({ action: "resume", session_id: frame.session_id, after_seq: frame.last_seq });
+        break;
+      case "delivered":
+        this.unconfirmed.delete(frame.client_msg_id);
+        this.seen.add(frame.message_id);
+        this.onEvent("delivered", frame);
+        break;
+      case "send_failed": {
+        const original = this.unconfirmed.get(frame.client_msg_id);
+        this.unconfirmed.delete(frame.client_msg_id);
+        this.onEvent("send_failed", { ...frame, original });
+        break;
+      }
+      case "session":
+        this.track(frame.session);
+        this.onEvent("session", frame.session);
+        break;
+      case "pong":
+      case "status":
+        this.onEvent(frame.event, frame);
+        break;
+      case "error":
+        if (frame.client_msg_id) this.unconfirmed.delete(frame.client_msg_id);
+        this.onEvent("error", frame);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+/** DOM for one message; content is always set as text, links only for http(s) URLs. */
+export function renderMessage(message, { mine, status }) {
+  const el = document.createElement("div");
+  el.className = `msg ${mine ? "mine" : "theirs"}`;
+  el.dataset.testid = "msg";
+  el.dataset.mine = mine ? "1" : "0";
+  el.dataset.type = message.type;
+  if (message.message_id) el.dataset.messageId = message.message_id;
+  if (message.client_msg_id) el.dataset.clientMsgId = message.client_msg_id;
+  const bubble = document.createElement("div");
+  bubble.className = "bubble";
+  bubble.appendChild(renderContent(message.type, message.content || {}));
+  el.appendChild(bubble);
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const time = document.createElement("span");
+  time.textContent = new Date(message.created_at || Date.now()).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  meta.appendChild(time);
+  const mark = document.createElement("span");
+  mark.className = "mark";
+  meta.appendChild(mark);
+  el.appendChild(meta);
+  setStatus(el, status);
+  return el;
+}
+
+export function setStatus(el, status) {
+  el.dataset.status = status || "";
+  const mark = el.querySelector(".mark");
+  if (!mark) return;
+  mark.textContent = { sending: "sending…", delivered: "✓ delivered", failed: "not delivered" }[status] || "";
+}
+
+function safeUrl(url) {
+  return typeof url === "string" && /^https?:\/\//i.test(url) ? url : null;
+}
+
+function text(tag, value, className) {
+  const el = document.createElement(tag);
+  el.textContent = value == null ? "" : String(value);
+  if (className) el.className = className;
+  return el;
+}
+
+function money(value, currency) {
+  if (typeof value !== "number") return "";
+  return `${value.toFixed(2)} ${currency || ""}`.trim();
+}
+
+export function renderContent(type, content) {
+  const box = document.createElement("div");
+  if (type === "text") {
+    box.appendChild(text("p", content.text));
+  } else if (type === "image") {
+    const url = safeUrl(content.url);
+    if (url) {
+      const img = document.createElement("img");
+      img.src = url;
+      img.alt = content.alt || "image";
+      img.className = "chat-image";
+      box.appendChild(img);
+    } else {
+      box.appendChild(text("p", "[image]"));
+    }
+  } else if (type === "product") {
+    box.className = "card product";
+    const img = safeUrl(content.image_url);
+    if (img) { const i = document.createElement("img"); i.src = img; i.alt = ""; box.appendChild(i); }
+    box.appendChild(text("strong", content.title));
+    box.appendChild(text("span", money(content.price, content.currency), "price"));
+    const link = safeUrl(content.url);
+    if (link) {
+      const a = text("a", "View product");
+      a.href = link; a.target = "_blank"; a.rel = "noopener noreferrer";
+      box.appendChild(a);
+    }
+  } else if (type === "order") {
+    box.className = "card order";
+    box.appendChild(text("strong", `Order ${content.order_id}`));
+    if (content.status) box.appendChild(text("span", content.status, "badge"));
+    const list = document.createElement("ul");
+    for (const item of content.items || []) {
+      list.appendChild(text("li", `${item.quantity || 1} × ${item.title}${item.price != null ? " — " + money(item.price, content.currency) : ""}`));
+    }
+    box.appendChild(list);
+    if (content.total != null) box.appendChild(text("span", `Total ${money(content.total, content.currency)}`, "price"));
+  }
+  return box;
+}
+
+export function wsUrl() {
+  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+}

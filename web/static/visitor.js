@@ -1,0 +1,130 @@
+import { ImClient, renderMessage, setStatus, wsUrl } from "./imclient.js";
+
+const $ = (id) => document.getElementById(id);
+const list = $("messages");
+const statusText = document.querySelector("[data-testid=vis-status]");
+const connText = document.querySelector("[data-testid=vis-conn]");
+const pendingEls = new Map(); // client_msg_id -> element
+let session = null;
+let client = null;
+
+async function visitorToken() {
+  const saved = JSON.parse(localStorage.getItem("cs.visitor") || "null");
+  if (saved && saved.expires_at * 1000 > Date.now() + 60_000) return saved.token;
+  const params = new URLSearchParams(location.search);
+  const body = { channel: "web", source: params.get("source") || location.pathname };
+  if (params.get("category")) body.category = params.get("category");
+  const res = await fetch("/api/visitors/token", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error("could not get a visitor token");
+  const issued = await res.json();
+  localStorage.setItem("cs.visitor", JSON.stringify(issued));
+  return issued.token;
+}
+
+function scroll() { list.scrollTop = list.scrollHeight; }
+
+function system(text) {
+  const p = document.createElement("p");
+  p.className = "system";
+  p.textContent = text;
+  list.appendChild(p);
+  scroll();
+}
+
+function showSession(s) {
+  session = s;
+  const talk = $("talk");
+  if (s.status === "active") {
+    statusText.textContent = `You are chatting with ${s.agent_id}`;
+    talk.hidden = true;
+  } else if (s.status === "waiting") {
+    statusText.textContent = "Waiting for an agent…";
+    talk.disabled = true;
+  } else if (s.status === "closed") {
+    statusText.textContent = "This chat has ended";
+  } else {
+    statusText.textContent = "Ask us anything, or talk to a person";
+    talk.hidden = false;
+    talk.disabled = false;
+  }
+}
+
+function addOwn(clientMsgId, type, content) {
+  const el = renderMessage({ type, content, client_msg_id: clientMsgId }, { mine: true, status: "sending" });
+  pendingEls.set(clientMsgId, el);
+  list.appendChild(el);
+  scroll();
+}
+
+function onEvent(name, data) {
+  if (name === "state") {
+    connText.textContent = data;
+    $("banner").hidden = data !== "reconnecting";
+    if (data === "refused") { localStorage.removeItem("cs.visitor"); location.reload(); }
+  } else if (name === "welcome") {
+    if (data.session) showSession(data.session);
+  } else if (name === "session") {
+    showSession(data);
+    if (data.status === "active") system(`${data.agent_id} joined the chat`);
+  } else if (name === "message") {
+    const mine = data.sender_role === "visitor";
+    if (mine && pendingEls.has(data.client_msg_id)) return;
+    list.appendChild(renderMessage(data, { mine, status: mine ? data.status : "" }));
+    scroll();
+  } else if (name === "delivered") {
+    const el = pendingEls.get(data.client_msg_id);
+    if (el) { el.dataset.messageId = data.message_id; setStatus(el, "delivered"); pendingEls.delete(data.client_msg_id); }
+  } else if (name === "send_failed") {
+    const el = pendingEls.get(data.client_msg_id);
+    if (el) failed(el, data.original);
+  } else if (name === "error") {
+    const el = data.client_msg_id && pendingEls.get(data.client_msg_id);
+    if (el) failed(el, null);
+    system(data.code === "no_agent" ? "Please choose “Talk to a person” first." : data.message);
+  }
+}
+
+function failed(el, original) {
+  setStatus(el, "failed");
+  if (!original || el.querySelector("[data-testid=retry]")) return;
+  const retry = document.createElement("button");
+  retry.type = "button";
+  retry.className = "retry";
+  retry.dataset.testid = "retry";
+  retry.textContent = "Retry";
+  retry.onclick = () => {
+    el.remove();
+    const id = client.retry(original.client_msg_id, original);
+    addOwn(id, original.type, original.content);
+  };
+  el.appendChild(retry);
+}
+
+$("composer").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const text = $("input").value.trim();
+  if (!text || !session) return;
+  $("input").value = "";
+  const id = client.send(session.session_id, "text", { text });
+  addOwn(id, "text", { text });
+});
+
+$("talk").addEventListener("click", () => client.requestAgent());
+
+$("card").addEventListener("click", () => {
+  if (!session) return;
+  const content = { product_id: "SKU-1042", title: "Trail Runner 2 — size 42", price: 89.9, currency: "USD",
+    url: "https://shop.example.com/p/SKU-1042" };
+  addOwn(client.send(session.session_id, "product", content), "product", content);
+});
+
+(async () => {
+  try {
+    client = new ImClient({ url: wsUrl(), token: await visitorToken(), onEvent });
+    client.connect();
+  } catch (err) {
+    statusText.textContent = "Chat is unavailable right now";
+  }
+})();
