@@ -1,0 +1,87 @@
+"""The visitor page and the agent console in real headless Chromium against the local stack."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from local.harness import Stack
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield launched
+        launched.close()
+
+
+def sign_in(page: Page, stack: Stack, user: str) -> None:
+    page.goto(f"{stack.base}/console")
+    page.get_by_test_id("login-user").fill(user)
+    page.get_by_test_id("login-pass").fill("demo")
+    page.get_by_test_id("login-submit").click()
+    expect(page.locator("#conn")).to_have_text("open")
+
+
+def test_visitor_and_agent_chat_through_the_pages(stack: Stack, browser: Browser) -> None:
+    agent = browser.new_context(viewport={"width": 1280, "height": 760}).new_page()
+    sign_in(agent, stack, "alice")
+    visitor = browser.new_context(viewport={"width": 420, "height": 760}).new_page()
+    visitor.goto(f"{stack.base}/?source=/product/SKU-1042&category=shoes")
+    expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
+    visitor.get_by_test_id("vis-talk").click()
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with alice")
+
+    visitor.get_by_test_id("vis-input").fill("Hi! Do the Trail Runner 2 run small?")
+    visitor.get_by_test_id("vis-send").click()
+    expect(visitor.locator("[data-testid=msg][data-mine='1']").last).to_have_attribute("data-status", "delivered")
+    expect(agent.locator("[data-testid=session-item]")).to_have_count(1)
+    expect(agent.locator("#messages [data-testid=msg][data-mine='0']").last).to_contain_text("run small")
+
+    agent.get_by_test_id("con-input").fill("They run true to size; take your usual size.")
+    agent.get_by_test_id("con-send").click()
+    agent.get_by_test_id("con-order").click()
+    expect(visitor.locator("[data-testid=msg][data-mine='0']")).to_have_count(2)
+    expect(visitor.locator("[data-testid=msg][data-type=order]")).to_contain_text("Order SO-88121")
+    expect(agent.locator("#messages [data-testid=msg][data-mine='1']").last).to_have_attribute(
+        "data-status", "delivered")
+
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        visitor.screenshot(path=str(DOCS / "screenshot-visitor.png"))
+        agent.screenshot(path=str(DOCS / "screenshot.png"))
+    agent.context.close()  # alice goes offline, so the next test's visitor reaches bob
+    visitor.context.close()
+
+
+def test_hostile_content_shows_as_text_and_runs_nothing(stack: Stack, browser: Browser) -> None:
+    agent = browser.new_context().new_page()
+    sign_in(agent, stack, "bob")
+    agent.locator("#status").select_option("online")
+    visitor = browser.new_context().new_page()
+    visitor.goto(stack.base + "/")
+    expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
+    visitor.get_by_test_id("vis-talk").click()
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with bob")
+    hostile = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+    visitor.get_by_test_id("vis-input").fill(hostile)
+    visitor.get_by_test_id("vis-send").click()
+    expect(visitor.locator("[data-testid=msg][data-mine='1']").last).to_have_attribute("data-status", "delivered")
+    shown = agent.locator("#messages [data-testid=msg]").last
+    expect(shown).to_contain_text("<script>")
+    assert shown.locator("script, img").count() == 0
+    assert agent.evaluate("window.__pwned") is None
+    assert visitor.evaluate("window.__pwned") is None
+    agent.context.close()
+    visitor.context.close()
