@@ -14,3 +14,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state: Path = tmp_path_factory.mktemp("state")
     with run_stack(state, ack_wait_seconds=1) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def patient_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack with the production ACK wait (5 s): for bursts, where a recipient's ACKs queue behind
+    its own sends on one connection and a 1-second wait would give up on live recipients."""
+    state: Path = tmp_path_factory.mktemp("state")
+    with run_stack(state, ack_wait_seconds=5) as running:
+        yield running

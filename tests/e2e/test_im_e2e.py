@@ -59,7 +59,9 @@ def texts(peer: Peer) -> list[str]:
     return [f["message"]["content"]["text"] for f in peer.by_event["message"]]
 
 
-def test_hundred_messages_each_way_all_acked_and_history_in_order(stack: Stack) -> None:
+def test_hundred_messages_each_way_all_acked_and_history_in_order(patient_stack: Stack) -> None:
+    stack = patient_stack
+
     async def scenario(http: aiohttp.ClientSession) -> None:
         vis, ag, sid, vtoken = await pair(http, stack)
         n = 100

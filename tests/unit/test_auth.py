@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from chalicelib.auth import devidp, tokens
+from chalicelib.auth import devidp
 from chalicelib.auth.devidp import DevIdentityProvider, dev_idp
 from chalicelib.auth.errors import AuthError
 from chalicelib.auth.identity import Identity
@@ -313,5 +313,5 @@ def test_default_key_source_without_any_is_refused(monkeypatch: pytest.MonkeyPat
 
 
 def test_unknown_kid_in_static_source_is_invalid_token(other_key: rsa.RSAPrivateKey) -> None:
-    keys = tokens.StaticKeySource({"keys": []})
+    keys = StaticKeySource({"keys": []})
     assert _code(_rs256(other_key, "k", _staff_claims()), keys) == "invalid_token"
