@@ -32,8 +32,8 @@ def relay_table(r: dict[str, Any]) -> str:
         f"| send -> delivered p99 (ms) | {r['p99_ms']} | {r['baseline_p99_ms']} |",
         f"| messages in the run | {r['messages']} | {r['baseline_messages']} |",
         "",
-        f"ratio (ours / bare): **{r['ratio']}**, with {r['pairs']} visitors each keeping one message in flight "
-        f"for {r['seconds']} s ({r['date']}, {r['machine']['cpus']} CPUs).",
+        f"ratio (ours / bare): **{r['ratio']}**, with {r['pairs']} visitor/agent pairs, each visitor keeping one "
+        f"message in flight for {r['seconds']} s ({r['date']}, {r['machine']['cpus']} CPUs).",
         "",
         "AWS calls per message (counted from botocore's events in the stack's process):",
         "",

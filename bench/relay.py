@@ -18,7 +18,13 @@ import aiohttp
 
 from local.harness import ROOT, Peer, Stack, agent_token, free_port, run_stack, visitor_token
 
-AGENTS = ("alice", "bob")
+
+def agent_names(pairs: int) -> list[str]:
+    # Demo users load01..load40 (config/dev_users.json): one agent per visitor, as in a real shift.
+    return [f"load{i:02d}" for i in range(1, pairs + 1)]
+
+
+ACK_WAIT_SECONDS = 5
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -54,7 +60,7 @@ def _summary(count: int, latencies: list[float], seconds: float) -> dict[str, fl
 async def _ours(stack: Stack, pairs: int, seconds: float) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http:
         agents = []
-        for name in AGENTS:
+        for name in agent_names(pairs):
             ws = await http.ws_connect(f"{stack.ws_url}?token={await agent_token(http, stack.base, name)}")
             agents.append(Peer(ws).start())
         visitors = []
@@ -67,7 +73,8 @@ async def _ours(stack: Stack, pairs: int, seconds: float) -> dict[str, Any]:
         async with http.get(f"{stack.base}/_local/stats") as r:
             before = await r.json()
         count, latencies = await _drive(visitors, seconds)
-        await asyncio.sleep(0.2)
+        # Let the last delivery timers finish their read, so every message's calls are counted.
+        await asyncio.sleep(ACK_WAIT_SECONDS + 1.5)
         async with http.get(f"{stack.base}/_local/stats") as r:
             after = await r.json()
         for peer in [p for p, _ in visitors] + agents:
@@ -97,7 +104,7 @@ def _bare_relay() -> Iterator[str]:
 
 async def _bare(url: str, pairs: int, seconds: float) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http:
-        agents = [Peer(await http.ws_connect(f"{url}?role=agent")).start() for _ in AGENTS]
+        agents = [Peer(await http.ws_connect(f"{url}?role=agent")).start() for _ in agent_names(pairs)]
         visitors = [(Peer(await http.ws_connect(f"{url}?role=visitor")).start(), "s") for _ in range(pairs)]
         count, latencies = await _drive(visitors, seconds)
         for peer in [p for p, _ in visitors] + agents:
@@ -106,7 +113,7 @@ async def _bare(url: str, pairs: int, seconds: float) -> dict[str, Any]:
 
 
 def run(pairs: int, seconds: float, state_dir: Path) -> dict[str, Any]:
-    with run_stack(state_dir, ack_wait_seconds=5) as stack:
+    with run_stack(state_dir, ack_wait_seconds=ACK_WAIT_SECONDS) as stack:
         ours = asyncio.run(_ours(stack, pairs, seconds))
     with _bare_relay() as url:
         bare = asyncio.run(_bare(url, pairs, seconds))

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -67,22 +68,23 @@ def run_stack(state_dir: Path, ack_wait_seconds: int = 1, port: int | None = Non
             raise RuntimeError("local stack not READY in 60 s:\n" + "".join(output))
     stack = Stack(f"http://127.0.0.1:{port}", state_dir, proc, output)
     # Keep draining output so the child never blocks on a full pipe.
-    import threading
 
     def drain() -> None:
         for line in proc.stdout or ():
             output.append(line)
 
-    threading.Thread(target=drain, daemon=True).start()
+    drainer = threading.Thread(target=drain, daemon=True)
+    drainer.start()
     try:
         yield stack
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        drainer.join(timeout=5)
 
 
 async def visitor_token(http: aiohttp.ClientSession, base: str, name: str = "Vera") -> str:

@@ -1,0 +1,54 @@
+"""Local state survives a restart of `python -m local`, and Ctrl-C stops it cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from local.harness import Stack, agent_token, connect, run_stack, visitor_token
+
+pytestmark = pytest.mark.e2e
+
+
+def test_chat_history_and_tokens_survive_a_restart(tmp_path: Path) -> None:
+    async def before(stack: Stack) -> tuple[str, str, str]:
+        async with aiohttp.ClientSession() as http:
+            atoken = await agent_token(http, stack.base)
+            agent = await connect(http, stack, atoken)
+            vtoken = await visitor_token(http, stack.base)
+            visitor = await connect(http, stack, vtoken)
+            sid = (await visitor.request({"action": "hello"}, "welcome"))["session"]["session_id"]
+            await visitor.request({"action": "request_agent"}, "session")
+            await visitor.text(sid, "before the restart")
+            await visitor.wait_for(lambda p: bool(p.by_event["delivered"]))
+            await visitor.close()
+            await agent.close()
+            return vtoken, atoken, sid
+
+    async def after(stack: Stack, vtoken: str, atoken: str, sid: str) -> None:
+        async with aiohttp.ClientSession() as http:
+            visitor = await connect(http, stack, vtoken)  # same token: the secret was kept
+            welcome = await visitor.request({"action": "hello"}, "welcome")
+            assert welcome["session"]["session_id"] == sid
+            agent = await connect(http, stack, atoken)  # same agent token: the signing key was kept
+            agent_welcome = await agent.request({"action": "hello"}, "welcome")
+            assert [s["session_id"] for s in agent_welcome["sessions"]] == [sid]
+            async with http.get(f"{stack.base}/api/sessions/{sid}/messages",
+                                headers={"Authorization": f"Bearer {vtoken}"}) as r:
+                assert [m["content"]["text"] for m in (await r.json())["messages"]] == ["before the restart"]
+            await visitor.text(sid, "after the restart")
+            await visitor.wait_for(lambda p: bool(p.by_event["delivered"]))
+            assert [f["seq"] for f in visitor.by_event["delivered"]] == [2]
+            await visitor.close()
+            await agent.close()
+
+    with run_stack(tmp_path) as first:
+        vtoken, atoken, sid = asyncio.run(before(first))
+    assert first.process.returncode == 0, "".join(first.output)
+    assert any("items saved" in line for line in first.output)
+    assert (tmp_path / "snapshot.json").exists()
+    with run_stack(tmp_path) as second:
+        asyncio.run(after(second, vtoken, atoken, sid))
