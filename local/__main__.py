@@ -37,11 +37,13 @@ def main() -> None:
     snapshot = state_dir / "snapshot.json"
     restored = stack.load_snapshot(snapshot)
 
+    # API Gateway's idle limit is 10 minutes; tests shorten it to see the heartbeat matter.
+    idle_timeout = float(os.environ.get("LOCAL_WS_IDLE_SECONDS", "600"))
     web_app, gateway = create_gateway_app(app_module.app, chalice_handlers(app_module), port,
-                                          stack.ROOT / "web")
+                                          stack.ROOT / "web", idle_timeout=idle_timeout)
 
     async def on_startup(_: web.Application) -> None:
-        web_app["reaper"] = asyncio.get_running_loop().create_task(gateway.reap())
+        web_app["reaper"] = asyncio.get_running_loop().create_task(gateway.reap(min(30.0, idle_timeout / 4)))
         base = f"http://127.0.0.1:{port}"
         print(f"""
 Customer service is running (local stack: moto, API Gateway emulator, Step Functions engine).

@@ -45,12 +45,13 @@ class Stack:
 
 
 @contextlib.contextmanager
-def run_stack(state_dir: Path, ack_wait_seconds: int = 1, port: int | None = None) -> Iterator[Stack]:
+def run_stack(state_dir: Path, ack_wait_seconds: int = 1, port: int | None = None,
+              extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
     port = port or free_port()
     # Only the basics: the stack sets every setting of its own (a test's settings must not leak in).
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH")}
     env.update(PORT=str(port), ACK_WAIT_SECONDS=str(ack_wait_seconds), LOCAL_STATE_DIR=str(state_dir),
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1", **(extra_env or {}))
     proc = subprocess.Popen([sys.executable, "-m", "local"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     output: list[str] = []

@@ -52,3 +52,19 @@ def test_chat_history_and_tokens_survive_a_restart(tmp_path: Path) -> None:
     assert (tmp_path / "snapshot.json").exists()
     with run_stack(tmp_path) as second:
         asyncio.run(after(second, vtoken, atoken, sid))
+
+
+def test_idle_connections_are_closed_and_the_heartbeat_keeps_one_open(tmp_path: Path) -> None:
+    async def scenario(stack: Stack) -> None:
+        async with aiohttp.ClientSession() as http:
+            silent = await connect(http, stack, await visitor_token(http, stack.base))
+            chatty = await connect(http, stack, await visitor_token(http, stack.base))
+            for _ in range(8):  # 4 s of pings every 0.5 s, against a 2 s idle limit
+                await chatty.request({"action": "ping"}, "pong")
+                await asyncio.sleep(0.5)
+            assert silent.ws.closed
+            assert not chatty.ws.closed
+            await chatty.close()
+
+    with run_stack(tmp_path, extra_env={"LOCAL_WS_IDLE_SECONDS": "2"}) as stack:
+        asyncio.run(scenario(stack))
