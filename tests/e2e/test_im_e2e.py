@@ -56,7 +56,11 @@ async def history(http: aiohttp.ClientSession, stack: Stack, token: str, session
 
 
 def texts(peer: Peer) -> list[str]:
-    return [f["message"]["content"]["text"] for f in peer.by_event["message"]]
+    """What a client shows: each message once (a retry that crossed an ACK arrives twice), in arrival order."""
+    shown: dict[str, str] = {}
+    for f in peer.by_event["message"]:
+        shown.setdefault(f["message"]["message_id"], f["message"]["content"]["text"])
+    return list(shown.values())
 
 
 def test_hundred_messages_each_way_all_acked_and_history_in_order(patient_stack: Stack) -> None:
