@@ -21,8 +21,10 @@ def main() -> None:
     from moto import mock_aws
 
     from chalicelib.platform import metering
+    from local import dynamodb_atomic
 
     metering.install()
+    dynamodb_atomic.install()
     mock = mock_aws(config=stack.MOTO_CONFIG)
     mock.start()
     from chalicelib.settings import get_settings

@@ -142,7 +142,9 @@ class Peer:
         while not predicate(self):
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
-                raise AssertionError(f"timed out; last frames: {self.frames[-5:]}")
+                counts = {k: len(v) for k, v in self.by_event.items()}
+                raise AssertionError(f"timed out; frames by event: {counts}; errors: {self.by_event['error'][:3]}; "
+                                     f"last frames: {self.frames[-3:]}")
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.5))

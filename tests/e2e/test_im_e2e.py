@@ -69,13 +69,19 @@ def test_hundred_messages_each_way_all_acked_and_history_in_order(patient_stack:
     async def scenario(http: aiohttp.ClientSession) -> None:
         vis, ag, sid, vtoken = await pair(http, stack)
         n = 100
-        for i in range(n):
-            await vis.text(sid, f"v{i}")
-        for i in range(n):
-            await ag.text(sid, f"a{i}")
-        await vis.wait_for(lambda p: len(p.by_event["delivered"]) == n, 60)
-        await ag.wait_for(lambda p: len(p.by_event["delivered"]) == n, 60)
-        assert not vis.by_event["send_failed"] and not ag.by_event["send_failed"]
+
+        async def send_all(peer: Peer, prefix: str) -> None:
+            # Like a real client, at most 10 unconfirmed messages at a time; both sides send at once.
+            for i in range(n):
+                await peer.wait_for(lambda p, i=i: i - len(p.by_event["delivered"]) < 10, 60)
+                await peer.text(sid, f"{prefix}{i}")
+
+        await asyncio.gather(send_all(vis, "v"), send_all(ag, "a"))
+        for peer in (vis, ag):
+            await peer.wait_for(lambda p: len(p.by_event["delivered"]) + len(p.by_event["send_failed"]) >= n, 60)
+        assert not vis.by_event["send_failed"], vis.by_event["send_failed"]
+        assert not ag.by_event["send_failed"], ag.by_event["send_failed"]
+        assert len(vis.by_event["delivered"]) == len(ag.by_event["delivered"]) == n
         assert texts(ag) == [f"v{i}" for i in range(n)]
         assert texts(vis) == [f"a{i}" for i in range(n)]
         hist = await history(http, stack, vtoken, sid)
