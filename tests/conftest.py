@@ -3,7 +3,9 @@ table names when models are defined."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 
 _STATE_DIR = tempfile.mkdtemp(prefix="cs-test-")
+atexit.register(shutil.rmtree, _STATE_DIR, ignore_errors=True)
 os.environ.update(
     AWS_REGION="us-east-1",
     AWS_DEFAULT_REGION="us-east-1",
