@@ -1,0 +1,94 @@
+"""infra/template.json and the state machines agree with the code that the local stack runs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from chalice.utils import to_cfn_resource_name
+
+from app import app
+from chalicelib.platform.statemachines import STATE_MACHINES, definition, placeholders
+from chalicelib.platform.tables import ALL_MODELS
+from infra import build
+
+TEMPLATE: dict[str, Any] = json.loads(build.TEMPLATE.read_text())
+RESOURCES = TEMPLATE["Resources"]
+
+
+def test_the_checked_in_template_is_what_the_build_writes() -> None:
+    assert build.TEMPLATE.read_text() == build.render(), "run: python -m infra.build"
+
+
+@pytest.mark.parametrize("model", ALL_MODELS, ids=lambda m: m.Meta.table_name)
+def test_each_table_matches_its_model(model: Any) -> None:
+    short = model.Meta.table_name.split("-", 2)[-1]
+    tables = [r["Properties"] for r in RESOURCES.values() if r.get("Type") == "AWS::DynamoDB::Table"
+              and r["Properties"]["TableName"] == {"Fn::Sub": f"${{TablePrefix}}-{short}"}]
+    assert len(tables) == 1
+    table = tables[0]
+    keys = {k["KeyType"]: k["AttributeName"] for k in table["KeySchema"]}
+    assert keys["HASH"] == model._hash_keyname
+    assert keys.get("RANGE") == model._range_keyname
+    indexes = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes", [])}
+    assert set(indexes) == {i.Meta.index_name for i in model._indexes.values()}
+    for index in model._indexes.values():
+        declared = {k["KeyType"]: k["AttributeName"] for k in indexes[index.Meta.index_name]["KeySchema"]}
+        expected = {("HASH" if a.is_hash_key else "RANGE"): a.attr_name
+                    for a in index.__class__.__dict__.values() if getattr(a, "attr_name", None)
+                    and (a.is_hash_key or a.is_range_key)}
+        assert declared == expected
+        assert indexes[index.Meta.index_name]["Projection"] == {"ProjectionType": "ALL"}
+    types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+    for name, attr in model.get_attributes().items():
+        if name in types:
+            assert types[name] == attr.attr_type
+    ttl = [n for n, a in model.get_attributes().items() if type(a).__name__ == "TTLAttribute"]
+    assert table.get("TimeToLiveSpecification", {}).get("AttributeName") == (ttl[0] if ttl else None)
+
+
+@pytest.mark.parametrize("name", list(STATE_MACHINES))
+def test_state_machine_definition_is_the_asl_file_with_every_placeholder_substituted(name: str) -> None:
+    machine = RESOURCES[f"{name.capitalize()}StateMachine"]["Properties"]
+    substitutions = machine["DefinitionSubstitutions"]
+    assert set(substitutions) == placeholders(name)
+    assert machine["Definition"] == definition(name, {k: f"${{{k}}}" for k in substitutions})
+
+
+@pytest.mark.parametrize("name", list(STATE_MACHINES))
+def test_every_lambda_a_state_machine_invokes_exists_in_the_app(name: str) -> None:
+    substitutions = RESOURCES[f"{name.capitalize()}StateMachine"]["Properties"]["DefinitionSubstitutions"]
+    invoked = {v["Fn::GetAtt"][0] for v in substitutions.values() if "Fn::GetAtt" in v and v["Fn::GetAtt"][1] == "Arn"}
+    functions = {to_cfn_resource_name(f.name) for f in app.pure_lambda_functions}
+    assert invoked
+    assert invoked <= functions
+
+
+def _targets(state: dict[str, Any]) -> list[str]:
+    out = [state[k] for k in ("Next", "Default") if k in state]
+    for choice in state.get("Choices", []):
+        out.append(choice["Next"])
+    for catch in state.get("Catch", []):
+        out.append(catch["Next"])
+    return out
+
+
+@pytest.mark.parametrize("name", list(STATE_MACHINES))
+def test_state_machine_is_structurally_valid(name: str) -> None:
+    asl = definition(name, {k: "x" for k in placeholders(name)})
+    states = asl["States"]
+    assert asl["StartAt"] in states
+    for state_name, state in states.items():
+        for target in _targets(state):
+            assert target in states, f"{state_name} -> {target}"
+        if state["Type"] == "Wait":
+            assert "SecondsPath" in state  # waits come from the input, so tests can shorten them
+    assert any(s["Type"] in ("Succeed", "Fail") or s.get("End") for s in states.values())
+    reachable, todo = set(), [asl["StartAt"]]
+    while todo:
+        current = todo.pop()
+        if current not in reachable:
+            reachable.add(current)
+            todo.extend(_targets(states[current]))
+    assert reachable == set(states)
