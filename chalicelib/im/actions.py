@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,10 +9,9 @@ from typing import Any
 from chalicelib.auth.identity import Identity
 from chalicelib.im import schemas
 from chalicelib.im.errors import ImError
+from chalicelib.platform.observability import logger
 from chalicelib.sessions.service import session_json
 from chalicelib.wiring import Services
-
-log = logging.getLogger(__name__)
 
 Action = Callable[[Services, Identity, str, dict[str, Any]], None]
 
@@ -90,7 +88,7 @@ def handle_frame(svc: Services, connection_id: str, body: str | None) -> None:
     except ImError as err:
         svc.presence.post(connection_id, _with_refs(err.frame(_str(frame.get("action"))), frame))
     except Exception:
-        log.exception("frame failed on %s", connection_id)
+        logger.exception("frame failed", extra={"connection_id": connection_id, "action": _str(frame.get("action"))})
         internal = ImError("internal_error", "the server could not process this frame; retry it")
         svc.presence.post(connection_id, _with_refs(internal.frame(_str(frame.get("action"))), frame))
 

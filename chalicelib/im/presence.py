@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -15,9 +14,8 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 from chalicelib.auth.identity import Identity
 from chalicelib.im.models import Connection, Presence
 from chalicelib.platform.modelbase import expires
+from chalicelib.platform.observability import logger
 from chalicelib.platform.ws import PostResult, Sender
-
-log = logging.getLogger(__name__)
 
 # API Gateway closes every connection after 2 hours; a little slack for clock skew.
 CONNECTION_TTL_SECONDS = 2 * 3600 + 300
@@ -117,7 +115,7 @@ class PresenceService:
         try:
             Connection(connection_id).delete()
         except DeleteError:
-            log.warning("could not delete connection %s", connection_id)
+            logger.warning("could not delete connection", extra={"connection_id": connection_id})
         owner = user_id or (identity.user_id if identity else None)
         if owner:
             self._drop_conn(owner, connection_id, went_offline=bool(identity and identity.is_staff))

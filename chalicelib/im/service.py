@@ -8,7 +8,6 @@ are single conditional writes on the message item, so an ACK racing the last ret
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,8 +25,6 @@ from chalicelib.platform.modelbase import expires
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 from chalicelib.settings import MAX_DELIVERY_ATTEMPTS
-
-log = logging.getLogger(__name__)
 
 PENDING = "pending"
 DELIVERED = "delivered"

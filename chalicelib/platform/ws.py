@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any, Protocol
@@ -11,9 +10,8 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.platform import aws
+from chalicelib.platform.observability import logger
 from chalicelib.settings import get_settings
-
-log = logging.getLogger(__name__)
 
 
 class PostResult(Enum):
@@ -46,8 +44,8 @@ class WebSocketSender:
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") == "GoneException":
                 return PostResult.GONE
-            log.warning("post to %s failed: %s", connection_id, err)
+            logger.warning("post to connection failed", extra={"connection_id": connection_id, "error": str(err)})
             return PostResult.ERROR
         except BotoCoreError as err:
-            log.warning("post to %s failed: %s", connection_id, err)
+            logger.warning("post to connection failed", extra={"connection_id": connection_id, "error": str(err)})
             return PostResult.ERROR
