@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, WebSocketRoute, expect, sync_playwright
 
-from local.harness import Stack
+from local.harness import Stack, run_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -17,6 +18,13 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """A fresh stack per test: pairing picks any online agent, so no agent of another test may linger."""
+    with run_stack(tmp_path) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +69,7 @@ def test_visitor_and_agent_chat_through_the_pages(stack: Stack, browser: Browser
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         visitor.screenshot(path=str(DOCS / "screenshot-visitor.png"))
         agent.screenshot(path=str(DOCS / "screenshot.png"))
-    agent.context.close()  # alice goes offline, so the next test's visitor reaches bob
+    agent.context.close()
     visitor.context.close()
 
 
@@ -83,5 +91,36 @@ def test_hostile_content_shows_as_text_and_runs_nothing(stack: Stack, browser: B
     assert shown.locator("script, img").count() == 0
     assert agent.evaluate("window.__pwned") is None
     assert visitor.evaluate("window.__pwned") is None
+    agent.context.close()
+    visitor.context.close()
+
+
+def test_the_widget_reconnects_and_resumes_without_losing_or_repeating(stack: Stack, browser: Browser) -> None:
+    agent = browser.new_context().new_page()
+    sign_in(agent, stack, "carol")
+    visitor = browser.new_context().new_page()
+    routes: list[WebSocketRoute] = []
+
+    def through_proxy(route: WebSocketRoute) -> None:
+        route.connect_to_server()  # frames pass through unchanged; the test can cut the line
+        routes.append(route)
+
+    visitor.route_web_socket(re.compile(r".*/ws\?token=.*"), through_proxy)
+    visitor.goto(stack.base + "/")
+    expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
+    visitor.get_by_test_id("vis-talk").click()
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with carol")
+
+    routes[-1].close(code=1011, reason="network dropped")  # the page sees its socket die
+    expect(visitor.get_by_test_id("vis-conn")).not_to_have_text("open")
+    for text in ("first while you were away", "second", "third"):
+        agent.get_by_test_id("con-input").fill(text)
+        agent.get_by_test_id("con-send").click()
+    expect(visitor.get_by_test_id("vis-conn")).to_have_text("open", timeout=15_000)
+    theirs = visitor.locator("[data-testid=msg][data-mine='0']")
+    expect(theirs).to_have_count(3, timeout=15_000)
+    expect(theirs.locator(".bubble")).to_have_text(["first while you were away", "second", "third"])
+    expect(agent.locator("#messages [data-testid=msg][data-mine='1'][data-status=delivered]")).to_have_count(3)
+    assert len(routes) >= 2
     agent.context.close()
     visitor.context.close()
