@@ -13,7 +13,16 @@ from chalicelib.auth.devidp import dev_idp
 from chalicelib.auth.errors import AuthError
 from chalicelib.auth.tokens import authenticate, default_key_source, issue_visitor_token
 from chalicelib.im.actions import handle_frame
-from chalicelib.rest import api_errors, caller, int_param, json_body, only_fields, required_text, text_field
+from chalicelib.rest import (
+    api_errors,
+    caller,
+    error_response,
+    int_param,
+    json_body,
+    only_fields,
+    required_text,
+    text_field,
+)
 from chalicelib.sessions.service import session_json
 from chalicelib.settings import get_settings
 from chalicelib.wiring import services
@@ -96,8 +105,7 @@ def visitor_token() -> Response:
 @api_errors
 def login() -> Any:
     if not get_settings().dev_idp_enabled:
-        return Response(body={"error": {"code": "not_found", "message": "sign in through Cognito"}},
-                        status_code=404)
+        return error_response(404, "not_found", "sign in through Cognito")
     body = json_body(request())
     only_fields(body, {"username", "password"})
     token, expires_at, identity = dev_idp().login(required_text(body, "username", max_len=64),
@@ -109,8 +117,7 @@ def login() -> Any:
 @app.route("/auth/jwks", methods=["GET"], cors=True)
 def jwks() -> Any:
     if not get_settings().dev_idp_enabled:
-        return Response(body={"error": {"code": "not_found", "message": "no local identity provider"}},
-                        status_code=404)
+        return error_response(404, "not_found", "no local identity provider")
     return dev_idp().jwks()
 
 

@@ -15,6 +15,7 @@ import app as app_module
 from app import app
 from chalicelib.auth.devidp import dev_idp
 from chalicelib.auth.tokens import issue_visitor_token
+from chalicelib.settings import get_settings
 from chalicelib.wiring import Services, build, override
 from tests.conftest import RecordingSender, RecordingTimer
 
@@ -169,3 +170,14 @@ def test_history_route_checks_identity_and_parameters(client: Client, svc: Servi
     unknown = client.http.get("/sessions/" + "x" * 3000 + "/messages",
                               headers={"Authorization": f"Bearer {visitor_token()}"})
     assert unknown.status_code == 404
+
+
+def test_sign_in_routes_are_absent_where_cognito_signs_agents_in(client: Client,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEV_IDP_ENABLED", "0")
+    get_settings.cache_clear()
+    login = client.http.post("/auth/login", headers={"Content-Type": "application/json"},
+                             body=json.dumps({"username": "alice", "password": "demo"}))
+    jwks = client.http.get("/auth/jwks")
+    assert (login.status_code, login.json_body["error"]["code"]) == (404, "not_found")
+    assert (jwks.status_code, jwks.json_body["error"]["code"]) == (404, "not_found")
