@@ -101,8 +101,13 @@ class SessionService:
             if self._assign(session, agent_id):
                 return session
         if session.status != sm.WAITING:
-            session.update(actions=[Session.status.set(sm.WAITING), Session.updated_at.set(self._now_ms())],
-                           condition=Session.status == sm.BOT)
+            try:
+                session.update(actions=[Session.status.set(sm.WAITING), Session.updated_at.set(self._now_ms())],
+                               condition=Session.status == sm.BOT)
+            except UpdateError as err:
+                if not is_conditional_failure(err):
+                    raise
+                session.refresh(consistent_read=True)  # taken meanwhile (an agent came online): say so
         self._announce(session)
         return session
 
