@@ -1,12 +1,17 @@
 """An API Gateway emulator for the Chalice app, on one aiohttp port.
 
-- ``/ws``: WebSocket API. The upgrade runs ``$connect`` (a non-2xx answer refuses it), each text frame
-  runs ``$default``, closing runs ``$disconnect``. Handlers run in a thread pool, never on the event
-  loop: their ``@connections`` calls come back to this same server.
+- ``/ws``: the WebSocket API. The upgrade runs ``$connect`` (a non-2xx answer refuses it), each text
+  frame runs ``$default`` (one connection's frames in order, different connections concurrently),
+  closing runs ``$disconnect`` once. API Gateway's 128 KB message limit, 10-minute idle timeout and
+  2-hour connection limit apply.
 - ``/ws-api/@connections/{id}``: the management API (POST, GET, DELETE; 410 GoneException when the
-  connection is not here), reached by the app's boto3 client with ``endpoint_url``.
-- ``/api/...``: the REST routes through Chalice's local gateway.
+  connection is not open here), reached by boto3's ``apigatewaymanagementapi`` client with
+  ``endpoint_url=http://127.0.0.1:<port>/ws-api``.
+- ``/api/...``: the REST routes, through Chalice's own local gateway.
 - ``/``, ``/console``, ``/static/...``: the web pages.
+
+Handlers run in a thread pool, never on the event loop: their ``@connections`` calls come back to this
+same server and would deadlock it.
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import secrets
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,17 +33,23 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from chalice.app import Chalice
 from chalice.config import Config
-from chalice.local import LocalGateway, LocalGatewayException
+from chalice.local import LambdaContext, LocalGateway, LocalGatewayException
 
 from chalicelib.platform import metering
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
+log = logging.getLogger(__name__)
+
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit
-IDLE_TIMEOUT_SECONDS = 600
-MAX_CONNECTION_SECONDS = 2 * 3600
+MAX_RECEIVE_BYTES = 1 << 20  # above this aiohttp closes the socket with 1009
+MAX_REQUEST_BYTES = 10 << 20  # API Gateway's REST payload limit
+IDLE_TIMEOUT_SECONDS = 600.0
+MAX_CONNECTION_SECONDS = 2 * 3600.0
 STAGE = "local"
+API_ID = "local"
 
 
 @dataclass
@@ -47,120 +59,210 @@ class _Connection:
     user_agent: str
     connected_at: float = field(default_factory=time.time)
     last_active: float = field(default_factory=time.time)
-    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Set when the server decides to close, before the close handshake ends: posts then get 410.
+    closing: bool = False
+
+
+def new_connection_id() -> str:
+    """16 characters of url-safe base64, like API Gateway's connection ids."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(12)).decode()
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _error_frame(code: str, message: str) -> str:
     return json.dumps({"event": "error", "code": code, "message": message})
 
 
+def _lambda_context(name: str) -> LambdaContext:
+    # Chalice's own fake Lambda context, as its local REST gateway passes.
+    return LambdaContext(function_name=name, memory_size=256, max_runtime_ms=900_000)
+
+
 class Gateway:
-    def __init__(self, app: Any, handlers: Mapping[str, Handler], port: int, web_root: Path,
-                 idle_timeout: float = IDLE_TIMEOUT_SECONDS, max_age: float = MAX_CONNECTION_SECONDS) -> None:
-        self._handlers = handlers
+    """The state behind the routes: open connections, the handler pool and counters."""
+
+    def __init__(self, app: Chalice, port: int, web_root: Path, *, idle_timeout: float = IDLE_TIMEOUT_SECONDS,
+                 max_connection_seconds: float = MAX_CONNECTION_SECONDS, workers: int = 32) -> None:
+        self._app = app
         self._port = port
-        self._web_root = web_root
-        self._idle_timeout = idle_timeout
-        self._max_age = max_age
+        self._web_root = web_root.resolve()
+        self.idle_timeout = idle_timeout
+        self.max_connection_seconds = max_connection_seconds
         self._rest = LocalGateway(app, Config())
-        self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="lambda")
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lambda")
         self._connections: dict[str, _Connection] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.counts: Counter[str] = Counter()
 
     # -- plumbing ------------------------------------------------------------------------------------
 
-    async def _invoke(self, handler: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, handler, *args)
+    def _ws_handler(self, route: str) -> tuple[str, Handler] | None:
+        """The Lambda entry point of a WebSocket route, as Lambda would call it (event, context)."""
+        config = self._app.websocket_handlers.get(route)
+        if config is None:
+            return None
+        return config.name, self._app.handler_map[config.name]
 
-    def _event(self, route: str, kind: str, connection_id: str, request: web.Request,
+    async def _run(self, func: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
+
+    async def _invoke(self, route: str, event: dict[str, Any]) -> Any:
+        found = self._ws_handler(route)
+        if found is None:
+            return None
+        name, handler = found
+        return await self._run(handler, event, _lambda_context(name))
+
+    def _event(self, route: str, kind: str, connection_id: str, request: web.Request, connected_at: float,
                body: str | None = None) -> dict[str, Any]:
         now = time.time()
-        conn = self._connections.get(connection_id)
-        context = {
-            "routeKey": route, "eventType": kind, "connectionId": connection_id, "stage": STAGE, "apiId": "local",
+        context: dict[str, Any] = {
+            "routeKey": route, "eventType": kind, "connectionId": connection_id, "stage": STAGE, "apiId": API_ID,
             "domainName": f"127.0.0.1:{self._port}", "requestId": uuid.uuid4().hex,
-            "requestTimeEpoch": int(now * 1000), "messageDirection": "IN",
-            "connectedAt": int((conn.connected_at if conn else now) * 1000),
-            "identity": {"sourceIp": request.remote or "127.0.0.1"},
+            "extendedRequestId": uuid.uuid4().hex, "messageDirection": "IN",
+            "requestTimeEpoch": int(now * 1000), "connectedAt": int(connected_at * 1000),
+            "identity": {"sourceIp": request.remote or "127.0.0.1",
+                         "userAgent": request.headers.get("User-Agent", "")},
         }
         event: dict[str, Any] = {"requestContext": context, "isBase64Encoded": False}
         if kind == "CONNECT":
             event["headers"] = dict(request.headers)
+            event["multiValueHeaders"] = {k: request.headers.getall(k) for k in request.headers}
             event["queryStringParameters"] = dict(request.query) or None
+            event["multiValueQueryStringParameters"] = {k: request.query.getall(k) for k in request.query} or None
+        if kind == "MESSAGE":
+            context["messageId"] = uuid.uuid4().hex
         if body is not None:
             event["body"] = body
         return event
 
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     # -- WebSocket API -------------------------------------------------------------------------------
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
-        connection_id = base64.urlsafe_b64encode(secrets.token_bytes(12)).decode()[:16]
-        result = await self._invoke(self._handlers["$connect"],
-                                    self._event("$connect", "CONNECT", connection_id, request), None) or {}
-        status = int(result.get("statusCode", 200))
+        ws = web.WebSocketResponse(max_msg_size=MAX_RECEIVE_BYTES)
+        if not ws.can_prepare(request).ok:
+            return web.Response(status=426, text="WebSocket upgrade required")
+        connection_id = new_connection_id()
+        connected_at = time.time()
+        try:
+            result = await self._invoke("$connect", self._event("$connect", "CONNECT", connection_id, request,
+                                                                connected_at))
+        except Exception:
+            log.exception("$connect handler failed")
+            return web.json_response({"message": "Internal server error"}, status=500)
+        status = int((result or {}).get("statusCode", 200))
         if not 200 <= status < 300:
             self.counts["connect_refused"] += 1
-            return web.Response(status=status, text=str(result.get("body") or ""), content_type="application/json")
-        ws = web.WebSocketResponse(max_msg_size=1 << 20)
-        await ws.prepare(request)
-        conn = _Connection(ws, request.remote or "127.0.0.1", request.headers.get("User-Agent", ""))
+            return web.Response(status=status, text=str((result or {}).get("body") or ""),
+                                content_type="application/json")
+        conn = _Connection(ws, request.remote or "127.0.0.1", request.headers.get("User-Agent", ""),
+                           connected_at=connected_at)
         self._connections[connection_id] = conn
         self.counts["connections"] += 1
         try:
+            await ws.prepare(request)
+            # Frames are handled inline, one at a time: that keeps one connection's frames in order,
+            # while other connections' reader tasks run their own handlers concurrently.
             async for msg in ws:
-                conn.last_active = time.time()
-                if msg.type == WSMsgType.BINARY:
-                    await self._send(conn, _error_frame("unsupported_frame",
-                                                        "binary frames are not supported; send JSON text"))
-                    continue
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                self.counts["frames_in"] += 1
-                if len(msg.data.encode("utf-8")) > MAX_MESSAGE_BYTES:
-                    # API Gateway refuses a message over its limit before any Lambda runs.
-                    await self._send(conn, _error_frame("frame_too_large",
-                                                        f"a message may be at most {MAX_MESSAGE_BYTES} bytes"))
-                    continue
-                # One frame at a time per connection keeps a sender's frames in order.
-                result = await self._invoke(self._handlers["$default"],
-                                            self._event("$default", "MESSAGE", connection_id, request, msg.data),
-                                            None)
-                if isinstance(result, dict) and result.get("body"):
-                    await self._send(conn, str(result["body"]))
+                if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    conn.last_active = time.time()
+                    await self._frame(connection_id, conn, request, msg.type, msg.data)
         finally:
+            # Gone from the registry first: a $disconnect handler posting to itself gets 410, as on AWS.
             self._connections.pop(connection_id, None)
-            await self._invoke(self._handlers["$disconnect"],
-                               self._event("$disconnect", "DISCONNECT", connection_id, request), None)
+            self.counts["disconnects"] += 1
+            try:
+                await self._invoke("$disconnect", self._event("$disconnect", "DISCONNECT", connection_id, request,
+                                                              connected_at))
+            except Exception:
+                log.exception("$disconnect handler failed")
         return ws
 
-    async def _send(self, conn: _Connection, data: str) -> None:
-        async with conn.send_lock:
+    async def _frame(self, connection_id: str, conn: _Connection, request: web.Request, kind: WSMsgType,
+                     data: Any) -> None:
+        if kind == WSMsgType.BINARY:
+            await self._send(conn, _error_frame("unsupported_frame", "binary frames are not supported; send JSON text"))
+            return
+        self.counts["frames_in"] += 1
+        if len(data.encode("utf-8")) > MAX_MESSAGE_BYTES:
+            # API Gateway refuses a message over its limit before any Lambda runs.
+            await self._send(conn, _error_frame("frame_too_large", f"a message may be at most {MAX_MESSAGE_BYTES} "
+                                                                   "bytes"))
+            return
+        event = self._event("$default", "MESSAGE", connection_id, request, conn.connected_at, data)
+        try:
+            result = await self._invoke("$default", event)
+        except Exception:
+            log.exception("$default handler failed")
+            # What API Gateway sends the client when the integration fails.
+            await self._send(conn, json.dumps({"message": "Internal server error", "connectionId": connection_id,
+                                               "requestId": event["requestContext"]["requestId"]}))
+            return
+        # A two-way route sends the integration's response body back on the socket.
+        if isinstance(result, dict) and result.get("body"):
+            await self._send(conn, str(result["body"]))
+
+    async def _send(self, conn: _Connection, data: str) -> bool:
+        if conn.closing or conn.ws.closed:
+            return False
+        try:
             await conn.ws.send_str(data)
+        except ConnectionError:
+            return False
         self.counts["frames_out"] += 1
+        return True
+
+    def _close(self, conn: _Connection, reason: bytes) -> None:
+        """Start closing; the reader's ``finally`` then runs ``$disconnect``."""
+        if not conn.closing:
+            conn.closing = True
+            self._spawn(conn.ws.close(code=WSCloseCode.GOING_AWAY, message=reason))
+
+    async def reap(self) -> None:
+        """Close connections idle longer than API Gateway allows, or open longer than it allows."""
+        interval = max(0.05, min(30.0, self.idle_timeout / 4, self.max_connection_seconds / 4))
+        while True:
+            await asyncio.sleep(interval)
+            now = time.time()
+            for conn in list(self._connections.values()):
+                if now - conn.last_active > self.idle_timeout:
+                    self._close(conn, b"idle timeout")
+                elif now - conn.connected_at > self.max_connection_seconds:
+                    self._close(conn, b"connection duration limit")
+
+    async def close_all(self) -> None:
+        for conn in list(self._connections.values()):
+            self._close(conn, b"server shutdown")
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def shutdown_pool(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- @connections management API -----------------------------------------------------------------
 
     def _live(self, request: web.Request) -> _Connection | None:
         conn = self._connections.get(request.match_info["connection_id"])
-        return conn if conn is not None and not conn.ws.closed else None
+        return conn if conn is not None and not conn.closing and not conn.ws.closed else None
 
-    @staticmethod
-    def _gone() -> web.Response:
+    def _gone(self) -> web.Response:
+        self.counts["posts_gone"] += 1
         return web.json_response({"message": "Gone"}, status=410, headers={"x-amzn-ErrorType": "GoneException"})
 
     async def post_to_connection(self, request: web.Request) -> web.Response:
         conn = self._live(request)
         if conn is None:
-            self.counts["posts_gone"] += 1
             return self._gone()
         data = await request.read()
-        try:
-            await self._send(conn, data.decode("utf-8"))
-        except ConnectionError:
+        if not await self._send(conn, data.decode("utf-8", errors="replace")):
             return self._gone()
         self.counts["posts"] += 1
         return web.Response(status=200)
@@ -169,6 +271,7 @@ class Gateway:
         conn = self._live(request)
         if conn is None:
             return self._gone()
+        # The wire names; boto3 returns them as ConnectedAt, LastActiveAt, Identity.SourceIp/UserAgent.
         return web.json_response({"connectedAt": _iso(conn.connected_at), "lastActiveAt": _iso(conn.last_active),
                                   "identity": {"sourceIp": conn.source_ip, "userAgent": conn.user_agent}})
 
@@ -176,34 +279,20 @@ class Gateway:
         conn = self._live(request)
         if conn is None:
             return self._gone()
-        await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"closed by the server")
+        self._close(conn, b"closed by the server")
         return web.Response(status=204)
-
-    async def reap(self, interval: float = 30.0) -> None:
-        """API Gateway closes idle connections after 10 minutes and every connection after 2 hours."""
-        while True:
-            await asyncio.sleep(interval)
-            now = time.time()
-            for conn in list(self._connections.values()):
-                if now - conn.last_active > self._idle_timeout or now - conn.connected_at > self._max_age:
-                    with contextlib.suppress(Exception):
-                        await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"timeout")
-
-    async def close_all(self) -> None:
-        for conn in list(self._connections.values()):
-            with contextlib.suppress(Exception):
-                await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
     # -- REST and pages ------------------------------------------------------------------------------
 
     async def rest(self, request: web.Request) -> web.Response:
+        # Chalice routes are declared without the stage-like /api prefix.
         path = "/" + request.match_info["tail"]
         if request.query_string:
             path += "?" + request.query_string
         body = await request.read()
         try:
-            result = await self._invoke(self._rest.handle_request, request.method, path, dict(request.headers),
-                                        body or None)
+            result = await self._run(self._rest.handle_request, request.method, path, dict(request.headers),
+                                     body or None)
         except LocalGatewayException as err:
             return web.Response(status=err.CODE, body=err.body, headers=err.headers)
         raw = result.get("body") or b""
@@ -222,20 +311,34 @@ class Gateway:
         return web.json_response({"aws_calls": metering.snapshot(), "gateway": dict(self.counts),
                                   "open_connections": len(self._connections)})
 
-    def page(self, name: str) -> Callable[[web.Request], Any]:
+    def _file(self, base: Path, relative: str) -> web.StreamResponse:
+        path = (base / relative).resolve()
+        # Only regular files under ``base``: no listing, no traversal, no symlink out of it.
+        if not path.is_relative_to(base):
+            raise web.HTTPForbidden()
+        if not path.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(path)
+
+    def page(self, relative: str) -> Callable[[web.Request], Any]:
         async def serve(request: web.Request) -> web.StreamResponse:
-            path = self._web_root / name
-            if not path.is_file():
-                raise web.HTTPNotFound()
-            return web.FileResponse(path)
+            return self._file(self._web_root, relative)
 
         return serve
 
+    async def static(self, request: web.Request) -> web.StreamResponse:
+        return self._file(self._web_root / "static", request.match_info["path"])
 
-def create_gateway_app(app: Any, handlers: Mapping[str, Handler], port: int, web_root: Path,
-                       idle_timeout: float = IDLE_TIMEOUT_SECONDS) -> tuple[web.Application, Gateway]:
-    gateway = Gateway(app, handlers, port, web_root, idle_timeout=idle_timeout)
-    web_app = web.Application(client_max_size=1 << 20)
+
+GATEWAY = web.AppKey("gateway", Gateway)
+
+
+def create_gateway_app(app: Chalice, port: int, web_root: Path, *, idle_timeout: float = IDLE_TIMEOUT_SECONDS,
+                       max_connection_seconds: float = MAX_CONNECTION_SECONDS) -> web.Application:
+    """The emulator for ``app`` as served on 127.0.0.1:``port``; ``web_app[GATEWAY]`` is its state."""
+    gateway = Gateway(app, port, web_root, idle_timeout=idle_timeout, max_connection_seconds=max_connection_seconds)
+    web_app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    web_app[GATEWAY] = gateway
     web_app.router.add_get("/ws", gateway.websocket)
     web_app.router.add_post("/ws-api/@connections/{connection_id}", gateway.post_to_connection)
     web_app.router.add_get("/ws-api/@connections/{connection_id}", gateway.get_connection)
@@ -244,14 +347,22 @@ def create_gateway_app(app: Any, handlers: Mapping[str, Handler], port: int, web
     web_app.router.add_get("/_local/stats", gateway.stats)
     web_app.router.add_get("/", gateway.page("visitor.html"))
     web_app.router.add_get("/console", gateway.page("console.html"))
-    static = web_root / "static"
-    static.mkdir(parents=True, exist_ok=True)
-    web_app.router.add_static("/static", static, show_index=False, follow_symlinks=False)
-    return web_app, gateway
+    web_app.router.add_get("/static/{path:.*}", gateway.static)
 
+    async def start_reaper(_: web.Application) -> AsyncIterator[None]:
+        reaper = asyncio.get_running_loop().create_task(gateway.reap())
+        yield
+        reaper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reaper
 
-def chalice_handlers(app_module: Any) -> dict[str, Handler]:
-    """The callable handler of each WebSocket route (Chalice keeps configs, the module keeps callables)."""
-    app = app_module.app
-    return {route: getattr(app_module, cfg.handler_string.rsplit(".", 1)[1])
-            for route, cfg in app.websocket_handlers.items()}
+    async def close_sockets(_: web.Application) -> None:
+        await gateway.close_all()
+
+    async def stop_pool(_: web.Application) -> None:
+        gateway.shutdown_pool()
+
+    web_app.cleanup_ctx.append(start_reaper)
+    web_app.on_shutdown.append(close_sockets)
+    web_app.on_cleanup.append(stop_pool)
+    return web_app

@@ -3,72 +3,104 @@ from the project's own definitions, the Chalice app behind the API Gateway emula
 
 State is kept in ``$LOCAL_STATE_DIR`` (default ``.local/``): a snapshot of every table written at
 shutdown and loaded at start, the local identity provider's key, and the visitor token secret.
+
+Nothing here imports ``chalicelib`` at module level: pynamodb reads table names when models are
+defined, so ``configure_environment`` must run first.
 """
 
 from __future__ import annotations
 
+import errno
+import importlib
 import json
+import logging
 import os
 import secrets
+import signal
 import sys
+import time
 from pathlib import Path
-from types import ModuleType
+from types import FrameType
 from typing import Any
+
+from aiohttp import web
+from chalice.app import Chalice
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT = "123456789012"
+REGION = "us-east-1"
+DELIVERY_FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:delivery_step"
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+SNAPSHOT_VERSION = 1
+
+log = logging.getLogger(__name__)
 
 
 def configure_environment(port: int, state_dir: Path) -> None:
-    """Defaults for everything chalicelib reads; must run before chalicelib is imported."""
+    """Defaults for everything chalicelib reads (an explicit environment wins); run before importing it."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    secret_file = state_dir / "visitor-token-secret"
-    if not secret_file.exists():
-        secret_file.write_text(secrets.token_urlsafe(48))
-        secret_file.chmod(0o600)
     defaults = {
-        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
         "STAGE": "local", "TABLE_PREFIX": "cs-local", "DEV_IDP_ENABLED": "1", "ACK_WAIT_SECONDS": "5",
         "WS_ENDPOINT": f"http://127.0.0.1:{port}/ws-api",
-        "VISITOR_TOKEN_SECRET": secret_file.read_text().strip(),
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
     os.environ["LOCAL_STATE_DIR"] = str(state_dir)
-    # Credentials from the developer's shell must never reach real AWS from here.
+    # Fake credentials always: whatever the developer's shell holds must never reach real AWS from here.
+    os.environ.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local")
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         os.environ.pop(key, None)
+    if not os.environ.get("VISITOR_TOKEN_SECRET"):
+        os.environ["VISITOR_TOKEN_SECRET"] = visitor_token_secret(state_dir)
+
+
+def visitor_token_secret(state_dir: Path) -> str:
+    """The secret kept in the state dir, made on first use, so visitor tokens survive a restart."""
+    path = state_dir / "visitor-token-secret"
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(secrets.token_urlsafe(48))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return path.read_text().strip()
 
 
 def create_resources() -> dict[str, str]:
-    """Every table from its model and every state machine from its ASL file; returns the ARNs."""
+    """Every table from its model and every state machine from its ASL file; returns the machines' ARNs."""
     from chalicelib.im.models import Message
     from chalicelib.platform import aws
     from chalicelib.platform.statemachines import STATE_MACHINES, render
     from chalicelib.platform.tables import ALL_MODELS
+    from chalicelib.settings import get_settings
 
     for model in ALL_MODELS:
-        if not model.exists():
-            model.create_table(wait=True)
-    region = os.environ["AWS_REGION"]
-    substitutions = {
-        "MessagesTable": Message.Meta.table_name,
-        "DeliveryStepFunctionArn": f"arn:aws:lambda:{region}:{ACCOUNT}:function:delivery_step",
-    }
+        model.create_table(wait=True)
+    substitutions = {"MessagesTable": Message.Meta.table_name, "DeliveryStepFunctionArn": DELIVERY_FUNCTION_ARN}
     sfn = aws.client("stepfunctions")
+    prefix = get_settings().table_prefix
     arns = {}
     for name in STATE_MACHINES:
+        # EXPRESS, as deployed (infra/).
         arns[name] = sfn.create_state_machine(
-            name=f"cs-local-{name}", definition=render(name, substitutions), type="EXPRESS",
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/cs-local-{name}",
+            name=f"{prefix}-{name}", definition=render(name, substitutions), type="EXPRESS",
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/{prefix}-{name}",
         )["stateMachineArn"]
     return arns
 
 
+def _ttl_attribute(model: Any) -> str | None:
+    from pynamodb.attributes import TTLAttribute
+
+    for attribute in model.get_attributes().values():
+        if isinstance(attribute, TTLAttribute):
+            name: str = attribute.attr_name
+            return name
+    return None
+
+
 def save_snapshot(path: Path) -> int:
-    """Every item of every table, as DynamoDB JSON; written atomically."""
+    """Every item of every table, as DynamoDB JSON, written atomically; returns the item count."""
     from chalicelib.platform import aws
     from chalicelib.platform.tables import ALL_MODELS
 
@@ -79,46 +111,166 @@ def save_snapshot(path: Path) -> int:
         for page in client.get_paginator("scan").paginate(TableName=model.Meta.table_name):
             items.extend(page["Items"])
         tables[model.Meta.table_name] = items
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"version": 1, "tables": tables}))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"version": SNAPSHOT_VERSION, "saved_at": time.time(), "tables": tables}))
     tmp.replace(path)
-    return sum(len(v) for v in tables.values())
+    return sum(len(items) for items in tables.values())
 
 
-def load_snapshot(path: Path) -> int:
-    """Load a snapshot, then drop what could not survive: sockets are gone, and pending deliveries need
-    a new timer so that each still ends delivered or reported failed."""
+def load_snapshot(path: Path) -> int | None:
+    """Put a snapshot's items back; returns how many, or None when there is no snapshot.
+
+    Items whose TTL has passed are dropped, as DynamoDB would have deleted them by now (moto never does).
+    """
     if not path.exists():
-        return 0
-    from chalicelib.im.delivery import StepFunctionsTimer
-    from chalicelib.im.models import Connection, Message, Presence
+        return None
     from chalicelib.platform import aws
+    from chalicelib.platform.tables import ALL_MODELS
 
     data = json.loads(path.read_text())
+    if data.get("version") != SNAPSHOT_VERSION:
+        raise ValueError(f"{path}: snapshot version {data.get('version')!r}, expected {SNAPSHOT_VERSION}")
     client = aws.client("dynamodb")
+    now = time.time()
     count = 0
-    for table, items in data["tables"].items():
+    for model in ALL_MODELS:
+        table = model.Meta.table_name
+        ttl = _ttl_attribute(model)
+        items = [item for item in data["tables"].get(table, [])
+                 if ttl is None or ttl not in item or float(item[ttl]["N"]) > now]
         for start in range(0, len(items), 25):
-            batch = [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]
-            client.batch_write_item(RequestItems={table: batch})
-            count += len(batch)
-    with Connection.batch_write() as batch_writer:
-        for conn in Connection.scan():
-            batch_writer.delete(conn)
-    for presence in Presence.scan():
-        actions: list[Any] = [Presence.conns.remove()]
-        if presence.status:
-            actions.append(Presence.status.set("offline"))
-        presence.update(actions=actions)
-    timer = StepFunctionsTimer()
-    for msg in Message.scan(Message.status == "pending"):
-        timer.start(msg.session_id, msg.sk, int(msg.seq or 0))
+            pending: dict[str, Any] = {table: [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]}
+            while pending:
+                pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        count += len(items)
     return count
 
 
-def import_app() -> ModuleType:
+def reset_live_state() -> None:
+    """After a restart no socket survived: forget every connection, and agents are offline."""
+    from chalicelib.im.models import Connection, Presence
+
+    with Connection.batch_write() as batch:
+        for conn in Connection.scan():
+            batch.delete(conn)
+    for presence in Presence.scan():
+        actions: list[Any] = [Presence.conns.remove()]
+        if presence.status is not None:  # only agents have a status
+            actions.append(Presence.status.set("offline"))
+        presence.update(actions=actions)
+
+
+def restart_pending_deliveries() -> int:
+    """Give every unACKed message a fresh delivery timer (the old executions died with the old process),
+    so each still ends delivered or reported failed; returns how many."""
+    from chalicelib.im.delivery import StepFunctionsTimer
+    from chalicelib.im.models import MESSAGE_SK_PREFIX, Message
+
+    # The app's own timer, so the input is exactly the one it gives a new message
+    # ({session_id, sk, wait_seconds: ACK_WAIT_SECONDS, attempt: 1, max_attempts: 3}); its execution
+    # name (session, seq) is unique in the fresh engine.
+    timer = StepFunctionsTimer()
+    count = 0
+    for msg in Message.scan(Message.status == "pending"):
+        if msg.sk.startswith(MESSAGE_SK_PREFIX):
+            timer.start(msg.session_id, msg.sk, int(msg.seq or 0))
+            count += 1
+    return count
+
+
+def import_app() -> Chalice:
+    """The Chalice app of the repository's top-level ``app.py``, as Lambda imports it."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    import app as app_module
+    app: Chalice = importlib.import_module("app").app
+    return app
 
-    return app_module
+
+def _banner(port: int, state_dir: Path, restored: int | None, pending: int) -> str:
+    base = f"http://127.0.0.1:{port}"
+    state = f"{restored} items restored" if restored is not None else "fresh start"
+    if pending:
+        state += f", {pending} pending deliveries restarted"
+    return f"""
+Customer service is running (local stack: moto, API Gateway emulator, Step Functions engine).
+
+  Visitor page    {base}/
+  Agent console   {base}/console        demo sign-in: alice / demo (also bob, carol, admin)
+  WebSocket API   ws://127.0.0.1:{port}/ws?token=...
+  REST API        {base}/api/
+  State           {state_dir}  ({state})
+
+Ctrl-C stops it and saves the state.
+READY {base}"""
+
+
+def run(port: int, state_dir: Path) -> None:
+    """Start everything, serve until SIGINT/SIGTERM, then save the snapshot."""
+    configure_environment(port, state_dir)
+
+    from moto import mock_aws
+
+    from chalicelib.platform import metering
+    from chalicelib.settings import get_settings
+    from local import dynamodb_atomic, sfn_adapter
+    from local.gateway import create_gateway_app
+
+    metering.install()
+    dynamodb_atomic.install()
+    # Never stopped: executions still running at exit would otherwise send their calls to real AWS.
+    mock_aws(config=MOTO_CONFIG).start()
+    arns = create_resources()
+    os.environ["DELIVERY_STATE_MACHINE_ARN"] = arns["delivery"]
+    get_settings.cache_clear()
+    app = import_app()
+    sfn_adapter.install({f.name: f for f in app.pure_lambda_functions})
+
+    snapshot = state_dir / "snapshot.json"
+    restored = load_snapshot(snapshot)
+    if restored is not None:
+        reset_live_state()
+    pending = restart_pending_deliveries()
+
+    # API Gateway's limits; the tests shorten them to see them act.
+    web_app = create_gateway_app(
+        app, port, ROOT / "web",
+        idle_timeout=float(os.environ.get("LOCAL_WS_IDLE_SECONDS", "600")),
+        max_connection_seconds=float(os.environ.get("LOCAL_WS_MAX_SECONDS", str(2 * 3600))),
+    )
+
+    async def announce(_: web.Application) -> None:
+        print(_banner(port, state_dir, restored, pending), flush=True)
+
+    web_app.on_startup.append(announce)
+    try:
+        # run_app turns SIGINT and SIGTERM into a graceful stop: sockets closed, $disconnect run.
+        web.run_app(web_app, host="127.0.0.1", port=port, print=None, handle_signals=True)
+    except OSError as err:
+        if err.errno != errno.EADDRINUSE:
+            raise
+        print(f"Port {port} is in use; set PORT to another one.", file=sys.stderr)
+        raise SystemExit(1) from None
+    finally:
+        signal.signal(signal.SIGTERM, _interrupt)  # run_app put back the default on its way out
+        saved = save_snapshot(snapshot)
+        print(f"Stopped; {saved} items saved to {snapshot}", flush=True)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    """``python -m local``: the whole system on http://127.0.0.1:$PORT (default 8000)."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    port = int(os.environ.get("PORT", "8000"))
+    state_dir = Path(os.environ.get("LOCAL_STATE_DIR", ".local")).resolve()
+    # Until the server runs (and after it stops), SIGTERM stops the process as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        run(port, state_dir)
+    except KeyboardInterrupt:
+        # Ctrl-C while starting or saving: stop without a traceback. A snapshot is only ever replaced
+        # whole, so an interrupted save leaves the previous one.
+        print("Interrupted.", file=sys.stderr, flush=True)
+        raise SystemExit(130) from None

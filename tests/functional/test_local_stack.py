@@ -1,0 +1,150 @@
+"""The local stack's own duties: environment defaults, resources from the project's definitions, and a
+snapshot that survives a restart without stale sockets or forgotten deliveries."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from chalicelib.im.models import Connection, Message, Presence
+from chalicelib.platform.modelbase import expires
+from chalicelib.platform.tables import ALL_MODELS
+from chalicelib.settings import get_settings
+from local import sfn_adapter, stack
+
+TOUCHED = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE",
+           "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "STAGE", "TABLE_PREFIX", "DEV_IDP_ENABLED", "ACK_WAIT_SECONDS",
+           "WS_ENDPOINT", "LOCAL_STATE_DIR", "VISITOR_TOKEN_SECRET")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An environment without the stack's settings; monkeypatch puts the test suite's back afterwards."""
+    for key in TOUCHED:
+        monkeypatch.delenv(key, raising=False)
+
+
+def test_environment_defaults_keep_explicit_values_and_persist_the_token_secret(
+        clean_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ACK_WAIT_SECONDS", "2")
+    monkeypatch.setenv("AWS_PROFILE", "production")
+    stack.configure_environment(8123, tmp_path / "state")
+    env = os.environ
+    assert (env["AWS_REGION"], env["AWS_DEFAULT_REGION"], env["TABLE_PREFIX"], env["STAGE"]) == \
+        ("us-east-1", "us-east-1", "cs-local", "local")
+    assert (env["DEV_IDP_ENABLED"], env["ACK_WAIT_SECONDS"]) == ("1", "2")
+    assert env["WS_ENDPOINT"] == "http://127.0.0.1:8123/ws-api"
+    assert env["LOCAL_STATE_DIR"] == str(tmp_path / "state")
+    assert env["AWS_ACCESS_KEY_ID"] == "local"
+    assert "AWS_PROFILE" not in env
+    secret = env["VISITOR_TOKEN_SECRET"]
+    assert len(secret) >= 32
+    assert (tmp_path / "state" / "visitor-token-secret").read_text() == secret
+
+    monkeypatch.delenv("VISITOR_TOKEN_SECRET")
+    stack.configure_environment(8123, tmp_path / "state")
+    assert env["VISITOR_TOKEN_SECRET"] == secret  # tokens survive a restart
+
+    monkeypatch.setenv("VISITOR_TOKEN_SECRET", "given-by-the-developer")
+    stack.configure_environment(8123, tmp_path / "state")
+    assert env["VISITOR_TOKEN_SECRET"] == "given-by-the-developer"
+
+
+class RecordingStep:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str, int]] = []
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.calls.append((event["op"], event["session_id"], event["sk"], event["attempt"]))
+        return {"attempt": event["attempt"] + 1} if event["op"] == "resend" else {"failed": True}
+
+
+@pytest.fixture
+def step() -> Iterator[RecordingStep]:
+    recorder = RecordingStep()
+    sfn_adapter.install({"delivery_step": recorder})
+    yield recorder
+    sfn_adapter.uninstall()
+
+
+def fresh_aws(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A new moto with the stack's resources, as at each start of ``python -m local``."""
+    mock = mock_aws(config=stack.MOTO_CONFIG)
+    mock.start()
+    arns = stack.create_resources()
+    monkeypatch.setenv("DELIVERY_STATE_MACHINE_ARN", arns["delivery"])
+    get_settings.cache_clear()
+    return mock
+
+
+def test_create_resources_makes_every_table_and_an_express_delivery_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    mock = fresh_aws(monkeypatch)
+    try:
+        tables = boto3.client("dynamodb").list_tables()["TableNames"]
+        assert sorted(tables) == sorted(m.Meta.table_name for m in ALL_MODELS)
+        machine = boto3.client("stepfunctions").describe_state_machine(
+            stateMachineArn=os.environ["DELIVERY_STATE_MACHINE_ARN"])
+        assert machine["type"] == "EXPRESS"
+        assert Message.Meta.table_name in machine["definition"]
+        assert stack.DELIVERY_FUNCTION_ARN in machine["definition"]
+    finally:
+        mock.stop()
+
+
+def test_no_snapshot_loads_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mock = fresh_aws(monkeypatch)
+    try:
+        assert stack.load_snapshot(tmp_path / "snapshot.json") is None
+    finally:
+        mock.stop()
+
+
+def test_a_snapshot_survives_a_restart_without_stale_sockets_or_lost_deliveries(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: RecordingStep) -> None:
+    monkeypatch.setenv("ACK_WAIT_SECONDS", "1")
+    snapshot = tmp_path / "snapshot.json"
+    now = time.time()
+
+    mock = fresh_aws(monkeypatch)
+    try:
+        Connection("c_agent", user_id="alice", role="agent", connected_at=1, expires_at=expires(now + 3600)).save()
+        Presence("alice", role="agent", conns={"c_agent"}, status="online", updated_at=1).save()
+        Presence("v_1", role="visitor", conns={"c_visitor"}, session_id="s_1", updated_at=1).save()
+        Message("s_1", "m#000000000001", seq=1, status="pending", sender_id="v_1").save()
+        Message("s_1", "m#000000000002", seq=2, status="delivered", sender_id="v_1").save()
+        Message("s_1", "c#v_1#old", expires_at=expires(now - 60)).save()
+        Message("s_1", "c#v_1#new", expires_at=expires(now + 3600)).save()
+        assert stack.save_snapshot(snapshot) == 7
+    finally:
+        mock.stop()
+    assert not list(tmp_path.glob(".*.tmp"))
+    assert json.loads(snapshot.read_text())["version"] == stack.SNAPSHOT_VERSION
+
+    mock = fresh_aws(monkeypatch)
+    try:
+        assert stack.load_snapshot(snapshot) == 6  # the expired marker is gone, as DynamoDB's TTL would do
+        stack.reset_live_state()
+        assert list(Connection.scan()) == []
+        alice, visitor = Presence.get("alice"), Presence.get("v_1")
+        assert (alice.conns, alice.status) == (set(), "offline")
+        assert (visitor.conns, visitor.session_id) == (set(), "s_1")
+        assert visitor.status is None
+        assert {m.sk for m in Message.query("s_1")} == {"m#000000000001", "m#000000000002", "c#v_1#new"}
+
+        assert stack.restart_pending_deliveries() == 1
+        deadline = time.monotonic() + 30
+        while len(step.calls) < 3:
+            assert time.monotonic() < deadline, step.calls
+            time.sleep(0.05)
+        assert step.calls == [("resend", "s_1", "m#000000000001", 1), ("resend", "s_1", "m#000000000001", 2),
+                              ("fail", "s_1", "m#000000000001", 3)]
+    finally:
+        mock.stop()
