@@ -16,7 +16,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("TABLE_PREFIX", "cs-template")
 
 from chalicelib.platform.statemachines import STATE_MACHINES, definition
-from chalicelib.platform.tables import ALL_MODELS
+from chalicelib.platform.tables import ALL_MODELS, ttl_attribute
 
 TEMPLATE = Path(__file__).resolve().parent / "template.json"
 FUNCTIONS = ("APIHandler", "WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect", "DeliveryStep")
@@ -48,9 +48,9 @@ def table_resource(model: Any) -> tuple[str, dict[str, Any]]:
             {"IndexName": i["index_name"], "KeySchema": i["key_schema"], "Projection": i["projection"]}
             for i in schema["global_secondary_indexes"]
         ]
-    ttl = [name for name, attr in model.get_attributes().items() if type(attr).__name__ == "TTLAttribute"]
+    ttl = ttl_attribute(model)
     if ttl:
-        props["TimeToLiveSpecification"] = {"AttributeName": ttl[0], "Enabled": True}
+        props["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
     return logical_id(model.Meta.table_name), {"Type": "AWS::DynamoDB::Table", "Properties": props}
 
 

@@ -89,16 +89,6 @@ def create_resources() -> dict[str, str]:
     return arns
 
 
-def _ttl_attribute(model: Any) -> str | None:
-    from pynamodb.attributes import TTLAttribute
-
-    for attribute in model.get_attributes().values():
-        if isinstance(attribute, TTLAttribute):
-            name: str = attribute.attr_name
-            return name
-    return None
-
-
 def save_snapshot(path: Path) -> int:
     """Every item of every table, as DynamoDB JSON, written atomically; returns the item count."""
     from chalicelib.platform import aws
@@ -125,7 +115,7 @@ def load_snapshot(path: Path) -> int | None:
     if not path.exists():
         return None
     from chalicelib.platform import aws
-    from chalicelib.platform.tables import ALL_MODELS
+    from chalicelib.platform.tables import ALL_MODELS, ttl_attribute
 
     data = json.loads(path.read_text())
     if data.get("version") != SNAPSHOT_VERSION:
@@ -135,7 +125,7 @@ def load_snapshot(path: Path) -> int | None:
     count = 0
     for model in ALL_MODELS:
         table = model.Meta.table_name
-        ttl = _ttl_attribute(model)
+        ttl = ttl_attribute(model)
         items = [item for item in data["tables"].get(table, [])
                  if ttl is None or ttl not in item or float(item[ttl]["N"]) > now]
         for start in range(0, len(items), 25):

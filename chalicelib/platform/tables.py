@@ -3,9 +3,19 @@ stack creates tables from and that ``infra/`` is checked against."""
 
 from __future__ import annotations
 
+from pynamodb.attributes import TTLAttribute
 from pynamodb.models import Model
 
 from chalicelib.im.models import Connection, Message, Presence
 from chalicelib.sessions.models import Session
 
 ALL_MODELS: tuple[type[Model], ...] = (Connection, Presence, Session, Message)
+
+
+def ttl_attribute(model: type[Model]) -> str | None:
+    """The DynamoDB name of the model's TTL attribute, if it has one."""
+    for attribute in model.get_attributes().values():
+        if isinstance(attribute, TTLAttribute):
+            name: str = attribute.attr_name
+            return name
+    return None

@@ -10,7 +10,7 @@ from chalice.utils import to_cfn_resource_name
 
 from app import app
 from chalicelib.platform.statemachines import STATE_MACHINES, definition, placeholders
-from chalicelib.platform.tables import ALL_MODELS
+from chalicelib.platform.tables import ALL_MODELS, ttl_attribute
 from infra import build
 
 TEMPLATE: dict[str, Any] = json.loads(build.TEMPLATE.read_text())
@@ -44,8 +44,7 @@ def test_each_table_matches_its_model(model: Any) -> None:
     for name, attr in model.get_attributes().items():
         if name in types:
             assert types[name] == attr.attr_type
-    ttl = [n for n, a in model.get_attributes().items() if type(a).__name__ == "TTLAttribute"]
-    assert table.get("TimeToLiveSpecification", {}).get("AttributeName") == (ttl[0] if ttl else None)
+    assert table.get("TimeToLiveSpecification", {}).get("AttributeName") == ttl_attribute(model)
 
 
 @pytest.mark.parametrize("name", list(STATE_MACHINES))
