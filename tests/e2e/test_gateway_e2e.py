@@ -33,7 +33,7 @@ def test_connections_api_posts_describes_deletes_and_says_gone(stack: Stack) -> 
             info = await loop.run_in_executor(None, lambda: api.get_connection(ConnectionId=conn_id))
             assert info["Identity"]["SourceIp"] == "127.0.0.1"
             await loop.run_in_executor(None, lambda: api.delete_connection(ConnectionId=conn_id))
-            await asyncio.wait_for(peer.ws.receive(), 5)
+            await peer.wait_for(lambda p: p.ws.closed, 5)  # its reader sees the close frame
             assert peer.ws.closed
             with pytest.raises(api.exceptions.GoneException):
                 await loop.run_in_executor(None, lambda: api.post_to_connection(ConnectionId=conn_id, Data=b"{}"))
