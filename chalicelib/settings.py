@@ -32,6 +32,12 @@ class Settings:
     agent_token_audience: str
     dev_idp_enabled: bool
     local_state_dir: str
+    # SSM parameter path of the admin configuration documents ({path}/hours, /groups, /routing).
+    config_path: str
+    # How long a Lambda keeps a configuration before reading SSM again.
+    config_max_age_seconds: int
+    # SNS topic for supervisor alerts (overflow); empty: dashboard pushes only.
+    alerts_topic_arn: str
 
     def table_name(self, short: str) -> str:
         return f"{self.table_prefix}-{short}"
@@ -61,4 +67,7 @@ def get_settings() -> Settings:
         agent_token_audience=os.environ.get("AGENT_TOKEN_AUDIENCE", "customer-service"),
         dev_idp_enabled=os.environ.get("DEV_IDP_ENABLED", "0") == "1",
         local_state_dir=os.environ.get("LOCAL_STATE_DIR", ".local"),
+        config_path=os.environ.get("CONFIG_PATH", f"/{os.environ.get('TABLE_PREFIX', f'cs-{stage}')}/config"),
+        config_max_age_seconds=_int("CONFIG_MAX_AGE_SECONDS", 60),
+        alerts_topic_arn=os.environ.get("ALERTS_TOPIC_ARN", ""),
     )
