@@ -7,7 +7,7 @@ import logging
 import secrets
 from typing import Any
 
-from chalice.app import Chalice, Request, Response, WebsocketEvent
+from chalice.app import Chalice, CloudWatchEvent, Rate, Request, Response, WebsocketEvent
 
 from chalicelib.auth.devidp import dev_idp
 from chalicelib.auth.errors import AuthError
@@ -23,6 +23,7 @@ from chalicelib.rest import (
     required_text,
     text_field,
 )
+from chalicelib.routing.service import left_message_json
 from chalicelib.sessions.service import session_json
 from chalicelib.settings import get_settings
 from chalicelib.wiring import services
@@ -53,7 +54,7 @@ def ws_connect(event: WebsocketEvent) -> Response | None:
     svc = services()
     presence = svc.presence.connect(event.connection_id, identity)
     if identity.is_staff:
-        svc.sessions.backfill(identity.user_id)
+        svc.routing.agent_connected(identity)
     else:
         svc.sessions.current_or_new(identity, presence)
     return None
@@ -67,6 +68,12 @@ def ws_message(event: WebsocketEvent) -> None:
 @app.on_ws_disconnect()
 def ws_disconnect(event: WebsocketEvent) -> None:
     services().presence.disconnect(event.connection_id)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="queue_tick")
+def queue_tick(event: CloudWatchEvent) -> dict[str, int]:
+    """Every minute: queue-timeout offers, fresh wait estimates, dashboard pushes and metrics."""
+    return services().routing.tick()
 
 
 @app.lambda_function(name="delivery_step")
@@ -91,12 +98,14 @@ def health() -> dict[str, Any]:
 @api_errors
 def visitor_token() -> Response:
     body = json_body(request())
-    only_fields(body, {"name", "channel", "source", "category"})
+    only_fields(body, {"name", "channel", "source", "category", "language"})
     channel = required_text(body, "channel", choices=CHANNELS)
     visitor_id = "v_" + secrets.token_hex(8)
+    # No tier here: an anonymous visitor must not make itself VIP; a shop's backend signs that claim.
     token, expires_at = issue_visitor_token(
         visitor_id, text_field(body, "name", max_len=80), channel,
         text_field(body, "source", max_len=120), text_field(body, "category", max_len=60),
+        language=text_field(body, "language", max_len=35, pattern=r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*"),
     )
     return Response(body={"token": token, "visitor_id": visitor_id, "expires_at": expires_at}, status_code=201)
 
@@ -140,3 +149,27 @@ def session_messages(session_id: str) -> Any:
     after_seq = int_param(req.query_params, "after_seq", 0, 0, 10**12)
     limit = int_param(req.query_params, "limit", 50, 1, 100)
     return services().im.history(who, session_id, after_seq, limit)
+
+
+@app.route("/dashboard", methods=["GET"], cors=True)
+@api_errors
+def dashboard() -> Any:
+    who = caller(request())
+    if who.role not in ("supervisor", "admin"):
+        return error_response(403, "forbidden", "the dashboard is for supervisors and admins")
+    return services().dashboard.snapshot()
+
+
+@app.route("/left-messages", methods=["GET"], cors=True)
+@api_errors
+def left_messages() -> Any:
+    """Messages left in the caller's groups (all groups for supervisors and admins), newest first."""
+    req = request()
+    who = caller(req)
+    if not who.is_staff:
+        return error_response(403, "forbidden", "left messages are for staff")
+    svc = services()
+    config = svc.config()
+    limit = int_param(req.query_params, "limit", 50, 1, 200)
+    groups = sorted(config.groups) if who.role != "agent" else [g.group_id for g, _ in config.groups_of(who.user_id)]
+    return {"left_messages": [left_message_json(m) for m in svc.routing.left_messages(groups, limit)]}

@@ -144,10 +144,15 @@ def reset_live_state() -> None:
         for conn in Connection.scan():
             batch.delete(conn)
     for presence in Presence.scan():
-        actions: list[Any] = [Presence.conns.remove()]
-        if presence.status is not None:  # only agents have a status
-            actions.append(Presence.status.set("offline"))
-        presence.update(actions=actions)
+        presence.update(actions=[Presence.conns.remove()])
+    # Agents go offline through routing, so their groups' counters and memberships follow.
+    from chalicelib.routing.agents import AgentBook
+    from chalicelib.routing.models import OFFLINE, Agent
+    from chalicelib.wiring import services
+
+    book: AgentBook = services().agents
+    for agent in Agent.scan(Agent.status != OFFLINE):
+        book.set_status(agent.agent_id, OFFLINE)
 
 
 def restart_pending_deliveries() -> int:

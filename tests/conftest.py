@@ -100,3 +100,31 @@ def sender() -> RecordingSender:
 @pytest.fixture
 def timer() -> RecordingTimer:
     return RecordingTimer()
+
+
+def routing_config(groups: list[Any] | None = None, rules: tuple[Any, ...] = (), default_group: str = "general",
+                   schedules: dict[str, Any] | None = None, **agents: Any) -> Any:
+    """A RoutingConfig for tests: by default one always-open group ``general`` served by alice and bob."""
+    from chalicelib.config.model import RoutingConfig
+    from chalicelib.schedule.hours import always_open
+
+    return RoutingConfig(
+        groups={g.group_id: g for g in (groups or [group("general", ["alice", "bob"])])},
+        rules=rules, default_group=default_group,
+        schedules=schedules or {"always": always_open()},
+        **agents,
+    )
+
+
+def group(group_id: str, members: list[Any], **kwargs: Any) -> Any:
+    """A Group for tests; members are agent ids or (agent id, priority) pairs."""
+    from chalicelib.config.model import LEAST_LOADED, Group, Member, QueuePolicy
+
+    fields: dict[str, Any] = {
+        "group_id": group_id, "name": group_id.capitalize(), "schedule": "always", "allocation": LEAST_LOADED,
+        "sticky": False,
+        "members": tuple(Member(m) if isinstance(m, str) else Member(m[0], m[1]) for m in members),
+        "queue": QueuePolicy(max_waiting=1000, timeout_seconds=900, priority_tiers=frozenset({"vip"})),
+    }
+    fields.update(kwargs)
+    return Group(**fields)

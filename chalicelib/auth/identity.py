@@ -15,6 +15,8 @@ class Identity:
     channel: str | None = None
     source: str | None = None
     category: str | None = None
+    tier: str | None = None  # customer tier from the shop (e.g. vip)
+    language: str | None = None  # BCP 47, e.g. en, zh-CN
     groups: tuple[str, ...] = ()
 
     @property

@@ -68,12 +68,14 @@ def _secret() -> str:
 
 
 def issue_visitor_token(visitor_id: str, name: str | None, channel: str, source: str | None,
-                        category: str | None, now: float | None = None) -> tuple[str, int]:
-    """A signed visitor token and its expiry (epoch seconds)."""
+                        category: str | None, now: float | None = None, *, tier: str | None = None,
+                        language: str | None = None) -> tuple[str, int]:
+    """A signed visitor token and its expiry (epoch seconds). ``tier`` (e.g. vip) routes and queues
+    first, so only a shop's backend may set it, never an anonymous visitor."""
     issued = int(time.time() if now is None else now)
     expires = issued + get_settings().visitor_token_ttl_seconds
     claims = {"sub": visitor_id, "name": name, "ch": channel, "src": source, "cat": category, "typ": "visitor",
-              "iat": issued, "exp": expires, "iss": VISITOR_ISSUER}
+              "tier": tier, "lang": language, "iat": issued, "exp": expires, "iss": VISITOR_ISSUER}
     return jwt.encode(claims, _secret(), algorithm="HS256"), expires
 
 
@@ -104,7 +106,8 @@ def _visitor(token: str) -> Identity:
         raise AuthError("invalid_token", "not a visitor token")
     return Identity(user_id=str(claims["sub"]), role="visitor", name=_optional_str(claims.get("name")),
                     channel=_optional_str(claims.get("ch")), source=_optional_str(claims.get("src")),
-                    category=_optional_str(claims.get("cat")))
+                    category=_optional_str(claims.get("cat")), tier=_optional_str(claims.get("tier")),
+                    language=_optional_str(claims.get("lang")))
 
 
 def _agent(token: str, key_source: KeySource) -> Identity:

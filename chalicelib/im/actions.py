@@ -46,19 +46,54 @@ def _resume(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -
     svc.presence.post(conn, svc.im.resume(caller, session_id, after_seq), caller.user_id)
 
 
+def _visitor_only(caller: Identity, what: str) -> None:
+    if caller.is_staff:
+        raise ImError("forbidden", f"only visitors {what}")
+
+
 def _request_agent(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
     schemas.bare_frame(frame)
-    if caller.is_staff:
-        raise ImError("forbidden", "only visitors ask for an agent")
-    svc.sessions.request_agent(caller)
+    _visitor_only(caller, "ask for an agent")
+    svc.routing.request_agent(caller)
+
+
+def _leave_queue(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    schemas.bare_frame(frame)
+    _visitor_only(caller, "wait in queues")
+    svc.routing.leave_queue(caller)
+
+
+def _leave_message(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    text, contact, reason = schemas.leave_message_frame(frame)
+    _visitor_only(caller, "leave messages")
+    left = svc.routing.leave_message(caller, text, contact, reason)
+    svc.presence.post(conn, {"event": "message_left", "message_id": left.message_id, "group_id": left.group_id,
+                             "created_at": int(left.created_at)}, caller.user_id)
+
+
+def _end_session(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    svc.routing.end_session(caller, schemas.session_frame(frame))
 
 
 def _set_status(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
-    status = schemas.status_frame(frame)
+    status, capacity = schemas.status_frame(frame)
     if not caller.is_staff:
         raise ImError("forbidden", "only agents have a status")
-    svc.sessions.set_status(caller, status)
-    svc.presence.post(conn, {"event": "status", "status": status}, caller.user_id)
+    agent = svc.routing.set_agent_status(caller, status, capacity)
+    svc.presence.post(conn, {"event": "status", "status": agent.status, "capacity": int(agent.capacity),
+                             "active": int(agent.active)}, caller.user_id)
+
+
+def _subscribe_dashboard(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    schemas.bare_frame(frame)
+    if caller.role not in ("supervisor", "admin"):
+        raise ImError("forbidden", "the dashboard is for supervisors and admins")
+    svc.presence.post(conn, svc.dashboard.subscribe(conn), caller.user_id)
+
+
+def _unsubscribe_dashboard(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    schemas.bare_frame(frame)
+    svc.dashboard.unsubscribe(conn)
 
 
 ACTIONS: dict[str, Action] = {
@@ -68,7 +103,12 @@ ACTIONS: dict[str, Action] = {
     "ack": _ack,
     "resume": _resume,
     "request_agent": _request_agent,
+    "leave_queue": _leave_queue,
+    "leave_message": _leave_message,
+    "end_session": _end_session,
     "set_status": _set_status,
+    "subscribe_dashboard": _subscribe_dashboard,
+    "unsubscribe_dashboard": _unsubscribe_dashboard,
 }
 
 

@@ -9,10 +9,9 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.platform.modelbase import index_meta, meta
+from chalicelib.platform.modelbase import meta
 
 MESSAGE_SK_PREFIX = "m#"
 MARKER_SK_PREFIX = "c#"
@@ -40,26 +39,17 @@ class Connection(Model):
     expires_at = TTLAttribute()
 
 
-class AgentsByStatus(GlobalSecondaryIndex["Presence"]):
-    Meta = index_meta("agents-by-status")
-    status = UnicodeAttribute(hash_key=True)
-    updated_at = NumberAttribute(range_key=True)
-
-
 class Presence(Model):
-    """One item per user: their open connections, and for agents their availability."""
+    """One item per user: their open connections (an agent's availability is routing's: routing/models.py)."""
 
     Meta = meta("presence")
     user_id = UnicodeAttribute(hash_key=True)
     role = UnicodeAttribute()
     name = UnicodeAttribute(null=True)
     conns = UnicodeSetAttribute(default=set)
-    # Agents only ("online" / "offline"), so the index holds agents alone.
-    status = UnicodeAttribute(null=True)
     # A visitor's current session.
     session_id = UnicodeAttribute(null=True)
     updated_at = NumberAttribute()
-    agents_by_status = AgentsByStatus()
 
 
 class Message(Model):

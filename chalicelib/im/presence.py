@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -28,6 +27,8 @@ class PresenceService:
     def __init__(self, sender: Sender, clock: Callable[[], float] = time.time) -> None:
         self._sender = sender
         self._clock = clock
+        # Called with a staff member's id when its last connection goes (routing sets it offline).
+        self.on_staff_gone: Callable[[str], None] | None = None
         # A connection's identity never changes, so a warm Lambda can skip the lookup.
         self._identities: OrderedDict[str, Identity] = OrderedDict()
         self._lock = Lock()
@@ -48,8 +49,6 @@ class PresenceService:
         ]
         if identity.name:
             actions.append(Presence.name.set(identity.name))
-        if identity.is_staff:
-            actions.append(Presence.status.set("online"))
         presence.update(actions=actions)
         self._remember(connection_id, identity)
         return presence
@@ -58,18 +57,15 @@ class PresenceService:
         """Forget a connection; returns whose it was (None if unknown)."""
         return self._forget(connection_id, None)
 
-    def _drop_conn(self, user_id: str, connection_id: str, went_offline: bool) -> None:
+    def _drop_conn(self, user_id: str, connection_id: str, staff: bool) -> None:
         presence = Presence(user_id)
         try:
             presence.update(actions=[Presence.conns.delete({connection_id})],
                             condition=Presence.user_id.exists())
         except UpdateError:
             return
-        if went_offline and not presence.conns:
-            # Conditional: another connection may have arrived meanwhile, and then it is still online.
-            with contextlib.suppress(UpdateError):
-                presence.update(actions=[Presence.status.set("offline"), Presence.updated_at.set(self._now_ms())],
-                                condition=Presence.conns.does_not_exist())
+        if staff and not presence.conns and self.on_staff_gone is not None:
+            self.on_staff_gone(user_id)
 
     def identity(self, connection_id: str) -> Identity | None:
         with self._lock:
@@ -107,6 +103,15 @@ class PresenceService:
         targets = self.connections_of(user_id) if conns is None else set(conns)
         return sum(1 for c in sorted(targets) if self.post(c, frame, user_id))
 
+    def push_many(self, frames: Mapping[str, Mapping[str, Any]]) -> int:
+        """Post each user its own frame, reading everyone's connections in batches of 100."""
+        conns: dict[str, set[str]] = {}
+        users = sorted(frames)
+        for start in range(0, len(users), 100):
+            for presence in Presence.batch_get(users[start:start + 100], attributes_to_get=["user_id", "conns"]):
+                conns[presence.user_id] = set(presence.conns or ())
+        return sum(self.push(user, frames[user], conns=conns.get(user, set())) for user in users)
+
     def _forget(self, connection_id: str, user_id: str | None) -> Identity | None:
         # Also runs on a 410, since $disconnect may never come: nothing posts to it again.
         identity = self.identity(connection_id)
@@ -118,5 +123,5 @@ class PresenceService:
             logger.warning("could not delete connection", extra={"connection_id": connection_id})
         owner = user_id or (identity.user_id if identity else None)
         if owner:
-            self._drop_conn(owner, connection_id, went_offline=bool(identity and identity.is_staff))
+            self._drop_conn(owner, connection_id, staff=bool(identity and identity.is_staff))
         return identity

@@ -16,7 +16,11 @@ MAX_URL_CHARS = 2048
 MAX_LABEL_CHARS = 200
 MAX_ORDER_ITEMS = 50
 MESSAGE_TYPES = ("text", "image", "product", "order")
-AGENT_STATUSES = ("online", "offline")
+AGENT_STATUSES = ("online", "busy", "offline")
+MAX_LEFT_MESSAGE_CHARS = 2000
+# Why a visitor was offered leave-a-message (or chose to leave one).
+LEAVE_MESSAGE_REASONS = ("closed", "overflow", "queue_timeout", "visitor")
+MAX_CAPACITY = 100
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _SESSION_ID = re.compile(r"^s_[a-f0-9]{20}$")
@@ -216,14 +220,37 @@ def resume_frame(frame: dict[str, Any]) -> tuple[str, int]:
     return session_id, after
 
 
-def status_frame(frame: dict[str, Any]) -> str:
-    _only(frame, {"action", "status"}, "")
+def status_frame(frame: dict[str, Any]) -> tuple[str, int | None]:
+    """``set_status``: a status, and optionally a new capacity (the configuration caps it)."""
+    _only(frame, {"action", "status", "capacity"}, "")
     status = frame.get("status")
     if status not in AGENT_STATUSES:
         raise _fail("status", f"must be one of {', '.join(AGENT_STATUSES)}")
-    return str(status)
+    capacity = frame.get("capacity")
+    if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int)
+                                 or not 1 <= capacity <= MAX_CAPACITY):
+        raise _fail("capacity", f"must be an integer from 1 to {MAX_CAPACITY}")
+    return str(status), capacity
+
+
+def leave_message_frame(frame: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    """``leave_message``: the text, an optional contact (email or phone) and the offer's reason."""
+    _only(frame, {"action", "text", "contact", "reason"}, "")
+    text = _string(frame, "text", max_len=MAX_LEFT_MESSAGE_CHARS)
+    contact = _string(frame, "contact", required=False, max_len=MAX_LABEL_CHARS)
+    reason = frame.get("reason")
+    if reason is not None and reason not in LEAVE_MESSAGE_REASONS:
+        raise _fail("reason", f"must be one of {', '.join(LEAVE_MESSAGE_REASONS)}")
+    assert text is not None
+    return text, contact, reason
+
+
+def session_frame(frame: dict[str, Any]) -> str:
+    """Actions on one session that take nothing else (``end_session``)."""
+    _only(frame, {"action", "session_id"}, "")
+    return session_id_of(frame)
 
 
 def bare_frame(frame: dict[str, Any]) -> None:
-    """Actions that take no fields beyond ``action`` (ping, hello, request_agent)."""
+    """Actions that take no fields beyond ``action`` (ping, hello, request_agent, leave_queue...)."""
     _only(frame, {"action"}, "")

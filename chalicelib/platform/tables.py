@@ -7,9 +7,11 @@ from pynamodb.attributes import TTLAttribute
 from pynamodb.models import Model
 
 from chalicelib.im.models import Connection, Message, Presence
+from chalicelib.routing.models import Agent, GroupState, LeftMessage, Member, QueueEntry
 from chalicelib.sessions.models import Session
 
-ALL_MODELS: tuple[type[Model], ...] = (Connection, Presence, Session, Message)
+ALL_MODELS: tuple[type[Model], ...] = (Connection, Presence, Session, Message, Agent, Member, GroupState,
+                                       QueueEntry, LeftMessage)
 
 
 def ttl_attribute(model: type[Model]) -> str | None:

@@ -21,12 +21,6 @@ class SessionsByAgent(GlobalSecondaryIndex["Session"]):
     created_at = NumberAttribute(range_key=True)
 
 
-class SessionsByStatus(GlobalSecondaryIndex["Session"]):
-    Meta = index_meta("sessions-by-status")
-    status = UnicodeAttribute(hash_key=True)
-    created_at = NumberAttribute(range_key=True)
-
-
 class Session(Model):
     Meta = meta("sessions")
     session_id = UnicodeAttribute(hash_key=True)
@@ -37,9 +31,20 @@ class Session(Model):
     channel = UnicodeAttribute(null=True)
     source = UnicodeAttribute(null=True)
     category = UnicodeAttribute(null=True)
+    tier = UnicodeAttribute(null=True)
+    language = UnicodeAttribute(null=True)
+    # Routing: the group chosen (and by which rule), when the visitor asked, queued and was assigned.
+    group_id = UnicodeAttribute(null=True)
+    rule = UnicodeAttribute(null=True)
+    requested_at = NumberAttribute(null=True)
+    queue_sk = UnicodeAttribute(null=True)
+    assigned_at = NumberAttribute(null=True)
+    # The agent of the visitor's previous session, for sticky routing.
+    last_agent_id = UnicodeAttribute(null=True)
+    closed_at = NumberAttribute(null=True)
+    closed_by = UnicodeAttribute(null=True)
     # Last sequence number handed out; each sent message takes the next.
     seq = NumberAttribute(default=0)
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
     by_agent = SessionsByAgent()
-    by_status = SessionsByStatus()

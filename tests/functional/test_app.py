@@ -17,14 +17,16 @@ from chalicelib.auth.devidp import dev_idp
 from chalicelib.auth.tokens import issue_visitor_token
 from chalicelib.settings import get_settings
 from chalicelib.wiring import Services, build, override
-from tests.conftest import RecordingSender, RecordingTimer
+from tests.conftest import RecordingSender, RecordingTimer, routing_config
+
+CONFIG = routing_config()
 
 EVENT = json.loads((Path(__file__).parents[1] / "events" / "ws_message.json").read_text())
 
 
 @pytest.fixture
 def svc(aws: None, sender: RecordingSender, timer: RecordingTimer) -> Services:
-    services = build(sender, timer)
+    services = build(sender, timer, config=lambda: CONFIG)
     override(services)
     return services
 

@@ -9,15 +9,18 @@ import pytest
 
 from chalicelib.auth.identity import Identity
 from chalicelib.im.errors import ImError
-from chalicelib.im.models import Connection, Message, Presence, message_sk
+from chalicelib.im.models import Connection, Message, message_sk
 from chalicelib.im.presence import PresenceService
 from chalicelib.im.schemas import MessageRef, SendFrame
 from chalicelib.im.service import ImService
+from chalicelib.routing.models import Agent
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 from chalicelib.sessions.service import SessionService
 from chalicelib.wiring import build
-from tests.conftest import RecordingSender, RecordingTimer
+from tests.conftest import RecordingSender, RecordingTimer, routing_config
+
+CONFIG = routing_config()
 
 VISITOR = Identity(user_id="v_1", role="visitor", name="Vera", channel="web")
 AGENT = Identity(user_id="alice", role="agent", name="Alice Chen")
@@ -42,12 +45,13 @@ class Chat:
 
 @pytest.fixture
 def chat(aws: None, sender: RecordingSender, timer: RecordingTimer) -> Chat:
-    svc = build(sender, timer)
+    svc = build(sender, timer, config=lambda: CONFIG)
     presence, sessions, im = svc.presence, svc.sessions, svc.im
     presence.connect("ca1", AGENT)
+    svc.routing.agent_connected(AGENT)
     vp = presence.connect("cv1", VISITOR)
     session = sessions.current_or_new(VISITOR, vp)
-    assigned = sessions.request_agent(VISITOR)
+    assigned = svc.routing.request_agent(VISITOR)
     assert assigned.agent_id == AGENT.user_id
     sender.posts.clear()
     return Chat(im, sessions, presence, sender, timer, session.session_id)
@@ -216,9 +220,10 @@ def test_a_gone_connection_is_forgotten(chat: Chat) -> None:
     assert list(Connection.query("cv1")) == []
 
 
-def test_agent_presence_goes_offline_with_its_last_connection(chat: Chat) -> None:
+def test_an_agent_goes_offline_with_its_last_connection(chat: Chat) -> None:
     chat.presence.connect("ca2", AGENT)
     chat.presence.disconnect("ca1")
-    assert Presence.get(AGENT.user_id).status == "online"
+    assert Agent.get(AGENT.user_id).status == "online"
     chat.presence.disconnect("ca2")
-    assert Presence.get(AGENT.user_id).status == "offline"
+    agent = Agent.get(AGENT.user_id)
+    assert (agent.status, agent.active) == ("offline", 1)  # its open session stays with it

@@ -116,10 +116,35 @@ def test_resume_needs_a_non_negative_integer(after: Any) -> None:
     assert _code(lambda: schemas.resume_frame(frame)) == ("invalid_frame", "after_seq")
 
 
-def test_status_must_be_known() -> None:
-    assert schemas.status_frame({"action": "set_status", "status": "online"}) == "online"
+def test_status_must_be_known_and_capacity_in_range() -> None:
+    assert schemas.status_frame({"action": "set_status", "status": "online"}) == ("online", None)
+    assert schemas.status_frame({"action": "set_status", "status": "busy", "capacity": 3}) == ("busy", 3)
     assert _code(lambda: schemas.status_frame({"action": "set_status", "status": "away"})) == ("invalid_frame",
                                                                                                "status")
+    for capacity in (0, 101, "3", 2.5, True):
+        frame = {"action": "set_status", "status": "online", "capacity": capacity}
+        assert _code(lambda f=frame: schemas.status_frame(f)) == ("invalid_frame", "capacity")
+
+
+def test_leave_message_needs_text_and_a_known_reason() -> None:
+    frame = {"action": "leave_message", "text": "call me", "contact": "ann@example.com", "reason": "closed"}
+    assert schemas.leave_message_frame(frame) == ("call me", "ann@example.com", "closed")
+    assert _code(lambda: schemas.leave_message_frame({"action": "leave_message"})) == ("invalid_frame", "text")
+    assert _code(lambda: schemas.leave_message_frame({"action": "leave_message", "text": " "})) == (
+        "invalid_frame", "text")
+    assert _code(lambda: schemas.leave_message_frame({"action": "leave_message", "text": "x" * 2001})) == (
+        "content_too_large", "text")
+    assert _code(lambda: schemas.leave_message_frame({"action": "leave_message", "text": "x", "reason": "bored"})) == (
+        "invalid_frame", "reason")
+    assert _code(lambda: schemas.leave_message_frame({"action": "leave_message", "text": "x", "to": "y"})) == (
+        "invalid_frame", "to")
+
+
+def test_end_session_needs_a_session_id() -> None:
+    assert schemas.session_frame({"action": "end_session", "session_id": SID}) == SID
+    assert _code(lambda: schemas.session_frame({"action": "end_session"})) == ("invalid_frame", "session_id")
+    assert _code(lambda: schemas.session_frame({"action": "end_session", "session_id": "nope"})) == (
+        "not_found", "session_id")
 
 
 def test_error_frames_carry_code_message_and_details() -> None:

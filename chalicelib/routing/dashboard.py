@@ -1,0 +1,180 @@
+"""Real-time figures for supervisors: a per-group snapshot (REST and pushes), live pushes when a queue
+changes or a group overflows, SNS alerts on AWS, and CloudWatch metrics through Powertools."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from pynamodb.exceptions import UpdateError
+
+from chalicelib.config.model import Group, RoutingConfig
+from chalicelib.im.presence import PresenceService
+from chalicelib.platform import aws
+from chalicelib.platform.observability import logger
+from chalicelib.routing import queue as q
+from chalicelib.routing.models import BUSY, DASHBOARD, OFFLINE, ONLINE, GroupState, LeftMessage, Member
+from chalicelib.settings import get_settings
+
+METRICS_NAMESPACE = "CustomerService"
+# Subscribers are read at most this often per Lambda: a queue change then costs no read at all.
+_SUBSCRIBERS_MAX_AGE = 2.0
+ALERT_INTERVAL_MS = 5 * 60 * 1000  # at most one SNS alert per group in this long
+
+
+def group_counters(group: Group, state: GroupState) -> dict[str, Any]:
+    """The figures kept as counters (no read beyond the group's state item)."""
+    assigned = int(state.assigned or 0)
+    handled = int(state.handled or 0)
+    return {
+        "id": group.group_id, "name": group.name,
+        "waiting": int(state.waiting or 0),
+        "online_capacity": int(state.online_capacity or 0),
+        "agents_available": int(state.online_agents or 0),
+        "assigned_total": assigned,
+        "average_wait_seconds": round(int(state.wait_ms_total or 0) / assigned / 1000, 1) if assigned else None,
+        "average_handle_seconds": round(int(state.handle_ms_total or 0) / handled / 1000, 1) if handled else None,
+        "overflow_events": int(state.overflow_events or 0),
+    }
+
+
+class Dashboard:
+    def __init__(self, presence: PresenceService, config: Callable[[], RoutingConfig],
+                 clock: Callable[[], float] = time.time, publisher: Callable[[str, str], None] | None = None) -> None:
+        self._presence = presence
+        self._config = config
+        self._clock = clock
+        self._publisher = publisher
+        self._lock = threading.Lock()
+        self._subscribers: tuple[float, frozenset[str]] | None = None
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    # -- subscribers -------------------------------------------------------------------------------
+
+    def subscribe(self, connection_id: str) -> dict[str, Any]:
+        GroupState(DASHBOARD).update(actions=[GroupState.subscribers.add({connection_id})])
+        with self._lock:
+            self._subscribers = None
+        return self.snapshot()
+
+    def unsubscribe(self, connection_id: str) -> None:
+        GroupState(DASHBOARD).update(actions=[GroupState.subscribers.delete({connection_id})])
+        with self._lock:
+            self._subscribers = None
+
+    def _current_subscribers(self) -> frozenset[str]:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._subscribers
+        if cached is not None and now - cached[0] < _SUBSCRIBERS_MAX_AGE:
+            return cached[1]
+        try:
+            conns = frozenset(GroupState.get(DASHBOARD, consistent_read=True).subscribers or ())
+        except GroupState.DoesNotExist:
+            conns = frozenset()
+        with self._lock:
+            self._subscribers = (now, conns)
+        return conns
+
+    def _broadcast(self, frame: dict[str, Any]) -> int:
+        sent = 0
+        gone: set[str] = set()
+        for conn in sorted(self._current_subscribers()):
+            if self._presence.post(conn, frame):
+                sent += 1
+            else:
+                gone.add(conn)
+        if gone:
+            try:
+                GroupState(DASHBOARD).update(actions=[GroupState.subscribers.delete(gone)])
+            except UpdateError:
+                logger.warning("could not drop dashboard subscribers", extra={"count": len(gone)})
+            with self._lock:
+                self._subscribers = None
+        return sent
+
+    # -- events ------------------------------------------------------------------------------------
+
+    def group_changed(self, group_id: str) -> None:
+        """A queue or an agent's load changed: push the group's counters to subscribers (if any)."""
+        if not self._current_subscribers():
+            return
+        group = self._config().groups.get(group_id)
+        if group is None:
+            return
+        self._broadcast({"event": "dashboard.group", "group": group_counters(group, q.state_of(group_id)),
+                         "at": self._now_ms()})
+
+    def overflow(self, group: Group, reason: str, to: str | None, session_id: str, now: int) -> None:
+        """Tell supervisors at once; an SNS alert (AWS) at most once per group per ALERT_INTERVAL_MS."""
+        self._broadcast({"event": "dashboard.overflow", "group_id": group.group_id, "reason": reason, "to": to,
+                         "session_id": session_id, "at": now})
+        topic = get_settings().alerts_topic_arn
+        if not topic and self._publisher is None:
+            return
+        try:
+            GroupState(group.group_id).update(actions=[GroupState.last_alert_at.set(now)],
+                                              condition=GroupState.last_alert_at.does_not_exist()
+                                              | (GroupState.last_alert_at < now - ALERT_INTERVAL_MS))
+        except UpdateError:
+            return  # alerted recently
+        subject = f"Queue overflow in {group.name}"
+        body = (f"New arrivals to {group.name} ({group.group_id}) are spilling over ({reason}); "
+                f"{'they go to ' + to if to else 'they are offered leave-a-message'}.")
+        if self._publisher is not None:
+            self._publisher(subject, body)
+        else:
+            aws.client("sns").publish(TopicArn=topic, Subject=subject[:100], Message=body)
+
+    def left_message(self, group_id: str, left: LeftMessage) -> None:
+        self._broadcast({"event": "dashboard.left_message", "group_id": group_id, "message_id": left.message_id,
+                         "at": int(left.created_at)})
+
+    # -- snapshot ----------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every group's figures now: counters, queue waits and agents by status (reads each group's
+        queue and memberships, so it is for dashboards, never for the message path)."""
+        config = self._config()
+        now = self._now_ms()
+        groups = []
+        for group in config.groups.values():
+            state = q.state_of(group.group_id)
+            figures = group_counters(group, state)
+            waits = [max(0, now - int(e.requested_at)) // 1000 for e in q.entries(group.group_id)]
+            members = list(Member.query(group.group_id))
+            by_status = {s: sum(1 for m in members if m.status == s) for s in (ONLINE, BUSY, OFFLINE)}
+            active = sum(int(m.active or 0) for m in members)
+            capacity = int(state.online_capacity or 0)
+            figures.update({
+                "waiting": len(waits),
+                "longest_wait_seconds": max(waits) if waits else 0,
+                "current_average_wait_seconds": round(sum(waits) / len(waits), 1) if waits else 0,
+                "waits_seconds": waits,
+                "agents": by_status,
+                "active_sessions": active,
+                "load": round(active / capacity, 3) if capacity else None,
+            })
+            groups.append(figures)
+        return {"event": "dashboard.snapshot", "at": now, "groups": groups}
+
+    def publish(self, config: RoutingConfig | None = None) -> dict[str, Any]:
+        """Push a fresh snapshot to subscribers and emit CloudWatch metrics (EMF) per group."""
+        snapshot = self.snapshot()
+        self._broadcast(snapshot)
+        for figures in snapshot["groups"]:
+            metrics = Metrics(namespace=METRICS_NAMESPACE, service="routing")
+            metrics.add_dimension(name="group", value=figures["id"])
+            metrics.add_metric(name="Waiting", unit=MetricUnit.Count, value=figures["waiting"])
+            metrics.add_metric(name="LongestWait", unit=MetricUnit.Seconds, value=figures["longest_wait_seconds"])
+            metrics.add_metric(name="AgentsOnline", unit=MetricUnit.Count, value=figures["agents"][ONLINE])
+            metrics.add_metric(name="ActiveSessions", unit=MetricUnit.Count, value=figures["active_sessions"])
+            metrics.add_metric(name="OverflowEvents", unit=MetricUnit.Count, value=figures["overflow_events"])
+            metrics.flush_metrics()
+        return snapshot

@@ -1,0 +1,121 @@
+"""Routing tables: agents (status, capacity, load), their group memberships (the index that finds a
+free agent without reading the group), per-group queue entries and counters, and left messages.
+
+Finding an agent is one Query of the sparse ``available`` index: a membership item carries
+``avail_group`` only while its agent is online with a free slot, and ``rank`` orders the group's
+free agents best first. The agent item's own condition (``active < capacity``) is what keeps
+capacity, so a stale index entry can cost a retry but never an extra session.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.indexes import GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.platform.modelbase import index_meta, meta
+
+ONLINE = "online"  # takes new sessions while it has a free slot
+BUSY = "busy"  # keeps its current sessions, takes no new ones
+OFFLINE = "offline"
+AGENT_STATUSES = (ONLINE, BUSY, OFFLINE)
+
+# Queue priority classes: lower is served first.
+TRANSFERRED = 0
+PRIORITY_TIER = 1
+NORMAL = 2
+
+
+class Agent(Model):
+    """One item per agent. ``active`` counts its open sessions; ``seq`` orders updates to its memberships."""
+
+    Meta = meta("agents")
+    agent_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(default=OFFLINE)
+    capacity = NumberAttribute(default=5)
+    active = NumberAttribute(default=0)
+    groups = UnicodeSetAttribute(null=True)  # the groups its memberships were written for
+    last_assigned_at = NumberAttribute(default=0)
+    last_activity_at = NumberAttribute(default=0)
+    seq = NumberAttribute(default=0)
+    updated_at = NumberAttribute(default=0)
+
+
+class AvailableAgents(GlobalSecondaryIndex["Member"]):
+    Meta = index_meta("available")
+    avail_group = UnicodeAttribute(hash_key=True)
+    rank = UnicodeAttribute(range_key=True)
+
+
+class Member(Model):
+    """An agent in a group: a copy of the agent's routing state as of ``agent_seq``, ranked for this group."""
+
+    Meta = meta("members")
+    group_id = UnicodeAttribute(hash_key=True)
+    agent_id = UnicodeAttribute(range_key=True)
+    priority = NumberAttribute(default=1)
+    status = UnicodeAttribute(default=OFFLINE)
+    capacity = NumberAttribute(default=5)
+    active = NumberAttribute(default=0)
+    agent_seq = NumberAttribute(default=0)
+    # Set (to group_id) only while the agent is online with a free slot: the index is sparse.
+    avail_group = UnicodeAttribute(null=True)
+    rank = UnicodeAttribute(null=True)
+    available = AvailableAgents()
+
+
+class GroupState(Model):
+    """Per-group counters kept in the same writes that change them (no counting on read)."""
+
+    Meta = meta("group-state")
+    group_id = UnicodeAttribute(hash_key=True)
+    waiting = NumberAttribute(default=0)
+    online_agents = NumberAttribute(default=0)
+    online_capacity = NumberAttribute(default=0)
+    assigned = NumberAttribute(default=0)
+    wait_ms_total = NumberAttribute(default=0)
+    handled = NumberAttribute(default=0)
+    handle_ms_total = NumberAttribute(default=0)
+    overflow_events = NumberAttribute(default=0)
+    last_alert_at = NumberAttribute(default=0)
+    # Only on the DASHBOARD item: connections of supervisors watching the dashboard.
+    subscribers = UnicodeSetAttribute(null=True)
+
+
+DASHBOARD = "#dashboard"  # the GroupState key holding the dashboard's subscribers
+
+
+class QueueEntry(Model):
+    """A waiting visitor. The sort key ``q#{class}#{requested_at}#{session}`` is the queue order."""
+
+    Meta = meta("queue")
+    group_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    session_id = UnicodeAttribute()
+    visitor_id = UnicodeAttribute()
+    priority_class = NumberAttribute()
+    requested_at = NumberAttribute()
+    # The visitor has been offered leave-a-message for waiting too long (offered once).
+    timeout_offered = BooleanAttribute(default=False)
+
+
+def queue_sk(priority_class: int, requested_at_ms: int, session_id: str) -> str:
+    return f"q#{priority_class}#{requested_at_ms:013d}#{session_id}"
+
+
+class LeftMessage(Model):
+    """A message left when a group was closed or full; the agents of the group list it."""
+
+    Meta = meta("left-messages")
+    group_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)  # {created_at:013d}#{id}
+    message_id = UnicodeAttribute()
+    visitor_id = UnicodeAttribute()
+    visitor_name = UnicodeAttribute(null=True)
+    session_id = UnicodeAttribute(null=True)
+    text = UnicodeAttribute()
+    contact = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute()  # closed, overflow, queue_timeout, visitor
+    status = UnicodeAttribute(default="new")
+    created_at = NumberAttribute()

@@ -1,0 +1,77 @@
+"""Per-group queues: FIFO within a priority class, the class first (transfers, then priority tiers,
+then everyone else). Entries and counters change only in transactions with the session they belong to.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib.config.model import Group
+from chalicelib.routing.models import NORMAL, PRIORITY_TIER, TRANSFERRED, GroupState, QueueEntry
+
+QUEUE_PREFIX = "q#"
+_MIN_HANDLED_FOR_MEASURED = 5
+
+
+def priority_class(group: Group, tier: str | None) -> int:
+    tiers = {t.lower() for t in group.queue.priority_tiers}
+    return PRIORITY_TIER if tier and tier.lower() in tiers else NORMAL
+
+
+def state_of(group_id: str) -> GroupState:
+    try:
+        return GroupState.get(group_id, consistent_read=True)
+    except DoesNotExist:
+        return GroupState(group_id, waiting=0, online_agents=0, online_capacity=0, assigned=0, wait_ms_total=0,
+                          handled=0, handle_ms_total=0, overflow_events=0, last_alert_at=0)
+
+
+def head(group_id: str) -> QueueEntry | None:
+    for entry in QueueEntry.query(group_id, QueueEntry.sk.startswith(QUEUE_PREFIX), consistent_read=True, limit=1):
+        return entry
+    return None
+
+
+def entries(group_id: str) -> list[QueueEntry]:
+    """The whole queue in service order."""
+    return list(QueueEntry.query(group_id, QueueEntry.sk.startswith(QUEUE_PREFIX), consistent_read=True))
+
+
+def oldest_requested_at(group_id: str) -> int | None:
+    """When the longest-waiting visitor asked: the oldest head among the priority classes."""
+    oldest: int | None = None
+    for cls in (TRANSFERRED, PRIORITY_TIER, NORMAL):
+        for entry in QueueEntry.query(group_id, QueueEntry.sk.startswith(f"{QUEUE_PREFIX}{cls}#"),
+                                      consistent_read=True, limit=1):
+            at = int(entry.requested_at)
+            oldest = at if oldest is None else min(oldest, at)
+    return oldest
+
+
+def handle_seconds(group: Group, state: GroupState) -> float:
+    """Average time an agent spends on a session: measured once enough sessions ended, else configured."""
+    handled = int(state.handled or 0)
+    if handled >= _MIN_HANDLED_FOR_MEASURED:
+        return int(state.handle_ms_total or 0) / handled / 1000
+    return float(group.avg_handle_seconds)
+
+
+def estimated_wait_seconds(position: int, group: Group, state: GroupState) -> int | None:
+    """Slots free at ``online_capacity / handle_time`` per second, so the visitor at ``position`` waits
+    about ``position * handle_time / online_capacity``. Unknown (None) while nobody is online."""
+    capacity = int(state.online_capacity or 0)
+    if capacity <= 0:
+        return None
+    return math.ceil((position * handle_seconds(group, state)) / capacity)
+
+
+def position_frame(entry: QueueEntry, position: int, waiting: int, group: Group, state: GroupState,
+                   now_ms: int) -> dict[str, Any]:
+    return {"event": "queue", "session_id": entry.session_id,
+            "group": {"id": group.group_id, "name": group.name},
+            "position": position, "waiting": waiting,
+            "estimated_wait_seconds": estimated_wait_seconds(position, group, state),
+            "waited_seconds": max(0, (now_ms - int(entry.requested_at)) // 1000)}

@@ -1,0 +1,528 @@
+"""Routing: from "talk to a person" to an agent, a place in a queue, a backup group or a left message.
+
+An arrival is routed by the rules to a group; outside the group's hours the visitor is told the hours
+and offered leave-a-message; if the group overflows, new arrivals spill to its backup groups in order,
+else are offered leave-a-message. With nobody waiting, the arrival goes straight to the best free
+agent (its last agent first, for sticky groups); otherwise it joins the queue. Whenever a slot frees
+(a session ends, an agent comes online or raises its capacity) and after every enqueue, the group's
+queue is drained into free agents, head first.
+
+Every assignment is one DynamoDB transaction over the agent (``active < capacity`` and online), the
+session (still unassigned) and, from the queue, the queue entry (still there) and the group's
+counters: whatever arrives at once, no agent goes over capacity and no session is assigned twice.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError, UpdateError
+
+from chalicelib.auth.identity import Identity
+from chalicelib.config.model import Group, RoutingConfig
+from chalicelib.im.errors import ImError
+from chalicelib.im.presence import PresenceService
+from chalicelib.platform.observability import logger
+from chalicelib.routing import queue as q
+from chalicelib.routing.agents import AgentBook, cancellation_codes, is_available, transaction
+from chalicelib.routing.dashboard import Dashboard
+from chalicelib.routing.models import OFFLINE, ONLINE, Agent, GroupState, LeftMessage, QueueEntry, queue_sk
+from chalicelib.routing.rules import Visitor, route
+from chalicelib.schedule import hours
+from chalicelib.sessions import models as sm
+from chalicelib.sessions.models import Session
+from chalicelib.sessions.service import SessionService
+
+# Bounds on retry loops: each round re-reads, so these only stop a pathological livelock.
+_ASSIGN_ROUNDS = 4
+_DRAIN_LIMIT = 200
+
+
+class Result(Enum):
+    OK = "ok"
+    AGENT_UNAVAILABLE = "agent"  # full, busy or offline (the index was a moment behind)
+    SESSION_TAKEN = "session"  # assigned, left or closed meanwhile
+    ENTRY_GONE = "entry"  # another drain took this queue entry
+    CONFLICT = "conflict"  # a concurrent transaction on the same items: retry
+
+
+def left_message_json(left: LeftMessage) -> dict[str, Any]:
+    return {"message_id": left.message_id, "group_id": left.group_id, "visitor_id": left.visitor_id,
+            "visitor_name": left.visitor_name, "session_id": left.session_id, "text": left.text,
+            "contact": left.contact, "reason": left.reason, "status": left.status,
+            "created_at": int(left.created_at)}
+
+
+def _rule_action(session: Session | None) -> list[Any]:
+    return [Session.rule.set(session.rule)] if session is not None and session.rule else []
+
+
+class RoutingService:
+    def __init__(self, presence: PresenceService, sessions: SessionService, agents: AgentBook,
+                 config: Callable[[], RoutingConfig], dashboard: Dashboard,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._presence = presence
+        self._sessions = sessions
+        self._agents = agents
+        self._config = config
+        self._dashboard = dashboard
+        self._clock = clock
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    # -- visitors --------------------------------------------------------------------------------
+
+    def request_agent(self, visitor: Identity) -> Session:
+        """The visitor asks for a person."""
+        session = self._open_session(visitor)
+        if session.status == sm.ACTIVE:
+            self._sessions.announce(session)
+            return session
+        if session.status == sm.WAITING:
+            self.push_positions(str(session.group_id), only=session.session_id)
+            return session
+        config = self._config()
+        now = self._now_ms()
+        group_id, rule = route(config, Visitor(channel=session.channel, source=session.source,
+                                               category=session.category, tier=session.tier,
+                                               language=session.language))
+        target = self._target_group(config, config.groups[group_id], session, now)
+        if target is None:
+            return session
+        group, state = target
+        # Written with the assignment or the enqueue, not on their own.
+        session.requested_at = now
+        session.rule = rule
+        if int(state.waiting or 0) == 0 and self._assign_direct(session, group):
+            return session
+        self._enqueue(session, group, now)
+        return session
+
+    def _open_session(self, visitor: Identity) -> Session:
+        session = self._sessions.current(visitor)
+        if session is None or session.status == sm.CLOSED:
+            raise ImError("not_found", "you have no open session; reconnect to start one")
+        return session
+
+    def _target_group(self, config: RoutingConfig, group: Group, session: Session,
+                      now: int) -> tuple[Group, GroupState] | None:
+        """The group that takes this arrival (the routed one or a backup), or None after offering
+        leave-a-message (closed, or overflowing with no backup able to take it)."""
+        at = datetime.fromtimestamp(now / 1000, tz=UTC)
+        schedule = config.schedules[group.schedule]
+        opening = hours.status(schedule, at)
+        if not opening.open:
+            self._offer_leave_message(session, group, "closed", hours.describe(schedule, opening),
+                                      hours.hours_json(opening))
+            return None
+        state = q.state_of(group.group_id)
+        reason = self.overflow_reason(group, state, now)
+        if reason is None:
+            return group, state
+        backups = group.overflow.to if group.overflow else ()
+        taken_by: Group | None = None
+        backup_state: GroupState | None = None
+        for backup_id in backups:
+            backup = config.groups[backup_id]
+            if not hours.is_open(config.schedules[backup.schedule], at):
+                continue
+            backup_state = q.state_of(backup_id)
+            if self.overflow_reason(backup, backup_state, now) is None:
+                taken_by = backup
+                break
+        self._record_overflow(group, reason, taken_by, session, now)
+        if taken_by is not None and backup_state is not None:
+            return taken_by, backup_state
+        self._offer_leave_message(session, group, "overflow",
+                                  "All our agents are busy right now. Leave a message and we will get back to you.",
+                                  None)
+        return None
+
+    @staticmethod
+    def overflow_reason(group: Group, state: GroupState, now: int) -> str | None:
+        """Why new arrivals to ``group`` spill over now (None: they don't)."""
+        waiting = int(state.waiting or 0)
+        if waiting >= group.queue.max_waiting:
+            return "queue_full"
+        policy = group.overflow
+        if policy is None:
+            return None
+        if policy.waiting_at_least is not None and waiting >= policy.waiting_at_least:
+            return "waiting_count"
+        if policy.waiting_per_online_slot is not None and \
+                waiting >= policy.waiting_per_online_slot * int(state.online_capacity or 0):
+            # With nobody online every arrival spills over: there is no one to wait for.
+            return "waiting_per_capacity"
+        if policy.longest_wait_seconds is not None and waiting > 0:
+            oldest = q.oldest_requested_at(group.group_id)
+            if oldest is not None and now - oldest > policy.longest_wait_seconds * 1000:
+                return "longest_wait"
+        return None
+
+    def _record_overflow(self, group: Group, reason: str, to: Group | None, session: Session, now: int) -> None:
+        state = GroupState(group.group_id)
+        state.update(actions=[GroupState.overflow_events.add(1)])
+        logger.info("overflow", extra={"group_id": group.group_id, "reason": reason,
+                                       "to": to.group_id if to else None, "session_id": session.session_id})
+        if group.overflow is None or group.overflow.notify:
+            self._dashboard.overflow(group, reason, to.group_id if to else None, session.session_id, now)
+
+    def _offer_leave_message(self, session: Session, group: Group, reason: str, message: str,
+                             opening: dict[str, Any] | None) -> None:
+        frame: dict[str, Any] = {"event": "leave_message_offered", "session_id": session.session_id,
+                                 "reason": reason, "group": {"id": group.group_id, "name": group.name},
+                                 "message": message}
+        if opening is not None:
+            frame["hours"] = opening
+        self._presence.push(session.visitor_id, frame)
+
+    def leave_queue(self, visitor: Identity) -> Session:
+        """The visitor stops waiting; the session goes back to the robot."""
+        session = self._open_session(visitor)
+        if session.status != sm.WAITING:
+            raise ImError("not_found", "you are not waiting in a queue", session_id=session.session_id)
+        self._dequeue(session, sm.BOT)
+        session.refresh(consistent_read=True)
+        self._sessions.announce(session)
+        return session
+
+    def leave_message(self, visitor: Identity, text: str, contact: str | None, reason: str | None) -> LeftMessage:
+        """Store a message for the group's agents; a visitor waiting in a queue leaves it."""
+        session = self._sessions.current(visitor)
+        config = self._config()
+        group_id = session.group_id if session and session.group_id in config.groups else None
+        if group_id is None:
+            group_id, _ = route(config, Visitor(channel=visitor.channel, source=visitor.source,
+                                                category=visitor.category, tier=visitor.tier,
+                                                language=visitor.language))
+        if session is not None and session.status == sm.WAITING:
+            self._dequeue(session, sm.BOT)
+        now = self._now_ms()
+        message_id = "lm_" + secrets.token_hex(8)
+        left = LeftMessage(group_id, f"{now:013d}#{message_id}", message_id=message_id, visitor_id=visitor.user_id,
+                           visitor_name=visitor.name, session_id=session.session_id if session else None,
+                           text=text, contact=contact, reason=reason or "visitor", created_at=now)
+        left.save()
+        self._dashboard.left_message(group_id, left)
+        return left
+
+    @staticmethod
+    def left_messages(group_ids: list[str], limit: int = 50) -> list[LeftMessage]:
+        """Newest first, across ``group_ids``."""
+        found: list[LeftMessage] = []
+        for group_id in group_ids:
+            found += list(LeftMessage.query(group_id, scan_index_forward=False, limit=limit))
+        return sorted(found, key=lambda m: int(m.created_at), reverse=True)[:limit]
+
+    # -- assignment ------------------------------------------------------------------------------
+
+    def _assign_direct(self, session: Session, group: Group) -> bool:
+        """Try the best free agent (the visitor's last one first, in sticky groups); False: none free."""
+        if group.sticky and session.last_agent_id and \
+                any(m.agent_id == session.last_agent_id for m in group.members):
+            last = self._agents.get(session.last_agent_id)
+            if last is not None and is_available(last):
+                result = self._assign(session.session_id, last.agent_id, group, None, session)
+                if result is Result.OK:
+                    return True
+                if result is Result.SESSION_TAKEN:
+                    return True
+        for _ in range(_ASSIGN_ROUNDS):
+            candidates = self._agents.candidates(group.group_id)
+            if not candidates:
+                return False
+            for member in candidates:
+                result = self._assign(session.session_id, member.agent_id, group, None, session)
+                if result in (Result.OK, Result.SESSION_TAKEN):
+                    return True
+        return False
+
+    def _assign(self, session_id: str, agent_id: str, group: Group, entry: QueueEntry | None,
+                session: Session | None) -> Result:
+        now = self._now_ms()
+        requested_at = int(entry.requested_at) if entry else int(session.requested_at or now) if session else now
+        try:
+            with transaction() as tx:
+                tx.update(Agent(agent_id), actions=[
+                    Agent.active.add(1), Agent.seq.add(1), Agent.last_assigned_at.set(now),
+                    Agent.last_activity_at.set(now), Agent.updated_at.set(now),
+                ], condition=(Agent.status == ONLINE) & (Agent.active < Agent.capacity))
+                if entry is not None:
+                    tx.update(Session(session_id), actions=[
+                        Session.status.set(sm.ACTIVE), Session.agent_id.set(agent_id),
+                        Session.group_id.set(group.group_id), Session.assigned_at.set(now),
+                        Session.updated_at.set(now), Session.queue_sk.remove(),
+                    ], condition=(Session.status == sm.WAITING) & (Session.queue_sk == entry.sk))
+                    tx.delete(QueueEntry(group.group_id, entry.sk), condition=QueueEntry.sk.exists())
+                    tx.update(GroupState(group.group_id), actions=[
+                        GroupState.waiting.add(-1), GroupState.assigned.add(1),
+                        GroupState.wait_ms_total.add(max(0, now - requested_at)),
+                    ])
+                else:
+                    tx.update(Session(session_id), actions=[
+                        Session.status.set(sm.ACTIVE), Session.agent_id.set(agent_id),
+                        Session.group_id.set(group.group_id), Session.assigned_at.set(now),
+                        Session.requested_at.set(requested_at), Session.updated_at.set(now),
+                        *_rule_action(session),
+                    ], condition=Session.status == sm.BOT)
+                    tx.update(GroupState(group.group_id), actions=[
+                        GroupState.assigned.add(1), GroupState.wait_ms_total.add(max(0, now - requested_at)),
+                    ])
+        except TransactWriteError as err:
+            codes = cancellation_codes(err)
+            if "TransactionConflict" in codes or not codes:
+                return Result.CONFLICT
+            if len(codes) > 2 and codes[2] == "ConditionalCheckFailed":
+                return Result.ENTRY_GONE
+            if codes[1] == "ConditionalCheckFailed":
+                return Result.SESSION_TAKEN
+            return Result.AGENT_UNAVAILABLE
+        self._agents.refresh(agent_id=agent_id)
+        assigned = self._sessions.get(session_id)
+        if assigned is not None:
+            if session is not None:
+                session.refresh(consistent_read=True)
+            self._sessions.announce(assigned)
+        self._dashboard.group_changed(group.group_id)
+        return Result.OK
+
+    def _enqueue(self, session: Session, group: Group, now: int) -> None:
+        requested_at = int(session.requested_at or now)
+        entry = QueueEntry(group.group_id, queue_sk(q.priority_class(group, session.tier), requested_at,
+                                                    session.session_id),
+                           session_id=session.session_id, visitor_id=session.visitor_id,
+                           priority_class=q.priority_class(group, session.tier), requested_at=requested_at)
+        try:
+            with transaction() as tx:
+                tx.save(entry, condition=QueueEntry.sk.does_not_exist())
+                tx.update(Session(session.session_id), actions=[
+                    Session.status.set(sm.WAITING), Session.group_id.set(group.group_id),
+                    Session.queue_sk.set(entry.sk), Session.requested_at.set(requested_at),
+                    Session.updated_at.set(now), *_rule_action(session),
+                ], condition=Session.status == sm.BOT)
+                tx.update(GroupState(group.group_id), actions=[GroupState.waiting.add(1)])
+        except TransactWriteError as err:
+            if "ConditionalCheckFailed" not in cancellation_codes(err):
+                raise
+            session.refresh(consistent_read=True)  # assigned meanwhile: say so
+            self._sessions.announce(session)
+            return
+        session.refresh(consistent_read=True)
+        self._sessions.announce(session)
+        self._dashboard.group_changed(group.group_id)
+        # A slot may have freed between the look at the counters and the enqueue: drain closes that gap.
+        if not self.drain(group.group_id):
+            self.push_positions(group.group_id, from_sk=entry.sk)
+
+    def _dequeue(self, session: Session, to_status: str) -> bool:
+        """Take a waiting session out of its queue (to the robot, or closed); False if not waiting."""
+        if session.queue_sk is None or session.group_id is None:
+            return False
+        now = self._now_ms()
+        actions: list[Any] = [Session.status.set(to_status), Session.queue_sk.remove(), Session.updated_at.set(now)]
+        if to_status == sm.CLOSED:
+            actions.append(Session.closed_at.set(now))
+        try:
+            with transaction() as tx:
+                tx.update(Session(session.session_id), actions=actions,
+                          condition=(Session.status == sm.WAITING) & (Session.queue_sk == session.queue_sk))
+                tx.delete(QueueEntry(session.group_id, session.queue_sk), condition=QueueEntry.sk.exists())
+                tx.update(GroupState(session.group_id), actions=[GroupState.waiting.add(-1)])
+        except TransactWriteError as err:
+            if "ConditionalCheckFailed" not in cancellation_codes(err):
+                raise
+            return False
+        self._dashboard.group_changed(session.group_id)
+        self.push_positions(session.group_id, from_sk=session.queue_sk)
+        return True
+
+    def drain(self, group_id: str) -> int:
+        """Assign the group's queue, head first, to free agents while both last; returns how many."""
+        config = self._config()
+        group = config.groups.get(group_id)
+        if group is None:
+            return 0
+        assigned = 0
+        for _ in range(_DRAIN_LIMIT):
+            entry = q.head(group_id)
+            if entry is None:
+                break
+            candidates = self._agents.candidates(group_id)
+            if not candidates:
+                break
+            progressed = False
+            for member in candidates:
+                result = self._assign(entry.session_id, member.agent_id, group, entry, None)
+                if result is Result.OK:
+                    assigned += 1
+                    progressed = True
+                    break
+                if result is Result.ENTRY_GONE:
+                    progressed = True  # another drain took it: look at the new head
+                    break
+                if result is Result.SESSION_TAKEN:
+                    self._drop_stale_entry(entry)
+                    progressed = True
+                    break
+                if result is Result.CONFLICT:
+                    progressed = True
+                    break
+            if not progressed:
+                break  # every candidate turned out full: the index catches up as their refreshes land
+        if assigned:
+            self.push_positions(group_id)
+        return assigned
+
+    @staticmethod
+    def _drop_stale_entry(entry: QueueEntry) -> None:
+        # The session is no longer waiting under this entry (it left or closed in a way that missed it).
+        try:
+            with transaction() as tx:
+                tx.delete(QueueEntry(entry.group_id, entry.sk), condition=QueueEntry.sk.exists())
+                tx.update(GroupState(entry.group_id), actions=[GroupState.waiting.add(-1)])
+                tx.condition_check(Session, entry.session_id,
+                                   condition=(Session.status != sm.WAITING) | (Session.queue_sk != entry.sk))
+        except TransactWriteError as err:
+            if "ConditionalCheckFailed" not in cancellation_codes(err):
+                raise
+
+    # -- positions -------------------------------------------------------------------------------
+
+    def push_positions(self, group_id: str, *, only: str | None = None, from_sk: str | None = None) -> int:
+        """Send each waiting visitor (``only`` one, or those at or behind ``from_sk``) its position and
+        estimated wait; returns how many frames went out."""
+        group = self._config().groups.get(group_id)
+        if group is None:
+            return 0
+        waiting = q.entries(group_id)
+        state = q.state_of(group_id)
+        now = self._now_ms()
+        frames: dict[str, dict[str, Any]] = {}
+        for index, entry in enumerate(waiting):
+            if only is not None and entry.session_id != only:
+                continue
+            if from_sk is not None and entry.sk < from_sk:
+                continue
+            frames[entry.visitor_id] = q.position_frame(entry, index + 1, len(waiting), group, state, now)
+        return self._presence.push_many(frames)
+
+    # -- agents ----------------------------------------------------------------------------------
+
+    def set_agent_status(self, agent: Identity, status: str, capacity: int | None = None) -> Agent:
+        """An agent goes online, busy or offline, or changes capacity; a new free slot drains queues."""
+        config = self._config()
+        if capacity is not None and not 1 <= capacity <= config.max_capacity:
+            raise ImError("invalid_frame", f"'capacity' must be from 1 to {config.max_capacity}", field="capacity")
+        updated = self._agents.set_status(agent.user_id, status, name=agent.name, capacity=capacity)
+        if is_available(updated):
+            self.drain_for(updated)
+        return updated
+
+    def agent_connected(self, agent: Identity) -> None:
+        """A new connection of an offline agent puts it online; busy or online stays as it is."""
+        current = self._agents.get(agent.user_id)
+        if current is None or current.status == OFFLINE:
+            self.set_agent_status(agent, ONLINE)
+
+    def agent_disconnected(self, agent_id: str) -> None:
+        """The agent's last connection closed: offline (its open sessions stay with it)."""
+        if self._presence.connections_of(agent_id):
+            return  # it reconnected meanwhile
+        current = self._agents.get(agent_id)
+        if current is not None and current.status != OFFLINE:
+            self._agents.set_status(agent_id, OFFLINE)
+
+    def drain_for(self, agent: Agent) -> int:
+        """Drain the queues of an agent's groups, its highest-priority groups first."""
+        config = self._config()
+        order = sorted(config.groups_of(agent.agent_id), key=lambda gp: gp[1])
+        return sum(self.drain(group.group_id) for group, _ in order)
+
+    # -- ending ----------------------------------------------------------------------------------
+
+    def end_session(self, caller: Identity, session_id: str) -> Session:
+        """A participant ends the session: a waiting one leaves its queue, an active one frees its
+        agent's slot at once and the agent's groups are drained."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise ImError("not_found", "no such session", session_id=session_id)
+        if caller.user_id not in (session.visitor_id, session.agent_id):
+            raise ImError("forbidden", "you are not a participant of this session", session_id=session_id)
+        if session.status == sm.CLOSED:
+            raise ImError("session_closed", "this session has ended", session_id=session_id)
+        if session.status == sm.WAITING:
+            self._dequeue(session, sm.CLOSED)
+        elif session.status == sm.ACTIVE:
+            self._release(session, caller.user_id)
+        else:
+            self._close_bot(session, caller.user_id)
+        session.refresh(consistent_read=True)
+        self._sessions.announce(session)
+        return session
+
+    def _close_bot(self, session: Session, by: str) -> None:
+        now = self._now_ms()
+        try:
+            session.update(actions=[Session.status.set(sm.CLOSED), Session.closed_at.set(now),
+                                    Session.closed_by.set(by), Session.updated_at.set(now)],
+                           condition=Session.status == sm.BOT)
+        except UpdateError:
+            session.refresh(consistent_read=True)
+
+    def _release(self, session: Session, by: str) -> bool:
+        """Close an active session and free its agent's slot in one transaction; False if already done."""
+        now = self._now_ms()
+        agent_id = str(session.agent_id)
+        handled_ms = max(0, now - int(session.assigned_at or now))
+        try:
+            with transaction() as tx:
+                tx.update(Session(session.session_id), actions=[
+                    Session.status.set(sm.CLOSED), Session.closed_at.set(now), Session.closed_by.set(by),
+                    Session.updated_at.set(now),
+                ], condition=(Session.status == sm.ACTIVE) & (Session.agent_id == agent_id))
+                tx.update(Agent(agent_id), actions=[
+                    Agent.active.add(-1), Agent.seq.add(1), Agent.last_activity_at.set(now),
+                    Agent.updated_at.set(now),
+                ], condition=Agent.active > 0)
+                if session.group_id:
+                    tx.update(GroupState(session.group_id), actions=[
+                        GroupState.handled.add(1), GroupState.handle_ms_total.add(handled_ms),
+                    ])
+        except TransactWriteError as err:
+            if "ConditionalCheckFailed" not in cancellation_codes(err):
+                raise
+            return False
+        agent = self._agents.refresh(agent_id=agent_id)
+        if agent is not None and is_available(agent):
+            self.drain_for(agent)
+        if session.group_id:
+            self._dashboard.group_changed(session.group_id)
+        return True
+
+    # -- periodic --------------------------------------------------------------------------------
+
+    def tick(self) -> dict[str, int]:
+        """Run every minute (EventBridge): queue-timeout offers, fresh positions and wait estimates,
+        and dashboard figures. Returns counts for the log."""
+        config = self._config()
+        now = self._now_ms()
+        offered = 0
+        for group in config.groups.values():
+            for entry in q.entries(group.group_id):
+                if entry.timeout_offered or now - int(entry.requested_at) < group.queue.timeout_seconds * 1000:
+                    continue
+                entry.update(actions=[QueueEntry.timeout_offered.set(True)])
+                self._presence.push(entry.visitor_id, {
+                    "event": "leave_message_offered", "session_id": entry.session_id, "reason": "queue_timeout",
+                    "group": {"id": group.group_id, "name": group.name},
+                    "message": "Sorry for the wait. You can keep your place or leave a message instead."})
+                offered += 1
+            self.push_positions(group.group_id)
+        self._dashboard.publish(config)
+        return {"timeout_offers": offered}

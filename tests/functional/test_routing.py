@@ -1,0 +1,474 @@
+"""Routing on moto: allocation methods, capacity under concurrent arrivals, queues, backfill, sticky,
+service hours, overflow, leave-a-message and the dashboard's figures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from chalicelib.auth.identity import Identity
+from chalicelib.config.model import ROUND_ROBIN, OverflowPolicy, QueuePolicy, RoutingConfig, Schedule, Span
+from chalicelib.im.errors import ImError
+from chalicelib.routing.models import Agent, GroupState, Member, QueueEntry
+from chalicelib.sessions import models as sm
+from chalicelib.sessions.models import Session
+from chalicelib.wiring import Services, build
+from local import dynamodb_atomic
+from tests.conftest import RecordingSender, RecordingTimer, group, routing_config
+
+
+@dataclass
+class Clock:
+    now: float = 1_790_000_000.0  # 2026-09-21, a Monday
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self, seconds: float = 1.0) -> None:
+        self.now += seconds
+
+
+@dataclass
+class World:
+    sender: RecordingSender
+    timer: RecordingTimer
+    clock: Clock
+    config: list[RoutingConfig]
+    alerts: list[tuple[str, str]] = field(default_factory=list)
+    svc: Services = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rebuild()
+
+    def rebuild(self, real_clock: bool = False) -> None:
+        self.svc = build(self.sender, self.timer, config=lambda: self.config[0],
+                         clock=None if real_clock else self.clock,
+                         publisher=lambda subject, body: self.alerts.append((subject, body)))
+
+    def agent(self, agent_id: str, capacity: int | None = None) -> Identity:
+        who = Identity(user_id=agent_id, role="agent", name=agent_id.capitalize())
+        self.svc.presence.connect(f"c-{agent_id}", who)
+        self.svc.routing.set_agent_status(who, "online", capacity)
+        return who
+
+    def visitor(self, n: int | str, **attrs: Any) -> Identity:
+        who = Identity(user_id=f"v_{n}", role="visitor", name=f"Visitor {n}", channel=attrs.pop("channel", "web"),
+                       **attrs)
+        self.svc.sessions.current_or_new(who, self.svc.presence.connect(f"c-v_{n}", who))
+        return who
+
+    def ask(self, who: Identity) -> Session:
+        self.clock.tick(0.001)
+        return self.svc.routing.request_agent(who)
+
+    def frames(self, user_id: str, event: str) -> list[dict[str, Any]]:
+        return self.sender.frames(f"c-{user_id}", event)
+
+    def last(self, user_id: str, event: str) -> dict[str, Any]:
+        found = self.frames(user_id, event)
+        assert found, f"{user_id} got no {event} frame"
+        return found[-1]
+
+
+@pytest.fixture
+def world(aws: None, sender: RecordingSender, timer: RecordingTimer) -> World:
+    return World(sender, timer, Clock(), [routing_config(default_capacity=2)])
+
+
+def use(world: World, config: RoutingConfig) -> None:
+    world.config[0] = config
+
+
+def active_of(agent_id: str) -> int:
+    return int(Agent.get(agent_id, consistent_read=True).active)
+
+
+def queue_order(group_id: str) -> list[str]:
+    return [e.session_id for e in QueueEntry.query(group_id, consistent_read=True)]
+
+
+# -- allocation ------------------------------------------------------------------------------------
+
+def test_least_loaded_takes_the_lowest_share_of_capacity_and_ties_go_to_the_longest_idle(world: World) -> None:
+    use(world, routing_config(default_capacity=4, agent_capacity={"bob": 2}))
+    world.agent("alice")
+    world.clock.tick(5)
+    world.agent("bob")
+    picks = [world.ask(world.visitor(i)).agent_id for i in range(4)]
+    # Both at 0: alice changed longest ago. Then alice 1/4 vs bob 0/2 -> bob; 1/4 vs 1/2 -> alice;
+    # 2/4 vs 1/2 tie -> bob's last change is older than alice's.
+    assert picks == ["alice", "bob", "alice", "bob"]
+    assert (active_of("alice"), active_of("bob")) == (2, 2)
+
+
+def test_round_robin_stays_fair_when_agents_come_and_go(world: World) -> None:
+    use(world, routing_config([group("general", ["alice", "bob", "carol"], allocation=ROUND_ROBIN)],
+                              default_capacity=10))
+    for name in ("alice", "bob", "carol"):
+        world.agent(name)
+    picks = [world.ask(world.visitor(i)).agent_id for i in range(3)]
+    assert picks == ["alice", "bob", "carol"]
+    bob = Identity("bob", "agent")
+    world.svc.routing.set_agent_status(bob, "offline")
+    assert [world.ask(world.visitor(10 + i)).agent_id for i in range(4)] == ["alice", "carol", "alice", "carol"]
+    world.svc.routing.set_agent_status(bob, "online")
+    # bob kept its place in the rotation: assigned longest ago, so it is next, then the turn goes on.
+    assert [world.ask(world.visitor(20 + i)).agent_id for i in range(3)] == ["bob", "alice", "carol"]
+
+
+def test_priority_levels_fill_the_first_level_before_the_second(world: World) -> None:
+    use(world, routing_config([group("general", [("alice", 2), ("bob", 1)])], default_capacity=2))
+    world.agent("alice")
+    world.agent("bob")
+    picks = [world.ask(world.visitor(i)).agent_id for i in range(4)]
+    assert picks == ["bob", "bob", "alice", "alice"]
+
+
+def test_a_busy_agent_keeps_its_chats_and_takes_no_new_ones(world: World) -> None:
+    alice = world.agent("alice")
+    first = world.ask(world.visitor(1))
+    assert first.agent_id == "alice"
+    world.svc.routing.set_agent_status(alice, "busy")
+    second = world.ask(world.visitor(2))
+    assert second.status == sm.WAITING
+    assert Session.get(first.session_id).status == sm.ACTIVE
+    world.svc.routing.set_agent_status(alice, "online")  # a free slot again: the queue drains at once
+    assert Session.get(second.session_id).agent_id == "alice"
+
+
+def test_raising_capacity_takes_the_next_waiting_visitor(world: World) -> None:
+    use(world, routing_config(default_capacity=1))
+    alice = world.agent("alice")
+    world.ask(world.visitor(1))
+    waiting = world.ask(world.visitor(2))
+    assert waiting.status == sm.WAITING
+    world.svc.routing.set_agent_status(alice, "online", capacity=2)
+    assert Session.get(waiting.session_id).agent_id == "alice"
+    with pytest.raises(ImError) as err:
+        world.svc.routing.set_agent_status(alice, "online", capacity=21)
+    assert err.value.details["field"] == "capacity"
+
+
+# -- capacity under concurrency --------------------------------------------------------------------
+
+@pytest.fixture
+def atomic_moto() -> Iterator[None]:
+    # moto is not atomic across threads; DynamoDB is (local/dynamodb_atomic.py).
+    dynamodb_atomic.install()
+    yield
+    dynamodb_atomic.uninstall()
+
+
+def test_200_arrivals_at_once_fill_exactly_the_online_capacity_and_queue_the_rest_in_order(
+        world: World, atomic_moto: None) -> None:
+    agents = [f"a{i:02d}" for i in range(10)]
+    use(world, routing_config([group("general", agents)], default_capacity=5))
+    for agent_id in agents:
+        world.agent(agent_id)
+    assert int(GroupState.get("general").online_capacity) == 50
+    visitors = [world.visitor(i, tier="vip" if i % 10 == 3 else None) for i in range(200)]
+    world.rebuild(real_clock=True)  # arrival order is the order requests reach the service
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        sessions = list(pool.map(world.svc.routing.request_agent, visitors))
+    stored = {s.session_id: Session.get(s.session_id, consistent_read=True) for s in sessions}
+    active = [s for s in stored.values() if s.status == sm.ACTIVE]
+    waiting = [s for s in stored.values() if s.status == sm.WAITING]
+    assert (len(active), len(waiting)) == (50, 150)
+    per_agent = {a: sum(1 for s in active if s.agent_id == a) for a in agents}
+    assert per_agent == dict.fromkeys(agents, 5)
+    assert all(active_of(a) == 5 for a in agents)
+    assert len({s.session_id for s in active}) == 50  # no session twice
+    order = queue_order("general")
+    vip = {v.user_id for v in visitors if v.tier == "vip"}
+    classes = [stored[sid].visitor_id in vip for sid in order]
+    assert classes == sorted(classes, reverse=True)  # every waiting VIP ahead of everyone else
+    within = [(stored[sid].visitor_id not in vip, int(stored[sid].requested_at), sid) for sid in order]
+    assert within == sorted(within)  # arrival order within each class
+    assert int(GroupState.get("general", consistent_read=True).waiting) == 150
+
+    # Sessions end one at a time: each frees a slot that goes at once to the head of the queue.
+    for s in active:
+        world.svc.routing.end_session(Identity(str(s.agent_id), "agent"), s.session_id)
+    served = [Session.get(sid, consistent_read=True) for sid in order[:50]]
+    assert all(s.status == sm.ACTIVE for s in served)
+    assigned_at = [int(s.assigned_at) for s in served]
+    assert assigned_at == sorted(assigned_at)  # served in queue order
+    assert queue_order("general") == order[50:]
+    assert all(active_of(a) == 5 for a in agents)
+    assert int(GroupState.get("general", consistent_read=True).waiting) == 100
+
+
+def test_concurrent_drains_never_assign_a_session_twice_or_exceed_capacity(world: World, atomic_moto: None) -> None:
+    use(world, routing_config([group("general", ["alice", "bob"])], default_capacity=3))
+    visitors = [world.visitor(i) for i in range(20)]
+    for v in visitors:
+        world.ask(v)
+    assert int(GroupState.get("general").waiting) == 20
+    for name in ("alice", "bob"):
+        world.agent(name)  # each comes online and drains
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: world.svc.routing.drain("general"), range(16)))
+    active = [s for s in Session.scan() if s.status == sm.ACTIVE]
+    assert len(active) == 6
+    assert (active_of("alice"), active_of("bob")) == (3, 3)
+    assert int(GroupState.get("general", consistent_read=True).waiting) == 14
+    assert len(queue_order("general")) == 14
+
+
+# -- sticky ----------------------------------------------------------------------------------------
+
+def _returning_visitor(world: World, n: int, last_agent: str) -> Identity:
+    who = world.visitor(n)
+    session = world.svc.sessions.current(who)
+    assert session is not None
+    session.update(actions=[Session.last_agent_id.set(last_agent)])
+    return who
+
+
+def test_sticky_goes_back_to_the_last_agent_when_it_is_free(world: World) -> None:
+    use(world, routing_config([group("general", ["alice", "bob"], sticky=True)], default_capacity=3))
+    world.agent("alice")
+    world.agent("bob")
+    world.ask(world.visitor(1))  # alice now has one session: least-loaded alone would pick bob
+    assert world.ask(_returning_visitor(world, 2, "alice")).agent_id == "alice"
+
+
+def test_sticky_skips_an_offline_agent(world: World) -> None:
+    use(world, routing_config([group("general", ["alice", "bob"], sticky=True)]))
+    world.agent("bob")
+    Agent("alice", status="offline", capacity=2, active=0).save()
+    assert world.ask(_returning_visitor(world, 1, "alice")).agent_id == "bob"
+
+
+def test_sticky_skips_a_full_or_busy_agent(world: World) -> None:
+    use(world, routing_config([group("general", ["alice", "bob"], sticky=True)], default_capacity=1))
+    alice = world.agent("alice")
+    world.agent("bob")
+    assert world.ask(world.visitor(1)).agent_id == "alice"
+    assert world.ask(_returning_visitor(world, 2, "alice")).agent_id == "bob"  # alice is full
+    world.svc.routing.set_agent_status(alice, "busy")
+    world.svc.routing.end_session(alice, next(iter(Session.scan(Session.agent_id == "alice"))).session_id)
+    waiting = world.ask(_returning_visitor(world, 3, "alice"))
+    assert waiting.status == sm.WAITING  # alice has a free slot but is busy; bob is full
+
+
+def test_sticky_is_ignored_where_the_group_is_not_sticky(world: World) -> None:
+    use(world, routing_config([group("general", ["alice", "bob"])], default_capacity=3))
+    world.agent("alice")
+    world.agent("bob")
+    world.ask(world.visitor(1))
+    assert world.ask(_returning_visitor(world, 2, "alice")).agent_id == "bob"
+
+
+# -- rules and hours -------------------------------------------------------------------------------
+
+def test_rules_send_visitors_to_their_group(world: World) -> None:
+    from chalicelib.config.model import Rule
+
+    use(world, routing_config(
+        [group("general", ["alice"]), group("shoes", ["bob"]), group("vip", ["carol"])],
+        rules=(Rule("vip", "vip", tier=frozenset({"vip"})), Rule("shoes", "shoes", category=frozenset({"shoes"}))),
+    ))
+    for name in ("alice", "bob", "carol"):
+        world.agent(name)
+    assert world.ask(world.visitor(1, category="shoes")).agent_id == "bob"
+    assert world.ask(world.visitor(2, category="shoes", tier="vip")).agent_id == "carol"
+    routed = world.ask(world.visitor(3, category="bags"))
+    assert (routed.agent_id, routed.group_id, routed.rule) == ("alice", "general", None)
+    assert Session.get(routed.session_id).group_id == "general"
+
+
+def test_outside_hours_the_visitor_is_told_the_hours_and_offered_leave_a_message(world: World) -> None:
+    shanghai = Schedule("standard", "Asia/Shanghai", ((Span(480, 1440),),) * 7,
+                        closed_message="Happy holidays!")
+    use(world, routing_config([group("general", ["alice"], schedule="standard")],
+                              schedules={"standard": shanghai}))
+    world.agent("alice")
+    world.clock.now = datetime(2026, 9, 22, 23, 30, tzinfo=UTC).timestamp()  # 07:30 in Shanghai
+    session = world.ask(world.visitor(1))
+    assert session.status == sm.BOT and session.agent_id is None
+    offer = world.last("v_1", "leave_message_offered")
+    assert offer["reason"] == "closed"
+    assert offer["hours"]["open"] is False and offer["hours"]["today"] == ["08:00-24:00"]
+    assert offer["hours"]["next_open"].startswith("2026-09-23T08:00:00+08:00")
+    assert offer["message"].startswith("Happy holidays! We are closed now.")
+    world.clock.now = datetime(2026, 9, 23, 0, 0, tzinfo=UTC).timestamp()  # 08:00 in Shanghai
+    assert world.ask(world.visitor(1)).agent_id == "alice"
+
+
+def test_a_left_message_is_stored_and_listed_for_the_group(world: World) -> None:
+    who = world.visitor(1)
+    left = world.svc.routing.leave_message(who, "Please call me about order 42", "+86 138 0000 0000", "closed")
+    listed = world.svc.routing.left_messages(["general"])
+    assert [m.message_id for m in listed] == [left.message_id]
+    assert (listed[0].text, listed[0].contact, listed[0].reason, listed[0].visitor_id) == (
+        "Please call me about order 42", "+86 138 0000 0000", "closed", "v_1")
+    assert world.svc.routing.left_messages(["shoes"]) == []
+
+
+# -- queue -----------------------------------------------------------------------------------------
+
+def test_positions_and_waits_reach_each_waiting_visitor_and_change_as_the_queue_moves(world: World) -> None:
+    use(world, routing_config([group("general", ["alice"], avg_handle_seconds=120)], default_capacity=1))
+    alice = world.agent("alice")
+    first = world.ask(world.visitor(0))
+    assert first.agent_id == "alice"
+    waiting = [world.visitor(i) for i in (1, 2, 3)]
+    for v in waiting:
+        world.ask(v)
+    assert [world.last(v.user_id, "queue")["position"] for v in waiting] == [1, 2, 3]
+    assert [world.last(v.user_id, "queue")["estimated_wait_seconds"] for v in waiting] == [120, 240, 360]
+    assert world.frames("v_0", "queue") == []
+    vip = world.visitor(9, tier="vip")
+    world.ask(vip)
+    assert world.last("v_9", "queue")["position"] == 1
+    assert [world.last(v.user_id, "queue")["position"] for v in waiting] == [2, 3, 4]
+    world.svc.routing.end_session(alice, first.session_id)
+    assert world.svc.sessions.current(vip).agent_id == "alice"  # type: ignore[union-attr]
+    assert [world.last(v.user_id, "queue")["position"] for v in waiting] == [1, 2, 3]
+    assert world.last("v_9", "session")["session"]["status"] == "active"
+    # Leaving the queue moves those behind.
+    world.svc.routing.leave_queue(waiting[0])
+    assert [world.last(v.user_id, "queue")["position"] for v in waiting[1:]] == [1, 2]
+    assert world.last("v_1", "session")["session"]["status"] == "bot"
+    with pytest.raises(ImError) as err:
+        world.svc.routing.leave_queue(waiting[0])
+    assert err.value.code == "not_found"
+
+
+def test_the_wait_estimate_is_unknown_with_nobody_online(world: World) -> None:
+    use(world, routing_config([group("general", ["alice"])]))
+    world.ask(world.visitor(1))
+    assert world.last("v_1", "queue")["estimated_wait_seconds"] is None
+
+
+def test_queue_timeout_offers_leave_a_message_once(world: World) -> None:
+    policy = QueuePolicy(max_waiting=100, timeout_seconds=60, priority_tiers=frozenset())
+    use(world, routing_config([group("general", ["alice"], queue=policy)]))
+    world.ask(world.visitor(1))
+    world.clock.tick(30)
+    world.svc.routing.tick()
+    assert world.frames("v_1", "leave_message_offered") == []
+    world.clock.tick(31)
+    assert world.svc.routing.tick() == {"timeout_offers": 1}
+    assert world.last("v_1", "leave_message_offered")["reason"] == "queue_timeout"
+    assert world.svc.routing.tick() == {"timeout_offers": 0}
+    assert world.last("v_1", "queue")["waited_seconds"] == 61
+    # Leaving a message takes the visitor out of the queue.
+    world.svc.routing.leave_message(world.visitor(1), "call me", None, "queue_timeout")
+    assert queue_order("general") == []
+    assert int(GroupState.get("general", consistent_read=True).waiting) == 0
+
+
+# -- overflow --------------------------------------------------------------------------------------
+
+def _overflow_world(world: World, policy: OverflowPolicy, max_waiting: int = 100) -> None:
+    queue = QueuePolicy(max_waiting=max_waiting, timeout_seconds=900, priority_tiers=frozenset())
+    use(world, routing_config([group("shoes", ["alice"], overflow=policy, queue=queue),
+                               group("general", ["bob"])], default_group="shoes", default_capacity=1))
+    world.agent("alice")
+    world.agent("bob")
+    world.ask(world.visitor("s0"))  # alice is now full
+
+
+def test_overflow_on_waiting_count_spills_to_the_backup_group(world: World) -> None:
+    _overflow_world(world, OverflowPolicy(waiting_at_least=2, to=("general",)))
+    world.ask(world.visitor(1))
+    world.ask(world.visitor(2))
+    spilled = world.ask(world.visitor(3))
+    assert (spilled.group_id, spilled.agent_id) == ("general", "bob")
+    assert int(GroupState.get("shoes").overflow_events) == 1
+    assert len(world.alerts) == 1 and "Shoes" in world.alerts[0][0]
+
+
+def test_overflow_relative_to_online_capacity(world: World) -> None:
+    _overflow_world(world, OverflowPolicy(waiting_per_online_slot=2.0, to=("general",)))
+    world.ask(world.visitor(1))
+    world.ask(world.visitor(2))  # 2 waiting for 1 online slot
+    assert world.ask(world.visitor(3)).group_id == "general"
+
+
+def test_overflow_on_longest_wait(world: World) -> None:
+    _overflow_world(world, OverflowPolicy(longest_wait_seconds=60, to=("general",)))
+    world.ask(world.visitor(1))
+    world.clock.tick(30)
+    assert world.ask(world.visitor(2)).status == sm.WAITING
+    world.clock.tick(31)
+    assert world.ask(world.visitor(3)).group_id == "general"
+
+
+def test_a_full_queue_with_no_backup_offers_leave_a_message_and_notifies_supervisors(world: World) -> None:
+    _overflow_world(world, OverflowPolicy(waiting_at_least=50), max_waiting=1)
+    supervisor = Identity("carol", "supervisor")
+    world.svc.presence.connect("c-carol", supervisor)
+    world.svc.dashboard.subscribe("c-carol")
+    world.ask(world.visitor(1))
+    refused = world.ask(world.visitor(2))
+    assert refused.status == sm.BOT
+    assert world.last("v_2", "leave_message_offered")["reason"] == "overflow"
+    alert = world.last("carol", "dashboard.overflow")
+    assert (alert["group_id"], alert["reason"], alert["to"]) == ("shoes", "queue_full", None)
+    world.ask(world.visitor(3))
+    assert len(world.alerts) == 1  # one SNS alert per group per interval, however many spill
+
+
+def test_backup_groups_are_tried_in_order_skipping_closed_and_overflowing_ones(world: World) -> None:
+    closed = Schedule("never", "UTC", ((),) * 7)
+    from chalicelib.schedule.hours import always_open
+
+    use(world, routing_config([
+        group("shoes", ["alice"], overflow=OverflowPolicy(waiting_at_least=0, to=("night", "busy", "general"))),
+        group("night", ["carol"], schedule="never"),
+        group("busy", ["dave"], overflow=OverflowPolicy(waiting_at_least=0)),
+        group("general", ["bob"]),
+    ], default_group="shoes", schedules={"always": always_open(), "never": closed}))
+    world.agent("bob")
+    assert world.ask(world.visitor(1)).group_id == "general"
+
+
+# -- dashboard -------------------------------------------------------------------------------------
+
+def test_dashboard_figures_and_live_pushes(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    use(world, routing_config([group("general", ["alice", "bob"])], default_capacity=1))
+    world.agent("alice")
+    world.agent("bob")
+    world.svc.routing.set_agent_status(Identity("bob", "agent"), "busy")
+    world.svc.presence.connect("c-carol", Identity("carol", "supervisor"))
+    snapshot = world.svc.dashboard.subscribe("c-carol")
+    assert snapshot["event"] == "dashboard.snapshot"
+    world.ask(world.visitor(1))
+    world.clock.tick(1)
+    world.ask(world.visitor(2))
+    world.clock.tick(10)
+    world.ask(world.visitor(3))
+    world.clock.tick(20)
+    pushed = world.frames("carol", "dashboard.group")
+    assert pushed and pushed[-1]["group"]["waiting"] == 2
+    figures = world.svc.dashboard.snapshot()["groups"][0]
+    assert (figures["waiting"], figures["longest_wait_seconds"], figures["current_average_wait_seconds"]) == (
+        2, 30, 25.0)
+    assert figures["agents"] == {"online": 1, "busy": 1, "offline": 0}
+    assert (figures["active_sessions"], figures["online_capacity"], figures["load"]) == (1, 1, 1.0)
+    capsys.readouterr()
+    world.svc.routing.tick()
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    waiting = [m for m in emf if m.get("group") == "general"]
+    assert waiting and (waiting[0]["Waiting"], waiting[0]["LongestWait"]) == ([2.0], [30.0])
+    assert world.last("carol", "dashboard.snapshot")["groups"][0]["waiting"] == 2
+
+
+def test_membership_follows_the_configuration(world: World) -> None:
+    alice = world.agent("alice")
+    assert {m.group_id for m in Member.scan()} == {"general"}
+    use(world, routing_config([group("general", ["bob"]), group("shoes", ["alice"])]))
+    world.svc.routing.set_agent_status(alice, "online")
+    assert {(m.group_id, m.agent_id) for m in Member.scan()} == {("shoes", "alice")}
+    assert int(GroupState.get("general").online_capacity) == 0
+    assert int(GroupState.get("shoes").online_capacity) == 2
+
