@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck bench clean chromium
+.PHONY: run test lint typecheck bench clean chromium config-push
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ test: $(STAMP) lint typecheck chromium
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Validate FILE (one or more of config/{hours,groups,routing}.json) with the documents in SSM, then write it:
+#   make config-push FILE=config/groups.json STAGE=prod
+config-push: $(STAMP)
+	@test -n "$(FILE)" || { echo "usage: make config-push FILE=config/groups.json [STAGE=prod]" >&2; exit 2; }
+	$(BIN)/python -m chalicelib.config push $(FILE) $(if $(STAGE),--path /cs-$(STAGE)/config)
 
 clean:
 	rm -rf $(VENV) .local .mypy_cache .ruff_cache .pytest_cache

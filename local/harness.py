@@ -44,10 +44,24 @@ class Stack:
         return self.base.replace("http://", "ws://") + "/ws"
 
 
+def config_copy(dest: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """A copy of the shipped config/ documents in ``dest``, changed by ``edit`` ({name: document})."""
+    dest.mkdir(parents=True, exist_ok=True)
+    documents = {p.stem: json.loads(p.read_text()) for p in (ROOT / "config").glob("*.json") if p.stem != "dev_users"}
+    edit(documents)
+    for name, document in documents.items():
+        (dest / f"{name}.json").write_text(json.dumps(document, indent=2))
+    return dest
+
+
 @contextlib.contextmanager
 def run_stack(state_dir: Path, ack_wait_seconds: int = 1, port: int | None = None,
-              extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+              extra_env: dict[str, str] | None = None,
+              config_edit: Callable[[dict[str, Any]], None] | None = None) -> Iterator[Stack]:
+    """``python -m local`` on a free port; ``config_edit`` runs it on an edited copy of config/."""
     port = port or free_port()
+    if config_edit is not None:
+        extra_env = {**(extra_env or {}), "LOCAL_CONFIG_DIR": str(config_copy(state_dir / "config", config_edit))}
     # Only the basics: the stack sets every setting of its own (a test's settings must not leak in).
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH")}
     env.update(PORT=str(port), ACK_WAIT_SECONDS=str(ack_wait_seconds), LOCAL_STATE_DIR=str(state_dir),

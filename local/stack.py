@@ -18,6 +18,7 @@ import os
 import secrets
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -43,6 +44,11 @@ def configure_environment(port: int, state_dir: Path) -> None:
         "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
         "STAGE": "local", "TABLE_PREFIX": "cs-local", "DEV_IDP_ENABLED": "1", "ACK_WAIT_SECONDS": "5",
         "WS_ENDPOINT": f"http://127.0.0.1:{port}/ws-api",
+        # Edits to config/ are in force within about a second (on AWS: a minute, CONFIG_MAX_AGE_SECONDS).
+        "CONFIG_MAX_AGE_SECONDS": "1",
+        "ALERTS_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:cs-local-alerts",
+        # CloudWatch metrics (EMF lines on stdout) would only clutter the console here.
+        "POWERTOOLS_METRICS_DISABLED": "true",
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
@@ -67,7 +73,8 @@ def visitor_token_secret(state_dir: Path) -> str:
 
 
 def create_resources() -> dict[str, str]:
-    """Every table from its model and every state machine from its ASL file; returns the machines' ARNs."""
+    """Every table from its model, every state machine from its ASL file and the alerts topic; returns
+    the machines' ARNs."""
     from chalicelib.im.models import Message
     from chalicelib.platform import aws
     from chalicelib.platform.statemachines import STATE_MACHINES, render
@@ -76,6 +83,9 @@ def create_resources() -> dict[str, str]:
 
     for model in ALL_MODELS:
         model.create_table(wait=True)
+    topic = get_settings().alerts_topic_arn
+    if topic:
+        aws.client("sns").create_topic(Name=topic.rsplit(":", 1)[1])
     substitutions = {"MessagesTable": Message.Meta.table_name, "DeliveryStepFunctionArn": DELIVERY_FUNCTION_ARN}
     sfn = aws.client("stepfunctions")
     prefix = get_settings().table_prefix
@@ -173,6 +183,52 @@ def restart_pending_deliveries() -> int:
     return count
 
 
+def config_dir() -> Path:
+    """The admin documents the stack loads into SSM: ``config/``, or ``$LOCAL_CONFIG_DIR``."""
+    return Path(os.environ.get("LOCAL_CONFIG_DIR") or ROOT / "config").resolve()
+
+
+def load_config() -> Any:
+    """Validate ``config_dir()`` and put it in SSM, then watch it for edits; returns the watcher.
+
+    An invalid configuration at start stops the stack with the precise message (as an invalid
+    ``make config-push`` would be refused)."""
+    from chalicelib.settings import get_settings
+    from local.config_sync import ConfigWatcher, sync_directory
+
+    directory = config_dir()
+    path = get_settings().config_path
+    sync_directory(directory, path)
+    watcher = ConfigWatcher(directory, path)
+    watcher.start()
+    return watcher
+
+
+class Ticker(threading.Thread):
+    """Runs the app's scheduled ``queue_tick`` handler every ``interval`` seconds, as EventBridge does
+    every minute on AWS (a shorter default here, so wait estimates visibly move)."""
+
+    def __init__(self, app: Chalice, interval: float) -> None:
+        super().__init__(name="queue-tick", daemon=True)
+        handler = importlib.import_module("app").queue_tick
+        self._handler = handler
+        self._interval = interval
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            event = {"version": "0", "account": ACCOUNT, "region": REGION, "detail": {}, "detail-type":
+                     "Scheduled Event", "source": "aws.events", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                     "id": secrets.token_hex(8), "resources": []}
+            try:
+                self._handler(event, None)
+            except Exception:
+                log.exception("queue_tick failed")
+
+
 def import_app() -> Chalice:
     """The Chalice app of the repository's top-level ``app.py``, as Lambda imports it."""
     if str(ROOT) not in sys.path:
@@ -205,6 +261,7 @@ def run(port: int, state_dir: Path) -> None:
 
     from moto import mock_aws
 
+    from chalicelib.config.errors import ConfigError
     from chalicelib.platform import metering
     from chalicelib.settings import get_settings
     from local import dynamodb_atomic, sfn_adapter
@@ -219,12 +276,19 @@ def run(port: int, state_dir: Path) -> None:
     get_settings.cache_clear()
     app = import_app()
     sfn_adapter.install({f.name: f for f in app.pure_lambda_functions})
+    try:
+        watcher = load_config()
+    except ConfigError as err:
+        print(f"Invalid configuration in {config_dir()}: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
 
     snapshot = state_dir / "snapshot.json"
     restored = load_snapshot(snapshot)
     if restored is not None:
         reset_live_state()
     pending = restart_pending_deliveries()
+    ticker = Ticker(app, float(os.environ.get("LOCAL_TICK_SECONDS", "10")))
+    ticker.start()
 
     # API Gateway's limits; the tests shorten them to see them act.
     web_app = create_gateway_app(
@@ -247,6 +311,8 @@ def run(port: int, state_dir: Path) -> None:
         raise SystemExit(1) from None
     finally:
         signal.signal(signal.SIGTERM, _interrupt)  # run_app put back the default on its way out
+        ticker.stop()
+        watcher.stop()
         saved = save_snapshot(snapshot)
         print(f"Stopped; {saved} items saved to {snapshot}", flush=True)
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -8,11 +9,16 @@ import pytest
 from local.harness import Stack, run_stack
 
 
+def roomy(documents: dict[str, Any]) -> None:
+    """Agents take up to 20 chats: a module's tests share one stack and never end their sessions."""
+    documents["groups"]["agents"]["default_capacity"] = 20
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """One local stack per test module, with 1-second ACK waits so retries finish fast."""
     state: Path = tmp_path_factory.mktemp("state")
-    with run_stack(state, ack_wait_seconds=1) as running:
+    with run_stack(state, ack_wait_seconds=1, config_edit=roomy) as running:
         yield running
 
 
@@ -21,5 +27,5 @@ def patient_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack with the production ACK wait (5 s): for bursts, where a recipient's ACKs queue behind
     its own sends on one connection and a 1-second wait would give up on live recipients."""
     state: Path = tmp_path_factory.mktemp("state")
-    with run_stack(state, ack_wait_seconds=5) as running:
+    with run_stack(state, ack_wait_seconds=5, config_edit=roomy) as running:
         yield running

@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, WebSocketRoute, expect, sync_playwright
@@ -20,10 +21,16 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
+def open_all_day(documents: dict[str, Any]) -> None:
+    """The shoes group keeps shop hours (08:00-24:00, Asia/Shanghai): open them around the clock so the
+    chat tests do not depend on the time they run at."""
+    documents["hours"]["schedules"]["standard"] = {"daily": [["00:00", "24:00"]]}
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    """A fresh stack per test: pairing picks any online agent, so no agent of another test may linger."""
-    with run_stack(tmp_path) as running:
+    """A fresh stack per test, so no agent of another test lingers."""
+    with run_stack(tmp_path, config_edit=open_all_day) as running:
         yield running
 
 
@@ -97,7 +104,7 @@ def test_hostile_content_shows_as_text_and_runs_nothing(stack: Stack, browser: B
 
 def test_the_widget_reconnects_and_resumes_without_losing_or_repeating(stack: Stack, browser: Browser) -> None:
     agent = browser.new_context().new_page()
-    sign_in(agent, stack, "carol")
+    sign_in(agent, stack, "alice")
     visitor = browser.new_context().new_page()
     routes: list[WebSocketRoute] = []
 
@@ -109,7 +116,7 @@ def test_the_widget_reconnects_and_resumes_without_losing_or_repeating(stack: St
     visitor.goto(stack.base + "/")
     expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
     visitor.get_by_test_id("vis-talk").click()
-    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with carol")
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with alice")
 
     routes[-1].close(code=1011, reason="network dropped")  # the page sees its socket die
     expect(visitor.get_by_test_id("vis-conn")).not_to_have_text("open")

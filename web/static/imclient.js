@@ -153,6 +153,8 @@ export class ImClient {
         this.onEvent("error", frame);
         break;
       default:
+        // queue, leave_message_offered, message_left, dashboard.*: the page decides.
+        this.onEvent(frame.event, frame);
         break;
     }
   }

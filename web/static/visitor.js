@@ -7,12 +7,14 @@ const connText = document.querySelector("[data-testid=vis-conn]");
 const pendingEls = new Map(); // client_msg_id -> element
 let session = null;
 let client = null;
+let offerReason = null;
 
 async function visitorToken() {
   const saved = JSON.parse(localStorage.getItem("cs.visitor") || "null");
   if (saved && saved.expires_at * 1000 > Date.now() + 60_000) return saved.token;
   const params = new URLSearchParams(location.search);
-  const body = { channel: "web", source: params.get("source") || location.pathname };
+  const body = { channel: "web", source: params.get("source") || location.pathname,
+    language: (navigator.language || "en").slice(0, 35) };
   if (params.get("category")) body.category = params.get("category");
   const res = await fetch("/api/visitors/token", {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
@@ -33,8 +35,31 @@ function system(text) {
   scroll();
 }
 
+function minutes(seconds) {
+  if (seconds === null || seconds === undefined) return "waiting for an agent to come online";
+  if (seconds < 60) return "less than a minute";
+  const m = Math.round(seconds / 60);
+  return `about ${m} minute${m === 1 ? "" : "s"}`;
+}
+
+function showQueue(q) {
+  $("queue").hidden = false;
+  $("queue").querySelector("[data-testid=vis-queue-position]").textContent =
+    q.position === 1 ? "You are next in line" : `You are number ${q.position} in line`;
+  $("queue").querySelector("[data-testid=vis-queue-wait]").textContent = `Estimated wait: ${minutes(q.estimated_wait_seconds)}`;
+}
+
+function offerLeaveMessage(offer) {
+  offerReason = offer.reason;
+  const form = $("leave-form");
+  form.hidden = false;
+  form.querySelector("[data-testid=vis-leave-reason]").textContent = offer.message;
+  if (offer.reason !== "queue_timeout") $("talk").disabled = false;
+}
+
 function showSession(s) {
   session = s;
+  if (s.status !== "waiting") $("queue").hidden = true;
   const talk = $("talk");
   if (s.status === "active") {
     statusText.textContent = `You are chatting with ${s.agent_id}`;
@@ -42,6 +67,7 @@ function showSession(s) {
   } else if (s.status === "waiting") {
     statusText.textContent = "Waiting for an agent…";
     talk.disabled = true;
+    $("leave-form").hidden = true;
   } else if (s.status === "closed") {
     statusText.textContent = "This chat has ended";
   } else {
@@ -68,6 +94,14 @@ function onEvent(name, data) {
   } else if (name === "session") {
     showSession(data);
     if (data.status === "active") system(`${data.agent_id} joined the chat`);
+  } else if (name === "queue") {
+    showQueue(data);
+  } else if (name === "leave_message_offered") {
+    offerLeaveMessage(data);
+  } else if (name === "message_left") {
+    $("leave-form").hidden = true;
+    $("queue").hidden = true;
+    system("Thanks, your message was left for our team. We will get back to you.");
   } else if (name === "message") {
     const mine = data.sender_role === "visitor";
     if (mine && pendingEls.has(data.client_msg_id)) return;
@@ -112,6 +146,19 @@ $("composer").addEventListener("submit", (e) => {
 });
 
 $("talk").addEventListener("click", () => client.requestAgent());
+
+$("leave-queue").addEventListener("click", () => client.raw({ action: "leave_queue" }));
+
+$("leave-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const text = $("leave-text").value.trim();
+  if (!text) return;
+  const frame = { action: "leave_message", text, reason: offerReason || "visitor" };
+  const contact = $("leave-contact").value.trim();
+  if (contact) frame.contact = contact;
+  client.raw(frame);
+  $("leave-text").value = "";
+});
 
 $("card").addEventListener("click", () => {
   if (!session) return;
