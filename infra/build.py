@@ -15,11 +15,14 @@ from typing import Any
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("TABLE_PREFIX", "cs-template")
 
+from chalicelib.config.documents import DOCUMENTS
 from chalicelib.platform.statemachines import STATE_MACHINES, definition
 from chalicelib.platform.tables import ALL_MODELS, ttl_attribute
 
 TEMPLATE = Path(__file__).resolve().parent / "template.json"
-FUNCTIONS = ("APIHandler", "WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect", "DeliveryStep")
+FUNCTIONS = ("APIHandler", "WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect", "DeliveryStep",
+             "QueueTick")
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 WS_STAGE = "api"  # Chalice names the WebSocket stage after api_gateway_stage
 # Referenced by name, not Ref: the state machine invokes a Lambda whose role may start it (a cycle otherwise).
 STATE_MACHINE_ARN = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${TablePrefix}-%s"
@@ -99,8 +102,21 @@ def build() -> dict[str, Any]:
     for group in ("agent", "supervisor", "admin"):
         resources[f"AgentGroup{group.capitalize()}"] = {"Type": "AWS::Cognito::UserPoolGroup", "Properties": {
             "GroupName": group, "UserPoolId": {"Ref": "AgentUserPool"}}}
+    # The admin documents start as the shipped defaults; admins change them with `make config-push`
+    # (a stack update puts the defaults back only if this template's values change).
+    for document in DOCUMENTS:
+        resources[f"Config{document.capitalize()}"] = {"Type": "AWS::SSM::Parameter", "Properties": {
+            "Name": {"Fn::Sub": f"/${{TablePrefix}}/config/{document}"},
+            "Type": "String", "Tier": "Intelligent-Tiering",
+            "Description": f"Customer service configuration: {document} (chalicelib/config/schemas)",
+            "Value": json.dumps(json.loads((CONFIG_DIR / f"{document}.json").read_text()), separators=(",", ":"),
+                                ensure_ascii=False)}}
+    resources["AlertsTopic"] = {"Type": "AWS::SNS::Topic", "Properties": {
+        "TopicName": {"Fn::Sub": "${TablePrefix}-alerts"}, "DisplayName": "Customer service alerts"}}
     env = {
         "TABLE_PREFIX": {"Ref": "TablePrefix"},
+        "CONFIG_PATH": {"Fn::Sub": "/${TablePrefix}/config"},
+        "ALERTS_TOPIC_ARN": {"Ref": "AlertsTopic"},
         "DELIVERY_STATE_MACHINE_ARN": {"Fn::Sub": STATE_MACHINE_ARN % "delivery"},
         "WS_ENDPOINT": {"Fn::Sub": f"https://${{WebsocketAPI}}.execute-api.${{AWS::Region}}.amazonaws.com/{WS_STAGE}"},
         "VISITOR_TOKEN_SECRET": {"Fn::Sub": "{{resolve:secretsmanager:${VisitorTokenSecret}:SecretString}}"},
@@ -116,8 +132,13 @@ def build() -> dict[str, Any]:
             {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
              "Resource": "arn:*:logs:*:*:*"},
             {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                                           "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchWriteItem"],
+                                           "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchWriteItem",
+                                           "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"],
              "Resource": table_arns(tables)},
+            {"Effect": "Allow", "Action": "ssm:GetParametersByPath",
+             "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:"
+                                     "parameter/${TablePrefix}/config"}},
+            {"Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": "AlertsTopic"}},
             {"Effect": "Allow", "Action": "states:StartExecution",
              "Resource": {"Fn::Sub": STATE_MACHINE_ARN % "delivery"}},
             {"Effect": "Allow", "Action": "execute-api:ManageConnections",
@@ -126,7 +147,8 @@ def build() -> dict[str, Any]:
         ]}}]}}
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": "Customer service: tables, delivery state machine, agent sign-in (merged into chalice package)",
+        "Description": "Customer service: tables, delivery state machine, configuration, alerts, agent sign-in "
+                       "(merged into chalice package)",
         "Parameters": {"TablePrefix": {"Type": "String", "Default": "cs-prod", "AllowedPattern": "[a-z0-9-]+"}},
         "Resources": resources,
         "Outputs": {
@@ -134,6 +156,7 @@ def build() -> dict[str, Any]:
             "AgentUserPoolId": {"Value": {"Ref": "AgentUserPool"}},
             "AgentUserPoolClientId": {"Value": {"Ref": "AgentUserPoolClient"}},
             "DeliveryStateMachineArn": {"Value": {"Ref": "DeliveryStateMachine"}},
+            "AlertsTopicArn": {"Value": {"Ref": "AlertsTopic"}},
         },
     }
 
