@@ -34,6 +34,12 @@ def logical_id(table_name: str) -> str:
     return "".join(part.capitalize() for part in short.split("-")) + "Table"
 
 
+def key_schema(keys: list[dict[str, str]]) -> list[dict[str, str]]:
+    # CloudFormation wants the HASH key first; pynamodb lists keys in attribute order.
+    ordered = sorted(keys, key=lambda k: k["KeyType"] != "HASH")
+    return [{"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in ordered]
+
+
 def table_resource(model: Any) -> tuple[str, dict[str, Any]]:
     """A DynamoDB table exactly as its pynamodb model declares it."""
     schema = model._get_schema()
@@ -41,14 +47,14 @@ def table_resource(model: Any) -> tuple[str, dict[str, Any]]:
     props: dict[str, Any] = {
         "TableName": {"Fn::Sub": f"${{TablePrefix}}-{short}"},
         "BillingMode": "PAY_PER_REQUEST",
-        "KeySchema": [{"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in schema["key_schema"]],
+        "KeySchema": key_schema(schema["key_schema"]),
         "AttributeDefinitions": [{"AttributeName": a["AttributeName"], "AttributeType": a["AttributeType"]}
                                  for a in schema["attribute_definitions"]],
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
     }
     if schema.get("global_secondary_indexes"):
         props["GlobalSecondaryIndexes"] = [
-            {"IndexName": i["index_name"], "KeySchema": i["key_schema"], "Projection": i["projection"]}
+            {"IndexName": i["index_name"], "KeySchema": key_schema(i["key_schema"]), "Projection": i["projection"]}
             for i in schema["global_secondary_indexes"]
         ]
     ttl = ttl_attribute(model)
