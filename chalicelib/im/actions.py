@@ -31,6 +31,8 @@ def _hello(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) ->
         session = svc.sessions.current(caller)
         welcome["session"] = session_json(session) if session else None
     svc.presence.post(conn, welcome, caller.user_id)
+    if caller.is_staff:
+        svc.routing.agent_ready(caller)
 
 
 def _send(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:

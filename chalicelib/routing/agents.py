@@ -7,7 +7,8 @@ item, each only if it holds an older ``seq``, so concurrent refreshes settle on 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -38,7 +39,47 @@ def transaction() -> TransactWrite:
 
 def cancellation_codes(err: TransactWriteError) -> list[str | None]:
     """Per item of a cancelled transaction: why it failed (``ConditionalCheckFailed``...) or None."""
-    return [r.code if r is not None else None for r in (err.cancellation_reasons or [])]
+    return [r.code if r is not None and r.code != "None" else None for r in (err.cancellation_reasons or [])]
+
+
+class Labelled:
+    """Names a transaction's items, so a cancellation says which item failed.
+
+    pynamodb sends condition checks, then deletes, then puts, then updates, whatever order they were
+    added in; DynamoDB's cancellation reasons follow the sent order."""
+
+    _KINDS = ("check", "delete", "put", "update")
+
+    def __init__(self, tx: TransactWrite) -> None:
+        self.tx = tx
+        self._labels: dict[str, list[str]] = {kind: [] for kind in self._KINDS}
+
+    def check(self, label: str, model_cls: Any, hash_key: Any, condition: Any) -> None:
+        self._labels["check"].append(label)
+        self.tx.condition_check(model_cls, hash_key, condition=condition)
+
+    def delete(self, label: str, model: Any, condition: Any = None) -> None:
+        self._labels["delete"].append(label)
+        self.tx.delete(model, condition=condition)
+
+    def put(self, label: str, model: Any, condition: Any = None) -> None:
+        self._labels["put"].append(label)
+        self.tx.save(model, condition=condition)
+
+    def update(self, label: str, model: Any, actions: list[Any], condition: Any = None) -> None:
+        self._labels["update"].append(label)
+        self.tx.update(model, actions=actions, condition=condition)
+
+    def failed(self, err: TransactWriteError) -> dict[str, str]:
+        """label -> reason code, for each item that failed."""
+        order = [label for kind in self._KINDS for label in self._labels[kind]]
+        return {label: code for label, code in zip(order, cancellation_codes(err), strict=False) if code}
+
+
+@contextmanager
+def labelled_transaction() -> Iterator[Labelled]:
+    with transaction() as tx:
+        yield Labelled(tx)
 
 
 def is_available(agent: Agent) -> bool:

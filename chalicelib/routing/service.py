@@ -29,9 +29,15 @@ from chalicelib.im.errors import ImError
 from chalicelib.im.presence import PresenceService
 from chalicelib.platform.observability import logger
 from chalicelib.routing import queue as q
-from chalicelib.routing.agents import AgentBook, cancellation_codes, is_available, transaction
+from chalicelib.routing.agents import (
+    AgentBook,
+    cancellation_codes,
+    is_available,
+    labelled_transaction,
+    transaction,
+)
 from chalicelib.routing.dashboard import Dashboard
-from chalicelib.routing.models import OFFLINE, ONLINE, Agent, GroupState, LeftMessage, QueueEntry, queue_sk
+from chalicelib.routing.models import OFFLINE, ONLINE, Agent, GroupState, LeftMessage, Member, QueueEntry, queue_sk
 from chalicelib.routing.rules import Visitor, route
 from chalicelib.schedule import hours
 from chalicelib.sessions import models as sm
@@ -248,46 +254,50 @@ class RoutingService:
         now = self._now_ms()
         requested_at = int(entry.requested_at) if entry else int(session.requested_at or now) if session else now
         try:
-            with transaction() as tx:
-                tx.update(Agent(agent_id), actions=[
+            with labelled_transaction() as tx:
+                tx.update("agent", Agent(agent_id), [
                     Agent.active.add(1), Agent.seq.add(1), Agent.last_assigned_at.set(now),
                     Agent.last_activity_at.set(now), Agent.updated_at.set(now),
                 ], condition=(Agent.status == ONLINE) & (Agent.active < Agent.capacity))
                 if entry is not None:
-                    tx.update(Session(session_id), actions=[
+                    tx.update("session", Session(session_id), [
                         Session.status.set(sm.ACTIVE), Session.agent_id.set(agent_id),
                         Session.group_id.set(group.group_id), Session.assigned_at.set(now),
                         Session.updated_at.set(now), Session.queue_sk.remove(),
                     ], condition=(Session.status == sm.WAITING) & (Session.queue_sk == entry.sk))
-                    tx.delete(QueueEntry(group.group_id, entry.sk), condition=QueueEntry.sk.exists())
-                    tx.update(GroupState(group.group_id), actions=[
+                    tx.delete("entry", QueueEntry(group.group_id, entry.sk), condition=QueueEntry.sk.exists())
+                    tx.update("counters", GroupState(group.group_id), [
                         GroupState.waiting.add(-1), GroupState.assigned.add(1),
                         GroupState.wait_ms_total.add(max(0, now - requested_at)),
                     ])
                 else:
-                    tx.update(Session(session_id), actions=[
+                    tx.update("session", Session(session_id), [
                         Session.status.set(sm.ACTIVE), Session.agent_id.set(agent_id),
                         Session.group_id.set(group.group_id), Session.assigned_at.set(now),
                         Session.requested_at.set(requested_at), Session.updated_at.set(now),
                         *_rule_action(session),
                     ], condition=Session.status == sm.BOT)
-                    tx.update(GroupState(group.group_id), actions=[
+                    tx.update("counters", GroupState(group.group_id), [
                         GroupState.assigned.add(1), GroupState.wait_ms_total.add(max(0, now - requested_at)),
                     ])
         except TransactWriteError as err:
-            codes = cancellation_codes(err)
-            if "TransactionConflict" in codes or not codes:
+            failed = tx.failed(err)
+            if not failed or "TransactionConflict" in failed.values():
                 return Result.CONFLICT
-            if len(codes) > 2 and codes[2] == "ConditionalCheckFailed":
+            if "entry" in failed:
                 return Result.ENTRY_GONE
-            if codes[1] == "ConditionalCheckFailed":
+            if "session" in failed:
                 return Result.SESSION_TAKEN
             return Result.AGENT_UNAVAILABLE
         self._agents.refresh(agent_id=agent_id)
-        assigned = self._sessions.get(session_id)
+        if session is not None:
+            # The transaction's condition proved what the session was; it now holds exactly this.
+            session.status, session.agent_id, session.group_id = sm.ACTIVE, agent_id, group.group_id
+            session.assigned_at, session.requested_at, session.updated_at = now, requested_at, now
+            assigned: Session | None = session
+        else:
+            assigned = self._sessions.get(session_id)
         if assigned is not None:
-            if session is not None:
-                session.refresh(consistent_read=True)
             self._sessions.announce(assigned)
         self._dashboard.group_changed(group.group_id)
         return Result.OK
@@ -342,8 +352,11 @@ class RoutingService:
         self.push_positions(session.group_id, from_sk=session.queue_sk)
         return True
 
-    def drain(self, group_id: str) -> int:
-        """Assign the group's queue, head first, to free agents while both last; returns how many."""
+    def drain(self, group_id: str, freed: Agent | None = None) -> int:
+        """Assign the group's queue, head first, to free agents while both last; returns how many.
+
+        ``freed`` is an agent just read free from its own item: it is tried even when the index (an
+        eventually consistent GSI on AWS) does not list it yet."""
         config = self._config()
         group = config.groups.get(group_id)
         if group is None:
@@ -354,6 +367,8 @@ class RoutingService:
             if entry is None:
                 break
             candidates = self._agents.candidates(group_id)
+            if freed is not None and is_available(freed) and freed.agent_id not in {m.agent_id for m in candidates}:
+                candidates.append(Member(group_id, freed.agent_id))
             if not candidates:
                 break
             progressed = False
@@ -425,10 +440,18 @@ class RoutingService:
         return updated
 
     def agent_connected(self, agent: Identity) -> None:
-        """A new connection of an offline agent puts it online; busy or online stays as it is."""
+        """A new connection of an offline agent puts it online; busy or online stays as it is.
+
+        Nothing is assigned yet: API Gateway refuses posts to a connection until $connect has
+        returned, so the queues are drained when the agent says ``hello`` (or at the next tick)."""
         current = self._agents.get(agent.user_id)
         if current is None or current.status == OFFLINE:
-            self.set_agent_status(agent, ONLINE)
+            self._agents.set_status(agent.user_id, ONLINE, name=agent.name)
+
+    def agent_ready(self, agent: Identity) -> int:
+        """The agent's connection is open: give it waiting visitors if it has free slots."""
+        current = self._agents.get(agent.user_id)
+        return self.drain_for(current) if current is not None and is_available(current) else 0
 
     def agent_disconnected(self, agent_id: str) -> None:
         """The agent's last connection closed: offline (its open sessions stay with it)."""
@@ -442,7 +465,7 @@ class RoutingService:
         """Drain the queues of an agent's groups, its highest-priority groups first."""
         config = self._config()
         order = sorted(config.groups_of(agent.agent_id), key=lambda gp: gp[1])
-        return sum(self.drain(group.group_id) for group, _ in order)
+        return sum(self.drain(group.group_id, agent) for group, _ in order)
 
     # -- ending ----------------------------------------------------------------------------------
 
@@ -523,6 +546,8 @@ class RoutingService:
                     "group": {"id": group.group_id, "name": group.name},
                     "message": "Sorry for the wait. You can keep your place or leave a message instead."})
                 offered += 1
-            self.push_positions(group.group_id)
+            # A safety net: whatever wake-up a queue might have missed, it moves within a minute.
+            if not self.drain(group.group_id):
+                self.push_positions(group.group_id)
         self._dashboard.publish(config)
         return {"timeout_offers": offered}

@@ -93,6 +93,5 @@ class SessionService:
     def announce(self, session: Session, **extra: Any) -> None:
         """Tell the visitor (and the agent, if any) the session's state."""
         frame = {"event": "session", "session": session_json(session), **extra}
-        self._presence.push(session.visitor_id, frame)
-        if session.agent_id:
-            self._presence.push(session.agent_id, frame)
+        users = [session.visitor_id, *([session.agent_id] if session.agent_id else [])]
+        self._presence.push_many(dict.fromkeys(users, frame))  # one read for both sides

@@ -170,3 +170,22 @@ def test_a_bad_config_edit_is_refused_and_the_last_good_one_stays(stack: Stack) 
         run(scenario)
     finally:
         groups_file.write_text(good)
+
+
+def test_an_agent_connecting_while_visitors_wait_gets_them_once_its_connection_is_open(stack: Stack) -> None:
+    async def scenario(http: aiohttp.ClientSession) -> None:
+        waiting = await visitor(http, stack, "Early")
+        # Nobody serves general now: the earlier tests' agents went offline with their sockets.
+        queued = await ask_for_agent(waiting)
+        assert queued["event"] == "session" and queued["session"]["status"] == "waiting", queued
+        bob = await connect(http, stack, await agent_token(http, stack.base, "bob"))
+        welcome = await bob.request({"action": "hello"}, "welcome")
+        assert welcome["user"]["id"] == "bob"
+        await bob.wait_for(lambda p: any(f["session"]["visitor_name"] == "Early" for f in p.by_event["session"]))
+        await waiting.wait_for(lambda p: p.by_event["session"] and last(p, "session")["session"]["status"] == "active")
+        # Still online and registered: its next frame is served, not refused.
+        assert (await bob.request({"action": "ping"}, "pong"))["event"] == "pong"
+        for peer in (bob, waiting):
+            await peer.close()
+
+    run(scenario)

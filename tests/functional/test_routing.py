@@ -472,3 +472,20 @@ def test_membership_follows_the_configuration(world: World) -> None:
     assert int(GroupState.get("general").online_capacity) == 0
     assert int(GroupState.get("shoes").online_capacity) == 2
 
+
+
+def test_a_stale_index_entry_costs_a_retry_never_a_visitor_or_a_slot(world: World) -> None:
+    use(world, routing_config([group("general", ["alice", "bob"])], default_capacity=1))
+    world.agent("alice")
+    world.ask(world.visitor(1))
+    waiting = world.ask(world.visitor(2))
+    assert waiting.status == sm.WAITING
+    # The index still lists full alice as free (on AWS a GSI may lag its table).
+    Member("general", "alice").update(actions=[Member.avail_group.set("general"), Member.rank.set("0#stale")])
+    assert world.svc.routing.drain("general") == 0
+    assert Session.get(waiting.session_id, consistent_read=True).status == sm.WAITING
+    assert queue_order("general") == [waiting.session_id]
+    assert active_of("alice") == 1
+    world.agent("bob")  # a real free slot: the same visitor is served, once
+    assert Session.get(waiting.session_id, consistent_read=True).agent_id == "bob"
+    assert queue_order("general") == []
