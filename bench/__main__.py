@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- relay:begin -->", "<!-- relay:end -->"
+ROUTING_BEGIN, ROUTING_END = "<!-- routing:begin -->", "<!-- routing:end -->"
 
 
 def machine() -> dict[str, Any]:
@@ -45,6 +46,53 @@ def relay_table(r: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def routing_table(r: dict[str, Any]) -> str:
+    sizes = [f"{n:,} agents" for n in r["agents"]]
+    queue = r["from_queue"]
+
+    def figures(title: str, f: dict[str, Any]) -> list[str]:
+        def row(label: str, key: str) -> str:
+            return f"| {label} | " + " | ".join(str(v) for v in f[key]) + " |"
+
+        return [
+            f"| {title} | " + " | ".join(sizes) + " |",
+            "|---|" + "---|" * len(sizes),
+            row("AWS calls (all DynamoDB)", "aws_calls_per_assignment"),
+            row("read capacity units", "read_units_per_assignment"),
+            row("write capacity units", "write_units_per_assignment"),
+            row("of which index writes", "index_write_units_per_assignment"),
+            row("**capacity units, total**", "capacity_units_per_assignment"),
+            row("items read", "items_read_per_assignment"),
+            row("writes refused by their condition", "refused_writes_per_assignment"),
+            row("frames posted (a `PostToConnection` each on AWS)", "frames_per_assignment"),
+        ]
+
+    operations = sorted(set().union(*r["calls_by_operation"], *queue["calls_by_operation"]))
+    by_operation = [
+        "| call | " + " | ".join(f"direct, {s}" for s in sizes) + " | " + " | ".join(f"queue, {s}" for s in sizes)
+        + " |",
+        "|---|" + "---|" * (2 * len(sizes)),
+        *[f"| `{op}` | " + " | ".join(str(c.get(op, 0)) for c in r["calls_by_operation"] + queue["calls_by_operation"])
+          + " |" for op in operations],
+    ]
+    rows = [
+        f"Per assignment, averaged over {r['arrivals']} assignments for each group size (capacity {r['capacity']} "
+        "per agent, least loaded first):",
+        "",
+        *figures("straight to a free agent", r),
+        "",
+        *figures(f"from the queue ({queue['waiting']} waiting)", queue),
+        "",
+        "AWS calls per assignment, by operation:",
+        "",
+        *by_operation,
+        "",
+        f"Capacity units: {r['capacity_units_method']}. Run of {r['seconds']} s on moto ({r['date']}, "
+        f"{r['machine']['cpus']} CPUs).",
+    ]
+    return "\n".join(rows)
+
+
 def write_doc_section(begin: str, end: str, body: str) -> None:
     text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
     block = f"{begin}\n{body}\n{end}"
@@ -56,19 +104,41 @@ def write_doc_section(begin: str, end: str, body: str) -> None:
     DOC.write_text(text)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pairs", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    args = parser.parse_args()
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def run_relay(pairs: int, seconds: float) -> None:
     with tempfile.TemporaryDirectory(prefix="cs-bench-") as state:
-        result = relay.run(args.pairs, args.seconds, Path(state))
+        result = relay.run(pairs, seconds, Path(state))
     result["date"] = time.strftime("%Y-%m-%d")
     result["machine"] = machine()
     (RESULTS / "relay.json").write_text(json.dumps(result, indent=2) + "\n")
     write_doc_section(BEGIN, END, relay_table(result))
     print(json.dumps(result, indent=2))
+
+
+def run_routing(arrivals: int) -> None:
+    # Imported only here: it points this process's AWS settings at moto when imported.
+    from bench import routing
+
+    result = routing.run(arrivals=arrivals)
+    result["date"] = time.strftime("%Y-%m-%d")
+    result["machine"] = machine()
+    (RESULTS / "routing.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_doc_section(ROUTING_BEGIN, ROUTING_END, routing_table(result))
+    print(json.dumps(result, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", choices=("relay", "routing"), help="run one benchmark (default: all)")
+    parser.add_argument("--pairs", type=int, default=20, help="relay: visitor/agent pairs")
+    parser.add_argument("--seconds", type=float, default=20.0, help="relay: seconds of traffic")
+    parser.add_argument("--arrivals", type=int, default=30,
+                        help="routing: assignments measured per group size and path")
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.only in (None, "relay"):
+        run_relay(args.pairs, args.seconds)
+    if args.only in (None, "routing"):
+        run_routing(args.arrivals)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,19 @@ from typing import Any
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def in_process_environment(table_prefix: str, stage: str, state_dir: str) -> dict[str, str]:
+    """Settings for running chalicelib against in-process moto (tests, benchmarks): fake credentials,
+    the region, a table prefix of its own. Apply before importing chalicelib (pynamodb reads them then)."""
+    return {
+        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing", "AWS_SESSION_TOKEN": "testing",
+        "TABLE_PREFIX": table_prefix, "STAGE": stage,
+        "VISITOR_TOKEN_SECRET": f"{stage}-secret-that-is-long-enough-for-hs256-0123456789",
+        "DEV_IDP_ENABLED": "1", "LOCAL_STATE_DIR": state_dir, "WS_ENDPOINT": "http://127.0.0.1:9/ws-api",
+    }
 
 
 def free_port() -> int:
@@ -100,6 +113,15 @@ def run_stack(state_dir: Path, ack_wait_seconds: int = 1, port: int | None = Non
             proc.kill()
             proc.wait()
         drainer.join(timeout=5)
+
+
+def run_client(coro: Callable[[aiohttp.ClientSession], Awaitable[None]]) -> None:
+    """Run a client scenario with its own HTTP session (tests call it from synchronous code)."""
+    async def main() -> None:
+        async with aiohttp.ClientSession() as http:
+            await coro(http)
+
+    asyncio.run(main())
 
 
 async def visitor_token(http: aiohttp.ClientSession, base: str, name: str = "Vera") -> str:

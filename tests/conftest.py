@@ -12,21 +12,12 @@ from typing import Any
 
 import pytest
 
+from local.harness import in_process_environment
+
 _STATE_DIR = tempfile.mkdtemp(prefix="cs-test-")
 atexit.register(shutil.rmtree, _STATE_DIR, ignore_errors=True)
 os.environ.update(
-    AWS_REGION="us-east-1",
-    AWS_DEFAULT_REGION="us-east-1",
-    AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",
-    AWS_SECURITY_TOKEN="testing",
-    AWS_SESSION_TOKEN="testing",
-    TABLE_PREFIX="cs-test",
-    STAGE="test",
-    VISITOR_TOKEN_SECRET="test-secret-that-is-long-enough-for-hs256-0123456789",
-    DEV_IDP_ENABLED="1",
-    LOCAL_STATE_DIR=_STATE_DIR,
-    WS_ENDPOINT="http://127.0.0.1:9/ws-api",
+    in_process_environment("cs-test", "test", _STATE_DIR),
     DELIVERY_STATE_MACHINE_ARN="arn:aws:states:us-east-1:123456789012:stateMachine:unused",
 )
 

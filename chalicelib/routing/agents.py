@@ -17,8 +17,9 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, U
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.config.model import ROUND_ROBIN, Group, RoutingConfig
+from chalicelib.im.models import Presence
 from chalicelib.platform.observability import logger
-from chalicelib.routing.models import ONLINE, Agent, GroupState, Member
+from chalicelib.routing.models import OFFLINE, ONLINE, Agent, GroupState, Member
 from chalicelib.settings import get_settings
 
 _LOAD_SCALE = 10_000
@@ -120,27 +121,40 @@ class AgentBook:
             return None
 
     def set_status(self, agent_id: str, status: str, *, name: str | None = None,
-                   capacity: int | None = None) -> Agent:
+                   capacity: int | None = None, unless_connected: bool = False) -> Agent | None:
         """Change an agent's status (and optionally its capacity); group counters move in the same
-        transaction, and memberships follow the configuration's groups. Returns the agent after it."""
+        transaction, and memberships follow the configuration's groups. Returns the agent after it.
+
+        Coming back from offline takes the configured capacity again (a change the agent made lasts
+        its shift). ``unless_connected``: only if the agent has no open connection at commit time (a
+        reconnect racing the last disconnect wins); returns None when that stopped it."""
         config = self._config()
         wanted_groups = {g.group_id for g, _ in config.groups_of(agent_id)}
         for _ in range(_STATUS_RETRIES):
             old = self.get(agent_id)
             old_seq = int(old.seq) if old else 0
-            new = Agent(agent_id, name=name or (old.name if old else None), status=status,
-                        capacity=capacity if capacity is not None else (int(old.capacity) if old
-                                                                        else config.capacity_of(agent_id)),
+            if capacity is not None:
+                new_capacity = capacity
+            elif old is not None and old.status != OFFLINE:
+                new_capacity = int(old.capacity)
+            else:
+                new_capacity = config.capacity_of(agent_id)
+            new = Agent(agent_id, name=name or (old.name if old else None), status=status, capacity=new_capacity,
                         active=int(old.active) if old else 0, groups=wanted_groups or None,
                         last_assigned_at=int(old.last_assigned_at) if old else 0,
                         last_activity_at=int(old.last_activity_at) if old else 0,
                         seq=old_seq + 1, updated_at=self._now_ms())
             try:
-                with transaction() as tx:
-                    tx.save(new, condition=Agent.seq == old_seq if old else Agent.agent_id.does_not_exist())
+                with labelled_transaction() as tx:
+                    tx.put("agent", new, condition=Agent.seq == old_seq if old else Agent.agent_id.does_not_exist())
+                    if unless_connected:
+                        tx.check("presence", Presence, agent_id, Presence.conns.does_not_exist())
                     self._move_counters(tx, old, new)
             except TransactWriteError as err:
-                if {"ConditionalCheckFailed", "TransactionConflict"} & set(cancellation_codes(err)):
+                failed = tx.failed(err)
+                if "presence" in failed:
+                    return None
+                if failed:
                     continue  # changed meanwhile (an assignment): read it again
                 raise
             left = set(old.groups or ()) - wanted_groups if old else set()
@@ -150,7 +164,7 @@ class AgentBook:
         raise RuntimeError(f"agent {agent_id} kept changing; status not set")
 
     @staticmethod
-    def _move_counters(tx: TransactWrite, old: Agent | None, new: Agent) -> None:
+    def _move_counters(tx: Labelled, old: Agent | None, new: Agent) -> None:
         before = {g: online_slots(old) for g in (old.groups or ())} if old else {}
         after = {g: online_slots(new) for g in (new.groups or ())}
         for group_id in sorted(set(before) | set(after)):
@@ -159,8 +173,8 @@ class AgentBook:
             d_slots = after.get(group_id, 0) - before.get(group_id, 0)
             d_agents = int(is_on) - int(was_on)
             if d_slots or d_agents:
-                tx.update(GroupState(group_id), actions=[GroupState.online_capacity.add(d_slots),
-                                                         GroupState.online_agents.add(d_agents)])
+                tx.update(f"counters:{group_id}", GroupState(group_id), [GroupState.online_capacity.add(d_slots),
+                                                                         GroupState.online_agents.add(d_agents)])
 
     def refresh(self, agent: Agent | None = None, agent_id: str | None = None) -> Agent | None:
         """Rewrite the agent's membership items from its current state (read if not given)."""

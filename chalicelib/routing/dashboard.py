@@ -150,7 +150,7 @@ class Dashboard:
             waits = [max(0, now - int(e.requested_at)) // 1000 for e in q.entries(group.group_id)]
             members = list(Member.query(group.group_id))
             by_status = {s: sum(1 for m in members if m.status == s) for s in (ONLINE, BUSY, OFFLINE)}
-            active = sum(int(m.active or 0) for m in members)
+            active = int(state.active or 0)
             capacity = int(state.online_capacity or 0)
             figures.update({
                 "waiting": len(waits),
@@ -170,6 +170,9 @@ class Dashboard:
         self._broadcast(snapshot)
         for figures in snapshot["groups"]:
             metrics = Metrics(namespace=METRICS_NAMESPACE, service="routing")
+            # Powertools shares one metric set per process and keeps it when metrics are disabled: start
+            # clean so figures never mix groups or pile up.
+            metrics.clear_metrics()
             metrics.add_dimension(name="group", value=figures["id"])
             metrics.add_metric(name="Waiting", unit=MetricUnit.Count, value=figures["waiting"])
             metrics.add_metric(name="LongestWait", unit=MetricUnit.Seconds, value=figures["longest_wait_seconds"])
@@ -177,4 +180,5 @@ class Dashboard:
             metrics.add_metric(name="ActiveSessions", unit=MetricUnit.Count, value=figures["active_sessions"])
             metrics.add_metric(name="OverflowEvents", unit=MetricUnit.Count, value=figures["overflow_events"])
             metrics.flush_metrics()
+            metrics.clear_metrics()
         return snapshot

@@ -74,6 +74,7 @@ class GroupState(Model):
     online_agents = NumberAttribute(default=0)
     online_capacity = NumberAttribute(default=0)
     assigned = NumberAttribute(default=0)
+    active = NumberAttribute(default=0)  # the group's open sessions
     wait_ms_total = NumberAttribute(default=0)
     handled = NumberAttribute(default=0)
     handle_ms_total = NumberAttribute(default=0)

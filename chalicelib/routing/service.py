@@ -267,7 +267,7 @@ class RoutingService:
                     ], condition=(Session.status == sm.WAITING) & (Session.queue_sk == entry.sk))
                     tx.delete("entry", QueueEntry(group.group_id, entry.sk), condition=QueueEntry.sk.exists())
                     tx.update("counters", GroupState(group.group_id), [
-                        GroupState.waiting.add(-1), GroupState.assigned.add(1),
+                        GroupState.waiting.add(-1), GroupState.assigned.add(1), GroupState.active.add(1),
                         GroupState.wait_ms_total.add(max(0, now - requested_at)),
                     ])
                 else:
@@ -278,7 +278,8 @@ class RoutingService:
                         *_rule_action(session),
                     ], condition=Session.status == sm.BOT)
                     tx.update("counters", GroupState(group.group_id), [
-                        GroupState.assigned.add(1), GroupState.wait_ms_total.add(max(0, now - requested_at)),
+                        GroupState.assigned.add(1), GroupState.active.add(1),
+                        GroupState.wait_ms_total.add(max(0, now - requested_at)),
                     ])
         except TransactWriteError as err:
             failed = tx.failed(err)
@@ -369,6 +370,7 @@ class RoutingService:
             candidates = self._agents.candidates(group_id)
             if freed is not None and is_available(freed) and freed.agent_id not in {m.agent_id for m in candidates}:
                 candidates.append(Member(group_id, freed.agent_id))
+            freed = None  # read before this round's assignment: from here on the index knows better
             if not candidates:
                 break
             progressed = False
@@ -435,8 +437,9 @@ class RoutingService:
         if capacity is not None and not 1 <= capacity <= config.max_capacity:
             raise ImError("invalid_frame", f"'capacity' must be from 1 to {config.max_capacity}", field="capacity")
         updated = self._agents.set_status(agent.user_id, status, name=agent.name, capacity=capacity)
-        if is_available(updated):
-            self.drain_for(updated)
+        assert updated is not None  # unconditional
+        if is_available(updated) and self.drain_for(updated):
+            return self._agents.get(agent.user_id) or updated  # with the sessions it just took
         return updated
 
     def agent_connected(self, agent: Identity) -> None:
@@ -455,11 +458,10 @@ class RoutingService:
 
     def agent_disconnected(self, agent_id: str) -> None:
         """The agent's last connection closed: offline (its open sessions stay with it)."""
-        if self._presence.connections_of(agent_id):
-            return  # it reconnected meanwhile
         current = self._agents.get(agent_id)
         if current is not None and current.status != OFFLINE:
-            self._agents.set_status(agent_id, OFFLINE)
+            # Conditional on no connection at commit: a reconnect racing this disconnect keeps it online.
+            self._agents.set_status(agent_id, OFFLINE, unless_connected=True)
 
     def drain_for(self, agent: Agent) -> int:
         """Drain the queues of an agent's groups, its highest-priority groups first."""
@@ -516,6 +518,7 @@ class RoutingService:
                 if session.group_id:
                     tx.update(GroupState(session.group_id), actions=[
                         GroupState.handled.add(1), GroupState.handle_ms_total.add(handled_ms),
+                        GroupState.active.add(-1),
                     ])
         except TransactWriteError as err:
             if "ConditionalCheckFailed" not in cancellation_codes(err):

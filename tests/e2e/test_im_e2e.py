@@ -6,24 +6,16 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import jwt
 import pytest
 
-from local.harness import Peer, Stack, agent_token, connect, visitor_token
+from local.harness import Peer, Stack, agent_token, connect, run_client, visitor_token
 
 pytestmark = pytest.mark.e2e
-
-
-def run(coro: Callable[[aiohttp.ClientSession], Awaitable[None]]) -> None:
-    async def main() -> None:
-        async with aiohttp.ClientSession() as http:
-            await coro(http)
-
-    asyncio.run(main())
 
 
 async def pair(http: aiohttp.ClientSession, stack: Stack, agent: str = "alice",
@@ -93,7 +85,7 @@ def test_hundred_messages_each_way_all_acked_and_history_in_order(patient_stack:
         await vis.close()
         await ag.close()
 
-    run(scenario)
+    run_client(scenario)
 
 
 def test_never_acked_fails_after_exactly_three_attempts_and_is_not_stored(stack: Stack) -> None:
@@ -109,7 +101,7 @@ def test_never_acked_fails_after_exactly_three_attempts_and_is_not_stored(stack:
         await vis.close()
         await ag.close()
 
-    run(scenario)
+    run_client(scenario)
 
 
 def test_ack_on_the_third_attempt_delivers_once(stack: Stack) -> None:
@@ -125,7 +117,7 @@ def test_ack_on_the_third_attempt_delivers_once(stack: Stack) -> None:
         await vis.close()
         await ag.close()
 
-    run(scenario)
+    run_client(scenario)
 
 
 def test_duplicate_client_message_id_makes_one_message(stack: Stack) -> None:
@@ -142,7 +134,7 @@ def test_duplicate_client_message_id_makes_one_message(stack: Stack) -> None:
         await vis.close()
         await ag.close()
 
-    run(scenario)
+    run_client(scenario)
 
 
 def test_reconnect_mid_stream_loses_nothing_and_duplicates_nothing(stack: Stack) -> None:
@@ -176,7 +168,7 @@ def test_reconnect_mid_stream_loses_nothing_and_duplicates_nothing(stack: Stack)
         await vis2.close()
         await ag.close()
 
-    run(scenario)
+    run_client(scenario)
 
 
 def test_every_bad_input_gets_an_error_frame_and_the_connection_stays_usable(stack: Stack) -> None:
@@ -217,7 +209,7 @@ def test_every_bad_input_gets_an_error_frame_and_the_connection_stays_usable(sta
         for peer in (vis, ag, other_vis):
             await peer.close()
 
-    run(scenario)
+    run_client(scenario)
 
 
 @pytest.mark.parametrize("token", [None, "garbage", "expired"])
@@ -235,7 +227,7 @@ def test_connect_without_a_valid_token_is_refused(stack: Stack, token: str | Non
             await http.ws_connect(url)
         assert err.value.status == 401
 
-    run(scenario)
+    run_client(scenario)
 
 
 def test_history_is_for_participants_only(stack: Stack) -> None:
@@ -252,4 +244,4 @@ def test_history_is_for_participants_only(stack: Stack) -> None:
         await vis.close()
         await ag.close()
 
-    run(scenario)
+    run_client(scenario)

@@ -5,24 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from local.harness import Peer, Stack, agent_token, connect, run_stack
+from local.harness import Peer, Stack, agent_token, connect, run_client, run_stack
 
 pytestmark = pytest.mark.e2e
-
-
-def run(coro: Callable[[aiohttp.ClientSession], Awaitable[None]]) -> None:
-    async def main() -> None:
-        async with aiohttp.ClientSession() as http:
-            await coro(http)
-
-    asyncio.run(main())
 
 
 def one_chat_for_alice_and_shoes_closed(documents: dict[str, Any]) -> None:
@@ -101,7 +93,7 @@ def test_queue_positions_backfill_and_dashboard(stack: Stack) -> None:
         for peer in (carol, alice, first, second, third):
             await peer.close()
 
-    run(scenario)
+    run_client(scenario)
 
 
 def test_closed_hours_offer_leave_a_message_until_the_hours_are_changed(stack: Stack) -> None:
@@ -141,7 +133,7 @@ def test_closed_hours_offer_leave_a_message_until_the_hours_are_changed(stack: S
         for peer in (bob, shopper):
             await peer.close()
 
-    run(scenario)
+    run_client(scenario)
 
 
 def test_a_bad_config_edit_is_refused_and_the_last_good_one_stays(stack: Stack) -> None:
@@ -167,7 +159,7 @@ def test_a_bad_config_edit_is_refused_and_the_last_good_one_stays(stack: Stack) 
             await peer.close()
 
     try:
-        run(scenario)
+        run_client(scenario)
     finally:
         groups_file.write_text(good)
 
@@ -188,4 +180,4 @@ def test_an_agent_connecting_while_visitors_wait_gets_them_once_its_connection_i
         for peer in (bob, waiting):
             await peer.close()
 
-    run(scenario)
+    run_client(scenario)

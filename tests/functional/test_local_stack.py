@@ -17,8 +17,10 @@ from moto import mock_aws
 from chalicelib.im.models import Connection, Message, Presence
 from chalicelib.platform.modelbase import expires
 from chalicelib.platform.tables import ALL_MODELS
+from chalicelib.routing.models import Agent, GroupState
 from chalicelib.settings import get_settings
 from local import sfn_adapter, stack
+from local.config_sync import sync_directory
 
 TOUCHED = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE",
            "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "STAGE", "TABLE_PREFIX", "DEV_IDP_ENABLED", "ACK_WAIT_SECONDS",
@@ -116,13 +118,15 @@ def test_a_snapshot_survives_a_restart_without_stale_sockets_or_lost_deliveries(
     mock = fresh_aws(monkeypatch)
     try:
         Connection("c_agent", user_id="alice", role="agent", connected_at=1, expires_at=expires(now + 3600)).save()
-        Presence("alice", role="agent", conns={"c_agent"}, status="online", updated_at=1).save()
+        Presence("alice", role="agent", conns={"c_agent"}, updated_at=1).save()
+        Agent("alice", status="online", capacity=5, active=1, groups={"general"}, seq=3).save()
+        GroupState("general", online_capacity=5, online_agents=1).save()
         Presence("v_1", role="visitor", conns={"c_visitor"}, session_id="s_1", updated_at=1).save()
         Message("s_1", "m#000000000001", seq=1, status="pending", sender_id="v_1").save()
         Message("s_1", "m#000000000002", seq=2, status="delivered", sender_id="v_1").save()
         Message("s_1", "c#v_1#old", expires_at=expires(now - 60)).save()
         Message("s_1", "c#v_1#new", expires_at=expires(now + 3600)).save()
-        assert stack.save_snapshot(snapshot) == 7
+        assert stack.save_snapshot(snapshot) == 9
     finally:
         mock.stop()
     assert not list(tmp_path.glob(".*.tmp"))
@@ -130,13 +134,16 @@ def test_a_snapshot_survives_a_restart_without_stale_sockets_or_lost_deliveries(
 
     mock = fresh_aws(monkeypatch)
     try:
-        assert stack.load_snapshot(snapshot) == 6  # the expired marker is gone, as DynamoDB's TTL would do
+        assert stack.load_snapshot(snapshot) == 8  # the expired marker is gone, as DynamoDB's TTL would do
+        sync_directory(stack.config_dir(), get_settings().config_path)
         stack.reset_live_state()
         assert list(Connection.scan()) == []
         alice, visitor = Presence.get("alice"), Presence.get("v_1")
-        assert (alice.conns, alice.status) == (set(), "offline")
+        assert alice.conns == set()
+        # Offline through routing: the group's counters follow; its open session stays with it.
+        assert (Agent.get("alice").status, Agent.get("alice").active) == ("offline", 1)
+        assert int(GroupState.get("general").online_capacity) == 0
         assert (visitor.conns, visitor.session_id) == (set(), "s_1")
-        assert visitor.status is None
         assert {m.sk for m in Message.query("s_1")} == {"m#000000000001", "m#000000000002", "c#v_1#new"}
 
         assert stack.restart_pending_deliveries() == 1

@@ -434,7 +434,9 @@ def test_backup_groups_are_tried_in_order_skipping_closed_and_overflowing_ones(w
 
 # -- dashboard -------------------------------------------------------------------------------------
 
-def test_dashboard_figures_and_live_pushes(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+def test_dashboard_figures_and_live_pushes(world: World, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)  # the local stack turns metrics off
     use(world, routing_config([group("general", ["alice", "bob"])], default_capacity=1))
     world.agent("alice")
     world.agent("bob")
@@ -489,3 +491,25 @@ def test_a_stale_index_entry_costs_a_retry_never_a_visitor_or_a_slot(world: Worl
     world.agent("bob")  # a real free slot: the same visitor is served, once
     assert Session.get(waiting.session_id, consistent_read=True).agent_id == "bob"
     assert queue_order("general") == []
+
+
+def test_a_reconnect_racing_the_last_disconnect_keeps_the_agent_online(world: World) -> None:
+    alice = world.agent("alice")  # connection c-alice
+    world.svc.presence.connect("c-alice-2", alice)  # the new socket registers first...
+    world.svc.presence.disconnect("c-alice")  # ...then the old one's $disconnect runs
+    assert Agent.get("alice", consistent_read=True).status == "online"
+    world.svc.presence.disconnect("c-alice-2")
+    assert Agent.get("alice", consistent_read=True).status == "offline"
+    assert int(GroupState.get("general", consistent_read=True).online_capacity) == 0
+
+
+def test_an_agents_own_capacity_lasts_its_shift_and_the_configured_one_returns_next_time(world: World) -> None:
+    alice = world.agent("alice")
+    world.svc.routing.set_agent_status(alice, "online", capacity=7)
+    world.svc.routing.set_agent_status(alice, "busy")
+    assert int(Agent.get("alice").capacity) == 7
+    world.svc.routing.set_agent_status(alice, "offline")
+    use(world, routing_config(default_capacity=3))
+    world.svc.routing.set_agent_status(alice, "online")
+    assert int(Agent.get("alice").capacity) == 3
+    assert int(GroupState.get("general", consistent_read=True).online_capacity) == 3
