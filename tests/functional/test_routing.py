@@ -513,3 +513,29 @@ def test_an_agents_own_capacity_lasts_its_shift_and_the_configured_one_returns_n
     world.svc.routing.set_agent_status(alice, "online")
     assert int(Agent.get("alice").capacity) == 3
     assert int(GroupState.get("general", consistent_read=True).online_capacity) == 3
+
+
+def test_an_overflow_alert_reaches_the_sns_topic(aws: None, sender: RecordingSender, timer: RecordingTimer,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    from chalicelib.settings import get_settings
+
+    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    topic = sns.create_topic(Name="cs-test-alerts")["TopicArn"]
+    inbox = sqs.create_queue(QueueName="supervisors")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
+    monkeypatch.setenv("ALERTS_TOPIC_ARN", topic)
+    get_settings.cache_clear()
+    config = routing_config([group("general", ["alice"], queue=QueuePolicy(1, 900, frozenset()))])
+    svc = build(sender, timer, config=lambda: config)  # no publisher given: the real SNS client
+    for n in (1, 2):
+        who = Identity(user_id=f"v_{n}", role="visitor", channel="web")
+        svc.sessions.current_or_new(who, svc.presence.connect(f"c{n}", who))
+        svc.routing.request_agent(who)
+    got = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10)["Messages"]
+    body = json.loads(got[0]["Body"])
+    assert len(got) == 1
+    assert body["Subject"] == "Queue overflow in General"
+    assert "queue_full" in body["Message"] and "leave-a-message" in body["Message"]
