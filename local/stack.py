@@ -297,13 +297,13 @@ def run(port: int, state_dir: Path) -> None:
         max_connection_seconds=float(os.environ.get("LOCAL_WS_MAX_SECONDS", str(2 * 3600))),
     )
 
-    async def announce(_: web.Application) -> None:
+    def announce(_: str) -> None:
+        # run_app calls this once its sockets listen (on_startup would run before): READY means connectable.
         print(_banner(port, state_dir, restored, pending), flush=True)
 
-    web_app.on_startup.append(announce)
     try:
         # run_app turns SIGINT and SIGTERM into a graceful stop: sockets closed, $disconnect run.
-        web.run_app(web_app, host="127.0.0.1", port=port, print=None, handle_signals=True)
+        web.run_app(web_app, host="127.0.0.1", port=port, print=announce, handle_signals=True)
     except OSError as err:
         if err.errno != errno.EADDRINUSE:
             raise
