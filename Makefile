@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck bench clean chromium config-push
+.PHONY: run test lint typecheck bench clean chromium config-push faq-eval faq-import
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,19 @@ test: $(STAMP) lint typecheck chromium
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Measure the shipped FAQ matcher on any knowledge base (formats in docs/faq-matching.md):
+#   make faq-eval KB=faqs.jsonl QUERIES=queries.jsonl [SIMILAR=labelled.jsonl] [OUT=result.json]
+faq-eval: $(STAMP)
+	@test -n "$(QUERIES)" -a -n "$(KB)$(SIMILAR)" || { echo "usage: make faq-eval KB=<faqs.jsonl> QUERIES=<queries.jsonl> [SIMILAR=<labelled.jsonl>] [OUT=<result.json>]" >&2; exit 2; }
+	$(BIN)/python -m chalicelib.faq.evaluate --queries $(QUERIES) $(if $(KB),--kb $(KB)) $(if $(SIMILAR),--similar $(SIMILAR)) $(if $(OUT),--out $(OUT))
+
+# Import FAQ files into the knowledge base of STAGE (every row checked first; then DynamoDB, then the index);
+# SIMILAR adds labelled queries as similar questions (formats in docs/knowledge-base.md):
+#   make faq-import FILE=../shared/data/faq/bitext_faqs.jsonl SIMILAR=../shared/data/faq/bitext_queries_dev.jsonl STAGE=prod
+faq-import: $(STAMP)
+	@test -n "$(FILE)" || { echo "usage: make faq-import FILE=<faqs.jsonl|.csv> [SIMILAR=<labelled.jsonl>] [STAGE=prod]" >&2; exit 2; }
+	$(if $(STAGE),STAGE=$(STAGE) TABLE_PREFIX=cs-$(STAGE)) $(BIN)/python -m chalicelib.faq import $(FILE) $(if $(SIMILAR),--similar $(SIMILAR))
 
 # Validate FILE (one or more of config/{hours,groups,routing}.json) with the documents in SSM, then write it:
 #   make config-push FILE=config/groups.json STAGE=prod

@@ -173,3 +173,89 @@ def left_messages() -> Any:
     limit = int_param(req.query_params, "limit", 50, 1, 200)
     groups = sorted(config.groups) if who.role != "agent" else [g.group_id for g, _ in config.groups_of(who.user_id)]
     return {"left_messages": [left_message_json(m) for m in svc.routing.left_messages(groups, limit)]}
+
+
+# -- Robot management (knowledge base and robot settings) --
+# Imported here so that this block stays the whole of the robot-management wiring.
+from chalicelib.faq import api as faq_api  # noqa: E402
+
+
+@app.route("/faqs", methods=["GET"], cors=True)
+@api_errors
+def faqs_list() -> Any:
+    req = request()
+    return faq_api.list_faqs(caller(req), req.query_params or {}, services().kb)
+
+
+@app.route("/faqs", methods=["POST"], cors=True)
+@api_errors
+def faqs_create() -> Response:
+    req = request()
+    who = caller(req)
+    return Response(body=faq_api.create_faq(who, json_body(req), services().kb), status_code=201)
+
+
+@app.route("/faqs/import", methods=["POST"], cors=True)
+@api_errors
+def faqs_import() -> Any:
+    req = request()
+    who = caller(req)
+    return faq_api.import_faqs(who, json_body(req), services().kb)
+
+
+@app.route("/faqs/export", methods=["GET"], cors=True)
+@api_errors
+def faqs_export() -> Response:
+    req = request()
+    text, content_type = faq_api.export_faqs(caller(req), req.query_params or {}, services().kb)
+    extension = "csv" if content_type.startswith("text/csv") else "jsonl"
+    return Response(body=text, status_code=200, headers={
+        "Content-Type": content_type, "Content-Disposition": f'attachment; filename="faqs.{extension}"'})
+
+
+@app.route("/faqs/reindex", methods=["POST"], cors=True)
+@api_errors
+def faqs_reindex() -> Any:
+    return faq_api.reindex(caller(request()), services().kb)
+
+
+@app.route("/faqs/{faq_id}", methods=["GET"], cors=True)
+@api_errors
+def faqs_get(faq_id: str) -> Any:
+    return faq_api.get_faq(caller(request()), faq_id, services().kb)
+
+
+@app.route("/faqs/{faq_id}", methods=["PUT"], cors=True)
+@api_errors
+def faqs_update(faq_id: str) -> Any:
+    req = request()
+    who = caller(req)
+    return faq_api.update_faq(who, faq_id, json_body(req), services().kb)
+
+
+@app.route("/faqs/{faq_id}", methods=["DELETE"], cors=True)
+@api_errors
+def faqs_delete(faq_id: str) -> Any:
+    return faq_api.delete_faq(caller(request()), faq_id, services().kb)
+
+
+@app.route("/robot/settings", methods=["GET"], cors=True)
+@api_errors
+def robot_settings_get() -> Any:
+    return faq_api.get_robot_settings(caller(request()), services().kb)
+
+
+@app.route("/robot/settings", methods=["PUT"], cors=True)
+@api_errors
+def robot_settings_put() -> Any:
+    req = request()
+    who = caller(req)
+    return faq_api.put_robot_settings(who, json_body(req), services().kb)
+
+
+@app.route("/robot/try", methods=["POST"], cors=True)
+@api_errors
+def robot_try() -> Any:
+    req = request()
+    who = caller(req)
+    return faq_api.try_question(who, json_body(req), services().kb)

@@ -18,6 +18,7 @@ RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- relay:begin -->", "<!-- relay:end -->"
 ROUTING_BEGIN, ROUTING_END = "<!-- routing:begin -->", "<!-- routing:end -->"
+FAQ_BEGIN, FAQ_END = "<!-- faq:begin -->", "<!-- faq:end -->"
 
 
 def machine() -> dict[str, Any]:
@@ -126,9 +127,20 @@ def run_routing(arrivals: int) -> None:
     print(json.dumps(result, indent=2))
 
 
+def run_faq() -> None:
+    from bench import faq
+
+    result = faq.run()
+    result["date"] = time.strftime("%Y-%m-%d")
+    result["machine"] = machine()
+    (RESULTS / "faq.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_doc_section(FAQ_BEGIN, FAQ_END, faq.table(result))
+    print(json.dumps(result, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=("relay", "routing"), help="run one benchmark (default: all)")
+    parser.add_argument("--only", choices=("relay", "routing", "faq"), help="run one benchmark (default: all)")
     parser.add_argument("--pairs", type=int, default=20, help="relay: visitor/agent pairs")
     parser.add_argument("--seconds", type=float, default=20.0, help="relay: seconds of traffic")
     parser.add_argument("--arrivals", type=int, default=30,
@@ -139,6 +151,8 @@ def main() -> None:
         run_relay(args.pairs, args.seconds)
     if args.only in (None, "routing"):
         run_routing(args.arrivals)
+    if args.only in (None, "faq"):
+        run_faq()
 
 
 if __name__ == "__main__":

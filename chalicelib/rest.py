@@ -13,12 +13,14 @@ from chalice.app import Request, Response
 from chalicelib.auth.errors import AuthError
 from chalicelib.auth.identity import Identity
 from chalicelib.auth.tokens import authenticate, default_key_source
+from chalicelib.faq.store import FaqError
 from chalicelib.im.errors import ImError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _STATUS = {"invalid_body": 400, "invalid_frame": 400, "unauthorized": 401, "forbidden": 403,
-           "not_found": 404, "unknown_message": 404, "session_closed": 409, "no_agent": 409}
+           "not_found": 404, "unknown_message": 404, "session_closed": 409, "no_agent": 409,
+           "conflict": 409}
 _AUTH_STATUS = {"bad_credentials": 401, "missing_token": 401, "invalid_token": 401, "expired_token": 401}
 
 
@@ -47,6 +49,8 @@ def api_errors(func: F) -> F:
             return error_response(_AUTH_STATUS.get(err.code, 401), err.code, err.message)
         except ImError as err:
             return error_response(_STATUS.get(err.code, 400), err.code, err.message, **err.details)
+        except FaqError as err:
+            return error_response(_STATUS.get(err.code, 400), err.code, err.message, field=err.field, **err.details)
 
     return wrapper  # type: ignore[return-value]
 

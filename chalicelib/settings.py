@@ -38,6 +38,10 @@ class Settings:
     config_max_age_seconds: int
     # SNS topic for supervisor alerts (overflow); empty: dashboard pushes only.
     alerts_topic_arn: str
+    # FAQ search: "embedded" (tantivy in the process; local default) or "opensearch".
+    search_backend: str
+    opensearch_url: str
+    opensearch_index: str
 
     def table_name(self, short: str) -> str:
         return f"{self.table_prefix}-{short}"
@@ -70,4 +74,7 @@ def get_settings() -> Settings:
         config_path=os.environ.get("CONFIG_PATH", f"/{os.environ.get('TABLE_PREFIX', f'cs-{stage}')}/config"),
         config_max_age_seconds=_int("CONFIG_MAX_AGE_SECONDS", 60),
         alerts_topic_arn=os.environ.get("ALERTS_TOPIC_ARN", ""),
+        search_backend=os.environ.get("SEARCH_BACKEND", "embedded"),
+        opensearch_url=os.environ.get("OPENSEARCH_URL", ""),
+        opensearch_index=os.environ.get("OPENSEARCH_INDEX", f"{os.environ.get('TABLE_PREFIX', f'cs-{stage}')}-faqs"),
     )

@@ -7,6 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.config.model import RoutingConfig
+from chalicelib.faq.embed import default_embedder
+from chalicelib.faq.kb import KnowledgeBase, search_backend
+from chalicelib.faq.robot import RobotService
+from chalicelib.faq.store import FaqStore
 from chalicelib.im.delivery import DeliveryTimer, StepFunctionsTimer
 from chalicelib.im.presence import PresenceService
 from chalicelib.im.service import ImService
@@ -26,6 +30,8 @@ class Services:
     routing: RoutingService
     dashboard: Dashboard
     config: Callable[[], RoutingConfig]
+    kb: KnowledgeBase
+    robot: RobotService
 
 
 def _stored_config() -> RoutingConfig:
@@ -35,8 +41,10 @@ def _stored_config() -> RoutingConfig:
 
 
 def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConfig] | None = None,
-          clock: Callable[[], float] | None = None, publisher: Callable[[str, str], None] | None = None) -> Services:
-    """The services over ``sender`` and ``timer``; ``config`` defaults to the SSM documents."""
+          clock: Callable[[], float] | None = None, publisher: Callable[[str, str], None] | None = None,
+          kb: KnowledgeBase | None = None) -> Services:
+    """The services over ``sender`` and ``timer``; ``config`` defaults to the SSM documents and ``kb`` to
+    the process's knowledge base."""
     config = config or _stored_config
     kwargs = {"clock": clock} if clock is not None else {}
     presence = PresenceService(sender, **kwargs)
@@ -45,8 +53,33 @@ def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConf
     dashboard = Dashboard(presence, config, publisher=publisher, **kwargs)
     routing = RoutingService(presence, sessions, agents, config, dashboard, **kwargs)
     presence.on_staff_gone = routing.agent_disconnected
-    return Services(presence=presence, im=ImService(presence, timer, **kwargs), sessions=sessions, agents=agents,
-                    routing=routing, dashboard=dashboard, config=config)
+    im = ImService(presence, timer, **kwargs)
+    knowledge = kb or knowledge_base()
+    robot = RobotService(presence, im, knowledge.matcher, knowledge.robot_settings, knowledge.lookup,
+                         routing.request_agent, **kwargs)
+    im.after_send = robot.on_agent_chat_message
+    return Services(presence=presence, im=im, sessions=sessions, agents=agents, routing=routing,
+                    dashboard=dashboard, config=config, kb=knowledge, robot=robot)
+
+
+_kb: KnowledgeBase | None = None
+_kb_lock = threading.Lock()
+
+
+def knowledge_base() -> KnowledgeBase:
+    """The process's knowledge base: DynamoDB behind, the configured search backend in front."""
+    global _kb
+    with _kb_lock:  # not _lock: services() holds that one while it builds
+        if _kb is None:
+            _kb = KnowledgeBase(FaqStore(), search_backend(), default_embedder())
+        return _kb
+
+
+def use_knowledge_base(kb: KnowledgeBase | None) -> None:
+    """Make ``kb`` the process's knowledge base (the local stack's, with its vector cache); None forgets it."""
+    global _kb
+    with _kb_lock:
+        _kb = kb
 
 
 _lock = threading.Lock()

@@ -141,6 +141,8 @@ def build() -> dict[str, Any]:
                                            "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchWriteItem",
                                            "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"],
              "Resource": table_arns(tables)},
+            # The knowledge base's admin listing, export and full reindex read the whole FAQ table.
+            {"Effect": "Allow", "Action": "dynamodb:Scan", "Resource": {"Fn::GetAtt": ["FaqsTable", "Arn"]}},
             {"Effect": "Allow", "Action": "ssm:GetParametersByPath",
              "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:"
                                      "parameter/${TablePrefix}/config"}},

@@ -285,8 +285,9 @@ class Gateway:
     # -- REST and pages ------------------------------------------------------------------------------
 
     async def rest(self, request: web.Request) -> web.Response:
-        # Chalice routes are declared without the stage-like /api prefix.
-        path = "/" + request.match_info["tail"]
+        # Chalice routes are declared without the stage-like /api prefix. The raw path keeps %2F inside a
+        # path parameter encoded, as API Gateway does (a FAQ id "a/b" is one segment, not two).
+        path = request.raw_path.split("?", 1)[0][len("/api"):] or "/"
         if request.query_string:
             path += "?" + request.query_string
         body = await request.read()

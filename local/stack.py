@@ -204,6 +204,36 @@ def load_config() -> Any:
     return watcher
 
 
+DEMO_FAQS = ROOT / "config" / "faq" / "demo_faqs.jsonl"
+DEMO_SUGGESTED_QUESTIONS = ("shipping-delivery-time-mainland", "returns-return-policy", "refunds-refund-time",
+                            "shipping-tracking-number")
+
+
+def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
+    """The process's knowledge base with a disk cache of text vectors; on an empty table the demo FAQs
+    are imported first. Builds the search index now, so the first question is answered at once.
+    Returns (FAQs imported, FAQs indexed)."""
+    from chalicelib import wiring
+    from chalicelib.faq.embed import default_embedder
+    from chalicelib.faq.kb import KnowledgeBase, search_backend
+    from chalicelib.faq.store import FaqStore
+    from chalicelib.faq.transfer import Source
+    from local.embed_cache import CachingEmbedder
+
+    cache = Path(os.environ.get("LOCAL_EMBED_CACHE") or ROOT / ".local" / "embed-cache.npz")
+    embedder = CachingEmbedder(default_embedder(), cache)
+    kb = KnowledgeBase(FaqStore(), search_backend(), embedder, load_on_first_use=False)
+    wiring.use_knowledge_base(kb)
+    imported = 0
+    if not kb.page(1)[0]:
+        result = kb.import_rows([Source(DEMO_FAQS.name, DEMO_FAQS.read_text(), "jsonl")], index=False)
+        imported = result.faqs
+        kb.save_robot_settings({"suggested_questions": list(DEMO_SUGGESTED_QUESTIONS)})
+    indexed = kb.rebuild()
+    embedder.save()
+    return imported, indexed
+
+
 class Ticker(threading.Thread):
     """Runs the app's scheduled ``queue_tick`` handler every ``interval`` seconds, as EventBridge does
     every minute on AWS (a shorter default here, so wait estimates visibly move)."""
@@ -237,7 +267,7 @@ def import_app() -> Chalice:
     return app
 
 
-def _banner(port: int, state_dir: Path, restored: int | None, pending: int) -> str:
+def _banner(port: int, state_dir: Path, restored: int | None, pending: int, indexed: int, imported: int) -> str:
     base = f"http://127.0.0.1:{port}"
     state = f"{restored} items restored" if restored is not None else "fresh start"
     if pending:
@@ -249,6 +279,7 @@ Customer service is running (local stack: moto, API Gateway emulator, Step Funct
   Agent console   {base}/console        demo sign-in: alice / demo (also bob, carol, admin)
   WebSocket API   ws://127.0.0.1:{port}/ws?token=...
   REST API        {base}/api/
+  Knowledge base  {indexed} FAQs indexed{f" ({imported} demo FAQs imported)" if imported else ""}
   State           {state_dir}  ({state})
 
 Ctrl-C stops it and saves the state.
@@ -287,6 +318,7 @@ def run(port: int, state_dir: Path) -> None:
     if restored is not None:
         reset_live_state()
     pending = restart_pending_deliveries()
+    imported, indexed = load_knowledge_base(state_dir)
     ticker = Ticker(app, float(os.environ.get("LOCAL_TICK_SECONDS", "10")))
     ticker.start()
 
@@ -299,7 +331,7 @@ def run(port: int, state_dir: Path) -> None:
 
     def announce(_: str) -> None:
         # run_app calls this once its sockets listen (on_startup would run before): READY means connectable.
-        print(_banner(port, state_dir, restored, pending), flush=True)
+        print(_banner(port, state_dir, restored, pending, indexed, imported), flush=True)
 
     try:
         # run_app turns SIGINT and SIGTERM into a graceful stop: sockets closed, $disconnect run.

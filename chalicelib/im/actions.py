@@ -10,6 +10,7 @@ from chalicelib.auth.identity import Identity
 from chalicelib.im import schemas
 from chalicelib.im.errors import ImError
 from chalicelib.platform.observability import logger
+from chalicelib.sessions import models as sm
 from chalicelib.sessions.service import session_json
 from chalicelib.wiring import Services
 
@@ -30,13 +31,22 @@ def _hello(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) ->
     else:
         session = svc.sessions.current(caller)
         welcome["session"] = session_json(session) if session else None
+        if session is not None and session.status == sm.BOT and not session.robot_off:
+            welcome["robot"] = svc.robot.greeting()
     svc.presence.post(conn, welcome, caller.user_id)
     if caller.is_staff:
         svc.routing.agent_ready(caller)
 
 
 def _send(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
-    svc.im.send(caller, conn, schemas.send_frame(frame))
+    parsed = schemas.send_frame(frame)
+    try:
+        svc.im.send(caller, conn, parsed)
+    except ImError as err:
+        # No agent yet: the visitor is talking to the robot (or waiting, and the message is kept).
+        if err.code != "no_agent" or caller.is_staff:
+            raise
+        svc.robot.receive(caller, conn, parsed)
 
 
 def _ack(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
@@ -56,7 +66,9 @@ def _visitor_only(caller: Identity, what: str) -> None:
 def _request_agent(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
     schemas.bare_frame(frame)
     _visitor_only(caller, "ask for an agent")
-    svc.routing.request_agent(caller)
+    session = svc.routing.request_agent(caller)
+    if session.status in (sm.WAITING, sm.ACTIVE) and not session.robot_off:
+        svc.robot.silence(session)  # handed off by the button: the robot never answers here again
 
 
 def _leave_queue(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
@@ -86,6 +98,13 @@ def _set_status(svc: Services, caller: Identity, conn: str, frame: dict[str, Any
                              "active": int(agent.active)}, caller.user_id)
 
 
+def _suggest(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    session_id, text = schemas.suggest_frame(frame)
+    if not caller.is_staff:
+        raise ImError("forbidden", "suggestions are for agents")
+    svc.robot.suggest_on_request(caller, session_id, text)
+
+
 def _subscribe_dashboard(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
     schemas.bare_frame(frame)
     if caller.role not in ("supervisor", "admin"):
@@ -109,6 +128,7 @@ ACTIONS: dict[str, Action] = {
     "leave_message": _leave_message,
     "end_session": _end_session,
     "set_status": _set_status,
+    "suggest": _suggest,
     "subscribe_dashboard": _subscribe_dashboard,
     "unsubscribe_dashboard": _unsubscribe_dashboard,
 }

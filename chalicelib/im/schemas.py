@@ -245,6 +245,13 @@ def leave_message_frame(frame: dict[str, Any]) -> tuple[str, str | None, str | N
     return text, contact, reason
 
 
+def suggest_frame(frame: dict[str, Any]) -> tuple[str, str | None]:
+    """``suggest``: a session and optionally the text to find FAQs for (default: the visitor's latest)."""
+    _only(frame, {"action", "session_id", "text"}, "")
+    session_id = session_id_of(frame)
+    return session_id, _string(frame, "text", required=False, max_len=MAX_TEXT_CHARS)
+
+
 def session_frame(frame: dict[str, Any]) -> str:
     """Actions on one session that take nothing else (``end_session``)."""
     _only(frame, {"action", "session_id"}, "")

@@ -22,6 +22,7 @@ from chalicelib.im.models import Message, marker_sk, message_sk
 from chalicelib.im.presence import PresenceService
 from chalicelib.im.schemas import MessageRef, SendFrame, is_session_id, message_id
 from chalicelib.platform.modelbase import expires
+from chalicelib.platform.observability import logger
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 from chalicelib.settings import MAX_DELIVERY_ATTEMPTS
@@ -67,6 +68,8 @@ class ImService:
         self._presence = presence
         self._timer = timer
         self._clock = clock
+        # Runs after a message has gone to its recipient (the SOP assistant's suggestions for agents).
+        self.after_send: Callable[[Session, Message], None] | None = None
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -80,9 +83,9 @@ class ImService:
         recipient_id = session.agent_id if caller.user_id == session.visitor_id else session.visitor_id
         assert recipient_id is not None
         recipient_conns = _pool.submit(self._presence.connections_of, recipient_id)
-        if not self._claim_client_id(caller, frame, seq):
+        if not self.claim_client_id(caller, frame, seq):
             recipient_conns.cancel()
-            self._answer_duplicate(caller, connection_id, frame)
+            self.answer_duplicate(caller, connection_id, frame)
             return
         now = self._now_ms()
         msg = Message(frame.session_id, message_sk(seq), seq=seq,
@@ -95,6 +98,12 @@ class ImService:
         self._timer.start(frame.session_id, msg.sk, seq)
         self._presence.push(recipient_id, {"event": "message", "message": message_json(msg), "attempt": 1},
                             conns=recipient_conns.result())
+        if self.after_send is not None:
+            try:
+                self.after_send(session, msg)
+            except Exception:
+                # Suggestions are a help, never a reason to fail a message already delivered.
+                logger.exception("after-send hook failed", extra={"session_id": frame.session_id})
 
     def _next_seq(self, caller: Identity, session_id: str) -> Session:
         session = Session(session_id)
@@ -107,10 +116,10 @@ class ImService:
         except UpdateError as err:
             if not is_conditional_failure(err):
                 raise
-            raise self._why_not_sendable(caller, session_id) from None
+            raise self.why_not_sendable(caller, session_id) from None
         return session
 
-    def _why_not_sendable(self, caller: Identity, session_id: str) -> ImError:
+    def why_not_sendable(self, caller: Identity, session_id: str) -> ImError:
         try:
             session = Session.get(session_id, consistent_read=True)
         except DoesNotExist:
@@ -122,7 +131,7 @@ class ImService:
         return ImError("no_agent", "no agent has joined this session yet; send request_agent first",
                        session_id=session_id)
 
-    def _claim_client_id(self, caller: Identity, frame: SendFrame, seq: int) -> bool:
+    def claim_client_id(self, caller: Identity, frame: SendFrame, seq: int) -> bool:
         marker = Message(frame.session_id, marker_sk(caller.user_id, frame.client_msg_id), seq=seq,
                          expires_at=expires(self._clock() + MARKER_TTL_SECONDS))
         try:
@@ -133,7 +142,7 @@ class ImService:
                 return False
             raise
 
-    def _answer_duplicate(self, caller: Identity, connection_id: str, frame: SendFrame) -> None:
+    def answer_duplicate(self, caller: Identity, connection_id: str, frame: SendFrame) -> None:
         """A resend of a client id already taken: report the original's fate, never store twice."""
         marker = Message.get(frame.session_id, marker_sk(caller.user_id, frame.client_msg_id),
                              consistent_read=True)
@@ -144,7 +153,7 @@ class ImService:
                                 caller.user_id)
             return
         if original.status == DELIVERED:
-            self._presence.post(connection_id, self._delivered_frame(original), caller.user_id)
+            self._presence.post(connection_id, self.delivered_frame(original), caller.user_id)
         # Still pending: its `delivered` or `send_failed` is on the way.
 
     # -- acknowledgement -------------------------------------------------------------------------
@@ -160,7 +169,7 @@ class ImService:
                 raise
             self._explain_ack(caller, ref)
             return
-        frame = self._delivered_frame(msg)
+        frame = self.delivered_frame(msg)
         if not (msg.sender_conn and self._presence.post(msg.sender_conn, frame, msg.sender_id)):
             self._presence.push(str(msg.sender_id), frame)
 
@@ -175,7 +184,7 @@ class ImService:
         # Already delivered: a repeated ACK is harmless and needs no answer.
 
     @staticmethod
-    def _delivered_frame(msg: Message) -> dict[str, Any]:
+    def delivered_frame(msg: Message) -> dict[str, Any]:
         return {"event": "delivered", "client_msg_id": msg.client_msg_id, "message_id": msg.message_id,
                 "session_id": msg.session_id, "seq": int(msg.seq or 0), "delivered_at": msg.delivered_at}
 

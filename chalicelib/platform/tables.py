@@ -6,12 +6,13 @@ from __future__ import annotations
 from pynamodb.attributes import TTLAttribute
 from pynamodb.models import Model
 
+from chalicelib.faq.models import FaqItem, RobotSettingsItem
 from chalicelib.im.models import Connection, Message, Presence
 from chalicelib.routing.models import Agent, GroupState, LeftMessage, Member, QueueEntry
 from chalicelib.sessions.models import Session
 
 ALL_MODELS: tuple[type[Model], ...] = (Connection, Presence, Session, Message, Agent, Member, GroupState,
-                                       QueueEntry, LeftMessage)
+                                       QueueEntry, LeftMessage, FaqItem, RobotSettingsItem)
 
 
 def ttl_attribute(model: type[Model]) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -41,6 +41,9 @@ class Session(Model):
     assigned_at = NumberAttribute(null=True)
     # The agent of the visitor's previous session, for sticky routing.
     last_agent_id = UnicodeAttribute(null=True)
+    # The robot: unanswered questions in a row, and whether it has handed off (then it never speaks again).
+    robot_misses = NumberAttribute(null=True)
+    robot_off = BooleanAttribute(null=True)
     closed_at = NumberAttribute(null=True)
     closed_by = UnicodeAttribute(null=True)
     # Last sequence number handed out; each sent message takes the next.

@@ -5,6 +5,7 @@ const sessions = new Map();   // session id -> session
 const threads = new Map();    // session id -> [element]
 const unread = new Map();     // session id -> count
 const pendingEls = new Map(); // client_msg_id -> element
+const suggestionsBy = new Map(); // session id -> the latest suggestions frame
 let current = null;
 let client = null;
 let me = null;
@@ -83,6 +84,7 @@ function select(id) {
     info.append(dt, dd);
   }
   renderList();
+  renderSuggestions();
   if (!thread(id).length) loadHistory(id);
 }
 
@@ -134,6 +136,42 @@ function onEvent(name, data) {
     if (el) setStatus(el, "failed");
   } else if (name === "status") {
     $("status").value = data.status;
+  } else if (name === "suggestions") {
+    suggestionsBy.set(data.session_id, data);
+    if (data.session_id === current) renderSuggestions();
+  }
+}
+
+// The SOP assistant: FAQ answers for the visitor's latest message, each with why it matched.
+function renderSuggestions() {
+  const box = $("sop-list");
+  const frame = suggestionsBy.get(current);
+  box.replaceChildren();
+  if (!frame || !frame.suggestions.length) {
+    const p = document.createElement("p");
+    p.className = "empty";
+    p.textContent = "FAQ answers for the visitor's messages appear here.";
+    box.appendChild(p);
+    return;
+  }
+  for (const s of frame.suggestions) {
+    const item = document.createElement("div");
+    item.className = "sop-item";
+    item.dataset.testid = "sop-item";
+    const q = document.createElement("strong");
+    q.textContent = s.question;
+    const why = document.createElement("div");
+    why.className = "why";
+    why.textContent = `matched “${s.why.matched}” · score ${s.score.toFixed(2)}`;
+    const answer = document.createElement("p");
+    answer.textContent = s.answer;
+    const send = document.createElement("button");
+    send.type = "button";
+    send.dataset.testid = "sop-send";
+    send.textContent = "Send";
+    send.onclick = () => sendOwn("text", { text: s.answer });
+    item.append(q, why, answer, send);
+    box.appendChild(item);
   }
 }
 
@@ -158,6 +196,9 @@ $("composer").addEventListener("submit", (e) => {
   $("input").value = "";
   sendOwn("text", { text });
 });
+$("end-chat").onclick = () => {
+  if (current) client.raw({ action: "end_session", session_id: current });
+};
 $("send-image").onclick = () => {
   const url = prompt("Image URL (https://…)");
   if (url) sendOwn("image", { url, alt: "image from agent" });

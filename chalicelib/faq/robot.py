@@ -1,0 +1,226 @@
+"""The robot that answers visitors before a person does, and the SOP assistant that helps agents.
+
+The robot reads each text a visitor sends while the session is with the robot: it answers from the
+knowledge base when the matcher is confident, else offers its best suggestions and a person. A
+hand-off keyword, the "talk to a person" button or too many misses in a row hand the session to
+routing, and from then on the robot stays silent in that session. Visitor messages are stored as
+history either way (an agent who takes over reads them).
+
+In a human chat, every visitor text gets the agent ranked FAQ suggestions, pushed after the message
+itself, each saying which question it matched and how strongly.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pynamodb.exceptions import UpdateError
+
+from chalicelib.auth.identity import Identity
+from chalicelib.faq.matcher import DEFAULT_THRESHOLD, Matcher
+from chalicelib.faq.model import Faq, Hit, RobotSettings
+from chalicelib.im.errors import ImError
+from chalicelib.im.models import Message, message_sk
+from chalicelib.im.presence import PresenceService
+from chalicelib.im.schemas import SendFrame, message_id
+from chalicelib.im.service import DELIVERED, ImService, is_conditional_failure, message_json
+from chalicelib.sessions import models as sm
+from chalicelib.sessions.models import Session
+
+ROBOT_ID = "robot"
+ROBOT_ROLE = "robot"
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_LAST_VISITOR_TEXTS = 20
+
+HANDOFF_TEXT = "Let me connect you with a person."
+NOT_TEXT = "I can only read text. Ask me in words, or tap \u201cTalk to a person\u201d."
+MISS_TEXT = "I'm not sure I understood. Did you mean one of these? You can also talk to a person."
+NOTHING_TEXT = "Sorry, I can't help with that. Try rephrasing, or talk to a person."
+
+
+def language_of(text: str) -> str:
+    """``zh`` when the text has Chinese characters, else ``en`` (the knowledge base's languages)."""
+    return "zh" if _CJK.search(text) else "en"
+
+
+def wants_person(text: str, keywords: Sequence[str]) -> bool:
+    """Whether ``text`` asks for a person: a keyword as a whole word (English) or anywhere (Chinese)."""
+    lowered = text.lower()
+    for keyword in keywords:
+        word = keyword.lower().strip()
+        if not word:
+            continue
+        if _CJK.search(word):
+            if word in lowered:
+                return True
+        elif re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", lowered):
+            return True
+    return False
+
+
+def hit_json(hit: Hit, faq: Faq | None) -> dict[str, Any]:
+    """A FAQ found for a text, with why: the question it matched and the scores behind it."""
+    out: dict[str, Any] = {"faq_id": hit.faq_id, "score": round(hit.score, 4),
+                           "why": {"matched": hit.matched, "lexical": round(hit.lexical, 4),
+                                   "semantic": None if hit.semantic is None else round(hit.semantic, 4)}}
+    if faq is not None:
+        out.update(question=faq.question, answer=faq.answer, category=faq.category,
+                   product_category=faq.product_category)
+    return out
+
+
+class RobotService:
+    def __init__(self, presence: PresenceService, im: ImService, matcher: Callable[[], Matcher],
+                 settings: Callable[[], RobotSettings], faqs: Callable[[Sequence[str]], dict[str, Faq]],
+                 hand_off: Callable[[Identity], object], clock: Callable[[], float] = time.time) -> None:
+        self._presence = presence
+        self._im = im
+        self._matcher = matcher
+        self._settings = settings
+        self._faqs = faqs
+        self._hand_off = hand_off
+        self._clock = clock
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    # -- visitors' messages while the robot has the session -----------------------------------------
+
+    def receive(self, visitor: Identity, connection_id: str, frame: SendFrame) -> None:
+        """A visitor's message in a session no agent has (yet): keep it, and answer if the robot still may."""
+        session = self._next_seq(visitor, frame.session_id)
+        seq = int(session.seq)
+        if not self._im.claim_client_id(visitor, frame, seq):
+            self._im.answer_duplicate(visitor, connection_id, frame)
+            return
+        now = self._now_ms()
+        msg = Message(frame.session_id, message_sk(seq), seq=seq, message_id=message_id(frame.session_id, seq),
+                      sender_id=visitor.user_id, sender_role=visitor.role, recipient_id=ROBOT_ID, kind=frame.kind,
+                      content=frame.content, client_msg_id=frame.client_msg_id, sender_conn=connection_id,
+                      status=DELIVERED, attempts=1, created_at=now, delivered_at=now)
+        msg.save(condition=Message.sk.does_not_exist())
+        self._presence.post(connection_id, self._im.delivered_frame(msg), visitor.user_id)
+        if session.status != sm.BOT or session.robot_off:
+            return  # waiting for a person, or handed off: the robot has said its last word here
+        self._answer(visitor, session, frame)
+
+    def _answer(self, visitor: Identity, session: Session, frame: SendFrame) -> None:
+        settings = self._settings()
+        text = str(frame.content.get("text", "")) if frame.kind == "text" else ""
+        if not text.strip():
+            self._reply(session, {"text": NOT_TEXT, "handoff": True})
+            return
+        if wants_person(text, settings.handoff_keywords):
+            self.hand_off(visitor, session, "keyword")
+            return
+        threshold = DEFAULT_THRESHOLD if settings.threshold is None else settings.threshold
+        decision = self._matcher().decide(text, threshold, k=settings.suggestions, language=language_of(text))
+        if decision.answer is not None:
+            faq = self._faqs([decision.answer.faq_id]).get(decision.answer.faq_id)
+            if faq is not None:
+                self._set_misses(session, 0)
+                self._reply(session, {"text": faq.answer, "faq_id": faq.faq_id, "question": faq.question,
+                                      "confidence": round(decision.confidence, 4)})
+                return
+        misses = self._set_misses(session, int(session.robot_misses or 0) + 1)
+        if 0 < settings.misses_before_handoff <= misses:
+            self.hand_off(visitor, session, "misses")
+            return
+        found = self._faqs([h.faq_id for h in decision.suggestions])
+        offered = [{"faq_id": h.faq_id, "question": found[h.faq_id].question}
+                   for h in decision.suggestions if h.faq_id in found]
+        self._reply(session, {"text": MISS_TEXT if offered else NOTHING_TEXT, "suggestions": offered,
+                              "handoff": True, "confidence": round(decision.confidence, 4)})
+
+    def hand_off(self, visitor: Identity, session: Session, reason: str) -> None:
+        """The robot stops for good in this session, says so, and routing takes over."""
+        self.silence(session)
+        if reason != "button":
+            self._reply(session, {"text": HANDOFF_TEXT, "handoff_reason": reason})
+        self._hand_off(visitor)
+
+    @staticmethod
+    def silence(session: Session) -> None:
+        """Mark the session handed off: the robot never answers in it again."""
+        session.update(actions=[Session.robot_off.set(True)])
+
+    def greeting(self) -> dict[str, Any]:
+        """What a visitor sees first: the greeting and the suggested questions."""
+        settings = self._settings()
+        found = self._faqs(list(settings.suggested_questions))
+        return {"greeting": settings.greeting,
+                "suggested_questions": [{"faq_id": i, "question": found[i].question}
+                                        for i in settings.suggested_questions if i in found]}
+
+    def _next_seq(self, visitor: Identity, session_id: str) -> Session:
+        session = Session(session_id)
+        try:
+            session.update(actions=[Session.seq.add(1), Session.updated_at.set(self._now_ms())],
+                           condition=Session.status.is_in(sm.BOT, sm.WAITING) & (Session.visitor_id == visitor.user_id))
+        except UpdateError as err:
+            if not is_conditional_failure(err):
+                raise
+            raise self._im.why_not_sendable(visitor, session_id) from None
+        return session
+
+    def _set_misses(self, session: Session, misses: int) -> int:
+        if int(session.robot_misses or 0) != misses:
+            session.update(actions=[Session.robot_misses.set(misses)])
+        return misses
+
+    def _reply(self, session: Session, content: dict[str, Any]) -> None:
+        """A robot message: stored as delivered history and pushed to the visitor (no ACK needed: it
+        is in history, and a reconnecting client resumes it)."""
+        session.update(actions=[Session.seq.add(1)])
+        seq = int(session.seq)
+        now = self._now_ms()
+        msg = Message(session.session_id, message_sk(seq), seq=seq, message_id=message_id(session.session_id, seq),
+                      sender_id=ROBOT_ID, sender_role=ROBOT_ROLE, recipient_id=session.visitor_id, kind="robot",
+                      content=content, status=DELIVERED, attempts=1, created_at=now, delivered_at=now)
+        msg.save()
+        self._presence.push(session.visitor_id, {"event": "message", "message": message_json(msg), "attempt": 1})
+
+    # -- the SOP assistant ------------------------------------------------------------------------
+
+    def suggest(self, agent_id: str, session_id: str, text: str, seq: int | None = None) -> dict[str, Any]:
+        """Ranked FAQ suggestions for ``text``, pushed to the agent; returns the frame."""
+        settings = self._settings()
+        hits = [h for h in self._matcher().rank(text, k=settings.suggestions, language=language_of(text))
+                if h.score > 0]
+        found = self._faqs([h.faq_id for h in hits])
+        frame = {"event": "suggestions", "session_id": session_id, "seq": seq, "query": text[:500],
+                 "suggestions": [hit_json(h, found.get(h.faq_id)) for h in hits if h.faq_id in found]}
+        self._presence.push(agent_id, frame)
+        return frame
+
+    def on_agent_chat_message(self, session: Session, msg: Message) -> None:
+        """After a visitor's text reached the agent: push the agent suggestions for it."""
+        if msg.sender_id != session.visitor_id or msg.kind != "text" or not session.agent_id:
+            return
+        text = str((msg.content.as_dict() if msg.content is not None else {}).get("text", ""))
+        if text.strip():
+            self.suggest(session.agent_id, session.session_id, text, int(msg.seq or 0))
+
+    def suggest_on_request(self, agent: Identity, session_id: str, text: str | None) -> None:
+        """The agent asks for suggestions: for ``text``, or for the visitor's latest text message."""
+        session = self._im.session_of(agent, session_id)
+        if session.agent_id != agent.user_id:
+            raise ImError("forbidden", "only the session's agent gets suggestions for it", session_id=session_id)
+        if text is None:
+            text = self._last_visitor_text(session)
+            if text is None:
+                raise ImError("not_found", "the visitor has sent no text yet; give 'text'", session_id=session_id)
+        self.suggest(agent.user_id, session_id, text)
+
+    @staticmethod
+    def _last_visitor_text(session: Session) -> str | None:
+        for msg in Message.query(session.session_id, Message.sk.startswith("m#"), scan_index_forward=False,
+                                 limit=_LAST_VISITOR_TEXTS):
+            if msg.sender_id == session.visitor_id and msg.kind == "text" and msg.content is not None:
+                text = str(msg.content.as_dict().get("text", ""))
+                if text.strip():
+                    return text
+        return None

@@ -1,0 +1,241 @@
+"""The robot and the SOP assistant on moto, with the real matcher (embedded search, MiniLM vectors)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from chalicelib.auth.identity import Identity
+from chalicelib.faq.embed import default_embedder
+from chalicelib.faq.matcher import Matcher
+from chalicelib.faq.model import Faq, RobotSettings
+from chalicelib.faq.robot import RobotService, language_of, wants_person
+from chalicelib.faq.search.embedded import EmbeddedBackend
+from chalicelib.im.actions import handle_frame
+from chalicelib.im.models import Message
+from chalicelib.sessions import models as sm
+from chalicelib.sessions.models import Session
+from chalicelib.wiring import Services, build
+from tests.conftest import RecordingSender, RecordingTimer, routing_config
+
+FAQS = [
+    Faq("returns-window", "How many days do I have to return an item?",
+        "You can return most items within 7 days of delivery, no reason needed: https://shop.example.com/help/returns",
+        similar=("what is your return policy", "can i send something back"), category="returns"),
+    Faq("shipping-time", "How long does delivery take?", "Orders ship within 24 hours and arrive in 2-4 days.",
+        similar=("when will my parcel arrive", "delivery time"), category="shipping"),
+    Faq("payment-methods", "Which payment methods do you accept?",
+        "We accept Alipay, WeChat Pay, UnionPay and Visa/Mastercard.", similar=("can i pay with alipay",),
+        category="payment"),
+    Faq("invoice-request", "How do I get a VAT invoice (fapiao)?",
+        "Request it under My orders > Invoice within 30 days of delivery.", similar=("i need a fapiao",),
+        category="invoices"),
+    Faq("shoe-size", "How do I choose my shoe size?", "Measure your foot length and use the brand's size chart.",
+        similar=("what size shoes should i buy", "sizing for sneakers"), category="sizing",
+        product_category="shoes"),
+    Faq("zh-returns", "如何退货？", "签收后7天内可在“我的订单”申请无理由退货。", similar=("我想退货", "退货流程是什么"),
+        category="returns", language="zh"),
+    Faq("zh-shipping", "多久能发货？", "下单后24小时内发货，一般2到4天送达。", similar=("什么时候发货", "发货时间"),
+        category="shipping", language="zh"),
+]
+BY_ID = {f.faq_id: f for f in FAQS}
+VISITOR = Identity(user_id="v_1", role="visitor", name="Vera", channel="web")
+ALICE = Identity(user_id="alice", role="agent", name="Alice Chen")
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    m = Matcher(EmbeddedBackend(), default_embedder())
+    m.index(FAQS)
+    return m
+
+
+@dataclasses.dataclass
+class Bot:
+    svc: Services
+    sender: RecordingSender
+    settings: list[RobotSettings]
+
+    def frame(self, conn: str, **frame: Any) -> None:
+        handle_frame(self.svc, conn, json.dumps(frame))
+
+    def say(self, text: str, cmid: str | None = None, conn: str = "cv") -> None:
+        session = self.svc.sessions.current(VISITOR)
+        assert session is not None
+        self.frame(conn, action="send", session_id=session.session_id, client_msg_id=cmid or f"m{len(self.sent())}",
+                   type="text", content={"text": text})
+
+    def sent(self) -> list[dict[str, Any]]:
+        return self.sender.frames("cv", "delivered")
+
+    def robot(self) -> list[dict[str, Any]]:
+        return [f["message"] for f in self.sender.frames("cv", "message") if f["message"]["sender_role"] == "robot"]
+
+    def session(self) -> Session:
+        found = self.svc.sessions.current(VISITOR)
+        assert found is not None
+        return found
+
+
+def lookup(ids: Sequence[str]) -> dict[str, Faq]:
+    return {i: BY_ID[i] for i in ids if i in BY_ID}
+
+
+@pytest.fixture
+def bot(aws: None, sender: RecordingSender, timer: RecordingTimer, matcher: Matcher) -> Bot:
+    config = routing_config()
+    svc = build(sender, timer, config=lambda: config)
+    settings = [RobotSettings(suggested_questions=("returns-window", "shipping-time"))]
+    robot = RobotService(svc.presence, svc.im, lambda: matcher, lambda: settings[0], lookup, svc.routing.request_agent)
+    svc = dataclasses.replace(svc, robot=robot)
+    svc.im.after_send = robot.on_agent_chat_message
+    svc.sessions.current_or_new(VISITOR, svc.presence.connect("cv", VISITOR))
+    return Bot(svc, sender, settings)
+
+
+def test_a_clear_question_is_answered_from_the_knowledge_base(bot: Bot) -> None:
+    bot.say("what's your return policy for things I bought?")
+    assert [f["seq"] for f in bot.sent()] == [1]  # the visitor's message is kept and confirmed
+    (answer,) = bot.robot()
+    assert answer["content"]["faq_id"] == "returns-window"
+    assert answer["content"]["text"].startswith("You can return most items within 7 days")
+    stored = [m for m in Message.query(bot.session().session_id) if m.sk.startswith("m#")]
+    assert [(m.sender_id, m.status) for m in stored] == [("v_1", "delivered"), ("robot", "delivered")]
+
+
+def test_a_chinese_question_is_answered_in_chinese(bot: Bot) -> None:
+    bot.say("请问怎么退货")
+    (answer,) = bot.robot()
+    assert answer["content"]["faq_id"] == "zh-returns"
+
+
+def test_an_off_topic_question_is_not_answered_with_a_wrong_faq(bot: Bot) -> None:
+    bot.say("who won the football world cup in 1998?")
+    (reply,) = bot.robot()
+    assert "faq_id" not in reply["content"]
+    assert reply["content"]["handoff"] is True
+
+
+def test_an_unclear_question_gets_suggestions_and_a_person_offered(bot: Bot) -> None:
+    bot.settings[0] = dataclasses.replace(bot.settings[0], threshold=0.99)  # nothing is sure enough
+    bot.say("delivery")
+    (reply,) = bot.robot()
+    assert "faq_id" not in reply["content"]
+    assert reply["content"]["suggestions"][0]["faq_id"] == "shipping-time"
+    assert reply["content"]["suggestions"][0]["question"] == "How long does delivery take?"
+    assert reply["content"]["handoff"] is True
+
+
+@pytest.mark.parametrize("text", ["I want to talk to an agent", "HUMAN please", "转人工", "我要人工客服"])
+def test_a_handoff_keyword_hands_the_session_to_routing(bot: Bot, text: str) -> None:
+    bot.say(text)
+    assert bot.robot()[-1]["content"]["handoff_reason"] == "keyword"
+    session = bot.session()
+    assert session.status == sm.WAITING and session.robot_off  # nobody online: queued
+
+
+def test_repeated_misses_hand_off(bot: Bot) -> None:
+    bot.settings[0] = dataclasses.replace(bot.settings[0], threshold=0.99, misses_before_handoff=2)
+    bot.say("hmm")
+    assert bot.session().status == sm.BOT
+    bot.say("something else entirely")
+    assert bot.robot()[-1]["content"]["handoff_reason"] == "misses"
+    assert bot.session().status == sm.WAITING
+
+
+def test_an_answer_resets_the_misses(bot: Bot) -> None:
+    bot.settings[0] = dataclasses.replace(bot.settings[0], misses_before_handoff=2)
+    bot.say("who won the football world cup in 1998?")
+    bot.say("how long does delivery take")
+    bot.say("who is the best painter of all time?")
+    assert bot.session().status == sm.BOT  # miss, answer, miss: never two in a row
+
+
+def test_after_the_button_the_robot_never_answers_again_in_that_session(bot: Bot) -> None:
+    bot.frame("cv", action="request_agent")
+    assert bot.session().robot_off
+    bot.frame("cv", action="leave_queue")  # back with the robot, but it has handed off
+    assert bot.session().status == sm.BOT
+    bot.say("how long does delivery take")
+    assert bot.robot() == []
+    assert len(bot.sent()) == 1  # the message itself is kept
+
+
+def test_messages_while_waiting_are_kept_for_the_agent(bot: Bot) -> None:
+    bot.frame("cv", action="request_agent")
+    bot.say("my order 42 is late")
+    assert bot.robot() == []
+    bot.svc.presence.connect("ca", ALICE)
+    bot.svc.routing.agent_connected(ALICE)
+    bot.svc.routing.agent_ready(ALICE)
+    history = bot.svc.im.history(ALICE, bot.session().session_id, 0, 50)["messages"]
+    assert [m["content"]["text"] for m in history] == ["my order 42 is late"]
+
+
+def test_a_resent_message_is_kept_once_and_answered_once(bot: Bot) -> None:
+    bot.say("how long does delivery take", cmid="same")
+    bot.say("how long does delivery take", cmid="same")
+    assert len(bot.robot()) == 1
+    assert [m.seq for m in Message.query(bot.session().session_id) if m.sk.startswith("m#")] == [1, 2]
+    assert len(bot.sent()) == 2  # the resend is told it was delivered
+
+
+def test_images_and_cards_get_a_clear_reply(bot: Bot) -> None:
+    session = bot.session()
+    bot.frame("cv", action="send", session_id=session.session_id, client_msg_id="img", type="image",
+              content={"url": "https://shop.example.com/x.jpg"})
+    assert bot.robot()[-1]["content"]["text"].startswith("I can only read text")
+
+
+def test_the_welcome_carries_the_greeting_and_suggested_questions(bot: Bot) -> None:
+    bot.frame("cv", action="hello")
+    robot = bot.sender.frames("cv", "welcome")[-1]["robot"]
+    assert robot["greeting"] == RobotSettings().greeting
+    assert [q["faq_id"] for q in robot["suggested_questions"]] == ["returns-window", "shipping-time"]
+
+
+def test_the_agent_gets_ranked_suggestions_with_why_for_each_visitor_text(bot: Bot) -> None:
+    bot.svc.presence.connect("ca", ALICE)
+    bot.svc.routing.agent_connected(ALICE)
+    bot.frame("cv", action="request_agent")
+    assert bot.session().agent_id == "alice"
+    bot.say("can I pay by alipay?")
+    (pushed,) = bot.sender.frames("ca", "suggestions")
+    top = pushed["suggestions"][0]
+    assert (pushed["seq"], top["faq_id"]) == (1, "payment-methods")
+    assert top["answer"].startswith("We accept Alipay")
+    assert top["why"]["matched"] == "can i pay with alipay" and top["why"]["semantic"] > 0.5
+    # On request: for the visitor's latest text, or for a text the agent gives.
+    bot.frame("ca", action="suggest", session_id=pushed["session_id"])
+    bot.frame("ca", action="suggest", session_id=pushed["session_id"], text="fapiao please")
+    again, asked = bot.sender.frames("ca", "suggestions")[1:]
+    assert again["suggestions"][0]["faq_id"] == "payment-methods"
+    assert asked["suggestions"][0]["faq_id"] == "invoice-request"
+
+
+def test_suggestions_are_for_the_sessions_agent_only(bot: Bot) -> None:
+    bot.svc.presence.connect("cb", Identity("bob", "agent"))
+    session = bot.session()
+    bot.frame("cb", action="suggest", session_id=session.session_id, text="refund")
+    assert bot.sender.frames("cb", "error")[-1]["code"] == "forbidden"
+    bot.frame("cv", action="suggest", session_id=session.session_id, text="refund")
+    assert bot.sender.frames("cv", "error")[-1]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize(("text", "keywords", "expected"), [
+    ("talk to an agent", ("agent",), True),
+    ("my agentic AI order", ("agent",), False),  # a whole word only
+    ("Agent!", ("agent",), True),
+    ("我要转人工", ("转人工",), True),
+    ("", ("agent",), False),
+])
+def test_handoff_keywords(text: str, keywords: tuple[str, ...], expected: bool) -> None:
+    assert wants_person(text, keywords) is expected
+
+
+def test_language_of() -> None:
+    assert (language_of("退货"), language_of("refund 退货"), language_of("refund")) == ("zh", "zh", "en")
