@@ -17,10 +17,9 @@ from chalicelib.faq.api import MAX_IMPORT_CHARS
 from chalicelib.faq.kb import KnowledgeBase
 from chalicelib.faq.matcher import DEFAULT_THRESHOLD
 from chalicelib.faq.model import DEFAULT_GREETING
-from chalicelib.faq.store import FaqStore
 from chalicelib.wiring import build, override
 from tests.conftest import RecordingSender, RecordingTimer, routing_config
-from tests.functional.test_faq_transfer import RecordingBackend
+from tests.functional.conftest import RecordingBackend
 
 CONFIG = routing_config()
 PARCEL = {"faq_id": "orders/where-is-my-parcel", "question": "Where is my parcel?",
@@ -31,15 +30,6 @@ REFUND = {"faq_id": "refund-time", "question": "How long does a refund take?", "
 ZH = {"faq_id": "zh-returns", "question": "如何退货", "answer": "签收后7天内可申请无理由退货。", "language": "zh",
       "category": "refunds"}
 
-
-@pytest.fixture
-def backend() -> RecordingBackend:
-    return RecordingBackend()
-
-
-@pytest.fixture
-def kb(aws: None, backend: RecordingBackend) -> KnowledgeBase:
-    return KnowledgeBase(FaqStore(), backend, None, load_on_first_use=False)
 
 
 @pytest.fixture
