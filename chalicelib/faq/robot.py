@@ -39,6 +39,13 @@ HANDOFF_TEXT = "Let me connect you with a person."
 NOT_TEXT = "I can only read text. Ask me in words, or tap \u201cTalk to a person\u201d."
 MISS_TEXT = "I'm not sure I understood. Did you mean one of these? You can also talk to a person."
 NOTHING_TEXT = "Sorry, I can't help with that. Try rephrasing, or talk to a person."
+THANKS_TEXT = "You're welcome! Anything else I can help with?"
+# Small talk the knowledge base has no answer for, and which is no miss either.
+_PUNCT = "[\\s!.,~?\uff01\u3002\uff0c\uff1f]*"  # ASCII and full-width punctuation
+_GREETING = re.compile(r"^\s*(hi|hello|hey|hiya|good (morning|afternoon|evening)|你好|您好|在吗|在不在|哈喽|嗨)"
+                       + _PUNCT + "(there)?" + _PUNCT + "$", re.IGNORECASE)
+_THANKS = re.compile(r"^\s*(thanks?( you)?( so much| a lot)?|thx|ty|谢谢(你|您)?|多谢|感谢)" + _PUNCT + "$",
+                     re.IGNORECASE)
 
 
 def language_of(text: str) -> str:
@@ -115,6 +122,12 @@ class RobotService:
             return
         if wants_person(text, settings.handoff_keywords):
             self.hand_off(visitor, session, "keyword")
+            return
+        if _GREETING.match(text):
+            self._reply(session, {"text": settings.greeting, "small_talk": "greeting"})
+            return
+        if _THANKS.match(text):
+            self._reply(session, {"text": THANKS_TEXT, "small_talk": "thanks"})
             return
         threshold = DEFAULT_THRESHOLD if settings.threshold is None else settings.threshold
         decision = self._matcher().decide(text, threshold, k=settings.suggestions, language=language_of(text))

@@ -239,3 +239,19 @@ def test_handoff_keywords(text: str, keywords: tuple[str, ...], expected: bool) 
 
 def test_language_of() -> None:
     assert (language_of("退货"), language_of("refund 退货"), language_of("refund")) == ("zh", "zh", "en")
+
+
+@pytest.mark.parametrize(("text", "kind"), [("Hello!", "greeting"), ("hi there", "greeting"), ("你好", "greeting"),
+                                            ("在吗？", "greeting"), ("thanks a lot", "thanks"), ("谢谢", "thanks")])
+def test_greetings_and_thanks_get_a_friendly_reply_and_are_no_miss(bot: Bot, text: str, kind: str) -> None:
+    bot.settings[0] = dataclasses.replace(bot.settings[0], misses_before_handoff=1)
+    bot.say(text)
+    (reply,) = bot.robot()
+    assert reply["content"]["small_talk"] == kind
+    assert bot.session().status == sm.BOT  # one miss would have handed off
+
+
+def test_a_greeting_inside_a_question_is_a_question(bot: Bot) -> None:
+    bot.say("hello, how long does delivery take?")
+    (reply,) = bot.robot()
+    assert reply["content"].get("faq_id") == "shipping-time"
