@@ -19,6 +19,7 @@ DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- relay:begin -->", "<!-- relay:end -->"
 ROUTING_BEGIN, ROUTING_END = "<!-- routing:begin -->", "<!-- routing:end -->"
 FAQ_BEGIN, FAQ_END = "<!-- faq:begin -->", "<!-- faq:end -->"
+COST_BEGIN, COST_END = "<!-- cost:begin -->", "<!-- cost:end -->"
 
 
 def machine() -> dict[str, Any]:
@@ -138,9 +139,21 @@ def run_faq() -> None:
     print(json.dumps(result, indent=2))
 
 
+def run_cost() -> None:
+    from bench import cost
+
+    with tempfile.TemporaryDirectory(prefix="cs-bench-cost-") as state:
+        result = cost.run(Path(state))
+    result["date"] = time.strftime("%Y-%m-%d")
+    result["machine"] = machine()
+    (RESULTS / "cost.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_doc_section(COST_BEGIN, COST_END, cost.table(result))
+    print(json.dumps(result, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=("relay", "routing", "faq"), help="run one benchmark (default: all)")
+    parser.add_argument("--only", choices=("relay", "routing", "faq", "cost"), help="run one benchmark (default: all)")
     parser.add_argument("--pairs", type=int, default=20, help="relay: visitor/agent pairs")
     parser.add_argument("--seconds", type=float, default=20.0, help="relay: seconds of traffic")
     parser.add_argument("--arrivals", type=int, default=30,
@@ -153,6 +166,8 @@ def main() -> None:
         run_routing(args.arrivals)
     if args.only in (None, "faq"):
         run_faq()
+    if args.only in (None, "cost"):
+        run_cost()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@
   ``endpoint_url=http://127.0.0.1:<port>/ws-api``.
 - ``/api/...``: the REST routes, through Chalice's own local gateway.
 - ``/``, ``/console``, ``/static/...``: the web pages.
+- ``/_local/stats``: AWS calls made in this process, the gateway's counters, handler invocations and run
+  time by route, what the Step Functions engine ran, and any ``STATS_READOUTS``.
 
 Handlers run in a thread pool, never on the event loop: their ``@connections`` calls come back to this
 same server and would deadlock it.
@@ -21,7 +23,10 @@ import base64
 import contextlib
 import json
 import logging
+import math
+import os
 import secrets
+import threading
 import time
 import uuid
 from collections import Counter
@@ -50,6 +55,11 @@ IDLE_TIMEOUT_SECONDS = 600.0
 MAX_CONNECTION_SECONDS = 2 * 3600.0
 STAGE = "local"
 API_ID = "local"
+EXPRESS_BILLING_MS = 100  # Express workflows bill duration rounded up to 100 ms
+
+# More read-outs for ``/_local/stats``, by key: a function returning JSON-able data, called per request
+# (a benchmark running the stack registers its own meters here).
+STATS_READOUTS: dict[str, Callable[[], Any]] = {}
 
 
 @dataclass
@@ -76,6 +86,36 @@ def _error_frame(code: str, message: str) -> str:
     return json.dumps({"event": "error", "code": code, "message": message})
 
 
+def step_functions_usage() -> dict[str, Any]:
+    """What this process's Step Functions engine (moto) ran: executions, state transitions (states entered),
+    Lambda tasks, and duration (finished executions; ``billed_ms`` rounds each up as Express bills). Read
+    from moto's own state, so reading it makes no AWS call and adds nothing to the call counts."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.stepfunctions.responses import get_backend
+
+    backend = get_backend(DEFAULT_ACCOUNT_ID, os.environ.get("AWS_REGION", "us-east-1"))
+    usage: dict[str, float] = {"executions": 0, "running": 0, "transitions": 0, "lambda_tasks": 0,
+                               "duration_ms": 0.0, "billed_ms": 0}
+    for machine in list(backend.state_machines):
+        for execution in list(machine.executions):
+            usage["executions"] += 1
+            history = execution.to_history_output()["events"] if hasattr(execution, "to_history_output") else []
+            types = [str(event["type"]) for event in history]
+            usage["transitions"] += sum(t.endswith("StateEntered") for t in types)
+            usage["lambda_tasks"] += sum(t == "LambdaFunctionScheduled" or (
+                t == "TaskScheduled" and event.get("taskScheduledEventDetails", {}).get("resourceType") == "lambda")
+                for t, event in zip(types, history, strict=True))
+            stop = getattr(execution, "stop_date", None)
+            if stop is None:
+                usage["running"] += 1
+                continue
+            ms = (stop - execution.start_date).total_seconds() * 1000
+            usage["duration_ms"] += ms
+            usage["billed_ms"] += math.ceil(ms / EXPRESS_BILLING_MS) * EXPRESS_BILLING_MS
+    usage["duration_ms"] = round(usage["duration_ms"], 1)
+    return usage
+
+
 def _lambda_context(name: str) -> LambdaContext:
     # Chalice's own fake Lambda context, as its local REST gateway passes.
     return LambdaContext(function_name=name, memory_size=256, max_runtime_ms=900_000)
@@ -96,6 +136,10 @@ class Gateway:
         self._connections: dict[str, _Connection] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.counts: Counter[str] = Counter()
+        # Handler invocations and their run time in the pool (what Lambda would bill), by route.
+        self.invocations: Counter[str] = Counter()
+        self.handler_ms: dict[str, float] = {}
+        self._timing = threading.Lock()
 
     # -- plumbing ------------------------------------------------------------------------------------
 
@@ -106,15 +150,25 @@ class Gateway:
             return None
         return config.name, self._app.handler_map[config.name]
 
-    async def _run(self, func: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
+    async def _run(self, route: str, func: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._timed, route, func, *args)
+
+    def _timed(self, route: str, func: Callable[..., Any], *args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return func(*args)
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            with self._timing:
+                self.invocations[route] += 1
+                self.handler_ms[route] = self.handler_ms.get(route, 0.0) + elapsed
 
     async def _invoke(self, route: str, event: dict[str, Any]) -> Any:
         found = self._ws_handler(route)
         if found is None:
             return None
         name, handler = found
-        return await self._run(handler, event, _lambda_context(name))
+        return await self._run(route, handler, event, _lambda_context(name))
 
     def _event(self, route: str, kind: str, connection_id: str, request: web.Request, connected_at: float,
                body: str | None = None) -> dict[str, Any]:
@@ -292,8 +346,8 @@ class Gateway:
             path += "?" + request.query_string
         body = await request.read()
         try:
-            result = await self._run(self._rest.handle_request, request.method, path, dict(request.headers),
-                                     body or None)
+            result = await self._run("rest", self._rest.handle_request, request.method, path,
+                                     dict(request.headers), body or None)
         except LocalGatewayException as err:
             return web.Response(status=err.CODE, body=err.body, headers=err.headers)
         raw = result.get("body") or b""
@@ -309,8 +363,13 @@ class Gateway:
                             headers=headers)
 
     async def stats(self, request: web.Request) -> web.Response:
+        with self._timing:
+            handlers = {route: {"invocations": n, "ms": round(self.handler_ms[route], 1)}
+                        for route, n in self.invocations.items()}
         return web.json_response({"aws_calls": metering.snapshot(), "gateway": dict(self.counts),
-                                  "open_connections": len(self._connections)})
+                                  "open_connections": len(self._connections), "handlers": handlers,
+                                  "stepfunctions": step_functions_usage(),
+                                  **{key: read() for key, read in STATS_READOUTS.items()}})
 
     def _file(self, base: Path, relative: str) -> web.StreamResponse:
         path = (base / relative).resolve()

@@ -70,8 +70,10 @@ def config_copy(dest: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
 @contextlib.contextmanager
 def run_stack(state_dir: Path, ack_wait_seconds: int = 1, port: int | None = None,
               extra_env: dict[str, str] | None = None,
-              config_edit: Callable[[dict[str, Any]], None] | None = None) -> Iterator[Stack]:
-    """``python -m local`` on a free port; ``config_edit`` runs it on an edited copy of config/."""
+              config_edit: Callable[[dict[str, Any]], None] | None = None,
+              command: tuple[str, ...] = ("-m", "local")) -> Iterator[Stack]:
+    """``python -m local`` (or ``command``, a launcher that ends in the stack) on a free port;
+    ``config_edit`` runs it on an edited copy of config/."""
     port = port or free_port()
     if config_edit is not None:
         extra_env = {**(extra_env or {}), "LOCAL_CONFIG_DIR": str(config_copy(state_dir / "config", config_edit))}
@@ -79,7 +81,7 @@ def run_stack(state_dir: Path, ack_wait_seconds: int = 1, port: int | None = Non
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH")}
     env.update(PORT=str(port), ACK_WAIT_SECONDS=str(ack_wait_seconds), LOCAL_STATE_DIR=str(state_dir),
                PYTHONUNBUFFERED="1", **(extra_env or {}))
-    proc = subprocess.Popen([sys.executable, "-m", "local"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
     deadline = time.monotonic() + 60
