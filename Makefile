@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck bench clean chromium config-push faq-eval faq-import
+.PHONY: run test lint typecheck bench clean chromium config-push faq-eval faq-import package
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,13 @@ faq-import: $(STAMP)
 config-push: $(STAMP)
 	@test -n "$(FILE)" || { echo "usage: make config-push FILE=config/groups.json [STAGE=prod]" >&2; exit 2; }
 	$(BIN)/python -m chalicelib.config push $(FILE) $(if $(STAGE),--path /cs-$(STAGE)/config)
+
+# The deployable stack for STAGE (dev or prod) in build/$(STAGE)/: sam.json (chalice package merged with
+# infra/template.json, every function on python3.12) and deployment.zip (the app and its dependencies built for
+# that runtime, trimmed, checked by importing the app and embedding a sentence); prints the sizes. See docs/deploy.md.
+#   make package STAGE=prod
+package: $(STAMP)
+	$(BIN)/python -m infra.package --stage $(or $(STAGE),dev) --check
 
 clean:
 	rm -rf $(VENV) .local .mypy_cache .ruff_cache .pytest_cache

@@ -24,9 +24,23 @@ FUNCTIONS = ("APIHandler", "WebsocketConnect", "WebsocketMessage", "WebsocketDis
              "QueueTick")
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 WS_STAGE = "api"  # Chalice names the WebSocket stage after api_gateway_stage
+REST_STAGE = "api"  # .chalice/config.json api_gateway_stage (the pages call /api/...)
+REST_API_NAME = "customer-service"  # Chalice names the REST API after the app
 # Referenced by name, not Ref: the state machine invokes a Lambda whose role may start it (a cycle otherwise).
 STATE_MACHINE_ARN = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${TablePrefix}-%s"
 COGNITO_ISSUER = "https://cognito-idp.${AWS::Region}.amazonaws.com/${AgentUserPool}"
+# By name, not GetAtt: the domain's access policy names the Lambda role, whose policy names the domain.
+SEARCH_DOMAIN = "${TablePrefix}-faq"
+SEARCH_DOMAIN_ARN = "arn:${AWS::Partition}:es:${AWS::Region}:${AWS::AccountId}:domain/" + SEARCH_DOMAIN
+METRICS_NAMESPACE = "CustomerService"  # chalicelib/routing/dashboard.py emits these through Powertools (EMF)
+GROUP_METRICS = ("Waiting", "LongestWait", "AgentsOnline", "ActiveSessions", "OverflowEvents")
+# CloudFront managed policies (ids are fixed by AWS).
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # API Gateway routes on its own Host header
+SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"
+# The pages are static and call their own origin: /api/... (REST) and /ws (WebSocket); see docs/deploy.md.
+PAGES = {"/": "/visitor.html", "/console": "/console.html"}
 
 
 def logical_id(table_name: str) -> str:
@@ -68,6 +82,202 @@ def table_arns(ids: list[str]) -> list[Any]:
     for table in ids:
         arns += [{"Fn::GetAtt": [table, "Arn"]}, {"Fn::Sub": f"${{{table}.Arn}}/index/*"}]
     return arns
+
+
+def search_domain() -> dict[str, Any]:
+    """The FAQ index: a small OpenSearch domain that only the Lambda role may call."""
+    return {"SearchDomain": {"Type": "AWS::OpenSearchService::Domain", "Properties": {
+        "DomainName": {"Fn::Sub": SEARCH_DOMAIN},
+        "EngineVersion": "OpenSearch_2.19",
+        "ClusterConfig": {
+            "InstanceType": {"Ref": "SearchInstanceType"}, "InstanceCount": {"Ref": "SearchInstanceCount"},
+            "ZoneAwarenessEnabled": {"Fn::If": ["SearchMultiNode", True, False]},
+            "ZoneAwarenessConfig": {"Fn::If": ["SearchMultiNode", {"AvailabilityZoneCount": 2},
+                                               {"Ref": "AWS::NoValue"}]}},
+        "EBSOptions": {"EBSEnabled": True, "VolumeType": "gp3", "VolumeSize": {"Ref": "SearchVolumeGiB"}},
+        "EncryptionAtRestOptions": {"Enabled": True},
+        "NodeToNodeEncryptionOptions": {"Enabled": True},
+        "DomainEndpointOptions": {"EnforceHTTPS": True, "TLSSecurityPolicy": "Policy-Min-TLS-1-2-2019-07"},
+        "AccessPolicies": {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": {"Fn::GetAtt": ["DefaultRole", "Arn"]}},
+            "Action": "es:ESHttp*", "Resource": {"Fn::Sub": SEARCH_DOMAIN_ARN + "/*"}}]},
+    }}}
+
+
+def web_hosting() -> dict[str, Any]:
+    """web/ in a private bucket behind CloudFront (origin access control), with /api and /ws on the same origin."""
+    rest_domain = {"Fn::Sub": "${RestAPI}.execute-api.${AWS::Region}.amazonaws.com"}
+    ws_domain = {"Fn::Sub": "${WebsocketAPI}.execute-api.${AWS::Region}.amazonaws.com"}
+    pages = json.dumps(PAGES)
+    api_methods = ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"]
+
+    def api_behavior(pattern: str, origin: str) -> dict[str, Any]:
+        return {"PathPattern": pattern, "TargetOriginId": origin, "ViewerProtocolPolicy": "https-only",
+                "AllowedMethods": api_methods, "CachedMethods": ["GET", "HEAD"], "Compress": True,
+                "CachePolicyId": CACHING_DISABLED, "OriginRequestPolicyId": ALL_VIEWER_EXCEPT_HOST}
+
+    def api_origin(origin_id: str, domain: Any) -> dict[str, Any]:
+        return {"Id": origin_id, "DomainName": domain, "CustomOriginConfig": {
+            "OriginProtocolPolicy": "https-only", "OriginSSLProtocols": ["TLSv1.2"]}}
+
+    ws = api_behavior("/ws", "websocket")
+    ws["FunctionAssociations"] = [{"EventType": "viewer-request",
+                                   "FunctionARN": {"Fn::GetAtt": ["WebSocketPathFunction", "FunctionARN"]}}]
+    return {
+        "WebBucket": {"Type": "AWS::S3::Bucket", "Properties": {
+            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                               "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}}},
+        "WebBucketPolicy": {"Type": "AWS::S3::BucketPolicy", "Properties": {
+            "Bucket": {"Ref": "WebBucket"},
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
+                 "Resource": {"Fn::Sub": "${WebBucket.Arn}/*"},
+                 "Condition": {"StringEquals": {"AWS:SourceArn": {"Fn::Sub": (
+                     "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${WebDistribution}")}}}},
+                {"Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                 "Resource": [{"Fn::GetAtt": ["WebBucket", "Arn"]}, {"Fn::Sub": "${WebBucket.Arn}/*"}],
+                 "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+            ]}}},
+        "WebOriginAccessControl": {"Type": "AWS::CloudFront::OriginAccessControl", "Properties": {
+            "OriginAccessControlConfig": {"Name": {"Fn::Sub": "${TablePrefix}-web"},
+                                          "OriginAccessControlOriginType": "s3", "SigningBehavior": "always",
+                                          "SigningProtocol": "sigv4"}}},
+        # The pages' paths as the local gateway serves them: / is the visitor widget, /console the agents'.
+        "WebPagesFunction": {"Type": "AWS::CloudFront::Function", "Properties": {
+            "Name": {"Fn::Sub": "${TablePrefix}-web-pages"}, "AutoPublish": True,
+            "FunctionConfig": {"Comment": "page paths to their files", "Runtime": "cloudfront-js-2.0"},
+            "FunctionCode": f"var PAGES = {pages};\n"
+                            "function handler(event) {\n"
+                            "  var request = event.request;\n"
+                            "  if (PAGES[request.uri]) { request.uri = PAGES[request.uri]; }\n"
+                            "  return request;\n}\n"}},
+        # The pages open wss://<host>/ws; the WebSocket API takes connections on its stage's path.
+        "WebSocketPathFunction": {"Type": "AWS::CloudFront::Function", "Properties": {
+            "Name": {"Fn::Sub": "${TablePrefix}-web-socket"}, "AutoPublish": True,
+            "FunctionConfig": {"Comment": "/ws to the WebSocket API stage", "Runtime": "cloudfront-js-2.0"},
+            "FunctionCode": "function handler(event) {\n"
+                            f"  event.request.uri = '/{WS_STAGE}';\n"
+                            "  return event.request;\n}\n"}},
+        "WebDistribution": {"Type": "AWS::CloudFront::Distribution", "Properties": {"DistributionConfig": {
+            "Enabled": True, "Comment": {"Fn::Sub": "${TablePrefix} customer service pages"},
+            "HttpVersion": "http2and3", "PriceClass": {"Ref": "WebPriceClass"}, "IPV6Enabled": True,
+            "Origins": [
+                {"Id": "web", "DomainName": {"Fn::GetAtt": ["WebBucket", "RegionalDomainName"]},
+                 "S3OriginConfig": {"OriginAccessIdentity": ""},
+                 "OriginAccessControlId": {"Fn::GetAtt": ["WebOriginAccessControl", "Id"]}},
+                # The REST stage is named "api", so /api/... reaches the Chalice routes unchanged.
+                api_origin("rest", rest_domain),
+                api_origin("websocket", ws_domain),
+            ],
+            "DefaultCacheBehavior": {
+                "TargetOriginId": "web", "ViewerProtocolPolicy": "redirect-to-https", "Compress": True,
+                "AllowedMethods": ["GET", "HEAD"], "CachePolicyId": CACHING_OPTIMIZED,
+                "ResponseHeadersPolicyId": SECURITY_HEADERS,
+                "FunctionAssociations": [{"EventType": "viewer-request",
+                                          "FunctionARN": {"Fn::GetAtt": ["WebPagesFunction", "FunctionARN"]}}]},
+            "CacheBehaviors": [api_behavior(f"/{REST_STAGE}/*", "rest"), ws],
+        }}},
+    }
+
+
+def alarm(name: str, description: str, metric: dict[str, Any], threshold: float = 1) -> dict[str, Any]:
+    """An alarm that tells the supervisors' topic when ``metric`` (one metric or math) reaches ``threshold``."""
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+        "AlarmName": {"Fn::Sub": f"${{TablePrefix}}-{name}"}, "AlarmDescription": description,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold", "Threshold": threshold,
+        "EvaluationPeriods": 1, "TreatMissingData": "notBreaching",
+        "AlarmActions": [{"Ref": "AlertsTopic"}], "OKActions": [{"Ref": "AlertsTopic"}], **metric}}
+
+
+def single(namespace: str, metric: str, dimensions: dict[str, Any], stat: str = "Sum",
+           period: int = 300) -> dict[str, Any]:
+    return {"Namespace": namespace, "MetricName": metric, "Statistic": stat, "Period": period,
+            "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()]}
+
+
+def total(label: str, namespace: str, metrics: list[str], dimensions: dict[str, Any]) -> dict[str, Any]:
+    """The sum of several metrics of one resource (metric math)."""
+    queries: list[dict[str, Any]] = [
+        {"Id": f"m{i}", "ReturnData": False, "MetricStat": {
+            "Metric": {"Namespace": namespace, "MetricName": m,
+                       "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()]},
+            "Period": 300, "Stat": "Sum"}} for i, m in enumerate(metrics)]
+    queries.append({"Id": "total", "Label": label, "ReturnData": True,
+                    "Expression": "+".join(f"FILL(m{i}, 0)" for i in range(len(metrics)))})
+    return {"Metrics": queries}
+
+
+def alarms(tables: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for function in FUNCTIONS:
+        for metric in ("Errors", "Throttles"):
+            out[f"{function}{metric}Alarm"] = alarm(
+                f"{function}-{metric.lower()}", f"{function}: Lambda {metric.lower()} in 5 minutes",
+                single("AWS/Lambda", metric, {"FunctionName": {"Ref": function}}))
+    for table in tables:
+        out[f"{table}ThrottleAlarm"] = alarm(
+            f"{table}-throttled", f"{table}: DynamoDB read or write requests throttled in 5 minutes",
+            total("throttle events", "AWS/DynamoDB", ["ReadThrottleEvents", "WriteThrottleEvents"],
+                  {"TableName": {"Ref": table}}))
+    out["DeliveryFailedAlarm"] = alarm(
+        "delivery-failed", "Delivery state machine executions failed or timed out (messages not settled)",
+        total("failed executions", "AWS/States", ["ExecutionsFailed", "ExecutionsTimedOut"],
+              {"StateMachineArn": {"Ref": "DeliveryStateMachine"}}))
+    out["WebSocketErrorsAlarm"] = alarm(
+        "websocket-errors", "WebSocket API: integration or execution errors (the 5xx of a WebSocket API)",
+        total("errors", "AWS/ApiGateway", ["IntegrationError", "ExecutionError"],
+              {"ApiId": {"Ref": "WebsocketAPI"}, "Stage": WS_STAGE}))
+    out["RestApi5xxAlarm"] = alarm(
+        "rest-5xx", "REST API: 5xx responses in 5 minutes",
+        single("AWS/ApiGateway", "5XXError", {"ApiName": REST_API_NAME, "Stage": REST_STAGE}), threshold=5)
+    search = {"DomainName": {"Fn::Sub": SEARCH_DOMAIN}, "ClientId": {"Ref": "AWS::AccountId"}}
+    out["SearchClusterRedAlarm"] = alarm(
+        "search-red", "OpenSearch domain status red (FAQ suggestions fail)",
+        single("AWS/ES", "ClusterStatus.red", search, stat="Maximum", period=60))
+    low_storage = alarm("search-storage", "OpenSearch domain has under 2 GiB of free storage",
+                        single("AWS/ES", "FreeStorageSpace", search, stat="Minimum"), threshold=2048)
+    low_storage["Properties"]["ComparisonOperator"] = "LessThanOrEqualToThreshold"
+    out["SearchStorageAlarm"] = low_storage
+    return out
+
+
+def dashboard(tables: list[str]) -> dict[str, Any]:
+    """Lambda, the app's own figures (CustomerService, per group) and DynamoDB capacity on one page."""
+    region = "${AWS::Region}"
+
+    def widget(title: str, metrics: list[list[Any]], x: int, y: int, stat: str = "Sum",
+               width: int = 8) -> dict[str, Any]:
+        return {"type": "metric", "x": x, "y": y, "width": width, "height": 6, "properties": {
+            "title": title, "region": region, "stat": stat, "period": 60, "view": "timeSeries",
+            "metrics": metrics}}
+
+    def per_function(metric: str) -> list[list[Any]]:
+        return [["AWS/Lambda", metric, "FunctionName", f"${{{f}}}", {"label": f}] for f in FUNCTIONS]
+
+    def search(metric: str, stat: str, expression_id: str) -> list[list[Any]]:
+        query = (f"SEARCH('{{{METRICS_NAMESPACE},group,service}} service=\"routing\" "
+                 f"MetricName=\"{metric}\"', '{stat}', 60)")
+        return [[{"expression": query, "id": expression_id, "label": ""}]]
+
+    widgets = [
+        widget("Lambda invocations", per_function("Invocations"), 0, 0),
+        widget("Lambda errors", per_function("Errors"), 8, 0),
+        widget("Lambda duration (p95, ms)", per_function("Duration"), 16, 0, stat="p95"),
+    ]
+    for i, metric in enumerate(GROUP_METRICS):
+        stat = "Sum" if metric == "OverflowEvents" else "Maximum"
+        widgets.append(widget(f"{metric} per group", search(metric, stat, f"q{i}"), 8 * (i % 3), 6 + 6 * (i // 3),
+                              stat=stat))
+    capacity = [[["AWS/DynamoDB", f"Consumed{kind}CapacityUnits", "TableName", f"${{{t}}}", {"label": t}]
+                 for t in tables] for kind in ("Read", "Write")]
+    widgets.append(widget("DynamoDB consumed read units", capacity[0], 16, 12))
+    widgets.append(widget("DynamoDB consumed write units", capacity[1], 0, 18, width=24))
+    body = json.dumps({"widgets": widgets}, separators=(",", ":"))
+    return {"Dashboard": {"Type": "AWS::CloudWatch::Dashboard", "Properties": {
+        "DashboardName": {"Fn::Sub": "${TablePrefix}-customer-service"}, "DashboardBody": {"Fn::Sub": body}}}}
 
 
 def build() -> dict[str, Any]:
@@ -129,6 +339,9 @@ def build() -> dict[str, Any]:
         "AGENT_TOKEN_ISSUER": {"Fn::Sub": COGNITO_ISSUER},
         "AGENT_JWKS_URL": {"Fn::Sub": COGNITO_ISSUER + "/.well-known/jwks.json"},
         "AGENT_TOKEN_AUDIENCE": {"Ref": "AgentUserPoolClient"},
+        "SEARCH_BACKEND": "opensearch",
+        "OPENSEARCH_URL": {"Fn::Sub": "https://${SearchDomain.DomainEndpoint}"},
+        "OPENSEARCH_INDEX": {"Fn::Sub": "${TablePrefix}-faqs"},
     }
     for function in FUNCTIONS:
         resources[function] = {"Properties": {"Environment": {"Variables": env}}}
@@ -152,12 +365,32 @@ def build() -> dict[str, Any]:
             {"Effect": "Allow", "Action": "execute-api:ManageConnections",
              "Resource": {"Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
                                      "${WebsocketAPI}/*/*/@connections/*"}},
+            # The FAQ index (the domain's own access policy admits this role only).
+            {"Effect": "Allow", "Action": ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut",
+                                           "es:ESHttpDelete"],
+             "Resource": {"Fn::Sub": SEARCH_DOMAIN_ARN + "/*"}},
         ]}}]}}
+    resources.update(search_domain())
+    resources.update(web_hosting())
+    resources.update(alarms(tables))
+    resources.update(dashboard(tables))
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": "Customer service: tables, delivery state machine, configuration, alerts, agent sign-in "
-                       "(merged into chalice package)",
-        "Parameters": {"TablePrefix": {"Type": "String", "Default": "cs-prod", "AllowedPattern": "[a-z0-9-]+"}},
+        "Description": "Customer service: tables, delivery state machine, configuration, FAQ search, web hosting, "
+                       "alarms, dashboard, agent sign-in (merged into chalice package)",
+        "Parameters": {
+            # Names every resource; the OpenSearch domain name ({prefix}-faq) allows 28 characters.
+            "TablePrefix": {"Type": "String", "Default": "cs-prod", "AllowedPattern": "[a-z][a-z0-9-]*",
+                            "MaxLength": 24},
+            "SearchInstanceType": {"Type": "String", "Default": "t3.small.search",
+                                   "Description": "OpenSearch data node type (t3.small.search: about $26/month)"},
+            "SearchInstanceCount": {"Type": "Number", "Default": 1, "AllowedValues": [1, 2, 4, 6],
+                                    "Description": "OpenSearch data nodes; more than one spreads them over two AZs"},
+            "SearchVolumeGiB": {"Type": "Number", "Default": 10, "MinValue": 10, "MaxValue": 512},
+            "WebPriceClass": {"Type": "String", "Default": "PriceClass_100",
+                              "AllowedValues": ["PriceClass_100", "PriceClass_200", "PriceClass_All"]},
+        },
+        "Conditions": {"SearchMultiNode": {"Fn::Not": [{"Fn::Equals": [{"Ref": "SearchInstanceCount"}, "1"]}]}},
         "Resources": resources,
         "Outputs": {
             "WebSocketURL": {"Value": {"Fn::Sub": f"wss://${{WebsocketAPI}}.execute-api.${{AWS::Region}}.amazonaws.com/{WS_STAGE}"}},
@@ -165,6 +398,12 @@ def build() -> dict[str, Any]:
             "AgentUserPoolClientId": {"Value": {"Ref": "AgentUserPoolClient"}},
             "DeliveryStateMachineArn": {"Value": {"Ref": "DeliveryStateMachine"}},
             "AlertsTopicArn": {"Value": {"Ref": "AlertsTopic"}},
+            "SearchDomainEndpoint": {"Value": {"Fn::Sub": "https://${SearchDomain.DomainEndpoint}"}},
+            "WebURL": {"Value": {"Fn::Sub": "https://${WebDistribution.DomainName}"}},
+            "WebBucketName": {"Value": {"Ref": "WebBucket"}},
+            "WebDistributionId": {"Value": {"Ref": "WebDistribution"}},
+            "DashboardURL": {"Value": {"Fn::Sub": "https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home"
+                                                  "?region=${AWS::Region}#dashboards:name=${Dashboard}"}},
         },
     }
 

@@ -1,0 +1,230 @@
+"""The packaged stack: the real ``chalice package --merge-template`` (template only, no dependency download)
+linted by cfn-lint, the Lambdas' runtime and settings, the resources around them, and the zip's trimming rules."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.platform.tables import ALL_MODELS
+from infra import build, package
+
+STAGES = ("dev", "prod")
+# Settings a function may leave unset: the Lambda runtime sets the region; the rest default safely
+# (token and configuration lifetimes; the local identity provider stays off, and its state dir unused).
+SAFE_DEFAULTS = {"AWS_REGION", "AWS_DEFAULT_REGION", "VISITOR_TOKEN_TTL_SECONDS", "AGENT_TOKEN_TTL_SECONDS",
+                 "CONFIG_MAX_AGE_SECONDS", "DEV_IDP_ENABLED", "LOCAL_STATE_DIR"}
+TABLES = [build.logical_id(m.Meta.table_name) for m in ALL_MODELS]
+
+
+@pytest.fixture(scope="module", params=STAGES)
+def packaged(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    stage: str = request.param
+    out = tmp_path_factory.mktemp(f"package-{stage}")
+    report = package.package(stage, template_only=True, out=out)
+    assert report.template_only
+    return stage, out / "sam.json"
+
+
+@pytest.fixture(scope="module")
+def sam(packaged: tuple[str, Path]) -> dict[str, Any]:
+    template: dict[str, Any] = json.loads(packaged[1].read_text())
+    return template
+
+
+def resources(sam: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in sam["Resources"].items() if v["Type"] == kind}
+
+
+def test_cfn_lint_reports_no_errors(packaged: tuple[str, Path]) -> None:
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run([str(cfn_lint), "--format", "json", str(packaged[1])], capture_output=True, text=True)
+    findings = json.loads(result.stdout or "[]")
+    errors = [f for f in findings if f["Level"] == "Error"]
+    assert errors == [], json.dumps(errors, indent=1)[:4000]
+    for warning in findings:  # allowed, but shown with -rA
+        print(warning["Rule"]["Id"], warning["Message"])
+
+
+def test_every_function_runs_the_target_runtime_from_the_zip(sam: dict[str, Any]) -> None:
+    functions = resources(sam, "AWS::Serverless::Function")
+    assert set(functions) == set(build.FUNCTIONS)
+    for name, function in functions.items():
+        assert function["Properties"]["Runtime"] == package.RUNTIME == "python3.12", name
+        assert function["Properties"]["CodeUri"] == "./deployment.zip", name
+        assert function["Properties"]["Role"] == {"Fn::GetAtt": ["DefaultRole", "Arn"]}, name
+
+
+def _settings_variables() -> set[str]:
+    """Every environment variable chalicelib/settings.py reads (os.environ.get and its _int helper)."""
+    tree = ast.parse((Path(build.__file__).parents[1] / "chalicelib" / "settings.py").read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if called in ("get", "_int") and isinstance(node.args[0].value, str):
+                names.add(node.args[0].value)
+    return names
+
+
+def test_every_setting_is_configured_on_every_function_or_safely_defaulted(
+        packaged: tuple[str, Path], sam: dict[str, Any]) -> None:
+    stage = packaged[0]
+    read = _settings_variables()
+    assert {"TABLE_PREFIX", "WS_ENDPOINT", "SEARCH_BACKEND", "OPENSEARCH_URL"} <= read
+    for name, function in resources(sam, "AWS::Serverless::Function").items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert read - SAFE_DEFAULTS <= set(variables), (name, sorted(read - SAFE_DEFAULTS - set(variables)))
+        assert variables.get("DEV_IDP_ENABLED", "0") != "1", name
+        assert variables["STAGE"] == stage
+        assert variables["SEARCH_BACKEND"] == "opensearch"
+        assert variables["OPENSEARCH_URL"] == {"Fn::Sub": "https://${SearchDomain.DomainEndpoint}"}
+        assert variables["TABLE_PREFIX"] == {"Ref": "TablePrefix"}
+    # The stack's table prefix defaults to the stage's own (the same names the CLI tools use).
+    assert sam["Parameters"]["TablePrefix"]["Default"] == package.stage_environment(stage)["TABLE_PREFIX"]
+
+
+def test_only_the_lambda_role_may_call_the_search_domain(sam: dict[str, Any]) -> None:
+    (domain,) = resources(sam, "AWS::OpenSearchService::Domain").values()
+    props = domain["Properties"]
+    assert props["EncryptionAtRestOptions"] == {"Enabled": True}
+    assert props["NodeToNodeEncryptionOptions"] == {"Enabled": True}
+    assert props["DomainEndpointOptions"]["EnforceHTTPS"] is True
+    assert props["ClusterConfig"]["InstanceType"] == {"Ref": "SearchInstanceType"}
+    assert sam["Parameters"]["SearchInstanceType"]["Default"] == "t3.small.search"
+    assert sam["Parameters"]["SearchInstanceCount"]["Default"] == 1
+    (statement,) = props["AccessPolicies"]["Statement"]
+    assert statement["Principal"] == {"AWS": {"Fn::GetAtt": ["DefaultRole", "Arn"]}}
+    assert statement["Action"] == "es:ESHttp*"
+    assert statement["Effect"] == "Allow"
+    domain_arn = statement["Resource"]["Fn::Sub"]
+    assert domain_arn.endswith("domain/" + props["DomainName"]["Fn::Sub"] + "/*")
+    role_statements = sam["Resources"]["DefaultRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    search = [s for s in role_statements if any(a.startswith("es:") for a in s["Action"])]
+    assert len(search) == 1
+    assert search[0]["Resource"] == {"Fn::Sub": domain_arn}
+
+
+def test_the_pages_bucket_is_private_and_served_by_cloudfront_only(sam: dict[str, Any]) -> None:
+    (bucket_id, bucket), = resources(sam, "AWS::S3::Bucket").items()
+    block = bucket["Properties"]["PublicAccessBlockConfiguration"]
+    assert block == {"BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
+                     "RestrictPublicBuckets": True}
+    (policy,) = resources(sam, "AWS::S3::BucketPolicy").values()
+    allows = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert [s["Principal"] for s in allows] == [{"Service": "cloudfront.amazonaws.com"}]
+    assert "AWS:SourceArn" in allows[0]["Condition"]["StringEquals"]
+    (distribution,) = resources(sam, "AWS::CloudFront::Distribution").values()
+    config = distribution["Properties"]["DistributionConfig"]
+    origins = {o["Id"]: o for o in config["Origins"]}
+    assert origins["web"]["DomainName"] == {"Fn::GetAtt": [bucket_id, "RegionalDomainName"]}
+    assert "OriginAccessControlId" in origins["web"]
+    assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+    # The pages call their own origin: /api/... (REST stage "api") and /ws (WebSocket).
+    behaviors = {b["PathPattern"]: b["TargetOriginId"] for b in config["CacheBehaviors"]}
+    assert behaviors == {"/api/*": "rest", "/ws": "websocket"}
+    assert sam["Resources"]["RestAPI"]["Properties"]["StageName"] == build.REST_STAGE
+    assert sam["Resources"]["WebsocketAPIStage"]["Properties"]["StageName"] == build.WS_STAGE
+
+
+def test_every_alarm_publishes_to_the_alerts_topic(sam: dict[str, Any]) -> None:
+    alarms = resources(sam, "AWS::CloudWatch::Alarm")
+    for name, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertsTopic"}], name
+    for function in build.FUNCTIONS:
+        assert f"{function}ErrorsAlarm" in alarms
+        assert f"{function}ThrottlesAlarm" in alarms
+    for table in TABLES:
+        assert f"{table}ThrottleAlarm" in alarms
+    delivery = json.dumps(alarms["DeliveryFailedAlarm"])
+    assert '"ExecutionsFailed"' in delivery
+    assert '{"Ref": "DeliveryStateMachine"}' in delivery
+    assert "WebSocketErrorsAlarm" in alarms
+
+
+def test_the_dashboard_shows_lambda_the_app_metrics_and_table_capacity(sam: dict[str, Any]) -> None:
+    (dashboard,) = resources(sam, "AWS::CloudWatch::Dashboard").values()
+    body_text = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    body = json.loads(body_text)
+    # Every ${...} names a resource, a parameter or a pseudo parameter of the stack.
+    for reference in re.findall(r"\$\{([^}]+)\}", body_text):
+        assert reference in sam["Resources"] or reference in sam["Parameters"] or reference.startswith("AWS::")
+    text = json.dumps(body)
+    for metric in ("Waiting", "LongestWait", "AgentsOnline", "ActiveSessions", "OverflowEvents"):
+        assert f'MetricName=\\"{metric}\\"' in text
+    assert text.count("{CustomerService,group,service} service=\\\"routing\\\"") == 5
+    for function in build.FUNCTIONS:
+        for metric in ("Invocations", "Errors", "Duration"):
+            assert ["AWS/Lambda", metric, "FunctionName", f"${{{function}}}", {"label": function}] in [
+                m for w in body["widgets"] for m in w["properties"]["metrics"]]
+    for table in TABLES:
+        assert f'"TableName", "${{{table}}}"' in text
+
+
+# -- the zip's rules (fast: no download) ----------------------------------------------------------
+
+def test_no_module_the_app_imports_is_trimmed() -> None:
+    imported = {m.replace("_", "-").lower() for m in package.imported_modules(package.app_sources())}
+    hub_only = {n.replace("_", "-").lower() for n in package.HUB_ONLY}
+    assert imported & hub_only == set()
+    assert {"onnxruntime", "tokenizers", "numpy", "opensearchpy", "tantivy"} <= imported
+
+
+def _fake_distribution(root: Path, name: str, files: dict[str, str], requires: tuple[str, ...] = ()) -> None:
+    info = root / f"{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    (info / "METADATA").write_text("Name: " + name + "\n" + "".join(f"Requires-Dist: {r}\n" for r in requires))
+    (info / "RECORD").write_text("".join(f"{f},,\n" for f in files) + f"{info.name}/RECORD,,\n")
+
+
+def test_trim_removes_whole_distributions_and_the_listed_paths_only(tmp_path: Path) -> None:
+    _fake_distribution(tmp_path, "huggingface_hub", {"huggingface_hub/__init__.py": "x" * 100})
+    _fake_distribution(tmp_path, "botocore", {"botocore/__init__.py": "x", "botocore/data/s3.json": "{}"})
+    _fake_distribution(tmp_path, "tokenizers", {"tokenizers/__init__.py": "x", "tokenizers/tests/t.py": "x"},
+                       requires=("huggingface-hub>=0.16",))
+    _fake_distribution(tmp_path, "onnxruntime", {"onnxruntime/__init__.py": "x", "onnxruntime/tools/a.py": "x",
+                                                 "onnxruntime/capi/__pycache__/a.pyc": "x"})
+    saved, done = package.trim(tmp_path)
+    assert saved > 100
+    assert {"huggingface_hub", "botocore"} <= set(done)
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert left == ["onnxruntime-1.0.dist-info/METADATA", "onnxruntime-1.0.dist-info/RECORD",
+                    "onnxruntime/__init__.py", "tokenizers-1.0.dist-info/METADATA",
+                    "tokenizers-1.0.dist-info/RECORD", "tokenizers/__init__.py"]
+    package.check_requirements(tmp_path, package.PYTHON_VERSION)  # tokenizers -> huggingface-hub is expected
+
+
+def test_a_requirement_trimmed_without_a_reason_fails_the_build(tmp_path: Path) -> None:
+    _fake_distribution(tmp_path, "opensearch_py", {"opensearchpy/__init__.py": "x"},
+                       requires=("requests<3", 'exceptiongroup; python_version < "3.11"'))
+    with pytest.raises(SystemExit, match="opensearch-py requires requests"):
+        package.check_requirements(tmp_path, package.PYTHON_VERSION)
+
+
+def test_the_zip_is_reproducible(tmp_path: Path) -> None:
+    app_zip = tmp_path / "app.zip"
+    with zipfile.ZipFile(app_zip, "w") as archive:
+        archive.writestr("app.py", "print('hi')\n")
+        archive.writestr("chalice/app.py", "")
+    deps = tmp_path / "deps"
+    (deps / "pkg").mkdir(parents=True)
+    (deps / "pkg" / "__init__.py").write_text("x = 1\n")
+    first, second = tmp_path / "a.zip", tmp_path / "b.zip"
+    size = package.write_zip(first, app_zip, deps)
+    (deps / "pkg" / "__init__.py").touch()
+    package.write_zip(second, app_zip, deps)
+    assert first.read_bytes() == second.read_bytes()
+    assert size == len("print('hi')\n") + len("x = 1\n")
+    assert zipfile.ZipFile(first).namelist() == ["app.py", "chalice/app.py", "pkg/__init__.py"]
