@@ -238,7 +238,7 @@ class Ticker(threading.Thread):
     """Runs the app's scheduled ``queue_tick`` handler every ``interval`` seconds, as EventBridge does
     every minute on AWS (a shorter default here, so wait estimates visibly move)."""
 
-    def __init__(self, app: Chalice, interval: float) -> None:
+    def __init__(self, interval: float) -> None:
         super().__init__(name="queue-tick", daemon=True)
         handler = importlib.import_module("app").queue_tick
         self._handler = handler
@@ -319,7 +319,7 @@ def run(port: int, state_dir: Path) -> None:
         reset_live_state()
     pending = restart_pending_deliveries()
     imported, indexed = load_knowledge_base(state_dir)
-    ticker = Ticker(app, float(os.environ.get("LOCAL_TICK_SECONDS", "10")))
+    ticker = Ticker(float(os.environ.get("LOCAL_TICK_SECONDS", "10")))
     ticker.start()
 
     # API Gateway's limits; the tests shorten them to see them act.

@@ -235,9 +235,7 @@ class RoutingService:
             last = self._agents.get(session.last_agent_id)
             if last is not None and is_available(last):
                 result = self._assign(session.session_id, last.agent_id, group, None, session)
-                if result is Result.OK:
-                    return True
-                if result is Result.SESSION_TAKEN:
+                if result in (Result.OK, Result.SESSION_TAKEN):
                     return True
         for _ in range(_ASSIGN_ROUNDS):
             candidates = self._agents.candidates(group.group_id)
