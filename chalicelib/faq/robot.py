@@ -198,24 +198,25 @@ class RobotService:
 
     # -- the SOP assistant ------------------------------------------------------------------------
 
-    def suggest(self, agent_id: str, session_id: str, text: str, seq: int | None = None) -> dict[str, Any]:
-        """Ranked FAQ suggestions for ``text``, pushed to the agent; returns the frame."""
+    def suggest(self, agent_id: str, session_id: str, text: str, seq: int | None = None,
+                conns: set[str] | None = None) -> dict[str, Any]:
+        """Ranked FAQ suggestions for ``text``, pushed to the agent (to ``conns`` when known); returns the frame."""
         settings = self._settings()
         hits = [h for h in self._matcher().rank(text, k=settings.suggestions, language=language_of(text))
                 if h.score > 0]
         found = self._faqs([h.faq_id for h in hits])
         frame = {"event": "suggestions", "session_id": session_id, "seq": seq, "query": text[:500],
                  "suggestions": [hit_json(h, found.get(h.faq_id)) for h in hits if h.faq_id in found]}
-        self._presence.push(agent_id, frame)
+        self._presence.push(agent_id, frame, conns=conns)
         return frame
 
-    def on_agent_chat_message(self, session: Session, msg: Message) -> None:
-        """After a visitor's text reached the agent: push the agent suggestions for it."""
+    def on_agent_chat_message(self, session: Session, msg: Message, agent_conns: set[str]) -> None:
+        """After a visitor's text reached the agent's connections: push the agent suggestions for it."""
         if msg.sender_id != session.visitor_id or msg.kind != "text" or not session.agent_id:
             return
         text = str((msg.content.as_dict() if msg.content is not None else {}).get("text", ""))
         if text.strip():
-            self.suggest(session.agent_id, session.session_id, text, int(msg.seq or 0))
+            self.suggest(session.agent_id, session.session_id, text, int(msg.seq or 0), conns=agent_conns)
 
     def suggest_on_request(self, agent: Identity, session_id: str, text: str | None) -> None:
         """The agent asks for suggestions: for ``text``, or for the visitor's latest text message."""

@@ -68,8 +68,9 @@ class ImService:
         self._presence = presence
         self._timer = timer
         self._clock = clock
-        # Runs after a message has gone to its recipient (the SOP assistant's suggestions for agents).
-        self.after_send: Callable[[Session, Message], None] | None = None
+        # Runs once a message has gone to its recipient (the SOP assistant's suggestions for agents); it gets
+        # the recipient's connections, so it need not read them again.
+        self.after_send: Callable[[Session, Message, set[str]], None] | None = None
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -96,11 +97,12 @@ class ImService:
         msg.save(condition=Message.sk.does_not_exist())
         # The timer starts before the first post, so no delivery can be left without an end.
         self._timer.start(frame.session_id, msg.sk, seq)
+        conns = recipient_conns.result()
         self._presence.push(recipient_id, {"event": "message", "message": message_json(msg), "attempt": 1},
-                            conns=recipient_conns.result())
+                            conns=conns)
         if self.after_send is not None:
             try:
-                self.after_send(session, msg)
+                self.after_send(session, msg, conns)
             except Exception:
                 # Suggestions are a help, never a reason to fail a message already delivered.
                 logger.exception("after-send hook failed", extra={"session_id": frame.session_id})
