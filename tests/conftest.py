@@ -7,9 +7,11 @@ import atexit
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pytest
 
 from local.harness import in_process_environment
@@ -21,6 +23,7 @@ os.environ.update(
     DELIVERY_STATE_MACHINE_ARN="arn:aws:states:us-east-1:123456789012:stateMachine:unused",
 )
 
+from chalicelib.faq.embed import Vector, normalise  # noqa: E402
 from chalicelib.platform import aws as aws_clients  # noqa: E402
 from chalicelib.platform.ws import PostResult  # noqa: E402
 from chalicelib.settings import get_settings  # noqa: E402
@@ -119,3 +122,17 @@ def group(group_id: str, members: list[Any], **kwargs: Any) -> Any:
     }
     fields.update(kwargs)
     return Group(**fields)
+
+
+class WordsEmbedder:
+    """An embedder for tests: a bag of hashed words, so texts sharing words get close vectors;
+    deterministic and instant."""
+
+    dim = 64
+
+    def embed(self, texts: Sequence[str]) -> Vector:
+        rows = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in text.lower().split():
+                rows[i, zlib.crc32(word.strip("?!.,").encode()) % self.dim] += 1.0
+        return normalise(rows)

@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import json
-import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from chalicelib.faq import evaluate as ev
-from chalicelib.faq.embed import Vector, normalise
 from chalicelib.faq.matcher import Candidate, Fusion
 from chalicelib.faq.model import Faq
-
-
-class WordsEmbedder:
-    """Bag of hashed words, deterministic and instant."""
-
-    dim = 64
-
-    def embed(self, texts: Sequence[str]) -> Vector:
-        rows = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for word in text.lower().split():
-                rows[i, zlib.crc32(word.strip("?!.,").encode()) % self.dim] += 1.0
-        return normalise(rows)
+from tests.conftest import WordsEmbedder
 
 
 class RecordingMatcher:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pytest
 
-from chalicelib.faq.embed import MiniLmEmbedder, Vector, default_embedder, normalise
+from chalicelib.faq.embed import MiniLmEmbedder, Vector, default_embedder
 from chalicelib.faq.matcher import (
     DEFAULT_METHOD,
     DEFAULT_THRESHOLD,
@@ -24,19 +23,7 @@ from chalicelib.faq.matcher import (
 )
 from chalicelib.faq.model import Faq, Hit
 from chalicelib.faq.search.embedded import EmbeddedBackend
-
-
-class WordsEmbedder:
-    """Bag of hashed words: texts sharing words get close vectors; deterministic and instant."""
-
-    dim = 64
-
-    def embed(self, texts: Sequence[str]) -> Vector:
-        rows = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for word in text.lower().split():
-                rows[i, zlib.crc32(word.strip("?!.,").encode()) % self.dim] += 1.0
-        return normalise(rows)
+from tests.conftest import WordsEmbedder
 
 
 class RecordingBackend:
