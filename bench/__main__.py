@@ -8,6 +8,7 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,6 @@ from bench import relay
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- relay:begin -->", "<!-- relay:end -->"
-ROUTING_BEGIN, ROUTING_END = "<!-- routing:begin -->", "<!-- routing:end -->"
-FAQ_BEGIN, FAQ_END = "<!-- faq:begin -->", "<!-- faq:end -->"
-COST_BEGIN, COST_END = "<!-- cost:begin -->", "<!-- cost:end -->"
 
 
 def machine() -> dict[str, Any]:
@@ -95,6 +92,15 @@ def routing_table(r: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def publish(name: str, result: dict[str, Any], table: Callable[[dict[str, Any]], str]) -> None:
+    """Stamp a benchmark's result, write ``bench/results/{name}.json`` and its table in docs/benchmarks.md."""
+    result["date"] = time.strftime("%Y-%m-%d")
+    result["machine"] = machine()
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_doc_section(f"<!-- {name}:begin -->", f"<!-- {name}:end -->", table(result))
+    print(json.dumps(result, indent=2))
+
+
 def write_doc_section(begin: str, end: str, body: str) -> None:
     text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
     block = f"{begin}\n{body}\n{end}"
@@ -109,11 +115,7 @@ def write_doc_section(begin: str, end: str, body: str) -> None:
 def run_relay(pairs: int, seconds: float) -> None:
     with tempfile.TemporaryDirectory(prefix="cs-bench-") as state:
         result = relay.run(pairs, seconds, Path(state))
-    result["date"] = time.strftime("%Y-%m-%d")
-    result["machine"] = machine()
-    (RESULTS / "relay.json").write_text(json.dumps(result, indent=2) + "\n")
-    write_doc_section(BEGIN, END, relay_table(result))
-    print(json.dumps(result, indent=2))
+    publish("relay", result, relay_table)
 
 
 def run_routing(arrivals: int) -> None:
@@ -121,22 +123,14 @@ def run_routing(arrivals: int) -> None:
     from bench import routing
 
     result = routing.run(arrivals=arrivals)
-    result["date"] = time.strftime("%Y-%m-%d")
-    result["machine"] = machine()
-    (RESULTS / "routing.json").write_text(json.dumps(result, indent=2) + "\n")
-    write_doc_section(ROUTING_BEGIN, ROUTING_END, routing_table(result))
-    print(json.dumps(result, indent=2))
+    publish("routing", result, routing_table)
 
 
 def run_faq() -> None:
     from bench import faq
 
     result = faq.run()
-    result["date"] = time.strftime("%Y-%m-%d")
-    result["machine"] = machine()
-    (RESULTS / "faq.json").write_text(json.dumps(result, indent=2) + "\n")
-    write_doc_section(FAQ_BEGIN, FAQ_END, faq.table(result))
-    print(json.dumps(result, indent=2))
+    publish("faq", result, faq.table)
 
 
 def run_cost() -> None:
@@ -144,11 +138,7 @@ def run_cost() -> None:
 
     with tempfile.TemporaryDirectory(prefix="cs-bench-cost-") as state:
         result = cost.run(Path(state))
-    result["date"] = time.strftime("%Y-%m-%d")
-    result["machine"] = machine()
-    (RESULTS / "cost.json").write_text(json.dumps(result, indent=2) + "\n")
-    write_doc_section(COST_BEGIN, COST_END, cost.table(result))
-    print(json.dumps(result, indent=2))
+    publish("cost", result, cost.table)
 
 
 def main() -> None:
