@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
-
 from chalicelib.auth.identity import Identity
 from chalicelib.faq.matcher import DEFAULT_THRESHOLD, Matcher
 from chalicelib.faq.model import Faq, Hit, RobotSettings
@@ -26,7 +24,7 @@ from chalicelib.im.errors import ImError
 from chalicelib.im.models import Message, message_sk
 from chalicelib.im.presence import PresenceService
 from chalicelib.im.schemas import SendFrame, message_id
-from chalicelib.im.service import DELIVERED, ImService, is_conditional_failure, message_json
+from chalicelib.im.service import DELIVERED, ImService, message_json
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 
@@ -98,7 +96,8 @@ class RobotService:
 
     def receive(self, visitor: Identity, connection_id: str, frame: SendFrame) -> None:
         """A visitor's message in a session no agent has (yet): keep it, and answer if the robot still may."""
-        session = self._next_seq(visitor, frame.session_id)
+        session = self._im.next_seq(visitor, frame.session_id, Session.status.is_in(sm.BOT, sm.WAITING)
+                                    & (Session.visitor_id == visitor.user_id))
         seq = int(session.seq)
         if not self._im.claim_client_id(visitor, frame, seq):
             self._im.answer_duplicate(visitor, connection_id, frame)
@@ -167,17 +166,6 @@ class RobotService:
         return {"greeting": settings.greeting,
                 "suggested_questions": [{"faq_id": i, "question": found[i].question}
                                         for i in settings.suggested_questions if i in found]}
-
-    def _next_seq(self, visitor: Identity, session_id: str) -> Session:
-        session = Session(session_id)
-        try:
-            session.update(actions=[Session.seq.add(1), Session.updated_at.set(self._now_ms())],
-                           condition=Session.status.is_in(sm.BOT, sm.WAITING) & (Session.visitor_id == visitor.user_id))
-        except UpdateError as err:
-            if not is_conditional_failure(err):
-                raise
-            raise self._im.why_not_sendable(visitor, session_id) from None
-        return session
 
     def _set_misses(self, session: Session, misses: int) -> int:
         if int(session.robot_misses or 0) != misses:

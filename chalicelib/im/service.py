@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.condition import Condition
 
 from chalicelib.auth.identity import Identity
 from chalicelib.im.delivery import DeliveryTimer
@@ -79,7 +80,7 @@ class ImService:
 
     def send(self, caller: Identity, connection_id: str, frame: SendFrame) -> None:
         """Accept a message from ``caller`` and make its first delivery attempt."""
-        session = self._next_seq(caller, frame.session_id)
+        session = self.next_seq(caller, frame.session_id)
         seq = int(session.seq)
         recipient_id = session.agent_id if caller.user_id == session.visitor_id else session.visitor_id
         assert recipient_id is not None
@@ -107,14 +108,15 @@ class ImService:
                 # Suggestions are a help, never a reason to fail a message already delivered.
                 logger.exception("after-send hook failed", extra={"session_id": frame.session_id})
 
-    def _next_seq(self, caller: Identity, session_id: str) -> Session:
+    def next_seq(self, caller: Identity, session_id: str, condition: Condition | None = None) -> Session:
+        """Take the session's next sequence number for ``caller``'s message, if ``condition`` holds
+        (default: an active session ``caller`` takes part in); else the ImError that says why not."""
+        if condition is None:
+            condition = (Session.status == sm.ACTIVE) & (
+                (Session.visitor_id == caller.user_id) | (Session.agent_id == caller.user_id))
         session = Session(session_id)
         try:
-            session.update(
-                actions=[Session.seq.add(1), Session.updated_at.set(self._now_ms())],
-                condition=(Session.status == sm.ACTIVE)
-                & ((Session.visitor_id == caller.user_id) | (Session.agent_id == caller.user_id)),
-            )
+            session.update(actions=[Session.seq.add(1), Session.updated_at.set(self._now_ms())], condition=condition)
         except UpdateError as err:
             if not is_conditional_failure(err):
                 raise
