@@ -56,7 +56,7 @@ def ws_connect(event: WebsocketEvent) -> Response | None:
     if identity.is_staff:
         svc.routing.agent_connected(identity)
     else:
-        svc.sessions.current_or_new(identity, presence)
+        svc.lifecycle.visitor_back(svc.sessions.current_or_new(identity, presence))
     return None
 
 
@@ -85,6 +85,12 @@ def delivery_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event["op"] == "fail":
         return {"failed": im.fail(event["session_id"], event["sk"])}
     raise ValueError(f"unknown delivery step {event['op']!r}")
+
+
+@app.lambda_function(name="lifecycle_step")
+def lifecycle_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A wake of a session's lifecycle timer: warn, close or mark offline as due; returns the next sleep."""
+    return services().lifecycle.step(event)
 
 
 # -- REST -----------------------------------------------------------------------------------------
@@ -136,7 +142,7 @@ def my_sessions() -> Any:
     who = caller(request())
     sessions = services().sessions
     if who.is_staff:
-        return {"sessions": [session_json(s) for s in sessions.of_agent(who.user_id)]}
+        return {"sessions": [session_json(s, staff=True) for s in sessions.of_agent(who.user_id)]}
     current = sessions.current(who)
     return {"sessions": [session_json(current)] if current else []}
 
@@ -259,3 +265,46 @@ def robot_try() -> Any:
     req = request()
     who = caller(req)
     return faq_api.try_question(who, json_body(req), services().kb)
+
+
+# -- Tickets (the ticket console; left messages are tickets too) --
+# Imported here so that this block stays the whole of the ticket wiring.
+from chalicelib.tickets import api as tickets_api  # noqa: E402
+
+
+@app.route("/tickets", methods=["POST"], cors=True)
+@api_errors
+def tickets_create() -> Response:
+    req = request()
+    who = caller(req)
+    return Response(body=tickets_api.create_ticket(who, json_body(req), services().tickets), status_code=201)
+
+
+@app.route("/tickets", methods=["GET"], cors=True)
+@api_errors
+def tickets_list() -> Any:
+    req = request()
+    return tickets_api.list_tickets(caller(req), req.query_params or {}, services().tickets)
+
+
+@app.route("/tickets/{ticket_id}", methods=["GET"], cors=True)
+@api_errors
+def tickets_get(ticket_id: str) -> Any:
+    return tickets_api.get_ticket(caller(request()), ticket_id, services().tickets)
+
+
+@app.route("/tickets/{ticket_id}", methods=["PATCH"], cors=True)
+@api_errors
+def tickets_update(ticket_id: str) -> Any:
+    req = request()
+    who = caller(req)
+    return tickets_api.update_ticket(who, ticket_id, json_body(req), services().tickets)
+
+
+@app.route("/tickets/{ticket_id}/comments", methods=["POST"], cors=True)
+@api_errors
+def tickets_comment(ticket_id: str) -> Response:
+    req = request()
+    who = caller(req)
+    return Response(body=tickets_api.add_comment(who, ticket_id, json_body(req), services().tickets),
+                    status_code=201)

@@ -15,6 +15,7 @@ from chalicelib.auth.identity import Identity
 from chalicelib.auth.tokens import authenticate, default_key_source
 from chalicelib.faq.store import FaqError
 from chalicelib.im.errors import ImError
+from chalicelib.tickets.errors import TicketError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,6 +52,8 @@ def api_errors(func: F) -> F:
             return error_response(_STATUS.get(err.code, 400), err.code, err.message, **err.details)
         except FaqError as err:
             return error_response(_STATUS.get(err.code, 400), err.code, err.message, field=err.field, **err.details)
+        except TicketError as err:
+            return error_response(err.status, err.code, err.message, field=err.field, **err.details)
 
     return wrapper  # type: ignore[return-value]
 

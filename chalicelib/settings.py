@@ -22,6 +22,8 @@ class Settings:
     # Management API of the WebSocket gateway (https://{api}.execute-api.{region}.amazonaws.com/{stage}).
     ws_endpoint: str
     delivery_state_machine_arn: str
+    # One execution per assigned session: idle warning and close, reconnect grace (sessions/lifecycle.py).
+    lifecycle_state_machine_arn: str
     ack_wait_seconds: int
     visitor_token_secret: str
     visitor_token_ttl_seconds: int
@@ -62,6 +64,7 @@ def get_settings() -> Settings:
         table_prefix=os.environ.get("TABLE_PREFIX", f"cs-{stage}"),
         ws_endpoint=os.environ.get("WS_ENDPOINT", ""),
         delivery_state_machine_arn=os.environ.get("DELIVERY_STATE_MACHINE_ARN", ""),
+        lifecycle_state_machine_arn=os.environ.get("LIFECYCLE_STATE_MACHINE_ARN", ""),
         ack_wait_seconds=_int("ACK_WAIT_SECONDS", 5),
         visitor_token_secret=os.environ.get("VISITOR_TOKEN_SECRET", ""),
         visitor_token_ttl_seconds=_int("VISITOR_TOKEN_TTL_SECONDS", 24 * 3600),

@@ -18,7 +18,10 @@ from chalicelib.platform.ws import Sender, WebSocketSender
 from chalicelib.routing.agents import AgentBook
 from chalicelib.routing.dashboard import Dashboard
 from chalicelib.routing.service import RoutingService
+from chalicelib.sessions.lifecycle import LifecycleService, SessionTimer, StepFunctionsSessionTimer
 from chalicelib.sessions.service import SessionService
+from chalicelib.sessions.survey import SurveyService
+from chalicelib.tickets.service import TicketService
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,9 @@ class Services:
     config: Callable[[], RoutingConfig]
     kb: KnowledgeBase
     robot: RobotService
+    lifecycle: LifecycleService
+    survey: SurveyService
+    tickets: TicketService
 
 
 def _stored_config() -> RoutingConfig:
@@ -42,24 +48,29 @@ def _stored_config() -> RoutingConfig:
 
 def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConfig] | None = None,
           clock: Callable[[], float] | None = None, publisher: Callable[[str, str], None] | None = None,
-          kb: KnowledgeBase | None = None) -> Services:
+          kb: KnowledgeBase | None = None, session_timer: SessionTimer | None = None) -> Services:
     """The services over ``sender`` and ``timer``; ``config`` defaults to the SSM documents and ``kb`` to
-    the process's knowledge base."""
+    the process's knowledge base. Without ``session_timer`` sessions never time out (tests of other parts)."""
     config = config or _stored_config
     kwargs = {"clock": clock} if clock is not None else {}
     presence = PresenceService(sender, **kwargs)
     sessions = SessionService(presence, **kwargs)
     agents = AgentBook(config, **kwargs)
     dashboard = Dashboard(presence, config, publisher=publisher, **kwargs)
-    routing = RoutingService(presence, sessions, agents, config, dashboard, **kwargs)
+    tickets = TicketService(sessions, config, **kwargs)
+    routing = RoutingService(presence, sessions, agents, config, dashboard, timer=session_timer, tickets=tickets,
+                             **kwargs)
     presence.on_staff_gone = routing.agent_disconnected
+    lifecycle = LifecycleService(presence, sessions, routing, session_timer, config, **kwargs)
+    presence.on_visitor_gone = lifecycle.visitor_gone
     im = ImService(presence, timer, **kwargs)
     knowledge = kb or knowledge_base()
     robot = RobotService(presence, im, knowledge.matcher, knowledge.robot_settings, knowledge.lookup,
                          routing.request_agent, **kwargs)
     im.after_send = robot.on_agent_chat_message
     return Services(presence=presence, im=im, sessions=sessions, agents=agents, routing=routing,
-                    dashboard=dashboard, config=config, kb=knowledge, robot=robot)
+                    dashboard=dashboard, config=config, kb=knowledge, robot=robot, lifecycle=lifecycle,
+                    survey=SurveyService(sessions, config, **kwargs), tickets=tickets)
 
 
 _kb: KnowledgeBase | None = None
@@ -90,7 +101,7 @@ def services() -> Services:
     global _services
     with _lock:
         if _services is None:
-            _services = build(WebSocketSender(), StepFunctionsTimer())
+            _services = build(WebSocketSender(), StepFunctionsTimer(), session_timer=StepFunctionsSessionTimer())
         return _services
 
 

@@ -16,18 +16,19 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("TABLE_PREFIX", "cs-template")
 
 from chalicelib.config.documents import DOCUMENTS
-from chalicelib.platform.statemachines import STATE_MACHINES, definition
+from chalicelib.platform.statemachines import STATE_MACHINES, TYPES, definition, placeholders
 from chalicelib.platform.tables import ALL_MODELS, ttl_attribute
 
 TEMPLATE = Path(__file__).resolve().parent / "template.json"
 FUNCTIONS = ("APIHandler", "WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect", "DeliveryStep",
-             "QueueTick")
+             "LifecycleStep", "QueueTick")
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 WS_STAGE = "api"  # Chalice names the WebSocket stage after api_gateway_stage
 REST_STAGE = "api"  # .chalice/config.json api_gateway_stage (the pages call /api/...)
 REST_API_NAME = "customer-service"  # Chalice names the REST API after the app
 # Referenced by name, not Ref: the state machine invokes a Lambda whose role may start it (a cycle otherwise).
 STATE_MACHINE_ARN = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${TablePrefix}-%s"
+EXECUTION_ARN = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${TablePrefix}-%s:*"
 COGNITO_ISSUER = "https://cognito-idp.${AWS::Region}.amazonaws.com/${AgentUserPool}"
 # By name, not GetAtt: the domain's access policy names the Lambda role, whose policy names the domain.
 SEARCH_DOMAIN = "${TablePrefix}-faq"
@@ -226,6 +227,10 @@ def alarms(tables: list[str]) -> dict[str, Any]:
         "delivery-failed", "Delivery state machine executions failed or timed out (messages not settled)",
         total("failed executions", "AWS/States", ["ExecutionsFailed", "ExecutionsTimedOut"],
               {"StateMachineArn": {"Ref": "DeliveryStateMachine"}}))
+    out["LifecycleFailedAlarm"] = alarm(
+        "lifecycle-failed", "Session lifecycle executions failed (sessions that may never time out)",
+        total("failed executions", "AWS/States", ["ExecutionsFailed", "ExecutionsTimedOut"],
+              {"StateMachineArn": {"Ref": "LifecycleStateMachine"}}))
     out["WebSocketErrorsAlarm"] = alarm(
         "websocket-errors", "WebSocket API: integration or execution errors (the 5xx of a WebSocket API)",
         total("errors", "AWS/ApiGateway", ["IntegrationError", "ExecutionError"],
@@ -284,25 +289,34 @@ def build() -> dict[str, Any]:
     resources: dict[str, Any] = dict(table_resource(m) for m in ALL_MODELS)
     tables = list(resources)
     substitutions = {"MessagesTable": {"Ref": "MessagesTable"},
-                     "DeliveryStepFunctionArn": {"Fn::GetAtt": ["DeliveryStep", "Arn"]}}
+                     "DeliveryStepFunctionArn": {"Fn::GetAtt": ["DeliveryStep", "Arn"]},
+                     "LifecycleStepFunctionArn": {"Fn::GetAtt": ["LifecycleStep", "Arn"]}}
+    # What each machine's role may do: exactly the calls its definition makes.
+    permissions = {
+        "delivery": [
+            {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": {"Fn::GetAtt": ["MessagesTable", "Arn"]}},
+            {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": {"Fn::GetAtt": ["DeliveryStep", "Arn"]}},
+        ],
+        "lifecycle": [
+            {"Effect": "Allow", "Action": "lambda:InvokeFunction",
+             "Resource": {"Fn::GetAtt": ["LifecycleStep", "Arn"]}},
+        ],
+    }
     for name in STATE_MACHINES:
         machine = f"{name.capitalize()}StateMachine"
-        placeholders = {k: f"${{{k}}}" for k in substitutions}
+        used = {k: v for k, v in substitutions.items() if k in placeholders(name)}
         resources[machine] = {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
             "StateMachineName": {"Fn::Sub": f"${{TablePrefix}}-{name}"},
-            "StateMachineType": "EXPRESS",
-            "Definition": definition(name, placeholders),
-            "DefinitionSubstitutions": substitutions,
+            "StateMachineType": TYPES[name],
+            "Definition": definition(name, {k: f"${{{k}}}" for k in used}),
+            "DefinitionSubstitutions": used,
             "RoleArn": {"Fn::GetAtt": [f"{machine}Role", "Arn"]},
         }}
         resources[f"{machine}Role"] = {"Type": "AWS::IAM::Role", "Properties": {
             "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
-            "Policies": [{"PolicyName": "delivery", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": {"Fn::GetAtt": ["MessagesTable", "Arn"]}},
-                {"Effect": "Allow", "Action": "lambda:InvokeFunction",
-                 "Resource": {"Fn::GetAtt": ["DeliveryStep", "Arn"]}},
-            ]}}],
+            "Policies": [{"PolicyName": name, "PolicyDocument": {"Version": "2012-10-17",
+                                                                 "Statement": permissions[name]}}],
         }}
     resources["VisitorTokenSecret"] = {"Type": "AWS::SecretsManager::Secret", "Properties": {
         "Description": "HS256 secret for visitor tokens",
@@ -334,6 +348,7 @@ def build() -> dict[str, Any]:
         "CONFIG_PATH": {"Fn::Sub": "/${TablePrefix}/config"},
         "ALERTS_TOPIC_ARN": {"Ref": "AlertsTopic"},
         "DELIVERY_STATE_MACHINE_ARN": {"Fn::Sub": STATE_MACHINE_ARN % "delivery"},
+        "LIFECYCLE_STATE_MACHINE_ARN": {"Fn::Sub": STATE_MACHINE_ARN % "lifecycle"},
         "WS_ENDPOINT": {"Fn::Sub": f"https://${{WebsocketAPI}}.execute-api.${{AWS::Region}}.amazonaws.com/{WS_STAGE}"},
         "VISITOR_TOKEN_SECRET": {"Fn::Sub": "{{resolve:secretsmanager:${VisitorTokenSecret}:SecretString}}"},
         "AGENT_TOKEN_ISSUER": {"Fn::Sub": COGNITO_ISSUER},
@@ -361,7 +376,10 @@ def build() -> dict[str, Any]:
                                      "parameter/${TablePrefix}/config"}},
             {"Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": "AlertsTopic"}},
             {"Effect": "Allow", "Action": "states:StartExecution",
-             "Resource": {"Fn::Sub": STATE_MACHINE_ARN % "delivery"}},
+             "Resource": [{"Fn::Sub": STATE_MACHINE_ARN % "delivery"}, {"Fn::Sub": STATE_MACHINE_ARN % "lifecycle"}]},
+            # A session's close stops its lifecycle timer.
+            {"Effect": "Allow", "Action": "states:StopExecution",
+             "Resource": {"Fn::Sub": EXECUTION_ARN % "lifecycle"}},
             {"Effect": "Allow", "Action": "execute-api:ManageConnections",
              "Resource": {"Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
                                      "${WebsocketAPI}/*/*/@connections/*"}},
@@ -376,8 +394,8 @@ def build() -> dict[str, Any]:
     resources.update(dashboard(tables))
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": "Customer service: tables, delivery state machine, configuration, FAQ search, web hosting, "
-                       "alarms, dashboard, agent sign-in (merged into chalice package)",
+        "Description": "Customer service: tables, delivery and lifecycle state machines, configuration, FAQ search, "
+                       "web hosting, alarms, dashboard, agent sign-in (merged into chalice package)",
         "Parameters": {
             # Names every resource; the OpenSearch domain name ({prefix}-faq) allows 28 characters.
             "TablePrefix": {"Type": "String", "Default": "cs-prod", "AllowedPattern": "[a-z][a-z0-9-]*",
@@ -397,6 +415,7 @@ def build() -> dict[str, Any]:
             "AgentUserPoolId": {"Value": {"Ref": "AgentUserPool"}},
             "AgentUserPoolClientId": {"Value": {"Ref": "AgentUserPoolClient"}},
             "DeliveryStateMachineArn": {"Value": {"Ref": "DeliveryStateMachine"}},
+            "LifecycleStateMachineArn": {"Value": {"Ref": "LifecycleStateMachine"}},
             "AlertsTopicArn": {"Value": {"Ref": "AlertsTopic"}},
             "SearchDomainEndpoint": {"Value": {"Fn::Sub": "https://${SearchDomain.DomainEndpoint}"}},
             "WebURL": {"Value": {"Fn::Sub": "https://${WebDistribution.DomainName}"}},

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 DELIVERY_FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:delivery_step"
+LIFECYCLE_FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:lifecycle_step"
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 SNAPSHOT_VERSION = 1
 
@@ -77,7 +78,7 @@ def create_resources() -> dict[str, str]:
     the machines' ARNs."""
     from chalicelib.im.models import Message
     from chalicelib.platform import aws
-    from chalicelib.platform.statemachines import STATE_MACHINES, render
+    from chalicelib.platform.statemachines import STATE_MACHINES, TYPES, render
     from chalicelib.platform.tables import ALL_MODELS
     from chalicelib.settings import get_settings
 
@@ -86,14 +87,16 @@ def create_resources() -> dict[str, str]:
     topic = get_settings().alerts_topic_arn
     if topic:
         aws.client("sns").create_topic(Name=topic.rsplit(":", 1)[1])
-    substitutions = {"MessagesTable": Message.Meta.table_name, "DeliveryStepFunctionArn": DELIVERY_FUNCTION_ARN}
+    substitutions = {"MessagesTable": Message.Meta.table_name, "DeliveryStepFunctionArn": DELIVERY_FUNCTION_ARN,
+                     "LifecycleStepFunctionArn": LIFECYCLE_FUNCTION_ARN}
     sfn = aws.client("stepfunctions")
     prefix = get_settings().table_prefix
     arns = {}
     for name in STATE_MACHINES:
-        # EXPRESS, as deployed (infra/).
+        # The type each has when deployed (infra/).
         arns[name] = sfn.create_state_machine(
-            name=f"{prefix}-{name}", definition=render(name, substitutions), type="EXPRESS",
+            name=f"{prefix}-{name}", type=TYPES[name],
+            definition=render(name, substitutions),
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/{prefix}-{name}",
         )["stateMachineArn"]
     return arns
@@ -304,6 +307,7 @@ def run(port: int, state_dir: Path) -> None:
     mock_aws(config=MOTO_CONFIG).start()
     arns = create_resources()
     os.environ["DELIVERY_STATE_MACHINE_ARN"] = arns["delivery"]
+    os.environ["LIFECYCLE_STATE_MACHINE_ARN"] = arns["lifecycle"]
     get_settings.cache_clear()
     app = import_app()
     sfn_adapter.install({f.name: f for f in app.pure_lambda_functions})

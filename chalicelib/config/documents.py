@@ -31,8 +31,10 @@ from chalicelib.config.model import (
     RoutingConfig,
     Rule,
     Schedule,
+    SessionPolicy,
     Span,
     SpecialPeriod,
+    SurveyPolicy,
 )
 
 DOCUMENTS = ("hours", "groups", "routing")
@@ -75,7 +77,17 @@ def parse(hours: Any, groups: Any, routing: Any) -> RoutingConfig:
         default_capacity=agents["default_capacity"],
         max_capacity=agents["max_capacity"],
         agent_capacity=dict(agents["capacity"]),
+        sessions=_sessions(groups["sessions"]),
     )
+
+
+def _sessions(body: dict[str, Any]) -> SessionPolicy:
+    survey = body["survey"]
+    return SessionPolicy(idle_warn_seconds=body["idle_warn_seconds"], idle_close_seconds=body["idle_close_seconds"],
+                         reconnect_grace_seconds=body["reconnect_grace_seconds"],
+                         survey=SurveyPolicy(robot_sessions=survey["robot_sessions"],
+                                             answer_within_seconds=survey["answer_within_seconds"],
+                                             tags=tuple(survey["tags"])))
 
 
 def load_json(text: str, document: str, source: str) -> Any:

@@ -103,6 +103,25 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class SurveyPolicy:
+    robot_sessions: bool = False  # also survey sessions only the robot served
+    answer_within_seconds: int = 86400  # an answer after this long past the close is refused
+    tags: tuple[str, ...] = ("quick", "friendly", "solved my problem", "slow", "unclear", "not solved")
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """How sessions end: the visitor is warned ``idle_warn_seconds`` after the agent's last unanswered
+    message and the session closes ``idle_close_seconds`` after that; a dropped visitor shows as
+    reconnecting for ``reconnect_grace_seconds``, then as offline (the session goes on)."""
+
+    idle_warn_seconds: int = 180
+    idle_close_seconds: int = 120
+    reconnect_grace_seconds: int = 60
+    survey: SurveyPolicy = field(default_factory=SurveyPolicy)
+
+
+@dataclass(frozen=True)
 class RoutingConfig:
     groups: dict[str, Group]
     rules: tuple[Rule, ...]
@@ -111,6 +130,7 @@ class RoutingConfig:
     default_capacity: int = 5
     max_capacity: int = 20  # the most an agent may raise its own capacity to
     agent_capacity: dict[str, int] = field(default_factory=dict)  # per-agent capacity where not the default
+    sessions: SessionPolicy = field(default_factory=SessionPolicy)
 
     def capacity_of(self, agent_id: str) -> int:
         return self.agent_capacity.get(agent_id, self.default_capacity)

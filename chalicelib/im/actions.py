@@ -27,7 +27,7 @@ def _hello(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) ->
     welcome: dict[str, Any] = {"event": "welcome", "connection_id": conn,
                                "user": {"id": caller.user_id, "role": caller.role, "name": caller.name}}
     if caller.is_staff:
-        welcome["sessions"] = [session_json(s) for s in svc.sessions.of_agent(caller.user_id)]
+        welcome["sessions"] = [session_json(s, staff=True) for s in svc.sessions.of_agent(caller.user_id)]
     else:
         session = svc.sessions.current(caller)
         welcome["session"] = session_json(session) if session else None
@@ -89,6 +89,27 @@ def _end_session(svc: Services, caller: Identity, conn: str, frame: dict[str, An
     svc.routing.end_session(caller, schemas.session_frame(frame))
 
 
+def _resolve(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    session_id = schemas.session_frame(frame)
+    if not caller.is_staff:
+        raise ImError("forbidden", "only the session's agent resolves it; visitors use end_session")
+    svc.routing.resolve(caller, session_id)
+
+
+def _transfer(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    parsed = schemas.transfer_frame(frame)
+    if not caller.is_staff:
+        raise ImError("forbidden", "only agents transfer sessions")
+    svc.routing.transfer(caller, parsed.session_id, parsed.note, to_agent=parsed.to_agent, to_group=parsed.to_group)
+
+
+def _rate(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    parsed = schemas.rate_frame(frame)
+    _visitor_only(caller, "answer surveys")
+    rated = svc.survey.rate(caller, parsed.session_id, parsed.stars, parsed.tags, parsed.comment)
+    svc.presence.post(conn, rated, caller.user_id)
+
+
 def _set_status(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
     status, capacity = schemas.status_frame(frame)
     if not caller.is_staff:
@@ -127,6 +148,9 @@ ACTIONS: dict[str, Action] = {
     "leave_queue": _leave_queue,
     "leave_message": _leave_message,
     "end_session": _end_session,
+    "resolve": _resolve,
+    "transfer": _transfer,
+    "rate": _rate,
     "set_status": _set_status,
     "suggest": _suggest,
     "subscribe_dashboard": _subscribe_dashboard,

@@ -17,6 +17,11 @@ ERROR_CODES = frozenset(
         "unknown_message",
         "no_agent",
         "session_closed",
+        "agent_unavailable",
+        "conflict",
+        "no_survey",
+        "already_rated",
+        "survey_expired",
         "internal_error",
     }
 )

@@ -29,6 +29,8 @@ class PresenceService:
         self._clock = clock
         # Called with a staff member's id when its last connection goes (routing sets it offline).
         self.on_staff_gone: Callable[[str], None] | None = None
+        # Called with a visitor's id and current session when its last connection goes (the session waits).
+        self.on_visitor_gone: Callable[[str, str | None], None] | None = None
         # A connection's identity never changes, so a warm Lambda can skip the lookup.
         self._identities: OrderedDict[str, Identity] = OrderedDict()
         self._lock = Lock()
@@ -64,8 +66,12 @@ class PresenceService:
                             condition=Presence.user_id.exists())
         except UpdateError:
             return
-        if staff and not presence.conns and self.on_staff_gone is not None:
+        if presence.conns:
+            return
+        if staff and self.on_staff_gone is not None:
             self.on_staff_gone(user_id)
+        elif not staff and self.on_visitor_gone is not None:
+            self.on_visitor_gone(user_id, presence.session_id)
 
     def identity(self, connection_id: str) -> Identity | None:
         with self._lock:

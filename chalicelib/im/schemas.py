@@ -261,3 +261,54 @@ def session_frame(frame: dict[str, Any]) -> str:
 def bare_frame(frame: dict[str, Any]) -> None:
     """Actions that take no fields beyond ``action`` (ping, hello, request_agent, leave_queue...)."""
     _only(frame, {"action"}, "")
+
+
+MAX_NOTE_CHARS = 1000
+MAX_COMMENT_CHARS = 1000
+MAX_SURVEY_TAGS = 20
+_AGENT_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+_GROUP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+@dataclass(frozen=True)
+class TransferFrame:
+    session_id: str
+    to_agent: str | None
+    to_group: str | None
+    note: str | None
+
+
+def transfer_frame(frame: dict[str, Any]) -> TransferFrame:
+    """``transfer``: a session to exactly one of an agent or a group, with an optional note for the next agent."""
+    _only(frame, {"action", "session_id", "to_agent", "to_group", "note"}, "")
+    session_id = session_id_of(frame)
+    to_agent = _string(frame, "to_agent", required=False, max_len=64, pattern=_AGENT_ID)
+    to_group = _string(frame, "to_group", required=False, max_len=40, pattern=_GROUP_ID)
+    if (to_agent is None) == (to_group is None):
+        raise _fail("to_agent", "or 'to_group' is required, and only one of them")
+    return TransferFrame(session_id, to_agent, to_group, _string(frame, "note", required=False,
+                                                                 max_len=MAX_NOTE_CHARS))
+
+
+@dataclass(frozen=True)
+class RateFrame:
+    session_id: str
+    stars: int
+    tags: list[str]
+    comment: str | None
+
+
+def rate_frame(frame: dict[str, Any]) -> RateFrame:
+    """``rate``: the survey's answer, 1 to 5 stars, optional tags (from the configured ones) and a comment."""
+    _only(frame, {"action", "session_id", "stars", "tags", "comment"}, "")
+    session_id = session_id_of(frame)
+    stars = frame.get("stars")
+    if isinstance(stars, bool) or not isinstance(stars, int) or not 1 <= stars <= 5:
+        raise _fail("stars", "must be an integer from 1 to 5")
+    tags = frame.get("tags", [])
+    if not isinstance(tags, list) or len(tags) > MAX_SURVEY_TAGS or not all(isinstance(t, str) for t in tags):
+        raise _fail("tags", f"must be a list of at most {MAX_SURVEY_TAGS} strings")
+    if len(set(tags)) != len(tags):
+        raise _fail("tags", "must not repeat a tag")
+    comment = _string(frame, "comment", required=False, max_len=MAX_COMMENT_CHARS)
+    return RateFrame(session_id, stars, list(tags), comment or None)

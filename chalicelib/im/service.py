@@ -30,6 +30,9 @@ from chalicelib.settings import MAX_DELIVERY_ATTEMPTS
 
 PENDING = "pending"
 DELIVERED = "delivered"
+# Kept for a visitor whose connection dropped (the session waits for them): no delivery attempts, no
+# send_failed; the visitor gets it on resume and its ACK makes it delivered.
+STORED = "stored"
 MARKER_TTL_SECONDS = 7 * 24 * 3600
 RESUME_PAGE = 100
 _LAST_SK = message_sk(10**12 - 1)
@@ -90,12 +93,17 @@ class ImService:
             self.answer_duplicate(caller, connection_id, frame)
             return
         now = self._now_ms()
+        away = recipient_id == session.visitor_id and session.visitor_away_at is not None
         msg = Message(frame.session_id, message_sk(seq), seq=seq,
                       message_id=message_id(frame.session_id, seq), sender_id=caller.user_id,
                       sender_role=caller.role, recipient_id=recipient_id,
                       kind=frame.kind, content=frame.content, client_msg_id=frame.client_msg_id,
-                      sender_conn=connection_id, status=PENDING, attempts=1, created_at=now)
+                      sender_conn=connection_id, status=STORED if away else PENDING, attempts=1, created_at=now)
         msg.save(condition=Message.sk.does_not_exist())
+        if away:
+            recipient_conns.cancel()
+            self._presence.post(connection_id, self.stored_frame(msg), caller.user_id)
+            return
         # The timer starts before the first post, so no delivery can be left without an end.
         self._timer.start(frame.session_id, msg.sk, seq)
         conns = recipient_conns.result()
@@ -115,8 +123,12 @@ class ImService:
             condition = (Session.status == sm.ACTIVE) & (
                 (Session.visitor_id == caller.user_id) | (Session.agent_id == caller.user_id))
         session = Session(session_id)
+        now = self._now_ms()
+        # The idle clock's stamp rides on the same write: the lifecycle timer reads it when it wakes.
+        stamp = Session.last_agent_at if caller.is_staff else Session.last_visitor_at
         try:
-            session.update(actions=[Session.seq.add(1), Session.updated_at.set(self._now_ms())], condition=condition)
+            session.update(actions=[Session.seq.add(1), Session.updated_at.set(now), stamp.set(now)],
+                           condition=condition)
         except UpdateError as err:
             if not is_conditional_failure(err):
                 raise
@@ -158,6 +170,8 @@ class ImService:
             return
         if original.status == DELIVERED:
             self._presence.post(connection_id, self.delivered_frame(original), caller.user_id)
+        elif original.status == STORED:
+            self._presence.post(connection_id, self.stored_frame(original), caller.user_id)
         # Still pending: its `delivered` or `send_failed` is on the way.
 
     # -- acknowledgement -------------------------------------------------------------------------
@@ -167,7 +181,7 @@ class ImService:
         msg = Message(ref.session_id, message_sk(ref.seq))
         try:
             msg.update(actions=[Message.status.set(DELIVERED), Message.delivered_at.set(self._now_ms())],
-                       condition=(Message.status == PENDING) & (Message.recipient_id == caller.user_id))
+                       condition=Message.status.is_in(PENDING, STORED) & (Message.recipient_id == caller.user_id))
         except UpdateError as err:
             if not is_conditional_failure(err):
                 raise
@@ -191,6 +205,11 @@ class ImService:
     def delivered_frame(msg: Message) -> dict[str, Any]:
         return {"event": "delivered", "client_msg_id": msg.client_msg_id, "message_id": msg.message_id,
                 "session_id": msg.session_id, "seq": int(msg.seq or 0), "delivered_at": msg.delivered_at}
+
+    @staticmethod
+    def stored_frame(msg: Message) -> dict[str, Any]:
+        return {"event": "stored", "client_msg_id": msg.client_msg_id, "message_id": msg.message_id,
+                "session_id": msg.session_id, "seq": int(msg.seq or 0), "reason": "recipient_offline"}
 
     @staticmethod
     def _failed_frame(session_id: str, client_msg_id: str | None) -> dict[str, Any]:
@@ -262,7 +281,7 @@ class ImService:
                 "last_seq": int(items[-1].seq or 0) if more else int(session.seq or 0), "more": more}
 
     def history(self, caller: Identity, session_id: str, after_seq: int, limit: int) -> dict[str, Any]:
-        """Delivered messages in sequence order, one page at a time."""
+        """Delivered (and stored, awaiting an offline visitor) messages in sequence order, one page at a time."""
         self.session_of(caller, session_id)
         out: list[dict[str, Any]] = []
         last_seen = after_seq
@@ -274,6 +293,6 @@ class ImService:
                 more = True
                 break
             last_seen = int(msg.seq or 0)
-            if msg.status == DELIVERED:
+            if msg.status in (DELIVERED, STORED):
                 out.append(message_json(msg))
         return {"messages": out, "next_after_seq": last_seen if more else None}

@@ -12,7 +12,10 @@ ASL_DIR = Path(__file__).resolve().parents[2] / "infra" / "statemachines"
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 # name -> file; the name is also the state machine's name suffix locally.
-STATE_MACHINES = {"delivery": "delivery.asl.json"}
+STATE_MACHINES = {"delivery": "delivery.asl.json", "lifecycle": "lifecycle.asl.json"}
+# Delivery lives seconds per message (Express: billed by duration); a session's lifecycle may sleep for
+# hours (Standard: billed per transition, and only its wakes transition).
+TYPES = {"delivery": "EXPRESS", "lifecycle": "STANDARD"}
 
 
 def placeholders(name: str) -> set[str]:

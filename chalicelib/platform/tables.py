@@ -8,11 +8,12 @@ from pynamodb.models import Model
 
 from chalicelib.faq.models import FaqItem, RobotSettingsItem
 from chalicelib.im.models import Connection, Message, Presence
-from chalicelib.routing.models import Agent, GroupState, LeftMessage, Member, QueueEntry
+from chalicelib.routing.models import Agent, GroupState, Member, QueueEntry
 from chalicelib.sessions.models import Session
+from chalicelib.tickets.models import TicketItem
 
 ALL_MODELS: tuple[type[Model], ...] = (Connection, Presence, Session, Message, Agent, Member, GroupState,
-                                       QueueEntry, LeftMessage, FaqItem, RobotSettingsItem)
+                                       QueueEntry, TicketItem, FaqItem, RobotSettingsItem)
 
 
 def ttl_attribute(model: type[Model]) -> str | None:

@@ -17,7 +17,7 @@ from chalicelib.im.presence import PresenceService
 from chalicelib.platform import aws
 from chalicelib.platform.observability import logger
 from chalicelib.routing import queue as q
-from chalicelib.routing.models import BUSY, DASHBOARD, OFFLINE, ONLINE, GroupState, LeftMessage, Member
+from chalicelib.routing.models import BUSY, DASHBOARD, OFFLINE, ONLINE, Agent, GroupState, Member
 from chalicelib.settings import get_settings
 
 METRICS_NAMESPACE = "CustomerService"
@@ -39,7 +39,14 @@ def group_counters(group: Group, state: GroupState) -> dict[str, Any]:
         "average_wait_seconds": round(int(state.wait_ms_total or 0) / assigned / 1000, 1) if assigned else None,
         "average_handle_seconds": round(int(state.handle_ms_total or 0) / handled / 1000, 1) if handled else None,
         "overflow_events": int(state.overflow_events or 0),
+        "csat": csat(state.csat_sum, state.csat_count),
     }
+
+
+def csat(total: float | None, count: float | None) -> dict[str, Any]:
+    """Average survey stars (1 to 5) and how many answers; ``avg`` is None before the first."""
+    n = int(count or 0)
+    return {"avg": round(int(total or 0) / n, 2) if n else None, "count": n}
 
 
 class Dashboard:
@@ -132,9 +139,10 @@ class Dashboard:
         else:
             aws.client("sns").publish(TopicArn=topic, Subject=subject[:100], Message=body)
 
-    def left_message(self, group_id: str, left: LeftMessage) -> None:
-        self._broadcast({"event": "dashboard.left_message", "group_id": group_id, "message_id": left.message_id,
-                         "at": int(left.created_at)})
+    def left_message(self, group_id: str, ticket_id: str, at: int) -> None:
+        """A visitor left a message: its ticket ``ticket_id`` (also its ``message_id``) is open in ``group_id``."""
+        self._broadcast({"event": "dashboard.left_message", "group_id": group_id, "message_id": ticket_id,
+                         "ticket_id": ticket_id, "at": at})
 
     # -- snapshot ----------------------------------------------------------------------------------
 
@@ -162,7 +170,24 @@ class Dashboard:
                 "load": round(active / capacity, 3) if capacity else None,
             })
             groups.append(figures)
-        return {"event": "dashboard.snapshot", "at": now, "groups": groups}
+        return {"event": "dashboard.snapshot", "at": now, "groups": groups, "agents": self._agents(config)}
+
+    @staticmethod
+    def _agents(config: RoutingConfig) -> list[dict[str, Any]]:
+        """Every member agent's status, load and CSAT (batched reads of the agents' own items)."""
+        ids = sorted({m.agent_id for g in config.groups.values() for m in g.members})
+        found: dict[str, Agent] = {}
+        for start in range(0, len(ids), 100):
+            found.update((a.agent_id, a) for a in Agent.batch_get(ids[start:start + 100]))
+        out = []
+        for agent_id in ids:
+            agent = found.get(agent_id)
+            out.append({"id": agent_id, "name": agent.name if agent else None,
+                        "status": agent.status if agent else OFFLINE,
+                        "active": int(agent.active) if agent else 0,
+                        "capacity": int(agent.capacity) if agent else config.capacity_of(agent_id),
+                        "csat": csat(agent.csat_sum, agent.csat_count) if agent else csat(0, 0)})
+        return out
 
     def publish(self, config: RoutingConfig | None = None) -> dict[str, Any]:
         """Push a fresh snapshot to subscribers and emit CloudWatch metrics (EMF) per group."""

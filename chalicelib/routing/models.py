@@ -1,5 +1,6 @@
 """Routing tables: agents (status, capacity, load), their group memberships (the index that finds a
-free agent without reading the group), per-group queue entries and counters, and left messages.
+free agent without reading the group), and per-group queue entries and counters. (Left messages
+are tickets: chalicelib/tickets.)
 
 Finding an agent is one Query of the sparse ``available`` index: a membership item carries
 ``avail_group`` only while its agent is online with a free slot, and ``rank`` orders the group's
@@ -40,6 +41,9 @@ class Agent(Model):
     last_activity_at = NumberAttribute(default=0)
     seq = NumberAttribute(default=0)
     updated_at = NumberAttribute(default=0)
+    # Satisfaction: the sum of survey stars and how many answers (CSAT = sum / count).
+    csat_sum = NumberAttribute(default=0)
+    csat_count = NumberAttribute(default=0)
 
 
 class AvailableAgents(GlobalSecondaryIndex["Member"]):
@@ -80,6 +84,8 @@ class GroupState(Model):
     handle_ms_total = NumberAttribute(default=0)
     overflow_events = NumberAttribute(default=0)
     last_alert_at = NumberAttribute(default=0)
+    csat_sum = NumberAttribute(default=0)
+    csat_count = NumberAttribute(default=0)
     # Only on the DASHBOARD item: connections of supervisors watching the dashboard.
     subscribers = UnicodeSetAttribute(null=True)
 
@@ -104,19 +110,3 @@ class QueueEntry(Model):
 def queue_sk(priority_class: int, requested_at_ms: int, session_id: str) -> str:
     return f"q#{priority_class}#{requested_at_ms:013d}#{session_id}"
 
-
-class LeftMessage(Model):
-    """A message left when a group was closed or full; the agents of the group list it."""
-
-    Meta = meta("left-messages")
-    group_id = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)  # {created_at:013d}#{id}
-    message_id = UnicodeAttribute()
-    visitor_id = UnicodeAttribute()
-    visitor_name = UnicodeAttribute(null=True)
-    session_id = UnicodeAttribute(null=True)
-    text = UnicodeAttribute()
-    contact = UnicodeAttribute(null=True)
-    reason = UnicodeAttribute()  # closed, overflow, queue_timeout, visitor
-    status = UnicodeAttribute(default="new")
-    created_at = NumberAttribute()

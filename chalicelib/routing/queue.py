@@ -26,7 +26,8 @@ def state_of(group_id: str) -> GroupState:
         return GroupState.get(group_id, consistent_read=True)
     except DoesNotExist:
         return GroupState(group_id, waiting=0, online_agents=0, online_capacity=0, assigned=0, active=0,
-                          wait_ms_total=0, handled=0, handle_ms_total=0, overflow_events=0, last_alert_at=0)
+                          wait_ms_total=0, handled=0, handle_ms_total=0, overflow_events=0, last_alert_at=0,
+                          csat_sum=0, csat_count=0)
 
 
 def head(group_id: str) -> QueueEntry | None:

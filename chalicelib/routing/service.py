@@ -14,9 +14,9 @@ counters: whatever arrives at once, no agent goes over capacity and no session i
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -27,6 +27,7 @@ from chalicelib.auth.identity import Identity
 from chalicelib.config.model import Group, RoutingConfig
 from chalicelib.im.errors import ImError
 from chalicelib.im.presence import PresenceService
+from chalicelib.im.service import is_conditional_failure
 from chalicelib.platform.observability import logger
 from chalicelib.routing import queue as q
 from chalicelib.routing.agents import (
@@ -37,12 +38,23 @@ from chalicelib.routing.agents import (
     transaction,
 )
 from chalicelib.routing.dashboard import Dashboard
-from chalicelib.routing.models import OFFLINE, ONLINE, Agent, GroupState, LeftMessage, Member, QueueEntry, queue_sk
+from chalicelib.routing.models import (
+    OFFLINE,
+    ONLINE,
+    TRANSFERRED,
+    Agent,
+    GroupState,
+    Member,
+    QueueEntry,
+    queue_sk,
+)
 from chalicelib.routing.rules import Visitor, route
 from chalicelib.schedule import hours
 from chalicelib.sessions import models as sm
+from chalicelib.sessions.lifecycle import SessionTimer, timer_name, timer_state
 from chalicelib.sessions.models import Session
 from chalicelib.sessions.service import SessionService
+from chalicelib.tickets.service import Ticket, TicketService
 
 # Bounds on retry loops: each round re-reads, so these only stop a pathological livelock.
 _ASSIGN_ROUNDS = 4
@@ -57,11 +69,42 @@ class Result(Enum):
     CONFLICT = "conflict"  # a concurrent transaction on the same items: retry
 
 
+@dataclass(frozen=True)
+class LeftMessage:
+    """A visitor's left message: a ticket of source ``left_message``; its message id is the ticket's id."""
+
+    ticket: Ticket
+
+    @property
+    def message_id(self) -> str:
+        return self.ticket.ticket_id
+
+    @property
+    def group_id(self) -> str:
+        return str(self.ticket.group_id)
+
+    @property
+    def created_at(self) -> int:
+        return self.ticket.created_at
+
+
 def left_message_json(left: LeftMessage) -> dict[str, Any]:
-    return {"message_id": left.message_id, "group_id": left.group_id, "visitor_id": left.visitor_id,
-            "visitor_name": left.visitor_name, "session_id": left.session_id, "text": left.text,
-            "contact": left.contact, "reason": left.reason, "status": left.status,
-            "created_at": int(left.created_at)}
+    ticket = left.ticket
+    return {"message_id": ticket.ticket_id, "ticket_id": ticket.ticket_id, "group_id": ticket.group_id,
+            "visitor_id": ticket.customer.id, "visitor_name": ticket.customer.name, "session_id": ticket.session_id,
+            "text": ticket.description, "contact": ticket.customer.contact, "reason": ticket.reason,
+            "status": ticket.status, "assignee": ticket.assignee, "created_at": ticket.created_at,
+            "updated_at": ticket.updated_at}
+
+
+def _note_action(note: str | None) -> list[Any]:
+    return [Session.transfer_note.set(note)] if note else [Session.transfer_note.remove()]
+
+
+def session_json_for_former(session: Session) -> dict[str, Any]:
+    """What the agent who transferred a session still sees of it: that it left them."""
+    return {"session_id": session.session_id, "status": "transferred", "agent_id": session.agent_id,
+            "group_id": session.group_id}
 
 
 def _rule_action(session: Session | None) -> list[Any]:
@@ -71,8 +114,13 @@ def _rule_action(session: Session | None) -> list[Any]:
 class RoutingService:
     def __init__(self, presence: PresenceService, sessions: SessionService, agents: AgentBook,
                  config: Callable[[], RoutingConfig], dashboard: Dashboard,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, timer: SessionTimer | None = None,
+                 tickets: TicketService | None = None) -> None:
         self._presence = presence
+        # Left messages are tickets; by default over the same sessions and configuration.
+        self._tickets = tickets or TicketService(sessions, config, clock)
+        # Each assignment's lifecycle timer (idle timeout, reconnect grace); None: sessions never time out.
+        self._timer = timer
         self._sessions = sessions
         self._agents = agents
         self._config = config
@@ -199,7 +247,7 @@ class RoutingService:
         return session
 
     def leave_message(self, visitor: Identity, text: str, contact: str | None, reason: str | None) -> LeftMessage:
-        """Store a message for the group's agents; a visitor waiting in a queue leaves it."""
+        """Open a ticket for the group's agents; a visitor waiting in a queue leaves it."""
         session = self._sessions.current(visitor)
         config = self._config()
         group_id = session.group_id if session and session.group_id in config.groups else None
@@ -209,22 +257,14 @@ class RoutingService:
                                                 language=visitor.language))
         if session is not None and session.status == sm.WAITING:
             self._dequeue(session, sm.BOT)
-        now = self._now_ms()
-        message_id = "lm_" + secrets.token_hex(8)
-        left = LeftMessage(group_id, f"{now:013d}#{message_id}", message_id=message_id, visitor_id=visitor.user_id,
-                           visitor_name=visitor.name, session_id=session.session_id if session else None,
-                           text=text, contact=contact, reason=reason or "visitor", created_at=now)
-        left.save()
-        self._dashboard.left_message(group_id, left)
-        return left
+        ticket = self._tickets.create_from_left_message(visitor, group_id, text, contact, reason or "visitor",
+                                                        session.session_id if session else None)
+        self._dashboard.left_message(group_id, ticket.ticket_id, ticket.created_at)
+        return LeftMessage(ticket)
 
-    @staticmethod
-    def left_messages(group_ids: list[str], limit: int = 50) -> list[LeftMessage]:
-        """Newest first, across ``group_ids``."""
-        found: list[LeftMessage] = []
-        for group_id in group_ids:
-            found += list(LeftMessage.query(group_id, scan_index_forward=False, limit=limit))
-        return sorted(found, key=lambda m: int(m.created_at), reverse=True)[:limit]
+    def left_messages(self, group_ids: list[str], limit: int = 50) -> list[LeftMessage]:
+        """The left messages of ``group_ids`` (tickets), most recently changed first."""
+        return [LeftMessage(t) for t in self._tickets.left_messages(group_ids, limit)]
 
     # -- assignment ------------------------------------------------------------------------------
 
@@ -251,6 +291,7 @@ class RoutingService:
                 session: Session | None) -> Result:
         now = self._now_ms()
         requested_at = int(entry.requested_at) if entry else int(session.requested_at or now) if session else now
+        timer = timer_name(session_id, now)
         try:
             with labelled_transaction() as tx:
                 tx.update("agent", Agent(agent_id), [
@@ -261,7 +302,7 @@ class RoutingService:
                     tx.update("session", Session(session_id), [
                         Session.status.set(sm.ACTIVE), Session.agent_id.set(agent_id),
                         Session.group_id.set(group.group_id), Session.assigned_at.set(now),
-                        Session.updated_at.set(now), Session.queue_sk.remove(),
+                        Session.updated_at.set(now), Session.queue_sk.remove(), Session.timer.set(timer),
                     ], condition=(Session.status == sm.WAITING) & (Session.queue_sk == entry.sk))
                     tx.delete("entry", QueueEntry(group.group_id, entry.sk), condition=QueueEntry.sk.exists())
                     tx.update("counters", GroupState(group.group_id), [
@@ -273,7 +314,7 @@ class RoutingService:
                         Session.status.set(sm.ACTIVE), Session.agent_id.set(agent_id),
                         Session.group_id.set(group.group_id), Session.assigned_at.set(now),
                         Session.requested_at.set(requested_at), Session.updated_at.set(now),
-                        *_rule_action(session),
+                        Session.timer.set(timer), *_rule_action(session),
                     ], condition=Session.status == sm.BOT)
                     tx.update("counters", GroupState(group.group_id), [
                         GroupState.assigned.add(1), GroupState.active.add(1),
@@ -289,10 +330,12 @@ class RoutingService:
                 return Result.SESSION_TAKEN
             return Result.AGENT_UNAVAILABLE
         self._agents.refresh(agent_id=agent_id)
+        self._start_timer(session_id, timer)
         if session is not None:
             # The transaction's condition proved what the session was; it now holds exactly this.
             session.status, session.agent_id, session.group_id = sm.ACTIVE, agent_id, group.group_id
             session.assigned_at, session.requested_at, session.updated_at = now, requested_at, now
+            session.timer = timer
             assigned: Session | None = session
         else:
             assigned = self._sessions.get(session_id)
@@ -329,14 +372,17 @@ class RoutingService:
         if not self.drain(group.group_id):
             self.push_positions(group.group_id, from_sk=entry.sk)
 
-    def _dequeue(self, session: Session, to_status: str) -> bool:
+    def _dequeue(self, session: Session, to_status: str, reason: str | None = None, by: str | None = None) -> bool:
         """Take a waiting session out of its queue (to the robot, or closed); False if not waiting."""
         if session.queue_sk is None or session.group_id is None:
             return False
         now = self._now_ms()
         actions: list[Any] = [Session.status.set(to_status), Session.queue_sk.remove(), Session.updated_at.set(now)]
         if to_status == sm.CLOSED:
-            actions.append(Session.closed_at.set(now))
+            actions += [Session.closed_at.set(now), Session.close_reason.set(reason or sm.VISITOR_ENDED),
+                        *([Session.closed_by.set(by)] if by else []),
+                        # Served before a transfer put it back in a queue: it reached an agent.
+                        *self._survey_actions(now, served=bool(session.transfers))]
         try:
             with transaction() as tx:
                 tx.update(Session(session.session_id), actions=actions,
@@ -467,11 +513,59 @@ class RoutingService:
         order = sorted(config.groups_of(agent.agent_id), key=lambda gp: gp[1])
         return sum(self.drain(group.group_id, agent) for group, _ in order)
 
+    # -- lifecycle timers --------------------------------------------------------------------------
+
+    def _start_timer(self, session_id: str, name: str) -> None:
+        if self._timer is None:
+            return
+        policy = self._config().sessions
+        # The first wake is the earliest a warning could be due: a full idle period from now.
+        self._timer.start(name, timer_state(session_id, name, policy, policy.idle_warn_seconds))
+
+    def _stop_timer(self, name: str | None) -> None:
+        if self._timer is None or not name:
+            return
+        try:
+            self._timer.stop(name)
+        except Exception:
+            # Left running, it ends by itself at its next wake: it no longer owns the session.
+            logger.exception("could not stop a lifecycle timer", extra={"timer": name})
+
     # -- ending ----------------------------------------------------------------------------------
 
     def end_session(self, caller: Identity, session_id: str) -> Session:
         """A participant ends the session: a waiting one leaves its queue, an active one frees its
         agent's slot at once and the agent's groups are drained."""
+        session = self._participant_session(caller, session_id)
+        reason = sm.AGENT_ENDED if caller.user_id == session.agent_id else sm.VISITOR_ENDED
+        if session.status == sm.WAITING:
+            won = self._dequeue(session, sm.CLOSED, reason=reason, by=caller.user_id)
+        elif session.status == sm.ACTIVE:
+            won = self._release(session, caller.user_id, reason)
+        else:
+            won = self._close_bot(session, caller.user_id, reason)
+        return self._closed(session) if won else self._lost(session)
+
+    def resolve(self, caller: Identity, session_id: str) -> Session:
+        """The agent confirms the issue is solved: the session closes (with its survey)."""
+        session = self._participant_session(caller, session_id)
+        if caller.user_id != session.agent_id or session.status != sm.ACTIVE:
+            raise ImError("forbidden", "only the session's agent resolves it", session_id=session_id)
+        if not self._release(session, caller.user_id, sm.RESOLVED):
+            return self._lost(session)
+        return self._closed(session)
+
+    def close_idle(self, session: Session) -> bool:
+        """The lifecycle timer's close: only if the visitor still has not answered since the warning."""
+        unchanged = Session.last_visitor_at.does_not_exist() if session.last_visitor_at is None \
+            else Session.last_visitor_at == session.last_visitor_at
+        if not self._release(session, "system", sm.IDLE_TIMEOUT,
+                             unchanged & (Session.warned_at == session.warned_at)):
+            return False
+        self._closed(session)
+        return True
+
+    def _participant_session(self, caller: Identity, session_id: str) -> Session:
         session = self._sessions.get(session_id)
         if session is None:
             raise ImError("not_found", "no such session", session_id=session_id)
@@ -479,36 +573,66 @@ class RoutingService:
             raise ImError("forbidden", "you are not a participant of this session", session_id=session_id)
         if session.status == sm.CLOSED:
             raise ImError("session_closed", "this session has ended", session_id=session_id)
-        if session.status == sm.WAITING:
-            self._dequeue(session, sm.CLOSED)
-        elif session.status == sm.ACTIVE:
-            self._release(session, caller.user_id)
-        else:
-            self._close_bot(session, caller.user_id)
+        return session
+
+    def _closed(self, session: Session) -> Session:
+        """After the close that won: tell both sides, the survey first (if it sent one), then the closed session."""
         session.refresh(consistent_read=True)
+        if session.survey_sent_at is not None:
+            self._presence.push(session.visitor_id, self._survey_frame(session))
         self._sessions.announce(session)
         return session
 
-    def _close_bot(self, session: Session, by: str) -> None:
+    def _lost(self, session: Session) -> Session:
+        """Another change got there first (the winner told both sides): say why this one did not apply."""
+        session.refresh(consistent_read=True)
+        if session.status == sm.CLOSED:
+            raise ImError("session_closed", "this session has ended", session_id=session.session_id)
+        raise ImError("conflict", "the session changed meanwhile; reload it and retry", session_id=session.session_id)
+
+    def _survey_frame(self, session: Session) -> dict[str, Any]:
+        agent = self._agents.get(session.agent_id) if session.agent_id else None
+        return {"event": "survey", "session_id": session.session_id,
+                "question": "How satisfied are you with this chat?", "scale": [1, 5],
+                "tags": list(self._config().sessions.survey.tags),
+                "agent": {"id": agent.agent_id, "name": agent.name} if agent is not None else None,
+                "expires_at": int(session.survey_expires_at or 0)}
+
+    def _survey_actions(self, now: int, served: bool) -> list[Any]:
+        """The survey rides on the close's own write, so exactly the one close that wins sends it."""
+        policy = self._config().sessions.survey
+        if not served and not policy.robot_sessions:
+            return []
+        return [Session.survey_sent_at.set(now),
+                Session.survey_expires_at.set(now + policy.answer_within_seconds * 1000)]
+
+    def _close_bot(self, session: Session, by: str, reason: str) -> bool:
         now = self._now_ms()
         try:
             session.update(actions=[Session.status.set(sm.CLOSED), Session.closed_at.set(now),
-                                    Session.closed_by.set(by), Session.updated_at.set(now)],
+                                    Session.closed_by.set(by), Session.close_reason.set(reason),
+                                    Session.updated_at.set(now), *self._survey_actions(now, served=False)],
                            condition=Session.status == sm.BOT)
-        except UpdateError:
-            session.refresh(consistent_read=True)
+        except UpdateError as err:
+            if not is_conditional_failure(err):
+                raise
+            return False
+        return True
 
-    def _release(self, session: Session, by: str) -> bool:
-        """Close an active session and free its agent's slot in one transaction; False if already done."""
+    def _release(self, session: Session, by: str, reason: str, condition: Any = None) -> bool:
+        """Close an active session and free its agent's slot in one transaction; False if already done
+        (or ``condition`` no longer holds)."""
         now = self._now_ms()
         agent_id = str(session.agent_id)
         handled_ms = max(0, now - int(session.assigned_at or now))
+        owned = (Session.status == sm.ACTIVE) & (Session.agent_id == agent_id)
         try:
             with transaction() as tx:
                 tx.update(Session(session.session_id), actions=[
                     Session.status.set(sm.CLOSED), Session.closed_at.set(now), Session.closed_by.set(by),
-                    Session.updated_at.set(now),
-                ], condition=(Session.status == sm.ACTIVE) & (Session.agent_id == agent_id))
+                    Session.close_reason.set(reason), Session.updated_at.set(now),
+                    *self._survey_actions(now, served=True),
+                ], condition=owned if condition is None else owned & condition)
                 tx.update(Agent(agent_id), actions=[
                     Agent.active.add(-1), Agent.seq.add(1), Agent.last_activity_at.set(now),
                     Agent.updated_at.set(now),
@@ -522,12 +646,113 @@ class RoutingService:
             if "ConditionalCheckFailed" not in cancellation_codes(err):
                 raise
             return False
+        self._stop_timer(session.timer)
         agent = self._agents.refresh(agent_id=agent_id)
         if agent is not None and is_available(agent):
             self.drain_for(agent)
         if session.group_id:
             self._dashboard.group_changed(session.group_id)
         return True
+
+    # -- transfer --------------------------------------------------------------------------------
+
+    def transfer(self, caller: Identity, session_id: str, note: str | None, *, to_agent: str | None = None,
+                 to_group: str | None = None) -> Session:
+        """The session's agent hands it to another agent (who must have a free slot) or to a group's
+        queue, ahead of new arrivals; the note goes to the next agent, the visitor is told, the
+        history stays with the session and each agent's load moves with it."""
+        session = self._participant_session(caller, session_id)
+        if caller.user_id != session.agent_id or session.status != sm.ACTIVE:
+            raise ImError("forbidden", "only the session's agent transfers it", session_id=session_id)
+        if to_agent is not None:
+            return self._transfer_to_agent(session, caller.user_id, to_agent, note)
+        assert to_group is not None
+        return self._transfer_to_group(session, caller.user_id, to_group, note)
+
+    def _transfer_to_agent(self, session: Session, from_id: str, to_id: str, note: str | None) -> Session:
+        if to_id == from_id:
+            raise ImError("invalid_frame", "'to_agent' is you already", field="to_agent")
+        now = self._now_ms()
+        try:
+            with labelled_transaction() as tx:
+                tx.update("agent", Agent(to_id), [
+                    Agent.active.add(1), Agent.seq.add(1), Agent.last_assigned_at.set(now),
+                    Agent.last_activity_at.set(now), Agent.updated_at.set(now),
+                ], condition=(Agent.status == ONLINE) & (Agent.active < Agent.capacity))
+                tx.update("from", Agent(from_id), [
+                    Agent.active.add(-1), Agent.seq.add(1), Agent.last_activity_at.set(now),
+                    Agent.updated_at.set(now)], condition=Agent.active > 0)
+                tx.update("session", Session(session.session_id), [
+                    Session.agent_id.set(to_id), Session.transfers.add(1), Session.transferred_from.set(from_id),
+                    *_note_action(note), Session.updated_at.set(now),
+                ], condition=(Session.status == sm.ACTIVE) & (Session.agent_id == from_id))
+        except TransactWriteError as err:
+            failed = tx.failed(err)
+            if "agent" in failed and failed["agent"] != "TransactionConflict":
+                raise ImError("agent_unavailable", "that agent is not online with a free slot; pick another "
+                              "or transfer to a group", field="to_agent") from None
+            raise ImError("conflict", "the session changed meanwhile; reload it and retry",
+                          session_id=session.session_id) from None
+        self._agents.refresh(agent_id=to_id)
+        freed = self._agents.refresh(agent_id=from_id)
+        session.refresh(consistent_read=True)
+        target = self._agents.get(to_id)
+        self._tell_transfer(session, from_id, target.name if target else None)
+        self._presence.push(from_id, {"event": "session", "session": session_json_for_former(session)})
+        if freed is not None and is_available(freed):
+            self.drain_for(freed)
+        if session.group_id:
+            self._dashboard.group_changed(session.group_id)
+        return session
+
+    def _transfer_to_group(self, session: Session, from_id: str, group_id: str, note: str | None) -> Session:
+        config = self._config()
+        group = config.groups.get(group_id)
+        if group is None:
+            raise ImError("invalid_frame", f"no group {group_id!r}; use one of {', '.join(sorted(config.groups))}",
+                          field="to_group")
+        now = self._now_ms()
+        entry = QueueEntry(group_id, queue_sk(TRANSFERRED, now, session.session_id), session_id=session.session_id,
+                           visitor_id=session.visitor_id, priority_class=TRANSFERRED, requested_at=now)
+        try:
+            with transaction() as tx:
+                tx.update(Session(session.session_id), actions=[
+                    Session.status.set(sm.WAITING), Session.agent_id.remove(), Session.group_id.set(group_id),
+                    Session.queue_sk.set(entry.sk), Session.requested_at.set(now), Session.timer.remove(),
+                    Session.transfers.add(1), Session.transferred_from.set(from_id), *_note_action(note),
+                    Session.last_agent_id.set(from_id), Session.updated_at.set(now),
+                ], condition=(Session.status == sm.ACTIVE) & (Session.agent_id == from_id))
+                tx.save(entry, condition=QueueEntry.sk.does_not_exist())
+                tx.update(GroupState(group_id), actions=[GroupState.waiting.add(1)])
+                tx.update(Agent(from_id), actions=[
+                    Agent.active.add(-1), Agent.seq.add(1), Agent.last_activity_at.set(now),
+                    Agent.updated_at.set(now)], condition=Agent.active > 0)
+                if session.group_id:
+                    tx.update(GroupState(session.group_id), actions=[GroupState.active.add(-1)])
+        except TransactWriteError as err:
+            if "ConditionalCheckFailed" not in cancellation_codes(err):
+                raise
+            raise ImError("conflict", "the session changed meanwhile; reload it and retry",
+                          session_id=session.session_id) from None
+        self._stop_timer(session.timer)
+        freed = self._agents.refresh(agent_id=from_id)
+        session.refresh(consistent_read=True)
+        self._tell_transfer(session, from_id, None, group)
+        self._presence.push(from_id, {"event": "session", "session": session_json_for_former(session)})
+        for changed in {group_id, session.group_id} - {None}:
+            self._dashboard.group_changed(str(changed))
+        if not self.drain(group_id):
+            self.push_positions(group_id, only=session.session_id)
+        if freed is not None and is_available(freed):
+            self.drain_for(freed)
+        return session
+
+    def _tell_transfer(self, session: Session, from_id: str, agent_name: str | None,
+                       group: Group | None = None) -> None:
+        to = {"agent": agent_name} if group is None else {"group": group.name}
+        notice = (f"You are being transferred to {agent_name or 'a colleague'}." if group is None
+                  else f"You are being transferred to {group.name}; you keep your place ahead of new arrivals.")
+        self._sessions.announce(session, transferred={"from": from_id, **to}, notice=notice)
 
     # -- periodic --------------------------------------------------------------------------------
 

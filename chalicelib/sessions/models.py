@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -13,6 +13,12 @@ BOT = "bot"  # the visitor has not asked for a person
 WAITING = "waiting"  # asked for a person, none free yet
 ACTIVE = "active"  # an agent is assigned
 CLOSED = "closed"
+
+# Why a session closed (Session.close_reason).
+RESOLVED = "resolved"  # the agent confirmed the issue is solved
+VISITOR_ENDED = "visitor_ended"
+AGENT_ENDED = "agent_ended"
+IDLE_TIMEOUT = "idle_timeout"  # no visitor reply after the agent's last message, warning included
 
 
 class SessionsByAgent(GlobalSecondaryIndex["Session"]):
@@ -46,6 +52,28 @@ class Session(Model):
     robot_off = BooleanAttribute(null=True)
     closed_at = NumberAttribute(null=True)
     closed_by = UnicodeAttribute(null=True)
+    close_reason = UnicodeAttribute(null=True)
+    # The idle clock: the last message of each side (stamped by the same write that takes its sequence
+    # number, so it costs nothing), and when the visitor was warned.
+    last_agent_at = NumberAttribute(null=True)
+    last_visitor_at = NumberAttribute(null=True)
+    warned_at = NumberAttribute(null=True)
+    # Set while the visitor has no open connection (reconnecting, then offline after the grace period).
+    visitor_away_at = NumberAttribute(null=True)
+    visitor_offline_at = NumberAttribute(null=True)  # the grace period ran out (the session goes on)
+    # The session's lifecycle execution (Step Functions), started at the first assignment.
+    timer = UnicodeAttribute(null=True)
+    # Transfers: how many, from whom, and the note the next agent sees.
+    transfers = NumberAttribute(null=True)
+    transferred_from = UnicodeAttribute(null=True)
+    transfer_note = UnicodeAttribute(null=True)
+    # The one satisfaction survey: sent with the close, answered at most once before it expires.
+    survey_sent_at = NumberAttribute(null=True)
+    survey_expires_at = NumberAttribute(null=True)
+    rating = NumberAttribute(null=True)
+    rating_tags = ListAttribute(of=UnicodeAttribute, null=True)
+    rating_comment = UnicodeAttribute(null=True)
+    rated_at = NumberAttribute(null=True)
     # Last sequence number handed out; each sent message takes the next.
     seq = NumberAttribute(default=0)
     created_at = NumberAttribute()

@@ -22,8 +22,9 @@ def new_session_id() -> str:
     return "s_" + secrets.token_hex(10)
 
 
-def session_json(session: Session) -> dict[str, Any]:
-    return {
+def session_json(session: Session, staff: bool = False) -> dict[str, Any]:
+    """The session as its participants see it; ``staff`` adds what only agents see (the transfer note)."""
+    out: dict[str, Any] = {
         "session_id": session.session_id,
         "status": session.status,
         "visitor_id": session.visitor_id,
@@ -39,7 +40,33 @@ def session_json(session: Session) -> dict[str, Any]:
         "created_at": int(session.created_at),
         "assigned_at": int(session.assigned_at) if session.assigned_at else None,
         "closed_at": int(session.closed_at) if session.closed_at else None,
+        "close_reason": session.close_reason,
+        "visitor_presence": visitor_presence(session),
+        "transfers": int(session.transfers or 0),
+        "survey": survey_json(session),
     }
+    if staff:
+        out["transfer"] = ({"from": session.transferred_from, "note": session.transfer_note}
+                           if session.transferred_from else None)
+    return out
+
+
+def visitor_presence(session: Session) -> str:
+    """``online``, ``reconnecting`` (connection dropped, within the grace period) or ``offline``."""
+    if session.visitor_away_at is None:
+        return "online"
+    return "offline" if session.visitor_offline_at is not None else "reconnecting"
+
+
+def survey_json(session: Session) -> dict[str, Any] | None:
+    """The session's survey: None if none was sent; else its state and, once answered, the answer."""
+    if session.survey_sent_at is None:
+        return None
+    if session.rated_at is not None:
+        return {"status": "answered", "stars": int(session.rating or 0), "tags": list(session.rating_tags or []),
+                "comment": session.rating_comment, "answered_at": int(session.rated_at)}
+    expires = int(session.survey_expires_at or 0)
+    return {"status": "pending" if time.time() * 1000 < expires else "expired", "expires_at": expires}
 
 
 class SessionService:
@@ -91,7 +118,8 @@ class SessionService:
                 if s.status == sm.ACTIVE]
 
     def announce(self, session: Session, **extra: Any) -> None:
-        """Tell the visitor (and the agent, if any) the session's state."""
-        frame = {"event": "session", "session": session_json(session), **extra}
-        users = [session.visitor_id, *([session.agent_id] if session.agent_id else [])]
-        self._presence.push_many(dict.fromkeys(users, frame))  # one read for both sides
+        """Tell the visitor (and the agent, if any) the session's state, each its own view."""
+        frames = {session.visitor_id: {"event": "session", "session": session_json(session), **extra}}
+        if session.agent_id:
+            frames[session.agent_id] = {"event": "session", "session": session_json(session, staff=True), **extra}
+        self._presence.push_many(frames)  # one read for both sides

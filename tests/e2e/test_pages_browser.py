@@ -131,3 +131,34 @@ def test_the_widget_reconnects_and_resumes_without_losing_or_repeating(stack: St
     assert len(routes) >= 2
     agent.context.close()
     visitor.context.close()
+
+
+def test_the_visitor_rates_the_chat_once_when_the_agent_ends_it(stack: Stack, browser: Browser) -> None:
+    agent = browser.new_context(viewport={"width": 1280, "height": 760}).new_page()
+    sign_in(agent, stack, "bob")
+    visitor = browser.new_context(viewport={"width": 420, "height": 760}).new_page()
+    visitor.goto(f"{stack.base}/")
+    expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
+    visitor.get_by_test_id("vis-talk").click()
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with bob")
+    expect(agent.locator("[data-testid=session-item]")).to_have_count(1)
+    expect(visitor.get_by_test_id("vis-survey")).to_be_hidden()
+
+    agent.get_by_test_id("con-end").click()
+    survey = visitor.get_by_test_id("vis-survey")
+    expect(survey).to_be_visible()
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("This chat has ended")
+    expect(survey.get_by_test_id("vis-survey-send")).to_be_disabled()
+    survey.locator("[data-stars='4']").click()
+    survey.get_by_role("button", name="quick").click()
+    survey.get_by_test_id("vis-survey-comment").fill("Fast answer, thanks")
+    survey.get_by_test_id("vis-survey-send").click()
+    expect(visitor.locator(".system").last).to_have_text("Thank you for your feedback!")
+    expect(survey).to_be_hidden()
+
+    token = visitor.request.post(f"{stack.base}/api/auth/login",
+                                 data={"username": "carol", "password": "demo"}).json()["token"]
+    board = visitor.request.get(f"{stack.base}/api/dashboard", headers={"Authorization": f"Bearer {token}"}).json()
+    assert next(g for g in board["groups"] if g["id"] == "general")["csat"] == {"avg": 4.0, "count": 1}
+    agent.context.close()
+    visitor.context.close()

@@ -83,11 +83,12 @@ def fresh_aws(monkeypatch: pytest.MonkeyPatch) -> Any:
     mock.start()
     arns = stack.create_resources()
     monkeypatch.setenv("DELIVERY_STATE_MACHINE_ARN", arns["delivery"])
+    monkeypatch.setenv("LIFECYCLE_STATE_MACHINE_ARN", arns["lifecycle"])
     get_settings.cache_clear()
     return mock
 
 
-def test_create_resources_makes_every_table_and_an_express_delivery_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_create_resources_makes_every_table_and_each_machine_of_its_type(monkeypatch: pytest.MonkeyPatch) -> None:
     mock = fresh_aws(monkeypatch)
     try:
         tables = boto3.client("dynamodb").list_tables()["TableNames"]
@@ -97,6 +98,10 @@ def test_create_resources_makes_every_table_and_an_express_delivery_machine(monk
         assert machine["type"] == "EXPRESS"
         assert Message.Meta.table_name in machine["definition"]
         assert stack.DELIVERY_FUNCTION_ARN in machine["definition"]
+        lifecycle = boto3.client("stepfunctions").describe_state_machine(
+            stateMachineArn=os.environ["LIFECYCLE_STATE_MACHINE_ARN"])
+        # Standard: a session may sleep for hours, and only its wakes are billed.
+        assert lifecycle["type"] == "STANDARD" and stack.LIFECYCLE_FUNCTION_ARN in lifecycle["definition"]
     finally:
         mock.stop()
 

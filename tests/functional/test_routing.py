@@ -16,6 +16,7 @@ from chalicelib.auth.identity import Identity
 from chalicelib.config.model import ROUND_ROBIN, OverflowPolicy, QueuePolicy, RoutingConfig, Schedule, Span
 from chalicelib.im.errors import ImError
 from chalicelib.routing.models import Agent, GroupState, Member, QueueEntry
+from chalicelib.routing.service import left_message_json
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 from chalicelib.wiring import Services, build
@@ -41,6 +42,7 @@ class World:
     clock: Clock
     config: list[RoutingConfig]
     alerts: list[tuple[str, str]] = field(default_factory=list)
+    session_timer: Any = None
     svc: Services = field(init=False)
 
     def __post_init__(self) -> None:
@@ -49,7 +51,8 @@ class World:
     def rebuild(self, real_clock: bool = False) -> None:
         self.svc = build(self.sender, self.timer, config=lambda: self.config[0],
                          clock=None if real_clock else self.clock,
-                         publisher=lambda subject, body: self.alerts.append((subject, body)))
+                         publisher=lambda subject, body: self.alerts.append((subject, body)),
+                         session_timer=self.session_timer)
 
     def agent(self, agent_id: str, capacity: int | None = None) -> Identity:
         who = Identity(user_id=agent_id, role="agent", name=agent_id.capitalize())
@@ -302,13 +305,15 @@ def test_outside_hours_the_visitor_is_told_the_hours_and_offered_leave_a_message
     assert world.ask(world.visitor(1)).agent_id == "alice"
 
 
-def test_a_left_message_is_stored_and_listed_for_the_group(world: World) -> None:
+def test_a_left_message_is_an_open_ticket_listed_for_the_group(world: World) -> None:
     who = world.visitor(1)
     left = world.svc.routing.leave_message(who, "Please call me about order 42", "+86 138 0000 0000", "closed")
     listed = world.svc.routing.left_messages(["general"])
     assert [m.message_id for m in listed] == [left.message_id]
-    assert (listed[0].text, listed[0].contact, listed[0].reason, listed[0].visitor_id) == (
-        "Please call me about order 42", "+86 138 0000 0000", "closed", "v_1")
+    shown = left_message_json(listed[0])
+    assert (shown["ticket_id"], shown["text"], shown["contact"], shown["reason"], shown["visitor_id"],
+            shown["status"]) == (left.message_id, "Please call me about order 42", "+86 138 0000 0000", "closed",
+                                 "v_1", "open")
     assert world.svc.routing.left_messages(["shoes"]) == []
 
 

@@ -143,6 +143,7 @@ export class ImClient {
       case "session":
         this.track(frame.session);
         this.onEvent("session", frame.session);
+        if (frame.notice) this.onEvent("notice", frame);  // e.g. a transfer, in words for the visitor
         break;
       case "pong":
       case "status":

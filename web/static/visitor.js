@@ -61,6 +61,7 @@ function showSession(s) {
   session = s;
   if (s.status !== "waiting") $("queue").hidden = true;
   const talk = $("talk");
+  $("end").hidden = s.status !== "active" && s.status !== "waiting";
   if (s.status === "active") {
     statusText.textContent = `You are chatting with ${s.agent_id}`;
     talk.hidden = true;
@@ -109,6 +110,15 @@ function onEvent(name, data) {
   } else if (name === "session") {
     showSession(data);
     if (data.status === "active") system(`${data.agent_id} joined the chat`);
+  } else if (name === "notice") {
+    system(data.notice);
+  } else if (name === "idle_warning") {
+    system(data.message);
+  } else if (name === "survey") {
+    showSurvey(data);
+  } else if (name === "rated") {
+    $("survey").hidden = true;
+    system("Thank you for your feedback!");
   } else if (name === "queue") {
     showQueue(data);
   } else if (name === "leave_message_offered") {
@@ -134,6 +144,63 @@ function onEvent(name, data) {
     system(data.code === "no_agent" ? "Please choose “Talk to a person” first." : data.message);
   }
 }
+
+// The one satisfaction survey, sent as the chat closes: 1 to 5 stars, optional tags and a comment.
+let surveyFor = null;
+let stars = 0;
+const picked = new Set();
+
+function showSurvey(survey) {
+  surveyFor = survey.session_id;
+  stars = 0;
+  picked.clear();
+  const form = $("survey");
+  form.querySelector("[data-testid=vis-survey-question]").textContent = survey.agent
+    ? `${survey.question} (${survey.agent.name || survey.agent.id})` : survey.question;
+  const tags = form.querySelector("[data-testid=vis-survey-tags]");
+  tags.replaceChildren();
+  for (const tag of survey.tags) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "tag";
+    b.textContent = tag;
+    b.setAttribute("aria-pressed", "false");
+    b.onclick = () => {
+      if (picked.has(tag)) picked.delete(tag); else picked.add(tag);
+      b.setAttribute("aria-pressed", String(picked.has(tag)));
+    };
+    tags.appendChild(b);
+  }
+  paintStars();
+  form.hidden = false;
+  scroll();
+}
+
+function paintStars() {
+  for (const b of $("survey").querySelectorAll("[data-stars]")) {
+    b.classList.toggle("on", Number(b.dataset.stars) <= stars);
+    b.setAttribute("aria-checked", String(Number(b.dataset.stars) === stars));
+  }
+  $("survey").querySelector("[data-testid=vis-survey-send]").disabled = stars === 0;
+}
+
+$("survey").addEventListener("click", (e) => {
+  const b = e.target.closest("[data-stars]");
+  if (b) { stars = Number(b.dataset.stars); paintStars(); }
+});
+
+$("survey").addEventListener("submit", (e) => {
+  e.preventDefault();
+  if (!surveyFor || !stars) return;
+  const frame = { action: "rate", session_id: surveyFor, stars, tags: [...picked] };
+  const comment = $("survey-comment").value.trim();
+  if (comment) frame.comment = comment;
+  client.raw(frame);
+});
+
+$("end").addEventListener("click", () => {
+  if (session) client.raw({ action: "end_session", session_id: session.session_id });
+});
 
 function failed(el, original) {
   setStatus(el, "failed");

@@ -1,0 +1,205 @@
+"""How an assigned session ends on its own: the idle timeout (a warning, then the close) and the
+visitor's dropped connection (reconnecting for a grace period, then offline; the session goes on).
+
+Each assignment starts one Step Functions execution (infra/statemachines/lifecycle.asl.json) that
+sleeps until the next moment something could be due, runs ``LifecycleService.step`` and sleeps again.
+Messages never touch it: each message's sequence-number write also stamps ``last_agent_at`` or
+``last_visitor_at``, and the step reads them when it wakes. A close stops the execution; an execution
+that wakes to a session it no longer owns (closed, transferred to a queue, a newer timer) just ends.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from botocore.exceptions import ClientError
+from pynamodb.exceptions import UpdateError
+
+from chalicelib.config.model import RoutingConfig, SessionPolicy
+from chalicelib.im.presence import PresenceService
+from chalicelib.platform import aws
+from chalicelib.platform.observability import logger
+from chalicelib.sessions import models as sm
+from chalicelib.sessions.models import Session
+from chalicelib.sessions.service import SessionService
+from chalicelib.settings import get_settings
+
+if TYPE_CHECKING:
+    from chalicelib.routing.service import RoutingService
+
+TimerState = dict[str, Any]
+"""The execution's input and the step's output: ``session_id``, ``timer`` (the execution's name),
+``warn_seconds``, ``close_seconds``, ``grace_seconds`` (from the configuration when it started, so tests
+use short ones), ``wait_seconds`` (the next sleep) and ``done``."""
+
+
+class SessionTimer(Protocol):
+    def start(self, name: str, state: TimerState) -> None: ...
+
+    def stop(self, name: str) -> None: ...
+
+
+def timer_name(session_id: str, at_ms: int) -> str:
+    """Unique per start (Standard executions' names cannot be reused for 90 days), and telling whose."""
+    return f"{session_id}-{at_ms}-{secrets.token_hex(3)}"
+
+
+def timer_state(session_id: str, name: str, policy: SessionPolicy, wait_seconds: int) -> TimerState:
+    return {"session_id": session_id, "timer": name, "warn_seconds": policy.idle_warn_seconds,
+            "close_seconds": policy.idle_close_seconds, "grace_seconds": policy.reconnect_grace_seconds,
+            "wait_seconds": max(1, wait_seconds), "done": False}
+
+
+class StepFunctionsSessionTimer:
+    """The lifecycle state machine (Standard: it may sleep for hours, and only its wakes are billed)."""
+
+    def start(self, name: str, state: TimerState) -> None:
+        aws.client("stepfunctions").start_execution(
+            stateMachineArn=get_settings().lifecycle_state_machine_arn, name=name, input=json.dumps(state))
+
+    def stop(self, name: str) -> None:
+        machine = get_settings().lifecycle_state_machine_arn
+        arn = machine.replace(":stateMachine:", ":execution:", 1) + ":" + name
+        try:
+            aws.client("stepfunctions").stop_execution(executionArn=arn, cause="session no longer needs it")
+        except ClientError as err:
+            # Already ended (it woke, saw the close and stopped itself): nothing to do.
+            if err.response.get("Error", {}).get("Code") not in ("ExecutionDoesNotExist", "ValidationException"):
+                raise
+
+
+class LifecycleService:
+    def __init__(self, presence: PresenceService, sessions: SessionService, routing: RoutingService,
+                 timer: SessionTimer | None, config: Callable[[], RoutingConfig],
+                 clock: Callable[[], float] = time.time) -> None:
+        self._presence = presence
+        self._sessions = sessions
+        self._routing = routing
+        self._timer = timer
+        self._config = config
+        self._clock = clock
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    # -- the state machine's step ------------------------------------------------------------------
+
+    def step(self, state: TimerState, again: bool = True) -> TimerState:
+        """Do whatever is due now and say how long to sleep until something next could be."""
+        session = self._sessions.get(str(state["session_id"]))
+        if session is None or session.status != sm.ACTIVE or session.timer != state["timer"]:
+            return {**state, "done": True}
+        now = self._now_ms()
+        due: list[int] = []
+        if session.visitor_away_at is not None and session.visitor_offline_at is None:
+            offline_at = int(session.visitor_away_at) + int(state["grace_seconds"]) * 1000
+            if now < offline_at:
+                due.append(offline_at)
+            else:
+                self._mark_offline(session, now)
+        last_agent = int(session.last_agent_at or 0)
+        if last_agent <= int(session.last_visitor_at or 0):
+            # Nothing unanswered: the earliest a warning could be due is a full period after a message now.
+            due.append(now + int(state["warn_seconds"]) * 1000)
+        elif session.warned_at is not None and int(session.warned_at) >= last_agent:
+            close_at = int(session.warned_at) + int(state["close_seconds"]) * 1000
+            if now < close_at:
+                due.append(close_at)
+            elif self._routing.close_idle(session):
+                return {**state, "done": True}
+            elif again:
+                # Something changed as it closed (a reply, another close): decide again on what is there now.
+                return self.step(state, again=False)
+            else:
+                due.append(now + 1000)
+        else:
+            warn_at = last_agent + int(state["warn_seconds"]) * 1000
+            if now < warn_at:
+                due.append(warn_at)
+            elif self._warn(session, now, int(state["close_seconds"])):
+                due.append(now + int(state["close_seconds"]) * 1000)
+            else:
+                due.append(now + 1000)
+        wait = max(1, math.ceil((min(due) - now) / 1000))
+        return {**state, "wait_seconds": wait, "done": False}
+
+    def _warn(self, session: Session, now: int, close_seconds: int) -> bool:
+        """Warn both sides, unless the visitor answered (or the session closed) since it was read."""
+        unchanged = Session.last_visitor_at.does_not_exist() if session.last_visitor_at is None \
+            else Session.last_visitor_at == session.last_visitor_at
+        try:
+            session.update(actions=[Session.warned_at.set(now)],
+                           condition=(Session.status == sm.ACTIVE) & unchanged
+                           & (Session.last_agent_at == session.last_agent_at))
+        except UpdateError:
+            return False
+        frame = {"event": "idle_warning", "session_id": session.session_id,
+                 "closes_at": now + close_seconds * 1000,
+                 "message": "Are you still there? This chat will close soon if we don't hear from you."}
+        self._presence.push_many(dict.fromkeys([session.visitor_id, str(session.agent_id)], frame))
+        return True
+
+    def _mark_offline(self, session: Session, now: int) -> None:
+        if self._presence.connections_of(session.visitor_id):
+            return  # back already; its hello clears the mark
+        try:
+            session.update(actions=[Session.visitor_offline_at.set(now)],
+                           condition=Session.visitor_away_at == session.visitor_away_at)
+        except UpdateError:
+            return
+        self._push_presence(session, "offline")
+
+    def _push_presence(self, session: Session, state: str, **extra: Any) -> None:
+        if session.agent_id:
+            self._presence.push(session.agent_id, {"event": "visitor_presence", "session_id": session.session_id,
+                                                   "state": state, **extra})
+
+    # -- the visitor's connection ------------------------------------------------------------------
+
+    def visitor_gone(self, visitor_id: str, session_id: str | None) -> None:
+        """The visitor's last connection closed: if a person serves it, the session waits for them."""
+        if not session_id or self._timer is None:
+            return
+        session = self._sessions.get(session_id)
+        if session is None or session.status != sm.ACTIVE or session.visitor_id != visitor_id:
+            return
+        now = self._now_ms()
+        policy = self._config().sessions
+        old, name = session.timer, timer_name(session_id, now)
+        try:
+            session.update(actions=[Session.visitor_away_at.set(now), Session.visitor_offline_at.remove(),
+                                    Session.timer.set(name)],
+                           condition=(Session.status == sm.ACTIVE) & (Session.timer == old) if old
+                           else Session.status == sm.ACTIVE)
+        except UpdateError:
+            return
+        # A fresh timer wakes at the end of the grace period; the old one would sleep past it.
+        self._timer.start(name, timer_state(session_id, name, policy, policy.reconnect_grace_seconds))
+        if old:
+            self._stop(old)
+        self._push_presence(session, "reconnecting", offline_at=now + policy.reconnect_grace_seconds * 1000)
+
+    def visitor_back(self, session: Session) -> None:
+        """A connection of a visitor marked away: online again (its lifecycle timer goes on)."""
+        if session.visitor_away_at is None:
+            return
+        try:
+            session.update(actions=[Session.visitor_away_at.remove(), Session.visitor_offline_at.remove()],
+                           condition=Session.visitor_away_at == session.visitor_away_at)
+        except UpdateError:
+            return
+        if session.status == sm.ACTIVE:
+            self._push_presence(session, "online")
+
+    def _stop(self, name: str) -> None:
+        assert self._timer is not None  # only timers it started are stopped
+        try:
+            self._timer.stop(name)
+        except Exception:
+            # A timer left running ends by itself at its next wake (it no longer owns the session).
+            logger.exception("could not stop a lifecycle timer", extra={"timer": name})
