@@ -3,8 +3,9 @@
 The conversation (over real sockets, as the web widget and the console speak): agent ``load01`` signs in and
 connects (so it is online); a visitor gets a token, connects and asks the robot three questions from the demo
 knowledge base; asks for a person (``request_agent``) and is routed to ``load01``; visitor and agent exchange
-10 text messages each, every one ACKed by its recipient before the next is sent; the agent ends the session;
-both disconnect. The satisfaction survey is not in the product yet, so it is reported as missing.
+10 text messages each, every one ACKed by its recipient before the next is sent; the agent resolves the session
+(its lifecycle timer, a Standard execution started at the assignment, is stopped), the visitor gets the survey
+and answers it; both disconnect.
 
 The stack runs in a child process started by this module (``python -m bench.cost serve``): ``python -m local``
 plus two meters registered as ``/_local/stats`` read-outs: DynamoDB capacity units by DynamoDB's rules
@@ -50,7 +51,7 @@ ROBOT_QUESTIONS = ("How long does delivery take within mainland China?", "What i
                    "How long does a refund take?")
 CHAT_ROUNDS = 10
 TRACED_ROUND = 5  # the agent's message of this round is the one whose call order is read
-MISSING = ("the satisfaction survey (not yet in the product: neither in the conversation nor in its cost)",)
+MISSING: tuple[str, ...] = ()
 NOT_COUNTED = (
     "CloudWatch Logs ingestion and storage of the functions' logs, CloudWatch metrics (EMF) and X-Ray traces",
     "the scheduled queue tick (one Lambda run a minute, whatever the traffic: a fixed cost, not per conversation)",
@@ -238,10 +239,17 @@ async def _conversation(stack: Stack) -> dict[str, Any]:
             if i == TRACED_ROUND:
                 traced = (t0, time.time())
         marks.append(("chat", await _stats(http, stack)))
-        closed = await agent.request({"action": "end_session", "session_id": session_id}, "session")
+        closed = await agent.request({"action": "resolve", "session_id": session_id}, "session")
         if closed["session"]["status"] != "closed":
             raise RuntimeError(f"session not closed: {closed}")
         await visitor.wait_for(lambda p: any(f["session"]["status"] == "closed" for f in p.by_event["session"]))
+        if len(visitor.by_event["survey"]) != 1:
+            raise RuntimeError(f"expected one survey, got {visitor.by_event['survey']}")
+        marks.append(("close", await _stats(http, stack)))
+        rated = await visitor.request({"action": "rate", "session_id": session_id, "stars": 5, "tags": ["quick"]},
+                                      "rated")
+        if rated.get("event") != "rated":
+            raise RuntimeError(f"survey answer refused: {rated}")
         run_seconds = time.perf_counter() - started
         for peer in (visitor, agent):
             await peer.close()
@@ -253,7 +261,7 @@ async def _conversation(stack: Stack) -> dict[str, Any]:
             after = await _stats(http, stack)
         await asyncio.sleep(1.0)
         after = await _stats(http, stack)
-        marks.append(("close", after))
+        marks.append(("survey", after))
     largest = max(len(json.dumps(f, ensure_ascii=False).encode()) for f in visitor.frames + agent.frames)
     return {"before": before, "after": after, "marks": marks, "run_seconds": run_seconds, "traced": traced,
             "robot_answered": answered, "largest_frame_bytes": largest,
@@ -291,6 +299,7 @@ def run(state_dir: Path) -> dict[str, Any]:
         dynamodb_write_units=capacity.get("write", 0.0),
         express_requests=sfn.get("executions", 0),
         express_billed_ms=sfn.get("billed_ms", 0),
+        standard_transitions=sfn.get("standard_transitions", 0),
     )
     prices = load_prices()
     breakdown = price(usage, prices["prices_usd"])
@@ -319,6 +328,8 @@ def run(state_dir: Path) -> dict[str, Any]:
         "lambda_by_route": handlers,
         "lambda_state_machine_tasks": lambda_tasks,
         "stepfunctions": {"executions": sfn.get("executions", 0), "transitions": sfn.get("transitions", 0),
+                          "standard_executions": sfn.get("standard_executions", 0),
+                          "standard_transitions": sfn.get("standard_transitions", 0),
                           "duration_ms": round(sfn.get("duration_ms", 0.0), 1), "billed_ms": sfn.get("billed_ms", 0),
                           "still_running": after["stepfunctions"]["running"]},
         "dynamodb_units": {k: round(v, 2) for k, v in capacity.items()},
@@ -347,12 +358,13 @@ def run(state_dir: Path) -> dict[str, Any]:
 # -- the doc table ---------------------------------------------------------------------------------------
 
 SERVICE_NAMES = {"apigateway_websocket": "API Gateway WebSocket", "lambda": "Lambda", "dynamodb": "DynamoDB",
-                 "stepfunctions": "Step Functions (Express)"}
+                 "stepfunctions": "Step Functions"}
 
 
 PHASE_NAMES = {"connect": "agent signs in and connects; visitor gets a token, connects, `hello`",
                "robot": "3 questions answered by the robot", "handoff": "`request_agent`: routed to the agent",
-               "chat": "10 visitor + 10 agent messages, each ACKed", "close": "`end_session`, both disconnect"}
+               "chat": "10 visitor + 10 agent messages, each ACKed", "close": "`resolve`: closed, survey sent",
+               "survey": "the visitor answers the survey; both disconnect"}
 
 
 def _usd(value: float) -> str:
@@ -368,8 +380,10 @@ def table(r: dict[str, Any]) -> str:
                   f"{u['lambda_memory_mb']:g} MB",
         "dynamodb": f"{units.get('write', 0):g} write units ({units.get('index_write', 0):g} of them index), "
                     f"{units.get('read', 0):g} read units",
-        "stepfunctions": f"{sfn['executions']} executions, {sfn['billed_ms'] / 1000:g} s billed at "
-                         f"{u['express_memory_mb']:g} MB ({sfn['transitions']} transitions, not billed on Express)",
+        "stepfunctions": f"delivery (Express): {sfn['executions']} executions, {sfn['billed_ms'] / 1000:g} s billed at "
+                         f"{u['express_memory_mb']:g} MB ({sfn['transitions']} transitions, not billed on Express); "
+                         f"session lifecycle (Standard): {sfn.get('standard_executions', 0)} execution, "
+                         f"{sfn.get('standard_transitions', 0)} billed transitions",
     }
     conv = r["conversation"]
     path = r["message_path"]
@@ -410,7 +424,7 @@ def table(r: dict[str, Any]) -> str:
         "|---|---|---|",
         *[f"| `{k}` | {v['invocations']} | {v['ms']} |" for k, v in r["lambda_by_route"].items()],
         "",
-        f"Missing: {'; '.join(r['missing'])}. Prices: {r['prices']['region']}, "
+        f"{'Missing: ' + '; '.join(r['missing']) + '. ' if r['missing'] else ''}Prices: {r['prices']['region']}, "
         f"{r['prices']['date']} (`bench/prices.json`). Scripted run: {conv['run_seconds']} s, robot answered "
         f"{conv['robot_answered']} of {conv['robot_turns']} questions ({r['date']}, {r['machine']['cpus']} CPUs).",
     ]

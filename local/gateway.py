@@ -8,7 +8,7 @@
   connection is not open here), reached by boto3's ``apigatewaymanagementapi`` client with
   ``endpoint_url=http://127.0.0.1:<port>/ws-api``.
 - ``/api/...``: the REST routes, through Chalice's own local gateway.
-- ``/``, ``/console``, ``/static/...``: the web pages.
+- ``/``, ``/console``, ``/dashboard``, ``/robot``, ``/static/...``: the web pages.
 - ``/_local/stats``: AWS calls made in this process, the gateway's counters, handler invocations and run
   time by route, what the Step Functions engine ran, and any ``STATS_READOUTS``.
 
@@ -87,27 +87,34 @@ def _error_frame(code: str, message: str) -> str:
 
 
 def step_functions_usage() -> dict[str, Any]:
-    """What this process's Step Functions engine (moto) ran: executions, state transitions (states entered),
-    Lambda tasks, and duration (finished executions; ``billed_ms`` rounds each up as Express bills). Read
-    from moto's own state, so reading it makes no AWS call and adds nothing to the call counts."""
+    """What this process's Step Functions engine (moto) ran, as each type bills: Express executions, their
+    state transitions (states entered) and duration (finished ones; ``billed_ms`` rounds each up as Express
+    bills); Standard executions and their transitions (billed one by one); Lambda tasks and running
+    executions of both. Read from moto's own state, so reading it makes no AWS call and adds nothing to the
+    call counts."""
     from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.stepfunctions.responses import get_backend
 
     backend = get_backend(DEFAULT_ACCOUNT_ID, os.environ.get("AWS_REGION", "us-east-1"))
     usage: dict[str, float] = {"executions": 0, "running": 0, "transitions": 0, "lambda_tasks": 0,
-                               "duration_ms": 0.0, "billed_ms": 0}
+                               "duration_ms": 0.0, "billed_ms": 0, "standard_executions": 0,
+                               "standard_transitions": 0}
     for machine in list(backend.state_machines):
+        standard = getattr(machine, "type", "STANDARD") == "STANDARD"
         for execution in list(machine.executions):
-            usage["executions"] += 1
             history = execution.to_history_output()["events"] if hasattr(execution, "to_history_output") else []
             types = [str(event["type"]) for event in history]
-            usage["transitions"] += sum(t.endswith("StateEntered") for t in types)
+            entered = sum(t.endswith("StateEntered") for t in types)
+            usage["standard_executions" if standard else "executions"] += 1
+            usage["standard_transitions" if standard else "transitions"] += entered
             usage["lambda_tasks"] += sum(t == "LambdaFunctionScheduled" or (
                 t == "TaskScheduled" and event.get("taskScheduledEventDetails", {}).get("resourceType") == "lambda")
                 for t, event in zip(types, history, strict=True))
             stop = getattr(execution, "stop_date", None)
             if stop is None:
                 usage["running"] += 1
+                continue
+            if standard:
                 continue
             ms = (stop - execution.start_date).total_seconds() * 1000
             usage["duration_ms"] += ms
@@ -407,6 +414,8 @@ def create_gateway_app(app: Chalice, port: int, web_root: Path, *, idle_timeout:
     web_app.router.add_get("/_local/stats", gateway.stats)
     web_app.router.add_get("/", gateway.page("visitor.html"))
     web_app.router.add_get("/console", gateway.page("console.html"))
+    web_app.router.add_get("/dashboard", gateway.page("dashboard.html"))
+    web_app.router.add_get("/robot", gateway.page("robot.html"))
     web_app.router.add_get("/static/{path:.*}", gateway.static)
 
     async def start_reaper(_: web.Application) -> AsyncIterator[None]:

@@ -84,6 +84,10 @@ def test_step_functions_usage_reads_executions_transitions_and_billed_time_from_
                                        roleArn="arn:aws:iam::123456789012:role/r")["stateMachineArn"]
         for name in ("a", "b"):
             sfn.start_execution(stateMachineArn=arn, name=name, input="{}")
+        # A Standard machine bills transitions, not duration: counted apart.
+        standard = sfn.create_state_machine(name="s", definition=json.dumps(PASS_WAIT), type="STANDARD",
+                                            roleArn="arn:aws:iam::123456789012:role/r")["stateMachineArn"]
+        sfn.start_execution(stateMachineArn=standard, name="c", input="{}")
         deadline = time.monotonic() + 10
         while gw.step_functions_usage()["running"] and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -94,3 +98,4 @@ def test_step_functions_usage_reads_executions_transitions_and_billed_time_from_
     assert usage["lambda_tasks"] == 0
     assert usage["billed_ms"] == 200  # each well under 100 ms, rounded up to it
     assert 0 < usage["duration_ms"] <= usage["billed_ms"]
+    assert (usage["standard_executions"], usage["standard_transitions"]) == (1, 3)
