@@ -157,6 +157,41 @@ def session_messages(session_id: str) -> Any:
     return services().im.history(who, session_id, after_seq, limit)
 
 
+@app.route("/visitors/{visitor_id}/sessions", methods=["GET"], cors=True)
+@api_errors
+def visitor_sessions(visitor_id: str) -> Any:
+    """A visitor's sessions, newest first: the console's "past sessions" (staff only)."""
+    req = request()
+    if not caller(req).is_staff:
+        return error_response(403, "forbidden", "past sessions are for staff")
+    limit = int_param(req.query_params, "limit", 20, 1, 100)
+    return {"sessions": [session_json(s, staff=True) for s in services().sessions.of_visitor(visitor_id, limit)]}
+
+
+# -- Orders and products (the console's right column) --
+from chalicelib.commerce import api as commerce_api  # noqa: E402
+
+
+@app.route("/orders/{order_id}", methods=["GET"], cors=True)
+@api_errors
+def order_get(order_id: str) -> Any:
+    return commerce_api.order(caller(request()), order_id, commerce_api.commerce())
+
+
+@app.route("/orders", methods=["GET"], cors=True)
+@api_errors
+def orders_list() -> Any:
+    req = request()
+    return commerce_api.orders(caller(req), req.query_params or {}, commerce_api.commerce())
+
+
+@app.route("/products/recommendations", methods=["GET"], cors=True)
+@api_errors
+def product_recommendations() -> Any:
+    req = request()
+    return commerce_api.recommendations(caller(req), req.query_params or {}, commerce_api.commerce())
+
+
 @app.route("/dashboard", methods=["GET"], cors=True)
 @api_errors
 def dashboard() -> Any:

@@ -13,6 +13,7 @@ from chalice.app import Request, Response
 from chalicelib.auth.errors import AuthError
 from chalicelib.auth.identity import Identity
 from chalicelib.auth.tokens import authenticate, default_key_source
+from chalicelib.commerce.model import CommerceError
 from chalicelib.faq.store import FaqError
 from chalicelib.im.errors import ImError
 from chalicelib.tickets.errors import TicketError
@@ -54,6 +55,8 @@ def api_errors(func: F) -> F:
             return error_response(_STATUS.get(err.code, 400), err.code, err.message, field=err.field, **err.details)
         except TicketError as err:
             return error_response(err.status, err.code, err.message, field=err.field, **err.details)
+        except CommerceError as err:
+            return error_response(err.status, err.code, err.message)
 
     return wrapper  # type: ignore[return-value]
 

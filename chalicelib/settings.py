@@ -44,6 +44,11 @@ class Settings:
     search_backend: str
     opensearch_url: str
     opensearch_index: str
+    # The console's orders and products: "demo" (the local stack's tables), "http" (the shop's systems at
+    # commerce_url, chalicelib/commerce/hook.py) or "none".
+    commerce_backend: str
+    commerce_url: str
+    commerce_token: str
 
     def table_name(self, short: str) -> str:
         return f"{self.table_prefix}-{short}"
@@ -80,4 +85,7 @@ def get_settings() -> Settings:
         search_backend=os.environ.get("SEARCH_BACKEND", "embedded"),
         opensearch_url=os.environ.get("OPENSEARCH_URL", ""),
         opensearch_index=os.environ.get("OPENSEARCH_INDEX", f"{os.environ.get('TABLE_PREFIX', f'cs-{stage}')}-faqs"),
+        commerce_backend=os.environ.get("COMMERCE_BACKEND") or ("http" if os.environ.get("COMMERCE_URL") else "none"),
+        commerce_url=os.environ.get("COMMERCE_URL", ""),
+        commerce_token=os.environ.get("COMMERCE_TOKEN", ""),
     )

@@ -357,6 +357,10 @@ def build() -> dict[str, Any]:
         "SEARCH_BACKEND": "opensearch",
         "OPENSEARCH_URL": {"Fn::Sub": "https://${SearchDomain.DomainEndpoint}"},
         "OPENSEARCH_INDEX": {"Fn::Sub": "${TablePrefix}-faqs"},
+        # The shop's order and catalogue systems (chalicelib/commerce/hook.py); empty: not connected.
+        "COMMERCE_BACKEND": {"Fn::If": ["CommerceConnected", "http", "none"]},
+        "COMMERCE_URL": {"Ref": "CommerceUrl"},
+        "COMMERCE_TOKEN": {"Ref": "CommerceToken"},
     }
     for function in FUNCTIONS:
         resources[function] = {"Properties": {"Environment": {"Variables": env}}}
@@ -407,8 +411,14 @@ def build() -> dict[str, Any]:
             "SearchVolumeGiB": {"Type": "Number", "Default": 10, "MinValue": 10, "MaxValue": 512},
             "WebPriceClass": {"Type": "String", "Default": "PriceClass_100",
                               "AllowedValues": ["PriceClass_100", "PriceClass_200", "PriceClass_All"]},
+            "CommerceUrl": {"Type": "String", "Default": "",
+                            "Description": "HTTPS base URL of the shop's order and catalogue API for the agent "
+                                           "console (docs/configuration.md); empty: order lookup is off"},
+            "CommerceToken": {"Type": "String", "Default": "", "NoEcho": True,
+                              "Description": "Bearer token sent to CommerceUrl"},
         },
-        "Conditions": {"SearchMultiNode": {"Fn::Not": [{"Fn::Equals": [{"Ref": "SearchInstanceCount"}, "1"]}]}},
+        "Conditions": {"SearchMultiNode": {"Fn::Not": [{"Fn::Equals": [{"Ref": "SearchInstanceCount"}, "1"]}]},
+                       "CommerceConnected": {"Fn::Not": [{"Fn::Equals": [{"Ref": "CommerceUrl"}, ""]}]}},
         "Resources": resources,
         "Outputs": {
             "WebSocketURL": {"Value": {"Fn::Sub": f"wss://${{WebsocketAPI}}.execute-api.${{AWS::Region}}.amazonaws.com/{WS_STAGE}"}},

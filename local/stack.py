@@ -50,6 +50,8 @@ def configure_environment(port: int, state_dir: Path) -> None:
         "ALERTS_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:cs-local-alerts",
         # CloudWatch metrics (EMF lines on stdout) would only clutter the console here.
         "POWERTOOLS_METRICS_DISABLED": "true",
+        # The console's orders and products come from the demo shop's tables (config/demo/commerce.json).
+        "COMMERCE_BACKEND": "demo",
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
@@ -76,13 +78,14 @@ def visitor_token_secret(state_dir: Path) -> str:
 def create_resources() -> dict[str, str]:
     """Every table from its model, every state machine from its ASL file and the alerts topic; returns
     the machines' ARNs."""
+    from chalicelib.commerce.demo import DEMO_MODELS
     from chalicelib.im.models import Message
     from chalicelib.platform import aws
     from chalicelib.platform.statemachines import STATE_MACHINES, TYPES, render
     from chalicelib.platform.tables import ALL_MODELS
     from chalicelib.settings import get_settings
 
-    for model in ALL_MODELS:
+    for model in (*ALL_MODELS, *DEMO_MODELS):
         model.create_table(wait=True)
     topic = get_settings().alerts_topic_arn
     if topic:
@@ -186,6 +189,34 @@ def restart_pending_deliveries() -> int:
     return count
 
 
+def restart_session_timers() -> int:
+    """Give every assigned session a fresh lifecycle timer (the old executions died with the old process),
+    so each still times out; returns how many."""
+    from chalicelib.sessions import models as sm
+    from chalicelib.sessions.lifecycle import StepFunctionsSessionTimer, timer_name, timer_state
+    from chalicelib.sessions.models import Session
+    from chalicelib.wiring import services
+
+    svc = services()
+    policy = svc.config().sessions
+    timer = StepFunctionsSessionTimer()
+    count = 0
+    for session in Session.scan(Session.status == sm.ACTIVE):
+        name = timer_name(session.session_id, int(time.time() * 1000))
+        session.update(actions=[Session.timer.set(name)])
+        # Wake at once: the step works out what is due from the session's own timestamps.
+        timer.start(name, timer_state(session.session_id, name, policy, 1))
+        count += 1
+    return count
+
+
+def seed_commerce() -> tuple[int, int]:
+    """The demo shop's orders and products (config/demo/commerce.json), for the console's right column."""
+    from chalicelib.commerce.demo import seed
+
+    return seed()
+
+
 def config_dir() -> Path:
     """The admin documents the stack loads into SSM: ``config/``, or ``$LOCAL_CONFIG_DIR``."""
     return Path(os.environ.get("LOCAL_CONFIG_DIR") or ROOT / "config").resolve()
@@ -227,6 +258,7 @@ def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
     embedder = CachingEmbedder(default_embedder(), cache)
     kb = KnowledgeBase(FaqStore(), search_backend(), embedder, load_on_first_use=False)
     wiring.use_knowledge_base(kb)
+    wiring.override(None)  # services built earlier hold the default knowledge base: build them again
     imported = 0
     if not kb.page(1)[0]:
         result = kb.import_rows([Source(DEMO_FAQS.name, DEMO_FAQS.read_text(), "jsonl")], index=False)
@@ -270,7 +302,8 @@ def import_app() -> Chalice:
     return app
 
 
-def _banner(port: int, state_dir: Path, restored: int | None, pending: int, indexed: int, imported: int) -> str:
+def _banner(port: int, state_dir: Path, restored: int | None, pending: int, indexed: int, imported: int,
+            shop: tuple[int, int]) -> str:
     base = f"http://127.0.0.1:{port}"
     state = f"{restored} items restored" if restored is not None else "fresh start"
     if pending:
@@ -280,9 +313,13 @@ Customer service is running (local stack: moto, API Gateway emulator, Step Funct
 
   Visitor page    {base}/
   Agent console   {base}/console        demo sign-in: alice / demo (also bob, carol, admin)
+  Tickets         {base}/tickets
+  Dashboard       {base}/dashboard      supervisors and admins: carol / demo
+  Robot           {base}/robot          admins: admin / demo
   WebSocket API   ws://127.0.0.1:{port}/ws?token=...
   REST API        {base}/api/
   Knowledge base  {indexed} FAQs indexed{f" ({imported} demo FAQs imported)" if imported else ""}
+  Demo shop       {shop[0]} orders (try SO-88121), {shop[1]} products
   State           {state_dir}  ({state})
 
 Ctrl-C stops it and saves the state.
@@ -319,10 +356,13 @@ def run(port: int, state_dir: Path) -> None:
 
     snapshot = state_dir / "snapshot.json"
     restored = load_snapshot(snapshot)
+    pending = restart_pending_deliveries()
+    # Before anything builds the services: they take the process's knowledge base as they are built.
+    imported, indexed = load_knowledge_base(state_dir)
     if restored is not None:
         reset_live_state()
-    pending = restart_pending_deliveries()
-    imported, indexed = load_knowledge_base(state_dir)
+    restart_session_timers()
+    shop = seed_commerce()
     ticker = Ticker(float(os.environ.get("LOCAL_TICK_SECONDS", "10")))
     ticker.start()
 
@@ -335,7 +375,7 @@ def run(port: int, state_dir: Path) -> None:
 
     def announce(_: str) -> None:
         # run_app calls this once its sockets listen (on_startup would run before): READY means connectable.
-        print(_banner(port, state_dir, restored, pending, indexed, imported), flush=True)
+        print(_banner(port, state_dir, restored, pending, indexed, imported, shop), flush=True)
 
     try:
         # run_app turns SIGINT and SIGTERM into a graceful stop: sockets closed, $disconnect run.

@@ -27,6 +27,12 @@ class SessionsByAgent(GlobalSecondaryIndex["Session"]):
     created_at = NumberAttribute(range_key=True)
 
 
+class SessionsByVisitor(GlobalSecondaryIndex["Session"]):
+    Meta = index_meta("sessions-by-visitor")
+    visitor_id = UnicodeAttribute(hash_key=True)
+    created_at = NumberAttribute(range_key=True)
+
+
 class Session(Model):
     Meta = meta("sessions")
     session_id = UnicodeAttribute(hash_key=True)
@@ -79,3 +85,4 @@ class Session(Model):
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
     by_agent = SessionsByAgent()
+    by_visitor = SessionsByVisitor()  # the console's "past sessions" of a visitor

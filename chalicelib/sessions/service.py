@@ -113,6 +113,11 @@ class SessionService:
         except DoesNotExist:
             return None
 
+    @staticmethod
+    def of_visitor(visitor_id: str, limit: int) -> list[Session]:
+        """The visitor's sessions, newest first."""
+        return list(Session.by_visitor.query(visitor_id, scan_index_forward=False, limit=limit))
+
     def of_agent(self, agent_id: str) -> list[Session]:
         return [s for s in Session.by_agent.query(agent_id, scan_index_forward=False, limit=100)
                 if s.status == sm.ACTIVE]

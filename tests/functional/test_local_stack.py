@@ -14,10 +14,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from chalicelib.commerce.demo import DEMO_MODELS
 from chalicelib.im.models import Connection, Message, Presence
 from chalicelib.platform.modelbase import expires
 from chalicelib.platform.tables import ALL_MODELS
 from chalicelib.routing.models import Agent, GroupState
+from chalicelib.sessions.models import Session
 from chalicelib.settings import get_settings
 from local import sfn_adapter, stack
 from local.config_sync import sync_directory
@@ -92,7 +94,8 @@ def test_create_resources_makes_every_table_and_each_machine_of_its_type(monkeyp
     mock = fresh_aws(monkeypatch)
     try:
         tables = boto3.client("dynamodb").list_tables()["TableNames"]
-        assert sorted(tables) == sorted(m.Meta.table_name for m in ALL_MODELS)
+        # The product's tables, and the demo shop's (local only: a deployed stack reads the shop's own systems).
+        assert sorted(tables) == sorted(m.Meta.table_name for m in (*ALL_MODELS, *DEMO_MODELS))
         machine = boto3.client("stepfunctions").describe_state_machine(
             stateMachineArn=os.environ["DELIVERY_STATE_MACHINE_ARN"])
         assert machine["type"] == "EXPRESS"
@@ -159,4 +162,33 @@ def test_a_snapshot_survives_a_restart_without_stale_sockets_or_lost_deliveries(
         assert step.calls == [("resend", "s_1", "m#000000000001", 1), ("resend", "s_1", "m#000000000001", 2),
                               ("fail", "s_1", "m#000000000001", 3)]
     finally:
+        mock.stop()
+
+
+def test_a_restart_gives_every_assigned_session_a_fresh_lifecycle_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    woken: list[dict[str, Any]] = []
+
+    def lifecycle_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        woken.append(event)
+        return {**event, "done": True}
+
+    mock = fresh_aws(monkeypatch)
+    sfn_adapter.install({"lifecycle_step": lifecycle_step})
+    try:
+        sync_directory(stack.config_dir(), get_settings().config_path)
+        for session_id, status in (("s_active", "active"), ("s_bot", "bot"), ("s_closed", "closed")):
+            Session(session_id, visitor_id="v_1", status=status, timer="died-with-the-old-process",
+                    created_at=1, updated_at=1).save()
+        assert stack.restart_session_timers() == 1
+        timer = Session.get("s_active").timer
+        assert timer not in (None, "died-with-the-old-process")
+        assert Session.get("s_bot").timer == "died-with-the-old-process"
+        deadline = time.monotonic() + 20
+        while not woken:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        # It wakes at once, with the configured waits: the step works out what is due from the session itself.
+        assert (woken[0]["session_id"], woken[0]["timer"], woken[0]["warn_seconds"]) == ("s_active", timer, 180)
+    finally:
+        sfn_adapter.uninstall()
         mock.stop()

@@ -1,0 +1,64 @@
+"""REST handlers of the console's order lookup and product recommendations (staff only)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from chalicelib.auth.identity import Identity
+from chalicelib.commerce.model import Commerce
+from chalicelib.im.errors import ImError
+from chalicelib.rest import BadRequest, int_param
+from chalicelib.settings import get_settings
+
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_CATEGORY = re.compile(r"^[A-Za-z0-9_ -]{1,60}$")
+
+
+@cache
+def commerce() -> Commerce:
+    """The process's backend: the demo tables locally, the shop's HTTP hook on AWS, or none."""
+    settings = get_settings()
+    if settings.commerce_backend == "demo":
+        from chalicelib.commerce.demo import DemoCommerce
+
+        return DemoCommerce()
+    from chalicelib.commerce.hook import HttpCommerce, Unconfigured
+
+    if settings.commerce_backend == "http" and settings.commerce_url:
+        return HttpCommerce(settings.commerce_url, settings.commerce_token)
+    return Unconfigured()
+
+
+def _staff(who: Identity) -> None:
+    if not who.is_staff:
+        raise ImError("forbidden", "orders and products are for staff")
+
+
+def _id(value: str, field: str) -> str:
+    if not _ID.match(value):
+        raise BadRequest(f"'{field}' must be 1 to 64 letters, digits or _ . : -", field=field)
+    return value
+
+
+def order(who: Identity, order_id: str, backend: Commerce) -> dict[str, Any]:
+    _staff(who)
+    return {"order": backend.order(_id(order_id, "order_id"))}
+
+
+def orders(who: Identity, params: Mapping[str, str], backend: Commerce) -> dict[str, Any]:
+    _staff(who)
+    customer = params.get("customer_id")
+    if not customer:
+        raise BadRequest("'customer_id' is required", field="customer_id")
+    return {"orders": backend.orders_of(_id(customer, "customer_id"), int_param(params, "limit", 10, 1, 50))}
+
+
+def recommendations(who: Identity, params: Mapping[str, str], backend: Commerce) -> dict[str, Any]:
+    _staff(who)
+    category = params.get("category") or None
+    if category is not None and not _CATEGORY.match(category):
+        raise BadRequest("'category' must be 1 to 60 letters, digits, spaces, _ or -", field="category")
+    return {"products": backend.recommend(category, int_param(params, "limit", 4, 1, 20))}

@@ -1,0 +1,71 @@
+"""The shop's own order and catalogue systems, over HTTPS: ``COMMERCE_URL`` answers
+
+- ``GET {url}/orders/{order_id}`` -> an order (404 if none),
+- ``GET {url}/customers/{customer_id}/orders?limit=N`` -> ``{"orders": [...]}``, newest first,
+- ``GET {url}/recommendations?category=C&limit=N`` -> ``{"products": [...]}``,
+
+in the shapes of ``chalicelib.commerce.model.Commerce``, with ``Authorization: Bearer {COMMERCE_TOKEN}`` if set.
+Standard library only: nothing is added to the Lambda package for it.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from chalicelib.commerce.model import CommerceError
+
+TIMEOUT_SECONDS = 3.0  # the console waits on it; a slow shop system must not hold a Lambda for long
+
+
+class HttpCommerce:
+    def __init__(self, url: str, token: str = "") -> None:
+        self._url = url.rstrip("/")
+        self._token = token
+
+    def _get(self, path: str, query: dict[str, Any] | None = None) -> Any:
+        url = self._url + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
+        request = urllib.request.Request(url, headers={"Accept": "application/json", **(
+            {"Authorization": f"Bearer {self._token}"} if self._token else {})})
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+                return json.loads(response.read().decode("utf-8"))
+        except urllib.error.HTTPError as err:
+            if err.code == 404:
+                raise CommerceError("not_found", "the shop's system has no such record") from None
+            raise CommerceError("unavailable", f"the shop's system answered {err.code}") from None
+        except (urllib.error.URLError, TimeoutError, ValueError) as err:
+            raise CommerceError("unavailable", f"the shop's system could not be read: {err}") from None
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = self._get(f"/orders/{urllib.parse.quote(order_id, safe='')}")
+        return found
+
+    def orders_of(self, customer_id: str, limit: int) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._get(f"/customers/{urllib.parse.quote(customer_id, safe='')}/orders",
+                                                {"limit": limit}).get("orders", [])
+        return found[:limit]
+
+    def recommend(self, category: str | None, limit: int) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._get("/recommendations", {"category": category or "", "limit": limit}
+                                                ).get("products", [])
+        return found[:limit]
+
+
+class Unconfigured:
+    """No order system connected (``COMMERCE_BACKEND=none``): every lookup says so."""
+
+    def _fail(self) -> CommerceError:
+        return CommerceError("not_configured", "no order system is connected; set COMMERCE_URL (docs/configuration.md)")
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        raise self._fail()
+
+    def orders_of(self, customer_id: str, limit: int) -> list[dict[str, Any]]:
+        raise self._fail()
+
+    def recommend(self, category: str | None, limit: int) -> list[dict[str, Any]]:
+        raise self._fail()

@@ -1,0 +1,36 @@
+"""What the console shows of an order and a product, and the interface every backend provides."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class CommerceError(Exception):
+    """``not_found`` (404), ``not_configured`` (501) or ``unavailable`` (502: the shop's system failed)."""
+
+    STATUS = {"not_found": 404, "not_configured": 501, "unavailable": 502}
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = self.STATUS[code]
+
+
+class Commerce(Protocol):
+    """Orders by id or by customer, and products to recommend for a category. Every result is plain JSON:
+    orders ``{order_id, customer_id, status, created_at, total, currency, items: [{product_id, title,
+    quantity, price}], shipping: {carrier, tracking_number, eta}}``, products ``{product_id, title, price,
+    currency, image_url, url, category}``."""
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        """The order, or CommerceError ``not_found``."""
+        ...
+
+    def orders_of(self, customer_id: str, limit: int) -> list[dict[str, Any]]:
+        """The customer's orders, newest first."""
+        ...
+
+    def recommend(self, category: str | None, limit: int) -> list[dict[str, Any]]:
+        """Products for the category in context (the best sellers of the shop without one)."""
+        ...
