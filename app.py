@@ -13,6 +13,7 @@ from chalicelib.auth.devidp import dev_idp
 from chalicelib.auth.errors import AuthError
 from chalicelib.auth.tokens import authenticate, default_key_source, issue_visitor_token
 from chalicelib.im.actions import handle_frame
+from chalicelib.im.presence import TooManyConnections
 from chalicelib.rest import (
     api_errors,
     caller,
@@ -52,7 +53,11 @@ def ws_connect(event: WebsocketEvent) -> Response | None:
         # Refusing the upgrade: the client sees the HTTP status, not a frame.
         return Response(body=json.dumps({"error": {"code": err.code, "message": err.message}}), status_code=401)
     svc = services()
-    presence = svc.presence.connect(event.connection_id, identity)
+    try:
+        presence = svc.presence.connect(event.connection_id, identity)
+    except TooManyConnections as err:
+        return Response(body=json.dumps({"error": {"code": "too_many_connections", "message": str(err)}}),
+                        status_code=429)
     if identity.is_staff:
         svc.routing.agent_connected(identity)
     else:

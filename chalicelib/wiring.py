@@ -13,6 +13,7 @@ from chalicelib.faq.robot import RobotService
 from chalicelib.faq.store import FaqStore
 from chalicelib.im.delivery import DeliveryTimer, StepFunctionsTimer
 from chalicelib.im.presence import PresenceService
+from chalicelib.im.ratelimit import RateLimiter
 from chalicelib.im.service import ImService
 from chalicelib.platform.ws import Sender, WebSocketSender
 from chalicelib.routing.agents import AgentBook
@@ -38,6 +39,7 @@ class Services:
     lifecycle: LifecycleService
     survey: SurveyService
     tickets: TicketService
+    limiter: RateLimiter
 
 
 def _stored_config() -> RoutingConfig:
@@ -70,7 +72,8 @@ def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConf
     im.after_send = robot.on_agent_chat_message
     return Services(presence=presence, im=im, sessions=sessions, agents=agents, routing=routing,
                     dashboard=dashboard, config=config, kb=knowledge, robot=robot, lifecycle=lifecycle,
-                    survey=SurveyService(sessions, config, **kwargs), tickets=tickets)
+                    survey=SurveyService(sessions, config, **kwargs), tickets=tickets,
+                    limiter=RateLimiter())
 
 
 _kb: KnowledgeBase | None = None

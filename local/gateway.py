@@ -414,6 +414,7 @@ def create_gateway_app(app: Chalice, port: int, web_root: Path, *, idle_timeout:
     web_app.router.add_get("/_local/stats", gateway.stats)
     web_app.router.add_get("/", gateway.page("visitor.html"))
     web_app.router.add_get("/console", gateway.page("console.html"))
+    web_app.router.add_get("/tickets", gateway.page("tickets.html"))
     web_app.router.add_get("/dashboard", gateway.page("dashboard.html"))
     web_app.router.add_get("/robot", gateway.page("robot.html"))
     web_app.router.add_get("/static/{path:.*}", gateway.static)

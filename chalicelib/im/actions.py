@@ -158,11 +158,18 @@ ACTIONS: dict[str, Action] = {
 }
 
 
+# ACKs answer deliveries (a resume may bring a hundred at once) and pings keep the line open: never limited.
+UNLIMITED = frozenset({"ack", "ping"})
+
+
 def handle_frame(svc: Services, connection_id: str, body: str | None) -> None:
     """Run one client frame; every refusal becomes an error frame and the connection stays usable."""
     frame: dict[str, Any] = {}
     try:
         frame = schemas.parse_frame(body)
+        if frame["action"] not in UNLIMITED and (wait := svc.limiter.take(connection_id)) > 0:
+            raise ImError("rate_limited", f"more than {svc.limiter.rate:g} frames a second; resend this one "
+                          "after retry_after_ms", retry_after_ms=max(1, round(wait * 1000)))
         caller = svc.presence.identity(connection_id)
         if caller is None:
             raise ImError("forbidden", "this connection is not registered; reconnect")

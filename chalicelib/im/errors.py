@@ -22,6 +22,7 @@ ERROR_CODES = frozenset(
         "no_survey",
         "already_rated",
         "survey_expired",
+        "rate_limited",
         "internal_error",
     }
 )

@@ -34,6 +34,7 @@ class Connection(Model):
     user_id = UnicodeAttribute()
     role = UnicodeAttribute()
     name = UnicodeAttribute(null=True)
+    groups = UnicodeSetAttribute(null=True)  # staff: the groups in its token (a supervisor's scope)
     connected_at = NumberAttribute()
     # API Gateway closes a connection after 2 hours; TTL removes items whose $disconnect never came.
     expires_at = TTLAttribute()

@@ -18,6 +18,16 @@ from chalicelib.platform.ws import PostResult, Sender
 
 # API Gateway closes every connection after 2 hours; a little slack for clock skew.
 CONNECTION_TTL_SECONDS = 2 * 3600 + 300
+# Open connections one user may hold (tabs, devices); beyond them a new one is refused.
+MAX_CONNECTIONS = {"visitor": 5, "staff": 10}
+
+
+class TooManyConnections(Exception):
+    """The user already holds its limit of open connections."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} open connections per user; close one first")
+        self.limit = limit
 _CACHE_SIZE = 10_000
 
 
@@ -39,10 +49,12 @@ class PresenceService:
         return int(self._clock() * 1000)
 
     def connect(self, connection_id: str, identity: Identity) -> Presence:
-        """Record a new connection; returns the user's presence after the change."""
+        """Record a new connection; returns the user's presence after the change. TooManyConnections
+        (and nothing recorded) when the user already holds its limit."""
         now = self._clock()
         Connection(connection_id, user_id=identity.user_id, role=identity.role, name=identity.name,
-                   connected_at=int(now * 1000), expires_at=expires(now + CONNECTION_TTL_SECONDS)).save()
+                   groups=set(identity.groups) or None, connected_at=int(now * 1000),
+                   expires_at=expires(now + CONNECTION_TTL_SECONDS)).save()
         presence = Presence(identity.user_id)
         actions: list[Any] = [
             Presence.conns.add({connection_id}),
@@ -52,6 +64,11 @@ class PresenceService:
         if identity.name:
             actions.append(Presence.name.set(identity.name))
         presence.update(actions=actions)
+        limit = MAX_CONNECTIONS["staff" if identity.is_staff else "visitor"]
+        if len(presence.conns or ()) > limit:
+            # The update's own result shows the count: no extra read on the connect path.
+            self._forget(connection_id, identity.user_id)
+            raise TooManyConnections(limit)
         self._remember(connection_id, identity)
         return presence
 
@@ -82,7 +99,8 @@ class PresenceService:
             conn = Connection.get(connection_id)
         except DoesNotExist:
             return None
-        identity = Identity(user_id=conn.user_id, role=conn.role, name=conn.name)
+        identity = Identity(user_id=conn.user_id, role=conn.role, name=conn.name,
+                            groups=tuple(sorted(conn.groups or ())))
         self._remember(connection_id, identity)
         return identity
 

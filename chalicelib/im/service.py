@@ -66,6 +66,11 @@ def participant(session: Session, user_id: str) -> bool:
     return user_id in (session.visitor_id, session.agent_id)
 
 
+def supervises(caller: Identity, session: Session) -> bool:
+    """Admins oversee every session; a supervisor those of the groups in its token."""
+    return caller.role == "admin" or (caller.role == "supervisor" and session.group_id in caller.groups)
+
+
 class ImService:
     def __init__(self, presence: PresenceService, timer: DeliveryTimer,
                  clock: Callable[[], float] = time.time) -> None:
@@ -256,14 +261,15 @@ class ImService:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def session_of(self, caller: Identity, session_id: str) -> Session:
+    def session_of(self, caller: Identity, session_id: str, observe: bool = False) -> Session:
+        """The session, if ``caller`` takes part in it (or, with ``observe``, oversees it)."""
         if not is_session_id(session_id):
             raise ImError("not_found", "no such session", session_id=session_id[:64])
         try:
             session = Session.get(session_id, consistent_read=True)
         except DoesNotExist:
             raise ImError("not_found", "no such session", session_id=session_id) from None
-        if not participant(session, caller.user_id):
+        if not participant(session, caller.user_id) and not (observe and supervises(caller, session)):
             raise ImError("forbidden", "you are not a participant of this session", session_id=session_id)
         return session
 
@@ -281,8 +287,9 @@ class ImService:
                 "last_seq": int(items[-1].seq or 0) if more else int(session.seq or 0), "more": more}
 
     def history(self, caller: Identity, session_id: str, after_seq: int, limit: int) -> dict[str, Any]:
-        """Delivered (and stored, awaiting an offline visitor) messages in sequence order, one page at a time."""
-        self.session_of(caller, session_id)
+        """Delivered (and stored, awaiting an offline visitor) messages in sequence order, one page at a time;
+        for participants and for the supervisors of the session's group."""
+        self.session_of(caller, session_id, observe=True)
         out: list[dict[str, Any]] = []
         last_seen = after_seq
         more = False

@@ -27,7 +27,7 @@ from chalicelib.auth.identity import Identity
 from chalicelib.config.model import Group, RoutingConfig
 from chalicelib.im.errors import ImError
 from chalicelib.im.presence import PresenceService
-from chalicelib.im.service import is_conditional_failure
+from chalicelib.im.service import is_conditional_failure, supervises
 from chalicelib.platform.observability import logger
 from chalicelib.routing import queue as q
 from chalicelib.routing.agents import (
@@ -661,17 +661,23 @@ class RoutingService:
         """The session's agent hands it to another agent (who must have a free slot) or to a group's
         queue, ahead of new arrivals; the note goes to the next agent, the visitor is told, the
         history stays with the session and each agent's load moves with it."""
-        session = self._participant_session(caller, session_id)
-        if caller.user_id != session.agent_id or session.status != sm.ACTIVE:
-            raise ImError("forbidden", "only the session's agent transfers it", session_id=session_id)
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise ImError("not_found", "no such session", session_id=session_id)
+        if caller.user_id != session.agent_id and not supervises(caller, session):
+            raise ImError("forbidden", "only the session's agent, or a supervisor of its group, transfers it",
+                          session_id=session_id)
+        if session.status != sm.ACTIVE or session.agent_id is None:
+            raise ImError("session_closed" if session.status == sm.CLOSED else "no_agent",
+                          "only a session an agent is serving can be transferred", session_id=session_id)
         if to_agent is not None:
-            return self._transfer_to_agent(session, caller.user_id, to_agent, note)
+            return self._transfer_to_agent(session, session.agent_id, to_agent, note)
         assert to_group is not None
-        return self._transfer_to_group(session, caller.user_id, to_group, note)
+        return self._transfer_to_group(session, session.agent_id, to_group, note)
 
     def _transfer_to_agent(self, session: Session, from_id: str, to_id: str, note: str | None) -> Session:
         if to_id == from_id:
-            raise ImError("invalid_frame", "'to_agent' is you already", field="to_agent")
+            raise ImError("invalid_frame", "'to_agent' already serves this session", field="to_agent")
         now = self._now_ms()
         try:
             with labelled_transaction() as tx:

@@ -133,8 +133,10 @@ class LifecycleService:
         unchanged = Session.last_visitor_at.does_not_exist() if session.last_visitor_at is None \
             else Session.last_visitor_at == session.last_visitor_at
         try:
+            # Once per unanswered message: a step run twice (Lambda runs at least once) warns once.
+            not_yet = Session.warned_at.does_not_exist() | (Session.warned_at < session.last_agent_at)
             session.update(actions=[Session.warned_at.set(now)],
-                           condition=(Session.status == sm.ACTIVE) & unchanged
+                           condition=(Session.status == sm.ACTIVE) & unchanged & not_yet
                            & (Session.last_agent_at == session.last_agent_at))
         except UpdateError:
             return False

@@ -154,7 +154,7 @@ def test_reconnect_mid_stream_loses_nothing_and_duplicates_nothing(stack: Stack)
         resumed = await vis2.request({"action": "resume", "session_id": sid, "after_seq": last_seq}, "resumed")
         assert resumed["event"] == "resumed", resumed
         for m in resumed["messages"]:
-            if m["status"] == "pending" and m["sender_role"] != "visitor":
+            if m["status"] in ("pending", "stored") and m["sender_role"] != "visitor":
                 await vis2.send({"action": "ack", "message_id": m["message_id"]})
             seen.setdefault(m["message_id"], m)
         await ag.wait_for(lambda p: len(p.by_event["delivered"]) + len(p.by_event["send_failed"]) >= n, 30)

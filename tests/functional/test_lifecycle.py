@@ -395,3 +395,39 @@ def test_a_visitor_back_within_the_grace_period_is_never_shown_offline(world: Wo
     states = [f["state"] for f in world.frames(agent.user_id, "visitor_presence")]
     assert states == ["reconnecting", "online"]
     assert current(session.session_id).visitor_away_at is None
+
+
+def test_a_supervisor_oversees_its_groups_sessions_only(world: World) -> None:
+    vis, alice, session = chat(world)
+    say(world, vis, session.session_id, "hello")
+    world.svc.im.ack(alice, MessageRef(session.session_id, 1))
+    carol = Identity("carol", "supervisor", groups=("general",))
+    dave = Identity("dave", "supervisor", groups=("vip",))
+    assert [m["content"]["text"] for m in world.svc.im.history(carol, session.session_id, 0, 10)["messages"]] == \
+        ["hello"]
+    with pytest.raises(ImError) as err:
+        world.svc.im.history(dave, session.session_id, 0, 10)
+    assert err.value.code == "forbidden"
+    with pytest.raises(ImError) as err:  # observing is reading: a supervisor does not resume as a participant
+        world.svc.im.resume(carol, session.session_id, 0)
+    assert err.value.code == "forbidden"
+    with pytest.raises(ImError) as err:
+        world.svc.routing.transfer(dave, session.session_id, None, to_agent="bob")
+    assert err.value.code == "forbidden"
+    world.agent("bob")
+    world.svc.routing.transfer(carol, session.session_id, "taking over from alice", to_agent="bob")
+    moved = current(session.session_id)
+    assert (moved.agent_id, moved.transferred_from) == ("bob", "alice")
+    assert (active_of("alice"), active_of("bob")) == (0, 1)
+    assert world.last("alice", "session")["session"]["status"] == "transferred"
+
+
+def test_a_step_run_twice_warns_once(world: World) -> None:
+    vis, agent, session = chat(world)
+    say(world, agent, session.session_id, "still there?")
+    state = {**state_of(world, session.session_id), "wait_seconds": 60}
+    world.clock.tick(60)
+    first = world.svc.lifecycle.step(state)
+    second = world.svc.lifecycle.step(state)  # Lambda runs at least once: the same wake again
+    assert len(world.frames(vis.user_id, "idle_warning")) == 1
+    assert first["wait_seconds"] == second["wait_seconds"] == 30

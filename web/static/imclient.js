@@ -123,7 +123,7 @@ export class ImClient {
         break;
       case "resumed":
         for (const m of frame.messages) {
-          if (m.status === "pending" && m.sender_id !== this.userId) this.raw({ action: "ack", message_id: m.message_id });
+          if ((m.status === "pending" || m.status === "stored") && m.sender_id !== this.userId) this.raw({ action: "ack", message_id: m.message_id });
           if (m.sender_id === this.userId && this.unconfirmed.has(m.client_msg_id)) continue;
           if (this.showOnce(m)) this.onEvent("message", m);
         }

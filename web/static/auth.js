@@ -1,0 +1,165 @@
+// Staff sign-in shared by the supervisor dashboard and the robot console: the token from POST /api/auth/login
+// kept in sessionStorage under the agent console's key (one sign-in serves every staff page of a tab, and
+// closing the tab forgets it), REST calls with the bearer token, and the page gate (sign in, role check,
+// sign out).
+
+const KEY = "cs.agent";
+const NOTICE = "cs.notice"; // a message for the sign-in form after a reload (e.g. an expired sign-in)
+
+/** An error answer of the REST API: `{"error": {"code", "message", "field"?, ...}}`. */
+export class ApiError extends Error {
+  constructor(status, error) {
+    super((error && error.message) || `The server answered ${status}`);
+    this.status = status;
+    this.code = (error && error.code) || "error";
+    this.field = (error && error.field) || null;
+    this.details = error || {};
+  }
+}
+
+/** The saved sign-in `{token, expires_at, user: {id, name, role}}`, or null (none, unreadable or expired). */
+export function currentSignIn() {
+  let saved = null;
+  try {
+    saved = JSON.parse(sessionStorage.getItem(KEY) || "null");
+  } catch {
+    saved = null;
+  }
+  if (!saved || typeof saved.token !== "string" || !saved.user) return null;
+  if (typeof saved.expires_at === "number" && saved.expires_at * 1000 <= Date.now()) {
+    sessionStorage.removeItem(KEY);
+    return null;
+  }
+  return saved;
+}
+
+export async function signIn(username, password) {
+  let res;
+  try {
+    res = await fetch("/api/auth/login", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username, password }),
+    });
+  } catch {
+    throw new ApiError(0, { code: "network", message: "The server cannot be reached. Try again in a moment." });
+  }
+  const body = await res.json().catch(() => null);
+  if (!res.ok) throw new ApiError(res.status, (body && body.error) || { message: "Sign-in failed" });
+  sessionStorage.setItem(KEY, JSON.stringify(body));
+  return body;
+}
+
+export function signOut() {
+  sessionStorage.removeItem(KEY);
+}
+
+function expired() {
+  signOut();
+  sessionStorage.setItem(NOTICE, "Your sign-in has expired. Please sign in again.");
+  location.reload();
+}
+
+/**
+ * Call the REST API (paths as in docs/openapi.yaml, without /api). Resolves to the parsed JSON body, or
+ * with `raw: true` to the Response itself; rejects with an ApiError for an error answer. A 401 ends the
+ * sign-in and reloads the page onto the sign-in form.
+ */
+export async function api(path, { method = "GET", body, raw = false } = {}) {
+  const auth = currentSignIn();
+  const headers = {};
+  if (auth) headers.Authorization = `Bearer ${auth.token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let res;
+  try {
+    res = await fetch(`/api${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    throw new ApiError(0, { code: "network", message: "The server cannot be reached. Check the connection and try again." });
+  }
+  if (res.status === 401) {
+    expired();
+    throw new ApiError(401, { code: "expired_token", message: "Your sign-in has expired." });
+  }
+  if (raw && res.ok) return res;
+  const data = await res.json().catch(() => null);
+  if (!res.ok) throw new ApiError(res.status, (data && data.error) || null);
+  return data;
+}
+
+const PAGES = [
+  { href: "/console", label: "Agent console", roles: ["agent", "supervisor", "admin"] },
+  { href: "/dashboard", label: "Dashboard", roles: ["supervisor", "admin"] },
+  { href: "/robot", label: "Robot", roles: ["admin"] },
+];
+
+function navigation(nav, role) {
+  nav.replaceChildren();
+  for (const page of PAGES) {
+    if (!page.roles.includes(role)) continue;
+    const a = document.createElement("a");
+    a.href = page.href;
+    a.textContent = page.label;
+    if (location.pathname === page.href) a.setAttribute("aria-current", "page");
+    nav.appendChild(a);
+  }
+}
+
+/**
+ * Wire the page's sign-in form (#login, #login-form, #user, #pass, #login-error), its "not allowed" view
+ * (#denied, #denied-text, #denied-signout) and its app (#app, #me, #nav, #signout); call `onStart(auth)`
+ * once a user with one of `roles` is signed in.
+ */
+export function gate({ roles, deniedText, onStart }) {
+  const $ = (id) => document.getElementById(id);
+  const show = (which) => {
+    $("login").hidden = which !== "login";
+    $("denied").hidden = which !== "denied";
+    $("app").hidden = which !== "app";
+  };
+  const leave = () => {
+    signOut();
+    location.reload();
+  };
+
+  function enter() {
+    const auth = currentSignIn();
+    if (!auth) {
+      show("login");
+      const notice = sessionStorage.getItem(NOTICE);
+      if (notice) {
+        $("login-error").textContent = notice;
+        sessionStorage.removeItem(NOTICE);
+      }
+      $("user").focus();
+      return;
+    }
+    if (!roles.includes(auth.user.role)) {
+      show("denied");
+      $("denied-text").textContent =
+        `${deniedText} You are signed in as ${auth.user.name} (${auth.user.role}).`;
+      return;
+    }
+    show("app");
+    $("me").textContent = `${auth.user.name} · ${auth.user.role}`;
+    navigation($("nav"), auth.user.role);
+    onStart(auth);
+  }
+
+  $("login-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const button = e.submitter || $("login-form").querySelector("button[type=submit]");
+    $("login-error").textContent = "";
+    button.disabled = true;
+    try {
+      await signIn($("user").value.trim(), $("pass").value);
+      $("pass").value = "";
+      enter();
+    } catch (err) {
+      $("login-error").textContent = err.message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  $("signout").addEventListener("click", leave);
+  $("denied-signout").addEventListener("click", leave);
+  enter();
+}

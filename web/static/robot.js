@@ -1,0 +1,640 @@
+// The robot management console (admins): the FAQ knowledge base (browse, search, create, edit, delete),
+// "try a question", the robot's settings, and import / export / reindex. REST contract: docs/openapi.yaml.
+
+import { renderContent } from "./imclient.js";
+import { api, gate } from "./auth.js";
+import { $, h, DASH, arrowTabs, dateTime, flash } from "./ui.js";
+
+const MAX_IMPORT_CHARS = 5_000_000;
+const FAQ_ID = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/;
+const LANGUAGES = { en: "English", zh: "Chinese" };
+
+// -- tabs ------------------------------------------------------------------------------------------
+
+const tabs = () => [...document.querySelectorAll("#tabs [role=tab]")];
+
+function activate(tab, { focusPanel = false } = {}) {
+  for (const t of tabs()) {
+    const on = t === tab;
+    t.setAttribute("aria-selected", String(on));
+    t.tabIndex = on ? 0 : -1;
+    $(t.getAttribute("aria-controls")).hidden = !on;
+  }
+  history.replaceState(null, "", `#${tab.dataset.tab}`);
+  if (focusPanel) $(tab.getAttribute("aria-controls")).focus();
+}
+
+function showTab(name, options) {
+  const tab = tabs().find((t) => t.dataset.tab === name) || tabs()[0];
+  activate(tab, options);
+}
+
+// -- shared form helpers ---------------------------------------------------------------------------
+
+function lines(text) {
+  return text.split("\n").map((s) => s.trim()).filter(Boolean);
+}
+
+function clearErrors(form) {
+  for (const el of form.querySelectorAll(".field-error")) el.textContent = "";
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+}
+
+/**
+ * Show a server validation error next to its field: `field` is e.g. "question" or "similar[2]" (the 3rd
+ * item sent, i.e. the 3rd non-empty line of a one-per-line box). Returns false when no field shows it.
+ */
+function showFieldError(form, err) {
+  if (!err.field) return false;
+  const [, base, index] = /^([a-z_]+)(?:\[(\d+)\])?$/.exec(err.field) || [];
+  const slot = base && form.querySelector(`#e-${base}`);
+  if (!slot) return false;
+  const input = form.querySelector(`[data-field="${base}"] :is(input, textarea, select)`);
+  let where = "";
+  if (index !== undefined && input && input.tagName === "TEXTAREA") {
+    const all = input.value.split("\n");
+    let seen = -1;
+    const line = all.findIndex((s) => s.trim() && ++seen === Number(index));
+    if (line >= 0) where = ` (line ${line + 1})`;
+  }
+  slot.textContent = err.message + where;
+  if (input) {
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+  }
+  return true;
+}
+
+function showNotice(message) {
+  $("notice").textContent = message || "";
+  $("notice").hidden = !message;
+}
+
+function pill(text, kind) {
+  return h("span", { className: `pill ${kind}`, text });
+}
+
+// -- the FAQ list ----------------------------------------------------------------------------------
+
+const list = { mode: "browse", cursors: [null], page: 0, next: null, q: "", category: "", language: "" };
+let listRequest = 0; // only the latest listing or search may fill the table
+const categories = new Set();
+
+function rememberCategories(faqs) {
+  const before = categories.size;
+  for (const f of faqs) if (f.category) categories.add(f.category);
+  if (categories.size !== before) {
+    $("categories").replaceChildren(...[...categories].sort().map((c) => h("option", { value: c })));
+  }
+}
+
+function faqRow(faq, hit) {
+  const open = h("button", { type: "button", className: "linklike", text: faq.question,
+    dataset: { testid: "faq-open" }, on: { click: () => openFaq(faq.faq_id) } });
+  const tags = faq.tags && faq.tags.length
+    ? h("span", { className: "tags" }, ...faq.tags.slice(0, 4).map((t) => h("span", { className: "tag", text: t })))
+    : null;
+  const question = h("td", { dataset: { label: "Question" } }, open,
+    h("div", { className: "faq-id" }, h("code", { text: faq.faq_id }), tags));
+  const category = h("td", { dataset: { label: "Category" } },
+    faq.category || DASH, faq.product_category ? h("div", { className: "sub", text: faq.product_category }) : null);
+  const status = h("td", { dataset: { label: "Status" } },
+    faq.enabled ? pill("enabled", "online") : pill(faq.answer ? "disabled" : "needs an answer", "offline"));
+  const row = h("tr", { dataset: { testid: "faq-row", faqId: faq.faq_id } }, question, category,
+    h("td", { dataset: { label: "Language" }, text: LANGUAGES[faq.language] || faq.language }), status);
+  if (hit) {
+    row.append(h("td", { className: "num", dataset: { label: "Score", testid: "faq-score" } },
+      hit.score === null ? h("span", { className: "sub", text: "id match" }) : scoreMeter(hit.score)));
+  }
+  return row;
+}
+
+function renderRows(rows, { scored }) {
+  $("score-head").hidden = !scored;
+  $("faq-rows").replaceChildren(...rows.map(({ faq, hit }) => faqRow(faq, scored ? hit : null)));
+  $("no-faqs").hidden = rows.length > 0;
+  const current = editing && rows.find(({ faq }) => faq.faq_id === editing.faq_id);
+  markSelected(current ? editing.faq_id : null);
+}
+
+function markSelected(faqId) {
+  for (const tr of $("faq-rows").children) tr.classList.toggle("selected", tr.dataset.faqId === faqId);
+}
+
+function filtersText() {
+  const parts = [];
+  if (list.category) parts.push(`category “${list.category}”`);
+  if (list.language) parts.push(LANGUAGES[list.language]);
+  return parts.length ? ` · ${parts.join(", ")}` : "";
+}
+
+async function loadPage() {
+  const params = new URLSearchParams({ limit: $("page-size").value });
+  const cursor = list.cursors[list.page];
+  if (cursor) params.set("cursor", cursor);
+  if (list.category) params.set("category", list.category);
+  if (list.language) params.set("language", list.language);
+  $("list-caption").textContent = "Loading…";
+  const mine = ++listRequest;
+  try {
+    const page = await api(`/faqs?${params}`);
+    if (mine !== listRequest) return;
+    list.next = page.next_cursor;
+    rememberCategories(page.faqs);
+    renderRows(page.faqs.map((faq) => ({ faq })), { scored: false });
+    $("list-caption").textContent = `Page ${list.page + 1} · ${page.faqs.length} FAQ${page.faqs.length === 1 ? "" : "s"}${filtersText()}`;
+  } catch (err) {
+    if (mine !== listRequest) return;
+    $("list-caption").textContent = err.message;
+  }
+  $("pager").hidden = false;
+  $("prev").disabled = list.page === 0;
+  $("next").disabled = !list.next;
+  $("page-label").textContent = `Page ${list.page + 1}`;
+}
+
+// Searching asks the robot's own matcher (the ranking visitors get, enabled FAQs only) and, for text that
+// looks like an id, reads that FAQ directly; category and language narrow the results.
+async function search() {
+  const q = list.q;
+  const mine = ++listRequest;
+  $("list-caption").textContent = "Searching…";
+  $("pager").hidden = true;
+  const body = { query: q };
+  if (list.language) body.language = list.language;
+  const byId = FAQ_ID.test(q) ? api(`/faqs/${encodeURIComponent(q)}`).catch(() => null) : Promise.resolve(null);
+  try {
+    const [exact, ranked] = await Promise.all([byId, api("/robot/try", { method: "POST", body })]);
+    const hits = ranked.hits.filter((hit) => !exact || hit.faq_id !== exact.faq_id);
+    const read = await Promise.all(hits.map((hit) => api(`/faqs/${encodeURIComponent(hit.faq_id)}`).catch(() => null)));
+    if (mine !== listRequest) return;
+    const rows = [];
+    if (exact) rows.push({ faq: exact, hit: { score: null } });
+    hits.forEach((hit, i) => { if (read[i]) rows.push({ faq: read[i], hit }); });
+    const shown = rows.filter(({ faq }) => (!list.category || faq.category === list.category)
+      && (!list.language || faq.language === list.language));
+    rememberCategories(shown.map((r) => r.faq));
+    renderRows(shown, { scored: true });
+    $("list-caption").textContent = `${shown.length} best match${shown.length === 1 ? "" : "es"} for “${q}”${filtersText()}`;
+  } catch (err) {
+    if (mine !== listRequest) return;
+    renderRows([], { scored: true });
+    $("list-caption").textContent = err.message;
+  }
+}
+
+function refreshList() {
+  return list.mode === "search" ? search() : loadPage();
+}
+
+function applyFilters(e) {
+  e.preventDefault();
+  list.q = $("q").value.trim();
+  list.category = $("filter-category").value.trim();
+  list.language = $("filter-language").value;
+  list.mode = list.q ? "search" : "browse";
+  list.cursors = [null];
+  list.page = 0;
+  refreshList();
+}
+
+// -- the editor ------------------------------------------------------------------------------------
+
+let editing = null;      // the FAQ as read (with its version), or null while writing a new one
+let idTouched = false;   // the admin typed an id: stop suggesting one from the question
+let deleteArmed = null;  // timer while the delete button waits for its confirming click
+
+function slug(text) {
+  return (text || "").toLowerCase().normalize("NFKD").replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60);
+}
+
+function renderPreview() {
+  const text = $("f-answer").value.trim();
+  const box = $("preview");
+  if (!text) {
+    box.replaceChildren(h("p", { className: "empty", text: "The answer appears here as a chat message." }));
+    return;
+  }
+  const bubble = h("div", { className: "bubble" }, renderContent("robot", { text }));
+  box.replaceChildren(h("div", { className: "msg theirs" }, bubble));
+}
+
+function disarmDelete() {
+  clearTimeout(deleteArmed);
+  deleteArmed = null;
+  $("faq-delete").textContent = "Delete";
+  $("faq-delete").classList.remove("armed");
+}
+
+function fillEditor(faq) {
+  editing = faq;
+  idTouched = false;
+  disarmDelete();
+  const form = $("faq-form");
+  clearErrors(form);
+  $("faq-form-error").replaceChildren();
+  $("editor-title").textContent = faq ? "Edit FAQ" : "New FAQ";
+  $("editor-meta").textContent = faq
+    ? `version ${faq.version} · updated ${dateTime(faq.updated_at)}`
+    : "";
+  $("f-faq_id").value = faq ? faq.faq_id : "";
+  $("f-faq_id").readOnly = Boolean(faq);
+  $("f-question").value = faq ? faq.question : "";
+  $("f-similar").value = faq ? faq.similar.join("\n") : "";
+  $("f-answer").value = faq ? faq.answer : "";
+  $("f-category").value = faq ? faq.category || "" : "";
+  $("f-product_category").value = faq ? faq.product_category || "" : "";
+  $("f-tags").value = faq ? faq.tags.join(", ") : "";
+  $("f-language").value = faq ? faq.language : "en";
+  $("f-enabled").checked = faq ? faq.enabled : true;
+  $("faq-delete").hidden = !faq;
+  renderPreview();
+  markSelected(faq ? faq.faq_id : null);
+}
+
+async function openFaq(faqId) {
+  try {
+    fillEditor(await api(`/faqs/${encodeURIComponent(faqId)}`));
+    showTab("faqs");
+    // Wide screens keep the editor in view beside the list; on narrow ones it sits below the list.
+    const top = $("faq-form").getBoundingClientRect().top;
+    if (top < 0 || top > window.innerHeight - 120) $("faq-form").scrollIntoView({ block: "start", behavior: "smooth" });
+    $("f-question").focus({ preventScroll: true });
+  } catch (err) {
+    showNotice(err.message);
+  }
+}
+
+function editorBody() {
+  const text = (id) => $(id).value.trim();
+  const body = {
+    question: text("f-question"),
+    similar: lines($("f-similar").value),
+    answer: text("f-answer"),
+    category: text("f-category") || null,
+    product_category: text("f-product_category") || null,
+    tags: $("f-tags").value.split(",").map((s) => s.trim()).filter(Boolean),
+    enabled: $("f-enabled").checked,
+    language: $("f-language").value,
+  };
+  if (editing) body.version = editing.version;
+  else body.faq_id = text("f-faq_id");
+  return body;
+}
+
+function conflict(err) {
+  const reload = h("button", { type: "button", className: "ghost small", text: "Load the current version",
+    on: { click: () => openFaq(editing.faq_id) } });
+  $("faq-form-error").replaceChildren(
+    h("span", { text: `Someone else saved this FAQ after you opened it (${err.message}). Your changes are still in the form. ` }),
+    reload);
+}
+
+async function saveFaq(e) {
+  e.preventDefault();
+  const form = $("faq-form");
+  clearErrors(form);
+  $("faq-form-error").replaceChildren();
+  const button = $("faq-form").querySelector("[data-testid=faq-save]");
+  button.disabled = true;
+  const creating = !editing;
+  flash($("faq-status"), "Saving…", "", 0);
+  try {
+    const saved = creating
+      ? await api("/faqs", { method: "POST", body: editorBody() })
+      : await api(`/faqs/${encodeURIComponent(editing.faq_id)}`, { method: "PUT", body: editorBody() });
+    fillEditor(saved);
+    flash($("faq-status"), creating ? `Created “${saved.faq_id}”.` : `Saved: version ${saved.version}.`);
+    rememberCategories([saved]);
+    const row = $("faq-rows").querySelector(`tr[data-faq-id="${CSS.escape(saved.faq_id)}"]`);
+    if (row) {
+      const scored = !$("score-head").hidden;
+      const score = row.querySelector("[data-testid=faq-score]");
+      const fresh = faqRow(saved, scored ? { score: null } : null);
+      if (score) fresh.lastElementChild.replaceWith(score);
+      row.replaceWith(fresh);
+    } else if (creating && list.mode === "browse" && list.page === 0) {
+      $("faq-rows").prepend(faqRow(saved, null));
+      $("no-faqs").hidden = true;
+    }
+    markSelected(saved.faq_id);
+  } catch (err) {
+    flash($("faq-status"), "", "", 0);
+    if (err.status === 409 && err.field === "version") conflict(err);
+    else if (!showFieldError(form, err)) $("faq-form-error").textContent = err.message;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function deleteFaq() {
+  if (!editing) return;
+  if (!deleteArmed) {
+    $("faq-delete").textContent = "Click again to delete";
+    $("faq-delete").classList.add("armed");
+    deleteArmed = setTimeout(disarmDelete, 5000);
+    return;
+  }
+  disarmDelete();
+  const faqId = editing.faq_id;
+  try {
+    await api(`/faqs/${encodeURIComponent(faqId)}`, { method: "DELETE" });
+    const row = $("faq-rows").querySelector(`tr[data-faq-id="${CSS.escape(faqId)}"]`);
+    if (row) row.remove();
+    fillEditor(null);
+    flash($("faq-status"), `Deleted “${faqId}”.`);
+  } catch (err) {
+    $("faq-form-error").textContent = err.message;
+  }
+}
+
+// -- try a question --------------------------------------------------------------------------------
+
+function scoreMeter(score) {
+  const pct = Math.round(Math.max(0, Math.min(1, score)) * 100);
+  return h("span", { className: "score" },
+    h("span", { className: "meter", attrs: { "aria-hidden": "true" } },
+      h("span", { className: "meter-fill", attrs: { style: `width: ${pct}%` } })),
+    h("span", { className: "meter-text", text: score.toFixed(3) }));
+}
+
+function renderTry(result) {
+  const byId = new Map(result.hits.map((hit) => [hit.faq_id, hit]));
+  const questionOf = (id) => (byId.get(id) && byId.get(id).question) || id;
+  const decision = $("try-decision");
+  const comparison = `confidence ${result.confidence.toFixed(3)} ${result.decision === "answer" ? "≥" : "<"} threshold ${result.threshold.toFixed(2)}`;
+  decision.dataset.decision = result.decision;
+  if (result.decision === "answer") {
+    decision.replaceChildren(
+      h("strong", { text: "The robot would answer" }), " with “", h("span", { text: questionOf(result.answer) }), "”",
+      h("div", { className: "sub", text: `${comparison} · language ${LANGUAGES[result.language] || result.language}` }));
+  } else {
+    const offers = result.suggestions.map(questionOf);
+    decision.replaceChildren(
+      h("strong", { text: "The robot would not answer on its own" }),
+      offers.length ? ` and would offer: ${offers.map((q) => `“${q}”`).join(", ")}` : "",
+      h("div", { className: "sub", text: `${comparison} · language ${LANGUAGES[result.language] || result.language}` }));
+  }
+  const suggested = new Set(result.suggestions);
+  $("try-rows").replaceChildren(...result.hits.map((hit, i) => {
+    const badge = hit.faq_id === result.answer ? pill("answers", "online")
+      : suggested.has(hit.faq_id) ? pill("suggested", "busy") : null;
+    const open = h("button", { type: "button", className: "linklike", text: hit.question || hit.faq_id,
+      on: { click: () => openFaq(hit.faq_id) } });
+    return h("tr", { dataset: { testid: "try-hit", faqId: hit.faq_id }, className: hit.faq_id === result.answer ? "selected" : "" },
+      h("td", { className: "num", dataset: { label: "#" }, text: i + 1 }),
+      h("td", { dataset: { label: "FAQ" } }, open, " ", badge, h("div", { className: "faq-id" }, h("code", { text: hit.faq_id }))),
+      h("td", { dataset: { label: "Best matching text" }, text: hit.matched }),
+      h("td", { dataset: { label: "Score", testid: "try-score" } }, scoreMeter(hit.score)),
+      h("td", { className: "num", dataset: { label: "Lexical (BM25)" }, text: hit.lexical.toFixed(2) }),
+      h("td", { className: "num", dataset: { label: "Semantic" }, text: hit.semantic === null ? DASH : hit.semantic.toFixed(3) }));
+  }));
+  if (!result.hits.length) {
+    $("try-rows").replaceChildren(h("tr", {}, h("td", { attrs: { colspan: 6 }, className: "empty", text: "No FAQ matches at all." })));
+  }
+  $("try-result").hidden = false;
+}
+
+async function tryQuestion(e) {
+  e.preventDefault();
+  $("try-error").textContent = "";
+  const query = $("try-q").value.trim();
+  if (!query) {
+    $("try-error").textContent = "Type a question to try.";
+    $("try-q").focus();
+    return;
+  }
+  const body = { query };
+  if ($("try-language").value) body.language = $("try-language").value;
+  const button = $("try-form").querySelector("button[type=submit]");
+  button.disabled = true;
+  $("try-result").setAttribute("aria-busy", "true");
+  try {
+    renderTry(await api("/robot/try", { method: "POST", body }));
+  } catch (err) {
+    $("try-error").textContent = err.message;
+  } finally {
+    button.disabled = false;
+    $("try-result").removeAttribute("aria-busy");
+  }
+}
+
+// -- robot settings --------------------------------------------------------------------------------
+
+let settings = null;
+
+function fillSettings(s) {
+  settings = s;
+  $("s-greeting").value = s.greeting;
+  $("default-threshold").textContent = s.default_threshold.toFixed(2);
+  $("s-threshold-default").checked = s.threshold === null;
+  $("s-threshold").value = (s.threshold === null ? s.default_threshold : s.threshold).toString();
+  $("s-threshold").disabled = s.threshold === null;
+  $("s-misses").value = String(s.misses_before_handoff);
+  $("s-suggestions").value = String(s.suggestions);
+  $("s-keywords").value = s.handoff_keywords.join("\n");
+  $("s-suggested").value = s.suggested_questions.join("\n");
+}
+
+async function loadSettings() {
+  try {
+    fillSettings(await api("/robot/settings"));
+  } catch (err) {
+    $("settings-error").textContent = err.message;
+  }
+}
+
+// An empty or malformed number goes to the server as typed, so its message lands next to the field.
+function numberField(id) {
+  const input = $(id);
+  return input.value === "" || Number.isNaN(input.valueAsNumber) ? input.value : input.valueAsNumber;
+}
+
+async function saveSettings(e) {
+  e.preventDefault();
+  const form = $("settings-form");
+  clearErrors(form);
+  $("settings-error").textContent = "";
+  const body = {
+    greeting: $("s-greeting").value.trim(),
+    threshold: $("s-threshold-default").checked ? null : numberField("s-threshold"),
+    handoff_keywords: lines($("s-keywords").value),
+    misses_before_handoff: numberField("s-misses"),
+    suggestions: numberField("s-suggestions"),
+    suggested_questions: lines($("s-suggested").value),
+  };
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  flash($("settings-status"), "Saving…", "", 0);
+  try {
+    fillSettings(await api("/robot/settings", { method: "PUT", body }));
+    flash($("settings-status"), "Saved. The robot uses the new settings within 30 seconds.", "ok", 10000);
+  } catch (err) {
+    flash($("settings-status"), "", "", 0);
+    if (!showFieldError(form, err)) $("settings-error").textContent = err.message;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// -- import, export, reindex -----------------------------------------------------------------------
+
+function formatOf(name) {
+  const lower = name.toLowerCase();
+  if (lower.endsWith(".jsonl") || lower.endsWith(".ndjson")) return "jsonl";
+  if (lower.endsWith(".csv")) return "csv";
+  return null;
+}
+
+function plural(n, one, many = `${one}s`) {
+  return `${n.toLocaleString()} ${n === 1 ? one : many}`;
+}
+
+function importProblem(fileName, err) {
+  const { line, source } = err.details;
+  let message = err.message;
+  // The server names the file it was given ("data line 2: ..."); the admin knows it by its own name.
+  for (const prefix of [`${source} line ${line}: `, `${source}: `]) {
+    if (source && message.startsWith(prefix)) message = message.slice(prefix.length);
+  }
+  const where = line ? `${fileName}, line ${line}` : fileName;
+  return h("div", { className: "import-error", dataset: { testid: "import-error", line: line ?? "" } },
+    h("strong", { text: `Nothing was imported. ${where}` }),
+    err.field ? h("span", { className: "sub", text: ` · field ${err.field}` }) : null,
+    h("p", { text: message }));
+}
+
+async function importFile(e) {
+  e.preventDefault();
+  const out = $("import-result");
+  out.replaceChildren();
+  const file = $("import-file").files[0];
+  if (!file) {
+    out.replaceChildren(h("p", { className: "error", text: "Choose a file to import." }));
+    return;
+  }
+  const format = $("import-format").value || formatOf(file.name);
+  if (!format) {
+    out.replaceChildren(h("p", { className: "error", text: "The file name does not say JSONL or CSV: choose the format." }));
+    return;
+  }
+  const data = await file.text();
+  if (data.length > MAX_IMPORT_CHARS) {
+    out.replaceChildren(h("p", { className: "error",
+      text: `${file.name} has more than ${MAX_IMPORT_CHARS.toLocaleString()} characters: import it with the command line (make faq-import).` }));
+    return;
+  }
+  const body = { format, data };
+  const namespace = $("import-namespace").value.trim();
+  if (namespace) body.namespace = namespace;
+  const button = $("import-form").querySelector("button[type=submit]");
+  button.disabled = true;
+  out.replaceChildren(h("p", { className: "muted", text: `Importing ${file.name}…` }));
+  try {
+    const r = await api("/faqs/import", { method: "POST", body });
+    const parts = [`${plural(r.faqs, "FAQ")} written (${r.created.toLocaleString()} new)`];
+    if (r.similar_added) parts.push(`${plural(r.similar_added, "similar question")} added`);
+    if (r.placeholders) parts.push(`${plural(r.placeholders, "FAQ")} waiting for an answer (disabled)`);
+    if (r.skipped) parts.push(`${plural(r.skipped, "out-of-scope row")} skipped`);
+    out.replaceChildren(h("div", { className: "import-ok", dataset: { testid: "import-ok" } },
+      h("strong", { text: `Imported ${file.name}.` }), h("p", { text: `${parts.join("; ")}.` })));
+    refreshList();
+  } catch (err) {
+    out.replaceChildren(err.status === 400 ? importProblem(file.name, err) : h("p", { className: "error", text: err.message }));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function exportAs(format) {
+  const status = $("export-status");
+  flash(status, "Preparing the file…", "", 0);
+  try {
+    const res = await api(`/faqs/export?format=${format}`, { raw: true });
+    const blob = await res.blob();
+    const url = URL.createObjectURL(blob);
+    const a = h("a", { href: url, download: `faqs.${format}`, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    flash(status, `Downloaded faqs.${format} (${Math.max(1, Math.round(blob.size / 1024)).toLocaleString()} KB).`);
+  } catch (err) {
+    flash(status, err.message, "error", 0);
+  }
+}
+
+async function reindex() {
+  const status = $("reindex-status");
+  const button = $("reindex");
+  button.disabled = true;
+  flash(status, "Rebuilding…", "", 0);
+  try {
+    const r = await api("/faqs/reindex", { method: "POST" });
+    flash(status, `Index rebuilt: ${plural(r.indexed, "enabled FAQ")}.`, "ok", 0);
+  } catch (err) {
+    flash(status, err.message, "error", 0);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// -- wiring ----------------------------------------------------------------------------------------
+
+function start() {
+  for (const tab of tabs()) tab.addEventListener("click", () => activate(tab));
+  arrowTabs($("tabs"), (tab) => activate(tab));
+  showTab(location.hash.slice(1));
+
+  $("search-form").addEventListener("submit", applyFilters);
+  $("search-clear").addEventListener("click", () => {
+    $("q").value = "";
+    $("filter-category").value = "";
+    $("filter-language").value = "";
+    $("search-form").requestSubmit();
+  });
+  $("prev").addEventListener("click", () => { if (list.page > 0) { list.page -= 1; loadPage(); } });
+  $("next").addEventListener("click", () => {
+    if (!list.next) return;
+    list.cursors[list.page + 1] = list.next;
+    list.page += 1;
+    loadPage();
+  });
+  $("page-size").addEventListener("change", () => { list.cursors = [null]; list.page = 0; loadPage(); });
+
+  $("new-faq").addEventListener("click", () => { fillEditor(null); $("f-faq_id").focus(); });
+  $("faq-form").addEventListener("submit", saveFaq);
+  $("faq-cancel").addEventListener("click", () => fillEditor(null));
+  $("faq-delete").addEventListener("click", deleteFaq);
+  $("f-answer").addEventListener("input", renderPreview);
+  $("f-faq_id").addEventListener("input", () => { idTouched = true; });
+  $("f-question").addEventListener("change", () => {
+    if (editing || idTouched || $("f-faq_id").value) return;
+    const words = slug($("f-question").value);
+    if (words) $("f-faq_id").value = [slug($("f-category").value), words].filter(Boolean).join("-");
+  });
+
+  $("try-form").addEventListener("submit", tryQuestion);
+
+  $("settings-form").addEventListener("submit", saveSettings);
+  $("settings-reset").addEventListener("click", () => {
+    clearErrors($("settings-form"));
+    $("settings-error").textContent = "";
+    if (settings) fillSettings(settings);
+  });
+  $("s-threshold-default").addEventListener("change", (e) => {
+    $("s-threshold").disabled = e.target.checked;
+    if (!e.target.checked) $("s-threshold").focus();
+  });
+
+  $("import-form").addEventListener("submit", importFile);
+  $("import-file").addEventListener("change", () => $("import-result").replaceChildren());
+  for (const id of ["export-jsonl", "export-csv"]) $(id).addEventListener("click", (e) => exportAs(e.currentTarget.dataset.format));
+  $("reindex").addEventListener("click", reindex);
+
+  fillEditor(null);
+  loadPage();
+  loadSettings();
+}
+
+gate({ roles: ["admin"], deniedText: "Robot management is for admins.", onStart: start });
