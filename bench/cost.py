@@ -1,7 +1,8 @@
 """Cost benchmark: one standard conversation on the local stack, every AWS call it makes counted and priced.
 
-The conversation (over real sockets, as the web widget and the console speak): agent ``load01`` signs in and
-connects (so it is online); a visitor gets a token, connects and asks the robot three questions from the demo
+The conversation (over real sockets, as the web widget and the console speak): agent ``load01`` is online (its
+sign-in and sign-out happen once a shift, for many conversations, and are measured apart as ``agent_shift``);
+a visitor gets a token, connects and asks the robot three questions from the demo
 knowledge base; asks for a person (``request_agent``) and is routed to ``load01``; visitor and agent exchange
 10 text messages each, every one ACKed by its recipient before the next is sent; the agent resolves the session
 (its lifecycle timer, a Standard execution started at the assignment, is stopped), the visitor gets the survey
@@ -38,10 +39,15 @@ from local.harness import Peer, Stack, agent_token, connect, run_stack, visitor_
 PRICES = Path(__file__).with_name("prices.json")
 
 ACK_WAIT_SECONDS = 5  # production's wait before a delivery is retried (the delivery execution waits this long)
-LAMBDA_MEMORY_MB = 256  # the functions' memory setting assumed for pricing
+CHALICE_CONFIG = Path(__file__).resolve().parents[1] / ".chalice" / "config.json"
+# The Lambda function behind each route the local gateway times (Chalice's names, as in .chalice/config.json).
+ROUTE_FUNCTIONS = {"$connect": "websocket_connect", "$default": "websocket_message",
+                   "$disconnect": "websocket_disconnect", "rest": "api_handler"}
 EXPRESS_MEMORY_MB = 64  # Express bills memory in 64 MB units; a small execution uses the first
 CONVERSATION_MINUTES = 8.0  # assumed length of a real conversation, for connection-minutes
-CONNECTIONS = 2  # the visitor's and the agent's
+AGENT_CAPACITY = 5  # chats an agent serves at once (config/groups.json default_capacity)
+# The visitor's connection, and its share of the agent's, which serves AGENT_CAPACITY chats at once.
+CONNECTIONS = 1 + 1 / AGENT_CAPACITY
 WS_UNIT_BYTES = 32 * 1024  # API Gateway bills WebSocket messages in 32 KB units
 GOAL_USD_PER_CONVERSATION = 0.0003
 GOAL_SEQUENTIAL_CALLS = 4
@@ -80,6 +86,14 @@ class Usage:
     express_billed_ms: float  # each execution rounded up to 100 ms, summed
     express_memory_mb: float = EXPRESS_MEMORY_MB
     standard_transitions: float = 0.0
+
+
+def memory_mb(function: str, path: Path = CHALICE_CONFIG) -> int:
+    """The function's memory as deployed: its own setting in .chalice/config.json, else the default."""
+    config = json.loads(path.read_text())
+    size: int = config.get("lambda_functions", {}).get(function, {}).get("lambda_memory_size",
+                                                                         config["lambda_memory_size"])
+    return size
 
 
 def load_prices(path: Path = PRICES) -> dict[str, Any]:
@@ -206,13 +220,28 @@ async def _message(sender: Peer, session_id: str, text: str) -> None:
     await sender.wait_for(lambda p: any(f["client_msg_id"] == cmid for f in p.by_event["delivered"]), 30)
 
 
+async def _settled(http: aiohttp.ClientSession, stack: Stack, open_connections: int) -> dict[str, Any]:
+    """The stats once no execution runs and only ``open_connections`` are left (bounded wait)."""
+    deadline = time.monotonic() + ACK_WAIT_SECONDS + 30
+    stats = await _stats(http, stack)
+    while (stats["stepfunctions"]["running"] or stats["open_connections"] > open_connections) \
+            and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        stats = await _stats(http, stack)
+    await asyncio.sleep(1.0)
+    return await _stats(http, stack)
+
+
 async def _conversation(stack: Stack) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http:
+        # The agent signs in once a shift and serves many conversations: its sign-in and sign-out are
+        # measured apart (``agent_shift``), and the conversation starts with the agent online.
+        shift_start = await _stats(http, stack)
+        agent = await connect(http, stack, await agent_token(http, stack.base, AGENT))
+        await agent.request({"action": "hello"}, "welcome")
         before = await _stats(http, stack)
         marks: list[tuple[str, dict[str, Any]]] = [("start", before)]
         started = time.perf_counter()
-        agent = await connect(http, stack, await agent_token(http, stack.base, AGENT))
-        await agent.request({"action": "hello"}, "welcome")
         # The widget ACKs the agent's messages; robot messages need none.
         visitor = await connect(http, stack, await visitor_token(http, stack.base, "Cost"),
                                 should_ack=lambda f: f["message"]["sender_role"] != "robot")
@@ -251,19 +280,15 @@ async def _conversation(stack: Stack) -> dict[str, Any]:
         if rated.get("event") != "rated":
             raise RuntimeError(f"survey answer refused: {rated}")
         run_seconds = time.perf_counter() - started
-        for peer in (visitor, agent):
-            await peer.close()
-        # The last delivery executions wait ACK_WAIT_SECONDS before their read; $disconnect runs after the close.
-        deadline = time.monotonic() + ACK_WAIT_SECONDS + 30
-        after = await _stats(http, stack)
-        while (after["stepfunctions"]["running"] or after["open_connections"]) and time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
-            after = await _stats(http, stack)
-        await asyncio.sleep(1.0)
-        after = await _stats(http, stack)
+        await visitor.close()
+        # The last delivery executions wait before their read; $disconnect runs after the close.
+        after = await _settled(http, stack, open_connections=1)
         marks.append(("survey", after))
+        await agent.close()
+        shift_end = await _settled(http, stack, open_connections=0)
     largest = max(len(json.dumps(f, ensure_ascii=False).encode()) for f in visitor.frames + agent.frames)
     return {"before": before, "after": after, "marks": marks, "run_seconds": run_seconds, "traced": traced,
+            "shift": [(shift_start, before), (after, shift_end)],
             "robot_answered": answered, "largest_frame_bytes": largest,
             "frames_received": {"visitor": len(visitor.frames), "agent": len(agent.frames)}}
 
@@ -289,12 +314,16 @@ def run(state_dir: Path) -> dict[str, Any]:
     handler_ms = sum(h["ms"] for h in handlers.values())
     lambda_tasks = sfn.get("lambda_tasks", 0)
     mean_ms = handler_ms / max(invocations, 1)
+    # Each route's time at its own function's memory; state machine tasks at the default's.
+    mb_ms = sum(h["ms"] * memory_mb(ROUTE_FUNCTIONS.get(route, "api_handler")) for route, h in handlers.items())
+    mb_ms += lambda_tasks * mean_ms * memory_mb("delivery_step")
+    lambda_ms = handler_ms + lambda_tasks * mean_ms
     usage = Usage(
         ws_messages=gateway.get("frames_in", 0) + gateway.get("frames_out", 0),
         ws_connection_minutes=CONNECTIONS * CONVERSATION_MINUTES,
         lambda_requests=invocations + lambda_tasks,
-        lambda_ms=handler_ms + lambda_tasks * mean_ms,
-        lambda_memory_mb=LAMBDA_MEMORY_MB,
+        lambda_ms=lambda_ms,
+        lambda_memory_mb=round(mb_ms / lambda_ms, 1) if lambda_ms else memory_mb("websocket_message"),
         dynamodb_read_units=capacity.get("read", 0.0),
         dynamodb_write_units=capacity.get("write", 0.0),
         express_requests=sfn.get("executions", 0),
@@ -303,6 +332,15 @@ def run(state_dir: Path) -> dict[str, Any]:
     )
     prices = load_prices()
     breakdown = price(usage, prices["prices_usd"])
+    shift: dict[str, Any] = {"aws_calls": 0, "write_units": 0.0, "read_units": 0.0}
+    for earlier, later in got["shift"]:
+        units = _delta(later["capacity"], earlier["capacity"])
+        shift["aws_calls"] += int(sum(_delta(later["aws_calls"], earlier["aws_calls"]).values()))
+        shift["write_units"] += units.get("write", 0.0)
+        shift["read_units"] += units.get("read", 0.0)
+    shift["usd_dynamodb"] = round(shift["write_units"] * prices["prices_usd"]["dynamodb_per_million_write_units"] / 1e6
+                                  + shift["read_units"] * prices["prices_usd"]["dynamodb_per_million_read_units"] / 1e6,
+                                  8)
     total = sum(breakdown.values())
     chat_messages = 2 * len(ROBOT_QUESTIONS) + 2 * CHAT_ROUNDS
     connect_usd = chat_messages * prices["prices_usd"]["amazon_connect_chat_per_message"]
@@ -338,6 +376,7 @@ def run(state_dir: Path) -> dict[str, Any]:
                       "assumed_minutes": CONVERSATION_MINUTES},
         "message_path": path,
         "phases": phases,
+        "agent_shift": shift,
         "goal": {"usd_per_conversation_max": GOAL_USD_PER_CONVERSATION,
                  "usd_met": total <= GOAL_USD_PER_CONVERSATION,
                  "sequential_calls_max": GOAL_SEQUENTIAL_CALLS,
@@ -346,7 +385,8 @@ def run(state_dir: Path) -> dict[str, Any]:
                          "visitor_messages": CHAT_ROUNDS, "agent_messages": CHAT_ROUNDS,
                          "chat_messages": chat_messages, "run_seconds": round(got["run_seconds"], 2),
                          "assumed_minutes": CONVERSATION_MINUTES},
-        "assumptions": {"lambda_memory_mb": LAMBDA_MEMORY_MB, "lambda_ms": "measured handler time on the local "
+        "assumptions": {"lambda_memory_mb": {f: memory_mb(f) for f in sorted(ROUTE_FUNCTIONS.values())},
+                        "lambda_ms": "measured handler time on the local "
                         "stack (AWS calls emulated in-process by moto)", "express_memory_mb": EXPRESS_MEMORY_MB,
                         "ack_wait_seconds": ACK_WAIT_SECONDS, "conversation_minutes": CONVERSATION_MINUTES},
         "missing": list(MISSING),
@@ -361,7 +401,7 @@ SERVICE_NAMES = {"apigateway_websocket": "API Gateway WebSocket", "lambda": "Lam
                  "stepfunctions": "Step Functions"}
 
 
-PHASE_NAMES = {"connect": "agent signs in and connects; visitor gets a token, connects, `hello`",
+PHASE_NAMES = {"connect": "visitor gets a token, connects, `hello` (the agent is online already)",
                "robot": "3 questions answered by the robot", "handoff": "`request_agent`: routed to the agent",
                "chat": "10 visitor + 10 agent messages, each ACKed", "close": "`resolve`: closed, survey sent",
                "survey": "the visitor answers the survey; both disconnect"}
@@ -375,9 +415,9 @@ def table(r: dict[str, Any]) -> str:
     u, ws, sfn, units = r["usage"], r["websocket"], r["stepfunctions"], r["dynamodb_units"]
     what = {
         "apigateway_websocket": f"{ws['frames_in']} frames in + {ws['frames_out']} out (each under 32 KB); "
-                                f"{ws['connections']} connections x {ws['assumed_minutes']:g} min",
+                                f"{ws['connections']:g} connections x {ws['assumed_minutes']:g} min",
         "lambda": f"{u['lambda_requests']:g} invocations, {u['lambda_ms']:.0f} ms in all at "
-                  f"{u['lambda_memory_mb']:g} MB",
+                  f"{u['lambda_memory_mb']:g} MB on average (each function at its own memory, .chalice/config.json)",
         "dynamodb": f"{units.get('write', 0):g} write units ({units.get('index_write', 0):g} of them index), "
                     f"{units.get('read', 0):g} read units",
         "stepfunctions": f"delivery (Express): {sfn['executions']} executions, {sfn['billed_ms'] / 1000:g} s billed at "
@@ -423,6 +463,11 @@ def table(r: dict[str, Any]) -> str:
         "| route | invocations | ms in all |",
         "|---|---|---|",
         *[f"| `{k}` | {v['invocations']} | {v['ms']} |" for k, v in r["lambda_by_route"].items()],
+        "",
+        f"Not per conversation: the agent's sign-in and sign-out (once a shift) made {r['agent_shift']['aws_calls']} "
+        f"AWS calls, {r['agent_shift']['write_units']:g} write and {r['agent_shift']['read_units']:g} read units "
+        f"({_usd(r['agent_shift']['usd_dynamodb'])} of DynamoDB). The agent's connection is counted at "
+        f"1/{AGENT_CAPACITY} per conversation: it serves {AGENT_CAPACITY} chats at once.",
         "",
         f"{'Missing: ' + '; '.join(r['missing']) + '. ' if r['missing'] else ''}Prices: {r['prices']['region']}, "
         f"{r['prices']['date']} (`bench/prices.json`). Scripted run: {conv['run_seconds']} s, robot answered "

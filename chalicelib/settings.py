@@ -24,7 +24,8 @@ class Settings:
     delivery_state_machine_arn: str
     # One execution per assigned session: idle warning and close, reconnect grace (sessions/lifecycle.py).
     lifecycle_state_machine_arn: str
-    ack_wait_seconds: int
+    ack_wait_seconds: int  # the wait after a resend
+    ack_first_wait_seconds: int  # the wait after the first post (the one nearly every delivery ends in)
     visitor_token_secret: str
     visitor_token_ttl_seconds: int
     agent_token_ttl_seconds: int
@@ -71,6 +72,7 @@ def get_settings() -> Settings:
         delivery_state_machine_arn=os.environ.get("DELIVERY_STATE_MACHINE_ARN", ""),
         lifecycle_state_machine_arn=os.environ.get("LIFECYCLE_STATE_MACHINE_ARN", ""),
         ack_wait_seconds=_int("ACK_WAIT_SECONDS", 5),
+        ack_first_wait_seconds=_int("ACK_FIRST_WAIT_SECONDS", min(2, _int("ACK_WAIT_SECONDS", 5))),
         visitor_token_secret=os.environ.get("VISITOR_TOKEN_SECRET", ""),
         visitor_token_ttl_seconds=_int("VISITOR_TOKEN_TTL_SECONDS", 24 * 3600),
         agent_token_ttl_seconds=_int("AGENT_TOKEN_TTL_SECONDS", 12 * 3600),

@@ -8,7 +8,7 @@
   connection is not open here), reached by boto3's ``apigatewaymanagementapi`` client with
   ``endpoint_url=http://127.0.0.1:<port>/ws-api``.
 - ``/api/...``: the REST routes, through Chalice's own local gateway.
-- ``/``, ``/console``, ``/dashboard``, ``/robot``, ``/static/...``: the web pages.
+- ``/``, ``/console``, ``/tickets``, ``/dashboard``, ``/robot``, ``/static/...``: the web pages.
 - ``/_local/stats``: AWS calls made in this process, the gateway's counters, handler invocations and run
   time by route, what the Step Functions engine ran, and any ``STATS_READOUTS``.
 

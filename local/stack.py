@@ -178,7 +178,7 @@ def restart_pending_deliveries() -> int:
     from chalicelib.im.models import MESSAGE_SK_PREFIX, Message
 
     # The app's own timer, so the input is exactly the one it gives a new message
-    # ({session_id, sk, wait_seconds: ACK_WAIT_SECONDS, attempt: 1, max_attempts: 3}); its execution
+    # ({session_id, sk, wait_seconds, retry_wait_seconds, attempt: 1, max_attempts: 3}); its execution
     # name (session, seq) is unique in the fresh engine.
     timer = StepFunctionsTimer()
     count = 0

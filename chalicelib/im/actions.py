@@ -26,16 +26,19 @@ def _hello(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) ->
     schemas.bare_frame(frame)
     welcome: dict[str, Any] = {"event": "welcome", "connection_id": conn,
                                "user": {"id": caller.user_id, "role": caller.role, "name": caller.name}}
+    agent = svc.agents.get(caller.user_id) if caller.is_staff else None
     if caller.is_staff:
         welcome["sessions"] = [session_json(s, staff=True) for s in svc.sessions.of_agent(caller.user_id)]
+        welcome["status"] = ({"status": agent.status, "capacity": int(agent.capacity), "active": int(agent.active)}
+                             if agent is not None else None)
     else:
         session = svc.sessions.current(caller)
         welcome["session"] = session_json(session) if session else None
         if session is not None and session.status == sm.BOT and not session.robot_off:
             welcome["robot"] = svc.robot.greeting()
     svc.presence.post(conn, welcome, caller.user_id)
-    if caller.is_staff:
-        svc.routing.agent_ready(caller)
+    if agent is not None:
+        svc.routing.agent_ready(agent)
 
 
 def _send(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:

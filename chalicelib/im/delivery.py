@@ -16,17 +16,16 @@ class DeliveryTimer(Protocol):
 class StepFunctionsTimer:
     """One execution per message: Wait -> read status -> resend or give up, three attempts in all."""
 
-    def __init__(self, wait_seconds: int | None = None) -> None:
-        self._wait_seconds = wait_seconds
-
     def start(self, session_id: str, sk: str, seq: int) -> None:
         settings = get_settings()
-        wait = self._wait_seconds or settings.ack_wait_seconds
         aws.client("stepfunctions").start_execution(
             stateMachineArn=settings.delivery_state_machine_arn,
             # One delivery per (session, seq): the name says which, and a repeated start of the same
             # delivery is refused instead of retrying it twice.
             name=f"{session_id}-{seq}",
-            input=json.dumps({"session_id": session_id, "sk": sk, "wait_seconds": wait,
-                              "attempt": 1, "max_attempts": MAX_DELIVERY_ATTEMPTS}),
+            # The first wait is short: Express bills the execution's duration, and almost every ACK is back
+            # within it. A later ACK only costs a duplicate post, which clients drop by message_id.
+            input=json.dumps({"session_id": session_id, "sk": sk, "wait_seconds": settings.ack_first_wait_seconds,
+                              "retry_wait_seconds": settings.ack_wait_seconds, "attempt": 1,
+                              "max_attempts": MAX_DELIVERY_ATTEMPTS}),
         )

@@ -20,15 +20,17 @@ def meta(short_name: str, **extra: Any) -> Any:
     return type("Meta", (), attrs)
 
 
-def index_meta(index_name: str) -> Any:
-    return type("Meta", (), {"index_name": index_name, "projection": _all_projection(),
+def index_meta(index_name: str, keys_only: bool = False) -> Any:
+    """``keys_only``: the index holds the keys alone, so writes to other attributes of an item never write
+    the index (each index write costs a write unit); readers fetch the items by key."""
+    return type("Meta", (), {"index_name": index_name, "projection": _projection(keys_only),
                              "billing_mode": "PAY_PER_REQUEST"})
 
 
-def _all_projection() -> Any:
-    from pynamodb.indexes import AllProjection
+def _projection(keys_only: bool) -> Any:
+    from pynamodb.indexes import AllProjection, KeysOnlyProjection
 
-    return AllProjection()
+    return KeysOnlyProjection() if keys_only else AllProjection()
 
 
 def expires(epoch_seconds: float) -> datetime:

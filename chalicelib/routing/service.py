@@ -495,10 +495,9 @@ class RoutingService:
         if current is None or current.status == OFFLINE:
             self._agents.set_status(agent.user_id, ONLINE, name=agent.name)
 
-    def agent_ready(self, agent: Identity) -> int:
-        """The agent's connection is open: give it waiting visitors if it has free slots."""
-        current = self._agents.get(agent.user_id)
-        return self.drain_for(current) if current is not None and is_available(current) else 0
+    def agent_ready(self, agent: Agent) -> int:
+        """The agent's connection is open (``agent`` as just read): give it waiting visitors if it has free slots."""
+        return self.drain_for(agent) if is_available(agent) else 0
 
     def agent_disconnected(self, agent_id: str) -> None:
         """The agent's last connection closed: offline (its open sessions stay with it)."""
@@ -729,11 +728,14 @@ class RoutingService:
                     Session.last_agent_id.set(from_id), Session.updated_at.set(now),
                 ], condition=(Session.status == sm.ACTIVE) & (Session.agent_id == from_id))
                 tx.save(entry, condition=QueueEntry.sk.does_not_exist())
-                tx.update(GroupState(group_id), actions=[GroupState.waiting.add(1)])
+                # Back to its own group: one write for both counts (a transaction touches an item once).
+                same_group = session.group_id == group_id
+                tx.update(GroupState(group_id), actions=[
+                    GroupState.waiting.add(1), *([GroupState.active.add(-1)] if same_group else [])])
                 tx.update(Agent(from_id), actions=[
                     Agent.active.add(-1), Agent.seq.add(1), Agent.last_activity_at.set(now),
                     Agent.updated_at.set(now)], condition=Agent.active > 0)
-                if session.group_id:
+                if session.group_id and not same_group:
                     tx.update(GroupState(session.group_id), actions=[GroupState.active.add(-1)])
         except TransactWriteError as err:
             if "ConditionalCheckFailed" not in cancellation_codes(err):

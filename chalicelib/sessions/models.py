@@ -22,13 +22,14 @@ IDLE_TIMEOUT = "idle_timeout"  # no visitor reply after the agent's last message
 
 
 class SessionsByAgent(GlobalSecondaryIndex["Session"]):
-    Meta = index_meta("sessions-by-agent")
+    # Keys only: a session is written on every message (its seq), and a copy here would be too.
+    Meta = index_meta("sessions-by-agent", keys_only=True)
     agent_id = UnicodeAttribute(hash_key=True)
     created_at = NumberAttribute(range_key=True)
 
 
 class SessionsByVisitor(GlobalSecondaryIndex["Session"]):
-    Meta = index_meta("sessions-by-visitor")
+    Meta = index_meta("sessions-by-visitor", keys_only=True)
     visitor_id = UnicodeAttribute(hash_key=True)
     created_at = NumberAttribute(range_key=True)
 

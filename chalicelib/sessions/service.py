@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
@@ -69,6 +69,15 @@ def survey_json(session: Session) -> dict[str, Any] | None:
     return {"status": "pending" if time.time() * 1000 < expires else "expired", "expires_at": expires}
 
 
+def _fetch(keys: Iterable[Session]) -> list[Session]:
+    """The sessions an index query found (keys only), read in one BatchGetItem per 100, in the query's order."""
+    ids = [k.session_id for k in keys]
+    found: dict[str, Session] = {}
+    for start in range(0, len(ids), 100):
+        found.update((s.session_id, s) for s in Session.batch_get(ids[start:start + 100], consistent_read=True))
+    return [found[i] for i in ids if i in found]
+
+
 class SessionService:
     def __init__(self, presence: PresenceService, clock: Callable[[], float] = time.time) -> None:
         self._presence = presence
@@ -116,10 +125,11 @@ class SessionService:
     @staticmethod
     def of_visitor(visitor_id: str, limit: int) -> list[Session]:
         """The visitor's sessions, newest first."""
-        return list(Session.by_visitor.query(visitor_id, scan_index_forward=False, limit=limit))
+        return _fetch(Session.by_visitor.query(visitor_id, scan_index_forward=False, limit=limit))
 
     def of_agent(self, agent_id: str) -> list[Session]:
-        return [s for s in Session.by_agent.query(agent_id, scan_index_forward=False, limit=100)
+        """The agent's active sessions, newest first (among its last 100)."""
+        return [s for s in _fetch(Session.by_agent.query(agent_id, scan_index_forward=False, limit=100))
                 if s.status == sm.ACTIVE]
 
     def announce(self, session: Session, **extra: Any) -> None:

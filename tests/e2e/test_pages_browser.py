@@ -67,7 +67,10 @@ def test_visitor_and_agent_chat_through_the_pages(stack: Stack, browser: Browser
 
     agent.get_by_test_id("con-input").fill("They run true to size; take your usual size.")
     agent.get_by_test_id("con-send").click()
-    agent.get_by_test_id("con-order").click()
+    agent.get_by_test_id("tab-order").click()
+    agent.get_by_test_id("order-id").fill("SO-88121")
+    agent.get_by_test_id("order-lookup").click()
+    agent.get_by_test_id("order-send").click()
     expect(visitor.locator("[data-testid=msg][data-mine='0']")).to_have_count(2)
     expect(visitor.locator("[data-testid=msg][data-type=order]")).to_contain_text("Order SO-88121")
     expect(agent.locator("#messages [data-testid=msg][data-mine='1']").last).to_have_attribute(

@@ -39,7 +39,7 @@ def test_each_table_matches_its_model(model: Any) -> None:
                     for a in index.__class__.__dict__.values() if getattr(a, "attr_name", None)
                     and (a.is_hash_key or a.is_range_key)}
         assert declared == expected
-        assert indexes[index.Meta.index_name]["Projection"] == {"ProjectionType": "ALL"}
+        assert indexes[index.Meta.index_name]["Projection"] == {"ProjectionType": index.Meta.projection.projection_type}
     types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
     for name, attr in model.get_attributes().items():
         if name in types:

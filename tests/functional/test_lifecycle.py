@@ -342,6 +342,20 @@ def test_transfer_to_a_group_requeues_ahead_of_new_arrivals_and_frees_the_slot(w
     assert queue_order("vip") == [already_waiting.session_id]
 
 
+def test_transfer_to_the_sessions_own_group_requeues_it(world: World) -> None:
+    # Its queue and its load are one group state item: counted in one write, not two in one transaction.
+    _, alice, session = chat(world)
+    world.svc.routing.set_agent_status(alice, "busy")  # takes no new sessions, this one included
+    world.svc.routing.transfer(alice, session.session_id, "a colleague, please", to_group="general")
+    moved = current(session.session_id)
+    assert (moved.status, moved.agent_id, moved.group_id, moved.transfers) == (sm.WAITING, None, "general", 1)
+    state = GroupState.get("general", consistent_read=True)
+    assert (int(state.waiting or 0), int(state.active or 0)) == (1, 0)
+    world.agent("bob")  # a colleague comes online and takes it
+    served = current(session.session_id)
+    assert (served.status, served.agent_id) == (sm.ACTIVE, "bob")
+
+
 def test_only_the_sessions_agent_transfers_it(world: World) -> None:
     vis, _, session = chat(world)
     bob = world.agent("bob")

@@ -60,7 +60,8 @@ def message(sk: str, status: str) -> None:
 def start(arn: str, sk: str) -> str:
     execution: str = boto3.client("stepfunctions").start_execution(
         stateMachineArn=arn, name=f"{sk.replace('#', '-')}-{uuid.uuid4().hex[:8]}",
-        input=json.dumps({"session_id": "s_1", "sk": sk, "wait_seconds": 1, "attempt": 1, "max_attempts": 3}),
+        input=json.dumps({"session_id": "s_1", "sk": sk, "wait_seconds": 1, "retry_wait_seconds": 1, "attempt": 1,
+                          "max_attempts": 3}),
     )["executionArn"]
     return execution
 

@@ -171,7 +171,7 @@ def test_messages_while_waiting_are_kept_for_the_agent(bot: Bot) -> None:
     assert bot.robot() == []
     bot.svc.presence.connect("ca", ALICE)
     bot.svc.routing.agent_connected(ALICE)
-    bot.svc.routing.agent_ready(ALICE)
+    bot.frame("ca", action="hello")  # the agent's hello drains the queue
     history = bot.svc.im.history(ALICE, bot.session().session_id, 0, 50)["messages"]
     assert [m["content"]["text"] for m in history] == ["my order 42 is late"]
 

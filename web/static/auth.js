@@ -87,6 +87,7 @@ export async function api(path, { method = "GET", body, raw = false } = {}) {
 
 const PAGES = [
   { href: "/console", label: "Agent console", roles: ["agent", "supervisor", "admin"] },
+  { href: "/tickets", label: "Tickets", roles: ["agent", "supervisor", "admin"] },
   { href: "/dashboard", label: "Dashboard", roles: ["supervisor", "admin"] },
   { href: "/robot", label: "Robot", roles: ["admin"] },
 ];
