@@ -141,13 +141,25 @@ def run_cost() -> None:
     publish("cost", result, cost.table)
 
 
+def run_load(visitors: int, agents: int, seconds: float) -> None:
+    from bench import load
+
+    with tempfile.TemporaryDirectory(prefix="cs-bench-load-") as state:
+        result = load.run(Path(state), visitors=visitors, agents=agents, seconds=seconds)
+    publish("load", result, load.table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=("relay", "routing", "faq", "cost"), help="run one benchmark (default: all)")
+    parser.add_argument("--only", choices=("relay", "routing", "faq", "cost", "load"),
+                        help="run one benchmark (default: all)")
     parser.add_argument("--pairs", type=int, default=20, help="relay: visitor/agent pairs")
     parser.add_argument("--seconds", type=float, default=20.0, help="relay: seconds of traffic")
     parser.add_argument("--arrivals", type=int, default=30,
                         help="routing: assignments measured per group size and path")
+    parser.add_argument("--visitors", type=int, default=200, help="load: concurrent visitors")
+    parser.add_argument("--agents", type=int, default=40, help="load: agents (5 sessions each)")
+    parser.add_argument("--load-seconds", type=float, default=60.0, help="load: seconds of traffic")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.only in (None, "relay"):
@@ -158,6 +170,8 @@ def main() -> None:
         run_faq()
     if args.only in (None, "cost"):
         run_cost()
+    if args.only in (None, "load"):
+        run_load(args.visitors, args.agents, args.load_seconds)
 
 
 if __name__ == "__main__":
