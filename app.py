@@ -134,6 +134,16 @@ def login() -> Any:
             "user": {"id": identity.user_id, "name": identity.name, "role": identity.role}}
 
 
+@app.route("/auth/config", methods=["GET"], cors=True)
+def auth_config() -> Any:
+    """How the staff pages sign in: the local identity provider, or Cognito's user pool client (the pages call
+    Cognito's InitiateAuth themselves, so passwords never pass through the app)."""
+    settings = get_settings()
+    if settings.dev_idp_enabled:
+        return {"provider": "local"}
+    return {"provider": "cognito", "region": settings.region, "client_id": settings.agent_token_audience}
+
+
 @app.route("/auth/jwks", methods=["GET"], cors=True)
 def jwks() -> Any:
     if not get_settings().dev_idp_enabled:

@@ -329,7 +329,8 @@ def build() -> dict[str, Any]:
                                         "RequireUppercase": True, "RequireSymbols": False}}}}
     resources["AgentUserPoolClient"] = {"Type": "AWS::Cognito::UserPoolClient", "Properties": {
         "UserPoolId": {"Ref": "AgentUserPool"}, "GenerateSecret": False,
-        "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]}}
+        # USER_PASSWORD_AUTH: the staff pages sign in with one InitiateAuth call over HTTPS (web/static/auth.js).
+        "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]}}
     for group in ("agent", "supervisor", "admin"):
         resources[f"AgentGroup{group.capitalize()}"] = {"Type": "AWS::Cognito::UserPoolGroup", "Properties": {
             "GroupName": group, "UserPoolId": {"Ref": "AgentUserPool"}}}

@@ -126,7 +126,9 @@ def _agent(token: str, key_source: KeySource) -> Identity:
     if role not in _ROLE_PRECEDENCE:
         raise AuthError("invalid_token", "the token carries an unknown role")
     name = claims.get("name") or claims.get("cognito:username") or claims.get("username")
-    return Identity(user_id=str(claims["sub"]), role=role, name=_optional_str(name),
+    # The sign-in name is the agent id the configuration's groups list (Cognito's `sub` is a generated UUID).
+    user_id = claims.get("cognito:username") or claims["sub"]
+    return Identity(user_id=str(user_id), role=role, name=_optional_str(name),
                     groups=_str_list(claims.get("groups")) or cognito_groups)
 
 

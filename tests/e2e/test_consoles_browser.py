@@ -102,6 +102,53 @@ def test_sign_in_and_role_gating_on_both_consoles(stack: Stack, browser: Browser
 
 # -- dashboard -------------------------------------------------------------------------------------
 
+def test_staff_pages_sign_in_through_cognito_and_set_the_first_password(stack: Stack, browser: Browser) -> None:
+    """Where Cognito signs staff in, the page calls its InitiateAuth itself (the app never sees a password) and
+    answers the first sign-in's NEW_PASSWORD_REQUIRED. Cognito is played by a route; its ID token by a token
+    the stack accepts."""
+    page = browser.new_context().new_page()
+    token = page.request.post(f"{stack.base}/api/auth/login",
+                              data={"username": "carol", "password": "demo"}).json()["token"]
+    page.route(f"{stack.base}/api/auth/config", lambda route: route.fulfill(
+        json={"provider": "cognito", "region": "eu-west-1", "client_id": "client-123"}))
+    calls: list[tuple[str, dict[str, Any]]] = []
+    cors = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": "content-type,x-amz-target",
+            "Access-Control-Allow-Methods": "POST"}
+
+    def cognito(route: Any) -> None:
+        if route.request.method == "OPTIONS":
+            route.fulfill(status=204, headers=cors)
+            return
+        target = route.request.headers["x-amz-target"].rsplit(".", 1)[1]
+        body = json.loads(route.request.post_data or "{}")
+        calls.append((target, body))
+        if target == "InitiateAuth" and body["AuthParameters"]["PASSWORD"] != "Temp-pass-1":
+            route.fulfill(status=400, headers=cors, json={"__type": "NotAuthorizedException",
+                                                          "message": "Incorrect username or password."})
+        elif target == "InitiateAuth":
+            route.fulfill(headers=cors, json={"ChallengeName": "NEW_PASSWORD_REQUIRED", "Session": "sess-1"})
+        else:
+            route.fulfill(headers=cors, json={"AuthenticationResult": {"IdToken": token}})
+
+    page.route("https://cognito-idp.eu-west-1.amazonaws.com/", cognito)
+    page.goto(f"{stack.base}/dashboard")
+    for password, says in (("wrong", "Incorrect username or password."), ("Temp-pass-1", "Choose your own now")):
+        page.locator("#user").fill("carol")
+        page.locator("#pass").fill(password)
+        page.locator("#login-form button[type=submit]").click()
+        expect(page.locator("#login-error")).to_contain_text(says)
+    page.locator("#pass").fill("My-own-password-2")
+    page.locator("#login-form button[type=submit]").click()
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.locator("#me")).to_contain_text("supervisor")
+    assert [target for target, _ in calls] == ["InitiateAuth", "InitiateAuth", "RespondToAuthChallenge"]
+    assert calls[1][1] == {"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "client-123",
+                           "AuthParameters": {"USERNAME": "carol", "PASSWORD": "Temp-pass-1"}}
+    assert calls[2][1] == {"ChallengeName": "NEW_PASSWORD_REQUIRED", "ClientId": "client-123", "Session": "sess-1",
+                           "ChallengeResponses": {"USERNAME": "carol", "NEW_PASSWORD": "My-own-password-2"}}
+    page.context.close()
+
+
 def test_dashboard_shows_a_visitor_joining_and_leaving_the_queue_live(stack: Stack, browser: Browser) -> None:
     board = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     sign_in(board, stack, "/dashboard", "carol")

@@ -183,3 +183,10 @@ def test_sign_in_routes_are_absent_where_cognito_signs_agents_in(client: Client,
     jwks = client.http.get("/auth/jwks")
     assert (login.status_code, login.json_body["error"]["code"]) == (404, "not_found")
     assert (jwks.status_code, jwks.json_body["error"]["code"]) == (404, "not_found")
+    # The pages ask how to sign in: Cognito's user pool client, called from the browser.
+    assert client.http.get("/auth/config").json_body == {"provider": "cognito", "region": "us-east-1",
+                                                         "client_id": get_settings().agent_token_audience}
+
+
+def test_the_pages_sign_in_locally_where_the_local_identity_provider_runs(client: Client) -> None:
+    assert client.http.get("/auth/config").json_body == {"provider": "local"}

@@ -250,7 +250,8 @@ def test_cognito_id_token_takes_role_from_groups(other_key: rsa.RSAPrivateKey) -
     claims = _staff_claims(sub="0f1e-uuid", aud=AUDIENCE, token_use="id", **{"cognito:groups": ["supervisor"],
                                                                               "cognito:username": "carol"})
     who = authenticate(_rs256(other_key, "cognito-kid", claims), keys)
-    assert (who.user_id, who.role, who.name, who.groups) == ("0f1e-uuid", "supervisor", "carol", ("supervisor",))
+    # The agent id is the sign-in name (the configuration's groups list agents by it), not Cognito's UUID.
+    assert (who.user_id, who.role, who.name, who.groups) == ("carol", "supervisor", "carol", ("supervisor",))
 
 
 def test_cognito_access_token_names_the_app_in_client_id(other_key: rsa.RSAPrivateKey) -> None:

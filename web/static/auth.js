@@ -33,7 +33,82 @@ export function currentSignIn() {
   return saved;
 }
 
+let provider = null; // GET /api/auth/config: {provider: "local"} or {provider: "cognito", region, client_id}
+let challenge = null; // {username, session}: Cognito asked this user for a new password
+
+async function signInConfig() {
+  if (!provider) {
+    const res = await fetch("/api/auth/config").catch(() => null);
+    provider = res && res.ok ? await res.json() : { provider: "local" };
+  }
+  return provider;
+}
+
+/** The claims of a JWT (not verified here: the server verifies every token it is given). */
+export function claimsOf(jwt) {
+  const part = jwt.split(".")[1] || "";
+  const padded = part.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((part.length + 3) % 4);
+  return JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(padded), (c) => c.charCodeAt(0))));
+}
+
+const ROLE_ORDER = ["admin", "supervisor", "agent"];
+
+async function cognito(config, target, payload) {
+  let res;
+  try {
+    res = await fetch(`https://cognito-idp.${config.region}.amazonaws.com/`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": `AWSCognitoIdentityProviderService.${target}` },
+      body: JSON.stringify(payload),
+    });
+  } catch {
+    throw new ApiError(0, { code: "network", message: "The sign-in service cannot be reached. Try again in a moment." });
+  }
+  const body = await res.json().catch(() => null);
+  if (!res.ok) {
+    throw new ApiError(401, { code: "bad_credentials", message: (body && body.message) || "Sign-in failed" });
+  }
+  return body;
+}
+
+// Agents sign in to the stack's Cognito user pool; an account an admin created starts with a temporary
+// password, and the first sign-in sets a new one (NEW_PASSWORD_REQUIRED).
+async function cognitoSignIn(config, username, password) {
+  let result;
+  if (challenge && challenge.username === username) {
+    result = await cognito(config, "RespondToAuthChallenge", {
+      ChallengeName: "NEW_PASSWORD_REQUIRED", ClientId: config.client_id, Session: challenge.session,
+      ChallengeResponses: { USERNAME: username, NEW_PASSWORD: password },
+    });
+    challenge = null;
+  } else {
+    result = await cognito(config, "InitiateAuth", {
+      AuthFlow: "USER_PASSWORD_AUTH", ClientId: config.client_id,
+      AuthParameters: { USERNAME: username, PASSWORD: password },
+    });
+  }
+  if (result.ChallengeName === "NEW_PASSWORD_REQUIRED") {
+    challenge = { username, session: result.Session };
+    throw new ApiError(401, { code: "new_password_required", message: "Your temporary password is right. Choose "
+      + "your own now: type it in the password box (12 or more characters, with upper and lower case letters and "
+      + "a digit) and sign in again." });
+  }
+  if (!result.AuthenticationResult) throw new ApiError(401, { code: "bad_credentials", message: "Sign-in failed" });
+  const token = result.AuthenticationResult.IdToken;
+  const claims = claimsOf(token);
+  const groups = claims["cognito:groups"] || [];
+  const role = claims.role || ROLE_ORDER.find((r) => groups.includes(r)) || "agent";
+  return { token, expires_at: claims.exp,
+    user: { id: claims["cognito:username"] || claims.sub, name: claims.name || claims["cognito:username"], role } };
+}
+
 export async function signIn(username, password) {
+  const config = await signInConfig();
+  if (config.provider === "cognito") {
+    const signedIn = await cognitoSignIn(config, username, password);
+    sessionStorage.setItem(KEY, JSON.stringify(signedIn));
+    return signedIn;
+  }
   let res;
   try {
     res = await fetch("/api/auth/login", {
