@@ -97,6 +97,20 @@ def left_message_json(left: LeftMessage) -> dict[str, Any]:
             "updated_at": ticket.updated_at}
 
 
+# An agent may take a session only while online with a free slot; every slot change bumps its seq (so its
+# memberships' refresh applies changes in order).
+_HAS_FREE_SLOT = (Agent.status == ONLINE) & (Agent.active < Agent.capacity)
+
+
+def _slot_taken(now: int) -> list[Any]:
+    return [Agent.active.add(1), Agent.seq.add(1), Agent.last_assigned_at.set(now),
+            Agent.last_activity_at.set(now), Agent.updated_at.set(now)]
+
+
+def _slot_freed(now: int) -> list[Any]:
+    return [Agent.active.add(-1), Agent.seq.add(1), Agent.last_activity_at.set(now), Agent.updated_at.set(now)]
+
+
 def _note_action(note: str | None) -> list[Any]:
     return [Session.transfer_note.set(note)] if note else [Session.transfer_note.remove()]
 
@@ -294,10 +308,7 @@ class RoutingService:
         timer = timer_name(session_id, now)
         try:
             with labelled_transaction() as tx:
-                tx.update("agent", Agent(agent_id), [
-                    Agent.active.add(1), Agent.seq.add(1), Agent.last_assigned_at.set(now),
-                    Agent.last_activity_at.set(now), Agent.updated_at.set(now),
-                ], condition=(Agent.status == ONLINE) & (Agent.active < Agent.capacity))
+                tx.update("agent", Agent(agent_id), _slot_taken(now), condition=_HAS_FREE_SLOT)
                 if entry is not None:
                     tx.update("session", Session(session_id), [
                         Session.status.set(sm.ACTIVE), Session.agent_id.set(agent_id),
@@ -632,10 +643,7 @@ class RoutingService:
                     Session.close_reason.set(reason), Session.updated_at.set(now),
                     *self._survey_actions(now, served=True),
                 ], condition=owned if condition is None else owned & condition)
-                tx.update(Agent(agent_id), actions=[
-                    Agent.active.add(-1), Agent.seq.add(1), Agent.last_activity_at.set(now),
-                    Agent.updated_at.set(now),
-                ], condition=Agent.active > 0)
+                tx.update(Agent(agent_id), actions=_slot_freed(now), condition=Agent.active > 0)
                 if session.group_id:
                     tx.update(GroupState(session.group_id), actions=[
                         GroupState.handled.add(1), GroupState.handle_ms_total.add(handled_ms),
@@ -680,13 +688,8 @@ class RoutingService:
         now = self._now_ms()
         try:
             with labelled_transaction() as tx:
-                tx.update("agent", Agent(to_id), [
-                    Agent.active.add(1), Agent.seq.add(1), Agent.last_assigned_at.set(now),
-                    Agent.last_activity_at.set(now), Agent.updated_at.set(now),
-                ], condition=(Agent.status == ONLINE) & (Agent.active < Agent.capacity))
-                tx.update("from", Agent(from_id), [
-                    Agent.active.add(-1), Agent.seq.add(1), Agent.last_activity_at.set(now),
-                    Agent.updated_at.set(now)], condition=Agent.active > 0)
+                tx.update("agent", Agent(to_id), _slot_taken(now), condition=_HAS_FREE_SLOT)
+                tx.update("from", Agent(from_id), _slot_freed(now), condition=Agent.active > 0)
                 tx.update("session", Session(session.session_id), [
                     Session.agent_id.set(to_id), Session.transfers.add(1), Session.transferred_from.set(from_id),
                     *_note_action(note), Session.updated_at.set(now),
@@ -732,9 +735,7 @@ class RoutingService:
                 same_group = session.group_id == group_id
                 tx.update(GroupState(group_id), actions=[
                     GroupState.waiting.add(1), *([GroupState.active.add(-1)] if same_group else [])])
-                tx.update(Agent(from_id), actions=[
-                    Agent.active.add(-1), Agent.seq.add(1), Agent.last_activity_at.set(now),
-                    Agent.updated_at.set(now)], condition=Agent.active > 0)
+                tx.update(Agent(from_id), actions=_slot_freed(now), condition=Agent.active > 0)
                 if session.group_id and not same_group:
                     tx.update(GroupState(session.group_id), actions=[GroupState.active.add(-1)])
         except TransactWriteError as err:

@@ -73,6 +73,7 @@ def world(aws: None, sender: RecordingSender, timer: RecordingTimer) -> Iterator
 REST: list[tuple[str, str, dict[str, Any] | None, frozenset[str]]] = [
     ("GET", "/health", None, EVERYONE),
     ("GET", "/auth/jwks", None, EVERYONE),
+    ("GET", "/auth/config", None, EVERYONE),
     ("POST", "/auth/login", {"username": "alice", "password": "demo"}, EVERYONE),
     ("POST", "/visitors/token", {"channel": "web"}, EVERYONE),
     ("GET", "/sessions", None, SIGNED_IN),
