@@ -50,6 +50,9 @@ class Settings:
     commerce_backend: str
     commerce_url: str
     commerce_token: str
+    # S3 object where the FAQ matcher's intent classifier is shared between processes; empty bucket: none.
+    faq_model_bucket: str
+    faq_model_key: str
 
     def table_name(self, short: str) -> str:
         return f"{self.table_prefix}-{short}"
@@ -90,4 +93,7 @@ def get_settings() -> Settings:
         commerce_backend=os.environ.get("COMMERCE_BACKEND") or ("http" if os.environ.get("COMMERCE_URL") else "none"),
         commerce_url=os.environ.get("COMMERCE_URL", ""),
         commerce_token=os.environ.get("COMMERCE_TOKEN", ""),
+        faq_model_bucket=os.environ.get("FAQ_MODEL_BUCKET", ""),
+        faq_model_key=os.environ.get("FAQ_MODEL_KEY",
+                                     f"{os.environ.get('TABLE_PREFIX', f'cs-{stage}')}/faq-intent-model.npz"),
     )

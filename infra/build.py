@@ -343,6 +343,12 @@ def build() -> dict[str, Any]:
             "Description": f"Customer service configuration: {document} (chalicelib/config/schemas)",
             "Value": json.dumps(json.loads((CONFIG_DIR / f"{document}.json").read_text()), separators=(",", ":"),
                                 ensure_ascii=False)}}
+    resources["FaqModelBucket"] = {"Type": "AWS::S3::Bucket", "Properties": {
+        "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                           "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+        "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+        "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}}}
     resources["AlertsTopic"] = {"Type": "AWS::SNS::Topic", "Properties": {
         "TopicName": {"Fn::Sub": "${TablePrefix}-alerts"}, "DisplayName": "Customer service alerts"}}
     env = {
@@ -359,6 +365,8 @@ def build() -> dict[str, Any]:
         "SEARCH_BACKEND": "opensearch",
         "OPENSEARCH_URL": {"Fn::Sub": "https://${SearchDomain.DomainEndpoint}"},
         "OPENSEARCH_INDEX": {"Fn::Sub": "${TablePrefix}-faqs"},
+        # The FAQ matcher's intent classifier, shared by every container (chalicelib/faq/snapshots.py).
+        "FAQ_MODEL_BUCKET": {"Ref": "FaqModelBucket"},
         # The shop's order and catalogue systems (chalicelib/commerce/hook.py); empty: not connected.
         "COMMERCE_BACKEND": {"Fn::If": ["CommerceConnected", "http", "none"]},
         "COMMERCE_URL": {"Ref": "CommerceUrl"},
@@ -381,6 +389,10 @@ def build() -> dict[str, Any]:
              "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:"
                                      "parameter/${TablePrefix}/config"}},
             {"Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": "AlertsTopic"}},
+            # The FAQ classifier's snapshot; listing makes a missing one a 404 rather than a 403.
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+             "Resource": {"Fn::Sub": "${FaqModelBucket.Arn}/*"}},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": {"Fn::GetAtt": ["FaqModelBucket", "Arn"]}},
             {"Effect": "Allow", "Action": "states:StartExecution",
              "Resource": [{"Fn::Sub": STATE_MACHINE_ARN % "delivery"}, {"Fn::Sub": STATE_MACHINE_ARN % "lifecycle"}]},
             # A session's close stops its lifecycle timer.

@@ -4,6 +4,11 @@ The store is the source of truth. Each create, update, delete and import writes 
 the same FAQs to the index through the matcher (which keeps its intent classifier in step with the
 backend). ``rebuild`` makes the index again from every stored FAQ: on demand (after an index outage),
 and on first use when the index is empty (a process whose index lives in memory starts with none).
+
+The intent classifier lives in the process. A process that finds the index already filled (a new Lambda
+container in front of OpenSearch) restores it from the snapshot the last writer saved (``snapshots.py``,
+S3 on AWS), or else fits it from the store once; after every write the snapshot is saved again, and a
+process checks at most every ``snapshot_max_age`` seconds whether another one has saved a newer one.
 """
 
 from __future__ import annotations
@@ -11,17 +16,25 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.faq.embed import Embedder
 from chalicelib.faq.matcher import Matcher
 from chalicelib.faq.model import Faq, RobotSettings
 from chalicelib.faq.search.base import SearchBackend
+from chalicelib.faq.snapshots import ClassifierSnapshots, SnapshotConflict, classifier_snapshots
 from chalicelib.faq.store import FaqError, FaqNotFound, FaqRecord, FaqStore, validate_faq, validate_robot_settings
 from chalicelib.faq.transfer import ImportResult, Source, export_text, plan_import
+from chalicelib.platform.observability import logger
 from chalicelib.settings import get_settings
 
 SETTINGS_MAX_AGE_SECONDS = 30.0  # the robot reads settings on every message; other Lambdas see a save this late
+SNAPSHOT_MAX_AGE_SECONDS = 30.0  # how late a process sees another's edit in its classifier (one HEAD per check)
+SNAPSHOT_ATTEMPTS = 3  # saves of the classifier that lost a race to another writer before giving up
+# What a snapshot store may raise besides a conflict: the robot and the write go on without it.
+_STORE_ERRORS = (ClientError, BotoCoreError, OSError, ValueError)
 
 
 class KnowledgeBase:
@@ -29,28 +42,95 @@ class KnowledgeBase:
 
     def __init__(self, store: FaqStore, backend: SearchBackend, embedder: Embedder | None = None, *,
                  load_on_first_use: bool | None = None, settings_max_age: float = SETTINGS_MAX_AGE_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 snapshots: ClassifierSnapshots | Literal["settings"] | None = "settings",
+                 snapshot_max_age: float = SNAPSHOT_MAX_AGE_SECONDS) -> None:
         self.store = store
         self.backend = backend
         self.embedder = embedder
+        self.snapshots = classifier_snapshots() if snapshots == "settings" else snapshots
         self._load_on_first_use = load_on_first_use
         self._settings_max_age = settings_max_age
+        self._snapshot_max_age = snapshot_max_age
         self._clock = clock
         self._lock = threading.RLock()
         self._matcher: Matcher | None = None
         self._settings: tuple[float, RobotSettings] | None = None
+        self._snapshot_version: str | None = None  # of the snapshot the classifier was restored from or saved as
+        self._snapshot_checked = 0.0
 
     def matcher(self) -> Matcher:
         """The matcher over the backend, built on first use. The index is loaded from the store then if
-        ``load_on_first_use`` says so (None, the default: if the backend holds no FAQ)."""
+        ``load_on_first_use`` says so (None, the default: if the backend holds no FAQ); otherwise only the
+        intent classifier is, from the snapshot or else from the store."""
         with self._lock:
             if self._matcher is None:
                 matcher = Matcher(self.backend, self.embedder)
                 load = self._load_on_first_use
                 if load or (load is None and self.backend.count() == 0):
                     matcher.index(self.store.all())
+                    self._publish(matcher)
+                elif matcher.embedder is not None and not self._restore(matcher):
+                    matcher.learn(self.store.all())
+                    self._publish(matcher)
+                self._snapshot_checked = self._clock()
                 self._matcher = matcher
+            elif self.snapshots is not None and self._clock() - self._snapshot_checked >= self._snapshot_max_age:
+                self._snapshot_checked = self._clock()
+                self._refresh(self._matcher)
             return self._matcher
+
+    # -- the classifier's snapshot ------------------------------------------------------------------
+    def _restore(self, matcher: Matcher) -> bool:
+        """Put the saved snapshot into ``matcher``'s classifier; False when there is none (or it is
+        unreadable, or of another model)."""
+        if self.snapshots is None or matcher.embedder is None:
+            return False
+        try:
+            saved = self.snapshots.load()
+            if saved is None:
+                self._snapshot_version = None
+                return False
+            matcher.intents.restore(saved[0], dim=matcher.embedder.dim)
+        except _STORE_ERRORS as e:
+            logger.warning("FAQ classifier snapshot not restored", extra={"error": repr(e)})
+            return False
+        self._snapshot_version = saved[1]
+        return True
+
+    def _refresh(self, matcher: Matcher) -> None:
+        """Take another process's newer snapshot (its edits are in the shared index already)."""
+        try:
+            version = self.snapshots.version() if self.snapshots is not None else None
+        except _STORE_ERRORS as e:
+            logger.warning("FAQ classifier snapshot not checked", extra={"error": repr(e)})
+            return
+        if version is not None and version != self._snapshot_version:
+            self._restore(matcher)
+
+    def _publish(self, matcher: Matcher, redo: Callable[[Matcher], None] | None = None) -> None:
+        """Save the classifier for the other processes. When another one saved first, take its snapshot
+        and apply this process's change (``redo``) to it again; with no ``redo`` (a full index) ours
+        replaces it. A failure is logged, not raised: the store and the index have the change already."""
+        if self.snapshots is None or matcher.embedder is None or not matcher.intents.complete:
+            return
+        try:
+            for _ in range(SNAPSHOT_ATTEMPTS):
+                try:
+                    self._snapshot_version = self.snapshots.save(matcher.intents.to_bytes(),
+                                                                 self._snapshot_version)
+                    self._snapshot_checked = self._clock()
+                    return
+                except SnapshotConflict:
+                    pass
+                if redo is None:
+                    self._snapshot_version = self.snapshots.version()
+                elif self._restore(matcher):
+                    redo(matcher)
+        except _STORE_ERRORS as e:
+            logger.warning("FAQ classifier snapshot not saved", extra={"error": repr(e)})
+            return
+        logger.warning("FAQ classifier snapshot not saved: other writers kept winning")
 
     # -- FAQs -------------------------------------------------------------------------------------
     def get(self, faq_id: str) -> FaqRecord:
@@ -74,14 +154,14 @@ class KnowledgeBase:
         """Validate and store a new FAQ, then index it."""
         matcher = self.matcher()
         record = self.store.create(validate_faq(data))
-        matcher.upsert([record.faq])
+        self._upsert(matcher, [record.faq])
         return record
 
     def update(self, faq_id: str, changes: Mapping[str, Any], expected_version: int | None = None) -> FaqRecord:
         """Change a stored FAQ (see :meth:`FaqStore.update`), then index it."""
         matcher = self.matcher()
         record = self.store.update(faq_id, changes, expected_version)
-        matcher.upsert([record.faq])
+        self._upsert(matcher, [record.faq])
         return record
 
     def delete(self, faq_id: str) -> bool:
@@ -89,7 +169,14 @@ class KnowledgeBase:
         matcher = self.matcher()
         deleted = self.store.delete(faq_id)
         matcher.delete([faq_id])  # also when not stored: an index that drifted heals
+        with self._lock:
+            self._publish(matcher, lambda m: m.teach(deleted=[faq_id]))
         return deleted
+
+    def _upsert(self, matcher: Matcher, faqs: Sequence[Faq]) -> None:
+        matcher.upsert(faqs)
+        with self._lock:
+            self._publish(matcher, lambda m: m.teach(faqs))
 
     def import_rows(self, sources: Sequence[Source], progress: Callable[[int], object] | None = None,
                     write_progress: Callable[[int], object] | None = None, *, index: bool = True) -> ImportResult:
@@ -101,7 +188,7 @@ class KnowledgeBase:
             matcher = self.matcher() if index else None
             self.store.put_many(plan.faqs, write_progress)
             if matcher is not None:
-                matcher.upsert(plan.faqs)
+                self._upsert(matcher, plan.faqs)
         return plan.result
 
     def export(self, fmt: str, progress: Callable[[int], object] | None = None) -> str:
@@ -114,7 +201,10 @@ class KnowledgeBase:
             if self._matcher is None:
                 self._matcher = Matcher(self.backend, self.embedder)
             matcher = self._matcher
-        return matcher.index(self.store.all())
+        count = matcher.index(self.store.all())
+        with self._lock:
+            self._publish(matcher)
+        return count
 
     # -- robot settings ---------------------------------------------------------------------------
     def robot_settings(self) -> RobotSettings:

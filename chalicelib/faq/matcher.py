@@ -15,6 +15,7 @@ threshold. ``docs/faq-matching.md`` has the measurements behind every constant h
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 import unicodedata
@@ -30,12 +31,18 @@ from chalicelib.faq.search.base import CJK, SearchBackend, cjk_terms
 
 METHODS = ("bm25", "embedding", "hybrid")
 DEFAULT_METHOD = "hybrid"
-# Chosen on the HINT3 shop bots: the highest round value that keeps cross-validated false rejection of
-# in-scope queries under 10% on both (0.05 and 0.08); see docs/faq-matching.md.
-DEFAULT_THRESHOLD = 0.56
+# Chosen on the HINT3 shop bots (leave-intents-out, cross-validated): the highest round value that keeps
+# each bot's false rejection of in-scope queries a standard error (about 0.012) under 10% (0.072 and 0.086),
+# and the mean of the two under 10% at the 95th percentile of a bootstrap over intents (0.097); see
+# docs/faq-matching.md.
+DEFAULT_THRESHOLD = 0.57
 MAX_QUERY_CHARS = 500  # longer input is cut: the model reads at most 256 tokens anyway
 CANDIDATES = 10  # per side (lexical, vector) from the backend
 RIDGE = 0.1  # the intent classifier's L2 penalty, chosen by cross-validation on Bitext and HINT3
+KERNEL_GAMMA = 1.0  # its RBF kernel's width, likewise (0.5 to 1 equal, 2 worse)
+MAX_LANDMARKS = 1000  # Nyström landmarks: exact up to this many texts; a query reads (385 + this)² floats
+LINEAR_WEIGHT = 0.5  # of the vectors themselves beside the kernel features: keeps texts far from every landmark
+SNAPSHOT_FORMAT = 2  # of IntentModel.to_bytes; a snapshot of another format is not read
 
 TIE_BREAK = 0.01  # BM25's share in a CJK score: it only orders equal overlaps
 _CJK_FUNCTION_CHARS = set("的了吗呢吧啊呀嘛哦么我你您他她它们是在这那个和与及就都也还又要想请把被给让")
@@ -96,48 +103,104 @@ class Decision:
 
 
 class IntentModel:
-    """Ridge-regression classifier over the FAQs' text vectors.
+    """Kernel ridge-regression classifier over the FAQs' text vectors.
 
-    For every FAQ it learns a linear scorer that gives about 1 to that FAQ's texts and 0 to the
-    others': w_f = (XᵀX + λI)⁻¹ X_fᵀ1 with a bias column, in closed form. Only the Gram matrix XᵀX
-    (385 x 385) and each FAQ's sum of vectors are kept up to date, so an edit costs O(its texts · dim²)
-    plus one small inverse, and a query O(dim² + candidates · dim), whatever the size of the base.
+    For every FAQ it learns a scorer that gives about 1 to that FAQ's texts and 0 to the others',
+    in closed form: w_f = (ΦᵀΦ + λI)⁻¹ Φ_fᵀ1, where Φ are the texts' features: the vector itself
+    (weighted ``LINEAR_WEIGHT``), the features of an RBF kernel on the unit sphere,
+    k(x, y) = exp(-2 gamma (1 - x·y)), through up to ``MAX_LANDMARKS`` landmark texts (Nyström:
+    k(x, L) U Λ^-1/2 with K_LL = U Λ Uᵀ), and a bias. A linear scorer alone separates the FAQs but keeps
+    scoring high far from every text on its side of a hyperplane; the kernel's scores fall off away from
+    the FAQ's texts, so a question that belongs to no FAQ scores lower (out-of-scope rejection at 10%
+    false rejection, cross-validated: Bitext 0.81 -> 0.85, HINT3 curekart 0.62 -> 0.67, sofmattress
+    unchanged; docs/faq-matching.md). The linear part keeps that level where the landmarks are few for
+    the texts, or far from them (a FAQ added after the fit): the kernel alone fell below it there.
+
+    Only the Gram matrix ΦᵀΦ and each FAQ's sum of features are kept up to date, so an edit costs its
+    own texts' features plus, on the next query, one inverse of the Gram matrix (at most 1385 x 1385).
     """
 
-    def __init__(self, ridge: float = RIDGE) -> None:
+    def __init__(self, ridge: float = RIDGE, gamma: float = KERNEL_GAMMA, max_landmarks: int = MAX_LANDMARKS) -> None:
         self._ridge = ridge
-        self._vectors: dict[str, npt.NDArray[np.float64]] = {}  # with the bias column
-        self._sums: dict[str, npt.NDArray[np.float64]] = {}
+        self._gamma = gamma
+        self._max_landmarks = max_landmarks
+        self._vectors: dict[str, npt.NDArray[np.float32]] = {}  # each FAQ's text vectors, one row each
+        self._sums: dict[str, npt.NDArray[np.float32]] = {}  # each FAQ's sum of features (float32: memory)
+        self._landmarks: npt.NDArray[np.float32] | None = None
+        self._transform: npt.NDArray[np.float32] | None = None
         self._gram: npt.NDArray[np.float64] | None = None
-        self._inverse: npt.NDArray[np.float64] | None = None
+        self._inverse: npt.NDArray[np.float32] | None = None  # (ΦᵀΦ + λI)⁻¹ with the transform folded in
         # Scores are only meaningful over the whole knowledge base: until ``replace_all`` has been
         # given every FAQ, edits are ignored and nothing is scored.
         self.complete = False
         self._lock = threading.Lock()
 
-    def replace_all(self, vectors: dict[str, Vector]) -> None:
-        """Forget every FAQ and learn these (faq_id -> its texts' vectors, one row each)."""
-        rows = {f: _with_bias(v) for f, v in vectors.items()}
-        gram = None
-        if rows:
-            x = np.concatenate([r.astype(np.float32) for r in rows.values()])
-            gram = (x.T @ x).astype(np.float64)
+    def replace_all(self, vectors: dict[str, Vector], landmarks: Vector | None = None) -> None:
+        """Forget every FAQ and learn these (faq_id -> its texts' vectors, one row each). The landmarks
+        are chosen among the texts unless given (a restored snapshot keeps its own)."""
+        rows = {f: np.asarray(v, dtype=np.float32).reshape(len(v), -1) for f, v in vectors.items()}
+        fitted = self._fit(rows, landmarks)
         with self._lock:
-            self._vectors = rows
-            self._sums = {f: r.sum(axis=0) for f, r in rows.items()}
-            self._gram = gram
-            self._inverse = None
-            self.complete = True
+            self._set(fitted)
+
+    def _fit(self, rows: dict[str, npt.NDArray[np.float32]], landmarks: Vector | None) -> _Fitted:
+        if landmarks is None:
+            landmarks = _choose_landmarks(list(rows.values()), self._max_landmarks)
+        transform = self._nystrom(landmarks) if len(landmarks) else None
+        gram = None
+        sums: dict[str, npt.NDArray[np.float32]] = {}
+        if rows and transform is not None:
+            ids = list(rows)
+            stacked = np.concatenate([rows[f] for f in ids])
+            owner = np.repeat(np.arange(len(ids)), [len(rows[f]) for f in ids])
+            width = stacked.shape[1] + transform.shape[1] + 1
+            gram = np.zeros((width, width), dtype=np.float64)
+            totals = np.zeros((len(ids), width), dtype=np.float32)
+            for start in range(0, len(stacked), _CHUNK):  # bounded memory on a large base
+                feats = _features(stacked[start:start + _CHUNK], landmarks, transform, self._gamma)
+                gram += (feats.T @ feats).astype(np.float64)
+                # each FAQ's rows are contiguous: sum them by segment
+                chunk_owner = owner[start:start + _CHUNK]
+                first = np.flatnonzero(np.r_[True, chunk_owner[1:] != chunk_owner[:-1]])
+                totals[chunk_owner[first]] += np.add.reduceat(feats, first, axis=0)
+            sums = {f: totals[i] for i, f in enumerate(ids)}
+        return _Fitted(rows, sums, np.asarray(landmarks, dtype=np.float32), transform, gram)
+
+    def _set(self, fitted: _Fitted) -> None:
+        self._vectors = fitted.rows
+        self._sums = fitted.sums
+        self._landmarks = fitted.landmarks
+        self._transform = fitted.transform
+        self._gram = fitted.gram
+        self._inverse = None
+        self.complete = True
+
+    def _nystrom(self, landmarks: Vector) -> npt.NDArray[np.float32]:
+        """U Λ^-1/2 of the landmarks' kernel matrix, without its near-null directions (duplicate texts)."""
+        kernel = np.exp(-2.0 * self._gamma * (1.0 - np.asarray(landmarks, dtype=np.float64) @ landmarks.T))
+        values, vectors = np.linalg.eigh(kernel)
+        keep = values > 1e-6 * values.max()
+        transform: npt.NDArray[np.float32] = (vectors[:, keep] / np.sqrt(values[keep])).astype(np.float32)
+        return transform
+
+    def _featurise(self, vectors: Vector) -> npt.NDArray[np.float64]:
+        assert self._landmarks is not None and self._transform is not None
+        return _features(np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1), self._landmarks,
+                         self._transform, self._gamma).astype(np.float64)
 
     def upsert(self, faq_id: str, vectors: Vector) -> None:
         with self._lock:
             if not self.complete:
                 return
+            added = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+            if self._transform is None:  # fitted on nothing: the first texts become the landmarks
+                self._set(self._fit({**self._vectors, faq_id: added}, None))
+                return
             self._remove(faq_id)
-            rows = _with_bias(vectors)
-            self._vectors[faq_id] = rows
-            self._sums[faq_id] = rows.sum(axis=0)
-            self._gram = (self._gram if self._gram is not None else 0.0) + rows.T @ rows
+            feats = self._featurise(added)
+            self._vectors[faq_id] = added
+            self._sums[faq_id] = feats.sum(axis=0).astype(np.float32)
+            self._gram = (self._gram if self._gram is not None else 0.0) + feats.T @ feats
             self._inverse = None
 
     def delete(self, faq_id: str) -> None:
@@ -149,27 +212,110 @@ class IntentModel:
     def _remove(self, faq_id: str) -> None:
         old = self._vectors.pop(faq_id, None)
         self._sums.pop(faq_id, None)
-        if old is not None and self._gram is not None:
-            self._gram = self._gram - old.T @ old
+        if old is not None and self._gram is not None and self._transform is not None:
+            feats = self._featurise(old)
+            self._gram = self._gram - feats.T @ feats
 
     def __len__(self) -> int:
         return len(self._vectors)
+
+    def to_bytes(self) -> bytes:
+        """The model as a snapshot another process can :meth:`restore` (for a Lambda container that
+        finds the search index already filled): every FAQ's text vectors and the landmarks, as float16
+        to halve the size (scores move by about 1e-3). Features and the Gram matrix are recomputed on
+        restore (a fraction of a second for a few thousand texts)."""
+        with self._lock:
+            if not self.complete:
+                raise ValueError("only a model fitted on the whole knowledge base can be saved")
+            ids = list(self._vectors)
+            rows = [self._vectors[f] for f in ids]
+            landmarks = self._landmarks if self._landmarks is not None else np.zeros((0, 0), dtype=np.float32)
+        dim = rows[0].shape[1] if rows else 0
+        buffer = io.BytesIO()
+        np.savez(buffer, format=np.array([SNAPSHOT_FORMAT]), dim=np.array([dim]),
+                 ids=np.array(ids, dtype=np.str_), counts=np.array([len(r) for r in rows], dtype=np.int64),
+                 rows=(np.concatenate(rows) if rows else np.zeros((0, 0))).astype(np.float16),
+                 landmarks=landmarks.astype(np.float16))
+        return buffer.getvalue()
+
+    def restore(self, data: bytes, dim: int | None = None) -> None:
+        """Replace the model by a snapshot from :meth:`to_bytes`. Raises ValueError when it is not one,
+        is of another format, or (given ``dim``) holds vectors of another length (another model)."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                fmt = int(npz["format"][0])
+                if fmt == SNAPSHOT_FORMAT:
+                    saved_dim = int(npz["dim"][0])
+                    ids = [str(f) for f in npz["ids"]]
+                    counts = [int(c) for c in npz["counts"]]
+                    rows = np.asarray(npz["rows"], dtype=np.float32)
+                    landmarks = np.asarray(npz["landmarks"], dtype=np.float32)
+        except (OSError, KeyError, IndexError, ValueError) as e:
+            raise ValueError(f"not an intent model snapshot: {e}") from e
+        if fmt != SNAPSHOT_FORMAT:
+            raise ValueError(f"intent model snapshot of format {fmt}, not {SNAPSHOT_FORMAT}")
+        if ids and dim is not None and saved_dim != dim:
+            raise ValueError(f"intent model snapshot of {saved_dim}-dimensional vectors, not {dim}")
+        if len(ids) != len(counts) or sum(counts) != len(rows) or (ids and not len(landmarks)):
+            raise ValueError("intent model snapshot is inconsistent")
+        bounds = np.cumsum([0, *counts])
+        self.replace_all({f: rows[bounds[i]:bounds[i + 1]] for i, f in enumerate(ids)},
+                         landmarks=landmarks)
 
     def scores(self, vector: Vector, faq_ids: Iterable[str]) -> dict[str, tuple[float, int]]:
         """(score, how many texts back it) for each of ``faq_ids`` the model knows."""
         with self._lock:
             if not self.complete or self._gram is None or not self._sums:
                 return {}
+            assert self._landmarks is not None and self._transform is not None
+            dim, rank = self._landmarks.shape[1], self._transform.shape[1]
             if self._inverse is None:
-                self._inverse = np.asarray(np.linalg.inv(self._gram + self._ridge * np.eye(len(self._gram))),
-                                           dtype=np.float64)
-            z = self._inverse @ np.append(vector.astype(np.float64), 1.0)
+                inverse = np.linalg.inv(self._gram + self._ridge * np.eye(len(self._gram)))
+                # Folded with the feature map: a query then costs one product on [vector, kernel row, 1],
+                # in float32 (a quarter of the memory read of the two float64 ones).
+                self._inverse = np.hstack([
+                    LINEAR_WEIGHT * inverse[:, :dim],
+                    inverse[:, dim:dim + rank] @ self._transform.T.astype(np.float64),
+                    inverse[:, -1:]]).astype(np.float32)
+            row = np.asarray(vector, dtype=np.float32).reshape(-1)
+            kernel = np.exp(-2.0 * self._gamma * (1.0 - self._landmarks @ row))
+            z = self._inverse @ np.concatenate([row, kernel, np.ones(1, dtype=np.float32)])
             return {f: (float(self._sums[f] @ z), len(self._vectors[f])) for f in faq_ids if f in self._sums}
 
 
-def _with_bias(vectors: Vector) -> npt.NDArray[np.float64]:
-    v = np.asarray(vectors, dtype=np.float64).reshape(len(vectors), -1)
-    return np.hstack([v, np.ones((len(v), 1))])
+_CHUNK = 4096  # texts featurised at once when fitting
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    """An :class:`IntentModel`'s state, computed before it is swapped in under the lock."""
+
+    rows: dict[str, npt.NDArray[np.float32]]
+    sums: dict[str, npt.NDArray[np.float32]]
+    landmarks: npt.NDArray[np.float32]
+    transform: npt.NDArray[np.float32] | None
+    gram: npt.NDArray[np.float64] | None
+
+
+def _features(rows: npt.NDArray[np.float32], landmarks: npt.NDArray[np.float32],
+              transform: npt.NDArray[np.float32], gamma: float) -> npt.NDArray[np.float32]:
+    """φ(x) = [LINEAR_WEIGHT · x, k(x, L) U Λ^-1/2, 1], one row per vector."""
+    kernel = np.exp(-2.0 * gamma * (1.0 - rows @ landmarks.T))
+    return np.hstack([LINEAR_WEIGHT * rows, kernel @ transform, np.ones((len(rows), 1), dtype=np.float32)])
+
+
+def _choose_landmarks(rows: Sequence[npt.NDArray[np.float32]], limit: int) -> npt.NDArray[np.float32]:
+    """Every text when there are at most ``limit``; else the FAQs' texts taken in turn (every FAQ's
+    first text, then every second text...), so that every FAQ has one as long as ``limit`` allows."""
+    total = sum(len(r) for r in rows)
+    if total <= limit:
+        return np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+    picked: list[npt.NDArray[np.float32]] = []
+    depth = 0
+    while len(picked) < limit:
+        picked.extend(r[depth] for r in rows if depth < len(r) and len(picked) < limit)
+        depth += 1
+    return np.array(picked, dtype=np.float32)
 
 
 class _Known:
@@ -234,6 +380,21 @@ class Matcher:
         known = self._embed_texts(kept)
         self.intents.replace_all({f.faq_id: _rows(known, f) for f in kept})
         return len(kept)
+
+    def teach(self, faqs: Sequence[Faq] = (), deleted: Sequence[str] = ()) -> None:
+        """Apply edits to the classifier alone (the backend already has them): these FAQs added or
+        replaced (a disabled one removed), ``deleted`` removed. For a classifier restored from a
+        snapshot that lacks an edit this process made."""
+        if self.embedder is None:
+            return
+        known = self._embed_texts([f for f in faqs if f.enabled])
+        for f in faqs:
+            if f.enabled:
+                self.intents.upsert(f.faq_id, _rows(known, f))
+            else:
+                self.intents.delete(f.faq_id)
+        for faq_id in deleted:
+            self.intents.delete(faq_id)
 
     def upsert(self, faqs: Sequence[Faq]) -> None:
         """Add or replace these FAQs (a disabled one is removed)."""
