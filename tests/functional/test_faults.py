@@ -25,7 +25,7 @@ from chalicelib.platform.ws import PostResult
 from chalicelib.routing.models import Agent
 from chalicelib.settings import MAX_DELIVERY_ATTEMPTS
 from chalicelib.wiring import Services, build
-from tests.conftest import RecordingSessionTimer, RecordingTimer, routing_config
+from tests.conftest import RecordingSender, RecordingSessionTimer, RecordingTimer, routing_config
 
 MESSAGES = 1000
 FAILURE_RATE = 0.30
@@ -239,3 +239,22 @@ def test_a_stale_agent_connection_is_dropped_at_the_first_post_and_the_agent_goe
     svc.im.send(vera, "c-vera", SendFrame(session.session_id, "m1", "text", {"text": "hello?"}))
     assert svc.presence.connections_of("alice") == set()
     assert Agent.get("alice", consistent_read=True).status == "offline"
+
+
+def test_state_machine_steps_run_twice_change_nothing_more(aws: None, timer: RecordingTimer) -> None:
+    """Lambda runs a task at least once: the same delivery step twice makes no second state change."""
+    sender = RecordingSender()
+    svc = build(sender, timer, config=lambda: routing_config())
+    alice = Identity("alice", "agent", name="Alice")
+    vera = Identity("v_vera", "visitor", name="Vera", channel="web")
+    svc.presence.connect("c-alice", alice)
+    svc.routing.set_agent_status(alice, "online")
+    session = svc.sessions.current_or_new(vera, svc.presence.connect("c-vera", vera))
+    svc.routing.request_agent(vera)
+    svc.im.send(vera, "c-vera", SendFrame(session.session_id, "m1", "text", {"text": "hello?"}))
+    sk = f"{MESSAGE_SK_PREFIX}{1:012d}"
+    assert svc.im.resend(session.session_id, sk, 1) == svc.im.resend(session.session_id, sk, 1) == 2
+    assert int(Message.get(session.session_id, sk).attempts) == 2  # a repeated resend posts again, nothing more
+    assert svc.im.fail(session.session_id, sk) is True
+    assert svc.im.fail(session.session_id, sk) is False  # already given up: no second send_failed
+    assert [f["client_msg_id"] for f in sender.frames("c-vera", "send_failed")] == ["m1"]
