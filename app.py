@@ -167,7 +167,7 @@ def my_sessions() -> Any:
 def session_messages(session_id: str) -> Any:
     req = request()
     who = caller(req)
-    after_seq = int_param(req.query_params, "after_seq", 0, 0, 10**12)
+    after_seq = int_param(req.query_params, "after_seq", 0, 0, 10**12 - 1)  # sequence keys hold 12 digits
     limit = int_param(req.query_params, "limit", 50, 1, 100)
     return services().im.history(who, session_id, after_seq, limit)
 

@@ -23,6 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _STATUS = {"invalid_body": 400, "invalid_frame": 400, "unauthorized": 401, "forbidden": 403,
            "not_found": 404, "unknown_message": 404, "session_closed": 409, "no_agent": 409,
            "conflict": 409}
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _AUTH_STATUS = {"bad_credentials": 401, "missing_token": 401, "invalid_token": 401, "expired_token": 401}
 
 
@@ -67,16 +68,27 @@ def caller(request: Request) -> Identity:
     return authenticate(token, default_key_source())
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def json_body(request: Request) -> dict[str, Any]:
     raw = request.raw_body
     if not raw:
         return {}
     try:
-        body = json.loads(raw)
-    except ValueError:
+        # NaN and Infinity are not JSON (nor DynamoDB numbers); Python's decoder takes them unless told.
+        body = json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
         raise BadRequest("the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
+    # An unpaired surrogate escape ("\ud800") decodes to text that DynamoDB refuses and no UTF-8 reply can carry.
+    if _SURROGATE_ESCAPE.search(raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")):
+        try:
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest("the body holds an unpaired surrogate escape (\\ud800 to \\udfff)") from None
     return body
 
 

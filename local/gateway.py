@@ -410,7 +410,7 @@ def create_gateway_app(app: Chalice, port: int, web_root: Path, *, idle_timeout:
     web_app.router.add_post("/ws-api/@connections/{connection_id}", gateway.post_to_connection)
     web_app.router.add_get("/ws-api/@connections/{connection_id}", gateway.get_connection)
     web_app.router.add_delete("/ws-api/@connections/{connection_id}", gateway.delete_connection)
-    web_app.router.add_route("*", "/api/{tail:.*}", gateway.rest)
+    web_app.router.add_route("*", "/api/{tail:[\\s\\S]*}", gateway.rest)  # any path, %0A included
     web_app.router.add_get("/_local/stats", gateway.stats)
     web_app.router.add_get("/", gateway.page("visitor.html"))
     web_app.router.add_get("/console", gateway.page("console.html"))

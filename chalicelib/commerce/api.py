@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
+from urllib.parse import unquote
 
 from chalicelib.auth.identity import Identity
 from chalicelib.commerce.model import Commerce
@@ -38,14 +39,15 @@ def _staff(who: Identity) -> None:
 
 
 def _id(value: str, field: str) -> str:
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):  # fullmatch: "$" alone would let a trailing newline through
         raise BadRequest(f"'{field}' must be 1 to 64 letters, digits or _ . : -", field=field)
     return value
 
 
 def order(who: Identity, order_id: str, backend: Commerce) -> dict[str, Any]:
+    """``order_id`` as it came in the path: API Gateway leaves path parameters URL-encoded (SO%3A1 for SO:1)."""
     _staff(who)
-    return {"order": backend.order(_id(order_id, "order_id"))}
+    return {"order": backend.order(_id(unquote(order_id), "order_id"))}
 
 
 def orders(who: Identity, params: Mapping[str, str], backend: Commerce) -> dict[str, Any]:
@@ -59,6 +61,6 @@ def orders(who: Identity, params: Mapping[str, str], backend: Commerce) -> dict[
 def recommendations(who: Identity, params: Mapping[str, str], backend: Commerce) -> dict[str, Any]:
     _staff(who)
     category = params.get("category") or None
-    if category is not None and not _CATEGORY.match(category):
+    if category is not None and not _CATEGORY.fullmatch(category):
         raise BadRequest("'category' must be 1 to 60 letters, digits, spaces, _ or -", field="category")
     return {"products": backend.recommend(category, int_param(params, "limit", 4, 1, 20))}

@@ -36,6 +36,7 @@ MAX_TAG = 40
 # CSV keeps lists in one cell separated by " | ", so list items may not contain the bar.
 LIST_BAR = "|"
 
+MIN_THRESHOLD = 1e-6
 SETTINGS_FIELDS = ("greeting", "threshold", "handoff_keywords", "misses_before_handoff", "suggestions",
                    "suggested_questions")
 MAX_GREETING = 500
@@ -197,6 +198,9 @@ def validate_robot_settings(data: Mapping[str, Any], base: RobotSettings | None 
         if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int | float)
                                       or not 0.0 <= threshold <= 1.0):
             raise FaqError("threshold", "'threshold' must be a number from 0 to 1, or null for the default")
+        if threshold is not None and 0 < threshold < MIN_THRESHOLD:
+            # DynamoDB refuses numbers under 1e-130; a confidence that small is 0 in all but name.
+            raise FaqError("threshold", f"'threshold' must be 0 or at least {MIN_THRESHOLD:g}")
         out["threshold"] = None if threshold is None else float(threshold)
     if "handoff_keywords" in data:
         keywords = _texts(data["handoff_keywords"], "handoff_keywords", MAX_KEYWORDS, MAX_KEYWORD, bar=False)

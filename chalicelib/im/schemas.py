@@ -21,26 +21,49 @@ MAX_LEFT_MESSAGE_CHARS = 2000
 # Why a visitor was offered leave-a-message (or chose to leave one).
 LEAVE_MESSAGE_REASONS = ("closed", "overflow", "queue_timeout", "visitor")
 MAX_CAPACITY = 100
+MIN_FRACTION = 1e-6  # the smallest non-zero number a message's content may hold
+MAX_SEQ = 10**12 - 1  # message keys hold 12 digits; GET .../messages takes the same
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _SESSION_ID = re.compile(r"^s_[a-f0-9]{20}$")
 _MESSAGE_ID = re.compile(r"^(s_[a-f0-9]{20})\.(\d{1,12})$")
 _URL = re.compile(r"^https?://[^\s<>\"']+$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _utf8_clean(frame: dict[str, Any]) -> bool:
+    try:
+        json.dumps(frame, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_frame(body: str | None) -> dict[str, Any]:
     """Size check and JSON decode; the result is a dict with a string ``action``."""
     if body is None or body == "":
         raise ImError("invalid_json", "the frame is empty; send a JSON object with an 'action'")
-    if len(body.encode("utf-8")) > MAX_FRAME_BYTES:
+    try:
+        size = len(body.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ImError("invalid_json", "the frame is not valid UTF-8 text") from None
+    if size > MAX_FRAME_BYTES:
         raise ImError("frame_too_large", f"a frame may be at most {MAX_FRAME_BYTES} bytes")
     try:
-        frame = json.loads(body)
+        # NaN and Infinity are not JSON (and no DynamoDB number); Python's decoder accepts them unless told.
+        frame = json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
         raise ImError("invalid_json", "the frame is not valid JSON") from None
     if not isinstance(frame, dict):
         raise ImError("invalid_json", "the frame must be a JSON object")
+    # An unpaired surrogate escape ("\ud800") decodes to text that no UTF-8 frame or table can hold.
+    if _SURROGATE_ESCAPE.search(body) and not _utf8_clean(frame):
+        raise ImError("invalid_json", "the frame holds an unpaired surrogate escape (\\ud800 to \\udfff)")
     action = frame.get("action")
     if not isinstance(action, str) or not action:
         raise ImError("invalid_frame", "'action' is required and must be a string", field="action")
@@ -81,6 +104,9 @@ def _number(obj: dict[str, Any], key: str, *, path: str, integer: bool = False,
         raise _fail(field, f"must be {'an integer' if integer else 'a number'}")
     if value < minimum or value > 1e12:
         raise _fail(field, f"must be between {minimum} and 1e12")
+    if 0 < value < MIN_FRACTION:
+        # DynamoDB refuses numbers under 1e-130 ("underflow"); no price or total needs a millionth.
+        raise _fail(field, f"must be 0 or at least {MIN_FRACTION:g}")
     number: float | int = value
     return number
 
@@ -215,8 +241,9 @@ def resume_frame(frame: dict[str, Any]) -> tuple[str, int]:
     _only(frame, {"action", "session_id", "after_seq"}, "")
     session_id = session_id_of(frame)
     after = frame.get("after_seq", 0)
-    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
-        raise _fail("after_seq", "must be a non-negative integer")
+    # Past 12 digits the message keys stop sorting by number (and DynamoDB refuses the key range).
+    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_SEQ:
+        raise _fail("after_seq", f"must be an integer from 0 to {MAX_SEQ}")
     return session_id, after
 
 

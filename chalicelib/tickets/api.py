@@ -35,6 +35,7 @@ MAX_LIMIT = 100
 USER_ID = r"[A-Za-z0-9_.:@-]{1,64}"  # agent, visitor and customer ids
 ORDER_REF = r"[A-Za-z0-9_.:/#-]{1,64}"
 SESSION_ID = r"s_[0-9a-f]{20}"
+GROUP_ID = r"[a-z0-9][a-z0-9_-]{0,39}"  # as config/schemas/groups.schema.json has it
 CREATE_FIELDS = {"subject", "description", "customer", "order_ref", "priority", "group_id", "session_id", "assignee"}
 UPDATE_FIELDS = {"status", "assignee", "priority", "subject", "description", "version"}
 CUSTOMER_FIELDS = {"id", "name", "contact"}
@@ -120,7 +121,8 @@ def list_tickets(who: Identity, params: Mapping[str, str], tickets: TicketServic
     filters = Filters(
         status=text_field(query, "status", max_len=10, choices=STATUSES),
         assignee=text_field(query, "assignee", max_len=64, pattern=USER_ID),
-        group_id=text_field(query, "group_id", max_len=64),
+        # A configured group's id (an empty one would be an empty DynamoDB key).
+        group_id=text_field(query, "group_id", max_len=40, pattern=GROUP_ID),
         priority=text_field(query, "priority", max_len=10, choices=PRIORITIES),
         source=text_field(query, "source", max_len=20, choices=SOURCES),
         customer_id=text_field(query, "customer_id", max_len=64, pattern=USER_ID),

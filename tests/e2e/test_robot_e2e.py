@@ -70,20 +70,22 @@ def test_robot_management_over_rest(stack: Stack) -> None:
     async def scenario(http: aiohttp.ClientSession) -> None:
         admin = {"Authorization": f"Bearer {await agent_token(http, stack.base, 'admin')}"}
         agent = {"Authorization": f"Bearer {await agent_token(http, stack.base, 'alice')}"}
-        faq = {"faq_id": "demo/gift-wrap", "question": "Do you offer gift wrapping?",
-               "similar": ["can you wrap my present"], "answer": "Yes, for ¥10 at checkout.", "category": "orders"}
+        # A topic the demo knowledge base has nothing on, so the new FAQ is the only match.
+        faq = {"faq_id": "demo/telescope-lens", "question": "Do you sell replacement lenses for telescopes?",
+               "similar": ["spare eyepiece for my telescope"], "answer": "Yes: see Optics > Telescope lenses.",
+               "category": "products"}
         async with http.post(f"{stack.base}/api/faqs", json=faq, headers=admin) as r:
             assert r.status == 201, await r.text()
         async with http.post(f"{stack.base}/api/faqs", json=faq, headers=agent) as r:
             assert r.status == 403
         # An id with a slash is one path parameter, as on API Gateway.
-        async with http.get(f"{stack.base}/api/faqs/demo%2Fgift-wrap", headers=agent) as r:
+        async with http.get(f"{stack.base}/api/faqs/demo%2Ftelescope-lens", headers=agent) as r:
             assert r.status == 200, await r.text()
-            assert (await r.json())["question"] == "Do you offer gift wrapping?"
-        async with http.post(f"{stack.base}/api/robot/try", json={"query": "could you wrap it as a gift?"},
+            assert (await r.json())["question"] == "Do you sell replacement lenses for telescopes?"
+        async with http.post(f"{stack.base}/api/robot/try", json={"query": "can I buy a new lens for my telescope?"},
                              headers=agent) as r:
             assert r.status == 200, await r.text()
             tried = await r.json()
-        assert tried["hits"][0]["faq_id"] == "demo/gift-wrap", tried
+        assert tried["hits"][0]["faq_id"] == "demo/telescope-lens", tried
 
     run_client(scenario)

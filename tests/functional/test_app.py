@@ -132,7 +132,11 @@ def test_visitor_token_route(client: Client) -> None:
     assert ok.status_code == 201
     assert ok.json_body["visitor_id"].startswith("v_")
     for body, field in [({}, "channel"), ({"channel": "fax"}, "channel"), ({"channel": "web", "x": 1}, "x"),
-                        ({"channel": "web", "name": "n" * 81}, "name"), ([], None), ("{", None)]:
+                        ({"channel": "web", "name": "n" * 81}, "name"), ([], None), ("{", None),
+                        # Not JSON, though Python's decoder takes it; nested past the decoder's recursion limit; an
+                        # unpaired surrogate escape, which no UTF-8 frame could carry later.
+                        ('{"channel": NaN}', None), ("[" * 100_000, None),
+                        ('{"channel": "web", "name": "\\ud800"}', None)]:
         bad = client.http.post("/visitors/token", headers={"Content-Type": "application/json"},
                                body=body if isinstance(body, str) else json.dumps(body))
         assert bad.status_code == 400, body
@@ -169,6 +173,12 @@ def test_history_route_checks_identity_and_parameters(client: Client, svc: Servi
     bad = client.http.get(path + "?limit=500", headers={"Authorization": f"Bearer {visitor_token()}"})
     assert bad.status_code == 400
     assert bad.json_body["error"]["field"] == "limit"
+    # Sequence keys hold 12 digits: the largest after_seq is 999999999999, and the message says so.
+    last = client.http.get(path + "?after_seq=999999999999", headers={"Authorization": f"Bearer {visitor_token()}"})
+    assert last.json_body == {"messages": [], "next_after_seq": None}
+    over = client.http.get(path + "?after_seq=1000000000000", headers={"Authorization": f"Bearer {visitor_token()}"})
+    assert (over.status_code, over.json_body["error"]["message"]) == (
+        400, "'after_seq' must be an integer from 0 to 999999999999")
     unknown = client.http.get("/sessions/" + "x" * 3000 + "/messages",
                               headers={"Authorization": f"Bearer {visitor_token()}"})
     assert unknown.status_code == 404

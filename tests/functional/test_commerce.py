@@ -138,14 +138,18 @@ def test_the_routes_serve_staff_and_refuse_everyone_else_clearly(client: tuple[C
     status, body = get(http, "/orders/SO-88121", staff)
     assert status == 200 and body["order"]["customer_id"] == "c_1001"
     assert get(http, "/orders?customer_id=c_1002&limit=1", staff)[1]["orders"][0]["order_id"] == "SO-88140"
+    # Path parameters arrive URL-encoded (as API Gateway passes them): an id with ":" or "-" encoded is found.
+    assert get(http, "/orders/SO%2D88121", staff)[1]["order"]["order_id"] == "SO-88121"
     status, body = get(http, "/products/recommendations?category=cosmetics", staff)
     assert status == 200 and len(body["products"]) == 4
     expected = {
         "/orders/SO-00000": (404, "not_found", None),
         "/orders/bad%20id": (400, "invalid_body", "order_id"),
+        "/orders/SO-88121%0A": (400, "invalid_body", "order_id"),  # a trailing newline is not part of an id
         "/orders": (400, "invalid_body", "customer_id"),
         "/orders?customer_id=c_1001&limit=0": (400, "invalid_body", "limit"),
         "/products/recommendations?category=%3Cscript%3E": (400, "invalid_body", "category"),
+        "/products/recommendations?category=shoes%0A": (400, "invalid_body", "category"),
         "/products/recommendations?limit=21": (400, "invalid_body", "limit"),
     }
     for path, (code, error, field) in expected.items():

@@ -271,6 +271,9 @@ BAD = [
     ("POST", "/faqs/import", {"format": "csv", "data": "id,question,answer,colour\n"}, "colour"),
     ("POST", "/faqs/import", {"format": "jsonl", "data": "{}", "extra": 1}, "extra"),
     ("PUT", "/robot/settings", {"threshold": 2}, "threshold"),
+    ("PUT", "/robot/settings", {"threshold": 1e-200}, "threshold"),  # DynamoDB refuses numbers under 1e-130
+    ("PUT", "/robot/settings", {"greeting": "hi \ud800"}, None),  # an unpaired surrogate: no DynamoDB string
+    ("POST", "/faqs", {**REFUND, "faq_id": "other", "question": "q\udfff?"}, None),
     ("PUT", "/robot/settings", {"greeting": ""}, "greeting"),
     ("PUT", "/robot/settings", {"handoff_keywords": []}, "handoff_keywords"),
     ("PUT", "/robot/settings", {"misses_before_handoff": 11}, "misses_before_handoff"),

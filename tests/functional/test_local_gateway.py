@@ -19,6 +19,7 @@ import boto3
 import pytest
 from aiohttp import WSMsgType, web
 from chalice.app import Chalice, Response, WebsocketEvent
+from yarl import URL
 
 from local.gateway import GATEWAY, MAX_MESSAGE_BYTES, create_gateway_app
 
@@ -338,6 +339,9 @@ def test_rest_routes_are_served_under_api(gateway: Running) -> None:
                 assert (r.status, (await r.json())["body"]) == (200, {"a": 1})
             async with http.get(f"{gateway.base}/api/nowhere") as r:
                 assert r.status == 403  # API Gateway's answer for an unknown route
+            # An encoded newline in a path parameter reaches the route, still encoded, as on API Gateway.
+            async with http.get(URL(f"{gateway.base}/api/hello/a%0Ab", encoded=True)) as r:
+                assert (r.status, (await r.json())["hello"]) == (200, "a%0Ab")
 
     asyncio.run(scenario())
 

@@ -335,6 +335,8 @@ def test_listing_filters_and_pages_newest_first_without_duplicates(api: Api, svc
     error(api("GET", "/tickets?status=done"), 400, "invalid_body", "status")
     error(api("GET", "/tickets?limit=101"), 400, "invalid_body", "limit")
     error(api("GET", "/tickets?sort=oldest"), 400, "invalid_body", "sort")
+    for who in ("alice", "admin"):  # an empty group id is no DynamoDB key: refused before the query
+        error(api("GET", "/tickets?group_id=", who), 400, "invalid_body", "group_id")
 
 
 # -- left messages --------------------------------------------------------------------------------------

@@ -38,10 +38,23 @@ def _code(call: Any) -> tuple[str, Any]:
         ('{"action": 5}', "invalid_frame"),
         ("x" * (32 * 1024 + 1), "frame_too_large"),
         ("[" * 5000 + "]" * 5000, "invalid_json"),
+        # Text no UTF-8 frame can carry: a raw lone surrogate, or an escaped one (it would come back in an echo
+        # or a message and fail to encode).
+        ('{"action": "ping"}\udc80', "invalid_json"),
+        ('{"action": "\\ud800"}', "invalid_json"),
+        ('{"action": "send", "content": {"text": "a\\udfffb"}}', "invalid_json"),
+        # NaN and Infinity are not JSON, though Python's decoder takes them.
+        ('{"action": "send", "content": {"price": NaN}}', "invalid_json"),
+        ('{"action": "ping", "x": -Infinity}', "invalid_json"),
     ],
 )
 def test_parse_frame_refusals(body: str | None, code: str) -> None:
     assert _code(lambda: schemas.parse_frame(body))[0] == code
+
+
+def test_escaped_surrogate_pairs_are_characters_not_errors() -> None:
+    frame = schemas.parse_frame('{"action": "send", "content": {"text": "\\ud83d\\ude00 \\\\ud800"}}')
+    assert frame["content"]["text"] == "\U0001F600 \\ud800"
 
 
 def test_a_frame_of_exactly_the_limit_is_accepted() -> None:
@@ -50,6 +63,12 @@ def test_a_frame_of_exactly_the_limit_is_accepted() -> None:
     body = json.dumps(frame)
     assert len(body.encode()) == 32 * 1024
     assert schemas.parse_frame(body)["action"] == "ping"
+
+
+def test_zero_and_small_prices_are_numbers_like_any_other() -> None:
+    content = {"product_id": "p", "title": "t", "price": 0}
+    assert schemas.send_frame(_send(type="product", content=content)).content["price"] == 0
+    assert schemas.send_frame(_send(type="product", content={**content, "price": 1e-6})).content["price"] == 1e-6
 
 
 def test_valid_send_of_each_type() -> None:
@@ -96,6 +115,10 @@ def test_valid_send_of_each_type() -> None:
          "content.items"),
         (_send(type="order", content={"order_id": "o", "items": [{"title": "t", "quantity": 1.5}]}),
          "invalid_frame", "content.items[0].quantity"),
+        # DynamoDB refuses numbers under 1e-130: a price of 5e-324 would fail the write, not the frame.
+        (_send(type="product", content={"product_id": "p", "title": "t", "price": 5e-324}), "invalid_frame",
+         "content.price"),
+        (_send(type="order", content={"order_id": "o", "total": 1e-7}), "invalid_frame", "content.total"),
     ],
 )
 def test_send_frame_refusals(frame: dict[str, Any], code: str, field: str) -> None:
@@ -110,10 +133,16 @@ def test_message_ids_round_trip_and_foreign_ids_are_unknown() -> None:
     assert _code(lambda: schemas.ack_frame({"action": "ack"})) == ("invalid_frame", "message_id")
 
 
-@pytest.mark.parametrize("after", [-1, "3", 1.5, True])
+# Past 10**12 the message keys stop sorting by number (DynamoDB then refuses the range as upside down).
+@pytest.mark.parametrize("after", [-1, "3", 1.5, True, 10**12, 10**14 - 2])
 def test_resume_needs_a_non_negative_integer(after: Any) -> None:
     frame = {"action": "resume", "session_id": SID, "after_seq": after}
     assert _code(lambda: schemas.resume_frame(frame)) == ("invalid_frame", "after_seq")
+
+
+def test_resume_takes_after_seq_up_to_the_limit() -> None:
+    last = 10**12 - 1
+    assert schemas.resume_frame({"action": "resume", "session_id": SID, "after_seq": last}) == (SID, last)
 
 
 def test_status_must_be_known_and_capacity_in_range() -> None:
