@@ -51,7 +51,7 @@ from chalicelib.routing.models import (
 from chalicelib.routing.rules import Visitor, route
 from chalicelib.schedule import hours
 from chalicelib.sessions import models as sm
-from chalicelib.sessions.lifecycle import SessionTimer, timer_name, timer_state
+from chalicelib.sessions.lifecycle import SessionTimer, stop_quietly, timer_name, timer_state, visitor_silent_since
 from chalicelib.sessions.models import Session
 from chalicelib.sessions.service import SessionService
 from chalicelib.tickets.service import Ticket, TicketService
@@ -533,13 +533,8 @@ class RoutingService:
         self._timer.start(name, timer_state(session_id, name, policy, policy.idle_warn_seconds))
 
     def _stop_timer(self, name: str | None) -> None:
-        if self._timer is None or not name:
-            return
-        try:
-            self._timer.stop(name)
-        except Exception:
-            # Left running, it ends by itself at its next wake: it no longer owns the session.
-            logger.exception("could not stop a lifecycle timer", extra={"timer": name})
+        if self._timer is not None and name:
+            stop_quietly(self._timer, name)
 
     # -- ending ----------------------------------------------------------------------------------
 
@@ -567,10 +562,8 @@ class RoutingService:
 
     def close_idle(self, session: Session) -> bool:
         """The lifecycle timer's close: only if the visitor still has not answered since the warning."""
-        unchanged = Session.last_visitor_at.does_not_exist() if session.last_visitor_at is None \
-            else Session.last_visitor_at == session.last_visitor_at
         if not self._release(session, "system", sm.IDLE_TIMEOUT,
-                             unchanged & (Session.warned_at == session.warned_at)):
+                             visitor_silent_since(session) & (Session.warned_at == session.warned_at)):
             return False
         self._closed(session)
         return True

@@ -55,6 +55,22 @@ def timer_state(session_id: str, name: str, policy: SessionPolicy, wait_seconds:
             "wait_seconds": max(1, wait_seconds), "done": False}
 
 
+def stop_quietly(timer: SessionTimer, name: str) -> None:
+    """Stop a timer; a failure is logged, not raised: a timer left running ends by itself at its next wake,
+    since it no longer owns the session."""
+    try:
+        timer.stop(name)
+    except Exception:
+        logger.exception("could not stop a lifecycle timer", extra={"timer": name})
+
+
+def visitor_silent_since(session: Session) -> Any:
+    """The condition that the visitor has sent nothing since ``session`` was read (its idle clock still runs)."""
+    if session.last_visitor_at is None:
+        return Session.last_visitor_at.does_not_exist()
+    return Session.last_visitor_at == session.last_visitor_at
+
+
 class StepFunctionsSessionTimer:
     """The lifecycle state machine (Standard: it may sleep for hours, and only its wakes are billed)."""
 
@@ -130,13 +146,11 @@ class LifecycleService:
 
     def _warn(self, session: Session, now: int, close_seconds: int) -> bool:
         """Warn both sides, unless the visitor answered (or the session closed) since it was read."""
-        unchanged = Session.last_visitor_at.does_not_exist() if session.last_visitor_at is None \
-            else Session.last_visitor_at == session.last_visitor_at
         try:
             # Once per unanswered message: a step run twice (Lambda runs at least once) warns once.
             not_yet = Session.warned_at.does_not_exist() | (Session.warned_at < session.last_agent_at)
             session.update(actions=[Session.warned_at.set(now)],
-                           condition=(Session.status == sm.ACTIVE) & unchanged & not_yet
+                           condition=(Session.status == sm.ACTIVE) & visitor_silent_since(session) & not_yet
                            & (Session.last_agent_at == session.last_agent_at))
         except UpdateError:
             return False
@@ -183,7 +197,7 @@ class LifecycleService:
         # A fresh timer wakes at the end of the grace period; the old one would sleep past it.
         self._timer.start(name, timer_state(session_id, name, policy, policy.reconnect_grace_seconds))
         if old:
-            self._stop(old)
+            stop_quietly(self._timer, old)
         self._push_presence(session, "reconnecting", offline_at=now + policy.reconnect_grace_seconds * 1000)
 
     def visitor_back(self, session: Session) -> None:
@@ -197,11 +211,3 @@ class LifecycleService:
             return
         if session.status == sm.ACTIVE:
             self._push_presence(session, "online")
-
-    def _stop(self, name: str) -> None:
-        assert self._timer is not None  # only timers it started are stopped
-        try:
-            self._timer.stop(name)
-        except Exception:
-            # A timer left running ends by itself at its next wake (it no longer owns the session).
-            logger.exception("could not stop a lifecycle timer", extra={"timer": name})
