@@ -18,6 +18,9 @@ from chalicelib.platform.ws import PostResult, Sender
 
 # API Gateway closes every connection after 2 hours; a little slack for clock skew.
 CONNECTION_TTL_SECONDS = 2 * 3600 + 300
+# API Gateway answers 410 to posts to a connection whose $connect has not returned yet (the Lambda may run
+# this long), so a 410 to a younger connection does not mean it is gone: its $disconnect will come if it is.
+CONNECTING_SECONDS = 30
 # Open connections one user may hold (tabs, devices); beyond them a new one is refused.
 MAX_CONNECTIONS = {"visitor": 5, "staff": 10}
 
@@ -118,7 +121,7 @@ class PresenceService:
 
     def post(self, connection_id: str, frame: Mapping[str, Any], user_id: str | None = None) -> bool:
         result = self._sender.post(connection_id, frame)
-        if result is PostResult.GONE:
+        if result is PostResult.GONE and not self._connecting(connection_id):
             self._forget(connection_id, user_id)
         return result is PostResult.OK
 
@@ -135,6 +138,14 @@ class PresenceService:
             for presence in Presence.batch_get(users[start:start + 100], attributes_to_get=["user_id", "conns"]):
                 conns[presence.user_id] = set(presence.conns or ())
         return sum(self.push(user, frames[user], conns=conns.get(user, set())) for user in users)
+
+    def _connecting(self, connection_id: str) -> bool:
+        """Whether the connection may still be in its $connect (read only on a 410, which is rare)."""
+        try:
+            connected_at = Connection.get(connection_id, attributes_to_get=["connected_at"]).connected_at
+        except DoesNotExist:
+            return False
+        return self._now_ms() - int(connected_at) < CONNECTING_SECONDS * 1000
 
     def _forget(self, connection_id: str, user_id: str | None) -> Identity | None:
         # Also runs on a 410, since $disconnect may never come: nothing posts to it again.

@@ -19,7 +19,8 @@ import pytest
 
 from chalicelib.auth.identity import Identity
 from chalicelib.im.errors import ImError
-from chalicelib.im.models import MESSAGE_SK_PREFIX, Message
+from chalicelib.im.models import MESSAGE_SK_PREFIX, Connection, Message
+from chalicelib.im.presence import CONNECTING_SECONDS
 from chalicelib.im.schemas import MessageRef, SendFrame, parse_message_id
 from chalicelib.platform.ws import PostResult
 from chalicelib.routing.models import Agent
@@ -234,7 +235,9 @@ def test_a_stale_agent_connection_is_dropped_at_the_first_post_and_the_agent_goe
     svc.routing.set_agent_status(alice, "online")
     session = svc.sessions.current_or_new(vera, svc.presence.connect("c-vera", vera))
     svc.routing.request_agent(vera)
-    net.alive.discard("c-alice")  # gone, with no $disconnect
+    net.alive.discard("c-alice")  # gone, with no $disconnect, well after its $connect returned
+    connected_at = int(Connection.get("c-alice").connected_at)
+    Connection("c-alice").update(actions=[Connection.connected_at.set(connected_at - CONNECTING_SECONDS * 1000 - 1)])
     net.rng = random.Random(0)
     svc.im.send(vera, "c-vera", SendFrame(session.session_id, "m1", "text", {"text": "hello?"}))
     assert svc.presence.connections_of("alice") == set()

@@ -10,7 +10,7 @@ import pytest
 from chalicelib.auth.identity import Identity
 from chalicelib.im.errors import ImError
 from chalicelib.im.models import Connection, Message, message_sk
-from chalicelib.im.presence import PresenceService
+from chalicelib.im.presence import CONNECTING_SECONDS, PresenceService
 from chalicelib.im.schemas import MessageRef, SendFrame
 from chalicelib.im.service import ImService
 from chalicelib.routing.models import Agent
@@ -213,11 +213,25 @@ def test_history_pages_through_delivered_messages(chat: Chat) -> None:
     assert third["next_after_seq"] is None
 
 
+def _age(connection_id: str, seconds: float) -> None:
+    connected_at = int(Connection.get(connection_id).connected_at)
+    Connection(connection_id).update(actions=[Connection.connected_at.set(connected_at - int(seconds * 1000))])
+
+
 def test_a_gone_connection_is_forgotten(chat: Chat) -> None:
+    _age("cv1", CONNECTING_SECONDS + 1)
     chat.sender.gone.add("cv1")
     chat.text(AGENT, "ca1", "a1")
     assert "cv1" not in chat.presence.connections_of(VISITOR.user_id)
     assert list(Connection.query("cv1")) == []
+
+
+def test_a_410_while_the_connection_may_still_be_in_its_connect_keeps_it(chat: Chat) -> None:
+    # API Gateway refuses posts until $connect has returned: a push racing a new connection must not end it.
+    chat.sender.gone.add("cv1")
+    chat.text(AGENT, "ca1", "a1")
+    assert "cv1" in chat.presence.connections_of(VISITOR.user_id)
+    assert chat.presence.identity("cv1") == VISITOR
 
 
 def test_an_agent_goes_offline_with_its_last_connection(chat: Chat) -> None:
