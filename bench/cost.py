@@ -290,7 +290,9 @@ async def _conversation(stack: Stack) -> dict[str, Any]:
     return {"before": before, "after": after, "marks": marks, "run_seconds": run_seconds, "traced": traced,
             "shift": [(shift_start, before), (after, shift_end)],
             "robot_answered": answered, "largest_frame_bytes": largest,
-            "frames_received": {"visitor": len(visitor.frames), "agent": len(agent.frames)}}
+            "frames_received": {"visitor": len(visitor.frames), "agent": len(agent.frames)},
+            "suggestions": {"in_message": sum(1 for f in agent.by_event["message"] if f.get("suggestions")),
+                            "own_frame": len(agent.by_event["suggestions"])}}
 
 
 def _delta(after: Mapping[str, Any], before: Mapping[str, Any]) -> dict[str, float]:
@@ -375,6 +377,8 @@ def run(state_dir: Path) -> dict[str, Any]:
                       "largest_frame_bytes": got["largest_frame_bytes"], "connections": CONNECTIONS,
                       "assumed_minutes": CONVERSATION_MINUTES},
         "message_path": path,
+        # The SOP assistant's suggestions for the visitor's texts: inside the agent's message frame, or late.
+        "suggestions": got["suggestions"],
         "phases": phases,
         "agent_shift": shift,
         "goal": {"usd_per_conversation_max": GOAL_USD_PER_CONVERSATION,
@@ -445,7 +449,11 @@ def table(r: dict[str, Any]) -> str:
         f"{', '.join(f'`{op}`' for op in path['parallel']) or 'nothing'} in parallel; goal at most "
         f"{r['goal']['sequential_calls_max']}: **{'met' if r['goal']['sequential_met'] else 'not met'}**.",
         "",
-        "By phase (the delivery executions' reads after their 5 s wait fall in the last one):",
+        f"The SOP assistant's suggestions for the {conv['visitor_messages']} visitor texts rode in the agent's "
+        f"message frame {r['suggestions']['in_message']} times and came in a frame of their own "
+        f"{r['suggestions']['own_frame']} times (not ready with the message).",
+        "",
+        "By phase (the delivery executions' reads after their ACK wait fall in the next one):",
         "",
         "| phase | AWS calls | write units | read units | WebSocket frames | delivery executions |",
         "|---|---|---|---|---|---|",

@@ -75,7 +75,7 @@ def get_settings() -> Settings:
         delivery_state_machine_arn=os.environ.get("DELIVERY_STATE_MACHINE_ARN", ""),
         lifecycle_state_machine_arn=os.environ.get("LIFECYCLE_STATE_MACHINE_ARN", ""),
         ack_wait_seconds=_int("ACK_WAIT_SECONDS", 5),
-        ack_first_wait_seconds=_int("ACK_FIRST_WAIT_SECONDS", min(2, _int("ACK_WAIT_SECONDS", 5))),
+        ack_first_wait_seconds=_int("ACK_FIRST_WAIT_SECONDS", min(1, _int("ACK_WAIT_SECONDS", 5))),
         visitor_token_secret=os.environ.get("VISITOR_TOKEN_SECRET", ""),
         visitor_token_ttl_seconds=_int("VISITOR_TOKEN_TTL_SECONDS", 24 * 3600),
         agent_token_ttl_seconds=_int("AGENT_TOKEN_TTL_SECONDS", 12 * 3600),

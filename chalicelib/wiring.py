@@ -69,7 +69,7 @@ def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConf
     knowledge = kb or knowledge_base()
     robot = RobotService(presence, im, knowledge.matcher, knowledge.robot_settings, knowledge.lookup,
                          routing.request_agent, **kwargs)
-    im.after_send = robot.on_agent_chat_message
+    im.companion = robot.for_agent
     return Services(presence=presence, im=im, sessions=sessions, agents=agents, routing=routing,
                     dashboard=dashboard, config=config, kb=knowledge, robot=robot, lifecycle=lifecycle,
                     survey=SurveyService(sessions, config, **kwargs), tickets=tickets,

@@ -266,6 +266,8 @@ def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
         kb.save_robot_settings({"suggested_questions": list(DEMO_SUGGESTED_QUESTIONS)})
     indexed = kb.rebuild()
     embedder.save()
+    # The cache spares the model at start; load it anyway, or the first new text (a visitor's) waits for it.
+    default_embedder().load()
     return imported, indexed
 
 

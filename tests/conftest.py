@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -67,11 +67,14 @@ class RecordingSender:
     def __init__(self) -> None:
         self.posts: list[tuple[str, dict[str, Any]]] = []
         self.gone: set[str] = set()
+        self.on_post: Callable[[str, dict[str, Any]], None] | None = None  # told of each recorded post
 
     def post(self, connection_id: str, frame: Mapping[str, Any]) -> PostResult:
         if connection_id in self.gone:
             return PostResult.GONE
         self.posts.append((connection_id, dict(frame)))
+        if self.on_post is not None:
+            self.on_post(connection_id, dict(frame))
         return PostResult.OK
 
     def frames(self, connection_id: str, event: str | None = None) -> list[dict[str, Any]]:

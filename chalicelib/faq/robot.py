@@ -186,25 +186,21 @@ class RobotService:
 
     # -- the SOP assistant ------------------------------------------------------------------------
 
-    def suggest(self, agent_id: str, session_id: str, text: str, seq: int | None = None,
-                conns: set[str] | None = None) -> dict[str, Any]:
-        """Ranked FAQ suggestions for ``text``, pushed to the agent (to ``conns`` when known); returns the frame."""
+    def suggestions(self, session_id: str, text: str, seq: int | None = None) -> dict[str, Any]:
+        """The ``suggestions`` frame for ``text``: ranked FAQs, each with why it matched."""
         settings = self._settings()
         hits = [h for h in self._matcher().rank(text, k=settings.suggestions, language=language_of(text))
                 if h.score > 0]
         found = self._faqs([h.faq_id for h in hits])
-        frame = {"event": "suggestions", "session_id": session_id, "seq": seq, "query": text[:500],
-                 "suggestions": [hit_json(h, found.get(h.faq_id)) for h in hits if h.faq_id in found]}
-        self._presence.push(agent_id, frame, conns=conns)
-        return frame
+        return {"event": "suggestions", "session_id": session_id, "seq": seq, "query": text[:500],
+                "suggestions": [hit_json(h, found.get(h.faq_id)) for h in hits if h.faq_id in found]}
 
-    def on_agent_chat_message(self, session: Session, msg: Message, agent_conns: set[str]) -> None:
-        """After a visitor's text reached the agent's connections: push the agent suggestions for it."""
+    def for_agent(self, session: Session, msg: Message) -> dict[str, Any] | None:
+        """What goes with a visitor's text to the agent (ImService.companion): suggestions for it."""
         if msg.sender_id != session.visitor_id or msg.kind != "text" or not session.agent_id:
-            return
+            return None
         text = str((msg.content.as_dict() if msg.content is not None else {}).get("text", ""))
-        if text.strip():
-            self.suggest(session.agent_id, session.session_id, text, int(msg.seq or 0), conns=agent_conns)
+        return self.suggestions(session.session_id, text, int(msg.seq or 0)) if text.strip() else None
 
     def suggest_on_request(self, agent: Identity, session_id: str, text: str | None) -> None:
         """The agent asks for suggestions: for ``text``, or for the visitor's latest text message."""
@@ -215,7 +211,7 @@ class RobotService:
             text = self._last_visitor_text(session)
             if text is None:
                 raise ImError("not_found", "the visitor has sent no text yet; give 'text'", session_id=session_id)
-        self.suggest(agent.user_id, session_id, text)
+        self._presence.push(agent.user_id, self.suggestions(session_id, text))
 
     @staticmethod
     def _last_visitor_text(session: Session) -> str | None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
@@ -36,10 +37,28 @@ STORED = "stored"
 MARKER_TTL_SECONDS = 7 * 24 * 3600
 RESUME_PAGE = 100
 _LAST_SK = message_sk(10**12 - 1)
+# How long a ready message waits for its companion frame (it is computed beside the send's writes, so
+# it is nearly always ready first); past this the message goes alone and the companion follows.
+COMPANION_WAIT_SECONDS = 0.05
 
 # Independent reads/writes on the send path run side by side, keeping it to three sequential calls
 # before the post to the recipient.
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="im")
+
+
+def _companion_frame(pending: Future[dict[str, Any] | None] | None, timeout: float | None,
+                     session_id: str) -> dict[str, Any] | None:
+    """The companion frame once ready (within ``timeout``), else None. A failed one is logged: it is a help,
+    never a reason to fail a message."""
+    if pending is None:
+        return None
+    try:
+        return pending.result(timeout=timeout)
+    except FutureTimeout:
+        return None
+    except Exception:
+        logger.exception("message companion failed", extra={"session_id": session_id})
+        return None
 
 
 def is_conditional_failure(err: Exception) -> bool:
@@ -77,9 +96,10 @@ class ImService:
         self._presence = presence
         self._timer = timer
         self._clock = clock
-        # Runs once a message has gone to its recipient (the SOP assistant's suggestions for agents); it gets
-        # the recipient's connections, so it need not read them again.
-        self.after_send: Callable[[Session, Message, set[str]], None] | None = None
+        # A frame that goes with a message to its recipient (the SOP assistant's suggestions for agents), or
+        # None. It is worked out beside the send's own writes and rides inside the message frame, under its
+        # event name, when ready by the post: one WebSocket message instead of two.
+        self.companion: Callable[[Session, Message], dict[str, Any] | None] | None = None
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -93,10 +113,6 @@ class ImService:
         recipient_id = session.agent_id if caller.user_id == session.visitor_id else session.visitor_id
         assert recipient_id is not None
         recipient_conns = _pool.submit(self._presence.connections_of, recipient_id)
-        if not self.claim_client_id(caller, frame, seq):
-            recipient_conns.cancel()
-            self.answer_duplicate(caller, connection_id, frame)
-            return
         now = self._now_ms()
         away = recipient_id == session.visitor_id and session.visitor_away_at is not None
         msg = Message(frame.session_id, message_sk(seq), seq=seq,
@@ -104,6 +120,13 @@ class ImService:
                       sender_role=caller.role, recipient_id=recipient_id,
                       kind=frame.kind, content=frame.content, client_msg_id=frame.client_msg_id,
                       sender_conn=connection_id, status=STORED if away else PENDING, attempts=1, created_at=now)
+        companion = None if away or self.companion is None else _pool.submit(self.companion, session, msg)
+        if not self.claim_client_id(caller, frame, seq):
+            for pending in (recipient_conns, companion):
+                if pending is not None:
+                    pending.cancel()
+            self.answer_duplicate(caller, connection_id, frame)
+            return
         msg.save(condition=Message.sk.does_not_exist())
         if away:
             recipient_conns.cancel()
@@ -112,14 +135,16 @@ class ImService:
         # The timer starts before the first post, so no delivery can be left without an end.
         self._timer.start(frame.session_id, msg.sk, seq)
         conns = recipient_conns.result()
-        self._presence.push(recipient_id, {"event": "message", "message": message_json(msg), "attempt": 1},
-                            conns=conns)
-        if self.after_send is not None:
-            try:
-                self.after_send(session, msg, conns)
-            except Exception:
-                # Suggestions are a help, never a reason to fail a message already delivered.
-                logger.exception("after-send hook failed", extra={"session_id": frame.session_id})
+        out: dict[str, Any] = {"event": "message", "message": message_json(msg), "attempt": 1}
+        extra = _companion_frame(companion, COMPANION_WAIT_SECONDS, frame.session_id)
+        if extra is not None:
+            out[extra["event"]] = extra
+        self._presence.push(recipient_id, out, conns=conns)
+        if extra is None and companion is not None:
+            # Not ready in time: it follows in a frame of its own rather than hold the message up.
+            late = _companion_frame(companion, None, frame.session_id)
+            if late is not None:
+                self._presence.push(recipient_id, late, conns=conns)
 
     def next_seq(self, caller: Identity, session_id: str, condition: Condition | None = None) -> Session:
         """Take the session's next sequence number for ``caller``'s message, if ``condition`` holds

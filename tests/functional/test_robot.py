@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from chalicelib.faq.matcher import Matcher
 from chalicelib.faq.model import Faq, RobotSettings
 from chalicelib.faq.robot import RobotService, language_of, wants_person
 from chalicelib.faq.search.embedded import EmbeddedBackend
+from chalicelib.im import service
 from chalicelib.im.actions import handle_frame
 from chalicelib.im.models import Message
 from chalicelib.sessions import models as sm
@@ -92,7 +94,7 @@ def bot(aws: None, sender: RecordingSender, timer: RecordingTimer, matcher: Matc
     settings = [RobotSettings(suggested_questions=("returns-window", "shipping-time"))]
     robot = RobotService(svc.presence, svc.im, lambda: matcher, lambda: settings[0], lookup, svc.routing.request_agent)
     svc = dataclasses.replace(svc, robot=robot)
-    svc.im.after_send = robot.on_agent_chat_message
+    svc.im.companion = robot.for_agent
     svc.sessions.current_or_new(VISITOR, svc.presence.connect("cv", VISITOR))
     return Bot(svc, sender, settings)
 
@@ -204,7 +206,11 @@ def test_the_agent_gets_ranked_suggestions_with_why_for_each_visitor_text(bot: B
     bot.frame("cv", action="request_agent")
     assert bot.session().agent_id == "alice"
     bot.say("can I pay by alipay?")
-    (pushed,) = bot.sender.frames("ca", "suggestions")
+    # They ride in the message frame (one WebSocket message), not in a frame of their own.
+    (message,) = bot.sender.frames("ca", "message")
+    pushed = message["suggestions"]
+    assert message["message"]["content"]["text"] == "can I pay by alipay?"
+    assert pushed["event"] == "suggestions" and not bot.sender.frames("ca", "suggestions")
     top = pushed["suggestions"][0]
     assert (pushed["seq"], top["faq_id"]) == (1, "payment-methods")
     assert top["answer"].startswith("We accept Alipay")
@@ -212,9 +218,44 @@ def test_the_agent_gets_ranked_suggestions_with_why_for_each_visitor_text(bot: B
     # On request: for the visitor's latest text, or for a text the agent gives.
     bot.frame("ca", action="suggest", session_id=pushed["session_id"])
     bot.frame("ca", action="suggest", session_id=pushed["session_id"], text="fapiao please")
-    again, asked = bot.sender.frames("ca", "suggestions")[1:]
+    again, asked = bot.sender.frames("ca", "suggestions")
     assert again["suggestions"][0]["faq_id"] == "payment-methods"
     assert asked["suggestions"][0]["faq_id"] == "invoice-request"
+
+
+def test_suggestions_not_ready_in_time_follow_the_message(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service, "COMPANION_WAIT_SECONDS", 0)
+    posted = threading.Event()
+    bot.sender.on_post = lambda conn, frame: posted.set() if frame.get("event") == "message" else None
+
+    def slow(session: Session, msg: Message) -> dict[str, Any] | None:
+        posted.wait(10)  # held until the message has gone without it
+        return bot.svc.robot.for_agent(session, msg)
+
+    bot.svc.im.companion = slow
+    bot.svc.presence.connect("ca", ALICE)
+    bot.svc.routing.agent_connected(ALICE)
+    bot.frame("cv", action="request_agent")
+    bot.say("can I pay by alipay?")
+    to_agent = [f for f in bot.sender.frames("ca") if f["event"] in ("message", "suggestions")]
+    assert [f["event"] for f in to_agent] == ["message", "suggestions"]
+    assert "suggestions" not in to_agent[0]
+    assert to_agent[1]["seq"] == to_agent[0]["message"]["seq"]
+    assert to_agent[1]["suggestions"][0]["faq_id"] == "payment-methods"
+
+
+def test_a_failing_suggestion_never_fails_the_message(bot: Bot) -> None:
+    def broken(session: Session, msg: Message) -> dict[str, Any] | None:
+        raise RuntimeError("search is down")
+
+    bot.svc.im.companion = broken
+    bot.svc.presence.connect("ca", ALICE)
+    bot.svc.routing.agent_connected(ALICE)
+    bot.frame("cv", action="request_agent")
+    bot.say("can I pay by alipay?")
+    (message,) = bot.sender.frames("ca", "message")
+    assert "suggestions" not in message and message["message"]["content"]["text"] == "can I pay by alipay?"
+    assert not bot.sender.frames("ca", "suggestions") and not bot.sender.frames("cv", "error")
 
 
 def test_suggestions_are_for_the_sessions_agent_only(bot: Bot) -> None:

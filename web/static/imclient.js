@@ -120,6 +120,8 @@ export class ImClient {
       case "message":
         this.raw({ action: "ack", message_id: frame.message.message_id });
         if (this.showOnce(frame.message)) this.onEvent("message", frame.message);
+        // An agent's copy of a visitor text carries the SOP assistant's suggestions frame when it was ready.
+        if (frame.suggestions) this.onEvent("suggestions", frame.suggestions);
         break;
       case "resumed":
         for (const m of frame.messages) {
