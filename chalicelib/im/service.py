@@ -31,8 +31,8 @@ from chalicelib.settings import MAX_DELIVERY_ATTEMPTS
 
 PENDING = "pending"
 DELIVERED = "delivered"
-# Kept for a visitor whose connection dropped (the session waits for them): no delivery attempts, no
-# send_failed; the visitor gets it on resume and its ACK makes it delivered.
+# Kept for a recipient with no connection (a dropped visitor the session waits for, an agent whose console
+# is closed): no delivery attempts, no send_failed; they get it on resume and their ACK makes it delivered.
 STORED = "stored"
 MARKER_TTL_SECONDS = 7 * 24 * 3600
 RESUME_PAGE = 100
@@ -114,27 +114,33 @@ class ImService:
         assert recipient_id is not None
         recipient_conns = _pool.submit(self._presence.connections_of, recipient_id)
         now = self._now_ms()
-        away = recipient_id == session.visitor_id and session.visitor_away_at is not None
+        to_visitor = recipient_id == session.visitor_id
         msg = Message(frame.session_id, message_sk(seq), seq=seq,
                       message_id=message_id(frame.session_id, seq), sender_id=caller.user_id,
                       sender_role=caller.role, recipient_id=recipient_id,
                       kind=frame.kind, content=frame.content, client_msg_id=frame.client_msg_id,
-                      sender_conn=connection_id, status=STORED if away else PENDING, attempts=1, created_at=now)
-        companion = None if away or self.companion is None else _pool.submit(self.companion, session, msg)
+                      sender_conn=connection_id, status=PENDING, attempts=1, created_at=now)
+        companion = None if self.companion is None else _pool.submit(self.companion, session, msg)
         if not self.claim_client_id(caller, frame, seq):
             for pending in (recipient_conns, companion):
                 if pending is not None:
                     pending.cancel()
             self.answer_duplicate(caller, connection_id, frame)
             return
+        # The lookup ran beside the claim. A recipient with no connection (a dropped visitor the session
+        # waits for, an agent whose console is closed or reconnecting) gets the message kept, not retried
+        # into the void and failed: it is handed over on their `resume`, and their ACK makes it delivered.
+        conns = recipient_conns.result()
+        if session.visitor_away_at is not None if to_visitor else not conns:
+            msg.status = STORED
         msg.save(condition=Message.sk.does_not_exist())
-        if away:
-            recipient_conns.cancel()
+        if msg.status == STORED:
+            if companion is not None:
+                companion.cancel()
             self._presence.post(connection_id, self.stored_frame(msg), caller.user_id)
             return
         # The timer starts before the first post, so no delivery can be left without an end.
         self._timer.start(frame.session_id, msg.sk, seq)
-        conns = recipient_conns.result()
         out: dict[str, Any] = {"event": "message", "message": message_json(msg), "attempt": 1}
         extra = _companion_frame(companion, COMPANION_WAIT_SECONDS, frame.session_id)
         if extra is not None:

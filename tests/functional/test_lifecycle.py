@@ -399,6 +399,28 @@ def test_a_dropped_visitor_is_reconnecting_then_offline_and_messages_wait_for_th
     assert world.svc.lifecycle.step(state)["done"] is False
 
 
+def test_messages_to_an_agent_whose_console_is_closed_wait_for_it_instead_of_failing(world: World) -> None:
+    vis, agent, session = chat(world)
+    world.svc.presence.disconnect(f"c-{agent.user_id}")  # the console closed: no connection left
+    started = len(world.timer.started)
+    say(world, vis, session.session_id, "are you still there?")
+    # Kept, not posted into the void, retried and failed: no delivery execution, no send_failed.
+    assert world.last(vis.user_id, "stored")["reason"] == "recipient_offline"
+    assert len(world.timer.started) == started and not world.frames(vis.user_id, "send_failed")
+    assert [m.status for m in Message.query(session.session_id) if m.sk.startswith(MESSAGE_SK_PREFIX)] == ["stored"]
+    # The console opens again: its resume hands the message over, and the ACK tells the visitor.
+    world.svc.presence.connect(f"c2-{agent.user_id}", agent)
+    resumed = world.svc.im.resume(agent, session.session_id, 0)
+    assert [(m["content"]["text"], m["status"]) for m in resumed["messages"]] == [("are you still there?", "stored")]
+    world.svc.im.ack(agent, MessageRef(session.session_id, 1))
+    assert world.last(vis.user_id, "delivered")["seq"] == 1
+    assert current(session.session_id).status == sm.ACTIVE
+    # Online again, the next message is delivered as usual.
+    world.svc.im.send(vis, f"c-{vis.user_id}", SendFrame(session.session_id, "m-next", "text", {"text": "ok"}))
+    assert world.sender.frames(f"c2-{agent.user_id}", "message")[-1]["message"]["seq"] == 2
+    assert len(world.timer.started) == started + 1
+
+
 def test_a_visitor_back_within_the_grace_period_is_never_shown_offline(world: World) -> None:
     vis, agent, session = chat(world)
     world.svc.presence.disconnect(f"c-{vis.user_id}")

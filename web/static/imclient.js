@@ -193,7 +193,8 @@ export function setStatus(el, status) {
   el.dataset.status = status || "";
   const mark = el.querySelector(".mark");
   if (!mark) return;
-  mark.textContent = { sending: "sending…", delivered: "✓ delivered", failed: "not delivered" }[status] || "";
+  mark.textContent = { sending: "sending…", delivered: "✓ delivered", stored: "✓ sent, not yet read",
+    failed: "not delivered" }[status] || "";
 }
 
 function safeUrl(url) {

@@ -135,6 +135,10 @@ function onEvent(name, data) {
   } else if (name === "delivered") {
     const el = pendingEls.get(data.client_msg_id);
     if (el) { el.dataset.messageId = data.message_id; setStatus(el, "delivered"); pendingEls.delete(data.client_msg_id); }
+  } else if (name === "stored") {
+    // The agent's console is closed for now: kept for the agent ("delivered" follows when it is back).
+    const el = pendingEls.get(data.client_msg_id);
+    if (el) { el.dataset.messageId = data.message_id; setStatus(el, "stored"); }
   } else if (name === "send_failed") {
     const el = pendingEls.get(data.client_msg_id);
     if (el) failed(el, data.original);
