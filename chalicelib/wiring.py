@@ -62,9 +62,9 @@ def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConf
     tickets = TicketService(sessions, config, **kwargs)
     routing = RoutingService(presence, sessions, agents, config, dashboard, timer=session_timer, tickets=tickets,
                              **kwargs)
-    presence.on_staff_gone = routing.agent_disconnected
     lifecycle = LifecycleService(presence, sessions, routing, session_timer, config, **kwargs)
     presence.on_visitor_gone = lifecycle.visitor_gone
+    presence.on_staff_gone = lifecycle.staff_gone
     im = ImService(presence, timer, **kwargs)
     knowledge = kb or knowledge_base()
     robot = RobotService(presence, im, knowledge.matcher, knowledge.robot_settings, knowledge.lookup,

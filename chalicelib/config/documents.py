@@ -85,6 +85,7 @@ def _sessions(body: dict[str, Any]) -> SessionPolicy:
     survey = body["survey"]
     return SessionPolicy(idle_warn_seconds=body["idle_warn_seconds"], idle_close_seconds=body["idle_close_seconds"],
                          reconnect_grace_seconds=body["reconnect_grace_seconds"],
+                         agent_grace_seconds=body["agent_grace_seconds"],
                          survey=SurveyPolicy(robot_sessions=survey["robot_sessions"],
                                              answer_within_seconds=survey["answer_within_seconds"],
                                              tags=tuple(survey["tags"])))

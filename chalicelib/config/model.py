@@ -113,11 +113,13 @@ class SurveyPolicy:
 class SessionPolicy:
     """How sessions end: the visitor is warned ``idle_warn_seconds`` after the agent's last unanswered
     message and the session closes ``idle_close_seconds`` after that; a dropped visitor shows as
-    reconnecting for ``reconnect_grace_seconds``, then as offline (the session goes on)."""
+    reconnecting for ``reconnect_grace_seconds``, then as offline (the session goes on); a session whose agent has
+    had no connection for ``agent_grace_seconds`` goes back to its group's queue, ahead of new arrivals (0: never)."""
 
     idle_warn_seconds: int = 180
     idle_close_seconds: int = 120
     reconnect_grace_seconds: int = 60
+    agent_grace_seconds: int = 120
     survey: SurveyPolicy = field(default_factory=SurveyPolicy)
 
 

@@ -82,8 +82,10 @@ class PresenceService:
     def _drop_conn(self, user_id: str, connection_id: str, staff: bool) -> None:
         presence = Presence(user_id)
         try:
+            # Only the call that removes it goes on: a connection forgotten twice (a 410, then its
+            # $disconnect) must not tell the user's last connection gone twice.
             presence.update(actions=[Presence.conns.delete({connection_id})],
-                            condition=Presence.user_id.exists())
+                            condition=Presence.conns.contains(connection_id))
         except UpdateError:
             return
         if presence.conns:

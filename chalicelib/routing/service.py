@@ -58,6 +58,10 @@ from chalicelib.tickets.service import Ticket, TicketService
 
 # Bounds on retry loops: each round re-reads, so these only stop a pathological livelock.
 _ASSIGN_ROUNDS = 4
+# A session handed back because its agent's connection stayed closed: the note the next agent reads, and
+# what the visitor is told.
+AGENT_GONE_NOTE = "The previous agent was disconnected."
+AGENT_GONE_NOTICE = "Your agent was disconnected. You keep your place ahead of new arrivals for the next one."
 _DRAIN_LIMIT = 200
 
 
@@ -685,7 +689,7 @@ class RoutingService:
                 tx.update("from", Agent(from_id), _slot_freed(now), condition=Agent.active > 0)
                 tx.update("session", Session(session.session_id), [
                     Session.agent_id.set(to_id), Session.transfers.add(1), Session.transferred_from.set(from_id),
-                    *_note_action(note), Session.updated_at.set(now),
+                    *_note_action(note), Session.updated_at.set(now), Session.agent_away_at.remove(),
                 ], condition=(Session.status == sm.ACTIVE) & (Session.agent_id == from_id))
         except TransactWriteError as err:
             failed = tx.failed(err)
@@ -706,7 +710,8 @@ class RoutingService:
             self._dashboard.group_changed(session.group_id)
         return session
 
-    def _transfer_to_group(self, session: Session, from_id: str, group_id: str, note: str | None) -> Session:
+    def _transfer_to_group(self, session: Session, from_id: str, group_id: str, note: str | None,
+                           notice: str | None = None) -> Session:
         config = self._config()
         group = config.groups.get(group_id)
         if group is None:
@@ -720,6 +725,7 @@ class RoutingService:
                 tx.update(Session(session.session_id), actions=[
                     Session.status.set(sm.WAITING), Session.agent_id.remove(), Session.group_id.set(group_id),
                     Session.queue_sk.set(entry.sk), Session.requested_at.set(now), Session.timer.remove(),
+                    Session.agent_away_at.remove(),
                     Session.transfers.add(1), Session.transferred_from.set(from_id), *_note_action(note),
                     Session.last_agent_id.set(from_id), Session.updated_at.set(now),
                 ], condition=(Session.status == sm.ACTIVE) & (Session.agent_id == from_id))
@@ -739,7 +745,7 @@ class RoutingService:
         self._stop_timer(session.timer)
         freed = self._agents.refresh(agent_id=from_id)
         session.refresh(consistent_read=True)
-        self._tell_transfer(session, from_id, None, group)
+        self._tell_transfer(session, from_id, None, group, notice)
         self._presence.push(from_id, {"event": "session", "session": session_json_for_former(session)})
         for changed in {group_id, session.group_id} - {None}:
             self._dashboard.group_changed(str(changed))
@@ -749,11 +755,23 @@ class RoutingService:
             self.drain_for(freed)
         return session
 
+    def hand_back(self, session: Session) -> bool:
+        """The agent stayed away past its grace period: the session goes back to its group's queue, ahead of
+        new arrivals, as a transfer would (its note says why). False if the session changed meanwhile."""
+        config = self._config()
+        group_id = session.group_id if session.group_id in config.groups else config.default_group
+        try:
+            self._transfer_to_group(session, str(session.agent_id), group_id, AGENT_GONE_NOTE,
+                                    notice=AGENT_GONE_NOTICE)
+        except ImError:
+            return False
+        return True
+
     def _tell_transfer(self, session: Session, from_id: str, agent_name: str | None,
-                       group: Group | None = None) -> None:
+                       group: Group | None = None, notice: str | None = None) -> None:
         to = {"agent": agent_name} if group is None else {"group": group.name}
-        notice = (f"You are being transferred to {agent_name or 'a colleague'}." if group is None
-                  else f"You are being transferred to {group.name}; you keep your place ahead of new arrivals.")
+        notice = notice or (f"You are being transferred to {agent_name or 'a colleague'}." if group is None else
+                            f"You are being transferred to {group.name}; you keep your place ahead of new arrivals.")
         self._sessions.announce(session, transferred={"from": from_id, **to}, notice=notice)
 
     # -- periodic --------------------------------------------------------------------------------

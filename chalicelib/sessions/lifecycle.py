@@ -1,5 +1,6 @@
-"""How an assigned session ends on its own: the idle timeout (a warning, then the close) and the
-visitor's dropped connection (reconnecting for a grace period, then offline; the session goes on).
+"""How an assigned session ends on its own: the idle timeout (a warning, then the close), the
+visitor's dropped connection (reconnecting for a grace period, then offline; the session goes on), and
+the agent's (after its grace period the session goes back to its group's queue).
 
 Each assignment starts one Step Functions execution (infra/statemachines/lifecycle.asl.json) that
 sleeps until the next moment something could be due, runs ``LifecycleService.step`` and sleeps again.
@@ -10,6 +11,7 @@ that wakes to a session it no longer owns (closed, transferred to a queue, a new
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import secrets
@@ -34,8 +36,8 @@ if TYPE_CHECKING:
 
 TimerState = dict[str, Any]
 """The execution's input and the step's output: ``session_id``, ``timer`` (the execution's name),
-``warn_seconds``, ``close_seconds``, ``grace_seconds`` (from the configuration when it started, so tests
-use short ones), ``wait_seconds`` (the next sleep) and ``done``."""
+``warn_seconds``, ``close_seconds``, ``grace_seconds``, ``agent_grace_seconds`` (from the configuration when
+it started, so tests use short ones), ``wait_seconds`` (the next sleep) and ``done``."""
 
 
 class SessionTimer(Protocol):
@@ -52,7 +54,7 @@ def timer_name(session_id: str, at_ms: int) -> str:
 def timer_state(session_id: str, name: str, policy: SessionPolicy, wait_seconds: int) -> TimerState:
     return {"session_id": session_id, "timer": name, "warn_seconds": policy.idle_warn_seconds,
             "close_seconds": policy.idle_close_seconds, "grace_seconds": policy.reconnect_grace_seconds,
-            "wait_seconds": max(1, wait_seconds), "done": False}
+            "agent_grace_seconds": policy.agent_grace_seconds, "wait_seconds": max(1, wait_seconds), "done": False}
 
 
 def stop_quietly(timer: SessionTimer, name: str) -> None:
@@ -112,6 +114,12 @@ class LifecycleService:
             return {**state, "done": True}
         now = self._now_ms()
         due: list[int] = []
+        if session.agent_away_at is not None:
+            back_at = self._agent_away(session, now, int(state.get("agent_grace_seconds") or 0))
+            if back_at is None:
+                return {**state, "done": True}  # handed back to the queue: this timer's work is over
+            if back_at:
+                due.append(back_at)
         if session.visitor_away_at is not None and session.visitor_offline_at is None:
             offline_at = int(session.visitor_away_at) + int(state["grace_seconds"]) * 1000
             if now < offline_at:
@@ -160,6 +168,23 @@ class LifecycleService:
         self._presence.push_many(dict.fromkeys([session.visitor_id, str(session.agent_id)], frame))
         return True
 
+    def _agent_away(self, session: Session, now: int, grace_seconds: int) -> int | None:
+        """The agent's connection closed: when to look again (0: no need), or None once the session went
+        back to its group's queue because the agent stayed away past its grace period."""
+        agent_id = str(session.agent_id)
+        if self._presence.connections_of(agent_id):
+            # Back: the mark goes (unless a newer one came), and the session carries on as before.
+            with contextlib.suppress(UpdateError):
+                session.update(actions=[Session.agent_away_at.remove()],
+                               condition=Session.agent_away_at == session.agent_away_at)
+            return 0
+        if grace_seconds <= 0:
+            return 0
+        hand_back_at = int(session.agent_away_at or 0) + grace_seconds * 1000
+        if now < hand_back_at:
+            return hand_back_at
+        return None if self._routing.hand_back(session) else now + 1000
+
     def _mark_offline(self, session: Session, now: int) -> None:
         if self._presence.connections_of(session.visitor_id):
             return  # back already; its hello clears the mark
@@ -175,7 +200,28 @@ class LifecycleService:
             self._presence.push(session.agent_id, {"event": "visitor_presence", "session_id": session.session_id,
                                                    "state": state, **extra})
 
-    # -- the visitor's connection ------------------------------------------------------------------
+    # -- connections that close --------------------------------------------------------------------
+
+    def staff_gone(self, user_id: str) -> None:
+        """A staff member's last connection closed: offline, and each session it serves gets a fresh timer
+        that wakes when the agent's grace period ends (the running one may sleep far longer)."""
+        self._routing.agent_disconnected(user_id)
+        policy = self._config().sessions
+        if self._timer is None or policy.agent_grace_seconds <= 0:
+            return
+        for session in self._sessions.of_agent(user_id):
+            now = self._now_ms()
+            old, name = session.timer, timer_name(session.session_id, now)
+            try:
+                session.update(actions=[Session.agent_away_at.set(now), Session.timer.set(name)],
+                               condition=(Session.status == sm.ACTIVE) & (Session.agent_id == user_id)
+                               & ((Session.timer == old) if old else Session.timer.does_not_exist()))
+            except UpdateError:
+                continue  # closed, transferred or re-timed meanwhile
+            self._timer.start(name, timer_state(session.session_id, name, policy, policy.agent_grace_seconds))
+            if old:
+                stop_quietly(self._timer, old)
+
 
     def visitor_gone(self, visitor_id: str, session_id: str | None) -> None:
         """The visitor's last connection closed: if a person serves it, the session waits for them."""

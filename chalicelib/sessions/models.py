@@ -68,6 +68,7 @@ class Session(Model):
     # Set while the visitor has no open connection (reconnecting, then offline after the grace period).
     visitor_away_at = NumberAttribute(null=True)
     visitor_offline_at = NumberAttribute(null=True)  # the grace period ran out (the session goes on)
+    agent_away_at = NumberAttribute(null=True)  # the agent's last connection closed (cleared when it is seen back)
     # The session's lifecycle execution (Step Functions), started at the first assignment.
     timer = UnicodeAttribute(null=True)
     # Transfers: how many, from whom, and the note the next agent sees.

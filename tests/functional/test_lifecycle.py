@@ -6,6 +6,7 @@ would run at each wake (tests/e2e runs the real definition)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,6 +19,7 @@ from chalicelib.im.errors import ImError
 from chalicelib.im.models import MESSAGE_SK_PREFIX, Message
 from chalicelib.im.schemas import MessageRef, SendFrame
 from chalicelib.routing.models import TRANSFERRED, Agent, GroupState, QueueEntry
+from chalicelib.routing.service import AGENT_GONE_NOTE, AGENT_GONE_NOTICE
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 from local import dynamodb_atomic
@@ -33,7 +35,8 @@ def atomic_moto() -> Iterator[None]:
     dynamodb_atomic.uninstall()
 
 
-POLICY = SessionPolicy(idle_warn_seconds=60, idle_close_seconds=30, reconnect_grace_seconds=20)
+POLICY = SessionPolicy(idle_warn_seconds=60, idle_close_seconds=30, reconnect_grace_seconds=20,
+                       agent_grace_seconds=40)
 
 
 @pytest.fixture
@@ -85,7 +88,8 @@ def test_each_assignment_starts_one_timer_with_the_configured_waits(world: World
     assert list(recorder(world).started) == [current(session.session_id).timer]
     state = state_of(world, session.session_id)
     assert state == {"session_id": session.session_id, "timer": current(session.session_id).timer,
-                     "warn_seconds": 60, "close_seconds": 30, "grace_seconds": 20, "wait_seconds": 60, "done": False}
+                     "warn_seconds": 60, "close_seconds": 30, "grace_seconds": 20, "agent_grace_seconds": 40,
+                     "wait_seconds": 60, "done": False}
 
 
 def test_messages_cost_the_timer_nothing_and_it_sleeps_until_a_warning_could_be_due(world: World) -> None:
@@ -419,6 +423,65 @@ def test_messages_to_an_agent_whose_console_is_closed_wait_for_it_instead_of_fai
     world.svc.im.send(vis, f"c-{vis.user_id}", SendFrame(session.session_id, "m-next", "text", {"text": "ok"}))
     assert world.sender.frames(f"c2-{agent.user_id}", "message")[-1]["message"]["seq"] == 2
     assert len(world.timer.started) == started + 1
+
+
+def test_an_agent_away_past_its_grace_period_hands_its_sessions_back_to_the_queue(world: World) -> None:
+    vis, alice, session = chat(world)
+    first_timer = current(session.session_id).timer
+    world.svc.presence.disconnect(f"c-{alice.user_id}")  # alice's console is gone
+    away = current(session.session_id)
+    assert away.agent_away_at is not None and away.timer != first_timer
+    assert first_timer in recorder(world).stopped
+    state = state_of(world, session.session_id)
+    assert state["wait_seconds"] == POLICY.agent_grace_seconds  # the fresh timer wakes when the grace ends
+    say(world, vis, session.session_id, "hello?")  # kept for alice meanwhile
+    assert world.last(vis.user_id, "stored")["reason"] == "recipient_offline"
+    assert wake(world, state)["done"] is True
+    back = current(session.session_id)
+    assert (back.status, back.agent_id, back.agent_away_at) == (sm.WAITING, None, None)
+    assert QueueEntry.get("general", back.queue_sk).priority_class == TRANSFERRED  # ahead of new arrivals
+    assert active_of("alice") == 0
+    assert world.last(vis.user_id, "session")["notice"] == AGENT_GONE_NOTICE
+    # The next agent gets it with the note and the whole history, the kept message included.
+    bob = world.agent("bob")
+    served = current(session.session_id)
+    assert (served.status, served.agent_id) == (sm.ACTIVE, "bob")
+    to_bob = [f for f in world.frames("bob", "session") if f["session"]["session_id"] == session.session_id]
+    assert to_bob[-1]["session"]["transfer"]["note"] == AGENT_GONE_NOTE
+    assert [m["content"]["text"] for m in world.svc.im.history(bob, session.session_id, 0, 10)["messages"]] == [
+        "hello?"]
+
+
+def test_an_agent_back_within_its_grace_period_keeps_its_sessions(world: World) -> None:
+    vis, alice, session = chat(world)
+    world.svc.presence.disconnect(f"c-{alice.user_id}")
+    state = state_of(world, session.session_id)
+    world.clock.tick(POLICY.agent_grace_seconds / 2)
+    world.svc.presence.connect(f"c2-{alice.user_id}", alice)  # a page reload, a network blip
+    after = wake(world, state)
+    kept = current(session.session_id)
+    assert (kept.status, kept.agent_id, kept.agent_away_at) == (sm.ACTIVE, "alice", None)
+    assert after["done"] is False and not world.frames(vis.user_id, "session")[-1].get("notice")
+
+
+def test_with_no_agent_grace_sessions_stay_with_an_agent_who_left(world: World) -> None:
+    use(world, routing_config(default_capacity=2, sessions=dataclasses.replace(POLICY, agent_grace_seconds=0)))
+    _, alice, session = chat(world)
+    timer = current(session.session_id).timer
+    world.svc.presence.disconnect(f"c-{alice.user_id}")
+    kept = current(session.session_id)
+    assert (kept.timer, kept.agent_away_at, kept.agent_id) == (timer, None, "alice")
+
+
+def test_a_connection_forgotten_twice_tells_the_agent_once(world: World) -> None:
+    vis, agent, _ = chat(world)
+    world.clock.tick(60)  # long past its $connect
+    world.svc.presence.disconnect(f"c-{vis.user_id}")  # its $disconnect
+    # Then a post still addressed to it (a receipt to the message's sender connection) gets a 410.
+    world.sender.gone.add(f"c-{vis.user_id}")
+    assert not world.svc.presence.post(f"c-{vis.user_id}", {"event": "pong"}, vis.user_id)
+    assert [f["state"] for f in world.frames(agent.user_id, "visitor_presence")] == ["reconnecting"]
+    assert len(recorder(world).started) == 2  # the assignment's timer, and one fresh one for the grace period
 
 
 def test_a_visitor_back_within_the_grace_period_is_never_shown_offline(world: World) -> None:
