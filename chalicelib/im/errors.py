@@ -12,6 +12,7 @@ ERROR_CODES = frozenset(
         "unknown_action",
         "frame_too_large",
         "content_too_large",
+        "unsupported_frame",  # sent by the gateway in front of the app: a binary frame
         "forbidden",
         "not_found",
         "unknown_message",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chalicelib.im import schemas
-from chalicelib.im.errors import ImError
+from chalicelib.im.errors import ERROR_CODES, ImError
 
 SID = "s_" + "ab" * 10
 
@@ -180,3 +182,11 @@ def test_error_frames_carry_code_message_and_details() -> None:
     frame = ImError("invalid_frame", "'type' is bad", field="type").frame("send")
     assert frame == {"event": "error", "code": "invalid_frame", "message": "'type' is bad", "action": "send",
                      "field": "type"}
+
+
+def test_the_protocol_documents_every_error_code_and_no_other() -> None:
+    # A mobile developer writes a client from docs/protocol.md alone: its table must be the codes sent.
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+    table = doc.split("### 2.1 Error codes", 1)[1].split("| code | meaning", 1)[1].split("\n\n", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", table, flags=re.MULTILINE))
+    assert documented == set(ERROR_CODES)
