@@ -278,6 +278,10 @@ class RoutingService:
         ticket = self._tickets.create_from_left_message(visitor, group_id, text, contact, reason or "visitor",
                                                         session.session_id if session else None)
         self._dashboard.left_message(group_id, ticket.ticket_id, ticket.created_at)
+        # The group's agents who are connected see it at once (one batched read of their presence).
+        frame = {"event": "left_message", "group_id": group_id, "ticket_id": ticket.ticket_id,
+                 "at": ticket.created_at}
+        self._presence.push_many({m.agent_id: frame for m in config.groups[group_id].members})
         return LeftMessage(ticket)
 
     def left_messages(self, group_ids: list[str], limit: int = 50) -> list[LeftMessage]:

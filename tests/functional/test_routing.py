@@ -306,6 +306,7 @@ def test_outside_hours_the_visitor_is_told_the_hours_and_offered_leave_a_message
 
 
 def test_a_left_message_is_an_open_ticket_listed_for_the_group(world: World) -> None:
+    world.agent("alice")  # connected: told at once; bob, also of the group, is not connected
     who = world.visitor(1)
     left = world.svc.routing.leave_message(who, "Please call me about order 42", "+86 138 0000 0000", "closed")
     listed = world.svc.routing.left_messages(["general"])
@@ -315,6 +316,8 @@ def test_a_left_message_is_an_open_ticket_listed_for_the_group(world: World) -> 
             shown["status"]) == (left.message_id, "Please call me about order 42", "+86 138 0000 0000", "closed",
                                  "v_1", "open")
     assert world.svc.routing.left_messages(["shoes"]) == []
+    told = world.last("alice", "left_message")
+    assert (told["group_id"], told["ticket_id"]) == ("general", left.message_id)
 
 
 # -- queue -----------------------------------------------------------------------------------------

@@ -487,6 +487,7 @@ function onEvent(name, data) {
     case "send_failed": return onFailed(data);
     case "status": return onStatus(data);
     case "suggestions": return onSuggestions(data);
+    case "left_message": return loadLeftMessages(); // a visitor of one of our groups just left one
     case "idle_warning": return onIdleWarning(data);
     case "visitor_presence": return onPresence(data);
     case "error": return onError(data);
