@@ -223,6 +223,9 @@ class ImService:
                 raise
             self._explain_ack(caller, ref)
             return
+        self._tell_delivered(msg)
+
+    def _tell_delivered(self, msg: Message) -> None:
         frame = self.delivered_frame(msg)
         if not (msg.sender_conn and self._presence.post(msg.sender_conn, frame, msg.sender_id)):
             self._presence.push(str(msg.sender_id), frame)
@@ -233,9 +236,31 @@ class ImService:
         except DoesNotExist:
             raise ImError("unknown_message", "no such message (it may have failed after three attempts)",
                           message_id=ref.message_id) from None
-        if msg.recipient_id != caller.user_id:
+        if msg.recipient_id != caller.user_id and not self._take_over(caller, msg):
             raise ImError("forbidden", "this message was not sent to you", message_id=ref.message_id)
         # Already delivered: a repeated ACK is harmless and needs no answer.
+
+    def _take_over(self, caller: Identity, msg: Message) -> bool:
+        """A visitor's message kept for an agent who left the session (it went back to the queue): the agent
+        serving it now may ACK it, which makes it theirs and delivered. Only on the refused-ACK path."""
+        if msg.status != STORED:
+            return False
+        try:
+            session = Session.get(str(msg.session_id), consistent_read=True)
+        except DoesNotExist:
+            return False
+        if session.agent_id != caller.user_id or msg.sender_id != session.visitor_id:
+            return False
+        try:
+            msg.update(actions=[Message.status.set(DELIVERED), Message.delivered_at.set(self._now_ms()),
+                                Message.recipient_id.set(caller.user_id)],
+                       condition=(Message.status == STORED) & (Message.recipient_id == msg.recipient_id))
+        except UpdateError as err:
+            if not is_conditional_failure(err):
+                raise
+            return True  # taken by another ACK meanwhile
+        self._tell_delivered(msg)
+        return True
 
     @staticmethod
     def delivered_frame(msg: Message) -> dict[str, Any]:
@@ -312,8 +337,11 @@ class ImService:
                                    consistent_read=True, limit=RESUME_PAGE + 1))
         more = len(items) > RESUME_PAGE
         items = items[:RESUME_PAGE]
+        # The agent serving the session now also gets what the visitor wrote to an agent who left it.
+        inherited = caller.user_id == session.agent_id
         visible = [message_json(m) for m in items
-                   if m.status == DELIVERED or caller.user_id in (m.recipient_id, m.sender_id)]
+                   if m.status == DELIVERED or caller.user_id in (m.recipient_id, m.sender_id)
+                   or (inherited and m.status == STORED and m.sender_id == session.visitor_id)]
         return {"event": "resumed", "session_id": session_id, "messages": visible,
                 "last_seq": int(items[-1].seq or 0) if more else int(session.seq or 0), "more": more}
 

@@ -16,7 +16,7 @@ import pytest
 from chalicelib.auth.identity import Identity
 from chalicelib.config.model import Rule, SessionPolicy, SurveyPolicy
 from chalicelib.im.errors import ImError
-from chalicelib.im.models import MESSAGE_SK_PREFIX, Message
+from chalicelib.im.models import MESSAGE_SK_PREFIX, Message, message_sk
 from chalicelib.im.schemas import MessageRef, SendFrame
 from chalicelib.routing.models import TRANSFERRED, Agent, GroupState, QueueEntry
 from chalicelib.routing.service import AGENT_GONE_NOTE, AGENT_GONE_NOTICE
@@ -450,6 +450,16 @@ def test_an_agent_away_past_its_grace_period_hands_its_sessions_back_to_the_queu
     assert to_bob[-1]["session"]["transfer"]["note"] == AGENT_GONE_NOTE
     assert [m["content"]["text"] for m in world.svc.im.history(bob, session.session_id, 0, 10)["messages"]] == [
         "hello?"]
+    # Kept for alice, it is bob's now: his console's resume offers it and his ACK tells the visitor.
+    resumed = world.svc.im.resume(bob, session.session_id, 0)
+    assert [(m["content"]["text"], m["status"]) for m in resumed["messages"]] == [("hello?", "stored")]
+    world.svc.im.ack(bob, MessageRef(session.session_id, 1))
+    assert world.last(vis.user_id, "delivered")["seq"] == 1
+    assert Message.get(session.session_id, message_sk(1)).recipient_id == "bob"
+    # Alice, back later, can no longer ACK it.
+    with pytest.raises(ImError) as refused:
+        world.svc.im.ack(alice, MessageRef(session.session_id, 1))
+    assert refused.value.code == "forbidden"
 
 
 def test_an_agent_back_within_its_grace_period_keeps_its_sessions(world: World) -> None:
