@@ -74,6 +74,12 @@ def test_a_cold_process_restores_the_classifier_without_embedding_the_knowledge_
     assert reader.matcher().rank("refund my order please")[0].faq_id == "refund"
     assert known(reader) == known(writer)
 
+    def answers(kb: KnowledgeBase) -> dict[str, float]:
+        return {c.faq_id: round(c.answer, 2) for c in kb.matcher().candidates_for("refund my money")
+                if c.answer is not None}
+
+    assert answers(reader) == answers(writer) and set(answers(reader)) == {"refund", "delivery", "password"}
+
 
 def test_with_no_snapshot_saved_the_first_process_fits_it_from_the_store_and_saves_it(s3: S3Snapshots) -> None:
     shared = EmbeddedBackend()
@@ -82,7 +88,7 @@ def test_with_no_snapshot_saved_the_first_process_fits_it_from_the_store_and_sav
     first = CountingEmbedder()
     kb = process(shared, s3, first)
     assert known(kb) == {"refund", "delivery", "password"}
-    assert len(first.texts) == sum(len(f.texts()) for f in FAQS) + 1
+    assert len(first.texts) == sum(len(f.texts()) + 1 for f in FAQS) + 1  # texts and answers, then one query
     assert s3.version() is not None
     again = CountingEmbedder()
     assert known(process(shared, s3, again)) == {"refund", "delivery", "password"}

@@ -197,7 +197,9 @@ def test_index_embeds_each_text_once() -> None:
 
     counting = Counting()
     Matcher(EmbeddedBackend(), counting).index(FAQS)
-    assert sorted(counting.texts) == sorted(t for f in FAQS for t in f.texts())
+    # Each question and similar question once, and each answer the English model can read.
+    assert sorted(counting.texts) == sorted([*(t for f in FAQS for t in f.texts()),
+                                            *(f.answer for f in FAQS if f.language != "zh")])  # not Chinese
 
 
 def test_the_intent_model_separates_faqs_that_share_words() -> None:
@@ -405,3 +407,14 @@ def test_the_real_matcher_answers_chinese_on_words_and_rejects_chinese_small_tal
         assert decision.answer is not None and decision.answer.faq_id == faq_id, (query, decision)
     for small_talk in ("今天天气怎么样", "你是机器人吗", "我想找工作"):
         assert m.decide(small_talk).answer is None, small_talk
+
+
+def test_where_questions_say_little_the_answer_decides() -> None:
+    # Two FAQs with the same question and no similar questions: only their answers tell them apart.
+    faqs = [Faq("a-password", "A question about my account", "Reset your password from the login page."),
+            Faq("b-address", "A question about my account", "Update your address in the settings.")]
+    m = Matcher(EmbeddedBackend(), WordsEmbedder())
+    m.index(faqs)
+    assert m.rank("password reset")[0].faq_id == "a-password"
+    assert m.rank("update my address")[0].faq_id == "b-address"
+    assert all(c.answer is not None for c in m.candidates_for("update my address"))
