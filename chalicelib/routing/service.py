@@ -58,11 +58,11 @@ from chalicelib.tickets.service import Ticket, TicketService
 
 # Bounds on retry loops: each round re-reads, so these only stop a pathological livelock.
 _ASSIGN_ROUNDS = 4
+_DRAIN_LIMIT = 200
 # A session handed back because its agent's connection stayed closed: the note the next agent reads, and
 # what the visitor is told.
 AGENT_GONE_NOTE = "The previous agent was disconnected."
 AGENT_GONE_NOTICE = "Your agent was disconnected. You keep your place ahead of new arrivals for the next one."
-_DRAIN_LIMIT = 200
 
 
 class Result(Enum):

@@ -222,7 +222,6 @@ class LifecycleService:
             if old:
                 stop_quietly(self._timer, old)
 
-
     def visitor_gone(self, visitor_id: str, session_id: str | None) -> None:
         """The visitor's last connection closed: if a person serves it, the session waits for them."""
         if not session_id or self._timer is None:
