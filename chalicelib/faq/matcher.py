@@ -19,7 +19,7 @@ import io
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +28,7 @@ import numpy.typing as npt
 from chalicelib.faq.embed import Embedder, Vector
 from chalicelib.faq.model import Faq, Hit
 from chalicelib.faq.search.base import CJK, SearchBackend, cjk_terms
+from chalicelib.faq.spelling import Vocabulary, words_of
 
 METHODS = ("bm25", "embedding", "hybrid")
 DEFAULT_METHOD = "hybrid"
@@ -42,7 +43,7 @@ RIDGE = 0.1  # the intent classifier's L2 penalty, chosen by cross-validation on
 KERNEL_GAMMA = 1.0  # its RBF kernel's width, likewise (0.5 to 1 equal, 2 worse)
 MAX_LANDMARKS = 1000  # Nyström landmarks: exact up to this many texts; a query reads (385 + this)² floats
 LINEAR_WEIGHT = 0.5  # of the vectors themselves beside the kernel features: keeps texts far from every landmark
-SNAPSHOT_FORMAT = 3  # of IntentModel.to_bytes; a snapshot of another format is not read (3: with answers)
+SNAPSHOT_FORMAT = 4  # of IntentModel.to_bytes; a snapshot of another format is not read (4: answers, words)
 
 TIE_BREAK = 0.01  # BM25's share in a CJK score: it only orders equal overlaps
 _CJK_FUNCTION_CHARS = set("的了吗呢吧啊呀嘛哦么我你您他她它们是在这那个和与及就都也还又要想请把被给让")
@@ -132,6 +133,7 @@ class IntentModel:
         self._vectors: dict[str, npt.NDArray[np.float32]] = {}  # each FAQ's text vectors, one row each
         self._sums: dict[str, npt.NDArray[np.float32]] = {}  # each FAQ's sum of features (float32: memory)
         self._answers: dict[str, npt.NDArray[np.float32]] = {}  # each FAQ's answer vector, where it has one
+        self.vocabulary = Vocabulary()  # the FAQs' words, for typos in questions (kept here: saved with the rest)
         self._landmarks: npt.NDArray[np.float32] | None = None
         self._transform: npt.NDArray[np.float32] | None = None
         self._gram: npt.NDArray[np.float64] | None = None
@@ -142,16 +144,18 @@ class IntentModel:
         self._lock = threading.Lock()
 
     def replace_all(self, vectors: dict[str, Vector], landmarks: Vector | None = None,
-                    answers: dict[str, Vector] | None = None) -> None:
+                    answers: dict[str, Vector] | None = None, words: Mapping[str, Iterable[str]] | None = None
+                    ) -> None:
         """Forget every FAQ and learn these (faq_id -> its texts' vectors, one row each; ``answers``:
-        faq_id -> its answer's vector). The landmarks are chosen among the texts unless given (a restored
-        snapshot keeps its own)."""
+        faq_id -> its answer's vector; ``words``: faq_id -> its words). The landmarks are chosen among the
+        texts unless given (a restored snapshot keeps its own)."""
         rows = {f: np.asarray(v, dtype=np.float32).reshape(len(v), -1) for f, v in vectors.items()}
         fitted = self._fit(rows, landmarks)
         kept = {f: np.asarray(v, dtype=np.float32).reshape(-1) for f, v in (answers or {}).items() if f in rows}
         with self._lock:
             self._set(fitted)
             self._answers = kept
+            self.vocabulary.replace_all({f: (words or {}).get(f, ()) for f in rows})
 
     def _fit(self, rows: dict[str, npt.NDArray[np.float32]], landmarks: Vector | None) -> _Fitted:
         if landmarks is None:
@@ -198,13 +202,15 @@ class IntentModel:
         return _features(np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1), self._landmarks,
                          self._transform, self._gamma).astype(np.float64)
 
-    def upsert(self, faq_id: str, vectors: Vector, answer: Vector | None = None) -> None:
+    def upsert(self, faq_id: str, vectors: Vector, answer: Vector | None = None,
+               words: Iterable[str] = ()) -> None:
         with self._lock:
             if not self.complete:
                 return
             self._answers.pop(faq_id, None)
             if answer is not None:
                 self._answers[faq_id] = np.asarray(answer, dtype=np.float32).reshape(-1)
+            self.vocabulary.set(faq_id, words)
             added = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
             if self._transform is None:  # fitted on nothing: the first texts become the landmarks
                 self._set(self._fit({**self._vectors, faq_id: added}, None))
@@ -226,6 +232,7 @@ class IntentModel:
         old = self._vectors.pop(faq_id, None)
         self._sums.pop(faq_id, None)
         self._answers.pop(faq_id, None)
+        self.vocabulary.remove(faq_id)
         if old is not None and self._gram is not None and self._transform is not None:
             feats = self._featurise(old)
             self._gram = self._gram - feats.T @ feats
@@ -246,13 +253,15 @@ class IntentModel:
             landmarks = self._landmarks if self._landmarks is not None else np.zeros((0, 0), dtype=np.float32)
             answered = [f for f in ids if f in self._answers]
             answers = [self._answers[f] for f in answered]
+            words = self.vocabulary.by_faq()
         dim = rows[0].shape[1] if rows else 0
         buffer = io.BytesIO()
         np.savez(buffer, format=np.array([SNAPSHOT_FORMAT]), dim=np.array([dim]),
                  ids=np.array(ids, dtype=np.str_), counts=np.array([len(r) for r in rows], dtype=np.int64),
                  rows=(np.concatenate(rows) if rows else np.zeros((0, 0))).astype(np.float16),
                  landmarks=landmarks.astype(np.float16), answer_ids=np.array(answered, dtype=np.str_),
-                 answers=(np.stack(answers) if answers else np.zeros((0, dim))).astype(np.float16))
+                 answers=(np.stack(answers) if answers else np.zeros((0, dim))).astype(np.float16),
+                 words=np.array([" ".join(words.get(f, ())) for f in ids], dtype=np.str_))
         return buffer.getvalue()
 
     def restore(self, data: bytes, dim: int | None = None) -> None:
@@ -269,6 +278,7 @@ class IntentModel:
                     landmarks = np.asarray(npz["landmarks"], dtype=np.float32)
                     answer_ids = [str(f) for f in npz["answer_ids"]]
                     answers = np.asarray(npz["answers"], dtype=np.float32)
+                    words = [str(w).split() for w in npz["words"]]
         except (OSError, KeyError, IndexError, ValueError) as e:
             raise ValueError(f"not an intent model snapshot: {e}") from e
         if fmt != SNAPSHOT_FORMAT:
@@ -276,11 +286,12 @@ class IntentModel:
         if ids and dim is not None and saved_dim != dim:
             raise ValueError(f"intent model snapshot of {saved_dim}-dimensional vectors, not {dim}")
         if (len(ids) != len(counts) or sum(counts) != len(rows) or (ids and not len(landmarks))
-                or len(answer_ids) != len(answers)):
+                or len(answer_ids) != len(answers) or len(words) != len(ids)):
             raise ValueError("intent model snapshot is inconsistent")
         bounds = np.cumsum([0, *counts])
         self.replace_all({f: rows[bounds[i]:bounds[i + 1]] for i, f in enumerate(ids)},
-                         landmarks=landmarks, answers=dict(zip(answer_ids, answers, strict=True)))
+                         landmarks=landmarks, answers=dict(zip(answer_ids, answers, strict=True)),
+                         words=dict(zip(ids, words, strict=True)))
 
     def scores(self, vector: Vector, faq_ids: Iterable[str]) -> dict[str, tuple[float, int]]:
         """(score, how many texts back it) for each of ``faq_ids`` the model knows."""
@@ -393,7 +404,8 @@ class Matcher:
             return self.backend.replace_all(kept)
         known = self._embed_texts(kept)
         count = self.backend.replace_all(kept, _Known(self.embedder, known))
-        self.intents.replace_all({f.faq_id: _rows(known, f) for f in kept}, answers=_answers(known, kept))
+        self.intents.replace_all({f.faq_id: _rows(known, f) for f in kept}, answers=_answers(known, kept),
+                                 words={f.faq_id: words_of(f) for f in kept})
         return count
 
     def learn(self, faqs: Iterable[Faq]) -> int:
@@ -404,7 +416,8 @@ class Matcher:
         if self.embedder is None:
             return 0
         known = self._embed_texts(kept)
-        self.intents.replace_all({f.faq_id: _rows(known, f) for f in kept}, answers=_answers(known, kept))
+        self.intents.replace_all({f.faq_id: _rows(known, f) for f in kept}, answers=_answers(known, kept),
+                                 words={f.faq_id: words_of(f) for f in kept})
         return len(kept)
 
     def teach(self, faqs: Sequence[Faq] = (), deleted: Sequence[str] = ()) -> None:
@@ -416,7 +429,7 @@ class Matcher:
         known = self._embed_texts([f for f in faqs if f.enabled])
         for f in faqs:
             if f.enabled:
-                self.intents.upsert(f.faq_id, _rows(known, f), _answers(known, [f]).get(f.faq_id))
+                self.intents.upsert(f.faq_id, _rows(known, f), _answers(known, [f]).get(f.faq_id), words_of(f))
             else:
                 self.intents.delete(f.faq_id)
         for faq_id in deleted:
@@ -431,7 +444,7 @@ class Matcher:
         self.backend.upsert(faqs, _Known(self.embedder, known))
         for f in faqs:
             if f.enabled:
-                self.intents.upsert(f.faq_id, _rows(known, f), _answers(known, [f]).get(f.faq_id))
+                self.intents.upsert(f.faq_id, _rows(known, f), _answers(known, [f]).get(f.faq_id), words_of(f))
             else:
                 self.intents.delete(f.faq_id)
 
@@ -456,6 +469,8 @@ class Matcher:
         if not text:
             return []
         cjk = CJK.search(text) is not None
+        if not cjk:
+            text = self.intents.vocabulary.correct(text)
         vector = None
         # The English model reads most CJK characters as one unknown token: cosines between unrelated
         # Chinese questions reach 0.99 (measured), so CJK queries are matched on words alone.

@@ -79,6 +79,7 @@ def test_a_cold_process_restores_the_classifier_without_embedding_the_knowledge_
                 if c.answer is not None}
 
     assert answers(reader) == answers(writer) and set(answers(reader)) == {"refund", "delivery", "password"}
+    assert reader.matcher().intents.vocabulary.correct("refnud") == "refund"  # its words came with it
 
 
 def test_with_no_snapshot_saved_the_first_process_fits_it_from_the_store_and_saves_it(s3: S3Snapshots) -> None:

@@ -418,3 +418,9 @@ def test_where_questions_say_little_the_answer_decides() -> None:
     assert m.rank("password reset")[0].faq_id == "a-password"
     assert m.rank("update my address")[0].faq_id == "b-address"
     assert all(c.answer is not None for c in m.candidates_for("update my address"))
+
+
+def test_a_typo_finds_the_faq_of_the_word_it_stands_for(matcher: Matcher) -> None:
+    # "parcle" reaches neither BM25 nor the vectors; corrected, it is the delivery FAQ's word.
+    assert matcher.rank("my parcle")[0].faq_id == "delivery"
+    assert matcher.candidates_for("my parcle")[0].matched in {f for f in FAQS[1].texts()}
