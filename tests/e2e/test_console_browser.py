@@ -94,7 +94,7 @@ def never_pwned(*pages_: Page) -> None:
 
 def test_a_visitor_goes_from_the_robot_to_an_agent_and_rates_the_chat(stack: Stack, browser: Browser) -> None:
     # The robot answers a question it knows.
-    visitor = open_widget(browser, stack, "?category=shoes&source=/product/SKU-1042")
+    visitor = open_widget(browser, stack, "?category=shoes&source=/product/SKU-1042&name=Mei%20Lin")
     admin = bearer(visitor.request, stack, "admin")
     answer = visitor.request.get(f"{stack.base}/api/faqs/orders-track-order", headers=admin).json()["answer"]
     visitor.get_by_test_id("vis-input").fill("How do I track my order?")
@@ -116,6 +116,7 @@ def test_a_visitor_goes_from_the_robot_to_an_agent_and_rates_the_chat(stack: Sta
     expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with alice")
     expect(queue).to_be_hidden()
     expect(agent.get_by_test_id("list-online").locator("[data-testid=session-item]")).to_have_count(1)
+    expect(agent.get_by_test_id("list-online").locator("[data-testid=session-item]")).to_contain_text("Mei Lin")
     thread = agent.get_by_test_id("con-messages")
     expect(thread.locator("[data-role=visitor]").first).to_have_text(re.compile("How do I track my order"))
     expect(thread.locator("[data-role=robot]")).to_have_count(1)

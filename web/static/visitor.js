@@ -16,6 +16,8 @@ async function visitorToken() {
   const body = { channel: "web", source: params.get("source") || location.pathname,
     language: (navigator.language || "en").slice(0, 35) };
   if (params.get("category")) body.category = params.get("category");
+  // The shop's page knows its signed-in customer: the agent sees the name (the server keeps 80 characters).
+  if (params.get("name")) body.name = params.get("name").trim().slice(0, 80);
   const res = await fetch("/api/visitors/token", {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
   });
