@@ -36,6 +36,7 @@ def test_a_typo_of_a_knowledge_base_word_becomes_that_word(vocab: Vocabulary, ty
     "an older bull",  # English words stay, though one edit from "order" and "bill"
     "my parcel is late",  # not a typo of anything here
     "ok",  # too short to judge
+    "pls thx lol",  # chat shorthand: three letters are left alone ("plus", "the", "low" are one edit away)
     "退货 cancel",  # CJK is left as it is
 ])
 def test_words_and_unknown_words_are_left_alone(vocab: Vocabulary, text: str) -> None:
