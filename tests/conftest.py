@@ -157,3 +157,14 @@ class WordsEmbedder:
             for word in text.lower().split():
                 rows[i, zlib.crc32(word.strip("?!.,").encode()) % self.dim] += 1.0
         return normalise(rows)
+
+
+class CountingEmbedder(WordsEmbedder):
+    """A :class:`WordsEmbedder` that records every text it was asked to embed."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> Vector:
+        self.texts.extend(texts)
+        return super().embed(texts)

@@ -3,11 +3,8 @@ else fitted from the store; other processes' edits reach it; concurrent writers 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 
-from chalicelib.faq.embed import Vector
 from chalicelib.faq.kb import KnowledgeBase
 from chalicelib.faq.matcher import IntentModel
 from chalicelib.faq.model import Faq
@@ -16,7 +13,7 @@ from chalicelib.faq.snapshots import MemorySnapshots, S3Snapshots, SnapshotConfl
 from chalicelib.faq.store import FaqStore
 from chalicelib.platform import aws as aws_clients
 from chalicelib.settings import get_settings
-from tests.conftest import WordsEmbedder
+from tests.conftest import CountingEmbedder, WordsEmbedder
 
 BUCKET = "cs-test-faq-models"
 FAQS = [
@@ -25,15 +22,6 @@ FAQS = [
     Faq("delivery", "When will my parcel arrive?", "In 3 to 5 days.", similar=("where is my parcel",)),
     Faq("password", "I forgot my password", "Use the reset link.", similar=("reset my password",)),
 ]
-
-
-class CountingEmbedder(WordsEmbedder):
-    def __init__(self) -> None:
-        self.texts: list[str] = []
-
-    def embed(self, texts: Sequence[str]) -> Vector:
-        self.texts.extend(texts)
-        return super().embed(texts)
 
 
 class Clock:

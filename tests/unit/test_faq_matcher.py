@@ -23,7 +23,7 @@ from chalicelib.faq.matcher import (
 )
 from chalicelib.faq.model import Faq, Hit
 from chalicelib.faq.search.embedded import EmbeddedBackend
-from tests.conftest import WordsEmbedder
+from tests.conftest import CountingEmbedder, WordsEmbedder
 
 
 class RecordingBackend:
@@ -187,15 +187,7 @@ def test_over_a_backend_filled_elsewhere_the_classifier_waits_for_learn() -> Non
 
 
 def test_index_embeds_each_text_once() -> None:
-    class Counting(WordsEmbedder):
-        def __init__(self) -> None:
-            self.texts: list[str] = []
-
-        def embed(self, texts: Sequence[str]) -> Vector:
-            self.texts.extend(texts)
-            return super().embed(texts)
-
-    counting = Counting()
+    counting = CountingEmbedder()
     Matcher(EmbeddedBackend(), counting).index(FAQS)
     # Each question and similar question once, and each answer the English model can read.
     assert sorted(counting.texts) == sorted([*(t for f in FAQS for t in f.texts()),
