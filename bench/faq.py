@@ -31,6 +31,9 @@ SEED = 1
 LATENCY_QUERIES = 300
 SWEEP = (0.45, 0.50, 0.53, 0.55, 0.56, 0.57, 0.58, 0.60, 0.65, 0.70)
 COLD_PICKS = 5  # seeded draws of one question per FAQ for the cold knowledge base made of real utterances
+# Our own human rewordings of each Bitext FAQ's question (six each): the kind of cold set the accuracy goal
+# names, which the data folder does not have. Written by hand, never used to choose a weight.
+REWORDINGS = ROOT / "bench" / "data" / "bitext_rewordings.jsonl"
 
 Scored = list[tuple[ev.Labelled, list[Candidate]]]
 
@@ -144,6 +147,12 @@ def accuracy(embedder: Embedder) -> dict[str, Any]:
                      "bm25": ranking(ev.collect(kb, similar, dev, bm25), lexical),
                      "embedding": ranking(scored, embedding)}
     out["bitext"]["simulated_oos"] = out_of_scope(left_out(kb, dev, hybrid), shipped)
+    rewordings = ev.load_labelled(REWORDINGS)
+    scored = ev.collect(kb, [], rewordings, hybrid)
+    m = ev.metrics(scored, shipped)
+    out["cold_rewordings"] = {**{k: m[k] for k in ("n", "top1", "recall3", "mrr5", "answered_correctly")},
+                              "bm25": ranking(ev.collect(kb, [], rewordings, bm25), lexical),
+                              "embedding": ranking(scored, embedding)}
     out["cold_utterances"] = cold_from_utterances(dev, {"hybrid": hybrid, "embedding": hybrid, "bm25": bm25},
                                                   {"hybrid": shipped, "embedding": embedding, "bm25": lexical})
     per_bot: dict[str, Any] = {}
@@ -250,7 +259,7 @@ def run() -> dict[str, Any]:
 
 
 def table(r: dict[str, Any]) -> str:
-    b, c, h, u = r["bitext"], r["cold"], r["hint3"], r["cold_utterances"]
+    b, c, h, u, w = r["bitext"], r["cold"], r["hint3"], r["cold_utterances"], r["cold_rewordings"]
     bots = h["bots"]
 
     def row(label: str, shipped: Any, bm25: Any, emb: Any) -> str:
@@ -270,6 +279,9 @@ def table(r: dict[str, Any]) -> str:
         row(f"cold KB of customers' words top-1 (27 FAQs, one `bitext_kb_large` question each, mean of "
             f"{u['picks']} draws: {u['top1_min']} to {u['top1_max']})", u["top1"], u["bm25"]["top1"],
             u["embedding"]["top1"]),
+        row(f"cold KB, our human rewordings of each question top-1 ({w['n']} queries, "
+            "`bench/data/bitext_rewordings.jsonl`)", w["top1"], w["bm25"]["top1"], w["embedding"]["top1"]),
+        row("cold KB, rewordings recall@3", w["recall3"], w["bm25"]["recall3"], w["embedding"]["recall3"]),
     ]
     for bot in BOTS:
         f = bots[bot]
