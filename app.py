@@ -183,6 +183,24 @@ def visitor_sessions(visitor_id: str) -> Any:
     return {"sessions": [session_json(s, staff=True) for s in services().sessions.of_visitor(visitor_id, limit)]}
 
 
+# -- Images sent in chats (chalicelib/media); read back at /media/<key> --
+from chalicelib.media import uploads  # noqa: E402
+
+# API Gateway passes these bodies to the Lambda as bytes (base64), not as text.
+app.api.binary_types.extend(t for t in uploads.IMAGE_TYPES if t not in app.api.binary_types)
+
+
+# Other types are accepted here only to be refused with this API's error shape, not Chalice's.
+@app.route("/uploads", methods=["POST"], cors=True,
+           content_types=[*uploads.IMAGE_TYPES, "application/octet-stream", "application/json", "text/plain"])
+@api_errors
+def upload_create() -> Response:
+    req = request()
+    svc = services()
+    stored = uploads.upload(caller(req), req.raw_body, req.headers.get("content-type"), svc.sessions, svc.media)
+    return Response(body=stored, status_code=201)
+
+
 # -- Orders and products (the console's right column) --
 from chalicelib.commerce import api as commerce_api  # noqa: E402
 

@@ -16,6 +16,7 @@ from chalicelib.auth.tokens import authenticate, default_key_source
 from chalicelib.commerce.model import CommerceError
 from chalicelib.faq.store import FaqError
 from chalicelib.im.errors import ImError
+from chalicelib.media.uploads import MediaError
 from chalicelib.tickets.errors import TicketError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -57,6 +58,8 @@ def api_errors(func: F) -> F:
         except TicketError as err:
             return error_response(err.status, err.code, err.message, field=err.field, **err.details)
         except CommerceError as err:
+            return error_response(err.status, err.code, err.message)
+        except MediaError as err:
             return error_response(err.status, err.code, err.message)
 
     return wrapper  # type: ignore[return-value]

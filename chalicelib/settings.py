@@ -53,6 +53,8 @@ class Settings:
     # S3 object where the FAQ matcher's intent classifier is shared between processes; empty bucket: none.
     faq_model_bucket: str
     faq_model_key: str
+    # S3 bucket of the images sent in chats (chalicelib/media); empty: uploads are refused.
+    media_bucket: str
 
     def table_name(self, short: str) -> str:
         return f"{self.table_prefix}-{short}"
@@ -96,4 +98,5 @@ def get_settings() -> Settings:
         faq_model_bucket=os.environ.get("FAQ_MODEL_BUCKET", ""),
         faq_model_key=os.environ.get("FAQ_MODEL_KEY",
                                      f"{os.environ.get('TABLE_PREFIX', f'cs-{stage}')}/faq-intent-model.npz"),
+        media_bucket=os.environ.get("MEDIA_BUCKET", ""),
     )

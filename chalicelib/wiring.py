@@ -15,6 +15,7 @@ from chalicelib.im.delivery import DeliveryTimer, StepFunctionsTimer
 from chalicelib.im.presence import PresenceService
 from chalicelib.im.ratelimit import RateLimiter
 from chalicelib.im.service import ImService
+from chalicelib.media.uploads import MediaStore
 from chalicelib.platform.ws import Sender, WebSocketSender
 from chalicelib.routing.agents import AgentBook
 from chalicelib.routing.dashboard import Dashboard
@@ -40,6 +41,7 @@ class Services:
     survey: SurveyService
     tickets: TicketService
     limiter: RateLimiter
+    media: MediaStore
 
 
 def _stored_config() -> RoutingConfig:
@@ -73,7 +75,7 @@ def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConf
     return Services(presence=presence, im=im, sessions=sessions, agents=agents, routing=routing,
                     dashboard=dashboard, config=config, kb=knowledge, robot=robot, lifecycle=lifecycle,
                     survey=SurveyService(sessions, config, **kwargs), tickets=tickets,
-                    limiter=RateLimiter())
+                    limiter=RateLimiter(), media=MediaStore())
 
 
 _kb: KnowledgeBase | None = None

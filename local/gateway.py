@@ -9,6 +9,7 @@
   ``endpoint_url=http://127.0.0.1:<port>/ws-api``.
 - ``/api/...``: the REST routes, through Chalice's own local gateway.
 - ``/``, ``/console``, ``/tickets``, ``/dashboard``, ``/robot``, ``/static/...``: the web pages.
+- ``/media/...``: the images sent in chats, from their S3 bucket (on AWS CloudFront serves them).
 - ``/_local/stats``: AWS calls made in this process, the gateway's counters, handler invocations and run
   time by route, what the Step Functions engine ran, and any ``STATS_READOUTS``.
 
@@ -42,6 +43,7 @@ from chalice.app import Chalice
 from chalice.config import Config
 from chalice.local import LambdaContext, LocalGateway, LocalGatewayException
 
+from chalicelib.media import uploads
 from chalicelib.platform import metering
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -140,6 +142,7 @@ class Gateway:
         self.max_connection_seconds = max_connection_seconds
         self._rest = LocalGateway(app, Config())
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lambda")
+        self._media = uploads.MediaStore()
         self._connections: dict[str, _Connection] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.counts: Counter[str] = Counter()
@@ -396,6 +399,19 @@ class Gateway:
     async def static(self, request: web.Request) -> web.StreamResponse:
         return self._file(self._web_root / "static", request.match_info["path"])
 
+    async def media(self, request: web.Request) -> web.StreamResponse:
+        key = uploads.PREFIX + request.match_info["path"]
+        try:
+            found = await asyncio.get_running_loop().run_in_executor(self._pool, self._media.get, key)
+        except uploads.MediaError:  # no bucket configured
+            raise web.HTTPServiceUnavailable() from None
+        if found is None:
+            raise web.HTTPNotFound()
+        body, content_type = found
+        # As the CloudFront behaviour does: cached for good, never sniffed into something else.
+        return web.Response(body=body, content_type=content_type, headers={
+            "Cache-Control": uploads.CACHE_CONTROL, "X-Content-Type-Options": "nosniff"})
+
 
 GATEWAY = web.AppKey("gateway", Gateway)
 
@@ -418,6 +434,7 @@ def create_gateway_app(app: Chalice, port: int, web_root: Path, *, idle_timeout:
     web_app.router.add_get("/dashboard", gateway.page("dashboard.html"))
     web_app.router.add_get("/robot", gateway.page("robot.html"))
     web_app.router.add_get("/static/{path:.*}", gateway.static)
+    web_app.router.add_get("/media/{path:.*}", gateway.media)
 
     async def start_reaper(_: web.Application) -> AsyncIterator[None]:
         reaper = asyncio.get_running_loop().create_task(gateway.reap())

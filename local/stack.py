@@ -52,6 +52,7 @@ def configure_environment(port: int, state_dir: Path) -> None:
         "POWERTOOLS_METRICS_DISABLED": "true",
         # The console's orders and products come from the demo shop's tables (config/demo/commerce.json).
         "COMMERCE_BACKEND": "demo",
+        "MEDIA_BUCKET": "cs-local-media",
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
@@ -87,6 +88,8 @@ def create_resources() -> dict[str, str]:
 
     for model in (*ALL_MODELS, *DEMO_MODELS):
         model.create_table(wait=True)
+    if get_settings().media_bucket:
+        aws.client("s3").create_bucket(Bucket=get_settings().media_bucket)
     topic = get_settings().alerts_topic_arn
     if topic:
         aws.client("sns").create_topic(Name=topic.rsplit(":", 1)[1])
@@ -149,6 +152,46 @@ def load_snapshot(path: Path) -> int | None:
             while pending:
                 pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
         count += len(items)
+    return count
+
+
+def save_media(folder: Path) -> int:
+    """The images sent in chats, as files under ``folder`` (moto keeps them in memory only)."""
+    from chalicelib.platform import aws
+    from chalicelib.settings import get_settings
+
+    bucket = get_settings().media_bucket
+    if not bucket:
+        return 0
+    client = aws.client("s3")
+    count = 0
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            path = folder / item["Key"]
+            if not path.exists():  # stored once, never changed
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+            count += 1
+    return count
+
+
+def load_media(folder: Path) -> int:
+    """Put the images saved by :func:`save_media` back into the bucket."""
+    from chalicelib.media import uploads
+    from chalicelib.platform import aws
+    from chalicelib.settings import get_settings
+
+    bucket = get_settings().media_bucket
+    if not bucket or not folder.is_dir():
+        return 0
+    count = 0
+    for path in folder.rglob("*"):
+        key = path.relative_to(folder).as_posix()
+        if path.is_file() and uploads.KEY_PATTERN.match(key):
+            content_type = uploads.sniff(path.read_bytes()[:16]) or "application/octet-stream"
+            aws.client("s3").put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType=content_type,
+                                        CacheControl=uploads.CACHE_CONTROL)
+            count += 1
     return count
 
 
@@ -358,6 +401,7 @@ def run(port: int, state_dir: Path) -> None:
 
     snapshot = state_dir / "snapshot.json"
     restored = load_snapshot(snapshot)
+    load_media(state_dir)
     pending = restart_pending_deliveries()
     # Before anything builds the services: they take the process's knowledge base as they are built.
     imported, indexed = load_knowledge_base(state_dir)
@@ -392,6 +436,7 @@ def run(port: int, state_dir: Path) -> None:
         ticker.stop()
         watcher.stop()
         saved = save_snapshot(snapshot)
+        save_media(state_dir)
         print(f"Stopped; {saved} items saved to {snapshot}", flush=True)
 
 

@@ -245,3 +245,35 @@ def test_history_is_for_participants_only(stack: Stack) -> None:
         await ag.close()
 
     run_client(scenario)
+
+
+def test_a_visitor_uploads_a_photo_and_the_agent_sees_it(stack: Stack) -> None:
+    """The widget's path for a photo: bytes to /api/uploads, an image message with the address, and the
+    agent's console loads the same bytes from /media."""
+    photo = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8
+
+    async def scenario(http: aiohttp.ClientSession) -> None:
+        vis, ag, sid, vtoken = await pair(http, stack)
+        async with http.post(f"{stack.base}/api/uploads", data=photo,
+                             headers={"Authorization": f"Bearer {vtoken}", "Content-Type": "image/jpeg"}) as r:
+            assert r.status == 201, await r.text()
+            stored = await r.json()
+        url = stack.base + stored["path"]
+        await vis.send({"action": "send", "session_id": sid, "client_msg_id": "photo-1", "type": "image",
+                        "content": {"url": url, "alt": "the broken strap"}})
+        await ag.wait_for(lambda p: bool(p.by_event["message"]))
+        got = ag.by_event["message"][0]["message"]
+        assert (got["type"], got["content"]["url"]) == ("image", url)
+        async with http.get(url) as r:
+            assert r.status == 200
+            assert r.headers["Content-Type"] == "image/jpeg"
+            assert r.headers["X-Content-Type-Options"] == "nosniff"
+            assert await r.read() == photo
+        async with http.get(f"{stack.base}/media/2026/01/{'0' * 32}.jpg") as r:
+            assert r.status == 404
+        async with http.post(f"{stack.base}/api/uploads", data=b"<html>",
+                             headers={"Authorization": f"Bearer {vtoken}", "Content-Type": "image/png"}) as r:
+            assert r.status == 415
+            assert (await r.json())["error"]["code"] == "unsupported_media_type"
+
+    run_client(scenario)

@@ -1,16 +1,36 @@
-"""Fixtures of the functional tests: the knowledge base over a search backend that records its writes."""
+"""Fixtures of the functional tests: the services behind the Chalice app, and the knowledge base over a
+search backend that records its writes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import pytest
+from chalice.test import Client
 
+from app import app
 from chalicelib.faq.embed import Embedder, Vector
 from chalicelib.faq.kb import KnowledgeBase
 from chalicelib.faq.model import Faq, Hit
 from chalicelib.faq.search.embedded import EmbeddedBackend
 from chalicelib.faq.store import FaqStore
+from chalicelib.wiring import Services, build, override
+from tests.conftest import RecordingSender, RecordingTimer, routing_config
+
+
+@pytest.fixture
+def svc(aws: None, sender: RecordingSender, timer: RecordingTimer) -> Services:
+    """The app's services over recording fakes, with the test routing configuration (files may override)."""
+    services = build(sender, timer, config=lambda: routing_config())
+    override(services)
+    return services
+
+
+@pytest.fixture
+def client(svc: Services) -> Iterator[Client]:
+    """Chalice's test client over ``svc``."""
+    with Client(app) as c:
+        yield c
 
 
 class RecordingBackend:

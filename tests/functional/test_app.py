@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +15,12 @@ from app import app
 from chalicelib.auth.devidp import dev_idp
 from chalicelib.auth.tokens import issue_visitor_token
 from chalicelib.settings import get_settings
-from chalicelib.wiring import Services, build, override
+from chalicelib.wiring import Services
 from tests.conftest import RecordingSender, RecordingTimer, routing_config
 
 CONFIG = routing_config()
 
 EVENT = json.loads((Path(__file__).parents[1] / "events" / "ws_message.json").read_text())
-
-
-@pytest.fixture
-def svc(aws: None, sender: RecordingSender, timer: RecordingTimer) -> Services:
-    services = build(sender, timer, config=lambda: CONFIG)
-    override(services)
-    return services
-
-
-@pytest.fixture
-def client(svc: Services) -> Iterator[Client]:
-    with Client(app) as c:
-        yield c
 
 
 def ws(route: str, connection_id: str, body: str | None = None, query: dict[str, str] | None = None) -> Any:

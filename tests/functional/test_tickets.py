@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from app import app
 from chalicelib.auth.devidp import dev_idp
 from chalicelib.auth.identity import Identity
 from chalicelib.auth.tokens import issue_visitor_token
@@ -51,12 +50,6 @@ def svc(aws: None, kb: KnowledgeBase, sender: RecordingSender, timer: RecordingT
     services = build(sender, timer, config=lambda: CONFIG, clock=Clock(), kb=kb)
     override(services)
     return services
-
-
-@pytest.fixture
-def client(svc: Services) -> Iterator[Client]:
-    with Client(app) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
