@@ -106,6 +106,15 @@ def search_domain() -> dict[str, Any]:
     }}}
 
 
+# No public access, owner-enforced objects, encrypted at rest: every bucket of the stack.
+PRIVATE_BUCKET = {
+    "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                       "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+    "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+    "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}}
+
+
 def web_hosting() -> dict[str, Any]:
     """web/ in a private bucket behind CloudFront (origin access control), with /api and /ws on the same origin."""
     rest_domain = {"Fn::Sub": "${RestAPI}.execute-api.${AWS::Region}.amazonaws.com"}
@@ -122,27 +131,37 @@ def web_hosting() -> dict[str, Any]:
         return {"Id": origin_id, "DomainName": domain, "CustomOriginConfig": {
             "OriginProtocolPolicy": "https-only", "OriginSSLProtocols": ["TLSv1.2"]}}
 
+    def cloudfront_reads(bucket: str, objects: str) -> dict[str, Any]:
+        """Only this distribution may read ``objects``, and nobody over plain HTTP."""
+        return {"Type": "AWS::S3::BucketPolicy", "Properties": {
+            "Bucket": {"Ref": bucket},
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
+                 "Resource": {"Fn::Sub": f"${{{bucket}.Arn}}/{objects}"},
+                 "Condition": {"StringEquals": {"AWS:SourceArn": {"Fn::Sub": (
+                     "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${WebDistribution}")}}}},
+                {"Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                 "Resource": [{"Fn::GetAtt": [bucket, "Arn"]}, {"Fn::Sub": f"${{{bucket}.Arn}}/*"}],
+                 "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+            ]}}}
+
+    def s3_origin(origin_id: str, bucket: str) -> dict[str, Any]:
+        return {"Id": origin_id, "DomainName": {"Fn::GetAtt": [bucket, "RegionalDomainName"]},
+                "S3OriginConfig": {"OriginAccessIdentity": ""},
+                "OriginAccessControlId": {"Fn::GetAtt": ["WebOriginAccessControl", "Id"]}}
+
+    # Images sent in chats (chalicelib/media): written by the functions, read only through /media/*.
+    media = {"PathPattern": "/media/*", "TargetOriginId": "media", "ViewerProtocolPolicy": "https-only",
+             "AllowedMethods": ["GET", "HEAD"], "CachedMethods": ["GET", "HEAD"], "Compress": False,
+             "CachePolicyId": CACHING_OPTIMIZED, "ResponseHeadersPolicyId": SECURITY_HEADERS}
     ws = api_behavior("/ws", "websocket")
     ws["FunctionAssociations"] = [{"EventType": "viewer-request",
                                    "FunctionARN": {"Fn::GetAtt": ["WebSocketPathFunction", "FunctionARN"]}}]
     return {
-        "WebBucket": {"Type": "AWS::S3::Bucket", "Properties": {
-            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                               "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
-            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
-            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
-                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}}},
-        "WebBucketPolicy": {"Type": "AWS::S3::BucketPolicy", "Properties": {
-            "Bucket": {"Ref": "WebBucket"},
-            "PolicyDocument": {"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
-                 "Resource": {"Fn::Sub": "${WebBucket.Arn}/*"},
-                 "Condition": {"StringEquals": {"AWS:SourceArn": {"Fn::Sub": (
-                     "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${WebDistribution}")}}}},
-                {"Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                 "Resource": [{"Fn::GetAtt": ["WebBucket", "Arn"]}, {"Fn::Sub": "${WebBucket.Arn}/*"}],
-                 "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-            ]}}},
+        "WebBucket": {"Type": "AWS::S3::Bucket", "Properties": PRIVATE_BUCKET},
+        "WebBucketPolicy": cloudfront_reads("WebBucket", "*"),
+        "MediaBucket": {"Type": "AWS::S3::Bucket", "Properties": PRIVATE_BUCKET},
+        "MediaBucketPolicy": cloudfront_reads("MediaBucket", "media/*"),
         "WebOriginAccessControl": {"Type": "AWS::CloudFront::OriginAccessControl", "Properties": {
             "OriginAccessControlConfig": {"Name": {"Fn::Sub": "${TablePrefix}-web"},
                                           "OriginAccessControlOriginType": "s3", "SigningBehavior": "always",
@@ -167,9 +186,8 @@ def web_hosting() -> dict[str, Any]:
             "Enabled": True, "Comment": {"Fn::Sub": "${TablePrefix} customer service pages"},
             "HttpVersion": "http2and3", "PriceClass": {"Ref": "WebPriceClass"}, "IPV6Enabled": True,
             "Origins": [
-                {"Id": "web", "DomainName": {"Fn::GetAtt": ["WebBucket", "RegionalDomainName"]},
-                 "S3OriginConfig": {"OriginAccessIdentity": ""},
-                 "OriginAccessControlId": {"Fn::GetAtt": ["WebOriginAccessControl", "Id"]}},
+                s3_origin("web", "WebBucket"),
+                s3_origin("media", "MediaBucket"),
                 # The REST stage is named "api", so /api/... reaches the Chalice routes unchanged.
                 api_origin("rest", rest_domain),
                 api_origin("websocket", ws_domain),
@@ -180,7 +198,7 @@ def web_hosting() -> dict[str, Any]:
                 "ResponseHeadersPolicyId": SECURITY_HEADERS,
                 "FunctionAssociations": [{"EventType": "viewer-request",
                                           "FunctionARN": {"Fn::GetAtt": ["WebPagesFunction", "FunctionARN"]}}]},
-            "CacheBehaviors": [api_behavior(f"/{REST_STAGE}/*", "rest"), ws],
+            "CacheBehaviors": [api_behavior(f"/{REST_STAGE}/*", "rest"), ws, media],
         }}},
     }
 
@@ -343,12 +361,7 @@ def build() -> dict[str, Any]:
             "Description": f"Customer service configuration: {document} (chalicelib/config/schemas)",
             "Value": json.dumps(json.loads((CONFIG_DIR / f"{document}.json").read_text()), separators=(",", ":"),
                                 ensure_ascii=False)}}
-    resources["FaqModelBucket"] = {"Type": "AWS::S3::Bucket", "Properties": {
-        "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                           "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
-        "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
-        "BucketEncryption": {"ServerSideEncryptionConfiguration": [
-            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}}}
+    resources["FaqModelBucket"] = {"Type": "AWS::S3::Bucket", "Properties": PRIVATE_BUCKET}
     resources["AlertsTopic"] = {"Type": "AWS::SNS::Topic", "Properties": {
         "TopicName": {"Fn::Sub": "${TablePrefix}-alerts"}, "DisplayName": "Customer service alerts"}}
     env = {
@@ -367,6 +380,8 @@ def build() -> dict[str, Any]:
         "OPENSEARCH_INDEX": {"Fn::Sub": "${TablePrefix}-faqs"},
         # The FAQ matcher's intent classifier, shared by every container (chalicelib/faq/snapshots.py).
         "FAQ_MODEL_BUCKET": {"Ref": "FaqModelBucket"},
+        # Images sent in chats, served by CloudFront at /media/* (chalicelib/media/uploads.py).
+        "MEDIA_BUCKET": {"Ref": "MediaBucket"},
         # The shop's order and catalogue systems (chalicelib/commerce/hook.py); empty: not connected.
         "COMMERCE_BACKEND": {"Fn::If": ["CommerceConnected", "http", "none"]},
         "COMMERCE_URL": {"Ref": "CommerceUrl"},
@@ -393,6 +408,7 @@ def build() -> dict[str, Any]:
             {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
              "Resource": {"Fn::Sub": "${FaqModelBucket.Arn}/*"}},
             {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": {"Fn::GetAtt": ["FaqModelBucket", "Arn"]}},
+            {"Effect": "Allow", "Action": "s3:PutObject", "Resource": {"Fn::Sub": "${MediaBucket.Arn}/media/*"}},
             {"Effect": "Allow", "Action": "states:StartExecution",
              "Resource": [{"Fn::Sub": STATE_MACHINE_ARN % "delivery"}, {"Fn::Sub": STATE_MACHINE_ARN % "lifecycle"}]},
             # A session's close stops its lifecycle timer.

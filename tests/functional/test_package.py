@@ -116,29 +116,42 @@ def test_only_the_lambda_role_may_call_the_search_domain(sam: dict[str, Any]) ->
     assert search[0]["Resource"] == {"Fn::Sub": domain_arn}
 
 
-def test_the_pages_bucket_is_private_and_served_by_cloudfront_only(sam: dict[str, Any]) -> None:
+def test_the_buckets_are_private_and_pages_and_media_are_served_by_cloudfront_only(sam: dict[str, Any]) -> None:
     buckets = resources(sam, "AWS::S3::Bucket")
-    assert set(buckets) == {"WebBucket", "FaqModelBucket"}  # the pages, and the FAQ classifier's snapshot
+    # the pages, the FAQ classifier's snapshot, and the images sent in chats
+    assert set(buckets) == {"WebBucket", "FaqModelBucket", "MediaBucket"}
     for bucket in buckets.values():
         block = bucket["Properties"]["PublicAccessBlockConfiguration"]
         assert block == {"BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
                          "RestrictPublicBuckets": True}
-    bucket_id = "WebBucket"
-    (policy,) = resources(sam, "AWS::S3::BucketPolicy").values()
-    allows = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
-    assert [s["Principal"] for s in allows] == [{"Service": "cloudfront.amazonaws.com"}]
-    assert "AWS:SourceArn" in allows[0]["Condition"]["StringEquals"]
+    policies = {p["Properties"]["Bucket"]["Ref"]: p for p in resources(sam, "AWS::S3::BucketPolicy").values()}
+    assert set(policies) == {"WebBucket", "MediaBucket"}
+    readable = {"WebBucket": "${WebBucket.Arn}/*", "MediaBucket": "${MediaBucket.Arn}/media/*"}
+    for bucket_id, policy in policies.items():
+        allows = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+        assert [s["Principal"] for s in allows] == [{"Service": "cloudfront.amazonaws.com"}]
+        assert allows[0]["Action"] == "s3:GetObject"
+        assert allows[0]["Resource"] == {"Fn::Sub": readable[bucket_id]}
+        assert "AWS:SourceArn" in allows[0]["Condition"]["StringEquals"]
     (distribution,) = resources(sam, "AWS::CloudFront::Distribution").values()
     config = distribution["Properties"]["DistributionConfig"]
     origins = {o["Id"]: o for o in config["Origins"]}
-    assert origins["web"]["DomainName"] == {"Fn::GetAtt": [bucket_id, "RegionalDomainName"]}
-    assert "OriginAccessControlId" in origins["web"]
+    for origin_id, bucket_id in (("web", "WebBucket"), ("media", "MediaBucket")):
+        assert origins[origin_id]["DomainName"] == {"Fn::GetAtt": [bucket_id, "RegionalDomainName"]}
+        assert "OriginAccessControlId" in origins[origin_id]
     assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
-    # The pages call their own origin: /api/... (REST stage "api") and /ws (WebSocket).
+    # The pages call their own origin: /api/... (REST stage "api") and /ws (WebSocket); images are /media/...
     behaviors = {b["PathPattern"]: b["TargetOriginId"] for b in config["CacheBehaviors"]}
-    assert behaviors == {"/api/*": "rest", "/ws": "websocket"}
+    assert behaviors == {"/api/*": "rest", "/ws": "websocket", "/media/*": "media"}
+    media = next(b for b in config["CacheBehaviors"] if b["PathPattern"] == "/media/*")
+    assert media["AllowedMethods"] == ["GET", "HEAD"]
     assert sam["Resources"]["RestAPI"]["Properties"]["StageName"] == build.REST_STAGE
     assert sam["Resources"]["WebsocketAPIStage"]["Properties"]["StageName"] == build.WS_STAGE
+    # The functions write images and nothing else there.
+    role_statements = sam["Resources"]["DefaultRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    on_media = [s for s in role_statements if "MediaBucket" in json.dumps(s["Resource"])]
+    assert on_media == [{"Effect": "Allow", "Action": "s3:PutObject",
+                         "Resource": {"Fn::Sub": "${MediaBucket.Arn}/media/*"}}]
 
 
 def test_every_alarm_publishes_to_the_alerts_topic(sam: dict[str, Any]) -> None:
