@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 
 import aiohttp
 import pytest
-from playwright.sync_api import APIRequestContext, Browser, BrowserContext, Page, Route, expect
+from playwright.sync_api import APIRequestContext, Browser, BrowserContext, FilePayload, Page, Route, expect
 
 from local.harness import Peer, Stack, agent_token, connect, run_client, run_stack
+from tests.conftest import png
 from tests.e2e import test_pages_browser as pages
 
 pytestmark = pytest.mark.e2e
@@ -143,6 +144,27 @@ def test_a_visitor_goes_from_the_robot_to_an_agent_and_rates_the_chat(stack: Sta
     visitor.get_by_role("button", name="Share product").click()
     expect(thread.locator("[data-type=product][data-role=visitor]")).to_contain_text("Trail Runner 2")
     expect(thread.locator("[data-type=image][data-mine='1']")).to_have_attribute("data-status", "delivered")
+
+    # Photos: a large one from the visitor arrives scaled down to 1,600 px, as JPEG; a small one sent from the
+    # console stays PNG; a file that is not an image is refused before anything is sent.
+    visitor.get_by_test_id("vis-photo-file").set_input_files(
+        FilePayload(name="strap.png", mimeType="image/png", buffer=png(2400, 1200)))
+    photo = thread.locator("[data-type=image][data-role=visitor] img")
+    media = rf"^{re.escape(stack.base)}/media/\d{{4}}/\d{{2}}/[0-9a-f]{{32}}"
+    expect(photo).to_have_attribute("src", re.compile(media + r"\.jpg$"))
+    agent.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=photo.element_handle())
+    assert photo.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [1600, 800]
+    sent_photo = visitor.locator("[data-testid=msg][data-mine='1'][data-type=image]")
+    expect(sent_photo).to_have_attribute("data-status", "delivered")
+    agent.get_by_test_id("con-image").click()
+    agent.get_by_test_id("con-image-file").set_input_files(
+        FilePayload(name="label.png", mimeType="image/png", buffer=png(40, 20)))
+    expect(visitor.locator("[data-testid=msg][data-mine='0'][data-type=image] img").last).to_have_attribute(
+        "src", re.compile(media + r"\.png$"))
+    visitor.get_by_test_id("vis-photo-file").set_input_files(
+        FilePayload(name="notes.txt", mimeType="text/plain", buffer=b"hello"))
+    expect(visitor.locator(".system").last).to_have_text("Only images can be sent (JPEG, PNG, GIF or WebP).")
+    expect(sent_photo).to_have_count(1)
 
     # The order the visitor named: looked up and sent as an order card.
     skipped: list[str] = []

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
-import zlib
 from collections.abc import Iterator
 
 import pytest
@@ -15,19 +13,10 @@ from chalicelib.media import uploads
 from chalicelib.platform import aws
 from chalicelib.settings import get_settings
 from chalicelib.wiring import Services
+from tests.conftest import png
 from tests.functional.test_app import agent_token, visitor_token, ws
 
 BUCKET = "cs-test-media"
-
-
-def png(width: int = 2, height: int = 1) -> bytes:
-    """A real PNG (red pixels), so a browser or an image library would show it."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 60

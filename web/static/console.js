@@ -3,8 +3,8 @@
 // It speaks the WebSocket protocol (docs/protocol.md) through ImClient and the REST API (docs/openapi.yaml)
 // through auth.js. Everything that comes from visitors or the server is set as text, never parsed as HTML.
 
-import { ImClient, renderMessage, setStatus, wsUrl } from "./imclient.js";
-import { api, gate } from "./auth.js";
+import { ImClient, renderMessage, setStatus, uploadImage, wsUrl } from "./imclient.js";
+import { api, currentSignIn, gate } from "./auth.js";
 import { $, h, DASH, clock, dateTime, duration } from "./ui.js";
 
 const TITLE = "Agent console";
@@ -82,7 +82,7 @@ function preview(m) {
   const c = m.content || {};
   switch (m.type) {
     case "text": return c.text || "";
-    case "image": return c.url ? `Image: ${c.url}` : "Image";
+    case "image": return c.alt ? `Image: ${c.alt}` : "Image";
     case "product": return `Product: ${c.title || ""} (${c.product_id || ""})`;
     case "order": return `Order ${c.order_id || ""}${c.status ? ` (${c.status})` : ""}`;
     case "robot": return `Robot: ${c.text || ""}`;
@@ -1202,6 +1202,17 @@ $("image-form").addEventListener("submit", (e) => {
   if (sendOwn("image", { url, alt: "Image from the agent" })) {
     $("image-url").value = "";
     $("image-form").hidden = true;
+  }
+});
+$("image-file").addEventListener("change", async () => {
+  const file = $("image-file").files[0];
+  $("image-file").value = "";
+  const auth = currentSignIn();
+  if (!file || !auth) return;
+  try {
+    if (sendOwn("image", await uploadImage(file, auth.token))) $("image-form").hidden = true;
+  } catch (err) {
+    toast(err.message, "error");
   }
 });
 $("send-product").addEventListener("click", () => { showTab("products"); });

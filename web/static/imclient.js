@@ -297,3 +297,39 @@ export function suggestionList(suggestions) {
 export function wsUrl() {
   return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
 }
+
+// Photos (docs/protocol.md, "Images"): the server takes these types, at most 4 MB. Larger photos, and any
+// wider than MAX_IMAGE_SIDE, are re-encoded as JPEG first: a phone's 12 MB photo becomes a few hundred KB.
+export const IMAGE_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+const MAX_UPLOAD_BYTES = 4 * 1024 * 1024;
+const MAX_IMAGE_SIDE = 1600;
+const SHRINK_ABOVE_BYTES = 1024 * 1024;
+
+async function shrunk(file) {
+  if (file.type === "image/gif" && file.size <= MAX_UPLOAD_BYTES) return file; // keep the animation
+  const bitmap = await createImageBitmap(file);
+  const scale = Math.min(1, MAX_IMAGE_SIDE / Math.max(bitmap.width, bitmap.height));
+  if (scale === 1 && file.size <= SHRINK_ABOVE_BYTES && IMAGE_TYPES.includes(file.type)) return file;
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.round(bitmap.width * scale);
+  canvas.height = Math.round(bitmap.height * scale);
+  canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  return new Promise((resolve, reject) => canvas.toBlob(
+    (blob) => (blob ? resolve(blob) : reject(new Error("could not read this image"))), "image/jpeg", 0.85));
+}
+
+/**
+ * Uploads a picked image file with the caller's bearer token; resolves to the image message's content
+ * `{url, alt, width?, height?}` or rejects with an Error whose message can be shown as it is.
+ */
+export async function uploadImage(file, token) {
+  if (!file.type.startsWith("image/")) throw new Error("Only images can be sent (JPEG, PNG, GIF or WebP).");
+  let body;
+  try { body = await shrunk(file); } catch { throw new Error("This image could not be read."); }
+  const res = await fetch("/api/uploads", {
+    method: "POST", headers: { Authorization: `Bearer ${token}`, "Content-Type": body.type }, body,
+  });
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error((data.error && data.error.message) || `The image was not sent (${res.status}).`);
+  return { url: new URL(data.path, location.origin).href, alt: file.name.slice(0, 200) || "image" };
+}

@@ -1,4 +1,4 @@
-import { ImClient, renderMessage, setStatus, suggestionList, wsUrl } from "./imclient.js";
+import { ImClient, renderMessage, setStatus, suggestionList, uploadImage, wsUrl } from "./imclient.js";
 
 const $ = (id) => document.getElementById(id);
 const list = $("messages");
@@ -253,6 +253,22 @@ $("leave-form").addEventListener("submit", (e) => {
   if (contact) frame.contact = contact;
   client.raw(frame);
   $("leave-text").value = "";
+});
+
+$("photo").addEventListener("click", () => { if (session) $("photo-file").click(); });
+$("photo-file").addEventListener("change", async () => {
+  const file = $("photo-file").files[0];
+  $("photo-file").value = "";
+  if (!file || !session) return;
+  $("photo").disabled = true;
+  try {
+    const content = await uploadImage(file, await visitorToken());
+    addOwn(client.send(session.session_id, "image", content), "image", content);
+  } catch (err) {
+    system(err.message);
+  } finally {
+    $("photo").disabled = false;
+  }
 });
 
 $("card").addEventListener("click", () => {
