@@ -157,6 +157,7 @@ def load_snapshot(path: Path) -> int | None:
 
 def save_media(folder: Path) -> int:
     """The images sent in chats, as files under ``folder`` (moto keeps them in memory only)."""
+    from chalicelib.media import uploads
     from chalicelib.platform import aws
     from chalicelib.settings import get_settings
 
@@ -165,8 +166,10 @@ def save_media(folder: Path) -> int:
         return 0
     client = aws.client("s3")
     count = 0
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=uploads.PREFIX):
         for item in page.get("Contents", []):
+            if not uploads.KEY_PATTERN.match(item["Key"]):  # only ours: a key is a path below ``folder``
+                continue
             path = folder / item["Key"]
             if not path.exists():  # stored once, never changed
                 path.parent.mkdir(parents=True, exist_ok=True)

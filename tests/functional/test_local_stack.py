@@ -16,6 +16,7 @@ from moto import mock_aws
 
 from chalicelib.commerce.demo import DEMO_MODELS
 from chalicelib.im.models import Connection, Message, Presence
+from chalicelib.media import uploads
 from chalicelib.platform.modelbase import expires
 from chalicelib.platform.tables import ALL_MODELS
 from chalicelib.routing.models import Agent, GroupState
@@ -23,6 +24,7 @@ from chalicelib.sessions.models import Session
 from chalicelib.settings import get_settings
 from local import sfn_adapter, stack
 from local.config_sync import sync_directory
+from tests.conftest import png
 
 TOUCHED = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE",
            "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "STAGE", "TABLE_PREFIX", "DEV_IDP_ENABLED", "ACK_WAIT_SECONDS",
@@ -105,6 +107,31 @@ def test_create_resources_makes_every_table_and_each_machine_of_its_type(monkeyp
             stateMachineArn=os.environ["LIFECYCLE_STATE_MACHINE_ARN"])
         # Standard: a session may sleep for hours, and only its wakes are billed.
         assert lifecycle["type"] == "STANDARD" and stack.LIFECYCLE_FUNCTION_ARN in lifecycle["definition"]
+    finally:
+        mock.stop()
+
+
+def test_photos_sent_in_chats_survive_a_restart_in_the_state_folder(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDIA_BUCKET", "cs-local-media")
+    get_settings.cache_clear()
+    mock = fresh_aws(monkeypatch)
+    try:
+        photo = uploads.MediaStore().put(png(3, 2), "image/png")
+        # Not one of ours in shape: never written out (a key is a path under the state folder).
+        boto3.client("s3").put_object(Bucket="cs-local-media", Key="media/../../escape.png", Body=b"x")
+        assert stack.save_media(tmp_path) == 1
+        assert stack.save_media(tmp_path) == 1  # again at the next stop: nothing rewritten or doubled
+    finally:
+        mock.stop()
+    assert (tmp_path / photo.key).read_bytes() == png(3, 2)
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [photo.key.rsplit("/", 1)[1]]
+
+    mock = fresh_aws(monkeypatch)
+    try:
+        assert uploads.MediaStore().get(photo.key) is None  # a new moto starts empty
+        assert stack.load_media(tmp_path) == 1
+        assert uploads.MediaStore().get(photo.key) == (png(3, 2), "image/png")
     finally:
         mock.stop()
 
