@@ -551,30 +551,30 @@ class RoutingService:
         agent's slot at once and the agent's groups are drained."""
         session = self._participant_session(caller, session_id)
         reason = sm.AGENT_ENDED if caller.user_id == session.agent_id else sm.VISITOR_ENDED
+        agent = None
         if session.status == sm.WAITING:
             won = self._dequeue(session, sm.CLOSED, reason=reason, by=caller.user_id)
         elif session.status == sm.ACTIVE:
-            won = self._release(session, caller.user_id, reason)
+            won, agent = self._release(session, caller.user_id, reason)
         else:
             won = self._close_bot(session, caller.user_id, reason)
-        return self._closed(session) if won else self._lost(session)
+        return self._closed(session, agent) if won else self._lost(session)
 
     def resolve(self, caller: Identity, session_id: str) -> Session:
         """The agent confirms the issue is solved: the session closes (with its survey)."""
         session = self._participant_session(caller, session_id)
         if caller.user_id != session.agent_id or session.status != sm.ACTIVE:
             raise ImError("forbidden", "only the session's agent resolves it", session_id=session_id)
-        if not self._release(session, caller.user_id, sm.RESOLVED):
-            return self._lost(session)
-        return self._closed(session)
+        won, agent = self._release(session, caller.user_id, sm.RESOLVED)
+        return self._closed(session, agent) if won else self._lost(session)
 
     def close_idle(self, session: Session) -> bool:
         """The lifecycle timer's close: only if the visitor still has not answered since the warning."""
-        if not self._release(session, "system", sm.IDLE_TIMEOUT,
-                             visitor_silent_since(session) & (Session.warned_at == session.warned_at)):
-            return False
-        self._closed(session)
-        return True
+        won, agent = self._release(session, "system", sm.IDLE_TIMEOUT,
+                                   visitor_silent_since(session) & (Session.warned_at == session.warned_at))
+        if won:
+            self._closed(session, agent)
+        return won
 
     def _participant_session(self, caller: Identity, session_id: str) -> Session:
         session = self._sessions.get(session_id)
@@ -586,11 +586,12 @@ class RoutingService:
             raise ImError("session_closed", "this session has ended", session_id=session_id)
         return session
 
-    def _closed(self, session: Session) -> Session:
-        """After the close that won: tell both sides, the survey first (if it sent one), then the closed session."""
+    def _closed(self, session: Session, agent: Agent | None = None) -> Session:
+        """After the close that won: tell both sides, the survey first (if it sent one), then the closed session.
+        ``agent``: the session's agent as the close left it (its name is in the survey), when the close read it."""
         session.refresh(consistent_read=True)
         if session.survey_sent_at is not None:
-            self._presence.push(session.visitor_id, self._survey_frame(session))
+            self._presence.push(session.visitor_id, self._survey_frame(session, agent))
         self._sessions.announce(session)
         return session
 
@@ -601,8 +602,9 @@ class RoutingService:
             raise ImError("session_closed", "this session has ended", session_id=session.session_id)
         raise ImError("conflict", "the session changed meanwhile; reload it and retry", session_id=session.session_id)
 
-    def _survey_frame(self, session: Session) -> dict[str, Any]:
-        agent = self._agents.get(session.agent_id) if session.agent_id else None
+    def _survey_frame(self, session: Session, agent: Agent | None = None) -> dict[str, Any]:
+        if agent is None and session.agent_id:
+            agent = self._agents.get(session.agent_id)
         return {"event": "survey", "session_id": session.session_id,
                 "question": "How satisfied are you with this chat?", "scale": [1, 5],
                 "tags": list(self._config().sessions.survey.tags),
@@ -630,9 +632,9 @@ class RoutingService:
             return False
         return True
 
-    def _release(self, session: Session, by: str, reason: str, condition: Any = None) -> bool:
-        """Close an active session and free its agent's slot in one transaction; False if already done
-        (or ``condition`` no longer holds)."""
+    def _release(self, session: Session, by: str, reason: str, condition: Any = None) -> tuple[bool, Agent | None]:
+        """Close an active session and free its agent's slot in one transaction; (False, None) if already done
+        (or ``condition`` no longer holds), else (True, the agent as it is now)."""
         now = self._now_ms()
         agent_id = str(session.agent_id)
         handled_ms = max(0, now - int(session.assigned_at or now))
@@ -653,14 +655,14 @@ class RoutingService:
         except TransactWriteError as err:
             if "ConditionalCheckFailed" not in cancellation_codes(err):
                 raise
-            return False
+            return False, None
         self._stop_timer(session.timer)
         agent = self._agents.refresh(agent_id=agent_id)
         if agent is not None and is_available(agent):
             self.drain_for(agent)
         if session.group_id:
             self._dashboard.group_changed(session.group_id)
-        return True
+        return True, agent
 
     # -- transfer --------------------------------------------------------------------------------
 

@@ -181,6 +181,22 @@ def test_each_end_closes_once_with_its_reason_and_one_survey(world: World, ender
     assert err.value.code == "session_closed"
 
 
+def test_a_close_reads_its_agent_once_and_the_survey_names_it(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    vis, agent, session = chat(world)
+    reads: list[str] = []
+    read = world.svc.agents.get
+
+    def recorded(agent_id: str) -> Any:
+        reads.append(agent_id)
+        return read(agent_id)
+
+    monkeypatch.setattr(world.svc.agents, "get", recorded)
+    world.svc.routing.resolve(agent, session.session_id)
+    assert reads == ["alice"]  # freeing the slot reads it; the survey frame takes its name from that read
+    (survey,) = world.frames(vis.user_id, "survey")
+    assert survey["agent"] == {"id": "alice", "name": read("alice").name}
+
+
 def test_only_the_sessions_agent_resolves_it(world: World) -> None:
     vis, _, session = chat(world)
     for who in (vis, world.agent("bob")):
