@@ -21,6 +21,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 
 from chalicelib.faq.model import LANGUAGES, Faq, RobotSettings
 from chalicelib.faq.models import ROBOT_SETTINGS_KEY, FaqItem, RobotSettingsItem
+from chalicelib.platform.modelbase import is_conditional_failure
 
 FAQ_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}"
 # Literal routes under /faqs/ win over /faqs/{faq_id}: a FAQ with one of these ids could not be reached.
@@ -251,10 +252,6 @@ def _item(faq: Faq, version: int, created_at: int, updated_at: int) -> FaqItem:
                    version=version)
 
 
-def _conditional(err: Exception) -> bool:
-    return getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException"
-
-
 def encode_cursor(faq_id: str) -> str:
     return base64.urlsafe_b64encode(json.dumps({"k": faq_id}).encode()).decode().rstrip("=")
 
@@ -349,7 +346,7 @@ class FaqStore:
         try:
             item.save(condition=FaqItem.faq_id.does_not_exist())
         except PutError as err:
-            if not _conditional(err):
+            if not is_conditional_failure(err):
                 raise
             raise FaqConflict("faq_id", f"a FAQ with id '{faq.faq_id}' already exists") from None
         return _record(item)
@@ -374,7 +371,7 @@ class FaqStore:
             try:
                 item.save(condition=FaqItem.version == current.version)
             except PutError as err:
-                if not _conditional(err):
+                if not is_conditional_failure(err):
                     raise
                 if expected_version is not None or attempt == _UPDATE_ATTEMPTS - 1:
                     raise FaqConflict("version", "the FAQ changed meanwhile; read it again") from None
@@ -387,7 +384,7 @@ class FaqStore:
         try:
             FaqItem(faq_id).delete(condition=FaqItem.faq_id.exists())
         except DeleteError as err:
-            if not _conditional(err):
+            if not is_conditional_failure(err):
                 raise
             return False
         return True

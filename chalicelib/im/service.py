@@ -23,7 +23,7 @@ from chalicelib.im.errors import ImError
 from chalicelib.im.models import Message, marker_sk, message_sk
 from chalicelib.im.presence import PresenceService
 from chalicelib.im.schemas import MessageRef, SendFrame, is_session_id, message_id
-from chalicelib.platform.modelbase import expires
+from chalicelib.platform.modelbase import expires, is_conditional_failure
 from chalicelib.platform.observability import logger
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
@@ -59,10 +59,6 @@ def _companion_frame(pending: Future[dict[str, Any] | None] | None, timeout: flo
     except Exception:
         logger.exception("message companion failed", extra={"session_id": session_id})
         return None
-
-
-def is_conditional_failure(err: Exception) -> bool:
-    return getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 def message_json(msg: Message) -> dict[str, Any]:

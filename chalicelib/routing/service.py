@@ -27,7 +27,8 @@ from chalicelib.auth.identity import Identity
 from chalicelib.config.model import Group, RoutingConfig
 from chalicelib.im.errors import ImError
 from chalicelib.im.presence import PresenceService
-from chalicelib.im.service import is_conditional_failure, supervises
+from chalicelib.im.service import supervises
+from chalicelib.platform.modelbase import is_conditional_failure
 from chalicelib.platform.observability import logger
 from chalicelib.routing import queue as q
 from chalicelib.routing.agents import (

@@ -71,6 +71,8 @@ class Session(Model):
     agent_away_at = NumberAttribute(null=True)  # the agent's last connection closed (cleared when it is seen back)
     # The session's lifecycle execution (Step Functions), started at the first assignment.
     timer = UnicodeAttribute(null=True)
+    # Photos the visitor uploaded in this session (chalicelib/media): bounded per session.
+    uploads = NumberAttribute(null=True)
     # Transfers: how many, from whom, and the note the next agent sees.
     transfers = NumberAttribute(null=True)
     transferred_from = UnicodeAttribute(null=True)

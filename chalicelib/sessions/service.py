@@ -9,11 +9,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.auth.identity import Identity
 from chalicelib.im.models import Presence
 from chalicelib.im.presence import PresenceService
+from chalicelib.platform.modelbase import is_conditional_failure
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 
@@ -105,6 +106,27 @@ class SessionService:
         session.save()
         presence.update(actions=[Presence.session_id.set(session.session_id)])
         return session
+
+    def count_upload(self, visitor: Identity, limit: int) -> str | None:
+        """Count a photo against the visitor's open session in one conditional write: None when it may be
+        stored, else why not: ``no_session`` (none open) or ``limit`` (``limit`` photos already)."""
+        try:
+            presence = Presence.get(visitor.user_id, consistent_read=True)
+        except DoesNotExist:
+            return "no_session"
+        if not presence.session_id:
+            return "no_session"
+        open_and_own = (Session.status != sm.CLOSED) & (Session.visitor_id == visitor.user_id)
+        try:
+            Session(presence.session_id).update(
+                actions=[Session.uploads.add(1)],
+                condition=open_and_own & (Session.uploads.does_not_exist() | (Session.uploads < limit)))
+        except UpdateError as err:
+            if not is_conditional_failure(err):
+                raise
+            session = self.get(presence.session_id)
+            return "limit" if session is not None and session.status != sm.CLOSED else "no_session"
+        return None
 
     def current(self, visitor: Identity) -> Session | None:
         try:

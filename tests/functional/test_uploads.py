@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from chalice.test import Client
 
+from chalicelib.auth.identity import Identity
 from chalicelib.media import uploads
 from chalicelib.platform import aws
 from chalicelib.settings import get_settings
@@ -90,6 +91,25 @@ def test_uploads_need_a_token_and_a_visitor_needs_an_open_chat(client: Client, m
     status, body = post(client, JPEG, "image/jpeg", {"Authorization": f"Bearer {visitor_token('Nadia')}"})
     assert (status, body["error"]["code"]) == (409, "no_session")  # type: ignore[index]
     assert aws.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+
+
+def test_a_visitor_sends_a_bounded_number_of_photos_per_chat_and_staff_are_not_counted(
+        client: Client, media: None, svc: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(uploads, "MAX_UPLOADS_PER_SESSION", 2)
+    headers = in_chat()
+    assert [post(client, JPEG, "image/jpeg", headers)[0] for _ in range(2)] == [201, 201]
+    status, body = post(client, JPEG, "image/jpeg", headers)
+    assert (status, body["error"]["code"]) == (429, "too_many_uploads")  # type: ignore[index]
+    assert aws.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount") == 2
+    agent = {"Authorization": f"Bearer {agent_token()}"}
+    assert [post(client, JPEG, "image/jpeg", agent)[0] for _ in range(3)] == [201, 201, 201]
+    # A new chat starts a new count: the visitor ends this one and opens another (a new connection does).
+    session = svc.sessions.current(Identity("v_vera", "visitor"))
+    assert session is not None
+    ws("$default", "c_Vera", json.dumps({"action": "end_session", "session_id": session.session_id}))
+    assert post(client, JPEG, "image/jpeg", headers)[1]["error"]["code"] == "no_session"  # type: ignore[index]
+    ws("$connect", "c_Vera_2", query={"token": visitor_token("Vera")})
+    assert post(client, JPEG, "image/jpeg", headers)[0] == 201
 
 
 def test_without_a_bucket_uploads_are_refused_as_unavailable(client: Client, svc: Services) -> None:
