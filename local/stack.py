@@ -287,6 +287,10 @@ def load_config() -> Any:
 DEMO_FAQS = ROOT / "config" / "faq" / "demo_faqs.jsonl"
 DEMO_SUGGESTED_QUESTIONS = ("shipping-delivery-time-mainland", "returns-return-policy", "refunds-refund-time",
                             "shipping-tracking-number")
+# Words the demo shop's customers use for the same thing (robot settings; an admin edits them in /robot).
+DEMO_SYNONYMS = (("优惠", "折扣", "打折"), ("物流", "快递"), ("运费", "邮费"), ("包邮", "免运费", "免邮"),
+                 ("多久", "几天", "多长时间"), ("尺码", "码数", "尺寸"), ("正品", "真货"), ("退款", "退钱"),
+                 ("parcel", "package"), ("coupon", "voucher", "promo code"))
 
 
 def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
@@ -309,7 +313,8 @@ def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
     if not kb.page(1)[0]:
         result = kb.import_rows([Source(DEMO_FAQS.name, DEMO_FAQS.read_text(), "jsonl")], index=False)
         imported = result.faqs
-        kb.save_robot_settings({"suggested_questions": list(DEMO_SUGGESTED_QUESTIONS)})
+        kb.save_robot_settings({"suggested_questions": list(DEMO_SUGGESTED_QUESTIONS),
+                                "synonyms": [list(g) for g in DEMO_SYNONYMS]})
     indexed = kb.rebuild()
     embedder.save()
     # The cache spares the model at start; load it anyway, or the first new text (a visitor's) waits for it.

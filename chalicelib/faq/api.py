@@ -24,6 +24,7 @@ from chalicelib.faq.store import (
     FaqRecord,
     valid_faq_id,
 )
+from chalicelib.faq.synonyms import synonyms_of
 from chalicelib.faq.transfer import CONTENT_TYPES, FORMATS, Source
 from chalicelib.rest import int_param
 
@@ -73,7 +74,8 @@ def settings_json(settings: RobotSettings) -> dict[str, Any]:
     return {"greeting": settings.greeting, "threshold": settings.threshold, "default_threshold": DEFAULT_THRESHOLD,
             "handoff_keywords": list(settings.handoff_keywords),
             "misses_before_handoff": settings.misses_before_handoff, "suggestions": settings.suggestions,
-            "suggested_questions": list(settings.suggested_questions)}
+            "suggested_questions": list(settings.suggested_questions),
+            "synonyms": [list(g) for g in settings.synonyms]}
 
 
 def _param(params: Mapping[str, str], key: str, max_len: int = 200) -> str | None:
@@ -198,8 +200,9 @@ def try_question(who: Identity, body: Mapping[str, Any], kb: KnowledgeBase) -> d
     settings = kb.robot_settings()
     threshold = DEFAULT_THRESHOLD if settings.threshold is None else settings.threshold
     matcher = kb.matcher()
-    hits = matcher.rank(query, k=TRY_HITS, language=language)
-    decision = matcher.decide(query, threshold, k=settings.suggestions, language=language)
+    synonyms = synonyms_of(settings.synonyms)
+    hits = matcher.rank(query, k=TRY_HITS, language=language, synonyms=synonyms)
+    decision = matcher.decide(query, threshold, k=settings.suggestions, language=language, synonyms=synonyms)
     found = kb.lookup([h.faq_id for h in hits] + ([decision.answer.faq_id] if decision.answer else []))
     return {
         "query": query, "language": language, "threshold": threshold,

@@ -29,6 +29,7 @@ from chalicelib.faq.embed import Embedder, Vector
 from chalicelib.faq.model import Faq, Hit
 from chalicelib.faq.search.base import CJK, SearchBackend, cjk_terms
 from chalicelib.faq.spelling import Vocabulary, words_of
+from chalicelib.faq.synonyms import NONE, Synonyms
 
 METHODS = ("bm25", "embedding", "hybrid")
 DEFAULT_METHOD = "hybrid"
@@ -463,8 +464,9 @@ class Matcher:
         return dict(zip(texts, self.embedder.embed(texts), strict=True))
 
     # -- matching -----------------------------------------------------------------------------
-    def candidates_for(self, query: str, language: str | None = None) -> list[Candidate]:
-        """Every FAQ the backend offers for ``query``, with the raw signals the blend uses."""
+    def candidates_for(self, query: str, language: str | None = None, synonyms: Synonyms = NONE) -> list[Candidate]:
+        """Every FAQ the backend offers for ``query``, with the raw signals the blend uses. ``synonyms`` (the
+        shop's, from the robot settings) widen the search and count as the same word in a CJK overlap."""
         text = clean_query(query, self.max_chars)
         if not text:
             return []
@@ -476,7 +478,7 @@ class Matcher:
         # Chinese questions reach 0.99 (measured), so CJK queries are matched on words alone.
         if self.method != "bm25" and self.embedder is not None and not cjk:
             vector = self.embedder.embed([text])[0]
-        hits = self.backend.search(text, self.candidates, language=language, vector=vector)
+        hits = self.backend.search(synonyms.expand(text), self.candidates, language=language, vector=vector)
         intents: dict[str, tuple[float, int]] = {}
         answers: dict[str, float] = {}
         if vector is not None and self.method == "hybrid":
@@ -486,20 +488,20 @@ class Matcher:
         out = []
         for h in hits:
             intent, texts = intents.get(h.faq_id, (None, 0))
-            overlap = cjk_overlap(text, h.matched) if cjk else None
+            overlap = cjk_overlap(synonyms.canonical(text), synonyms.canonical(h.matched)) if cjk else None
             out.append(Candidate(h.faq_id, h.matched, h.lexical, h.semantic, intent, texts, overlap,
                                  answers.get(h.faq_id)))
         return out
 
-    def rank(self, query: str, k: int = 5, language: str | None = None) -> list[Hit]:
+    def rank(self, query: str, k: int = 5, language: str | None = None, synonyms: Synonyms = NONE) -> list[Hit]:
         """Up to ``k`` FAQs for ``query``, best first; ``score`` is the blend, 0..1."""
-        return fuse(self.candidates_for(query, language), self.fusion)[:k]
+        return fuse(self.candidates_for(query, language, synonyms), self.fusion)[:k]
 
     def decide(self, query: str, threshold: float = DEFAULT_THRESHOLD, k: int = 3,
-               language: str | None = None) -> Decision:
+               language: str | None = None, synonyms: Synonyms = NONE) -> Decision:
         """The robot's move: ``answer`` is the best FAQ when the confidence reaches ``threshold`` (then
         ``suggestions`` are the next ones, up to ``k - 1``); otherwise no answer and the top ``k``."""
-        ranked = fuse(self.candidates_for(query, language), self.fusion)
+        ranked = fuse(self.candidates_for(query, language, synonyms), self.fusion)
         conf = confidence(ranked, self.fusion)
         if ranked and conf >= threshold:
             return Decision(answer=ranked[0], suggestions=ranked[1:k], confidence=conf)

@@ -53,3 +53,5 @@ class RobotSettings:
     misses_before_handoff: int = 2  # unanswered questions in a row before a person takes over; 0: never
     suggestions: int = 3  # how many FAQs to offer when not answering
     suggested_questions: tuple[str, ...] = ()  # FAQ ids offered with the greeting
+    # Terms that mean the same in this shop's questions, in groups (chalicelib/faq/synonyms.py).
+    synonyms: tuple[tuple[str, ...], ...] = ()

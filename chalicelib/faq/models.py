@@ -45,4 +45,5 @@ class RobotSettingsItem(Model):
     misses_before_handoff = NumberAttribute()
     suggestions = NumberAttribute()
     suggested_questions = ListAttribute(of=UnicodeAttribute, default=list)
+    synonyms = UnicodeAttribute(null=True)  # JSON: [[term, ...], ...]; None: none
     updated_at = NumberAttribute(default=0)

@@ -20,6 +20,7 @@ from typing import Any
 from chalicelib.auth.identity import Identity
 from chalicelib.faq.matcher import DEFAULT_THRESHOLD, Matcher
 from chalicelib.faq.model import Faq, Hit, RobotSettings
+from chalicelib.faq.synonyms import synonyms_of
 from chalicelib.im.errors import ImError
 from chalicelib.im.models import Message, message_sk
 from chalicelib.im.presence import PresenceService
@@ -129,7 +130,8 @@ class RobotService:
             self._reply(session, {"text": THANKS_TEXT, "small_talk": "thanks"})
             return
         threshold = DEFAULT_THRESHOLD if settings.threshold is None else settings.threshold
-        decision = self._matcher().decide(text, threshold, k=settings.suggestions, language=language_of(text))
+        decision = self._matcher().decide(text, threshold, k=settings.suggestions, language=language_of(text),
+                                          synonyms=synonyms_of(settings.synonyms))
         if decision.answer is not None:
             faq = self._faqs([decision.answer.faq_id]).get(decision.answer.faq_id)
             if faq is not None:
@@ -189,8 +191,8 @@ class RobotService:
     def suggestions(self, session_id: str, text: str, seq: int | None = None) -> dict[str, Any]:
         """The ``suggestions`` frame for ``text``: ranked FAQs, each with why it matched."""
         settings = self._settings()
-        hits = [h for h in self._matcher().rank(text, k=settings.suggestions, language=language_of(text))
-                if h.score > 0]
+        hits = [h for h in self._matcher().rank(text, k=settings.suggestions, language=language_of(text),
+                                                synonyms=synonyms_of(settings.synonyms)) if h.score > 0]
         found = self._faqs([h.faq_id for h in hits])
         return {"event": "suggestions", "session_id": session_id, "seq": seq, "query": text[:500],
                 "suggestions": [hit_json(h, found.get(h.faq_id)) for h in hits if h.faq_id in found]}

@@ -19,6 +19,7 @@ from typing import Any
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 
+from chalicelib.faq import synonyms as syn
 from chalicelib.faq.model import LANGUAGES, Faq, RobotSettings
 from chalicelib.faq.models import ROBOT_SETTINGS_KEY, FaqItem, RobotSettingsItem
 from chalicelib.platform.modelbase import is_conditional_failure
@@ -39,7 +40,7 @@ LIST_BAR = "|"
 
 MIN_THRESHOLD = 1e-6
 SETTINGS_FIELDS = ("greeting", "threshold", "handoff_keywords", "misses_before_handoff", "suggestions",
-                   "suggested_questions")
+                   "suggested_questions", "synonyms")
 MAX_GREETING = 500
 MAX_KEYWORDS = 50
 MAX_KEYWORD = 40
@@ -218,10 +219,37 @@ def validate_robot_settings(data: Mapping[str, Any], base: RobotSettings | None 
             if not valid_faq_id(faq_id):
                 raise FaqError(f"suggested_questions[{i}]", f"'suggested_questions[{i}]' is not a FAQ id")
         out["suggested_questions"] = ids
+    if "synonyms" in data:
+        out["synonyms"] = _synonyms(data["synonyms"])
     return RobotSettings(
         greeting=out["greeting"], threshold=out["threshold"], handoff_keywords=tuple(out["handoff_keywords"]),
         misses_before_handoff=out["misses_before_handoff"], suggestions=out["suggestions"],
-        suggested_questions=tuple(out["suggested_questions"]))
+        suggested_questions=tuple(out["suggested_questions"]),
+        synonyms=tuple(tuple(g) for g in out["synonyms"]))
+
+
+def _synonyms(value: Any) -> tuple[tuple[str, ...], ...]:
+    """Groups of 2 to ``MAX_TERMS`` terms; a term (compared case-folded) in one group only."""
+    if not isinstance(value, list | tuple):
+        raise FaqError("synonyms", "'synonyms' must be a list of groups, each a list of terms")
+    if len(value) > syn.MAX_GROUPS:
+        raise FaqError("synonyms", f"'synonyms' may have at most {syn.MAX_GROUPS} groups (it has {len(value)})")
+    seen: dict[str, int] = {}
+    groups: list[tuple[str, ...]] = []
+    for i, group in enumerate(value):
+        field = f"synonyms[{i}]"
+        terms = _texts(group, field, syn.MAX_TERMS, syn.MAX_TERM, bar=False)
+        if len(terms) < 2:
+            raise FaqError(field, f"'{field}' needs at least two terms")
+        for j, term in enumerate(terms):
+            if term.casefold() in seen:
+                other = seen[term.casefold()]
+                where = groups[other] if other < i else terms
+                raise FaqError(f"{field}[{j}]", f"'{term}' is already in group {other + 1} "
+                                                f"({', '.join(where)}): a term may be in one group only")
+            seen[term.casefold()] = i
+        groups.append(terms)
+    return tuple(groups)
 
 
 # -- the store ------------------------------------------------------------------------------------
@@ -423,7 +451,8 @@ class FaqStore:
             greeting=item.greeting, threshold=None if item.threshold is None else float(item.threshold),
             handoff_keywords=_strings(item.handoff_keywords),
             misses_before_handoff=int(item.misses_before_handoff), suggestions=int(item.suggestions),
-            suggested_questions=_strings(item.suggested_questions))
+            suggested_questions=_strings(item.suggested_questions),
+            synonyms=tuple(tuple(g) for g in json.loads(item.synonyms or "[]")))
 
     def save_robot_settings(self, settings: RobotSettings) -> RobotSettings:
         """Replace the settings (validated first)."""
@@ -432,5 +461,6 @@ class FaqStore:
             ROBOT_SETTINGS_KEY, greeting=settings.greeting, threshold=settings.threshold,
             handoff_keywords=list(settings.handoff_keywords), misses_before_handoff=settings.misses_before_handoff,
             suggestions=settings.suggestions, suggested_questions=list(settings.suggested_questions),
+            synonyms=json.dumps(settings.synonyms, ensure_ascii=False) if settings.synonyms else None,
             updated_at=self._now_ms()).save()
         return settings

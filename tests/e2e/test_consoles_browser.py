@@ -364,6 +364,20 @@ def test_robot_settings_are_checked_by_the_server_and_persist(stack: Stack, brow
     page.get_by_test_id("settings-suggested").fill("returns-return-policy\nno-such-faq")
     page.get_by_test_id("settings-save").click()
     expect(page.get_by_test_id("error-suggested_questions")).to_contain_text("no FAQ with id 'no-such-faq' (line 2)")
+    page.get_by_test_id("settings-suggested").fill("returns-return-policy")
+
+    # Synonyms: the demo shop's groups, one a line; a term in two groups is refused at its line.
+    synonyms = page.get_by_test_id("settings-synonyms")
+    expect(synonyms).to_have_value(re.compile(r"^优惠, 折扣, 打折\n"))
+    synonyms.fill("优惠，折扣、打折\nparcel, package\n\nbox, Parcel")
+    page.get_by_test_id("settings-save").click()
+    expect(page.get_by_test_id("error-synonyms")).to_contain_text("'Parcel' is already in group 2 (parcel, package)")
+    expect(page.get_by_test_id("error-synonyms")).to_contain_text("(line 4)")
+    synonyms.fill("优惠，折扣、打折\nparcel, package")
+    page.get_by_test_id("settings-save").click()
+    expect(page.get_by_test_id("settings-status")).to_contain_text("Saved")
+    page.reload()
+    expect(page.get_by_test_id("settings-synonyms")).to_have_value("优惠, 折扣, 打折\nparcel, package")
     page.context.close()
 
 

@@ -212,9 +212,13 @@ def test_robot_settings_default_until_saved(store: FaqStore) -> None:
     assert store.robot_settings().greeting == DEFAULT_GREETING
     saved = store.save_robot_settings(RobotSettings(greeting="Hello!", threshold=0.7, handoff_keywords=("agent",),
                                                     misses_before_handoff=0, suggestions=5,
-                                                    suggested_questions=("returns",)))
+                                                    suggested_questions=("returns",),
+                                                    synonyms=(("优惠", "折扣"), ("parcel", "package", "box"))))
     assert store.robot_settings() == saved
     assert saved.threshold == 0.7
+    assert saved.synonyms == (("优惠", "折扣"), ("parcel", "package", "box"))
+    cleared = store.save_robot_settings(validate_robot_settings({"synonyms": []}, saved))
+    assert store.robot_settings().synonyms == cleared.synonyms == ()
 
 
 def test_robot_settings_merge_over_a_base_and_reset_the_threshold() -> None:
@@ -241,6 +245,16 @@ def test_robot_settings_merge_over_a_base_and_reset_the_threshold() -> None:
     ({"suggested_questions": [f"f{i}" for i in range(11)]}, "suggested_questions"),
     ({"suggested_questions": ["bad id"]}, "suggested_questions[0]"),
     ({"mood": "cheerful"}, "mood"),
+    ({"synonyms": "优惠,折扣"}, "synonyms"),  # a list of groups, not a line
+    ({"synonyms": [["优惠"]]}, "synonyms[0]"),  # a group of one says nothing
+    ({"synonyms": [["优惠", "优惠"]]}, "synonyms[0]"),  # nor does one term twice
+    ({"synonyms": [["a", ""]]}, "synonyms[0][1]"),
+    ({"synonyms": [["a", "b" * 31]]}, "synonyms[0][1]"),
+    ({"synonyms": [[f"t{i}" for i in range(21)]]}, "synonyms[0]"),
+    ({"synonyms": [["优惠", "折扣"], ["打折", "优惠"]]}, "synonyms[1][1]"),  # one term, two meanings
+    ({"synonyms": [["Parcel", "box"], ["parcel", "package"]]}, "synonyms[1][0]"),  # compared case-folded
+    ({"synonyms": [["Parcel", "parcel"]]}, "synonyms[0][1]"),
+    ({"synonyms": [[f"a{i}", f"b{i}"] for i in range(201)]}, "synonyms"),
 ])
 def test_robot_settings_validation_names_the_bad_field(data: dict[str, Any], field: str) -> None:
     with pytest.raises(FaqError) as raised:
@@ -251,5 +265,7 @@ def test_robot_settings_validation_names_the_bad_field(data: dict[str, Any], fie
 def test_robot_settings_limits_at_their_edges_are_accepted() -> None:
     edge = validate_robot_settings({"threshold": 0, "misses_before_handoff": 10, "suggestions": 10,
                                     "handoff_keywords": [f"k{i}" for i in range(50)],
-                                    "suggested_questions": [f"f{i}" for i in range(10)]})
+                                    "suggested_questions": [f"f{i}" for i in range(10)],
+                                    "synonyms": [[f"{i:03}{j:02}" + "t" * 25 for j in range(20)] for i in range(200)]})
     assert (edge.threshold, edge.misses_before_handoff, edge.suggestions) == (0.0, 10, 10)
+    assert len(edge.synonyms) == 200 and {len(g) for g in edge.synonyms} == {20}

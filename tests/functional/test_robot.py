@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib.auth.identity import Identity
 from chalicelib.faq.embed import default_embedder
-from chalicelib.faq.matcher import Matcher
+from chalicelib.faq.matcher import DEFAULT_THRESHOLD, Matcher
 from chalicelib.faq.model import Faq, RobotSettings
 from chalicelib.faq.robot import RobotService, language_of, wants_person
 from chalicelib.faq.search.embedded import EmbeddedBackend
@@ -43,6 +43,8 @@ FAQS = [
         category="returns", language="zh"),
     Faq("zh-shipping", "多久能发货？", "下单后24小时内发货，一般2到4天送达。", similar=("什么时候发货", "发货时间"),
         category="shipping", language="zh"),
+    Faq("zh-discount", "有优惠吗？", "满199减20，会员再享95折。", similar=("现在有活动吗",), category="promotions",
+        language="zh"),
 ]
 BY_ID = {f.faq_id: f for f in FAQS}
 VISITOR = Identity(user_id="v_1", role="visitor", name="Vera", channel="web")
@@ -113,6 +115,15 @@ def test_a_chinese_question_is_answered_in_chinese(bot: Bot) -> None:
     bot.say("请问怎么退货")
     (answer,) = bot.robot()
     assert answer["content"]["faq_id"] == "zh-returns"
+
+
+def test_the_shops_synonyms_let_the_robot_answer_other_words_for_the_same_thing(bot: Bot) -> None:
+    bot.say("有没有折扣")  # "any discount?": no character in common with "有优惠吗" but 有
+    assert "faq_id" not in bot.robot()[-1]["content"]
+    bot.settings[0] = dataclasses.replace(bot.settings[0], synonyms=(("优惠", "折扣", "打折"),))
+    bot.say("有没有折扣")
+    assert bot.robot()[-1]["content"]["faq_id"] == "zh-discount"
+    assert bot.robot()[-1]["content"]["confidence"] >= DEFAULT_THRESHOLD
 
 
 def test_an_off_topic_question_is_not_answered_with_a_wrong_faq(bot: Bot) -> None:

@@ -46,7 +46,8 @@ function clearErrors(form) {
  */
 function showFieldError(form, err) {
   if (!err.field) return false;
-  const [, base, index] = /^([a-z_]+)(?:\[(\d+)\])?$/.exec(err.field) || [];
+  // "synonyms[2][1]": the field, and its line (the group); a term's own index is not shown.
+  const [, base, index] = /^([a-z_]+)(?:\[(\d+)\])?(?:\[\d+\])?$/.exec(err.field) || [];
   const slot = base && form.querySelector(`#e-${base}`);
   if (!slot) return false;
   const input = form.querySelector(`[data-field="${base}"] :is(input, textarea, select)`);
@@ -434,6 +435,7 @@ function fillSettings(s) {
   $("s-suggestions").value = String(s.suggestions);
   $("s-keywords").value = s.handoff_keywords.join("\n");
   $("s-suggested").value = s.suggested_questions.join("\n");
+  $("s-synonyms").value = s.synonyms.map((group) => group.join(", ")).join("\n");
 }
 
 async function loadSettings() {
@@ -462,6 +464,8 @@ async function saveSettings(e) {
     misses_before_handoff: numberField("s-misses"),
     suggestions: numberField("s-suggestions"),
     suggested_questions: lines($("s-suggested").value),
+    // One group a line; commas, Chinese ones too, between its terms.
+    synonyms: lines($("s-synonyms").value).map((line) => line.split(/[,，、]/).map((t) => t.trim()).filter(Boolean)),
   };
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
