@@ -298,9 +298,9 @@ export function wsUrl() {
   return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
 }
 
-// Photos (docs/protocol.md, "Images"): the server takes these types, at most 4 MB. Larger photos, and any
+// Photos (docs/protocol.md, "Sending a photo"): the server takes these types, at most 4 MB. Larger photos, and any
 // wider than MAX_IMAGE_SIDE, are re-encoded as JPEG first: a phone's 12 MB photo becomes a few hundred KB.
-export const IMAGE_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+const IMAGE_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"];
 const MAX_UPLOAD_BYTES = 4 * 1024 * 1024;
 const MAX_IMAGE_SIDE = 1600;
 const SHRINK_ABOVE_BYTES = 1024 * 1024;
@@ -320,7 +320,7 @@ async function shrunk(file) {
 
 /**
  * Uploads a picked image file with the caller's bearer token; resolves to the image message's content
- * `{url, alt, width?, height?}` or rejects with an Error whose message can be shown as it is.
+ * `{url, alt}` or rejects with an Error whose message can be shown as it is.
  */
 export async function uploadImage(file, token) {
   if (!file.type.startsWith("image/")) throw new Error("Only images can be sent (JPEG, PNG, GIF or WebP).");
