@@ -44,10 +44,11 @@ RIDGE = 0.1  # the intent classifier's L2 penalty, chosen by cross-validation on
 KERNEL_GAMMA = 1.0  # its RBF kernel's width, likewise (0.5 to 1 equal, 2 worse)
 MAX_LANDMARKS = 1000  # Nyström landmarks: exact up to this many texts; a query reads (385 + this)² floats
 LINEAR_WEIGHT = 0.5  # of the vectors themselves beside the kernel features: keeps texts far from every landmark
-SNAPSHOT_FORMAT = 4  # of IntentModel.to_bytes; a snapshot of another format is not read (4: answers, words)
+SNAPSHOT_FORMAT = 5  # of IntentModel.to_bytes; another format is not read (4: answers, words; 5: CJK answers)
+CJK_ANSWER_CHARS = 1000  # of a Chinese answer kept for its overlap with questions: its opening says what it is about
 
 TIE_BREAK = 0.01  # BM25's share in a CJK score: it only orders equal overlaps
-_CJK_FUNCTION_CHARS = set("的了吗呢吧啊呀嘛哦么我你您他她它们是在这那个和与及就都也还又要想请把被给让")
+_CJK_FUNCTION_CHARS = set("的了吗呢吧啊呀嘛哦么我你您他她它们是在这那个和与及就都也还又要想请把被给让怎如何样")
 _SPACES = re.compile(r"\s+")
 _DROPPED = {"So", "Sk", "Cc", "Cf", "Cs", "Co", "Cn"}  # emoji, modifiers, control and format characters
 
@@ -97,7 +98,7 @@ class Candidate:
     intent: float | None
     texts: int  # how many texts back the intent score (0 when the classifier does not know the FAQ)
     overlap: float | None = None  # for a query with CJK text: :func:`cjk_overlap` with ``matched``
-    answer: float | None = None  # cosine with the FAQ's answer (None: no answer the model can read)
+    answer: float | None = None  # cosine with the FAQ's answer, or for a CJK query its overlap (None: no answer)
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ class IntentModel:
         self._vectors: dict[str, npt.NDArray[np.float32]] = {}  # each FAQ's text vectors, one row each
         self._sums: dict[str, npt.NDArray[np.float32]] = {}  # each FAQ's sum of features (float32: memory)
         self._answers: dict[str, npt.NDArray[np.float32]] = {}  # each FAQ's answer vector, where it has one
+        self._cjk_answers: dict[str, str] = {}  # each FAQ's answer in CJK text, for its overlap with a CJK query
         self.vocabulary = Vocabulary()  # the FAQs' words, for typos in questions (kept here: saved with the rest)
         self._landmarks: npt.NDArray[np.float32] | None = None
         self._transform: npt.NDArray[np.float32] | None = None
@@ -145,17 +147,18 @@ class IntentModel:
         self._lock = threading.Lock()
 
     def replace_all(self, vectors: dict[str, Vector], landmarks: Vector | None = None,
-                    answers: dict[str, Vector] | None = None, words: Mapping[str, Iterable[str]] | None = None
-                    ) -> None:
+                    answers: dict[str, Vector] | None = None, words: Mapping[str, Iterable[str]] | None = None,
+                    cjk_answers: Mapping[str, str] | None = None) -> None:
         """Forget every FAQ and learn these (faq_id -> its texts' vectors, one row each; ``answers``:
-        faq_id -> its answer's vector; ``words``: faq_id -> its words). The landmarks are chosen among the
-        texts unless given (a restored snapshot keeps its own)."""
+        faq_id -> its answer's vector; ``words``: faq_id -> its words; ``cjk_answers``: faq_id -> its answer
+        in CJK text). The landmarks are chosen among the texts unless given (a restored snapshot keeps its own)."""
         rows = {f: np.asarray(v, dtype=np.float32).reshape(len(v), -1) for f, v in vectors.items()}
         fitted = self._fit(rows, landmarks)
         kept = {f: np.asarray(v, dtype=np.float32).reshape(-1) for f, v in (answers or {}).items() if f in rows}
         with self._lock:
             self._set(fitted)
             self._answers = kept
+            self._cjk_answers = {f: a for f, a in (cjk_answers or {}).items() if f in rows}
             self.vocabulary.replace_all({f: (words or {}).get(f, ()) for f in rows})
 
     def _fit(self, rows: dict[str, npt.NDArray[np.float32]], landmarks: Vector | None) -> _Fitted:
@@ -204,13 +207,16 @@ class IntentModel:
                          self._transform, self._gamma).astype(np.float64)
 
     def upsert(self, faq_id: str, vectors: Vector, answer: Vector | None = None,
-               words: Iterable[str] = ()) -> None:
+               words: Iterable[str] = (), cjk_answer: str | None = None) -> None:
         with self._lock:
             if not self.complete:
                 return
             self._answers.pop(faq_id, None)
             if answer is not None:
                 self._answers[faq_id] = np.asarray(answer, dtype=np.float32).reshape(-1)
+            self._cjk_answers.pop(faq_id, None)
+            if cjk_answer is not None:
+                self._cjk_answers[faq_id] = cjk_answer
             self.vocabulary.set(faq_id, words)
             added = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
             if self._transform is None:  # fitted on nothing: the first texts become the landmarks
@@ -233,6 +239,7 @@ class IntentModel:
         old = self._vectors.pop(faq_id, None)
         self._sums.pop(faq_id, None)
         self._answers.pop(faq_id, None)
+        self._cjk_answers.pop(faq_id, None)
         self.vocabulary.remove(faq_id)
         if old is not None and self._gram is not None and self._transform is not None:
             feats = self._featurise(old)
@@ -254,6 +261,8 @@ class IntentModel:
             landmarks = self._landmarks if self._landmarks is not None else np.zeros((0, 0), dtype=np.float32)
             answered = [f for f in ids if f in self._answers]
             answers = [self._answers[f] for f in answered]
+            cjk_answered = [f for f in ids if f in self._cjk_answers]
+            cjk_answers = [self._cjk_answers[f] for f in cjk_answered]
             words = self.vocabulary.by_faq()
         dim = rows[0].shape[1] if rows else 0
         buffer = io.BytesIO()
@@ -262,7 +271,8 @@ class IntentModel:
                  rows=(np.concatenate(rows) if rows else np.zeros((0, 0))).astype(np.float16),
                  landmarks=landmarks.astype(np.float16), answer_ids=np.array(answered, dtype=np.str_),
                  answers=(np.stack(answers) if answers else np.zeros((0, dim))).astype(np.float16),
-                 words=np.array([" ".join(words.get(f, ())) for f in ids], dtype=np.str_))
+                 words=np.array([" ".join(words.get(f, ())) for f in ids], dtype=np.str_),
+                 cjk_answer_ids=np.array(cjk_answered, dtype=np.str_), cjk_answers=np.array(cjk_answers, dtype=np.str_))
         return buffer.getvalue()
 
     def restore(self, data: bytes, dim: int | None = None) -> None:
@@ -280,6 +290,8 @@ class IntentModel:
                     answer_ids = [str(f) for f in npz["answer_ids"]]
                     answers = np.asarray(npz["answers"], dtype=np.float32)
                     words = [str(w).split() for w in npz["words"]]
+                    cjk_answer_ids = [str(f) for f in npz["cjk_answer_ids"]]
+                    cjk_answers = [str(a) for a in npz["cjk_answers"]]
         except (OSError, KeyError, IndexError, ValueError) as e:
             raise ValueError(f"not an intent model snapshot: {e}") from e
         if fmt != SNAPSHOT_FORMAT:
@@ -287,12 +299,14 @@ class IntentModel:
         if ids and dim is not None and saved_dim != dim:
             raise ValueError(f"intent model snapshot of {saved_dim}-dimensional vectors, not {dim}")
         if (len(ids) != len(counts) or sum(counts) != len(rows) or (ids and not len(landmarks))
-                or len(answer_ids) != len(answers) or len(words) != len(ids)):
+                or len(answer_ids) != len(answers) or len(words) != len(ids)
+                or len(cjk_answer_ids) != len(cjk_answers)):
             raise ValueError("intent model snapshot is inconsistent")
         bounds = np.cumsum([0, *counts])
         self.replace_all({f: rows[bounds[i]:bounds[i + 1]] for i, f in enumerate(ids)},
                          landmarks=landmarks, answers=dict(zip(answer_ids, answers, strict=True)),
-                         words=dict(zip(ids, words, strict=True)))
+                         words=dict(zip(ids, words, strict=True)),
+                         cjk_answers=dict(zip(cjk_answer_ids, cjk_answers, strict=True)))
 
     def scores(self, vector: Vector, faq_ids: Iterable[str]) -> dict[str, tuple[float, int]]:
         """(score, how many texts back it) for each of ``faq_ids`` the model knows."""
@@ -319,6 +333,12 @@ class IntentModel:
         with self._lock:
             row = np.asarray(vector, dtype=np.float32).reshape(-1)
             return {f: float(self._answers[f] @ row) for f in faq_ids if f in self._answers}
+
+    def cjk_answers(self, faq_ids: Iterable[str]) -> dict[str, tuple[str, int]]:
+        """(answer in CJK text, how many texts the FAQ has) for each of ``faq_ids`` that has one."""
+        with self._lock:
+            return {f: (self._cjk_answers[f], len(self._vectors.get(f, ())))
+                    for f in faq_ids if f in self._cjk_answers}
 
 
 _CHUNK = 4096  # texts featurised at once when fitting
@@ -406,7 +426,7 @@ class Matcher:
         known = self._embed_texts(kept)
         count = self.backend.replace_all(kept, _Known(self.embedder, known))
         self.intents.replace_all({f.faq_id: _rows(known, f) for f in kept}, answers=_answers(known, kept),
-                                 words={f.faq_id: words_of(f) for f in kept})
+                                 words={f.faq_id: words_of(f) for f in kept}, cjk_answers=_cjk_answers(kept))
         return count
 
     def learn(self, faqs: Iterable[Faq]) -> int:
@@ -418,7 +438,7 @@ class Matcher:
             return 0
         known = self._embed_texts(kept)
         self.intents.replace_all({f.faq_id: _rows(known, f) for f in kept}, answers=_answers(known, kept),
-                                 words={f.faq_id: words_of(f) for f in kept})
+                                 words={f.faq_id: words_of(f) for f in kept}, cjk_answers=_cjk_answers(kept))
         return len(kept)
 
     def teach(self, faqs: Sequence[Faq] = (), deleted: Sequence[str] = ()) -> None:
@@ -430,7 +450,8 @@ class Matcher:
         known = self._embed_texts([f for f in faqs if f.enabled])
         for f in faqs:
             if f.enabled:
-                self.intents.upsert(f.faq_id, _rows(known, f), _answers(known, [f]).get(f.faq_id), words_of(f))
+                self.intents.upsert(f.faq_id, _rows(known, f), _answers(known, [f]).get(f.faq_id), words_of(f),
+                                    cjk_answer(f))
             else:
                 self.intents.delete(f.faq_id)
         for faq_id in deleted:
@@ -445,7 +466,8 @@ class Matcher:
         self.backend.upsert(faqs, _Known(self.embedder, known))
         for f in faqs:
             if f.enabled:
-                self.intents.upsert(f.faq_id, _rows(known, f), _answers(known, [f]).get(f.faq_id), words_of(f))
+                self.intents.upsert(f.faq_id, _rows(known, f), _answers(known, [f]).get(f.faq_id), words_of(f),
+                                    cjk_answer(f))
             else:
                 self.intents.delete(f.faq_id)
 
@@ -479,12 +501,18 @@ class Matcher:
         if self.method != "bm25" and self.embedder is not None and not cjk:
             vector = self.embedder.embed([text])[0]
         hits = self.backend.search(synonyms.expand(text), self.candidates, language=language, vector=vector)
-        intents: dict[str, tuple[float, int]] = {}
+        intents: dict[str, tuple[float | None, int]] = {}
         answers: dict[str, float] = {}
+        ids = [h.faq_id for h in hits]
         if vector is not None and self.method == "hybrid":
-            ids = [h.faq_id for h in hits]
-            intents = self.intents.scores(vector, ids)
+            intents = dict(self.intents.scores(vector, ids))
             answers = self.intents.answer_cosines(vector, ids)
+        elif cjk and self.method == "hybrid":
+            # A Chinese answer's overlap stands where an English answer's cosine does: it often names what the
+            # question asks about in other words than the FAQ's questions (docs/faq-matching.md, "Chinese").
+            for faq_id, (answer, texts) in self.intents.cjk_answers(ids).items():
+                answers[faq_id] = cjk_overlap(synonyms.canonical(text), synonyms.canonical(answer))
+                intents[faq_id] = (None, texts)
         out = []
         for h in hits:
             intent, texts = intents.get(h.faq_id, (None, 0))
@@ -515,6 +543,16 @@ def readable_answer(faq: Faq) -> str | None:
     return text if text and CJK.search(text) is None else None
 
 
+def cjk_answer(faq: Faq) -> str | None:
+    """The FAQ's answer when it is in CJK text (the English model cannot read it), cut to ``CJK_ANSWER_CHARS``."""
+    text = faq.answer.strip()
+    return text[:CJK_ANSWER_CHARS] if text and CJK.search(text) is not None else None
+
+
+def _cjk_answers(faqs: Sequence[Faq]) -> dict[str, str]:
+    return {f.faq_id: a for f in faqs if (a := cjk_answer(f)) is not None}
+
+
 def _answers(known: dict[str, Vector], faqs: Sequence[Faq]) -> dict[str, Vector]:
     return {f.faq_id: known[a] for f in faqs if (a := readable_answer(f)) is not None and a in known}
 
@@ -534,6 +572,7 @@ def fuse(candidates: Sequence[Candidate], fusion: Fusion) -> list[Hit]:
     hits = []
     for c, lx in zip(candidates, lex_scaled, strict=True):
         sem = min(max(c.semantic, 0.0), 1.0) if c.semantic is not None else 0.0
+        share = c.texts / (c.texts + fusion.saturation) if c.texts else 0.0
         if c.overlap is not None and fusion.method != "embedding":
             score = c.overlap + TIE_BREAK * float(lx)  # BM25 only orders equal overlaps
         elif fusion.method == "bm25":
@@ -541,14 +580,13 @@ def fuse(candidates: Sequence[Candidate], fusion: Fusion) -> list[Hit]:
         elif fusion.method == "embedding":
             score = sem
         else:
-            share = c.texts / (c.texts + fusion.saturation) if c.texts else 0.0
             w_lex = fusion.lexical * share
             w_intent = fusion.intent * share if c.intent is not None else 0.0
             intent = min(max(c.intent, 0.0), 1.0) if c.intent is not None else 0.0
             score = w_lex * float(lx) + w_intent * intent + (1.0 - w_lex - w_intent) * sem
-            if c.answer is not None:
-                w_answer = fusion.answer * (1.0 - share)
-                score = (score + w_answer * min(max(c.answer, 0.0), 1.0)) / (1.0 + w_answer)
+        if c.answer is not None and fusion.method == "hybrid":  # an English answer's cosine, a CJK one's overlap
+            w_answer = fusion.answer * (1.0 - share)
+            score = (score + w_answer * min(max(c.answer, 0.0), 1.0)) / (1.0 + w_answer)
         hits.append(Hit(c.faq_id, score, c.matched, lexical=c.lexical, semantic=c.semantic))
     hits.sort(key=lambda h: (-h.score, h.faq_id))
     return hits

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -260,9 +261,10 @@ def test_a_snapshot_of_the_intent_model_scores_as_the_model_did() -> None:
     texts = {"check": ["see my invoice", "view my invoice", "look at invoice"],
              "get": ["download my invoice", "get my invoice"], "track": ["where is my parcel"]}
     model = IntentModel()
-    model.replace_all({f: embedder.embed(t) for f, t in texts.items()})
+    model.replace_all({f: embedder.embed(t) for f, t in texts.items()}, cjk_answers={"track": "在“我的订单”查看物流"})
     restored = IntentModel()
     restored.restore(model.to_bytes(), dim=embedder.dim)
+    assert restored.cjk_answers(texts) == {"track": ("在“我的订单”查看物流", 1)}  # Chinese answers travel too
     query = embedder.embed(["download the invoice"])[0]
     got, want = restored.scores(query, texts), model.scores(query, texts)
     assert set(got) == set(want) == set(texts)
@@ -410,6 +412,27 @@ def test_where_questions_say_little_the_answer_decides() -> None:
     assert m.rank("password reset")[0].faq_id == "a-password"
     assert m.rank("update my address")[0].faq_id == "b-address"
     assert all(c.answer is not None for c in m.candidates_for("update my address"))
+
+
+def test_a_chinese_answer_names_what_its_questions_do_not() -> None:
+    # "放丰巢" shares 可, 以 with both questions; only the first answer names 丰巢.
+    faqs = [Faq("locker", "可以放快递柜或驿站吗？", "可以。下单时备注“放丰巢”或“放驿站”，快递员会放到柜子里。",
+                language="zh"),
+            Faq("carrier", "可以指定发顺丰吗？", "可以，顺丰需加收10元运费。", language="zh")]
+    m = Matcher(EmbeddedBackend(), WordsEmbedder())
+    m.index(faqs)
+    assert m.rank("放丰巢可以吗")[0].faq_id == "locker"
+    without = Matcher(EmbeddedBackend(), WordsEmbedder())
+    without.index([dataclasses.replace(f, answer="") for f in faqs])
+    assert without.rank("放丰巢可以吗")[0].faq_id == "carrier"  # on the questions alone the courier wins
+    assert {c.faq_id: c.answer is not None for c in m.candidates_for("放丰巢可以吗")} == {
+        "locker": True, "carrier": True}
+
+
+def test_chinese_question_words_are_not_what_a_question_is_about() -> None:
+    # 怎么 and 如何 both say "how": asking it either way is the same question (0.64 when 怎 counted).
+    assert cjk_overlap("怎么退货", "如何退货") == pytest.approx(0.8)
+    assert cjk_overlap("怎样", "如何") == 0.0
 
 
 def test_a_typo_finds_the_faq_of_the_word_it_stands_for(matcher: Matcher) -> None:
