@@ -154,6 +154,10 @@ def test_a_visitor_goes_from_the_robot_to_an_agent_and_rates_the_chat(stack: Sta
     expect(photo).to_have_attribute("src", re.compile(media + r"\.jpg$"))
     agent.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=photo.element_handle())
     assert photo.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [1600, 800]
+    # The thumbnail opens the photo itself, in a new tab.
+    link = thread.locator("[data-type=image][data-role=visitor] a")
+    expect(link).to_have_attribute("href", photo.get_attribute("src") or "")
+    expect(link).to_have_attribute("target", "_blank")
     sent_photo = visitor.locator("[data-testid=msg][data-mine='1'][data-type=image]")
     expect(sent_photo).to_have_attribute("data-status", "delivered")
     agent.get_by_test_id("con-image").click()

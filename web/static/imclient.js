@@ -224,7 +224,12 @@ export function renderContent(type, content) {
       img.src = url;
       img.alt = content.alt || "image";
       img.className = "chat-image";
-      box.appendChild(img);
+      // The bubble shows a thumbnail; a click opens the photo at full size (a damaged parcel, a label...).
+      const link = document.createElement("a");
+      link.href = url; link.target = "_blank"; link.rel = "noopener noreferrer";
+      link.title = "Open the image";
+      link.appendChild(img);
+      box.appendChild(link);
     } else {
       box.appendChild(text("p", "[image]"));
     }
