@@ -191,8 +191,9 @@ def load_media(folder: Path) -> int:
     for path in folder.rglob("*"):
         key = path.relative_to(folder).as_posix()
         if path.is_file() and uploads.KEY_PATTERN.match(key):
-            content_type = uploads.sniff(path.read_bytes()[:16]) or "application/octet-stream"
-            aws.client("s3").put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType=content_type,
+            body = path.read_bytes()
+            aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body,
+                                        ContentType=uploads.sniff(body) or "application/octet-stream",
                                         CacheControl=uploads.CACHE_CONTROL)
             count += 1
     return count

@@ -504,6 +504,7 @@ class Matcher:
         intents: dict[str, tuple[float | None, int]] = {}
         answers: dict[str, float] = {}
         ids = [h.faq_id for h in hits]
+        read = synonyms.canonical(text) if cjk else text  # the query as the overlaps read it
         if vector is not None and self.method == "hybrid":
             intents = dict(self.intents.scores(vector, ids))
             answers = self.intents.answer_cosines(vector, ids)
@@ -511,12 +512,12 @@ class Matcher:
             # A Chinese answer's overlap stands where an English answer's cosine does: it often names what the
             # question asks about in other words than the FAQ's questions (docs/faq-matching.md, "Chinese").
             for faq_id, (answer, texts) in self.intents.cjk_answers(ids).items():
-                answers[faq_id] = cjk_overlap(synonyms.canonical(text), synonyms.canonical(answer))
+                answers[faq_id] = cjk_overlap(read, synonyms.canonical(answer))
                 intents[faq_id] = (None, texts)
         out = []
         for h in hits:
             intent, texts = intents.get(h.faq_id, (None, 0))
-            overlap = cjk_overlap(synonyms.canonical(text), synonyms.canonical(h.matched)) if cjk else None
+            overlap = cjk_overlap(read, synonyms.canonical(h.matched)) if cjk else None
             out.append(Candidate(h.faq_id, h.matched, h.lexical, h.semantic, intent, texts, overlap,
                                  answers.get(h.faq_id)))
         return out

@@ -110,32 +110,33 @@ class SessionService:
     def count_upload(self, visitor: Identity, limit: int) -> str | None:
         """Count a photo against the visitor's open session in one conditional write: None when it may be
         stored, else why not: ``no_session`` (none open) or ``limit`` (``limit`` photos already)."""
-        try:
-            presence = Presence.get(visitor.user_id, consistent_read=True)
-        except DoesNotExist:
-            return "no_session"
-        if not presence.session_id:
+        session_id = self._session_id_of(visitor)
+        if session_id is None:
             return "no_session"
         open_and_own = (Session.status != sm.CLOSED) & (Session.visitor_id == visitor.user_id)
         try:
-            Session(presence.session_id).update(
+            Session(session_id).update(
                 actions=[Session.uploads.add(1)],
                 condition=open_and_own & (Session.uploads.does_not_exist() | (Session.uploads < limit)))
         except UpdateError as err:
             if not is_conditional_failure(err):
                 raise
-            session = self.get(presence.session_id)
+            session = self.get(session_id)
             return "limit" if session is not None and session.status != sm.CLOSED else "no_session"
         return None
 
     def current(self, visitor: Identity) -> Session | None:
+        session_id = self._session_id_of(visitor)
+        return self.get(session_id) if session_id is not None else None
+
+    @staticmethod
+    def _session_id_of(visitor: Identity) -> str | None:
+        """The visitor's current session id, from its presence (one read)."""
         try:
             presence = Presence.get(visitor.user_id, consistent_read=True)
         except DoesNotExist:
             return None
-        if not presence.session_id:
-            return None
-        return self.get(presence.session_id)
+        return presence.session_id or None
 
     @staticmethod
     def get(session_id: str) -> Session | None:
