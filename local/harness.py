@@ -56,6 +56,11 @@ class Stack:
     def ws_url(self) -> str:
         return self.base.replace("http://", "ws://") + "/ws"
 
+    def crash(self) -> None:
+        """``kill -9`` of the stack's whole process group: no handler runs, nothing is saved on the way out."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
 
 def config_copy(dest: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
     """A copy of the shipped config/ documents in ``dest``, changed by ``edit`` ({name: document})."""
@@ -81,8 +86,9 @@ def run_stack(state_dir: Path, ack_wait_seconds: int = 1, port: int | None = Non
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH")}
     env.update(PORT=str(port), ACK_WAIT_SECONDS=str(ack_wait_seconds), LOCAL_STATE_DIR=str(state_dir),
                PYTHONUNBUFFERED="1", **(extra_env or {}))
+    # A process group of its own, so a test can kill the stack and everything it started at once.
     proc = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     output: list[str] = []
     deadline = time.monotonic() + 60
     assert proc.stdout is not None
@@ -108,7 +114,8 @@ def run_stack(state_dir: Path, ack_wait_seconds: int = 1, port: int | None = Non
     try:
         yield stack
     finally:
-        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -1,8 +1,9 @@
 """The whole system in one process: moto as AWS (Step Functions engine on), tables and state machines
 from the project's own definitions, the Chalice app behind the API Gateway emulator, and the pages.
 
-State is kept in ``$LOCAL_STATE_DIR`` (default ``.local/``): a snapshot of every table written at
-shutdown and loaded at start, the local identity provider's key, and the visitor token secret.
+State is kept in ``$LOCAL_STATE_DIR`` (default ``.local/``): a snapshot of every table plus the journal of
+every write since (``local/journal.py``: a ``kill -9`` loses nothing that was answered), the photos sent in
+chats, the local identity provider's key, and the visitor token secret.
 
 Nothing here imports ``chalicelib`` at module level: pynamodb reads table names when models are
 defined, so ``configure_environment`` must run first.
@@ -27,13 +28,16 @@ from typing import Any
 from aiohttp import web
 from chalice.app import Chalice
 
+from local import journal
+
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 DELIVERY_FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:delivery_step"
 LIFECYCLE_FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:lifecycle_step"
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 2: names the journal generation that continues it
+_READABLE_SNAPSHOTS = (1, SNAPSHOT_VERSION)  # a version 1 snapshot is generation 0, with no journal
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +112,9 @@ def create_resources() -> dict[str, str]:
     return arns
 
 
-def save_snapshot(path: Path) -> int:
-    """Every item of every table, as DynamoDB JSON, written atomically; returns the item count."""
+def save_snapshot(path: Path, generation: int = 0) -> int:
+    """Every item of every table, as DynamoDB JSON, written atomically, naming the journal generation that
+    continues it (``local/journal.py``); returns the item count."""
     from chalicelib.platform import aws
     from chalicelib.platform.tables import ALL_MODELS
 
@@ -121,13 +126,14 @@ def save_snapshot(path: Path) -> int:
             items.extend(page["Items"])
         tables[model.Meta.table_name] = items
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"version": SNAPSHOT_VERSION, "saved_at": time.time(), "tables": tables}))
+    tmp.write_text(json.dumps({"version": SNAPSHOT_VERSION, "generation": generation, "saved_at": time.time(),
+                               "tables": tables}))
     tmp.replace(path)
     return sum(len(items) for items in tables.values())
 
 
-def load_snapshot(path: Path) -> int | None:
-    """Put a snapshot's items back; returns how many, or None when there is no snapshot.
+def load_snapshot(path: Path) -> tuple[int, int] | None:
+    """Put a snapshot's items back; returns (how many, its journal generation), or None when there is none.
 
     Items whose TTL has passed are dropped, as DynamoDB would have deleted them by now (moto never does).
     """
@@ -137,7 +143,7 @@ def load_snapshot(path: Path) -> int | None:
     from chalicelib.platform.tables import ALL_MODELS, ttl_attribute
 
     data = json.loads(path.read_text())
-    if data.get("version") != SNAPSHOT_VERSION:
+    if data.get("version") not in _READABLE_SNAPSHOTS:
         raise ValueError(f"{path}: snapshot version {data.get('version')!r}, expected {SNAPSHOT_VERSION}")
     client = aws.client("dynamodb")
     now = time.time()
@@ -152,34 +158,107 @@ def load_snapshot(path: Path) -> int | None:
             while pending:
                 pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
         count += len(items)
-    return count
+    return count, int(data.get("generation", 0))
 
 
-def save_media(folder: Path) -> int:
-    """The images sent in chats, as files under ``folder`` (moto keeps them in memory only)."""
-    from chalicelib.media import uploads
-    from chalicelib.platform import aws
-    from chalicelib.settings import get_settings
+class DurableState:
+    """The tables' state on disk: a snapshot plus the journal of every write since (``local/journal.py``).
 
-    bucket = get_settings().media_bucket
-    if not bucket:
-        return 0
-    client = aws.client("s3")
-    count = 0
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=uploads.PREFIX):
-        for item in page.get("Contents", []):
-            if not uploads.KEY_PATTERN.match(item["Key"]):  # only ours: a key is a path below ``folder``
-                continue
-            path = folder / item["Key"]
-            if not path.exists():  # stored once, never changed
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
-            count += 1
-    return count
+    ``restore`` loads both; ``start`` compacts them into a new snapshot and from then on journals every
+    write before its reply; ``compact`` (at a clean stop, and whenever the journal has grown past
+    ``max_journal_bytes``) folds the journal into a new snapshot."""
+
+    def __init__(self, state_dir: Path, fsync: bool = False, max_journal_bytes: int = 4 << 20) -> None:
+        self.state_dir = state_dir
+        self.snapshot = state_dir / "snapshot.json"
+        self.generation = 0
+        self.max_journal_bytes = max_journal_bytes
+        self._fsync = fsync
+        self.recorder: journal.Recorder | None = None
+
+    def restore(self) -> tuple[int, int] | None:
+        """Load the snapshot and replay its journal; (items loaded, writes replayed), or None if fresh."""
+        from local import dynamodb_atomic
+
+        loaded = load_snapshot(self.snapshot)
+        items, self.generation = loaded if loaded is not None else (0, 0)
+        log_path = journal.journal_path(self.state_dir, self.generation)
+        replayed = journal.replay(log_path, lambda operation, body: int(dynamodb_atomic.send_unrecorded(
+            journal.dynamodb_request(REGION, operation, body))[0]))
+        if loaded is None and not replayed:
+            return None
+        return items, replayed
+
+    def start(self) -> journal.Recorder:
+        """Compact what was restored, then record every write from now on; returns the recorder."""
+        from chalicelib.media import uploads
+        from chalicelib.platform import aws
+        from chalicelib.settings import get_settings
+        from local import dynamodb_atomic
+
+        def read_object(bucket: str, key: str) -> bytes:
+            body: bytes = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+            return body
+
+        stale = self._stale_journals()
+        self.generation += 1
+        save_snapshot(self.snapshot, self.generation)
+        self.recorder = journal.Recorder(
+            journal.Journal(journal.journal_path(self.state_dir, self.generation), self._fsync),
+            get_settings().media_bucket, self.state_dir, uploads.KEY_PATTERN, read_object)
+        for path in stale:
+            path.unlink()
+        dynamodb_atomic.install(self.recorder)
+        return self.recorder
+
+    def _stale_journals(self) -> list[Path]:
+        return [p for p in self.state_dir.glob(f"{journal.JOURNAL_PREFIX}*.log")]
+
+    def compact(self) -> int:
+        """A new snapshot continued by an empty journal; returns the item count. No write falls between
+        the two: DynamoDB requests wait for the lock meanwhile."""
+        from local import dynamodb_atomic
+
+        assert self.recorder is not None, "start() first"
+        with dynamodb_atomic.lock:
+            old = self.recorder.journal
+            count = save_snapshot(self.snapshot, self.generation + 1)
+            # From here a crash restores the new snapshot and replays journal generation + 1: nothing twice.
+            self.generation += 1
+            self.recorder.journal = journal.Journal(journal.journal_path(self.state_dir, self.generation),
+                                                    self._fsync)
+            old.close()
+            old.path.unlink(missing_ok=True)
+        return count
+
+    def journal_bytes(self) -> int:
+        return self.recorder.journal.size if self.recorder is not None else 0
+
+
+class Compactor(threading.Thread):
+    """Folds the journal into the snapshot once it has grown, so a restart replays little."""
+
+    def __init__(self, state: DurableState, interval: float = 5.0) -> None:
+        super().__init__(name="journal-compactor", daemon=True)
+        self._state = state
+        self._interval = interval
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            if self._state.journal_bytes() > self._state.max_journal_bytes:
+                try:
+                    self._state.compact()
+                except Exception:
+                    log.exception("journal compaction failed; the journal keeps growing and is still replayed")
 
 
 def load_media(folder: Path) -> int:
-    """Put the images saved by :func:`save_media` back into the bucket."""
+    """Put the images kept in ``folder`` (each written there before its upload was answered) back into
+    the bucket."""
     from chalicelib.media import uploads
     from chalicelib.platform import aws
     from chalicelib.settings import get_settings
@@ -218,21 +297,25 @@ def reset_live_state() -> None:
         book.set_status(agent.agent_id, OFFLINE)
 
 
-def restart_pending_deliveries() -> int:
-    """Give every unACKed message a fresh delivery timer (the old executions died with the old process),
-    so each still ends delivered or reported failed; returns how many."""
-    from chalicelib.im.delivery import StepFunctionsTimer
+def store_pending_deliveries() -> int:
+    """Every message still awaiting its ACK when the old process ended becomes ``stored``, as a message
+    sent to someone with no connection is: no socket survived a restart, so a resend could only fail it.
+    Its recipient gets it on ``resume`` and their ACK makes it delivered. Returns how many."""
     from chalicelib.im.models import MESSAGE_SK_PREFIX, Message
+    from chalicelib.im.service import PENDING, STORED
+    from chalicelib.platform.modelbase import is_conditional_failure
 
-    # The app's own timer, so the input is exactly the one it gives a new message
-    # ({session_id, sk, wait_seconds, retry_wait_seconds, attempt: 1, max_attempts: 3}); its execution
-    # name (session, seq) is unique in the fresh engine.
-    timer = StepFunctionsTimer()
     count = 0
-    for msg in Message.scan(Message.status == "pending"):
-        if msg.sk.startswith(MESSAGE_SK_PREFIX):
-            timer.start(msg.session_id, msg.sk, int(msg.seq or 0))
-            count += 1
+    for msg in Message.scan(Message.status == PENDING):
+        if not msg.sk.startswith(MESSAGE_SK_PREFIX):
+            continue
+        try:
+            msg.update(actions=[Message.status.set(STORED)], condition=Message.status == PENDING)
+        except Exception as err:  # ACKed meanwhile: nothing to keep
+            if not is_conditional_failure(err):
+                raise
+            continue
+        count += 1
     return count
 
 
@@ -356,12 +439,12 @@ def import_app() -> Chalice:
     return app
 
 
-def _banner(port: int, state_dir: Path, restored: int | None, pending: int, indexed: int, imported: int,
-            shop: tuple[int, int]) -> str:
+def _banner(port: int, state_dir: Path, restored: tuple[int, int] | None, pending: int, indexed: int,
+            imported: int, shop: tuple[int, int]) -> str:
     base = f"http://127.0.0.1:{port}"
-    state = f"{restored} items restored" if restored is not None else "fresh start"
+    state = f"{restored[0]} items and {restored[1]} journalled writes restored" if restored else "fresh start"
     if pending:
-        state += f", {pending} pending deliveries restarted"
+        state += f", {pending} unACKed messages kept for their recipients' resume"
     return f"""
 Customer service is running (local stack: moto, API Gateway emulator, Step Functions engine).
 
@@ -376,12 +459,12 @@ Customer service is running (local stack: moto, API Gateway emulator, Step Funct
   Demo shop       {shop[0]} orders (try SO-88121), {shop[1]} products
   State           {state_dir}  ({state})
 
-Ctrl-C stops it and saves the state.
+Every write is journalled before its reply; Ctrl-C stops it and compacts the state.
 READY {base}"""
 
 
 def run(port: int, state_dir: Path) -> None:
-    """Start everything, serve until SIGINT/SIGTERM, then save the snapshot."""
+    """Start everything, serve until SIGINT/SIGTERM, then compact the state into a snapshot."""
     configure_environment(port, state_dir)
 
     from moto import mock_aws
@@ -393,7 +476,7 @@ def run(port: int, state_dir: Path) -> None:
     from local.gateway import create_gateway_app
 
     metering.install()
-    dynamodb_atomic.install()
+    dynamodb_atomic.install()  # the recorder joins once the saved state is back
     # Never stopped: executions still running at exit would otherwise send their calls to real AWS.
     mock_aws(config=MOTO_CONFIG).start()
     arns = create_resources()
@@ -408,10 +491,14 @@ def run(port: int, state_dir: Path) -> None:
         print(f"Invalid configuration in {config_dir()}: {err}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
 
-    snapshot = state_dir / "snapshot.json"
-    restored = load_snapshot(snapshot)
+    state = DurableState(state_dir, fsync=os.environ.get("LOCAL_FSYNC") == "1",
+                         max_journal_bytes=int(os.environ.get("LOCAL_JOURNAL_MAX_BYTES", str(4 << 20))))
+    restored = state.restore()
     load_media(state_dir)
-    pending = restart_pending_deliveries()
+    state.start()  # from here every write is on disk before its reply
+    compactor = Compactor(state)
+    compactor.start()
+    pending = store_pending_deliveries()
     # Before anything builds the services: they take the process's knowledge base as they are built.
     imported, indexed = load_knowledge_base(state_dir)
     if restored is not None:
@@ -444,9 +531,9 @@ def run(port: int, state_dir: Path) -> None:
         signal.signal(signal.SIGTERM, _interrupt)  # run_app put back the default on its way out
         ticker.stop()
         watcher.stop()
-        saved = save_snapshot(snapshot)
-        save_media(state_dir)
-        print(f"Stopped; {saved} items saved to {snapshot}", flush=True)
+        compactor.stop()
+        saved = state.compact()
+        print(f"Stopped; {saved} items saved to {state.snapshot}", flush=True)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -464,6 +551,6 @@ def main() -> None:
         run(port, state_dir)
     except KeyboardInterrupt:
         # Ctrl-C while starting or saving: stop without a traceback. A snapshot is only ever replaced
-        # whole, so an interrupted save leaves the previous one.
+        # whole, and its journal deleted only after, so an interrupted save loses nothing.
         print("Interrupted.", file=sys.stderr, flush=True)
         raise SystemExit(130) from None
