@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 from aws_lambda_powertools.utilities.idempotency.base import IdempotencyHandler
@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pynamodb.attributes import TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
@@ -48,8 +49,23 @@ class InProgress(Exception):
     """The first request with this key is still running."""
 
 
+# A first call that crashed leaves its key "in progress": Powertools frees it once the Lambda's remaining time
+# has passed. A REST call has at most API Gateway's 29 s, whatever the function's timeout, so that is the bound
+# given (and a retry after it may run the request again, as the client was told nothing).
+IN_PROGRESS_MS = 29_000
+
+
+class _RestCall:
+    """Stands in for the Lambda context: Powertools reads only the remaining time from it."""
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return IN_PROGRESS_MS
+
+
 _CONFIG = IdempotencyConfig(event_key_jmespath="key", payload_validation_jmespath="request",
                             expires_after_seconds=KEEP_SECONDS, raise_on_no_idempotency_key=True)
+_CONFIG.register_lambda_context(cast(LambdaContext, _RestCall()))
 _lock = threading.Lock()
 _layers: dict[str, tuple[Any, DynamoDBPersistenceLayer]] = {}
 
