@@ -15,11 +15,14 @@ from chalicelib.auth.tokens import authenticate, default_key_source, issue_visit
 from chalicelib.im.actions import handle_frame
 from chalicelib.im.presence import TooManyConnections
 from chalicelib.rest import (
+    VISITOR_TOKENS,
     api_errors,
     caller,
     error_response,
+    idempotency_key,
     int_param,
     json_body,
+    limit_address,
     only_fields,
     required_text,
     text_field,
@@ -108,6 +111,7 @@ def health() -> dict[str, Any]:
 @app.route("/visitors/token", methods=["POST"], cors=True)
 @api_errors
 def visitor_token() -> Response:
+    limit_address(request(), VISITOR_TOKENS, services().limiter.quota)
     body = json_body(request())
     only_fields(body, {"name", "channel", "source", "category", "language"})
     channel = required_text(body, "channel", choices=CHANNELS)
@@ -197,7 +201,8 @@ app.api.binary_types.extend(t for t in uploads.IMAGE_TYPES if t not in app.api.b
 def upload_create() -> Response:
     req = request()
     svc = services()
-    stored = uploads.upload(caller(req), req.raw_body, req.headers.get("content-type"), svc.sessions, svc.media)
+    stored = uploads.upload(caller(req), req.raw_body, req.headers.get("content-type"), svc.sessions, svc.media,
+                            svc.limiter.quota)
     return Response(body=stored, status_code=201)
 
 
@@ -274,7 +279,7 @@ def faqs_create() -> Response:
 def faqs_import() -> Any:
     req = request()
     who = caller(req)
-    return faq_api.import_faqs(who, json_body(req), services().kb)
+    return faq_api.import_faqs(who, json_body(req), services().kb, idempotency_key(req))
 
 
 @app.route("/faqs/export", methods=["GET"], cors=True)
@@ -345,7 +350,8 @@ from chalicelib.tickets import api as tickets_api  # noqa: E402
 def tickets_create() -> Response:
     req = request()
     who = caller(req)
-    return Response(body=tickets_api.create_ticket(who, json_body(req), services().tickets), status_code=201)
+    return Response(body=tickets_api.create_ticket(who, json_body(req), services().tickets, idempotency_key(req)),
+                    status_code=201)
 
 
 @app.route("/tickets", methods=["GET"], cors=True)
@@ -374,5 +380,5 @@ def tickets_update(ticket_id: str) -> Any:
 def tickets_comment(ticket_id: str) -> Response:
     req = request()
     who = caller(req)
-    return Response(body=tickets_api.add_comment(who, ticket_id, json_body(req), services().tickets),
-                    status_code=201)
+    return Response(body=tickets_api.add_comment(who, ticket_id, json_body(req), services().tickets,
+                                                 idempotency_key(req)), status_code=201)

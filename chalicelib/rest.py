@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -17,6 +18,8 @@ from chalicelib.commerce.model import CommerceError
 from chalicelib.faq.store import FaqError
 from chalicelib.im.errors import ImError
 from chalicelib.media.uploads import MediaError
+from chalicelib.platform.idempotency import KEY_PATTERN, InProgress, KeyReused
+from chalicelib.platform.quota import Limit, Quota, RateLimited
 from chalicelib.tickets.errors import TicketError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,6 +28,9 @@ _STATUS = {"invalid_body": 400, "invalid_frame": 400, "unauthorized": 401, "forb
            "not_found": 404, "unknown_message": 404, "session_closed": 409, "no_agent": 409,
            "conflict": 409}
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# Anonymous visitor tokens per client address: each is a new visitor with its own allowances, so this bounds
+# what one address can do with them. Generous, since many phones share a carrier's address (NAT).
+VISITOR_TOKENS = Limit("visitor_token", 120, 600, "visitor tokens from one address")
 _AUTH_STATUS = {"bad_credentials": 401, "missing_token": 401, "invalid_token": 401, "expired_token": 401}
 
 
@@ -61,6 +67,14 @@ def api_errors(func: F) -> F:
             return error_response(err.status, err.code, err.message)
         except MediaError as err:
             return error_response(err.status, err.code, err.message)
+        except RateLimited as err:
+            response = error_response(429, "rate_limited", err.message, retry_after_ms=err.retry_after_ms)
+            response.headers["Retry-After"] = str(-(-err.retry_after_ms // 1000))  # whole seconds, rounded up
+            return response
+        except KeyReused as err:
+            return error_response(422, "idempotency_key_reused", str(err), field="Idempotency-Key")
+        except InProgress as err:
+            return error_response(409, "request_in_progress", str(err), field="Idempotency-Key")
 
     return wrapper  # type: ignore[return-value]
 
@@ -69,6 +83,36 @@ def caller(request: Request) -> Identity:
     header = request.headers.get("authorization") or ""
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
     return authenticate(token, default_key_source())
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The request's ``Idempotency-Key`` header (1 to 64 letters, digits or ``_ . : -``), or None."""
+    raw = request.headers.get("idempotency-key")
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not KEY_PATTERN.fullmatch(raw):
+        raise BadRequest("the Idempotency-Key header must be 1 to 64 letters, digits or _ . : -", "Idempotency-Key")
+    key: str = raw
+    return key
+
+
+def client_address(request: Request) -> str:
+    """The address the caller connected from, as API Gateway saw it (``sourceIp``: the TCP peer, not a
+    header a client could set)."""
+    identity = (request.context or {}).get("identity") or {}
+    return str(identity.get("sourceIp") or "unknown")
+
+
+def limit_address(request: Request, limit: Limit, quota: Quota) -> None:
+    """Count the call against ``limit`` for the caller's address (RateLimited over it). Loopback addresses
+    are not counted: on AWS API Gateway never gives one, and locally every client (tests, benchmarks) is one."""
+    address = client_address(request)
+    try:
+        if ipaddress.ip_address(address).is_loopback:
+            return
+    except ValueError:
+        pass  # not an address ("unknown"): counted as one
+    quota.take(limit, address)
 
 
 def _refuse_constant(name: str) -> Any:

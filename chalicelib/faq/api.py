@@ -26,6 +26,7 @@ from chalicelib.faq.store import (
 )
 from chalicelib.faq.synonyms import synonyms_of
 from chalicelib.faq.transfer import CONTENT_TYPES, FORMATS, Source
+from chalicelib.platform.idempotency import once
 from chalicelib.rest import int_param
 
 MAX_IMPORT_CHARS = 5_000_000  # API Gateway takes 10 MB a request; bigger files go through the CLI
@@ -140,9 +141,15 @@ def delete_faq(who: Identity, raw_id: str, kb: KnowledgeBase) -> dict[str, Any]:
     return {"faq_id": faq_id, "deleted": True}
 
 
-def import_faqs(who: Identity, body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
-    """POST /faqs/import (admin): ``{"format", "data", "namespace"?}``; all rows or none."""
+def import_faqs(who: Identity, body: Mapping[str, Any], kb: KnowledgeBase,
+                idempotency_key: str | None = None) -> dict[str, Any]:
+    """POST /faqs/import (admin): ``{"format", "data", "namespace"?}``; all rows or none. With an
+    ``Idempotency-Key``, a retry answers the first import's result and writes nothing."""
     _admin(who)
+    return once("faqs.import", who.user_id, idempotency_key, dict(body), lambda: _import(body, kb))
+
+
+def _import(body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
     _only(body, {"format", "data", "namespace"})
     fmt = _choice(body.get("format"), "format", FORMATS)
     if fmt is None:

@@ -9,6 +9,7 @@ from typing import Any
 from chalicelib.auth.identity import Identity
 from chalicelib.im import schemas
 from chalicelib.im.errors import ImError
+from chalicelib.im.ratelimit import LEFT_MESSAGES
 from chalicelib.platform.observability import logger
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.service import session_json
@@ -53,7 +54,18 @@ def _send(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> 
 
 
 def _ack(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
-    svc.im.ack(caller, schemas.ack_frame(frame))
+    ref = schemas.ack_frame(frame)
+    # ACKs that changed nothing each cost a refused write and a read: past their budget they cost nothing.
+    if (wait := svc.limiter.refused_acks.peek(caller.user_id)) > 0:
+        raise ImError("rate_limited", "too many ACKs of unknown or already acknowledged messages; resend this "
+                      "one after retry_after_ms", retry_after_ms=_ms(wait), message_id=ref.message_id)
+    try:
+        if svc.im.ack(caller, ref):
+            return
+    except ImError:
+        svc.limiter.refused_acks.take(caller.user_id)
+        raise
+    svc.limiter.refused_acks.take(caller.user_id)
 
 
 def _resume(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
@@ -81,9 +93,10 @@ def _leave_queue(svc: Services, caller: Identity, conn: str, frame: dict[str, An
 
 
 def _leave_message(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
-    text, contact, reason = schemas.leave_message_frame(frame)
+    text, contact, reason, client_msg_id = schemas.leave_message_frame(frame)
     _visitor_only(caller, "leave messages")
-    left = svc.routing.leave_message(caller, text, contact, reason)
+    left = svc.routing.leave_message(caller, text, contact, reason, client_msg_id,
+                                     admit=lambda: svc.limiter.quota.take(LEFT_MESSAGES, caller.user_id))
     svc.presence.post(conn, {"event": "message_left", "message_id": left.message_id, "group_id": left.group_id,
                              "created_at": int(left.created_at)}, caller.user_id)
 
@@ -161,7 +174,8 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-# ACKs answer deliveries (a resume may bring a hundred at once) and pings keep the line open: never limited.
+# ACKs answer deliveries (a resume may bring a hundred at once) and pings keep the line open: never limited
+# by the frame rate (ACKs that change nothing have a budget of their own, see _ack).
 UNLIMITED = frozenset({"ack", "ping"})
 
 
@@ -170,10 +184,12 @@ def handle_frame(svc: Services, connection_id: str, body: str | None) -> None:
     frame: dict[str, Any] = {}
     try:
         frame = schemas.parse_frame(body)
-        if frame["action"] not in UNLIMITED and (wait := svc.limiter.take(connection_id)) > 0:
-            raise ImError("rate_limited", f"more than {svc.limiter.rate:g} frames a second; resend this one "
-                          "after retry_after_ms", retry_after_ms=max(1, round(wait * 1000)))
-        caller = svc.presence.identity(connection_id)
+        caller = svc.presence.identity(connection_id)  # cached in the container after a connection's first frame
+        # One bucket per user across its connections (per connection for one that is not registered).
+        key = caller.user_id if caller is not None else "connection:" + connection_id
+        if frame["action"] not in UNLIMITED and (wait := svc.limiter.take(key)) > 0:
+            raise ImError("rate_limited", f"more than {svc.limiter.rate:g} frames a second from your "
+                          "connections; resend this one after retry_after_ms", retry_after_ms=_ms(wait))
         if caller is None:
             raise ImError("forbidden", "this connection is not registered; reconnect")
         action = ACTIONS.get(frame["action"])
@@ -187,6 +203,10 @@ def handle_frame(svc: Services, connection_id: str, body: str | None) -> None:
         logger.exception("frame failed", extra={"connection_id": connection_id, "action": _str(frame.get("action"))})
         internal = ImError("internal_error", "the server could not process this frame; retry it")
         svc.presence.post(connection_id, _with_refs(internal.frame(_str(frame.get("action"))), frame))
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
 
 
 def _str(value: Any) -> str | None:

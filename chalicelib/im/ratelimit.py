@@ -1,9 +1,15 @@
-"""Frames per second per connection: a token bucket per connection, kept in the Lambda container.
+"""How much one user may ask of the WebSocket API.
 
-API Gateway spreads one connection's frames over the warm containers of the message function, so on AWS
-this is a per-container bound (a client can reach at most a few times the rate, never an unbounded one),
-and the stage's own throttling (infra) caps the whole API. Locally one process sees every frame. It
-costs no AWS call: a limit that needed a DynamoDB write per frame would cost more than the frames.
+- **Frames per second per user** (all its connections together): a token bucket kept in the Lambda container.
+  It costs no AWS call (a DynamoDB write per frame would cost more than the frame). Locally one process sees
+  every frame, so the bound is exact; on AWS API Gateway spreads a user's frames over the warm containers of
+  the message function, each with its own bucket, so a user gets at most the rate times the containers it
+  reaches (a handful), and the stage's throttling (infra) caps the API as a whole.
+- **ACKs that change nothing** (unknown message, not the caller's, already acknowledged) per user: each costs
+  a refused conditional write, so they draw on a small bucket of their own; when it is empty the user's ACKs
+  are answered ``rate_limited`` without touching DynamoDB. A valid ACK never draws on it.
+- **Expensive actions** (left messages, uploads, visitor tokens): shared counters in DynamoDB
+  (``chalicelib/platform/quota.py``), one conditional write per call, that hold across containers.
 """
 
 from __future__ import annotations
@@ -13,32 +19,71 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from chalicelib.platform.quota import Limit, Quota
+
 FRAMES_PER_SECOND = 20.0
 BURST = 60.0  # a reconnecting client resends its unconfirmed messages at once
-_TRACKED = 20_000  # connections remembered per container (least recently seen dropped first)
+# Refused ACKs: a client that re-ACKs what it already ACKed after a reconnect stays well inside.
+REFUSED_ACKS_PER_SECOND = 2.0
+REFUSED_ACK_BURST = 20.0
+_TRACKED = 20_000  # users remembered per container (least recently seen dropped first)
+
+# A visitor's left messages, whatever its connections and sessions (each one is a ticket for people to read).
+LEFT_MESSAGES = Limit("left_message", 5, 3600, "left messages")
 
 
-class RateLimiter:
-    def __init__(self, rate: float = FRAMES_PER_SECOND, burst: float = BURST,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+class TokenBuckets:
+    """A token bucket per key, in memory: ``take`` spends a token, ``peek`` says whether one is there."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self.burst = burst
         self._clock = clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # conn -> (tokens, at)
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)
         self._lock = threading.Lock()
 
-    def take(self, connection_id: str) -> float:
-        """Spend one token of the connection's bucket: 0.0 if it had one, else the seconds until it will."""
+    def _level(self, key: str, now: float) -> float:
+        tokens, at = self._buckets.pop(key, (self.burst, now))
+        return min(self.burst, tokens + (now - at) * self.rate)
+
+    def _keep(self, key: str, tokens: float, now: float) -> None:
+        self._buckets[key] = (tokens, now)
+        while len(self._buckets) > _TRACKED:
+            self._buckets.popitem(last=False)
+
+    def take(self, key: str) -> float:
+        """Spend one token of ``key``'s bucket: 0.0 if it had one, else the seconds until it will."""
         now = self._clock()
         with self._lock:
-            tokens, at = self._buckets.pop(connection_id, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - at) * self.rate)
+            tokens = self._level(key, now)
             wait = 0.0
             if tokens >= 1.0:
                 tokens -= 1.0
             else:
                 wait = (1.0 - tokens) / self.rate
-            self._buckets[connection_id] = (tokens, now)
-            while len(self._buckets) > _TRACKED:
-                self._buckets.popitem(last=False)
+            self._keep(key, tokens, now)
             return wait
+
+    def peek(self, key: str) -> float:
+        """0.0 if ``key``'s bucket has a token (none is spent), else the seconds until it will."""
+        now = self._clock()
+        with self._lock:
+            tokens = self._level(key, now)
+            self._keep(key, tokens, now)
+            return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
+
+class RateLimiter:
+    """The limits of the WebSocket API (see the module's docstring)."""
+
+    def __init__(self, rate: float = FRAMES_PER_SECOND, burst: float = BURST,
+                 clock: Callable[[], float] = time.monotonic, quota: Quota | None = None) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.frames = TokenBuckets(rate, burst, clock)
+        self.refused_acks = TokenBuckets(REFUSED_ACKS_PER_SECOND, REFUSED_ACK_BURST, clock)
+        self.quota = quota or Quota()
+
+    def take(self, user_id: str) -> float:
+        """Spend one of the user's frame tokens: 0.0 if it had one, else the seconds until it will."""
+        return self.frames.take(user_id)

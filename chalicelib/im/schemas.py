@@ -260,16 +260,18 @@ def status_frame(frame: dict[str, Any]) -> tuple[str, int | None]:
     return str(status), capacity
 
 
-def leave_message_frame(frame: dict[str, Any]) -> tuple[str, str | None, str | None]:
-    """``leave_message``: the text, an optional contact (email or phone) and the offer's reason."""
-    _only(frame, {"action", "text", "contact", "reason"}, "")
+def leave_message_frame(frame: dict[str, Any]) -> tuple[str, str | None, str | None, str | None]:
+    """``leave_message``: the text, an optional contact (email or phone), the offer's reason and the client's
+    id of the message (optional: makes a resend answer the first ticket)."""
+    _only(frame, {"action", "text", "contact", "reason", "client_msg_id"}, "")
     text = _string(frame, "text", max_len=MAX_LEFT_MESSAGE_CHARS)
     contact = _string(frame, "contact", required=False, max_len=MAX_LABEL_CHARS)
     reason = frame.get("reason")
     if reason is not None and reason not in LEAVE_MESSAGE_REASONS:
         raise _fail("reason", f"must be one of {', '.join(LEAVE_MESSAGE_REASONS)}")
+    client_msg_id = _string(frame, "client_msg_id", required=False, max_len=64, pattern=_CLIENT_ID)
     assert text is not None
-    return text, contact, reason
+    return text, contact, reason, client_msg_id
 
 
 def suggest_frame(frame: dict[str, Any]) -> tuple[str, str | None]:

@@ -208,8 +208,13 @@ class ImService:
 
     # -- acknowledgement -------------------------------------------------------------------------
 
-    def ack(self, caller: Identity, ref: MessageRef) -> None:
-        """The recipient confirms a delivery; the first ACK persists the message and tells the sender."""
+    def ack(self, caller: Identity, ref: MessageRef) -> bool:
+        """The recipient confirms a delivery; the first ACK persists the message and tells the sender (True).
+        A repeated ACK changes nothing (False); one of a message that is not the caller's, or does not exist,
+        raises the ImError that says so. Sequence numbers start at 1: an ACK of ``.0`` is answered unread."""
+        if ref.seq < 1:
+            raise ImError("unknown_message", "no such message (sequence numbers start at 1)",
+                          message_id=ref.message_id)
         msg = Message(ref.session_id, message_sk(ref.seq))
         try:
             msg.update(actions=[Message.status.set(DELIVERED), Message.delivered_at.set(self._now_ms())],
@@ -217,24 +222,27 @@ class ImService:
         except UpdateError as err:
             if not is_conditional_failure(err):
                 raise
-            self._explain_ack(caller, ref)
-            return
+            return self._explain_ack(caller, ref)
         self._tell_delivered(msg)
+        return True
 
     def _tell_delivered(self, msg: Message) -> None:
         frame = self.delivered_frame(msg)
         if not (msg.sender_conn and self._presence.post(msg.sender_conn, frame, msg.sender_id)):
             self._presence.push(str(msg.sender_id), frame)
 
-    def _explain_ack(self, caller: Identity, ref: MessageRef) -> None:
+    def _explain_ack(self, caller: Identity, ref: MessageRef) -> bool:
         try:
             msg = Message.get(ref.session_id, message_sk(ref.seq), consistent_read=True)
         except DoesNotExist:
             raise ImError("unknown_message", "no such message (it may have failed after three attempts)",
                           message_id=ref.message_id) from None
-        if msg.recipient_id != caller.user_id and not self._take_over(caller, msg):
-            raise ImError("forbidden", "this message was not sent to you", message_id=ref.message_id)
+        if msg.recipient_id != caller.user_id:
+            if not self._take_over(caller, msg):
+                raise ImError("forbidden", "this message was not sent to you", message_id=ref.message_id)
+            return True
         # Already delivered: a repeated ACK is harmless and needs no answer.
+        return False
 
     def _take_over(self, caller: Identity, msg: Message) -> bool:
         """A visitor's message kept for an agent who left the session (it went back to the queue): the agent

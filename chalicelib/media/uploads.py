@@ -17,12 +17,15 @@ from typing import Any
 
 from chalicelib.auth.identity import Identity
 from chalicelib.platform import aws
+from chalicelib.platform.quota import Limit, Quota
 from chalicelib.sessions.service import SessionService
 from chalicelib.settings import get_settings
 
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024
 # A visitor's photos per session: plenty for showing a problem, a bound on what one token can store.
 MAX_UPLOADS_PER_SESSION = 30
+# And per visitor across its sessions and tabs (a new chat does not start a new allowance).
+VISITOR_UPLOADS = Limit("upload", 60, 3600, "images")
 PREFIX = "media/"
 # Content type -> file extension. No SVG: it can carry script.
 IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}
@@ -127,14 +130,16 @@ class MediaStore:
 
 
 def upload(who: Identity, body: bytes | str | None, content_type_header: str | None, sessions: SessionService,
-           store: MediaStore) -> dict[str, Any]:
+           store: MediaStore, quota: Quota) -> dict[str, Any]:
     """``POST /uploads``: a visitor may send images while in a chat (robot or human), up to
-    ``MAX_UPLOADS_PER_SESSION`` in it; staff always. The bytes are checked before anything is read or written."""
+    ``MAX_UPLOADS_PER_SESSION`` in it and ``VISITOR_UPLOADS`` an hour in all (over it: RateLimited); staff
+    always. The bytes are checked before anything is read or written."""
     if isinstance(body, str):  # a text type's body: refused below all the same
         body = body.encode()
     content_type = check(body, media_type(content_type_header))
     assert body is not None
     if not who.is_staff:
+        quota.take(VISITOR_UPLOADS, who.user_id)
         refused = sessions.count_upload(who, MAX_UPLOADS_PER_SESSION)
         if refused == "no_session":
             raise MediaError(409, "no_session", "images are sent in a chat: open one first")

@@ -8,12 +8,15 @@ from pynamodb.models import Model
 
 from chalicelib.faq.models import FaqItem, RobotSettingsItem
 from chalicelib.im.models import Connection, Message, Presence
+from chalicelib.platform.idempotency import IdempotencyRecord
+from chalicelib.platform.quota import QuotaCounter
 from chalicelib.routing.models import Agent, GroupState, Member, QueueEntry
 from chalicelib.sessions.models import Session
 from chalicelib.tickets.models import TicketItem
 
 ALL_MODELS: tuple[type[Model], ...] = (Connection, Presence, Session, Message, Agent, Member, GroupState,
-                                       QueueEntry, TicketItem, FaqItem, RobotSettingsItem)
+                                       QueueEntry, TicketItem, FaqItem, RobotSettingsItem, QuotaCounter,
+                                       IdempotencyRecord)
 
 
 def ttl_attribute(model: type[Model]) -> str | None:

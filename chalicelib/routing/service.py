@@ -30,6 +30,7 @@ from chalicelib.im.presence import PresenceService
 from chalicelib.im.service import supervises
 from chalicelib.platform.modelbase import is_conditional_failure
 from chalicelib.platform.observability import logger
+from chalicelib.platform.quota import RateLimited
 from chalicelib.routing import queue as q
 from chalicelib.routing.agents import (
     AgentBook,
@@ -55,7 +56,7 @@ from chalicelib.sessions import models as sm
 from chalicelib.sessions.lifecycle import SessionTimer, stop_quietly, timer_name, timer_state, visitor_silent_since
 from chalicelib.sessions.models import Session
 from chalicelib.sessions.service import SessionService
-from chalicelib.tickets.service import Ticket, TicketService
+from chalicelib.tickets.service import Ticket, TicketService, left_message_key
 
 # Bounds on retry loops: each round re-reads, so these only stop a pathological livelock.
 _ASSIGN_ROUNDS = 4
@@ -265,9 +266,23 @@ class RoutingService:
         self._sessions.announce(session)
         return session
 
-    def leave_message(self, visitor: Identity, text: str, contact: str | None, reason: str | None) -> LeftMessage:
-        """Open a ticket for the group's agents; a visitor waiting in a queue leaves it."""
+    def leave_message(self, visitor: Identity, text: str, contact: str | None, reason: str | None,
+                      client_msg_id: str | None = None, admit: Callable[[], None] | None = None) -> LeftMessage:
+        """Open a ticket for the group's agents; a visitor waiting in a queue leaves it.
+
+        Idempotent: the same ``client_msg_id`` (or, without one, the same text and contact in the same session)
+        answers the first ticket and changes nothing. ``admit`` counts a new message against the visitor's
+        limit (raising :class:`RateLimited`); a repeat of a message already left is answered even over it."""
         session = self._sessions.current(visitor)
+        key = left_message_key(client_msg_id, session.session_id if session else None, text, contact)
+        try:
+            if admit is not None:
+                admit()
+        except RateLimited as err:
+            first = self._tickets.left_message(visitor, key)
+            if first is None:
+                raise ImError("rate_limited", err.message, retry_after_ms=err.retry_after_ms) from None
+            return self._left_before(first, text, contact)
         config = self._config()
         group_id = session.group_id if session and session.group_id in config.groups else None
         if group_id is None:
@@ -276,14 +291,24 @@ class RoutingService:
                                                 language=visitor.language))
         if session is not None and session.status == sm.WAITING:
             self._dequeue(session, sm.BOT)
-        ticket = self._tickets.create_from_left_message(visitor, group_id, text, contact, reason or "visitor",
-                                                        session.session_id if session else None)
+        ticket, new = self._tickets.create_from_left_message(visitor, group_id, text, contact, reason or "visitor",
+                                                             session.session_id if session else None, key)
+        if not new:
+            return self._left_before(ticket, text, contact)
         self._dashboard.left_message(group_id, ticket.ticket_id, ticket.created_at)
         # The group's agents who are connected see it at once (one batched read of their presence).
         frame = {"event": "left_message", "group_id": group_id, "ticket_id": ticket.ticket_id,
                  "at": ticket.created_at}
         self._presence.push_many({m.agent_id: frame for m in config.groups[group_id].members})
         return LeftMessage(ticket)
+
+    @staticmethod
+    def _left_before(first: Ticket, text: str, contact: str | None) -> LeftMessage:
+        """The answer to a message left again: the first one, unless the client id now carries other words."""
+        if first.description != text or first.customer.contact != contact:
+            raise ImError("conflict", "this client_msg_id was used for a different message; use a new id for a new "
+                                      "message", field="client_msg_id", message_id=first.ticket_id)
+        return LeftMessage(first)
 
     def left_messages(self, group_ids: list[str], limit: int = 50) -> list[LeftMessage]:
         """The left messages of ``group_ids`` (tickets), most recently changed first."""

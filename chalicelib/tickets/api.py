@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.auth.identity import Identity
+from chalicelib.platform.idempotency import once
 from chalicelib.rest import BadRequest, int_param, only_fields, required_text, text_field
 from chalicelib.tickets.errors import TicketError
 from chalicelib.tickets.service import (
@@ -96,9 +97,15 @@ def _version(body: dict[str, Any]) -> int | None:
     return version
 
 
-def create_ticket(who: Identity, body: dict[str, Any], tickets: TicketService) -> dict[str, Any]:
-    """POST /tickets: the new ticket (open, version 1)."""
+def create_ticket(who: Identity, body: dict[str, Any], tickets: TicketService,
+                  idempotency_key: str | None = None) -> dict[str, Any]:
+    """POST /tickets: the new ticket (open, version 1). With an ``Idempotency-Key``, a retry answers the
+    first ticket as it was created, and creates nothing."""
     _staff(who)
+    return once("tickets.create", who.user_id, idempotency_key, body, lambda: _create_ticket(who, body, tickets))
+
+
+def _create_ticket(who: Identity, body: dict[str, Any], tickets: TicketService) -> dict[str, Any]:
     only_fields(body, CREATE_FIELDS)
     draft = Draft(
         subject=required_text(body, "subject", max_len=MAX_SUBJECT),
@@ -162,9 +169,15 @@ def update_ticket(who: Identity, raw_id: str, body: dict[str, Any], tickets: Tic
     return ticket_json(tickets.update(who, ticket_id, changes, _version(body)))
 
 
-def add_comment(who: Identity, raw_id: str, body: dict[str, Any], tickets: TicketService) -> dict[str, Any]:
-    """POST /tickets/{ticket_id}/comments: the comment as stored."""
+def add_comment(who: Identity, raw_id: str, body: dict[str, Any], tickets: TicketService,
+                idempotency_key: str | None = None) -> dict[str, Any]:
+    """POST /tickets/{ticket_id}/comments: the comment as stored. With an ``Idempotency-Key``, a retry
+    answers the first comment and adds nothing."""
     _staff(who)
     ticket_id = path_id(raw_id)
-    only_fields(body, {"text"})
-    return comment_json(tickets.comment(who, ticket_id, required_text(body, "text", max_len=MAX_COMMENT)))
+
+    def add() -> dict[str, Any]:
+        only_fields(body, {"text"})
+        return comment_json(tickets.comment(who, ticket_id, required_text(body, "text", max_len=MAX_COMMENT)))
+
+    return once("tickets.comment", who.user_id, idempotency_key, {"ticket_id": ticket_id, "body": body}, add)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 import secrets
@@ -57,6 +58,21 @@ _RECENT = re.compile(r"\d{13}#t_[0-9a-f]{16}")
 
 def new_ticket_id() -> str:
     return "t_" + secrets.token_hex(8)
+
+
+def left_message_key(client_msg_id: str | None, session_id: str | None, text: str, contact: str | None) -> str:
+    """What makes two ``leave_message`` frames one message: the client's id if it sent one, else the same
+    text and contact in the same session (a resend from an old client, or the same words from two tabs)."""
+    if client_msg_id is not None:
+        return "c:" + client_msg_id
+    digest = hashlib.sha256(json.dumps([text, contact]).encode()).hexdigest()[:32]
+    return f"s:{session_id or '-'}:{digest}"
+
+
+def left_message_ticket_id(visitor_id: str, key: str) -> str:
+    """The ticket id of a visitor's left message: derived from the visitor and :func:`left_message_key`, so a
+    retried frame lands on the same ticket and its conditional put refuses the second copy (no extra item)."""
+    return "t_" + hashlib.sha256(f"left#{visitor_id}#{key}".encode()).hexdigest()[:16]
 
 
 def valid_ticket_id(value: str) -> bool:
@@ -275,12 +291,33 @@ class TicketService:
             order_ref=draft.order_ref, session_id=draft.session_id, created_by=who.user_id))
 
     def create_from_left_message(self, visitor: Identity, group_id: str, text: str, contact: str | None,
-                                 reason: str, session_id: str | None) -> Ticket:
-        """A visitor's left message as an open ticket of ``group_id`` (the caller has checked the visitor)."""
-        return self._put(TicketItem(
-            new_ticket_id(), TICKET_SK, subject=subject_of(text), description=text, priority="normal",
-            source=LEFT_MESSAGE, group_id=group_id, customer_id=visitor.user_id, customer_name=visitor.name,
-            customer_contact=contact, session_id=session_id, reason=reason, created_by=visitor.user_id))
+                                 reason: str, session_id: str | None, key: str) -> tuple[Ticket, bool]:
+        """A visitor's left message as an open ticket of ``group_id`` (the caller has checked the visitor), and
+        whether it is new. ``key`` (:func:`left_message_key`) names the message: left again under the same
+        key, the first ticket is answered (False) and nothing is written."""
+        try:
+            return self._put(TicketItem(
+                left_message_ticket_id(visitor.user_id, key), TICKET_SK, subject=subject_of(text), description=text,
+                priority="normal", source=LEFT_MESSAGE, group_id=group_id, customer_id=visitor.user_id,
+                customer_name=visitor.name, customer_contact=contact, session_id=session_id, reason=reason,
+                created_by=visitor.user_id)), True
+        except TicketError as err:
+            if err.code != "conflict":
+                raise
+        first = self.left_message(visitor, key)
+        if first is None:  # taken by something else than this visitor's message: cannot happen by chance
+            raise TicketError("conflict", "could not take the left message's ticket id")
+        return first, False
+
+    def left_message(self, visitor: Identity, key: str) -> Ticket | None:
+        """The ticket of the visitor's message left under ``key`` (:func:`left_message_key`), if there is one."""
+        try:
+            item = TicketItem.get(left_message_ticket_id(visitor.user_id, key), TICKET_SK, consistent_read=True)
+        except DoesNotExist:
+            return None
+        if item.source != LEFT_MESSAGE or item.customer_id != visitor.user_id:
+            return None
+        return _ticket(item)
 
     def _put(self, item: TicketItem) -> Ticket:
         now = self._now_ms()

@@ -159,7 +159,7 @@ def test_status_must_be_known_and_capacity_in_range() -> None:
 
 def test_leave_message_needs_text_and_a_known_reason() -> None:
     frame = {"action": "leave_message", "text": "call me", "contact": "ann@example.com", "reason": "closed"}
-    assert schemas.leave_message_frame(frame) == ("call me", "ann@example.com", "closed")
+    assert schemas.leave_message_frame(frame) == ("call me", "ann@example.com", "closed", None)
     assert _code(lambda: schemas.leave_message_frame({"action": "leave_message"})) == ("invalid_frame", "text")
     assert _code(lambda: schemas.leave_message_frame({"action": "leave_message", "text": " "})) == (
         "invalid_frame", "text")
