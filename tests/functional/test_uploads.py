@@ -123,3 +123,21 @@ def test_only_keys_of_the_store_s_own_shape_are_read(media: None) -> None:
     assert store.get("media/private.txt") is None
     assert store.get("media/2026/11/" + "0" * 32 + ".png") is None  # ours in shape, never stored
     assert store.get("../media/2026/11/" + "0" * 32 + ".png") is None
+
+
+def test_a_visitor_s_photos_are_limited_across_its_chats_and_tabs(
+        client: Client, media: None, svc: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new chat (or tab) starts a new per-chat count, not a new allowance: the hourly one is per visitor."""
+    monkeypatch.setattr(uploads, "VISITOR_UPLOADS", uploads.Limit("upload", 3, 3600, "images"))
+    headers = in_chat()
+    assert [post(client, JPEG, "image/jpeg", headers)[0] for _ in range(2)] == [201, 201]
+    session = svc.sessions.current(Identity("v_vera", "visitor"))
+    assert session is not None
+    ws("$default", "c_Vera", json.dumps({"action": "end_session", "session_id": session.session_id}))
+    ws("$connect", "c_Vera_2", query={"token": visitor_token("Vera")})
+    assert post(client, JPEG, "image/jpeg", headers)[0] == 201
+    status, body = post(client, JPEG, "image/jpeg", headers)
+    assert (status, body["error"]["code"]) == (429, "rate_limited")  # type: ignore[index]
+    assert aws.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount") == 3
+    # Another visitor has an allowance of its own.
+    assert post(client, JPEG, "image/jpeg", in_chat("Sam"))[0] == 201
