@@ -26,7 +26,12 @@ class Settings:
     lifecycle_state_machine_arn: str
     ack_wait_seconds: int  # the wait after a resend
     ack_first_wait_seconds: int  # the wait after the first post (the one nearly every delivery ends in)
+    # Locally the HS256 key itself; on AWS empty, and the key is read from visitor_token_secret_id
+    # (a Secrets Manager secret, or an SSM SecureString if it starts with "/"; chalicelib/platform/secrets.py).
     visitor_token_secret: str
+    visitor_token_secret_id: str
+    # How long a Lambda keeps a secret before reading it again (a rotation reaches it within this).
+    secret_max_age_seconds: int
     visitor_token_ttl_seconds: int
     agent_token_ttl_seconds: int
     agent_token_issuer: str
@@ -49,7 +54,8 @@ class Settings:
     # commerce_url, chalicelib/commerce/hook.py) or "none".
     commerce_backend: str
     commerce_url: str
-    commerce_token: str
+    commerce_token: str  # locally; on AWS read from commerce_token_secret_id, as the visitor token key
+    commerce_token_secret_id: str
     # S3 object where the FAQ matcher's intent classifier is shared between processes; empty bucket: none.
     faq_model_bucket: str
     faq_model_key: str
@@ -79,6 +85,8 @@ def get_settings() -> Settings:
         ack_wait_seconds=_int("ACK_WAIT_SECONDS", 5),
         ack_first_wait_seconds=_int("ACK_FIRST_WAIT_SECONDS", min(1, _int("ACK_WAIT_SECONDS", 5))),
         visitor_token_secret=os.environ.get("VISITOR_TOKEN_SECRET", ""),
+        visitor_token_secret_id=os.environ.get("VISITOR_TOKEN_SECRET_ID", ""),
+        secret_max_age_seconds=_int("SECRET_MAX_AGE_SECONDS", 300),
         visitor_token_ttl_seconds=_int("VISITOR_TOKEN_TTL_SECONDS", 24 * 3600),
         agent_token_ttl_seconds=_int("AGENT_TOKEN_TTL_SECONDS", 12 * 3600),
         agent_token_issuer=os.environ.get("AGENT_TOKEN_ISSUER", "local-dev-idp"),
@@ -95,6 +103,7 @@ def get_settings() -> Settings:
         commerce_backend=os.environ.get("COMMERCE_BACKEND") or ("http" if os.environ.get("COMMERCE_URL") else "none"),
         commerce_url=os.environ.get("COMMERCE_URL", ""),
         commerce_token=os.environ.get("COMMERCE_TOKEN", ""),
+        commerce_token_secret_id=os.environ.get("COMMERCE_TOKEN_SECRET_ID", ""),
         faq_model_bucket=os.environ.get("FAQ_MODEL_BUCKET", ""),
         faq_model_key=os.environ.get("FAQ_MODEL_KEY",
                                      f"{os.environ.get('TABLE_PREFIX', f'cs-{stage}')}/faq-intent-model.npz"),

@@ -16,6 +16,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("TABLE_PREFIX", "cs-template")
 
 from chalicelib.config.documents import DOCUMENTS
+from chalicelib.platform.observability import FRAME_ERRORS_METRIC, FRAME_ERRORS_SERVICE
 from chalicelib.platform.statemachines import STATE_MACHINES, TYPES, definition, placeholders
 from chalicelib.platform.tables import ALL_MODELS, ttl_attribute
 
@@ -34,6 +35,9 @@ COGNITO_ISSUER = "https://cognito-idp.${AWS::Region}.amazonaws.com/${AgentUserPo
 SEARCH_DOMAIN = "${TablePrefix}-faq"
 SEARCH_DOMAIN_ARN = "arn:${AWS::Partition}:es:${AWS::Region}:${AWS::AccountId}:domain/" + SEARCH_DOMAIN
 METRICS_NAMESPACE = "CustomerService"  # chalicelib/routing/dashboard.py emits these through Powertools (EMF)
+LOG_RETENTION_DAYS = 30  # API access logs and state machine error logs
+# Stateful resources stay when the stack is deleted or a change would replace them (their data would go).
+RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
 GROUP_METRICS = ("Waiting", "LongestWait", "AgentsOnline", "ActiveSessions", "OverflowEvents")
 # CloudFront managed policies (ids are fixed by AWS).
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
@@ -76,19 +80,115 @@ def table_resource(model: Any) -> tuple[str, dict[str, Any]]:
     ttl = ttl_attribute(model)
     if ttl:
         props["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
-    return logical_id(model.Meta.table_name), {"Type": "AWS::DynamoDB::Table", "Properties": props}
+    return logical_id(model.Meta.table_name), {"Type": "AWS::DynamoDB::Table", **RETAIN, "Properties": props}
 
 
-def table_arns(ids: list[str]) -> list[Any]:
-    arns: list[Any] = []
-    for table in ids:
-        arns += [{"Fn::GetAtt": [table, "Arn"]}, {"Fn::Sub": f"${{{table}.Arn}}/index/*"}]
-    return arns
+# -- what each function may do --------------------------------------------------------------------
+# One role per function. Tables are named by their short name (the model's table name after the prefix,
+# chalicelib/platform/tables.py); a new table is added to the functions that use it here, and the build refuses
+# a table that no function uses.
+Actions = tuple[str, ...]
+READ: Actions = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem")
+WRITE: Actions = (*READ, "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+# The knowledge base's listing, export, reindex and first load read the whole FAQ table.
+SCAN: Actions = (*READ, "dynamodb:Scan")
+SCAN_WRITE: Actions = (*WRITE, "dynamodb:Scan")
+# A post that finds its connection gone (410) forgets it and runs the reactions to a user leaving (lifecycle
+# timers, an agent's sessions requeued, supervisors' dashboards), so every function that posts frames needs these.
+ROUTING_TABLES: dict[str, Actions] = {"connections": WRITE, "presence": WRITE, "sessions": WRITE, "agents": WRITE,
+                                      "members": WRITE, "group-state": WRITE, "queue": WRITE}
+FUNCTION_TABLES: dict[str, dict[str, Actions]] = {
+    "WebsocketConnect": ROUTING_TABLES,
+    "WebsocketDisconnect": ROUTING_TABLES,
+    "QueueTick": ROUTING_TABLES,
+    "LifecycleStep": ROUTING_TABLES,
+    "DeliveryStep": {**ROUTING_TABLES, "messages": WRITE},
+    # Every action: messages, left messages (tickets), the robot's answers (FAQs and its settings, read only).
+    "WebsocketMessage": {**ROUTING_TABLES, "messages": WRITE, "tickets": WRITE, "faqs": SCAN,
+                         "robot-settings": READ},
+    # REST: history, tickets, the knowledge base, the dashboard's figures, photo counts; it never posts frames.
+    "APIHandler": {"presence": READ, "sessions": WRITE, "messages": READ, "agents": READ, "members": READ,
+                   "group-state": READ, "queue": READ, "tickets": WRITE, "faqs": SCAN_WRITE,
+                   "robot-settings": WRITE},
+}
+ROUTING_GRANTS = ("logs", "config", "connections", "alerts", "lifecycle")
+FUNCTION_GRANTS: dict[str, tuple[str, ...]] = {
+    "WebsocketConnect": (*ROUTING_GRANTS, "visitor-token-key"),
+    "WebsocketDisconnect": ROUTING_GRANTS,
+    "QueueTick": ROUTING_GRANTS,
+    "LifecycleStep": ROUTING_GRANTS,
+    "DeliveryStep": ROUTING_GRANTS,
+    "WebsocketMessage": (*ROUTING_GRANTS, "delivery", "search", "faq-model"),
+    "APIHandler": ("logs", "config", "visitor-token-key", "commerce-token", "search-admin", "faq-model", "media"),
+}
+SEARCHERS = [f for f in FUNCTIONS if {"search", "search-admin"} & set(FUNCTION_GRANTS[f])]
+
+
+def allow(action: str | list[str], resource: Any) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": action, "Resource": resource}
+
+
+GRANTS: dict[str, list[dict[str, Any]]] = {
+    # Lambda creates /aws/lambda/<function> on first use; the names are generated, so the prefix is the bound.
+    "logs": [allow(["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                   {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/*"})],
+    "config": [allow("ssm:GetParametersByPath", {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:"
+                                                            "${AWS::AccountId}:parameter/${TablePrefix}/config"})],
+    "connections": [allow("execute-api:ManageConnections", {"Fn::Sub": (
+        "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebsocketAPI}/*/*/@connections/*")})],
+    "alerts": [allow("sns:Publish", {"Ref": "AlertsTopic"})],
+    # Sessions' idle timers: started on assignment and on a user leaving, stopped when no longer needed.
+    "lifecycle": [allow("states:StartExecution", {"Fn::Sub": STATE_MACHINE_ARN % "lifecycle"}),
+                  allow("states:StopExecution", {"Fn::Sub": EXECUTION_ARN % "lifecycle"})],
+    "delivery": [allow("states:StartExecution", {"Fn::Sub": STATE_MACHINE_ARN % "delivery"})],
+    "visitor-token-key": [allow("secretsmanager:GetSecretValue", {"Ref": "VisitorTokenSecret"})],
+    "commerce-token": [{"Fn::If": ["CommerceTokenGiven",
+                                   allow("secretsmanager:GetSecretValue", {"Ref": "CommerceTokenSecret"}),
+                                   {"Ref": "AWS::NoValue"}]}],
+    # The robot's queries (a search is a POST); the knowledge base's admin also writes and rebuilds the index.
+    "search": [allow(["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost"], {"Fn::Sub": SEARCH_DOMAIN_ARN + "/*"})],
+    "search-admin": [allow(["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete"],
+                           {"Fn::Sub": SEARCH_DOMAIN_ARN + "/*"})],
+    # The FAQ classifier's snapshot, saved by whichever container fits it; listing makes a missing one a 404.
+    "faq-model": [allow(["s3:GetObject", "s3:PutObject"], {"Fn::Sub": "${FaqModelBucket.Arn}/*"}),
+                  allow("s3:ListBucket", {"Fn::GetAtt": ["FaqModelBucket", "Arn"]})],
+    "media": [allow("s3:PutObject", {"Fn::Sub": "${MediaBucket.Arn}/media/*"})],
+}
+
+
+def function_roles(tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``{Function}Role`` for each function, from FUNCTION_TABLES and FUNCTION_GRANTS."""
+    by_short = {short_name(t): (logical, t) for logical, t in tables.items()}
+    used = {name for access in FUNCTION_TABLES.values() for name in access}
+    if unknown := used - set(by_short):
+        raise SystemExit(f"FUNCTION_TABLES names tables that no model defines: {sorted(unknown)}")
+    if unused := set(by_short) - used:
+        raise SystemExit(f"no function may use the tables {sorted(unused)}: add them to FUNCTION_TABLES")
+    roles: dict[str, Any] = {}
+    for function in FUNCTIONS:
+        statements = [s for grant in FUNCTION_GRANTS[function] for s in GRANTS[grant]]
+        for short, actions in sorted(FUNCTION_TABLES[function].items()):
+            logical, table = by_short[short]
+            resource: list[Any] = [{"Fn::GetAtt": [logical, "Arn"]}]
+            if table["Properties"].get("GlobalSecondaryIndexes"):
+                resource.append({"Fn::Sub": f"${{{logical}.Arn}}/index/*"})
+            statements.append(allow(list(actions), resource))
+        roles[f"{function}Role"] = {"Type": "AWS::IAM::Role", "Properties": {
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+            "Policies": [{"PolicyName": f"{function}Policy",
+                          "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}]}}
+    return roles
+
+
+def short_name(table: dict[str, Any]) -> str:
+    """A table resource's short name: ``{"Fn::Sub": "${TablePrefix}-group-state"}`` -> ``group-state``."""
+    return str(table["Properties"]["TableName"]["Fn::Sub"]).removeprefix("${TablePrefix}-")
 
 
 def search_domain() -> dict[str, Any]:
-    """The FAQ index: a small OpenSearch domain that only the Lambda role may call."""
-    return {"SearchDomain": {"Type": "AWS::OpenSearchService::Domain", "Properties": {
+    """The FAQ index: a small OpenSearch domain that only the functions that search may call."""
+    return {"SearchDomain": {"Type": "AWS::OpenSearchService::Domain", **RETAIN, "Properties": {
         "DomainName": {"Fn::Sub": SEARCH_DOMAIN},
         "EngineVersion": "OpenSearch_2.19",
         "ClusterConfig": {
@@ -101,7 +201,7 @@ def search_domain() -> dict[str, Any]:
         "NodeToNodeEncryptionOptions": {"Enabled": True},
         "DomainEndpointOptions": {"EnforceHTTPS": True, "TLSSecurityPolicy": "Policy-Min-TLS-1-2-2019-07"},
         "AccessPolicies": {"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"AWS": {"Fn::GetAtt": ["DefaultRole", "Arn"]}},
+            "Effect": "Allow", "Principal": {"AWS": [{"Fn::GetAtt": [f"{f}Role", "Arn"]} for f in SEARCHERS]},
             "Action": "es:ESHttp*", "Resource": {"Fn::Sub": SEARCH_DOMAIN_ARN + "/*"}}]},
     }}}
 
@@ -203,6 +303,67 @@ def web_hosting() -> dict[str, Any]:
     }
 
 
+def log_group(name: str) -> dict[str, Any]:
+    return {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": {"Fn::Sub": name},
+                                                          "RetentionInDays": LOG_RETENTION_DAYS}}
+
+
+# What Step Functions needs to write a machine's log (CloudWatch Logs vended delivery; these take no resource).
+LOG_DELIVERY = [allow(["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                       "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+                       "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"], "*")]
+
+# Stage throttling (requests, or WebSocket messages and connections, per second): a flood is refused at the
+# gateway (429) before it costs Lambda invocations and table writes. Stack parameters, so they can be raised.
+THROTTLING = {
+    "RestThrottleRate": (50, "REST API: steady requests per second"),
+    "RestThrottleBurst": (100, "REST API: burst of requests"),
+    "WebSocketThrottleRate": (500, "WebSocket API: steady messages and connections per second"),
+    "WebSocketThrottleBurst": (1000, "WebSocket API: burst of messages and connections"),
+}
+# One JSON object per request. The query string is left out: the WebSocket's carries the visitor's token.
+REST_ACCESS_LOG = {"requestId": "$context.requestId", "ip": "$context.identity.sourceIp",
+                   "time": "$context.requestTime", "method": "$context.httpMethod",
+                   "resource": "$context.resourcePath", "status": "$context.status",
+                   "bytes": "$context.responseLength", "latencyMs": "$context.responseLatency",
+                   "integrationError": "$context.integration.error"}
+WS_ACCESS_LOG = {"requestId": "$context.requestId", "ip": "$context.identity.sourceIp",
+                 "time": "$context.requestTime", "route": "$context.routeKey", "eventType": "$context.eventType",
+                 "connectionId": "$context.connectionId", "status": "$context.status",
+                 "error": "$context.error.message", "integrationError": "$context.integrationErrorMessage"}
+
+
+def api_stages() -> dict[str, Any]:
+    """Throttling and access logs on both API stages (merged into the ones Chalice writes)."""
+    def fmt(fields: dict[str, str]) -> str:
+        return json.dumps(fields, separators=(",", ":"))
+
+    return {
+        "RestAccessLogs": log_group("/aws/apigateway/${TablePrefix}-rest-access"),
+        "WebSocketAccessLogs": log_group("/aws/apigateway/${TablePrefix}-websocket-access"),
+        # API Gateway writes REST and WebSocket logs through the account's CloudWatch role (one per account and
+        # region: this sets it). Retained, so that deleting the stack leaves other APIs' logging working.
+        "ApiGatewayCloudWatchRole": {"Type": "AWS::IAM::Role", **RETAIN, "Properties": {
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+            "ManagedPolicyArns": [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/"
+                                              "AmazonAPIGatewayPushToCloudWatchLogs"}]}},
+        "ApiGatewayAccount": {"Type": "AWS::ApiGateway::Account", "Properties": {
+            "CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}}},
+        "RestAPI": {"DependsOn": "ApiGatewayAccount", "Properties": {
+            "MethodSettings": [{"ResourcePath": "/*", "HttpMethod": "*",
+                                "ThrottlingRateLimit": {"Ref": "RestThrottleRate"},
+                                "ThrottlingBurstLimit": {"Ref": "RestThrottleBurst"}}],
+            "AccessLogSetting": {"DestinationArn": {"Fn::GetAtt": ["RestAccessLogs", "Arn"]},
+                                 "Format": fmt(REST_ACCESS_LOG)}}},
+        "WebsocketAPIStage": {"DependsOn": "ApiGatewayAccount", "Properties": {
+            "DefaultRouteSettings": {"ThrottlingRateLimit": {"Ref": "WebSocketThrottleRate"},
+                                     "ThrottlingBurstLimit": {"Ref": "WebSocketThrottleBurst"}},
+            "AccessLogSettings": {"DestinationArn": {"Fn::GetAtt": ["WebSocketAccessLogs", "Arn"]},
+                                  "Format": fmt(WS_ACCESS_LOG)}}},
+    }
+
+
 def alarm(name: str, description: str, metric: dict[str, Any], threshold: float = 1) -> dict[str, Any]:
     """An alarm that tells the supervisors' topic when ``metric`` (one metric or math) reaches ``threshold``."""
     return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
@@ -254,6 +415,10 @@ def alarms(tables: list[str]) -> dict[str, Any]:
         "websocket-errors", "WebSocket API: integration or execution errors (the 5xx of a WebSocket API)",
         total("errors", "AWS/ApiGateway", ["IntegrationError", "ExecutionError"],
               {"ApiId": {"Ref": "WebsocketAPI"}, "Stage": WS_STAGE}))
+    # $default answers an exception with internal_error, so the function's Errors alarm never sees it.
+    out["FrameErrorsAlarm"] = alarm(
+        "frame-errors", "WebSocket frames that failed unexpectedly ($default answered internal_error)",
+        single(METRICS_NAMESPACE, FRAME_ERRORS_METRIC, {"service": FRAME_ERRORS_SERVICE}))
     out["RestApi5xxAlarm"] = alarm(
         "rest-5xx", "REST API: 5xx responses in 5 minutes",
         single("AWS/ApiGateway", "5XXError", {"ApiName": REST_API_NAME, "Stage": REST_STAGE}), threshold=5)
@@ -307,6 +472,7 @@ def dashboard(tables: list[str]) -> dict[str, Any]:
 def build() -> dict[str, Any]:
     resources: dict[str, Any] = dict(table_resource(m) for m in ALL_MODELS)
     tables = list(resources)
+    roles = function_roles({t: resources[t] for t in tables})
     substitutions = {"MessagesTable": {"Ref": "MessagesTable"},
                      "DeliveryStepFunctionArn": {"Fn::GetAtt": ["DeliveryStep", "Arn"]},
                      "LifecycleStepFunctionArn": {"Fn::GetAtt": ["LifecycleStep", "Arn"]}}
@@ -330,17 +496,28 @@ def build() -> dict[str, Any]:
             "Definition": definition(name, {k: f"${{{k}}}" for k in used}),
             "DefinitionSubstitutions": used,
             "RoleArn": {"Fn::GetAtt": [f"{machine}Role", "Arn"]},
+            # Express executions keep no history: their failures are only known from this log. The inputs are ids
+            # (no message text), so the failed step's input and error are logged with it.
+            "LoggingConfiguration": {"Level": "ERROR", "IncludeExecutionData": True, "Destinations": [
+                {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": [f"{machine}Logs", "Arn"]}}}]},
         }}
+        resources[f"{machine}Logs"] = log_group(f"/aws/vendedlogs/states/${{TablePrefix}}-{name}")
         resources[f"{machine}Role"] = {"Type": "AWS::IAM::Role", "Properties": {
             "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
             "Policies": [{"PolicyName": name, "PolicyDocument": {"Version": "2012-10-17",
-                                                                 "Statement": permissions[name]}}],
+                                                                 "Statement": [*permissions[name], *LOG_DELIVERY]}}],
         }}
-    resources["VisitorTokenSecret"] = {"Type": "AWS::SecretsManager::Secret", "Properties": {
+    # Read by the functions through Powertools Parameters (chalicelib/platform/secrets.py), never put in their
+    # environment. Retained: tokens signed with the key, and a shop's integration, outlive a stack.
+    resources["VisitorTokenSecret"] = {"Type": "AWS::SecretsManager::Secret", **RETAIN, "Properties": {
         "Description": "HS256 secret for visitor tokens",
         "GenerateSecretString": {"PasswordLength": 48, "ExcludePunctuation": True}}}
-    resources["AgentUserPool"] = {"Type": "AWS::Cognito::UserPool", "Properties": {
+    resources["CommerceTokenSecret"] = {"Type": "AWS::SecretsManager::Secret", "Condition": "CommerceTokenGiven",
+                                        **RETAIN, "Properties": {
+        "Description": "Bearer token for the shop's order and catalogue API (CommerceUrl)",
+        "SecretString": {"Ref": "CommerceToken"}}}
+    resources["AgentUserPool"] = {"Type": "AWS::Cognito::UserPool", **RETAIN, "Properties": {
         "UserPoolName": {"Fn::Sub": "${TablePrefix}-agents"},
         "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
         "Policies": {"PasswordPolicy": {"MinimumLength": 12, "RequireLowercase": True, "RequireNumbers": True,
@@ -371,7 +548,7 @@ def build() -> dict[str, Any]:
         "DELIVERY_STATE_MACHINE_ARN": {"Fn::Sub": STATE_MACHINE_ARN % "delivery"},
         "LIFECYCLE_STATE_MACHINE_ARN": {"Fn::Sub": STATE_MACHINE_ARN % "lifecycle"},
         "WS_ENDPOINT": {"Fn::Sub": f"https://${{WebsocketAPI}}.execute-api.${{AWS::Region}}.amazonaws.com/{WS_STAGE}"},
-        "VISITOR_TOKEN_SECRET": {"Fn::Sub": "{{resolve:secretsmanager:${VisitorTokenSecret}:SecretString}}"},
+        "VISITOR_TOKEN_SECRET_ID": {"Ref": "VisitorTokenSecret"},
         "AGENT_TOKEN_ISSUER": {"Fn::Sub": COGNITO_ISSUER},
         "AGENT_JWKS_URL": {"Fn::Sub": COGNITO_ISSUER + "/.well-known/jwks.json"},
         "AGENT_TOKEN_AUDIENCE": {"Ref": "AgentUserPoolClient"},
@@ -385,45 +562,17 @@ def build() -> dict[str, Any]:
         # The shop's order and catalogue systems (chalicelib/commerce/hook.py); empty: not connected.
         "COMMERCE_BACKEND": {"Fn::If": ["CommerceConnected", "http", "none"]},
         "COMMERCE_URL": {"Ref": "CommerceUrl"},
-        "COMMERCE_TOKEN": {"Ref": "CommerceToken"},
+        "COMMERCE_TOKEN_SECRET_ID": {"Fn::If": ["CommerceTokenGiven", {"Ref": "CommerceTokenSecret"}, ""]},
     }
+    # .chalice/config.json leaves the roles to this template (manage_iam_role: false): each function gets its own.
+    resources.update(roles)
     for function in FUNCTIONS:
-        resources[function] = {"Properties": {"Environment": {"Variables": env}}}
-    # Least privilege for the Chalice functions (replaces Chalice's generated policy).
-    resources["DefaultRole"] = {"Properties": {"Policies": [{"PolicyName": "DefaultRolePolicy", "PolicyDocument": {
-        "Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-             "Resource": "arn:*:logs:*:*:*"},
-            {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                                           "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchWriteItem",
-                                           "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"],
-             "Resource": table_arns(tables)},
-            # The knowledge base's admin listing, export and full reindex read the whole FAQ table.
-            {"Effect": "Allow", "Action": "dynamodb:Scan", "Resource": {"Fn::GetAtt": ["FaqsTable", "Arn"]}},
-            {"Effect": "Allow", "Action": "ssm:GetParametersByPath",
-             "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:"
-                                     "parameter/${TablePrefix}/config"}},
-            {"Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": "AlertsTopic"}},
-            # The FAQ classifier's snapshot; listing makes a missing one a 404 rather than a 403.
-            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
-             "Resource": {"Fn::Sub": "${FaqModelBucket.Arn}/*"}},
-            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": {"Fn::GetAtt": ["FaqModelBucket", "Arn"]}},
-            {"Effect": "Allow", "Action": "s3:PutObject", "Resource": {"Fn::Sub": "${MediaBucket.Arn}/media/*"}},
-            {"Effect": "Allow", "Action": "states:StartExecution",
-             "Resource": [{"Fn::Sub": STATE_MACHINE_ARN % "delivery"}, {"Fn::Sub": STATE_MACHINE_ARN % "lifecycle"}]},
-            # A session's close stops its lifecycle timer.
-            {"Effect": "Allow", "Action": "states:StopExecution",
-             "Resource": {"Fn::Sub": EXECUTION_ARN % "lifecycle"}},
-            {"Effect": "Allow", "Action": "execute-api:ManageConnections",
-             "Resource": {"Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
-                                     "${WebsocketAPI}/*/*/@connections/*"}},
-            # The FAQ index (the domain's own access policy admits this role only).
-            {"Effect": "Allow", "Action": ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut",
-                                           "es:ESHttpDelete"],
-             "Resource": {"Fn::Sub": SEARCH_DOMAIN_ARN + "/*"}},
-        ]}}]}}
+        resources[function] = {"Properties": {"Role": {"Fn::GetAtt": [f"{function}Role", "Arn"]},
+                                              "Environment": {"Variables": env}}}
     resources.update(search_domain())
     resources.update(web_hosting())
+    resources["MediaBucket"].update(RETAIN)  # the photos sent in chats
+    resources.update(api_stages())
     resources.update(alarms(tables))
     resources.update(dashboard(tables))
     return {
@@ -445,10 +594,13 @@ def build() -> dict[str, Any]:
                             "Description": "HTTPS base URL of the shop's order and catalogue API for the agent "
                                            "console (docs/configuration.md); empty: order lookup is off"},
             "CommerceToken": {"Type": "String", "Default": "", "NoEcho": True,
-                              "Description": "Bearer token sent to CommerceUrl"},
+                              "Description": "Bearer token sent to CommerceUrl (kept in Secrets Manager)"},
+            **{name: {"Type": "Number", "Default": default, "MinValue": 1, "Description": description}
+               for name, (default, description) in THROTTLING.items()},
         },
         "Conditions": {"SearchMultiNode": {"Fn::Not": [{"Fn::Equals": [{"Ref": "SearchInstanceCount"}, "1"]}]},
-                       "CommerceConnected": {"Fn::Not": [{"Fn::Equals": [{"Ref": "CommerceUrl"}, ""]}]}},
+                       "CommerceConnected": {"Fn::Not": [{"Fn::Equals": [{"Ref": "CommerceUrl"}, ""]}]},
+                       "CommerceTokenGiven": {"Fn::Not": [{"Fn::Equals": [{"Ref": "CommerceToken"}, ""]}]}},
         "Resources": resources,
         "Outputs": {
             "WebSocketURL": {"Value": {"Fn::Sub": f"wss://${{WebsocketAPI}}.execute-api.${{AWS::Region}}.amazonaws.com/{WS_STAGE}"}},

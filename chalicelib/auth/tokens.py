@@ -61,9 +61,15 @@ class JwksUrlKeySource:
 
 
 def _secret() -> str:
-    secret = get_settings().visitor_token_secret
+    # On AWS the key is read from Secrets Manager (cached); locally VISITOR_TOKEN_SECRET holds it.
+    from chalicelib.platform.secrets import secret_value
+
+    settings = get_settings()
+    secret = secret_value(settings.visitor_token_secret, settings.visitor_token_secret_id,
+                          settings.secret_max_age_seconds)
     if len(secret) < _MIN_SECRET_CHARS:
-        raise RuntimeError(f"VISITOR_TOKEN_SECRET must be set to at least {_MIN_SECRET_CHARS} characters")
+        raise RuntimeError(f"the visitor token secret (VISITOR_TOKEN_SECRET, or the secret VISITOR_TOKEN_SECRET_ID "
+                           f"names) must be at least {_MIN_SECRET_CHARS} characters")
     return secret
 
 

@@ -4,7 +4,9 @@
 - ``GET {url}/customers/{customer_id}/orders?limit=N`` -> ``{"orders": [...]}``, newest first,
 - ``GET {url}/recommendations?category=C&limit=N`` -> ``{"products": [...]}``,
 
-in the shapes of ``chalicelib.commerce.model.Commerce``, with ``Authorization: Bearer {COMMERCE_TOKEN}`` if set.
+in the shapes of ``chalicelib.commerce.model.Commerce``, with ``Authorization: Bearer {token}`` if there is one:
+the token given (``COMMERCE_TOKEN`` locally), else the secret ``COMMERCE_TOKEN_SECRET_ID`` names (on AWS),
+read through Powertools Parameters and cached, so a rotated token is picked up without a deploy.
 Standard library only: nothing is added to the Lambda package for it.
 """
 
@@ -17,6 +19,8 @@ import urllib.request
 from typing import Any
 
 from chalicelib.commerce.model import CommerceError
+from chalicelib.platform.secrets import secret_value
+from chalicelib.settings import get_settings
 
 TIMEOUT_SECONDS = 3.0  # the console waits on it; a slow shop system must not hold a Lambda for long
 
@@ -26,10 +30,15 @@ class HttpCommerce:
         self._url = url.rstrip("/")
         self._token = token
 
+    def _bearer(self) -> str:
+        settings = get_settings()
+        return secret_value(self._token, settings.commerce_token_secret_id, settings.secret_max_age_seconds)
+
     def _get(self, path: str, query: dict[str, Any] | None = None) -> Any:
         url = self._url + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
+        token = self._bearer()
         request = urllib.request.Request(url, headers={"Accept": "application/json", **(
-            {"Authorization": f"Bearer {self._token}"} if self._token else {})})
+            {"Authorization": f"Bearer {token}"} if token else {})})
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
                 return json.loads(response.read().decode("utf-8"))

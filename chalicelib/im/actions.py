@@ -10,7 +10,7 @@ from chalicelib.auth.identity import Identity
 from chalicelib.im import schemas
 from chalicelib.im.errors import ImError
 from chalicelib.im.ratelimit import LEFT_MESSAGES
-from chalicelib.platform.observability import logger
+from chalicelib.platform.observability import count_frame_error, logger
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.service import session_json
 from chalicelib.wiring import Services
@@ -201,6 +201,7 @@ def handle_frame(svc: Services, connection_id: str, body: str | None) -> None:
         svc.presence.post(connection_id, _with_refs(err.frame(_str(frame.get("action"))), frame))
     except Exception:
         logger.exception("frame failed", extra={"connection_id": connection_id, "action": _str(frame.get("action"))})
+        count_frame_error()
         internal = ImError("internal_error", "the server could not process this frame; retry it")
         svc.presence.post(connection_id, _with_refs(internal.frame(_str(frame.get("action"))), frame))
 
