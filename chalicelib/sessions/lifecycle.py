@@ -37,7 +37,12 @@ if TYPE_CHECKING:
 TimerState = dict[str, Any]
 """The execution's input and the step's output: ``session_id``, ``timer`` (the execution's name),
 ``warn_seconds``, ``close_seconds``, ``grace_seconds``, ``agent_grace_seconds`` (from the configuration when
-it started, so tests use short ones), ``wait_seconds`` (the next sleep) and ``done``."""
+it started, so tests use short ones), ``wait_seconds`` (the next sleep), ``retry_seconds`` (the sleep before
+trying a step again that failed past its retries) and ``done``."""
+
+# A wake whose step failed past the state machine's quick retries (the Lambda or DynamoDB down for a while)
+# is tried again this much later rather than ending the timer: a dead timer is a session that never closes.
+RETRY_SECONDS = 60
 
 
 class SessionTimer(Protocol):
@@ -54,7 +59,8 @@ def timer_name(session_id: str, at_ms: int) -> str:
 def timer_state(session_id: str, name: str, policy: SessionPolicy, wait_seconds: int) -> TimerState:
     return {"session_id": session_id, "timer": name, "warn_seconds": policy.idle_warn_seconds,
             "close_seconds": policy.idle_close_seconds, "grace_seconds": policy.reconnect_grace_seconds,
-            "agent_grace_seconds": policy.agent_grace_seconds, "wait_seconds": max(1, wait_seconds), "done": False}
+            "agent_grace_seconds": policy.agent_grace_seconds, "wait_seconds": max(1, wait_seconds),
+            "retry_seconds": RETRY_SECONDS, "done": False}
 
 
 def stop_quietly(timer: SessionTimer, name: str) -> None:
