@@ -78,8 +78,10 @@ def ws_disconnect(event: WebsocketEvent) -> None:
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="queue_tick")
 def queue_tick(event: CloudWatchEvent) -> dict[str, int]:
-    """Every minute: queue-timeout offers, fresh wait estimates, dashboard pushes and metrics."""
-    return services().routing.tick()
+    """Every minute: queue-timeout offers, fresh wait estimates, dashboard pushes and metrics, and the
+    lifecycle timers whose start failed."""
+    svc = services()
+    return {**svc.routing.tick(), "timers_repaired": svc.lifecycle.repair_timers()}
 
 
 @app.lambda_function(name="delivery_step")
