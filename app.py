@@ -12,6 +12,7 @@ from chalice.app import Chalice, CloudWatchEvent, Rate, Request, Response, Webso
 from chalicelib.auth.devidp import dev_idp
 from chalicelib.auth.errors import AuthError
 from chalicelib.auth.tokens import authenticate, default_key_source, issue_visitor_token
+from chalicelib.im import delivery
 from chalicelib.im.actions import handle_frame
 from chalicelib.im.presence import TooManyConnections
 from chalicelib.rest import (
@@ -80,19 +81,16 @@ def ws_disconnect(event: WebsocketEvent) -> None:
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="queue_tick")
 def queue_tick(event: CloudWatchEvent) -> dict[str, int]:
-    """Every minute: queue-timeout offers, fresh wait estimates, dashboard pushes and metrics."""
-    return services().routing.tick()
+    """Every minute: queue-timeout offers, fresh wait estimates, dashboard pushes and metrics, and the
+    lifecycle timers whose start failed."""
+    svc = services()
+    return {**svc.routing.tick(), "timers_repaired": svc.lifecycle.repair_timers()}
 
 
 @app.lambda_function(name="delivery_step")
 def delivery_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """A step of the delivery state machine: resend an unACKed message, or give up on it."""
-    im = services().im
-    if event["op"] == "resend":
-        return {"attempt": im.resend(event["session_id"], event["sk"], int(event["attempt"]))}
-    if event["op"] == "fail":
-        return {"failed": im.fail(event["session_id"], event["sk"])}
-    raise ValueError(f"unknown delivery step {event['op']!r}")
+    return delivery.run_step(services().im, event)
 
 
 @app.lambda_function(name="lifecycle_step")

@@ -6,7 +6,9 @@ moto offers no hook for any of this, so this module is the one place that reache
 
 - A Task that invokes a Lambda (``arn:aws:states:::lambda:invoke`` or a plain function ARN) would need
   Docker under moto; here it calls the Python function registered under the function's name, with
-  Lambda's result and error shapes.
+  Lambda's result and error shapes. A function that raises ``LambdaServiceError`` stands for the Lambda
+  service failing the call (``Lambda.ServiceException`` and the like), which the definitions' Retry and
+  Catch must handle.
 - Parsed definitions are cached (see ``_cached_parse``).
 - Every Task built a new boto3 client (about 40% of the local stack's CPU under load, mostly loading
   botocore's endpoint data); clients are thread-safe, so one per (region, service) is kept.
@@ -61,6 +63,22 @@ def function_name(function: str) -> str:
     return function.rsplit(":", 1)[-1]
 
 
+class LambdaServiceError(Exception):
+    """Raised by a registered function to make the invoke fail as the Lambda service would (the engine names
+    it ``Lambda.<code>``), not as the function would (an "Unhandled" error named by its type)."""
+
+    def __init__(self, code: str = "ServiceException", status: int = 500) -> None:
+        super().__init__(code)
+        self.code = code
+        self.status = status
+
+
+def _client_error(code: str, message: str, status: int) -> ClientError:
+    error: Any = {"Error": {"Code": code, "Message": message},
+                  "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())}}
+    return ClientError(error, "Invoke")
+
+
 class LambdaContext:
     """The little of Lambda's context object that handlers may read."""
 
@@ -83,13 +101,13 @@ class InProcessLambda:
         name = function_name(str(params["FunctionName"]))
         handler = self._functions.get(name)
         if handler is None:
-            error: Any = {"Error": {"Code": "ResourceNotFoundException", "Message": f"Function not found: {name}"},
-                          "ResponseMetadata": {"HTTPStatusCode": 404}}
-            raise ClientError(error, "Invoke")
+            raise _client_error("ResourceNotFoundException", f"Function not found: {name}", 404)
         raw = params.get("Payload") or b"{}"
         event = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
         try:
             result = handler(event, LambdaContext(name))
+        except LambdaServiceError as err:
+            raise _client_error(err.code, f"the Lambda service failed the call to {name}", err.status) from None
         except Exception as err:  # Lambda reports a handler's exception as an "Unhandled" function error
             body = {"errorType": type(err).__name__, "errorMessage": str(err)}
             return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": io.BytesIO(json.dumps(body).encode())}

@@ -1,16 +1,37 @@
-"""Starts the delivery state machine that retries an unACKed message (infra/statemachines)."""
+"""Starts the delivery state machine that retries an unACKed message (infra/statemachines), and runs its
+steps. The machine ends every message: delivered, or failed with the sender told; if this step's Lambda
+keeps failing, the machine removes the pending message itself (the sender's resend then gets
+``send_failed``)."""
 
 from __future__ import annotations
 
 import json
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.platform import aws
 from chalicelib.settings import MAX_DELIVERY_ATTEMPTS, get_settings
 
+if TYPE_CHECKING:
+    from chalicelib.im.service import ImService
+
 
 class DeliveryTimer(Protocol):
     def start(self, session_id: str, sk: str, seq: int) -> None: ...
+
+
+def execution_input(session_id: str, sk: str, first_wait_seconds: int, retry_wait_seconds: int) -> dict[str, Any]:
+    """The delivery execution's input: the message, and the waits (from settings, so tests use short ones)."""
+    return {"session_id": session_id, "sk": sk, "wait_seconds": first_wait_seconds,
+            "retry_wait_seconds": retry_wait_seconds, "attempt": 1, "max_attempts": MAX_DELIVERY_ATTEMPTS}
+
+
+def run_step(im: ImService, event: dict[str, Any]) -> dict[str, Any]:
+    """One step of the machine: ``resend`` an unACKed message, or ``fail`` it (tell the sender)."""
+    if event["op"] == "resend":
+        return {"attempt": im.resend(event["session_id"], event["sk"], int(event["attempt"]))}
+    if event["op"] == "fail":
+        return {"failed": im.fail(event["session_id"], event["sk"])}
+    raise ValueError(f"unknown delivery step {event['op']!r}")
 
 
 class StepFunctionsTimer:
@@ -25,7 +46,6 @@ class StepFunctionsTimer:
             name=f"{session_id}-{seq}",
             # The first wait is short: Express bills the execution's duration, and almost every ACK is back
             # within it. A later ACK only costs a duplicate post, which clients drop by message_id.
-            input=json.dumps({"session_id": session_id, "sk": sk, "wait_seconds": settings.ack_first_wait_seconds,
-                              "retry_wait_seconds": settings.ack_wait_seconds, "attempt": 1,
-                              "max_attempts": MAX_DELIVERY_ATTEMPTS}),
+            input=json.dumps(execution_input(session_id, sk, settings.ack_first_wait_seconds,
+                                             settings.ack_wait_seconds)),
         )

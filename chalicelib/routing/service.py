@@ -53,7 +53,15 @@ from chalicelib.routing.models import (
 from chalicelib.routing.rules import Visitor, route
 from chalicelib.schedule import hours
 from chalicelib.sessions import models as sm
-from chalicelib.sessions.lifecycle import SessionTimer, stop_quietly, timer_name, timer_state, visitor_silent_since
+from chalicelib.sessions.lifecycle import (
+    SessionTimer,
+    start_timer,
+    stop_quietly,
+    timer_asked,
+    timer_name,
+    timer_state,
+    visitor_silent_since,
+)
 from chalicelib.sessions.models import Session
 from chalicelib.sessions.service import SessionService
 from chalicelib.tickets.service import Ticket, TicketService, left_message_key
@@ -348,6 +356,7 @@ class RoutingService:
                         Session.status.set(sm.ACTIVE), Session.agent_id.set(agent_id),
                         Session.group_id.set(group.group_id), Session.assigned_at.set(now),
                         Session.updated_at.set(now), Session.queue_sk.remove(), Session.timer.set(timer),
+                        *timer_asked(session_id, now),
                     ], condition=(Session.status == sm.WAITING) & (Session.queue_sk == entry.sk))
                     tx.delete("entry", QueueEntry(group.group_id, entry.sk), condition=QueueEntry.sk.exists())
                     tx.update("counters", GroupState(group.group_id), [
@@ -359,7 +368,7 @@ class RoutingService:
                         Session.status.set(sm.ACTIVE), Session.agent_id.set(agent_id),
                         Session.group_id.set(group.group_id), Session.assigned_at.set(now),
                         Session.requested_at.set(requested_at), Session.updated_at.set(now),
-                        Session.timer.set(timer), *_rule_action(session),
+                        Session.timer.set(timer), *timer_asked(session_id, now), *_rule_action(session),
                     ], condition=Session.status == sm.BOT)
                     tx.update("counters", GroupState(group.group_id), [
                         GroupState.assigned.add(1), GroupState.active.add(1),
@@ -563,8 +572,9 @@ class RoutingService:
         if self._timer is None:
             return
         policy = self._config().sessions
-        # The first wake is the earliest a warning could be due: a full idle period from now.
-        self._timer.start(name, timer_state(session_id, name, policy, policy.idle_warn_seconds))
+        # The first wake is the earliest a warning could be due: a full idle period from now. The assignment
+        # recorded that this timer is owed: if the start fails (throttled), the minute tick starts it.
+        start_timer(self._timer, name, timer_state(session_id, name, policy, policy.idle_warn_seconds))
 
     def _stop_timer(self, name: str | None) -> None:
         if self._timer is not None and name:

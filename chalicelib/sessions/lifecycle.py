@@ -7,6 +7,11 @@ sleeps until the next moment something could be due, runs ``LifecycleService.ste
 Messages never touch it: each message's sequence-number write also stamps ``last_agent_at`` or
 ``last_visitor_at``, and the step reads them when it wakes. A close stops the execution; an execution
 that wakes to a session it no longer owns (closed, transferred to a queue, a newer timer) just ends.
+
+A start can fail after the write that named the timer has committed (``StartExecution`` throttled at a
+peak): the same write records that the timer is asked for (``timer_asked``), a successful start removes the
+mark, and the minute tick starts whatever is still marked (``LifecycleService.repair_timers``) under the
+same execution name, so a timer is never started twice.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import json
 import math
 import secrets
 import time
+import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,9 +31,10 @@ from pynamodb.exceptions import UpdateError
 from chalicelib.config.model import RoutingConfig, SessionPolicy
 from chalicelib.im.presence import PresenceService
 from chalicelib.platform import aws
+from chalicelib.platform.modelbase import is_conditional_failure
 from chalicelib.platform.observability import logger
 from chalicelib.sessions import models as sm
-from chalicelib.sessions.models import Session
+from chalicelib.sessions.models import TIMER_SHARDS, Session
 from chalicelib.sessions.service import SessionService
 from chalicelib.settings import get_settings
 
@@ -37,7 +44,25 @@ if TYPE_CHECKING:
 TimerState = dict[str, Any]
 """The execution's input and the step's output: ``session_id``, ``timer`` (the execution's name),
 ``warn_seconds``, ``close_seconds``, ``grace_seconds``, ``agent_grace_seconds`` (from the configuration when
-it started, so tests use short ones), ``wait_seconds`` (the next sleep) and ``done``."""
+it started, so tests use short ones), ``wait_seconds`` (the next sleep), ``retry_seconds`` (the sleep before
+trying a step again that failed past its retries) and ``done``."""
+
+# A wake whose step failed past the state machine's quick retries (the Lambda or DynamoDB down for a while)
+# is tried again this much later rather than ending the timer: a dead timer is a session that never closes.
+RETRY_SECONDS = 60
+# The tick starts a timer asked for this long ago and still not seen started (younger ones are most likely
+# being started right now), at most REPAIR_BATCH per tick (Standard StartExecution: a bucket of 1,300).
+REPAIR_AFTER_SECONDS = 30
+REPAIR_BATCH = 1000
+THROTTLED = ("ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded")
+
+
+class TimerUnavailable(Exception):
+    """Step Functions did not start the execution (``throttled``: try again once its bucket refills)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.throttled = code in THROTTLED
 
 
 class SessionTimer(Protocol):
@@ -54,7 +79,40 @@ def timer_name(session_id: str, at_ms: int) -> str:
 def timer_state(session_id: str, name: str, policy: SessionPolicy, wait_seconds: int) -> TimerState:
     return {"session_id": session_id, "timer": name, "warn_seconds": policy.idle_warn_seconds,
             "close_seconds": policy.idle_close_seconds, "grace_seconds": policy.reconnect_grace_seconds,
-            "agent_grace_seconds": policy.agent_grace_seconds, "wait_seconds": max(1, wait_seconds), "done": False}
+            "agent_grace_seconds": policy.agent_grace_seconds, "wait_seconds": max(1, wait_seconds),
+            "retry_seconds": RETRY_SECONDS, "done": False}
+
+
+def timer_shard(session_id: str) -> str:
+    return f"t{zlib.crc32(session_id.encode()) % TIMER_SHARDS}"
+
+
+def timer_asked(session_id: str, now: int) -> list[Any]:
+    """Actions for the write that names a session's new timer: they record that its execution is owed."""
+    return [Session.timer_shard.set(timer_shard(session_id)), Session.timer_asked_at.set(now)]
+
+
+def _seen_started(session_id: str, name: str) -> None:
+    """The execution ``name`` runs: the session owes no timer (unless a newer one was asked for since). A
+    failure here only leaves the mark; the tick then finds the execution already there."""
+    try:
+        Session(session_id).update(actions=[Session.timer_shard.remove(), Session.timer_asked_at.remove()],
+                                   condition=Session.timer == name)
+    except UpdateError as err:
+        if not is_conditional_failure(err):
+            logger.warning("could not clear a started timer's mark", extra={"timer": name})
+
+
+def start_timer(timer: SessionTimer, name: str, state: TimerState) -> bool:
+    """Start a timer whose need was recorded (``timer_asked``). A failure is logged, not raised: the write
+    that asked for it has committed, and the minute tick starts it."""
+    try:
+        timer.start(name, state)
+    except Exception:
+        logger.warning("lifecycle timer not started; the tick will", extra={"timer": name}, exc_info=True)
+        return False
+    _seen_started(str(state["session_id"]), name)
+    return True
 
 
 def stop_quietly(timer: SessionTimer, name: str) -> None:
@@ -76,15 +134,27 @@ def visitor_silent_since(session: Session) -> Any:
 class StepFunctionsSessionTimer:
     """The lifecycle state machine (Standard: it may sleep for hours, and only its wakes are billed)."""
 
+    def __init__(self, machine_arn: str | None = None, client: Callable[[], Any] | None = None) -> None:
+        self._machine_arn = machine_arn
+        self._client = client or (lambda: aws.client("stepfunctions"))
+
+    def _machine(self) -> str:
+        return self._machine_arn or get_settings().lifecycle_state_machine_arn
+
     def start(self, name: str, state: TimerState) -> None:
-        aws.client("stepfunctions").start_execution(
-            stateMachineArn=get_settings().lifecycle_state_machine_arn, name=name, input=json.dumps(state))
+        """Start the execution ``name``; TimerUnavailable if Step Functions would not."""
+        try:
+            self._client().start_execution(stateMachineArn=self._machine(), name=name, input=json.dumps(state))
+        except ClientError as err:
+            code = str(err.response.get("Error", {}).get("Code"))
+            if code == "ExecutionAlreadyExists":
+                return  # each timer has its own name: this one was started before (its mark outlived it)
+            raise TimerUnavailable(code) from err
 
     def stop(self, name: str) -> None:
-        machine = get_settings().lifecycle_state_machine_arn
-        arn = machine.replace(":stateMachine:", ":execution:", 1) + ":" + name
+        arn = self._machine().replace(":stateMachine:", ":execution:", 1) + ":" + name
         try:
-            aws.client("stepfunctions").stop_execution(executionArn=arn, cause="session no longer needs it")
+            self._client().stop_execution(executionArn=arn, cause="session no longer needs it")
         except ClientError as err:
             # Already ended (it woke, saw the close and stopped itself): nothing to do.
             if err.response.get("Error", {}).get("Code") not in ("ExecutionDoesNotExist", "ValidationException"):
@@ -200,6 +270,46 @@ class LifecycleService:
             self._presence.push(session.agent_id, {"event": "visitor_presence", "session_id": session.session_id,
                                                    "state": state, **extra})
 
+    # -- timers whose start failed ------------------------------------------------------------------
+
+    def repair_timers(self, older_than_seconds: float = REPAIR_AFTER_SECONDS, limit: int = REPAIR_BATCH) -> int:
+        """Start the timers asked for more than ``older_than_seconds`` ago and never seen started (the start
+        was throttled or failed), under the name the session holds; returns how many were started. Reads only
+        the sparse index of such sessions, and stops at the first throttled start (the next tick goes on)."""
+        if self._timer is None:
+            return 0
+        policy = self._config().sessions
+        cutoff = self._now_ms() - int(older_than_seconds * 1000)
+        started = 0
+        for shard in range(TIMER_SHARDS):
+            for key in Session.awaiting_timer.query(f"t{shard}", Session.timer_asked_at < cutoff):
+                if started >= limit:
+                    return started
+                session = self._sessions.get(key.session_id)
+                if session is None or session.timer_shard is None:
+                    continue  # started meanwhile (the index lags its table)
+                if session.status != sm.ACTIVE or not session.timer:
+                    self._forget_timer(session)  # closed or back in a queue: no timer owed any more
+                    continue
+                name = session.timer
+                try:
+                    # The first wake comes at once; the step works out the right sleep from the session.
+                    self._timer.start(name, timer_state(session.session_id, name, policy, 1))
+                except TimerUnavailable as err:
+                    if err.throttled:
+                        return started
+                    logger.warning("lifecycle timer repair failed", extra={"timer": name}, exc_info=True)
+                    continue
+                _seen_started(session.session_id, name)
+                started += 1
+        return started
+
+    @staticmethod
+    def _forget_timer(session: Session) -> None:
+        with contextlib.suppress(UpdateError):
+            session.update(actions=[Session.timer_shard.remove(), Session.timer_asked_at.remove()],
+                           condition=Session.timer_asked_at == session.timer_asked_at)
+
     # -- connections that close --------------------------------------------------------------------
 
     def staff_gone(self, user_id: str) -> None:
@@ -213,12 +323,14 @@ class LifecycleService:
             now = self._now_ms()
             old, name = session.timer, timer_name(session.session_id, now)
             try:
-                session.update(actions=[Session.agent_away_at.set(now), Session.timer.set(name)],
+                session.update(actions=[Session.agent_away_at.set(now), Session.timer.set(name),
+                                        *timer_asked(session.session_id, now)],
                                condition=(Session.status == sm.ACTIVE) & (Session.agent_id == user_id)
                                & ((Session.timer == old) if old else Session.timer.does_not_exist()))
             except UpdateError:
                 continue  # closed, transferred or re-timed meanwhile
-            self._timer.start(name, timer_state(session.session_id, name, policy, policy.agent_grace_seconds))
+            start_timer(self._timer, name,
+                        timer_state(session.session_id, name, policy, policy.agent_grace_seconds))
             if old:
                 stop_quietly(self._timer, old)
 
@@ -234,13 +346,13 @@ class LifecycleService:
         old, name = session.timer, timer_name(session_id, now)
         try:
             session.update(actions=[Session.visitor_away_at.set(now), Session.visitor_offline_at.remove(),
-                                    Session.timer.set(name)],
+                                    Session.timer.set(name), *timer_asked(session_id, now)],
                            condition=(Session.status == sm.ACTIVE) & (Session.timer == old) if old
                            else Session.status == sm.ACTIVE)
         except UpdateError:
             return
         # A fresh timer wakes at the end of the grace period; the old one would sleep past it.
-        self._timer.start(name, timer_state(session_id, name, policy, policy.reconnect_grace_seconds))
+        start_timer(self._timer, name, timer_state(session_id, name, policy, policy.reconnect_grace_seconds))
         if old:
             stop_quietly(self._timer, old)
         self._push_presence(session, "reconnecting", offline_at=now + policy.reconnect_grace_seconds * 1000)

@@ -34,6 +34,19 @@ class SessionsByVisitor(GlobalSecondaryIndex["Session"]):
     created_at = NumberAttribute(range_key=True)
 
 
+class SessionsAwaitingTimer(GlobalSecondaryIndex["Session"]):
+    """Sparse: only sessions whose lifecycle timer was asked for and not yet seen started (for moments, unless
+    the start failed). The minute tick reads it to start what is missing, without scanning sessions; the hash
+    key spreads the writes of a peak (300 assignments/s) over ``TIMER_SHARDS`` partitions."""
+
+    Meta = index_meta("sessions-awaiting-timer", keys_only=True)
+    timer_shard = UnicodeAttribute(hash_key=True)
+    timer_asked_at = NumberAttribute(range_key=True)
+
+
+TIMER_SHARDS = 8
+
+
 class Session(Model):
     Meta = meta("sessions")
     session_id = UnicodeAttribute(hash_key=True)
@@ -71,6 +84,10 @@ class Session(Model):
     agent_away_at = NumberAttribute(null=True)  # the agent's last connection closed (cleared when it is seen back)
     # The session's lifecycle execution (Step Functions), started at the first assignment.
     timer = UnicodeAttribute(null=True)
+    # Set in the same write that names a new ``timer`` and removed once its execution has started: a
+    # start that failed (throttled) is then repaired by the minute tick (SessionsAwaitingTimer).
+    timer_shard = UnicodeAttribute(null=True)
+    timer_asked_at = NumberAttribute(null=True)
     # Photos the visitor uploaded in this session (chalicelib/media): bounded per session.
     uploads = NumberAttribute(null=True)
     # Transfers: how many, from whom, and the note the next agent sees.
@@ -90,3 +107,4 @@ class Session(Model):
     updated_at = NumberAttribute()
     by_agent = SessionsByAgent()
     by_visitor = SessionsByVisitor()  # the console's "past sessions" of a visitor
+    awaiting_timer = SessionsAwaitingTimer()

@@ -91,3 +91,22 @@ def test_state_machine_is_structurally_valid(name: str) -> None:
             reachable.add(current)
             todo.extend(_targets(states[current]))
     assert reachable == set(states)
+
+
+LAMBDA_TRANSIENT = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                    "Lambda.TooManyRequestsException", "Lambda.ClientExecutionTimeoutException", "Lambda.Unknown"}
+DYNAMODB_TRANSIENT = {"DynamoDB.ProvisionedThroughputExceededException", "DynamoDB.ThrottlingException",
+                      "DynamoDB.RequestLimitExceeded", "DynamoDB.InternalServerError"}
+
+
+@pytest.mark.parametrize("name", list(STATE_MACHINES))
+def test_every_task_retries_transient_errors_and_catches_the_rest(name: str) -> None:
+    states = definition(name, {k: "x" for k in placeholders(name)})["States"]
+    tasks = {n: s for n, s in states.items() if s["Type"] == "Task"}
+    assert tasks
+    for state_name, task in tasks.items():
+        retried = {e for r in task.get("Retry", []) for e in r["ErrorEquals"]}
+        transient = LAMBDA_TRANSIENT if ":::lambda:" in task["Resource"] else DYNAMODB_TRANSIENT
+        assert transient <= retried, f"{state_name} does not retry {sorted(transient - retried)}"
+        # Whatever is left after the retries goes somewhere that ends the message or tries again later.
+        assert any(c["ErrorEquals"] == ["States.ALL"] for c in task.get("Catch", [])), state_name

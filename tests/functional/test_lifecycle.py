@@ -89,7 +89,7 @@ def test_each_assignment_starts_one_timer_with_the_configured_waits(world: World
     state = state_of(world, session.session_id)
     assert state == {"session_id": session.session_id, "timer": current(session.session_id).timer,
                      "warn_seconds": 60, "close_seconds": 30, "grace_seconds": 20, "agent_grace_seconds": 40,
-                     "wait_seconds": 60, "done": False}
+                     "wait_seconds": 60, "retry_seconds": 60, "done": False}
 
 
 def test_messages_cost_the_timer_nothing_and_it_sleeps_until_a_warning_could_be_due(world: World) -> None:

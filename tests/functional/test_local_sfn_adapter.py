@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -17,6 +17,7 @@ from chalicelib.platform.statemachines import render
 from local import sfn_adapter
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:delivery_step"
+LIFECYCLE_ARN = "arn:aws:lambda:us-east-1:123456789012:function:lifecycle_step"
 ROLE = "arn:aws:iam::123456789012:role/local"
 
 
@@ -26,9 +27,15 @@ class RecordingStep:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, int]] = []
         self.fail_with: Exception | None = None
+        self.service_errors: list[str] = []  # the Lambda service refuses the next calls with these codes
+        self.on_call: Callable[[], None] | None = None
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.calls.append((event["op"], event["sk"], event["attempt"]))
+        if self.on_call:
+            self.on_call()
+        if self.service_errors:
+            raise sfn_adapter.LambdaServiceError(self.service_errors.pop(0))
         if self.fail_with:
             raise self.fail_with
         return {"attempt": event["attempt"] + 1} if event["op"] == "resend" else {"failed": True}
@@ -42,9 +49,9 @@ def step(aws: None) -> Iterator[RecordingStep]:
     sfn_adapter.uninstall()
 
 
-def create_machine(definition: str, name: str = "delivery") -> str:
+def create_machine(definition: str, name: str = "delivery", kind: str = "EXPRESS") -> str:
     arn: str = boto3.client("stepfunctions").create_state_machine(
-        name=name, definition=definition, type="EXPRESS", roleArn=ROLE)["stateMachineArn"]
+        name=name, definition=definition, type=kind, roleArn=ROLE)["stateMachineArn"]
     return arn
 
 
@@ -98,16 +105,66 @@ def test_a_message_already_gone_ends_quietly(step: RecordingStep) -> None:
     assert step.calls == []
 
 
-def test_a_raising_function_fails_the_task_and_the_execution(step: RecordingStep) -> None:
+def test_a_raising_step_is_retried_once_then_the_message_is_ended_without_it(step: RecordingStep) -> None:
     step.fail_with = RuntimeError("boom")
     message("m#4", "pending")
     [described] = settle(start(delivery_machine(), "m#4"))
-    assert described["status"] == "FAILED"
-    # As on AWS: the error is the exception's type, the cause Lambda's error payload.
-    assert described["error"] == "RuntimeError"
-    assert json.loads(described["cause"]) == {"errorType": "RuntimeError", "errorMessage": "boom"}
-    # An "Unhandled" function error is not in the Task's Retry list, so the step ran once.
-    assert step.calls == [("resend", "m#4", 1)]
+    assert described["status"] == "SUCCEEDED"
+    # Resend fails twice (one retry of a function error), the catch gives up, and that fails twice too:
+    # the machine then removes the pending message itself.
+    assert step.calls == [("resend", "m#4", 1)] * 2 + [("fail", "m#4", 1)] * 2
+    assert Message.count("s_1", Message.sk == "m#4") == 0
+
+
+def test_lambda_service_errors_are_retried_and_the_delivery_goes_on(step: RecordingStep) -> None:
+    step.service_errors = ["ServiceException", "AWSLambdaException", "TooManyRequestsException"]
+    message("m#5", "pending")
+    assert statuses(settle(start(delivery_machine(), "m#5"))) == ["SUCCEEDED"]
+    # Three refused calls, then the same resend succeeds; the message ends as usual.
+    assert step.calls == [("resend", "m#5", 1)] * 4 + [("resend", "m#5", 2), ("fail", "m#5", 3)]
+
+
+def test_an_acked_message_is_left_alone_by_the_direct_end(step: RecordingStep) -> None:
+    # The step keeps failing while the recipient's ACK lands: the fallback's condition keeps the message.
+    step.fail_with = RuntimeError("boom")
+    step.on_call = lambda: Message("s_1", "m#6").update(actions=[Message.status.set("delivered")])
+    message("m#6", "pending")
+    assert statuses(settle(start(delivery_machine(), "m#6"))) == ["SUCCEEDED"]
+    assert Message.get("s_1", "m#6").status == "delivered"
+
+
+def test_an_execution_that_cannot_end_its_message_fails_visibly(step: RecordingStep) -> None:
+    # No table to read or write, and a step that fails: the execution fails with a name alarms can count.
+    step.fail_with = RuntimeError("boom")
+    arn = create_machine(render("delivery", {"MessagesTable": "no-such-table", "DeliveryStepFunctionArn": ARN}))
+    [described] = settle(start(arn, "m#7"))
+    assert (described["status"], described["error"]) == ("FAILED", "DeliveryUnsettled")
+    assert [op for op, _, _ in step.calls] == ["fail", "fail"]
+
+
+def test_a_failing_lifecycle_step_is_tried_again_later(aws: None) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        calls.append(event)
+        if len(calls) <= 3:  # the first wake and its two quick retries fail
+            raise RuntimeError("DynamoDB is having a bad minute")
+        return {**event, "done": True}
+
+    sfn_adapter.install({"lifecycle_step": step})
+    try:
+        arn = create_machine(render("lifecycle", {"LifecycleStepFunctionArn": LIFECYCLE_ARN}), name="lifecycle",
+                             kind="STANDARD")
+        state = {"session_id": "s_1", "timer": "t1", "wait_seconds": 1, "retry_seconds": 1, "done": False}
+        execution = boto3.client("stepfunctions").start_execution(
+            stateMachineArn=arn, name="t1", input=json.dumps(state))["executionArn"]
+        [described] = settle(execution)
+    finally:
+        sfn_adapter.uninstall()
+    # The timer outlived the failures: a later wake ran the step with the state intact, and it ended normally.
+    assert described["status"] == "SUCCEEDED"
+    assert len(calls) == 4
+    assert calls[-1] == state
 
 
 def test_many_concurrent_executions_settle_independently(step: RecordingStep) -> None:
@@ -158,6 +215,15 @@ def test_invoke_answers_like_lambda() -> None:
     with pytest.raises(ClientError) as info:
         invoker.invoke(FunctionName="missing", Payload=b"{}")
     assert info.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+    def refused(event: dict[str, Any], context: Any) -> None:
+        raise sfn_adapter.LambdaServiceError("TooManyRequestsException", 429)
+
+    # A service error is the call failing, not the function: the engine names it Lambda.<code>.
+    with pytest.raises(ClientError) as info:
+        sfn_adapter.InProcessLambda({"refused": refused}).invoke(FunctionName="refused", Payload=b"{}")
+    assert info.value.response["Error"]["Code"] == "TooManyRequestsException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
 
 
 def test_uninstall_restores_the_engine() -> None:
