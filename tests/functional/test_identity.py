@@ -179,3 +179,49 @@ def test_an_anonymous_visitor_has_no_customer_id(client: Client, sender: Recordi
     chat = open_chat(client, sender, "alice", anonymous(client))
     assert chat.visitor_id.startswith("v_") and len(chat.visitor_id) == 18
     assert sender.frames(chat.agent_conn, "session")[-1]["session"]["customer_id"] is None
+
+
+# -- an open connection lives no longer than its token ----------------------------------------------
+
+def test_frames_after_the_token_expired_are_refused_and_nothing_more_is_pushed(
+        client: Client, svc: Services, sender: RecordingSender, clock: Clock) -> None:
+    chat = open_chat(client, sender, "alice", shop_token("vera", "Vera", ttl=600))
+    expires_at = svc.presence.identity(chat.visitor_conn).expires_at  # type: ignore[union-attr]
+    assert expires_at is not None and expires_at <= time.time() + 600
+    frame(chat.visitor_conn, action="ping")
+    assert sender.frames(chat.visitor_conn)[-1]["event"] == "pong"
+
+    clock.now = expires_at  # the token's last second is over
+    before = len(sender.frames(chat.visitor_conn, "message"))
+    for body in ({"action": "ping"}, {"action": "ack", "message_id": chat.to_visitor},
+                 {"action": "send", "session_id": chat.session_id, "client_msg_id": "late", "type": "text",
+                  "content": {"text": "after expiry"}}):
+        frame(chat.visitor_conn, **body)
+        error = sender.frames(chat.visitor_conn)[-1]
+        assert (error["event"], error["code"], error["action"], error["expired_at"]) == (
+            "error", "expired_token", body["action"], expires_at)
+    assert svc.presence.connections_of(chat.visitor_id) == set()  # no longer the visitor's connection
+    frame(chat.agent_conn, action="send", session_id=chat.session_id, client_msg_id="a2", type="text",
+          content={"text": "are you there?"})
+    assert len(sender.frames(chat.visitor_conn, "message")) == before
+    _, history = get(client, f"/sessions/{chat.session_id}/messages", chat.agent_token)
+    assert "late" not in [m["client_msg_id"] for m in history["messages"]]
+
+    # Renewing: a new token, a new connection, resume; the agent's message waits there.
+    assert ws("$connect", "c-renewed", query={"token": shop_token("vera", "Vera")})["statusCode"] == 200
+    frame("c-renewed", action="resume", session_id=chat.session_id, after_seq=2)
+    resumed = sender.frames("c-renewed", "resumed")[-1]
+    assert [m["client_msg_id"] for m in resumed["messages"]] == ["a2"]
+
+
+def test_a_connection_recorded_without_a_token_expiry_still_works(svc: Services, sender: RecordingSender,
+                                                                  clock: Clock) -> None:
+    from chalicelib.im.models import Connection
+    from chalicelib.platform.modelbase import expires
+
+    # As written before the expiry was kept: it runs to API Gateway's two hours, as it did.
+    Connection("c-old", user_id="alice", role="agent", connected_at=int(clock.now * 1000),
+               expires_at=expires(clock.now + 3600)).save()
+    clock.now += 10 * 24 * 3600
+    frame("c-old", action="ping")
+    assert sender.frames("c-old")[-1]["event"] == "pong"
