@@ -1,12 +1,15 @@
 """Token issue and verification.
 
-Visitor tokens are HS256 JWTs signed with the platform's secret. Agent tokens are RS256 JWTs; where the
+Visitor tokens are HS256 JWTs signed with the platform's secret: the platform mints anonymous ones (marked
+``anon``), a shop's backend signs its customers' own. Each kind maps to its own id namespace (``identity.py``),
+so no ``sub`` a shop signs can name staff or an anonymous visitor. Agent tokens are RS256 JWTs; where the
 public keys come from is the only difference between the local identity provider and Cognito (a
 ``KeySource``), so the same checks run in both.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from functools import lru_cache
 from typing import Any, Protocol
@@ -14,7 +17,7 @@ from typing import Any, Protocol
 import jwt
 
 from chalicelib.auth.errors import AuthError
-from chalicelib.auth.identity import Identity
+from chalicelib.auth.identity import ANONYMOUS_PREFIX, Identity, customer_visitor_id, is_staff_id
 from chalicelib.settings import get_settings
 
 VISITOR_ISSUER = "cs-visitor"
@@ -23,6 +26,8 @@ _LEEWAY_SECONDS = 30  # clock skew between Lambdas and the identity provider
 _MIN_SECRET_CHARS = 32
 # API Gateway gives up on $connect after 29 s; a hung JWKS fetch must fail well before that.
 _JWKS_TIMEOUT_SECONDS = 5
+# A visitor token's sub: the characters of the API's user ids, short enough that with its c: prefix it is one.
+_VISITOR_SUB = re.compile(r"[A-Za-z0-9_.:@-]{1,62}")
 
 
 class KeySource(Protocol):
@@ -77,11 +82,14 @@ def issue_visitor_token(visitor_id: str, name: str | None, channel: str, source:
                         category: str | None, now: float | None = None, *, tier: str | None = None,
                         language: str | None = None) -> tuple[str, int]:
     """A signed visitor token and its expiry (epoch seconds). ``tier`` (e.g. vip) routes and queues
-    first, so only a shop's backend may set it, never an anonymous visitor."""
+    first, so only a shop's backend may set it, never an anonymous visitor. ``visitor_id`` is an anonymous
+    id (``v_...``); the token says so (``anon``), which keeps it apart from any customer id a shop signs."""
+    if not visitor_id.startswith(ANONYMOUS_PREFIX):
+        raise ValueError(f"an anonymous visitor id starts with {ANONYMOUS_PREFIX!r}")
     issued = int(time.time() if now is None else now)
     expires = issued + get_settings().visitor_token_ttl_seconds
     claims = {"sub": visitor_id, "name": name, "ch": channel, "src": source, "cat": category, "typ": "visitor",
-              "tier": tier, "lang": language, "iat": issued, "exp": expires, "iss": VISITOR_ISSUER}
+              "tier": tier, "lang": language, "anon": True, "iat": issued, "exp": expires, "iss": VISITOR_ISSUER}
     return jwt.encode(claims, _secret(), algorithm="HS256"), expires
 
 
@@ -110,10 +118,20 @@ def _visitor(token: str) -> Identity:
     claims = _decode(token, _secret(), "HS256", VISITOR_ISSUER)
     if claims.get("typ") != "visitor":
         raise AuthError("invalid_token", "not a visitor token")
-    return Identity(user_id=str(claims["sub"]), role="visitor", name=_optional_str(claims.get("name")),
+    sub = claims["sub"]
+    if not isinstance(sub, str) or not _VISITOR_SUB.fullmatch(sub):
+        raise AuthError("invalid_token", "the token's sub must be 1 to 62 of A-Z a-z 0-9 _ . : @ -")
+    if claims.get("anon") is True:
+        # Minted by POST /visitors/token; a shop that copies the claim still cannot leave the v_ namespace.
+        if not sub.startswith(ANONYMOUS_PREFIX):
+            raise AuthError("invalid_token", "an anonymous visitor token's sub starts with v_")
+        user_id = sub
+    else:
+        user_id = customer_visitor_id(sub)
+    return Identity(user_id=user_id, role="visitor", name=_optional_str(claims.get("name")),
                     channel=_optional_str(claims.get("ch")), source=_optional_str(claims.get("src")),
                     category=_optional_str(claims.get("cat")), tier=_optional_str(claims.get("tier")),
-                    language=_optional_str(claims.get("lang")))
+                    language=_optional_str(claims.get("lang")), expires_at=int(claims["exp"]))
 
 
 def _agent(token: str, key_source: KeySource) -> Identity:
@@ -133,9 +151,12 @@ def _agent(token: str, key_source: KeySource) -> Identity:
         raise AuthError("invalid_token", "the token carries an unknown role")
     name = claims.get("name") or claims.get("cognito:username") or claims.get("username")
     # The sign-in name is the agent id the configuration's groups list (Cognito's `sub` is a generated UUID).
-    user_id = claims.get("cognito:username") or claims["sub"]
-    return Identity(user_id=str(user_id), role=role, name=_optional_str(name),
-                    groups=_str_list(claims.get("groups")) or cognito_groups)
+    user_id = str(claims.get("cognito:username") or claims["sub"])
+    # Visitors own the v_ and c: prefixes: a staff member named like one would share its sessions.
+    if not is_staff_id(user_id):
+        raise AuthError("invalid_token", "this user name is reserved and cannot sign in as staff")
+    return Identity(user_id=user_id, role=role, name=_optional_str(name),
+                    groups=_str_list(claims.get("groups")) or cognito_groups, expires_at=int(claims["exp"]))
 
 
 def authenticate(token: str | None, key_source: KeySource) -> Identity:

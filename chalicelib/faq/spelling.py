@@ -5,7 +5,9 @@ the question of four letters or more that is neither in the knowledge base nor a
 vocabulary (an English lexicon of about 22,000 words) is replaced by the knowledge base's most frequent word within
 one edit (two for words of eight letters or more), counting a swap of neighbours as one. Candidates come from an
 index of each word's deletions (as SymSpell does), so a correction costs a few dictionary look-ups, whatever the
-vocabulary's size.
+vocabulary's size. The work is bounded by the word's length, so a word longer than any the knowledge base holds (plus
+the edits allowed) is left alone at once, and words past ``MAX_LENGTH`` letters are neither indexed nor corrected: a
+pasted 500-letter word would otherwise make about 116,000 deletions, the cost of ten ordinary questions.
 Measured (docs/faq-matching.md): Bitext top-1 0.983 -> 0.990, its out-of-scope rejection at 10% false rejection
 0.842 -> 0.873; HINT3 in-scope unchanged, curekart's rejection 0.673 -> 0.686.
 """
@@ -26,6 +28,9 @@ _WORD = re.compile(r"[a-z]+")
 _TOKEN = re.compile(r"[A-Za-z]+")
 MIN_LENGTH = 4  # shorter words are left alone: chat shorthand ("pls", "thx", "lol") sits one edit from many words
 LONG = 8  # words this long or longer may be two edits away
+# No English word a shop's FAQ relies on is longer ("internationalization" has 20 letters); a longer run of letters
+# is a code, a hash or a paste, and its two-edit deletions alone grow with the square of its length.
+MAX_LENGTH = 30
 _TOKENIZER = Path(__file__).with_name("minilm") / "tokenizer.json"
 
 
@@ -39,7 +44,7 @@ def lexicon() -> frozenset[str]:
 def words_of(faq: Faq) -> tuple[str, ...]:
     """The words a FAQ contributes: those of its question, similar questions and answer."""
     return tuple(w for text in (*faq.texts(), faq.answer) for w in _WORD.findall(text.lower())
-                 if len(w) >= MIN_LENGTH)
+                 if MIN_LENGTH <= len(w) <= MAX_LENGTH)
 
 
 def _reach(word: str) -> int:
@@ -76,11 +81,15 @@ class Vocabulary:
         self._by_faq: dict[str, tuple[str, ...]] = {}
         self._counts: Counter[str] = Counter()
         self._index: dict[str, set[str]] = {}  # a deletion of a word -> the words it comes from
+        self._lengths: Counter[int] = Counter()  # how many distinct words have each length
         self._lock = threading.Lock()
+        # Deletions made and candidates scored by corrections so far: what a correction costs, for tests and
+        # benchmarks (never a clock).
+        self.work = 0
 
     def replace_all(self, words: Mapping[str, Iterable[str]]) -> None:
         with self._lock:
-            self._by_faq, self._counts, self._index = {}, Counter(), {}
+            self._by_faq, self._counts, self._index, self._lengths = {}, Counter(), {}, Counter()
             for faq_id, ws in words.items():
                 self._add(faq_id, tuple(ws))
 
@@ -98,9 +107,12 @@ class Vocabulary:
             return dict(self._by_faq)
 
     def _add(self, faq_id: str, words: tuple[str, ...]) -> None:
+        # Over-long words never reach the index (words_of drops them; a caller's own list may not have).
+        words = tuple(w for w in words if len(w) <= MAX_LENGTH)
         self._by_faq[faq_id] = words
         for w in words:
             if self._counts[w] == 0:
+                self._lengths[len(w)] += 1
                 for d in _deletions(w, _reach(w)):
                     self._index.setdefault(d, set()).add(w)
             self._counts[w] += 1
@@ -110,6 +122,9 @@ class Vocabulary:
             self._counts[w] -= 1
             if self._counts[w] <= 0:
                 del self._counts[w]
+                self._lengths[len(w)] -= 1
+                if self._lengths[len(w)] <= 0:
+                    del self._lengths[len(w)]
                 for d in _deletions(w, _reach(w)):
                     holders = self._index.get(d)
                     if holders is not None:
@@ -128,7 +143,13 @@ class Vocabulary:
         if len(word) < MIN_LENGTH or word in self._counts or word in known:
             return token
         reach = _reach(word)
-        candidates = {c for d in _deletions(word, reach) for c in self._index.get(d, ())}
+        # A word within ``reach`` edits is at most ``reach`` letters shorter: past the longest word plus that,
+        # nothing can match, so nothing is generated.
+        if len(word) > min(MAX_LENGTH, max(self._lengths, default=0)) + reach:
+            return token
+        variants = _deletions(word, reach)
+        candidates = {c for d in variants for c in self._index.get(d, ())}
+        self.work += len(variants) + len(candidates)
         best: tuple[int, int, str] | None = None
         for c in candidates:
             d = distance(word, c)

@@ -24,6 +24,7 @@ ERROR_CODES = frozenset(
         "already_rated",
         "survey_expired",
         "rate_limited",
+        "expired_token",  # the connection's token expired: get a new one, reconnect and resume
         "internal_error",
     }
 )

@@ -36,6 +36,9 @@ class Connection(Model):
     name = UnicodeAttribute(null=True)
     groups = UnicodeSetAttribute(null=True)  # staff: the groups in its token (a supervisor's scope)
     connected_at = NumberAttribute()
+    # When the token it opened with expires (epoch seconds): frames after it are refused (expired_token).
+    # Absent on connections recorded before it was kept: those run to API Gateway's two hours.
+    token_expires_at = NumberAttribute(null=True)
     # API Gateway closes a connection after 2 hours; TTL removes items whose $disconnect never came.
     expires_at = TTLAttribute()
 

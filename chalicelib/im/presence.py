@@ -11,6 +11,7 @@ from typing import Any
 from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 
 from chalicelib.auth.identity import Identity
+from chalicelib.im.errors import ImError
 from chalicelib.im.models import Connection, Presence
 from chalicelib.platform.modelbase import expires
 from chalicelib.platform.observability import logger
@@ -57,7 +58,7 @@ class PresenceService:
         now = self._clock()
         Connection(connection_id, user_id=identity.user_id, role=identity.role, name=identity.name,
                    groups=set(identity.groups) or None, connected_at=int(now * 1000),
-                   expires_at=expires(now + CONNECTION_TTL_SECONDS)).save()
+                   token_expires_at=identity.expires_at, expires_at=expires(now + CONNECTION_TTL_SECONDS)).save()
         presence = Presence(identity.user_id)
         actions: list[Any] = [
             Presence.conns.add({connection_id}),
@@ -96,6 +97,17 @@ class PresenceService:
             self.on_visitor_gone(user_id, presence.session_id)
 
     def identity(self, connection_id: str) -> Identity | None:
+        """Who holds the connection (None if unknown). ImError ``expired_token`` once the token it opened with
+        has expired: the connection is then treated as closed, and taken out of the user's presence so nothing
+        more is pushed to it; a client renews by reconnecting with a new token and resuming."""
+        identity = self._lookup(connection_id)
+        if identity is not None and identity.expires_at is not None and self._clock() >= identity.expires_at:
+            self._drop_conn(identity.user_id, connection_id, staff=identity.is_staff)
+            raise ImError("expired_token", "your token has expired; get a new one, reconnect and resume",
+                          expired_at=identity.expires_at)
+        return identity
+
+    def _lookup(self, connection_id: str) -> Identity | None:
         with self._lock:
             cached = self._identities.get(connection_id)
         if cached is not None:
@@ -104,8 +116,9 @@ class PresenceService:
             conn = Connection.get(connection_id)
         except DoesNotExist:
             return None
+        expiry = conn.token_expires_at
         identity = Identity(user_id=conn.user_id, role=conn.role, name=conn.name,
-                            groups=tuple(sorted(conn.groups or ())))
+                            groups=tuple(sorted(conn.groups or ())), expires_at=None if expiry is None else int(expiry))
         self._remember(connection_id, identity)
         return identity
 
@@ -151,7 +164,7 @@ class PresenceService:
 
     def _forget(self, connection_id: str, user_id: str | None) -> Identity | None:
         # Also runs on a 410, since $disconnect may never come: nothing posts to it again.
-        identity = self.identity(connection_id)
+        identity = self._lookup(connection_id)
         with self._lock:
             self._identities.pop(connection_id, None)
         try:

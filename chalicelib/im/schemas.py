@@ -24,11 +24,12 @@ MAX_CAPACITY = 100
 MIN_FRACTION = 1e-6  # the smallest non-zero number a message's content may hold
 MAX_SEQ = 10**12 - 1  # message keys hold 12 digits; GET .../messages takes the same
 
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_SESSION_ID = re.compile(r"^s_[a-f0-9]{20}$")
-_MESSAGE_ID = re.compile(r"^(s_[a-f0-9]{20})\.(\d{1,12})$")
-_URL = re.compile(r"^https?://[^\s<>\"']+$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+# Whole-value patterns, always applied with fullmatch: "$" with match lets a trailing newline through.
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_SESSION_ID = re.compile(r"s_[a-f0-9]{20}")
+_MESSAGE_ID = re.compile(r"(s_[a-f0-9]{20})\.(\d{1,12})")
+_URL = re.compile(r"https?://[^\s<>\"']+")
+_CURRENCY = re.compile(r"[A-Z]{3}")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
@@ -88,7 +89,7 @@ def _string(obj: dict[str, Any], key: str, *, path: str = "", required: bool = T
         raise _fail(field, "must not be empty")
     if len(value) > max_len:
         raise ImError("content_too_large", f"'{field}' may be at most {max_len} characters", field=field)
-    if pattern is not None and not pattern.match(value):
+    if pattern is not None and not pattern.fullmatch(value):
         raise _fail(field, "has an invalid format")
     return value
 
@@ -203,14 +204,14 @@ def message_id(session_id: str, seq: int) -> str:
 def parse_message_id(value: Any, field: str = "message_id") -> MessageRef:
     if not isinstance(value, str):
         raise _fail(field, "is required and must be a string")
-    m = _MESSAGE_ID.match(value)
+    m = _MESSAGE_ID.fullmatch(value)
     if not m:
         raise ImError("unknown_message", f"'{field}' is not a message id this server issued", field=field)
     return MessageRef(m.group(1), int(m.group(2)))
 
 
 def is_session_id(value: str) -> bool:
-    return bool(_SESSION_ID.match(value))
+    return bool(_SESSION_ID.fullmatch(value))
 
 
 def session_id_of(frame: dict[str, Any]) -> str:
@@ -295,8 +296,8 @@ def bare_frame(frame: dict[str, Any]) -> None:
 MAX_NOTE_CHARS = 1000
 MAX_COMMENT_CHARS = 1000
 MAX_SURVEY_TAGS = 20
-_AGENT_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-_GROUP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_AGENT_ID = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+_GROUP_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
 
 @dataclass(frozen=True)

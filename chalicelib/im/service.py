@@ -77,8 +77,15 @@ def message_json(msg: Message) -> dict[str, Any]:
     return out
 
 
-def participant(session: Session, user_id: str) -> bool:
-    return user_id in (session.visitor_id, session.agent_id)
+def participant(session: Session, caller: Identity) -> bool:
+    """Whether ``caller`` takes part in ``session``: a visitor as its visitor, staff as its agent. Ids of the two
+    kinds never collide (auth/identity.py); comparing by role keeps them apart in older items too."""
+    return caller.user_id == (session.agent_id if caller.is_staff else session.visitor_id)
+
+
+def _side(caller: Identity) -> Condition:
+    """The sequence write's condition that ``caller`` takes part, on its own side of the session."""
+    return (Session.agent_id == caller.user_id) if caller.is_staff else (Session.visitor_id == caller.user_id)
 
 
 def supervises(caller: Identity, session: Session) -> bool:
@@ -106,7 +113,7 @@ class ImService:
         """Accept a message from ``caller`` and make its first delivery attempt."""
         session = self.next_seq(caller, frame.session_id)
         seq = int(session.seq)
-        recipient_id = session.agent_id if caller.user_id == session.visitor_id else session.visitor_id
+        recipient_id = session.visitor_id if caller.is_staff else session.agent_id
         assert recipient_id is not None
         recipient_conns = _pool.submit(self._presence.connections_of, recipient_id)
         now = self._now_ms()
@@ -152,8 +159,7 @@ class ImService:
         """Take the session's next sequence number for ``caller``'s message, if ``condition`` holds
         (default: an active session ``caller`` takes part in); else the ImError that says why not."""
         if condition is None:
-            condition = (Session.status == sm.ACTIVE) & (
-                (Session.visitor_id == caller.user_id) | (Session.agent_id == caller.user_id))
+            condition = (Session.status == sm.ACTIVE) & _side(caller)
         session = Session(session_id)
         now = self._now_ms()
         # The idle clock's stamp rides on the same write: the lifecycle timer reads it when it wakes.
@@ -172,7 +178,7 @@ class ImService:
             session = Session.get(session_id, consistent_read=True)
         except DoesNotExist:
             return ImError("not_found", "no such session", session_id=session_id)
-        if not participant(session, caller.user_id):
+        if not participant(session, caller):
             return ImError("forbidden", "you are not a participant of this session", session_id=session_id)
         if session.status == sm.CLOSED:
             return ImError("session_closed", "this session has ended", session_id=session_id)
@@ -329,7 +335,7 @@ class ImService:
             session = Session.get(session_id, consistent_read=True)
         except DoesNotExist:
             raise ImError("not_found", "no such session", session_id=session_id) from None
-        if not participant(session, caller.user_id) and not (observe and supervises(caller, session)):
+        if not participant(session, caller) and not (observe and supervises(caller, session)):
             raise ImError("forbidden", "you are not a participant of this session", session_id=session_id)
         return session
 
@@ -342,7 +348,7 @@ class ImService:
         more = len(items) > RESUME_PAGE
         items = items[:RESUME_PAGE]
         # The agent serving the session now also gets what the visitor wrote to an agent who left it.
-        inherited = caller.user_id == session.agent_id
+        inherited = caller.is_staff and caller.user_id == session.agent_id
         visible = [message_json(m) for m in items
                    if m.status == DELIVERED or caller.user_id in (m.recipient_id, m.sender_id)
                    or (inherited and m.status == STORED and m.sender_id == session.visitor_id)]

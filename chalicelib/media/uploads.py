@@ -30,7 +30,8 @@ PREFIX = "media/"
 # Content type -> file extension. No SVG: it can carry script.
 IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}
 # Keys as :func:`new_key` makes them; anything else is not ours to serve.
-KEY_PATTERN = re.compile(r"^media/\d{4}/\d{2}/[0-9a-f]{32}\.(?:jpg|png|gif|webp)$")
+# \Z, not $: callers use match, and "$" would let a trailing newline through.
+KEY_PATTERN = re.compile(r"^media/\d{4}/\d{2}/[0-9a-f]{32}\.(?:jpg|png|gif|webp)\Z")
 # Stored once, never changed: a cache may keep it for good.
 CACHE_CONTROL = "public, max-age=31536000, immutable"
 

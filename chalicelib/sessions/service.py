@@ -11,7 +11,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib.auth.identity import Identity
+from chalicelib.auth.identity import Identity, shop_customer_id
 from chalicelib.im.models import Presence
 from chalicelib.im.presence import PresenceService
 from chalicelib.platform.modelbase import is_conditional_failure
@@ -49,6 +49,8 @@ def session_json(session: Session, staff: bool = False) -> dict[str, Any]:
     if staff:
         out["transfer"] = ({"from": session.transferred_from, "note": session.transfer_note}
                            if session.transferred_from else None)
+        # The shop's own id for its order lookup (null for an anonymous visitor); visitor_id is namespaced.
+        out["customer_id"] = shop_customer_id(session.visitor_id)
     return out
 
 

@@ -177,6 +177,52 @@ def test_short_visitor_secret_is_refused(monkeypatch: pytest.MonkeyPatch, secret
         issue_visitor_token("v_1", None, "web", None, None)
 
 
+# -- id namespaces: no sub a shop signs names staff or another kind of visitor ------------------------
+
+def _shop_token(sub: Any, **extra: Any) -> str:
+    """Signed as configuration.md tells a shop to."""
+    now = int(time.time())
+    claims = {"sub": sub, "typ": "visitor", "iss": "cs-visitor", "ch": "web", "iat": now, "exp": now + 600, **extra}
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+@pytest.mark.parametrize("sub", ["alice", "admin", "robot", "v_96c08369a014436c", "c:alice", "1001"])
+def test_a_shop_signed_sub_becomes_a_customer_id(idp: DevIdentityProvider, sub: str) -> None:
+    who = authenticate(_shop_token(sub), idp.key_source())
+    assert (who.user_id, who.role, who.customer_id) == ("c:" + sub, "visitor", sub)
+    assert not who.is_staff
+
+
+def test_an_anonymous_token_keeps_its_server_minted_id(idp: DevIdentityProvider) -> None:
+    token, expires_at = issue_visitor_token("v_96c08369a014436c", None, "web", None, None)
+    who = authenticate(token, idp.key_source())
+    assert (who.user_id, who.customer_id, who.expires_at) == ("v_96c08369a014436c", None, expires_at)
+    with pytest.raises(ValueError, match="v_"):
+        issue_visitor_token("alice", None, "web", None, None)
+
+
+@pytest.mark.parametrize("sub", ["alice", "c:alice", "admin"])
+def test_a_shop_copying_the_anonymous_claim_cannot_leave_the_v_namespace(idp: DevIdentityProvider,
+                                                                         sub: str) -> None:
+    assert _code(_shop_token(sub, anon=True), idp.key_source()) == "invalid_token"
+
+
+@pytest.mark.parametrize("sub", ["", "alice\n", "a b", "a/b", "x" * 63, "\u00e9"])
+def test_a_sub_outside_the_id_alphabet_is_invalid_token(idp: DevIdentityProvider, sub: str) -> None:
+    assert _code(_shop_token(sub), idp.key_source()) == "invalid_token"
+
+
+@pytest.mark.parametrize("username", ["v_96c08369a014436c", "v_x", "c:alice", "robot"])
+def test_a_staff_name_a_visitor_could_hold_is_refused(idp: DevIdentityProvider, username: str) -> None:
+    token, _ = idp.issue(Identity(user_id=username, role="agent"))
+    assert _code(token, idp.key_source()) == "invalid_token"
+
+
+def test_a_staff_token_carries_its_expiry(idp: DevIdentityProvider) -> None:
+    token, expires_at, _ = idp.login("alice", "demo")
+    assert authenticate(token, idp.key_source()).expires_at == expires_at
+
+
 # -- staff through the dev IdP --------------------------------------------------------------------
 
 def test_agent_login_round_trip(idp: DevIdentityProvider) -> None:

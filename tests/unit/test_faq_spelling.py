@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import string
+
 import pytest
 
 from chalicelib.faq.model import Faq
@@ -55,3 +58,31 @@ def test_the_vocabulary_follows_edits(vocab: Vocabulary) -> None:
 def test_distance_counts_a_swap_as_one_edit() -> None:
     assert (distance("invocie", "invoice"), distance("bill", "biull"), distance("abc", "xyz")) == (1, 1, 3)
     assert "hello" in lexicon() and "biull" not in lexicon()
+
+
+# -- what a correction costs: counted in deletions made and candidates scored, never timed -----------
+
+def _cost(vocab: Vocabulary, text: str) -> int:
+    before = vocab.work
+    vocab.correct(text)
+    return vocab.work - before
+
+
+def test_a_word_longer_than_any_in_the_knowledge_base_costs_nothing(vocab: Vocabulary) -> None:
+    ordinary = _cost(vocab, "cancfel my ordr")
+    assert ordinary > 0
+    pasted = "".join(random.Random(1).choice(string.ascii_lowercase) for _ in range(500))
+    assert _cost(vocab, pasted) == 0  # 115,920 deletions before
+    assert _cost(vocab, "terminationxyz") == 0  # the longest word ("termination", 11) plus two edits is 13
+
+
+def test_a_pasted_run_of_letters_is_neither_indexed_nor_makes_long_words_costly() -> None:
+    v = Vocabulary()
+    v.replace_all({"code": ["q" * 400, "cancel"]})
+    assert v.by_faq() == {"code": ("cancel",)}
+    assert words_of(Faq("k", "Your key is " + "q" * 400, "see " + "z" * 31)) == ("your",)
+    assert _cost(v, "q" * 399) == 0
+    assert v.correct("cancle") == "cancel"
+    # The bound follows the vocabulary: with its longest word gone, so is what reaching it may cost.
+    v.remove("code")
+    assert _cost(v, "cancle") == 0

@@ -190,3 +190,25 @@ def test_the_protocol_documents_every_error_code_and_no_other() -> None:
     table = doc.split("### 2.1 Error codes", 1)[1].split("| code | meaning", 1)[1].split("\n\n", 1)[0]
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", table, flags=re.MULTILINE))
     assert documented == set(ERROR_CODES)
+
+
+# -- a trailing newline is not part of any id ("$" with match would let it through) ---------------
+
+@pytest.mark.parametrize(("call", "code", "field"), [
+    (lambda: schemas.send_frame(_send(client_msg_id="c-1\n")), "invalid_frame", "client_msg_id"),
+    (lambda: schemas.send_frame(_send(session_id=SID + "\n")), "not_found", "session_id"),
+    (lambda: schemas.ack_frame({"action": "ack", "message_id": SID + ".1\n"}), "unknown_message", "message_id"),
+    (lambda: schemas.send_frame(_send(type="image", content={"url": "https://x.example/a.jpg\n"})),
+     "invalid_frame", "content.url"),
+    (lambda: schemas.transfer_frame({"action": "transfer", "session_id": SID, "to_agent": "bob\n"}),
+     "invalid_frame", "to_agent"),
+    (lambda: schemas.transfer_frame({"action": "transfer", "session_id": SID, "to_group": "shoes\n"}),
+     "invalid_frame", "to_group"),
+])
+def test_an_id_with_a_trailing_newline_is_refused(call: Any, code: str, field: str) -> None:
+    assert _code(call) == (code, field)
+
+
+def test_is_session_id_refuses_a_trailing_newline() -> None:
+    assert schemas.is_session_id(SID)
+    assert not schemas.is_session_id(SID + "\n")

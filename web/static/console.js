@@ -902,7 +902,9 @@ async function loadCustomerOrders() {
   const box = $("customer-orders");
   if (!s) { box.replaceChildren(h("p", { className: "muted", text: DASH })); return; }
   try {
-    const { orders } = await api(`/orders?customer_id=${encodeURIComponent(s.visitor_id)}&limit=5`);
+    // An anonymous visitor (no customer_id) has no orders at the shop.
+    const { orders } = s.customer_id
+      ? await api(`/orders?customer_id=${encodeURIComponent(s.customer_id)}&limit=5`) : { orders: [] };
     if (state.current !== s.session_id) return;
     box.replaceChildren(...(orders.length ? orders.map((o) => h("button", {
       type: "button", className: "ghost small", dataset: { testid: "customer-order" },
