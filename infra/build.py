@@ -104,12 +104,14 @@ FUNCTION_TABLES: dict[str, dict[str, Actions]] = {
     "LifecycleStep": ROUTING_TABLES,
     "DeliveryStep": {**ROUTING_TABLES, "messages": WRITE},
     # Every action: messages, left messages (tickets), the robot's answers (FAQs and its settings, read only).
+    # Left messages count against the visitor's allowance (limits).
     "WebsocketMessage": {**ROUTING_TABLES, "messages": WRITE, "tickets": WRITE, "faqs": SCAN,
-                         "robot-settings": READ},
+                         "robot-settings": READ, "limits": WRITE},
     # REST: history, tickets, the knowledge base, the dashboard's figures, photo counts; it never posts frames.
+    # Token minting and photos count against allowances (limits); keyed retries are answered from idempotency.
     "APIHandler": {"presence": READ, "sessions": WRITE, "messages": READ, "agents": READ, "members": READ,
                    "group-state": READ, "queue": READ, "tickets": WRITE, "faqs": SCAN_WRITE,
-                   "robot-settings": WRITE},
+                   "robot-settings": WRITE, "limits": WRITE, "idempotency": WRITE},
 }
 ROUTING_GRANTS = ("logs", "config", "connections", "alerts", "lifecycle")
 FUNCTION_GRANTS: dict[str, tuple[str, ...]] = {
@@ -479,7 +481,9 @@ def build() -> dict[str, Any]:
     # What each machine's role may do: exactly the calls its definition makes.
     permissions = {
         "delivery": [
-            {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": {"Fn::GetAtt": ["MessagesTable", "Arn"]}},
+            # GetItem: was it ACKed; DeleteItem: the last resort that ends a message the Lambda could not.
+            {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:DeleteItem"],
+             "Resource": {"Fn::GetAtt": ["MessagesTable", "Arn"]}},
             {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": {"Fn::GetAtt": ["DeliveryStep", "Arn"]}},
         ],
         "lifecycle": [

@@ -86,6 +86,16 @@ def read_journal(path: Path) -> list[tuple[str, str]]:
     return entries
 
 
+def drop_torn_tail(path: Path) -> None:
+    """Cut a torn last line off, so the next append starts a line of its own."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    whole = data.rfind(b"\n") + 1
+    if whole != len(data):
+        os.truncate(path, whole)
+
+
 def replay(path: Path, apply: Callable[[str, str], int]) -> int:
     """Re-run every journalled request through ``apply(target, body) -> HTTP status``; returns how many.
 

@@ -164,9 +164,9 @@ def load_snapshot(path: Path) -> tuple[int, int] | None:
 class DurableState:
     """The tables' state on disk: a snapshot plus the journal of every write since (``local/journal.py``).
 
-    ``restore`` loads both; ``start`` compacts them into a new snapshot and from then on journals every
-    write before its reply; ``compact`` (at a clean stop, and whenever the journal has grown past
-    ``max_journal_bytes``) folds the journal into a new snapshot."""
+    ``restore`` loads both; ``start`` from then on journals every write before its reply; ``compact`` (at a
+    clean stop, and whenever the journal has grown past ``max_journal_bytes``) folds the journal into a new
+    snapshot."""
 
     def __init__(self, state_dir: Path, fsync: bool = False, max_journal_bytes: int = 4 << 20) -> None:
         self.state_dir = state_dir
@@ -182,15 +182,17 @@ class DurableState:
 
         loaded = load_snapshot(self.snapshot)
         items, self.generation = loaded if loaded is not None else (0, 0)
-        log_path = journal.journal_path(self.state_dir, self.generation)
-        replayed = journal.replay(log_path, lambda operation, body: int(dynamodb_atomic.send_unrecorded(
+        replayed = journal.replay(self._journal_path(), lambda operation, body: int(dynamodb_atomic.send_unrecorded(
             journal.dynamodb_request(REGION, operation, body))[0]))
         if loaded is None and not replayed:
             return None
         return items, replayed
 
     def start(self) -> journal.Recorder:
-        """Compact what was restored, then record every write from now on; returns the recorder."""
+        """Record every write from now on, continuing the restored journal; returns the recorder.
+
+        The restored snapshot plus its journal is the state, so writes simply go on at the journal's end: a
+        start costs no snapshot (the compactor folds the journal in once it has grown)."""
         from chalicelib.media import uploads
         from chalicelib.platform import aws
         from chalicelib.settings import get_settings
@@ -200,19 +202,18 @@ class DurableState:
             body: bytes = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
             return body
 
-        stale = self._stale_journals()
-        self.generation += 1
-        save_snapshot(self.snapshot, self.generation)
-        self.recorder = journal.Recorder(
-            journal.Journal(journal.journal_path(self.state_dir, self.generation), self._fsync),
-            get_settings().media_bucket, self.state_dir, uploads.KEY_PATTERN, read_object)
-        for path in stale:
-            path.unlink()
+        for path in self.state_dir.glob(f"{journal.JOURNAL_PREFIX}*.log"):
+            if path != self._journal_path():  # older generations, left by a compaction cut short
+                path.unlink()
+        journal.drop_torn_tail(self._journal_path())
+        self.recorder = journal.Recorder(journal.Journal(self._journal_path(), self._fsync),
+                                         get_settings().media_bucket, self.state_dir, uploads.KEY_PATTERN,
+                                         read_object)
         dynamodb_atomic.install(self.recorder)
         return self.recorder
 
-    def _stale_journals(self) -> list[Path]:
-        return [p for p in self.state_dir.glob(f"{journal.JOURNAL_PREFIX}*.log")]
+    def _journal_path(self) -> Path:
+        return journal.journal_path(self.state_dir, self.generation)
 
     def compact(self) -> int:
         """A new snapshot continued by an empty journal; returns the item count. No write falls between
@@ -225,8 +226,7 @@ class DurableState:
             count = save_snapshot(self.snapshot, self.generation + 1)
             # From here a crash restores the new snapshot and replays journal generation + 1: nothing twice.
             self.generation += 1
-            self.recorder.journal = journal.Journal(journal.journal_path(self.state_dir, self.generation),
-                                                    self._fsync)
+            self.recorder.journal = journal.Journal(self._journal_path(), self._fsync)
             old.close()
             old.path.unlink(missing_ok=True)
         return count

@@ -212,6 +212,12 @@ def test_a_torn_last_journal_line_is_the_one_unanswered_write(tmp_path: Path) ->
     with path.open("ab") as f:
         f.write(b'{"t": "UpdateItem", "b": "{\\"Tab')  # killed inside a write: no newline
     assert journal.read_journal(path) == [("PutItem", '{"TableName": "t"}')]
+    # The next run cuts the torn half off before appending, so its first write is a line of its own.
+    journal.drop_torn_tail(path)
+    log = journal.Journal(path)
+    log.append("DeleteItem", "{}")
+    log.close()
+    assert journal.read_journal(path) == [("PutItem", '{"TableName": "t"}'), ("DeleteItem", "{}")]
 
 
 def test_a_journal_that_does_not_replay_stops_the_start(tmp_path: Path) -> None:
