@@ -4,7 +4,8 @@ gateway (local/gateway.py) and by CloudFront (the response headers policy of inf
 The pages load only their own scripts and styles (no inline script, handler or style attribute), talk to their
 own origin (``/api`` and the ``/ws`` WebSocket; CSP's ``'self'`` covers ``ws:``/``wss:`` to the same host) and to
 Cognito's sign-in endpoint in the stack's region. Images may come from any HTTPS host, since agents send catalogue
-pictures by URL and product cards show the shop's own image links; images run no code. No page is meant to be
+pictures by URL and product cards show the shop's own image links; images run no code (``data:`` is the
+staff pages' empty favicon). No page is meant to be
 framed: the visitor widget is opened as a page of its own (a link, or the app's web view), so framing is refused.
 """
 
@@ -28,7 +29,7 @@ def content_security_policy(region: str) -> str:
         "default-src": "'self'",
         "script-src": "'self'",
         "style-src": "'self'",
-        "img-src": "'self' https:",
+        "img-src": "'self' data: https:",
         "connect-src": f"'self' {cognito_origin(region)}",
         "font-src": "'self'",
         "object-src": "'none'",
