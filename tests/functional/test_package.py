@@ -23,7 +23,9 @@ STAGES = ("dev", "prod")
 SAFE_DEFAULTS = {"AWS_REGION", "AWS_DEFAULT_REGION", "VISITOR_TOKEN_TTL_SECONDS", "AGENT_TOKEN_TTL_SECONDS",
                  "CONFIG_MAX_AGE_SECONDS", "DEV_IDP_ENABLED", "LOCAL_STATE_DIR",
                  # without a bucket each container fits the FAQ classifier from the table on first use
-                 "FAQ_MODEL_BUCKET", "FAQ_MODEL_KEY"}
+                 "FAQ_MODEL_BUCKET", "FAQ_MODEL_KEY",
+                 # empty: the REST API answers no other origin (the pages call their own)
+                 "CORS_ORIGINS"}
 TABLES = [build.logical_id(m.Meta.table_name) for m in ALL_MODELS]
 
 
