@@ -15,6 +15,7 @@ from chalicelib.auth.tokens import authenticate, default_key_source, issue_visit
 from chalicelib.im import delivery
 from chalicelib.im.actions import handle_frame
 from chalicelib.im.presence import TooManyConnections
+from chalicelib.platform import cors
 from chalicelib.rest import (
     VISITOR_TOKENS,
     api_errors,
@@ -106,7 +107,7 @@ def health() -> dict[str, Any]:
     return {"ok": True, "stage": get_settings().stage}
 
 
-@app.route("/visitors/token", methods=["POST"], cors=True)
+@app.route("/visitors/token", methods=["POST"])
 @api_errors
 def visitor_token() -> Response:
     limit_address(request(), VISITOR_TOKENS, services().limiter.quota)
@@ -123,7 +124,7 @@ def visitor_token() -> Response:
     return Response(body={"token": token, "visitor_id": visitor_id, "expires_at": expires_at}, status_code=201)
 
 
-@app.route("/auth/login", methods=["POST"], cors=True)
+@app.route("/auth/login", methods=["POST"])
 @api_errors
 def login() -> Any:
     if not get_settings().dev_idp_enabled:
@@ -136,7 +137,7 @@ def login() -> Any:
             "user": {"id": identity.user_id, "name": identity.name, "role": identity.role}}
 
 
-@app.route("/auth/config", methods=["GET"], cors=True)
+@app.route("/auth/config", methods=["GET"])
 def auth_config() -> Any:
     """How the staff pages sign in: the local identity provider, or Cognito's user pool client (the pages call
     Cognito's InitiateAuth themselves, so passwords never pass through the app)."""
@@ -146,14 +147,14 @@ def auth_config() -> Any:
     return {"provider": "cognito", "region": settings.region, "client_id": settings.agent_token_audience}
 
 
-@app.route("/auth/jwks", methods=["GET"], cors=True)
+@app.route("/auth/jwks", methods=["GET"])
 def jwks() -> Any:
     if not get_settings().dev_idp_enabled:
         return error_response(404, "not_found", "no local identity provider")
     return dev_idp().jwks()
 
 
-@app.route("/sessions", methods=["GET"], cors=True)
+@app.route("/sessions", methods=["GET"])
 @api_errors
 def my_sessions() -> Any:
     who = caller(request())
@@ -164,7 +165,7 @@ def my_sessions() -> Any:
     return {"sessions": [session_json(current)] if current else []}
 
 
-@app.route("/sessions/{session_id}/messages", methods=["GET"], cors=True)
+@app.route("/sessions/{session_id}/messages", methods=["GET"])
 @api_errors
 def session_messages(session_id: str) -> Any:
     req = request()
@@ -174,7 +175,7 @@ def session_messages(session_id: str) -> Any:
     return services().im.history(who, session_id, after_seq, limit)
 
 
-@app.route("/visitors/{visitor_id}/sessions", methods=["GET"], cors=True)
+@app.route("/visitors/{visitor_id}/sessions", methods=["GET"])
 @api_errors
 def visitor_sessions(visitor_id: str) -> Any:
     """A visitor's sessions, newest first: the console's "past sessions" (staff only)."""
@@ -193,7 +194,7 @@ app.api.binary_types.extend(t for t in uploads.IMAGE_TYPES if t not in app.api.b
 
 
 # Other types are accepted here only to be refused with this API's error shape, not Chalice's.
-@app.route("/uploads", methods=["POST"], cors=True,
+@app.route("/uploads", methods=["POST"],
            content_types=[*uploads.IMAGE_TYPES, "application/octet-stream", "application/json", "text/plain"])
 @api_errors
 def upload_create() -> Response:
@@ -208,27 +209,27 @@ def upload_create() -> Response:
 from chalicelib.commerce import api as commerce_api  # noqa: E402
 
 
-@app.route("/orders/{order_id}", methods=["GET"], cors=True)
+@app.route("/orders/{order_id}", methods=["GET"])
 @api_errors
 def order_get(order_id: str) -> Any:
     return commerce_api.order(caller(request()), order_id, commerce_api.commerce())
 
 
-@app.route("/orders", methods=["GET"], cors=True)
+@app.route("/orders", methods=["GET"])
 @api_errors
 def orders_list() -> Any:
     req = request()
     return commerce_api.orders(caller(req), req.query_params or {}, commerce_api.commerce())
 
 
-@app.route("/products/recommendations", methods=["GET"], cors=True)
+@app.route("/products/recommendations", methods=["GET"])
 @api_errors
 def product_recommendations() -> Any:
     req = request()
     return commerce_api.recommendations(caller(req), req.query_params or {}, commerce_api.commerce())
 
 
-@app.route("/dashboard", methods=["GET"], cors=True)
+@app.route("/dashboard", methods=["GET"])
 @api_errors
 def dashboard() -> Any:
     who = caller(request())
@@ -237,7 +238,7 @@ def dashboard() -> Any:
     return services().dashboard.snapshot()
 
 
-@app.route("/left-messages", methods=["GET"], cors=True)
+@app.route("/left-messages", methods=["GET"])
 @api_errors
 def left_messages() -> Any:
     """Messages left in the caller's groups (all groups for supervisors and admins), newest first."""
@@ -257,14 +258,14 @@ def left_messages() -> Any:
 from chalicelib.faq import api as faq_api  # noqa: E402
 
 
-@app.route("/faqs", methods=["GET"], cors=True)
+@app.route("/faqs", methods=["GET"])
 @api_errors
 def faqs_list() -> Any:
     req = request()
     return faq_api.list_faqs(caller(req), req.query_params or {}, services().kb)
 
 
-@app.route("/faqs", methods=["POST"], cors=True)
+@app.route("/faqs", methods=["POST"])
 @api_errors
 def faqs_create() -> Response:
     req = request()
@@ -272,7 +273,7 @@ def faqs_create() -> Response:
     return Response(body=faq_api.create_faq(who, json_body(req), services().kb), status_code=201)
 
 
-@app.route("/faqs/import", methods=["POST"], cors=True)
+@app.route("/faqs/import", methods=["POST"])
 @api_errors
 def faqs_import() -> Any:
     req = request()
@@ -280,7 +281,7 @@ def faqs_import() -> Any:
     return faq_api.import_faqs(who, json_body(req), services().kb, idempotency_key(req))
 
 
-@app.route("/faqs/export", methods=["GET"], cors=True)
+@app.route("/faqs/export", methods=["GET"])
 @api_errors
 def faqs_export() -> Response:
     req = request()
@@ -290,19 +291,19 @@ def faqs_export() -> Response:
         "Content-Type": content_type, "Content-Disposition": f'attachment; filename="faqs.{extension}"'})
 
 
-@app.route("/faqs/reindex", methods=["POST"], cors=True)
+@app.route("/faqs/reindex", methods=["POST"])
 @api_errors
 def faqs_reindex() -> Any:
     return faq_api.reindex(caller(request()), services().kb)
 
 
-@app.route("/faqs/{faq_id}", methods=["GET"], cors=True)
+@app.route("/faqs/{faq_id}", methods=["GET"])
 @api_errors
 def faqs_get(faq_id: str) -> Any:
     return faq_api.get_faq(caller(request()), faq_id, services().kb)
 
 
-@app.route("/faqs/{faq_id}", methods=["PUT"], cors=True)
+@app.route("/faqs/{faq_id}", methods=["PUT"])
 @api_errors
 def faqs_update(faq_id: str) -> Any:
     req = request()
@@ -310,19 +311,19 @@ def faqs_update(faq_id: str) -> Any:
     return faq_api.update_faq(who, faq_id, json_body(req), services().kb)
 
 
-@app.route("/faqs/{faq_id}", methods=["DELETE"], cors=True)
+@app.route("/faqs/{faq_id}", methods=["DELETE"])
 @api_errors
 def faqs_delete(faq_id: str) -> Any:
     return faq_api.delete_faq(caller(request()), faq_id, services().kb)
 
 
-@app.route("/robot/settings", methods=["GET"], cors=True)
+@app.route("/robot/settings", methods=["GET"])
 @api_errors
 def robot_settings_get() -> Any:
     return faq_api.get_robot_settings(caller(request()), services().kb)
 
 
-@app.route("/robot/settings", methods=["PUT"], cors=True)
+@app.route("/robot/settings", methods=["PUT"])
 @api_errors
 def robot_settings_put() -> Any:
     req = request()
@@ -330,7 +331,7 @@ def robot_settings_put() -> Any:
     return faq_api.put_robot_settings(who, json_body(req), services().kb)
 
 
-@app.route("/robot/try", methods=["POST"], cors=True)
+@app.route("/robot/try", methods=["POST"])
 @api_errors
 def robot_try() -> Any:
     req = request()
@@ -343,7 +344,7 @@ def robot_try() -> Any:
 from chalicelib.tickets import api as tickets_api  # noqa: E402
 
 
-@app.route("/tickets", methods=["POST"], cors=True)
+@app.route("/tickets", methods=["POST"])
 @api_errors
 def tickets_create() -> Response:
     req = request()
@@ -352,20 +353,20 @@ def tickets_create() -> Response:
                     status_code=201)
 
 
-@app.route("/tickets", methods=["GET"], cors=True)
+@app.route("/tickets", methods=["GET"])
 @api_errors
 def tickets_list() -> Any:
     req = request()
     return tickets_api.list_tickets(caller(req), req.query_params or {}, services().tickets)
 
 
-@app.route("/tickets/{ticket_id}", methods=["GET"], cors=True)
+@app.route("/tickets/{ticket_id}", methods=["GET"])
 @api_errors
 def tickets_get(ticket_id: str) -> Any:
     return tickets_api.get_ticket(caller(request()), ticket_id, services().tickets)
 
 
-@app.route("/tickets/{ticket_id}", methods=["PATCH"], cors=True)
+@app.route("/tickets/{ticket_id}", methods=["PATCH"])
 @api_errors
 def tickets_update(ticket_id: str) -> Any:
     req = request()
@@ -373,10 +374,14 @@ def tickets_update(ticket_id: str) -> Any:
     return tickets_api.update_ticket(who, ticket_id, json_body(req), services().tickets)
 
 
-@app.route("/tickets/{ticket_id}/comments", methods=["POST"], cors=True)
+@app.route("/tickets/{ticket_id}/comments", methods=["POST"])
 @api_errors
 def tickets_comment(ticket_id: str) -> Response:
     req = request()
     who = caller(req)
     return Response(body=tickets_api.add_comment(who, ticket_id, json_body(req), services().tickets,
                                                  idempotency_key(req)), status_code=201)
+
+
+# Last, after every route: preflights and CORS headers for the configured origins only (CORS_ORIGINS).
+cors.install(app)

@@ -7,6 +7,7 @@ pynamodb reads table names when a model class is defined, so the environment mus
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -61,6 +62,8 @@ class Settings:
     faq_model_key: str
     # S3 bucket of the images sent in chats (chalicelib/media); empty: uploads are refused.
     media_bucket: str
+    # Origins (scheme://host[:port]) whose pages may call the REST API from the browser; empty: same origin only.
+    cors_origins: tuple[str, ...]
 
     def table_name(self, short: str) -> str:
         return f"{self.table_prefix}-{short}"
@@ -69,6 +72,13 @@ class Settings:
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw else default
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    """Comma-separated origins as browsers send them (lower-case, no path or trailing slash). Anything else,
+    ``*`` and ``null`` included, can never match a browser's Origin and is dropped rather than widened."""
+    wanted = (entry.strip().lower().rstrip("/") for entry in raw.split(","))
+    return tuple(origin for origin in wanted if re.fullmatch(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?", origin))
 
 
 @lru_cache(maxsize=1)
@@ -108,4 +118,5 @@ def get_settings() -> Settings:
         faq_model_key=os.environ.get("FAQ_MODEL_KEY",
                                      f"{os.environ.get('TABLE_PREFIX', f'cs-{stage}')}/faq-intent-model.npz"),
         media_bucket=os.environ.get("MEDIA_BUCKET", ""),
+        cors_origins=_origins(os.environ.get("CORS_ORIGINS", "")),
     )

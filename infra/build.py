@@ -16,6 +16,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("TABLE_PREFIX", "cs-template")
 
 from chalicelib.config.documents import DOCUMENTS
+from chalicelib.platform import web_headers
 from chalicelib.platform.observability import FRAME_ERRORS_METRIC, FRAME_ERRORS_SERVICE
 from chalicelib.platform.statemachines import STATE_MACHINES, TYPES, definition, placeholders
 from chalicelib.platform.tables import ALL_MODELS, ttl_attribute
@@ -43,7 +44,6 @@ GROUP_METRICS = ("Waiting", "LongestWait", "AgentsOnline", "ActiveSessions", "Ov
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # API Gateway routes on its own Host header
-SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"
 # The pages are static and call their own origin: /api/... (REST) and /ws (WebSocket); see docs/deploy.md.
 PAGES = {"/": "/visitor.html", "/console": "/console.html", "/tickets": "/tickets.html",
          "/dashboard": "/dashboard.html", "/robot": "/robot.html"}
@@ -253,9 +253,23 @@ def web_hosting() -> dict[str, Any]:
                 "OriginAccessControlId": {"Fn::GetAtt": ["WebOriginAccessControl", "Id"]}}
 
     # Images sent in chats (chalicelib/media): written by the functions, read only through /media/*.
+    # The headers the local gateway sends too (one definition); the region names the Cognito sign-in endpoint.
+    headers = web_headers.page_headers("${AWS::Region}")
+    security_headers = {"Type": "AWS::CloudFront::ResponseHeadersPolicy", "Properties": {
+        "ResponseHeadersPolicyConfig": {
+            "Name": {"Fn::Sub": "${TablePrefix}-web-security"},
+            "Comment": "pages, static files and media (chalicelib/platform/web_headers.py)",
+            "SecurityHeadersConfig": {
+                "ContentSecurityPolicy": {"ContentSecurityPolicy": {"Fn::Sub": headers["Content-Security-Policy"]},
+                                          "Override": True},
+                "FrameOptions": {"FrameOption": headers["X-Frame-Options"], "Override": True},
+                "ContentTypeOptions": {"Override": True},  # X-Content-Type-Options: nosniff
+                "ReferrerPolicy": {"ReferrerPolicy": headers["Referrer-Policy"], "Override": True},
+                "StrictTransportSecurity": {"AccessControlMaxAgeSec": web_headers.HSTS_MAX_AGE_SECONDS,
+                                            "IncludeSubdomains": False, "Override": True}}}}}
     media = {"PathPattern": "/media/*", "TargetOriginId": "media", "ViewerProtocolPolicy": "https-only",
              "AllowedMethods": ["GET", "HEAD"], "CachedMethods": ["GET", "HEAD"], "Compress": False,
-             "CachePolicyId": CACHING_OPTIMIZED, "ResponseHeadersPolicyId": SECURITY_HEADERS}
+             "CachePolicyId": CACHING_OPTIMIZED, "ResponseHeadersPolicyId": {"Ref": "WebSecurityHeaders"}}
     ws = api_behavior("/ws", "websocket")
     ws["FunctionAssociations"] = [{"EventType": "viewer-request",
                                    "FunctionARN": {"Fn::GetAtt": ["WebSocketPathFunction", "FunctionARN"]}}]
@@ -264,6 +278,7 @@ def web_hosting() -> dict[str, Any]:
         "WebBucketPolicy": cloudfront_reads("WebBucket", "*"),
         "MediaBucket": {"Type": "AWS::S3::Bucket", "Properties": PRIVATE_BUCKET},
         "MediaBucketPolicy": cloudfront_reads("MediaBucket", "media/*"),
+        "WebSecurityHeaders": security_headers,
         "WebOriginAccessControl": {"Type": "AWS::CloudFront::OriginAccessControl", "Properties": {
             "OriginAccessControlConfig": {"Name": {"Fn::Sub": "${TablePrefix}-web"},
                                           "OriginAccessControlOriginType": "s3", "SigningBehavior": "always",
@@ -297,7 +312,7 @@ def web_hosting() -> dict[str, Any]:
             "DefaultCacheBehavior": {
                 "TargetOriginId": "web", "ViewerProtocolPolicy": "redirect-to-https", "Compress": True,
                 "AllowedMethods": ["GET", "HEAD"], "CachePolicyId": CACHING_OPTIMIZED,
-                "ResponseHeadersPolicyId": SECURITY_HEADERS,
+                "ResponseHeadersPolicyId": {"Ref": "WebSecurityHeaders"},
                 "FunctionAssociations": [{"EventType": "viewer-request",
                                           "FunctionARN": {"Fn::GetAtt": ["WebPagesFunction", "FunctionARN"]}}]},
             "CacheBehaviors": [api_behavior(f"/{REST_STAGE}/*", "rest"), ws, media],

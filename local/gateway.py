@@ -10,6 +10,8 @@
 - ``/api/...``: the REST routes, through Chalice's own local gateway.
 - ``/``, ``/console``, ``/tickets``, ``/dashboard``, ``/robot``, ``/static/...``: the web pages.
 - ``/media/...``: the images sent in chats, from their S3 bucket (on AWS CloudFront serves them).
+  Pages, static files and media carry the security headers CloudFront adds on AWS
+  (chalicelib/platform/web_headers.py).
 - ``/_local/stats``: AWS calls made in this process, the gateway's counters, handler invocations and run
   time by route, what the Step Functions engine ran, and any ``STATS_READOUTS``.
 
@@ -44,7 +46,8 @@ from chalice.config import Config
 from chalice.local import LambdaContext, LocalGateway, LocalGatewayException
 
 from chalicelib.media import uploads
-from chalicelib.platform import metering
+from chalicelib.platform import metering, web_headers
+from chalicelib.settings import get_settings
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -143,6 +146,8 @@ class Gateway:
         self._rest = LocalGateway(app, Config())
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lambda")
         self._media = uploads.MediaStore()
+        # The region names the Cognito endpoint the staff pages may call, as on AWS.
+        self._page_headers = web_headers.page_headers(get_settings().region)
         self._connections: dict[str, _Connection] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.counts: Counter[str] = Counter()
@@ -388,7 +393,7 @@ class Gateway:
             raise web.HTTPForbidden()
         if not path.is_file():
             raise web.HTTPNotFound()
-        return web.FileResponse(path)
+        return web.FileResponse(path, headers=self._page_headers)
 
     def page(self, relative: str) -> Callable[[web.Request], Any]:
         async def serve(request: web.Request) -> web.StreamResponse:
@@ -410,7 +415,7 @@ class Gateway:
         body, content_type = found
         # As the CloudFront behaviour does: cached for good, never sniffed into something else.
         return web.Response(body=body, content_type=content_type, headers={
-            "Cache-Control": uploads.CACHE_CONTROL, "X-Content-Type-Options": "nosniff"})
+            **self._page_headers, "Cache-Control": uploads.CACHE_CONTROL})
 
 
 GATEWAY = web.AppKey("gateway", Gateway)

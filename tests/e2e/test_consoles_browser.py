@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import APIRequestContext, Browser, FilePayload, Page, WebSocketRoute, expect
 
 from local.harness import Peer, Stack, connect, run_stack
+from local.stack import REGION
 from tests.e2e import test_pages_browser as pages
 
 pytestmark = pytest.mark.e2e
@@ -109,8 +110,9 @@ def test_staff_pages_sign_in_through_cognito_and_set_the_first_password(stack: S
     page = browser.new_context().new_page()
     token = page.request.post(f"{stack.base}/api/auth/login",
                               data={"username": "carol", "password": "demo"}).json()["token"]
+    # The stack's own region: the pages' CSP lets them reach Cognito there and nowhere else.
     page.route(f"{stack.base}/api/auth/config", lambda route: route.fulfill(
-        json={"provider": "cognito", "region": "eu-west-1", "client_id": "client-123"}))
+        json={"provider": "cognito", "region": REGION, "client_id": "client-123"}))
     calls: list[tuple[str, dict[str, Any]]] = []
     cors = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": "content-type,x-amz-target",
             "Access-Control-Allow-Methods": "POST"}
@@ -130,7 +132,7 @@ def test_staff_pages_sign_in_through_cognito_and_set_the_first_password(stack: S
         else:
             route.fulfill(headers=cors, json={"AuthenticationResult": {"IdToken": token}})
 
-    page.route("https://cognito-idp.eu-west-1.amazonaws.com/", cognito)
+    page.route(f"https://cognito-idp.{REGION}.amazonaws.com/", cognito)
     page.goto(f"{stack.base}/dashboard")
     for password, says in (("wrong", "Incorrect username or password."), ("Temp-pass-1", "Choose your own now")):
         page.locator("#user").fill("carol")

@@ -186,3 +186,51 @@ def test_sign_in_routes_are_absent_where_cognito_signs_agents_in(client: Client,
 
 def test_the_pages_sign_in_locally_where_the_local_identity_provider_runs(client: Client) -> None:
     assert client.http.get("/auth/config").json_body == {"provider": "local"}
+
+
+# -- CORS -------------------------------------------------------------------------------------------
+
+SHOP = "https://shop.example.com"
+BLOG = "https://blog.example.com"
+
+
+def test_no_route_answers_every_origin_and_same_origin_calls_get_no_cors(client: Client) -> None:
+    """With no CORS_ORIGINS (the default: the pages call their own origin) nothing opens the API to other
+    origins: no ``*``, no origin echoed, preflights refused."""
+    assert all(entry.cors is None for entries in app.routes.values() for entry in entries.values())
+    answer = client.http.get("/auth/config", headers={"Origin": "https://evil.example"})
+    assert answer.status_code == 200
+    assert "access-control-allow-origin" not in {k.lower() for k in answer.headers}
+    preflight = client.http.request("OPTIONS", "/tickets", headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code == 403
+    assert json.loads(preflight.body)["error"]["code"] == "origin_not_allowed"
+    assert "access-control-allow-origin" not in {k.lower() for k in preflight.headers}
+
+
+def test_cors_answers_each_configured_origin_with_itself_and_no_other(client: Client,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORS_ORIGINS", f" {SHOP}/, {BLOG} ,*,null")
+    get_settings.cache_clear()
+    assert get_settings().cors_origins == (SHOP, BLOG)  # "*" and "null" can never widen it
+    for origin in (SHOP, BLOG):
+        answer = client.http.get("/auth/config", headers={"Origin": origin})
+        assert answer.headers["Access-Control-Allow-Origin"] == origin
+        assert answer.headers["Vary"] == "Origin"
+        preflight = client.http.request("OPTIONS", "/tickets/t1/comments",
+                                        headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
+        assert preflight.status_code == 204
+        assert preflight.headers["Access-Control-Allow-Origin"] == origin
+        assert preflight.headers["Access-Control-Allow-Methods"] == "POST,OPTIONS"
+        assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"].split(",")
+    # Errors carry it too, so the page can read them; another origin gets nothing.
+    denied = client.http.get("/tickets", headers={"Origin": SHOP})
+    assert denied.status_code == 401 and denied.headers["Access-Control-Allow-Origin"] == SHOP
+    other = client.http.get("/auth/config", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    assert client.http.request("OPTIONS", "/tickets", headers={"Origin": "https://evil.example"}).status_code == 403
+
+
+def test_every_route_path_answers_preflights() -> None:
+    """cors.install runs after the last route: a path declared after it would have no preflight."""
+    assert [path for path, entries in app.routes.items() if "OPTIONS" not in entries] == []

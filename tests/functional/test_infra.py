@@ -9,6 +9,7 @@ import pytest
 from chalice.utils import to_cfn_resource_name
 
 from app import app
+from chalicelib.platform import web_headers
 from chalicelib.platform.statemachines import STATE_MACHINES, definition, placeholders
 from chalicelib.platform.tables import ALL_MODELS, ttl_attribute
 from infra import build
@@ -110,3 +111,20 @@ def test_every_task_retries_transient_errors_and_catches_the_rest(name: str) -> 
         assert transient <= retried, f"{state_name} does not retry {sorted(transient - retried)}"
         # Whatever is left after the retries goes somewhere that ends the message or tries again later.
         assert any(c["ErrorEquals"] == ["States.ALL"] for c in task.get("Catch", [])), state_name
+def test_cloudfront_sends_the_pages_security_headers_the_local_gateway_sends() -> None:
+    """One definition of the pages' headers (chalicelib/platform/web_headers.py): CloudFront's policy carries each
+    of them, on the pages and on /media, in place of the managed policy that had no CSP."""
+    headers = web_headers.page_headers("${AWS::Region}")
+    assert set(headers) == {"Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy"}
+    config = RESOURCES["WebSecurityHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    assert config["ContentSecurityPolicy"] == {"ContentSecurityPolicy": {"Fn::Sub": headers["Content-Security-Policy"]},
+                                               "Override": True}
+    assert "unsafe-inline" not in headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert config["FrameOptions"] == {"FrameOption": headers["X-Frame-Options"], "Override": True}
+    assert headers["X-Content-Type-Options"] == "nosniff" and config["ContentTypeOptions"] == {"Override": True}
+    assert config["ReferrerPolicy"] == {"ReferrerPolicy": headers["Referrer-Policy"], "Override": True}
+    distribution = RESOURCES["WebDistribution"]["Properties"]["DistributionConfig"]
+    media = next(b for b in distribution["CacheBehaviors"] if b["PathPattern"] == "/media/*")
+    for behavior in (distribution["DefaultCacheBehavior"], media):
+        assert behavior["ResponseHeadersPolicyId"] == {"Ref": "WebSecurityHeaders"}

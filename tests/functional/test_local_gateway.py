@@ -21,6 +21,8 @@ from aiohttp import WSMsgType, web
 from chalice.app import Chalice, Response, WebsocketEvent
 from yarl import URL
 
+from chalicelib.platform import web_headers
+from chalicelib.settings import get_settings
 from local.gateway import GATEWAY, MAX_MESSAGE_BYTES, create_gateway_app
 
 
@@ -365,6 +367,29 @@ def test_pages_are_served_and_traversal_is_refused(gateway: Running) -> None:
         for target in ("/static/../../secret.txt", "/static/%2e%2e/%2e%2e/secret.txt", "/static/..%2f..%2fsecret.txt",
                        "/static/../visitor.html", "/static/", "/static"):
             assert await raw_get(gateway.port, target) in (403, 404), target
+
+    asyncio.run(scenario())
+
+
+def test_pages_and_static_files_carry_the_security_headers(gateway: Running) -> None:
+    """Every page and static file is sent with a CSP that allows no inline code and no framing, frame protection
+    for older browsers, nosniff and a referrer policy: the values CloudFront sends on AWS."""
+    region = get_settings().region
+
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as http:
+            for path in ("/", "/static/app.js"):
+                async with http.get(f"{gateway.base}{path}") as r:
+                    assert r.status == 200
+                    for name, value in web_headers.page_headers(region).items():
+                        assert r.headers.get(name) == value, (path, name)
+                    csp = r.headers["Content-Security-Policy"]
+                    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+                    assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+                    assert f"connect-src 'self' https://cognito-idp.{region}.amazonaws.com" in csp
+                    assert r.headers["X-Frame-Options"] == "DENY"
+                    assert r.headers["X-Content-Type-Options"] == "nosniff"
+                    assert r.headers["Referrer-Policy"] == "same-origin"
 
     asyncio.run(scenario())
 

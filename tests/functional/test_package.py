@@ -25,7 +25,9 @@ SAFE_DEFAULTS = {"AWS_REGION", "AWS_DEFAULT_REGION", "VISITOR_TOKEN_TTL_SECONDS"
                  # without a bucket each container fits the FAQ classifier from the table on first use
                  "FAQ_MODEL_BUCKET", "FAQ_MODEL_KEY",
                  # the secrets' values, for the local stack: on AWS they are read from the *_SECRET_ID secrets
-                 "VISITOR_TOKEN_SECRET", "COMMERCE_TOKEN", "SECRET_MAX_AGE_SECONDS"}
+                 "VISITOR_TOKEN_SECRET", "COMMERCE_TOKEN", "SECRET_MAX_AGE_SECONDS",
+                 # empty: the REST API answers no other origin (the pages call their own)
+                 "CORS_ORIGINS"}
 TABLES = [build.logical_id(m.Meta.table_name) for m in ALL_MODELS]
 
 

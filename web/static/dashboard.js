@@ -135,7 +135,7 @@ function loadCell(load) {
   const level = load >= 1 ? "over" : load >= 0.8 ? "high" : "ok";
   const bar = h("span", { className: `meter ${level}`, attrs: { role: "meter", "aria-valuemin": 0, "aria-valuemax": 100,
     "aria-valuenow": Math.min(pct, 100), "aria-label": `Load ${pct}%` } },
-  h("span", { className: "meter-fill", attrs: { style: `width: ${Math.min(pct, 100)}%` } }));
+  h("span", { className: "meter-fill", style: { width: `${Math.min(pct, 100)}%` } }));
   td.append(h("span", { className: "score" }, bar, h("span", { className: "meter-text", text: `${pct}%` })));
   return td;
 }
@@ -160,7 +160,7 @@ function renderTable(now) {
     const longest = waits.length ? Math.max(...waits) : 0;
     const average = waits.length ? waits.reduce((a, b) => a + b, 0) / waits.length : 0;
     const name = h("th", { scope: "row", dataset: { field: "name", label: "Group" } },
-      h("span", { className: "swatch", attrs: { style: `background: ${colorOf(g.id)}`, "aria-hidden": "true" } }),
+      h("span", { className: "swatch", style: { background: colorOf(g.id) }, attrs: { "aria-hidden": "true" } }),
       h("span", { className: "group-name", text: g.name || g.id }));
     const waiting = cell("waiting", "Waiting", g.waiting ?? 0, `num big${g.waiting ? " alert" : ""}`);
     rows.push(h("tr", { dataset: { testid: "dash-group", group: g.id } },
@@ -209,7 +209,7 @@ function renderCharts(now) {
     }),
   });
   $("legend").replaceChildren(...ids.map((id) => h("li", {},
-    h("span", { className: "swatch", attrs: { style: `background: ${colorOf(id)}`, "aria-hidden": "true" } }),
+    h("span", { className: "swatch", style: { background: colorOf(id) }, attrs: { "aria-hidden": "true" } }),
     h("span", { text: nameOf(id) }),
     h("span", { className: "sub", text: ` ${groups.get(id).waiting ?? 0}` }))));
 }

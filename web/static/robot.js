@@ -355,7 +355,7 @@ function scoreMeter(score) {
   const pct = Math.round(Math.max(0, Math.min(1, score)) * 100);
   return h("span", { className: "score" },
     h("span", { className: "meter", attrs: { "aria-hidden": "true" } },
-      h("span", { className: "meter-fill", attrs: { style: `width: ${pct}%` } })),
+      h("span", { className: "meter-fill", style: { width: `${pct}%` } })),
     h("span", { className: "meter-text", text: score.toFixed(3) }));
 }
 

@@ -5,11 +5,12 @@ export const $ = (id) => document.getElementById(id);
 
 /**
  * An element: `h("td", {className: "num", text: 3, dataset: {field: "waiting"}, attrs: {"aria-label": "x"}},
- * child, ...)`. Children are nodes or values (shown as text); null and undefined are skipped.
+ * child, ...)`. Children are nodes or values (shown as text); null and undefined are skipped. `style` takes CSS
+ * properties (`{width: "40%"}`), set through the DOM: the pages' Content-Security-Policy refuses style attributes.
  */
 export function h(tag, props = {}, ...children) {
   const el = document.createElement(tag);
-  const { className, text, dataset, attrs, on, ...rest } = props;
+  const { className, text, dataset, attrs, on, style, ...rest } = props;
   if (className) el.className = className;
   if (text !== undefined && text !== null) el.textContent = String(text);
   for (const [key, value] of Object.entries(dataset || {})) {
@@ -18,6 +19,7 @@ export function h(tag, props = {}, ...children) {
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value !== undefined && value !== null && value !== false) el.setAttribute(key, value === true ? "" : String(value));
   }
+  Object.assign(el.style, style || {});
   for (const [event, handler] of Object.entries(on || {})) el.addEventListener(event, handler);
   Object.assign(el, rest); // plain properties: type, value, checked, disabled, hidden...
   for (const child of children) {
