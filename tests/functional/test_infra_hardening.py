@@ -12,6 +12,7 @@ import pytest
 
 from chalicelib.platform.observability import FRAME_ERRORS_METRIC, FRAME_ERRORS_SERVICE, METRICS_NAMESPACE
 from chalicelib.platform.statemachines import STATE_MACHINES, TYPES
+from chalicelib.platform.tables import ALL_MODELS
 from infra import build
 
 TEMPLATE: dict[str, Any] = json.loads(build.TEMPLATE.read_text())
@@ -30,10 +31,11 @@ EXPECTED_TABLES: dict[str, dict[str, set[str]]] = {
     "LifecycleStep": ROUTING,
     "DeliveryStep": {**ROUTING, "MessagesTable": WRITE},
     "WebsocketMessage": {**ROUTING, "MessagesTable": WRITE, "TicketsTable": WRITE, "FaqsTable": SCAN,
-                         "RobotSettingsTable": READ},
+                         "RobotSettingsTable": READ, "LimitsTable": WRITE},
     "APIHandler": {"PresenceTable": READ, "SessionsTable": WRITE, "MessagesTable": READ, "AgentsTable": READ,
                    "MembersTable": READ, "GroupStateTable": READ, "QueueTable": READ, "TicketsTable": WRITE,
-                   "FaqsTable": SCAN | WRITE, "RobotSettingsTable": WRITE},
+                   "FaqsTable": SCAN | WRITE, "RobotSettingsTable": WRITE, "LimitsTable": WRITE,
+                   "IdempotencyTable": WRITE},
 }
 LOGS = {(a, "log-group:/aws/lambda/*") for a in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")}
 CONFIG = {("ssm:GetParametersByPath", "parameter/${TablePrefix}/config")}
@@ -163,7 +165,7 @@ def test_every_stateful_resource_is_retained_on_delete_and_on_replacement() -> N
     stateful_types = {"AWS::DynamoDB::Table", "AWS::OpenSearchService::Domain", "AWS::Cognito::UserPool",
                       "AWS::SecretsManager::Secret"}
     stateful = {k for k, v in RESOURCES.items() if v.get("Type") in stateful_types} | {"MediaBucket"}
-    assert len([k for k in stateful if k.endswith("Table")]) == 11
+    assert len([k for k in stateful if k.endswith("Table")]) == len(ALL_MODELS)
     assert {"SearchDomain", "AgentUserPool", "VisitorTokenSecret", "CommerceTokenSecret", "MediaBucket"} <= stateful
     for name in stateful:
         assert RESOURCES[name]["DeletionPolicy"] == "Retain", name
