@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -235,12 +236,13 @@ class DurableState:
         return self.recorder.journal.size if self.recorder is not None else 0
 
 
-class Compactor(threading.Thread):
-    """Folds the journal into the snapshot once it has grown, so a restart replays little."""
+class Periodic(threading.Thread):
+    """Calls ``action`` every ``interval`` seconds until stopped; a failure is logged and the next call
+    still comes."""
 
-    def __init__(self, state: DurableState, interval: float = 5.0) -> None:
-        super().__init__(name="journal-compactor", daemon=True)
-        self._state = state
+    def __init__(self, name: str, interval: float, action: Callable[[], None]) -> None:
+        super().__init__(name=name, daemon=True)
+        self._action = action
         self._interval = interval
         self._stopped = threading.Event()
 
@@ -249,11 +251,19 @@ class Compactor(threading.Thread):
 
     def run(self) -> None:
         while not self._stopped.wait(self._interval):
-            if self._state.journal_bytes() > self._state.max_journal_bytes:
-                try:
-                    self._state.compact()
-                except Exception:
-                    log.exception("journal compaction failed; the journal keeps growing and is still replayed")
+            try:
+                self._action()
+            except Exception:
+                log.exception("%s failed", self.name)
+
+
+def compactor(state: DurableState, interval: float = 5.0) -> Periodic:
+    """Folds the journal into the snapshot once it has grown, so a restart replays little."""
+    def compact_if_grown() -> None:
+        if state.journal_bytes() > state.max_journal_bytes:
+            state.compact()
+
+    return Periodic("journal compaction", interval, compact_if_grown)
 
 
 def load_media(folder: Path) -> int:
@@ -406,29 +416,17 @@ def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
     return imported, indexed
 
 
-class Ticker(threading.Thread):
+def ticker(interval: float) -> Periodic:
     """Runs the app's scheduled ``queue_tick`` handler every ``interval`` seconds, as EventBridge does
     every minute on AWS (a shorter default here, so wait estimates visibly move)."""
+    handler = importlib.import_module("app").queue_tick
 
-    def __init__(self, interval: float) -> None:
-        super().__init__(name="queue-tick", daemon=True)
-        handler = importlib.import_module("app").queue_tick
-        self._handler = handler
-        self._interval = interval
-        self._stopped = threading.Event()
+    def tick() -> None:
+        handler({"version": "0", "account": ACCOUNT, "region": REGION, "detail": {},
+                 "detail-type": "Scheduled Event", "source": "aws.events",
+                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "id": secrets.token_hex(8), "resources": []}, None)
 
-    def stop(self) -> None:
-        self._stopped.set()
-
-    def run(self) -> None:
-        while not self._stopped.wait(self._interval):
-            event = {"version": "0", "account": ACCOUNT, "region": REGION, "detail": {}, "detail-type":
-                     "Scheduled Event", "source": "aws.events", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                     "id": secrets.token_hex(8), "resources": []}
-            try:
-                self._handler(event, None)
-            except Exception:
-                log.exception("queue_tick failed")
+    return Periodic("queue_tick", interval, tick)
 
 
 def import_app() -> Chalice:
@@ -496,8 +494,8 @@ def run(port: int, state_dir: Path) -> None:
     restored = state.restore()
     load_media(state_dir)
     state.start()  # from here every write is on disk before its reply
-    compactor = Compactor(state)
-    compactor.start()
+    compaction = compactor(state)
+    compaction.start()
     pending = store_pending_deliveries()
     # Before anything builds the services: they take the process's knowledge base as they are built.
     imported, indexed = load_knowledge_base(state_dir)
@@ -505,8 +503,8 @@ def run(port: int, state_dir: Path) -> None:
         reset_live_state()
     restart_session_timers()
     shop = seed_commerce()
-    ticker = Ticker(float(os.environ.get("LOCAL_TICK_SECONDS", "10")))
-    ticker.start()
+    ticks = ticker(float(os.environ.get("LOCAL_TICK_SECONDS", "10")))
+    ticks.start()
 
     # API Gateway's limits; the tests shorten them to see them act.
     web_app = create_gateway_app(
@@ -529,9 +527,9 @@ def run(port: int, state_dir: Path) -> None:
         raise SystemExit(1) from None
     finally:
         signal.signal(signal.SIGTERM, _interrupt)  # run_app put back the default on its way out
-        ticker.stop()
+        ticks.stop()
         watcher.stop()
-        compactor.stop()
+        compaction.stop()
         saved = state.compact()
         print(f"Stopped; {saved} items saved to {state.snapshot}", flush=True)
 

@@ -204,6 +204,29 @@ def test_a_compaction_cut_short_replays_nothing_twice(durable: Path, monkeypatch
         mock.stop()
 
 
+def test_a_grown_journal_is_folded_into_the_snapshot_while_the_stack_runs(
+        durable: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mock = fresh_aws(monkeypatch)
+    try:
+        state = stack.DurableState(durable, max_journal_bytes=2_000)
+        state.start()
+        compaction = stack.compactor(state, interval=0.05)
+        compaction.start()
+        for n in range(20):
+            Session(f"s_{n}", visitor_id="v_1", status="bot", seq=0, created_at=1, updated_at=1).save()
+        deadline = time.monotonic() + 10
+        while state.generation == 0:
+            assert time.monotonic() < deadline, "never compacted"
+            time.sleep(0.05)
+        compaction.stop()
+        Session("s_last", visitor_id="v_1", status="bot", seq=0, created_at=1, updated_at=1).save()
+        mock, (_, restored) = _crash_and_restart(monkeypatch, mock, durable)
+        assert restored is not None and restored[0] + restored[1] >= 21
+        assert len(list(Session.scan())) == 21
+    finally:
+        mock.stop()
+
+
 def test_a_torn_last_journal_line_is_the_one_unanswered_write(tmp_path: Path) -> None:
     path = tmp_path / "journal-1.log"
     log = journal.Journal(path)

@@ -128,7 +128,8 @@ export function signOut() {
   sessionStorage.removeItem(KEY);
 }
 
-function expired() {
+/** The sign-in has expired (a 401, or `expired_token` on the WebSocket): back to the sign-in form. */
+export function expired() {
   signOut();
   sessionStorage.setItem(NOTICE, "Your sign-in has expired. Please sign in again.");
   location.reload();

@@ -4,7 +4,7 @@
 // through auth.js. Everything that comes from visitors or the server is set as text, never parsed as HTML.
 
 import { ImClient, renderMessage, setStatus, uploadImage, wsUrl } from "./imclient.js";
-import { api, currentSignIn, gate } from "./auth.js";
+import { api, currentSignIn, expired, gate } from "./auth.js";
 import { $, h, DASH, clock, dateTime, duration } from "./ui.js";
 
 const TITLE = "Agent console";
@@ -645,6 +645,12 @@ function onPresence(d) {
 }
 
 function onError(e) {
+  if (e.code === "expired_token") {
+    // The socket's sign-in has run out: nothing more is processed on it, so sign in again.
+    state.client.close();
+    expired();
+    return;
+  }
   if (e.code === "rate_limited") {
     // Not processed: the same frame again after the wait (a message keeps its client_msg_id, so never twice).
     const own = e.client_msg_id ? state.pending.get(e.client_msg_id) : null;

@@ -144,6 +144,11 @@ function onEvent(name, data) {
   } else if (name === "send_failed") {
     const el = pendingEls.get(data.client_msg_id);
     if (el) failed(el, data.original);
+  } else if (name === "error" && data.code === "expired_token") {
+    // Nothing more is processed on this socket: the next visit starts with a new token.
+    client.close();
+    localStorage.removeItem("cs.visitor");
+    system("This chat has expired. Reload the page to start a new one.");
   } else if (name === "error") {
     const el = data.client_msg_id && pendingEls.get(data.client_msg_id);
     if (el) failed(el, null);
