@@ -19,7 +19,7 @@ from chalicelib.platform.statemachines import render
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.lifecycle import StepFunctionsSessionTimer
 from chalicelib.sessions.models import Session
-from local import sfn_adapter
+from local import dynamodb_atomic, sfn_adapter
 from tests.conftest import RecordingSender, RecordingTimer, routing_config
 from tests.functional.test_local_sfn_adapter import LIFECYCLE_ARN, create_machine
 from tests.functional.test_routing import Clock, World
@@ -78,9 +78,13 @@ def awaiting() -> list[str]:
 
 @pytest.fixture
 def lifecycle_machine(aws: None) -> Iterator[str]:
+    # The engine's executions write sessions from their own threads while the test does: each request must be
+    # atomic, as DynamoDB's are (moto's read-modify-write is not; the local stack makes it so the same way).
+    dynamodb_atomic.install()
     yield create_machine(render("lifecycle", {"LifecycleStepFunctionArn": LIFECYCLE_ARN}), name="lifecycle",
                          kind="STANDARD")
     sfn_adapter.uninstall()
+    dynamodb_atomic.uninstall()
 
 
 def test_throttled_timer_starts_during_fifty_assignments_are_repaired_and_every_session_closes_on_idle(
