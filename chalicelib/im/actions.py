@@ -55,8 +55,9 @@ def _send(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> 
 
 def _ack(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
     ref = schemas.ack_frame(frame)
-    # ACKs that changed nothing each cost a refused write and a read: past their budget they cost nothing.
-    if (wait := svc.limiter.refused_acks.peek(caller.user_id)) > 0:
+    # ACKs that changed nothing each cost a refused write and a read. Past their budget an ACK is read first
+    # (no write): one that still confirms a delivery goes through, the others are answered rate_limited.
+    if (wait := svc.limiter.refused_acks.peek(caller.user_id)) > 0 and not svc.im.ack_would_change(caller, ref):
         raise ImError("rate_limited", "too many ACKs of unknown or already acknowledged messages; resend this "
                       "one after retry_after_ms", retry_after_ms=_ms(wait), message_id=ref.message_id)
     try:

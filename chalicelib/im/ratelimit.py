@@ -6,8 +6,9 @@
   the message function, each with its own bucket, so a user gets at most the rate times the containers it
   reaches (a handful), and the stage's throttling (infra) caps the API as a whole.
 - **ACKs that change nothing** (unknown message, not the caller's, already acknowledged) per user: each costs
-  a refused conditional write, so they draw on a small bucket of their own; when it is empty the user's ACKs
-  are answered ``rate_limited`` without touching DynamoDB. A valid ACK never draws on it.
+  a refused conditional write, so they draw on a small bucket of their own; when it is empty each ACK is first
+  read (half a read unit, no write): one that still confirms a delivery goes through, the others are answered
+  ``rate_limited``. A valid ACK never draws on it and is never refused.
 - **Expensive actions** (left messages, uploads, visitor tokens): shared counters in DynamoDB
   (``chalicelib/platform/quota.py``), one conditional write per call, that hold across containers.
 """

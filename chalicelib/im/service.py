@@ -232,6 +232,20 @@ class ImService:
         self._tell_delivered(msg)
         return True
 
+    def ack_would_change(self, caller: Identity, ref: MessageRef) -> bool:
+        """Whether an ACK would confirm a delivery, read without writing (an eventually consistent read, half a
+        read unit): for a user past the budget of ACKs that changed nothing. A stale read only costs the refused
+        write it would have cost anyway."""
+        if ref.seq < 1:
+            return False
+        try:
+            msg = Message.get(ref.session_id, message_sk(ref.seq), attributes_to_get=["status", "recipient_id"])
+        except DoesNotExist:
+            return False
+        # A kept message may also be taken over by the agent now serving its session (see _take_over).
+        return msg.status in (PENDING, STORED) and (
+            msg.recipient_id == caller.user_id or (msg.status == STORED and caller.is_staff))
+
     def _tell_delivered(self, msg: Message) -> None:
         frame = self.delivered_frame(msg)
         if not (msg.sender_conn and self._presence.post(msg.sender_conn, frame, msg.sender_id)):

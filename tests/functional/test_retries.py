@@ -274,7 +274,8 @@ def test_acks_of_unknown_messages_stop_costing_dynamodb_writes_and_a_valid_ack_c
     assert {e["code"] for e in errors[:int(REFUSED_ACK_BURST)]} == {"unknown_message"}
     assert {e["code"] for e in errors[int(REFUSED_ACK_BURST):]} == {"rate_limited"}
     assert all(e["retry_after_ms"] >= 1 for e in errors[int(REFUSED_ACK_BURST):])
-    assert calls.count("UpdateItem") == REFUSED_ACK_BURST and calls.count("GetItem") == REFUSED_ACK_BURST
+    # Past the budget each costs one read to see it would change nothing, and no write.
+    assert calls.count("UpdateItem") == REFUSED_ACK_BURST and calls.count("GetItem") == 200
     before = len(calls.calls)
     frame(svc, "cv", action="ack", message_id=f"{session.session_id}.0")  # cannot exist: no call at all
     assert len(calls.calls) == before
@@ -299,6 +300,30 @@ def test_a_valid_ack_is_one_conditional_write_and_never_draws_on_the_refused_bud
         frame(svc, "ca", action="ack", message_id=m["message"]["message_id"])
     assert not sender.frames("ca", "error")  # 25 valid ACKs, none refused
     assert len(sender.frames("cv", "delivered")) == REFUSED_ACK_BURST + 5
+
+
+def test_past_the_refused_ack_budget_a_valid_ack_still_confirms_its_delivery(
+        svc: Services, sender: RecordingSender) -> None:
+    """A burst with resends makes a client re-ACK what it already ACKed; its budget runs out, yet the next
+    real ACK must land, or the message would fail after its three attempts."""
+    alice = Identity("alice", "agent", "Alice")
+    connect(svc, "cv")
+    svc.presence.connect("ca", alice)
+    svc.routing.set_agent_status(alice, "online")
+    session = svc.routing.request_agent(VERA)
+    for i in range(2):
+        frame(svc, "cv", action="send", session_id=session.session_id, client_msg_id=f"m{i}", type="text",
+              content={"text": f"hello {i}"})
+    first, second = (m["message"]["message_id"] for m in sender.frames("ca", "message"))
+    frame(svc, "ca", action="ack", message_id=first)
+    for _ in range(int(REFUSED_ACK_BURST) + 3):  # the same ACK again and again: the budget is spent
+        frame(svc, "ca", action="ack", message_id=first)
+    assert [e["code"] for e in sender.frames("ca", "error")] == ["rate_limited"] * 3
+    calls = DynamoCalls()
+    frame(svc, "ca", action="ack", message_id=second)
+    assert len(sender.frames("ca", "error")) == 3  # not refused
+    assert [d["message_id"] for d in sender.frames("cv", "delivered")] == [first, second]
+    assert calls.count("GetItem") == 1 and calls.count("UpdateItem") == 1
 
 
 def test_a_retry_while_the_first_call_runs_is_told_to_wait_and_nothing_runs_twice(aws: None) -> None:
