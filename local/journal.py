@@ -154,10 +154,9 @@ class Recorder:
         self._media_dir = media_dir
         self._media_key = media_key
         self._read_object = read_object
-        self.enabled = True
 
     def __call__(self, request: Any, status: int) -> None:
-        if not self.enabled or status != 200:
+        if status != 200:
             return
         target = _header(request, "X-Amz-Target")
         if target.startswith(_TARGET_PREFIX):
