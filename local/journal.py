@@ -144,16 +144,16 @@ class Recorder:
     """What the local stack keeps of each request moto answered (``dynamodb_atomic``'s recorder).
 
     DynamoDB writes go to the journal; an image stored in the media bucket is written under
-    ``media_dir`` (its key is its path there). ``read_object(bucket, key) -> bytes`` reads moto's copy,
-    whatever form the upload's body took on the wire."""
+    ``media_dir`` (its key is its path there). ``read_media(key) -> bytes`` reads moto's copy, whatever
+    form the upload's body took on the wire."""
 
     def __init__(self, journal: Journal, media_bucket: str | None, media_dir: Path,
-                 media_key: re.Pattern[str], read_object: Callable[[str, str], bytes]) -> None:
+                 media_key: re.Pattern[str], read_media: Callable[[str], bytes]) -> None:
         self.journal = journal
         self._media_bucket = media_bucket
         self._media_dir = media_dir
         self._media_key = media_key
-        self._read_object = read_object
+        self._read_media = read_media
 
     def __call__(self, request: Any, status: int) -> None:
         if status != 200:
@@ -173,7 +173,7 @@ class Recorder:
         path = self._media_dir / key
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(self._read_object(self._media_bucket or "", key))
+        tmp.write_bytes(self._read_media(key))
         tmp.replace(path)
 
 

@@ -195,13 +195,13 @@ class DurableState:
         The restored snapshot plus its journal is the state, so writes simply go on at the journal's end: a
         start costs no snapshot (the compactor folds the journal in once it has grown)."""
         from chalicelib.media import uploads
-        from chalicelib.platform import aws
         from chalicelib.settings import get_settings
         from local import dynamodb_atomic
 
-        def read_object(bucket: str, key: str) -> bytes:
-            body: bytes = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-            return body
+        def read_media(key: str) -> bytes:
+            stored = uploads.MediaStore().get(key)
+            assert stored is not None, key  # recorded only once moto has stored it
+            return stored[0]
 
         for path in self.state_dir.glob(f"{journal.JOURNAL_PREFIX}*.log"):
             if path != self._journal_path():  # older generations, left by a compaction cut short
@@ -209,7 +209,7 @@ class DurableState:
         journal.drop_torn_tail(self._journal_path())
         self.recorder = journal.Recorder(journal.Journal(self._journal_path(), self._fsync),
                                          get_settings().media_bucket, self.state_dir, uploads.KEY_PATTERN,
-                                         read_object)
+                                         read_media)
         dynamodb_atomic.install(self.recorder)
         return self.recorder
 

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from local.harness import Peer, Stack, agent_token, connect, run_stack, visitor_token
+from tests.e2e.test_im_e2e import history
 
 pytestmark = pytest.mark.e2e
 
@@ -21,14 +22,6 @@ NEW_FAQ = {"faq_id": "demo/crash-safe", "question": "Do you sell replacement len
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-async def _history(http: aiohttp.ClientSession, stack: Stack, token: str, sid: str) -> list[dict[str, Any]]:
-    async with http.get(f"{stack.base}/api/sessions/{sid}/messages", params={"limit": 100},
-                        headers=_bearer(token)) as r:
-        assert r.status == 200, await r.text()
-        messages: list[dict[str, Any]] = (await r.json())["messages"]
-        return messages
 
 
 async def _acknowledged_writes(stack: Stack) -> dict[str, Any]:
@@ -73,9 +66,9 @@ async def _acknowledged_writes(stack: Stack) -> dict[str, Any]:
                              headers={**_bearer(vtoken), "Content-Type": "image/jpeg"}) as r:
             assert r.status == 201, await r.text()
             photo_path = (await r.json())["path"]
-        history = await _history(http, stack, vtoken, sid)
+        messages = await history(http, stack, vtoken, sid)
         # The sockets stay open: the stack dies under them, mid-conversation.
-        return {"alice": alice, "admin": admin, "vtoken": vtoken, "sid": sid, "history": history,
+        return {"alice": alice, "admin": admin, "vtoken": vtoken, "sid": sid, "history": messages,
                 "left": left, "ticket": ticket, "photo": photo_path}
 
 
@@ -84,7 +77,7 @@ async def _everything_is_back(stack: Stack, before: dict[str, Any]) -> None:
     async with aiohttp.ClientSession() as http:
         # Delivered messages keep their ids and sequence numbers; the unACKed one (history leaves pending
         # ones out) is now kept for its recipient, under the number it was sent with.
-        after = await _history(http, stack, vtoken, sid)
+        after = await history(http, stack, vtoken, sid)
         assert [(m["message_id"], m["seq"], m["content"]["text"]) for m in after[:4]] == [
             (m["message_id"], m["seq"], m["content"]["text"]) for m in before["history"]]
         assert [m["status"] for m in after] == ["delivered"] * 4 + ["stored"]
@@ -108,7 +101,7 @@ async def _everything_is_back(stack: Stack, before: dict[str, Any]) -> None:
         # The chat goes on: the next message takes the next number, never one handed out before the crash.
         await visitor.text(sid, "after the crash", client_msg_id="cm-5")
         await _wait_for_text(agent, "after the crash")
-        new = [m for m in await _history(http, stack, vtoken, sid) if m["content"]["text"] == "after the crash"]
+        new = [m for m in await history(http, stack, vtoken, sid) if m["content"]["text"] == "after the crash"]
         assert len(new) == 1 and new[0]["seq"] > max(m["seq"] for m in after)
         assert new[0]["message_id"] not in {m["message_id"] for m in after}
 
