@@ -4,7 +4,8 @@
 // through auth.js. Everything that comes from visitors or the server is set as text, never parsed as HTML.
 
 import { ImClient, renderMessage, setStatus, uploadImage, wsUrl } from "./imclient.js";
-import { api, currentSignIn, expired, gate } from "./auth.js";
+import { api, currentSignIn, expired } from "./auth.js";
+import { gate } from "./sign-in.js";
 import { $, h, DASH, clock, dateTime, duration } from "./ui.js";
 
 const TITLE = "Agent console";
