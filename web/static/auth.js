@@ -1,7 +1,6 @@
-// Staff sign-in shared by the supervisor dashboard and the robot console: the token from POST /api/auth/login
-// kept in sessionStorage under the agent console's key (one sign-in serves every staff page of a tab, and
-// closing the tab forgets it), REST calls with the bearer token, and the page gate (sign in, role check,
-// sign out).
+// Staff sign-in shared by the staff pages: the token from POST /api/auth/login (or Cognito) kept in
+// sessionStorage under the agent console's key (one sign-in serves every staff page of a tab, and closing the
+// tab forgets it), and REST calls with the bearer token. The sign-in form and the page gate are in sign-in.js.
 
 const KEY = "cs.agent";
 const NOTICE = "cs.notice"; // a message for the sign-in form after a reload (e.g. an expired sign-in)
@@ -128,6 +127,13 @@ export function signOut() {
   sessionStorage.removeItem(KEY);
 }
 
+/** The notice left for the sign-in form (then forgotten), or null. */
+export function takeNotice() {
+  const notice = sessionStorage.getItem(NOTICE);
+  if (notice) sessionStorage.removeItem(NOTICE);
+  return notice;
+}
+
 /** The sign-in has expired (a 401, or `expired_token` on the WebSocket): back to the sign-in form. */
 export function expired() {
   signOut();
@@ -159,84 +165,4 @@ export async function api(path, { method = "GET", body, raw = false } = {}) {
   const data = await res.json().catch(() => null);
   if (!res.ok) throw new ApiError(res.status, (data && data.error) || null);
   return data;
-}
-
-const PAGES = [
-  { href: "/console", label: "Agent console", roles: ["agent", "supervisor", "admin"] },
-  { href: "/tickets", label: "Tickets", roles: ["agent", "supervisor", "admin"] },
-  { href: "/dashboard", label: "Dashboard", roles: ["supervisor", "admin"] },
-  { href: "/robot", label: "Robot", roles: ["admin"] },
-];
-
-function navigation(nav, role) {
-  nav.replaceChildren();
-  for (const page of PAGES) {
-    if (!page.roles.includes(role)) continue;
-    const a = document.createElement("a");
-    a.href = page.href;
-    a.textContent = page.label;
-    if (location.pathname === page.href) a.setAttribute("aria-current", "page");
-    nav.appendChild(a);
-  }
-}
-
-/**
- * Wire the page's sign-in form (#login, #login-form, #user, #pass, #login-error), its "not allowed" view
- * (#denied, #denied-text, #denied-signout) and its app (#app, #me, #nav, #signout); call `onStart(auth)`
- * once a user with one of `roles` is signed in.
- */
-export function gate({ roles, deniedText, onStart }) {
-  const $ = (id) => document.getElementById(id);
-  const show = (which) => {
-    $("login").hidden = which !== "login";
-    $("denied").hidden = which !== "denied";
-    $("app").hidden = which !== "app";
-  };
-  const leave = () => {
-    signOut();
-    location.reload();
-  };
-
-  function enter() {
-    const auth = currentSignIn();
-    if (!auth) {
-      show("login");
-      const notice = sessionStorage.getItem(NOTICE);
-      if (notice) {
-        $("login-error").textContent = notice;
-        sessionStorage.removeItem(NOTICE);
-      }
-      $("user").focus();
-      return;
-    }
-    if (!roles.includes(auth.user.role)) {
-      show("denied");
-      $("denied-text").textContent =
-        `${deniedText} You are signed in as ${auth.user.name} (${auth.user.role}).`;
-      return;
-    }
-    show("app");
-    $("me").textContent = `${auth.user.name} · ${auth.user.role}`;
-    navigation($("nav"), auth.user.role);
-    onStart(auth);
-  }
-
-  $("login-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const button = e.submitter || $("login-form").querySelector("button[type=submit]");
-    $("login-error").textContent = "";
-    button.disabled = true;
-    try {
-      await signIn($("user").value.trim(), $("pass").value);
-      $("pass").value = "";
-      enter();
-    } catch (err) {
-      $("login-error").textContent = err.message;
-    } finally {
-      button.disabled = false;
-    }
-  });
-  $("signout").addEventListener("click", leave);
-  $("denied-signout").addEventListener("click", leave);
-  enter();
 }

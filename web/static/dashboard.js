@@ -3,7 +3,8 @@
 // in the browser and `dashboard.group` counters are merged in at once; a fresh snapshot follows shortly.
 
 import { ImClient, wsUrl } from "./imclient.js";
-import { api, gate, signOut } from "./auth.js";
+import { api, signOut } from "./auth.js";
+import { gate } from "./sign-in.js";
 import { $, h, DASH, clock, duration, shortDuration } from "./ui.js";
 import { stackedBars, stepChart } from "./charts.js";
 

@@ -2,7 +2,8 @@
 // "try a question", the robot's settings, and import / export / reindex. REST contract: docs/openapi.yaml.
 
 import { renderContent } from "./imclient.js";
-import { api, gate } from "./auth.js";
+import { api } from "./auth.js";
+import { gate } from "./sign-in.js";
 import { $, h, DASH, arrowTabs, dateTime, flash } from "./ui.js";
 
 const MAX_IMPORT_CHARS = 5_000_000;

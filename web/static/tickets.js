@@ -2,7 +2,8 @@
 // cursor), one ticket's detail with its comments and history, status moves, assignee and priority edits,
 // and comments (docs/openapi.yaml, tag tickets). Everything from the server is set as text.
 
-import { api, gate } from "./auth.js";
+import { api } from "./auth.js";
+import { gate } from "./sign-in.js";
 import { $, h, DASH, dateTime } from "./ui.js";
 
 const FILTERS = { status: "f-status", priority: "f-priority", source: "f-source", assignee: "f-assignee", group_id: "f-group" };

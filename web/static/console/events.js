@@ -1,0 +1,158 @@
+// What the server says over the WebSocket (docs/protocol.md), turned into changes of the store and
+// calls on the panel each event is about.
+
+import { expired } from "../auth.js";
+import { $, clock } from "../ui.js";
+import { alertAgent, toast } from "./alerts.js";
+import { suggestRefused, suggestionsArrived } from "./answers.js";
+import { statusChanged, statusRefused } from "./availability.js";
+import {
+  addMessage, delivered, loadHistory, notice, resendLater, sendFailed, sendRefused, stored,
+} from "./chat.js";
+import { loadLeftMessages } from "./left-messages.js";
+import { CLOSE_REASONS, dropSession, isOpen, nameOf, notify, select, state } from "./store.js";
+import { transferRefused, transferred } from "./transfer.js";
+
+export function onEvent(name, data) {
+  switch (name) {
+    case "state": return connectionState(data);
+    case "welcome": return onWelcome(data);
+    case "session": return onSession(data);
+    case "message": return onMessage(data);
+    case "delivered": return delivered(data);
+    case "stored": return stored(data);
+    case "send_failed": return sendFailed(data);
+    case "status": return statusChanged(data);
+    case "suggestions": return suggestionsArrived(data);
+    case "left_message": return loadLeftMessages(); // a visitor of one of our groups just left one
+    case "idle_warning": return onIdleWarning(data);
+    case "visitor_presence": return onPresence(data);
+    case "error": return onError(data);
+    default: return undefined; // "notice" is the visitor's wording of a transfer; pong
+  }
+}
+
+function connectionState(value) {
+  const conn = $("conn");
+  conn.textContent = value;
+  conn.dataset.state = value === "open" ? "live" : value;
+  if (value === "refused") {
+    sessionStorage.removeItem("cs.agent");
+    location.reload();
+  }
+}
+
+function onWelcome(frame) {
+  const active = new Set();
+  for (const s of frame.sessions || []) {
+    active.add(s.session_id);
+    const known = state.sessions.get(s.session_id);
+    state.sessions.set(s.session_id, known ? { ...known, ...s } : s);
+    if (!known && s.transfer) transferNote(s);
+  }
+  // Chats that ended or left while this page was disconnected.
+  for (const [id, s] of [...state.sessions]) {
+    if (isOpen(s) && !active.has(id)) dropSession(id);
+  }
+  if (!state.current && frame.sessions && frame.sessions.length) select(frame.sessions[0].session_id);
+  else { notify("list"); notify("chat"); }
+}
+
+function transferNote(s) {
+  const note = s.transfer.note ? `: “${s.transfer.note}”` : " (no note)";
+  notice(s.session_id, `Transferred to you by ${s.transfer.from}${note}`, "transfer");
+}
+
+function onSession(s) {
+  const id = s.session_id;
+  const known = state.sessions.get(id);
+  if (s.status === "transferred") {
+    // Handed on: the chat is the next agent's now.
+    if (known) toast(`${nameOf(known)} was transferred to ${s.agent_id || s.group_id || "a colleague"}.`);
+    transferred(id);
+    dropSession(id);
+    notify("list");
+    return;
+  }
+  if (s.status !== "active" && s.status !== "closed") return;
+  const merged = known ? { ...known, ...s } : s;
+  state.sessions.set(id, merged);
+  if (!known && s.status === "active") {
+    state.fresh.add(id);
+    if (s.transfer) transferNote(merged);
+    alertAgent();
+    loadHistory(id);
+  }
+  if (known && known.status !== "closed" && s.status === "closed") {
+    notice(id, `Chat ${CLOSE_REASONS[s.close_reason] || "ended"}${s.close_reason === "resolved" ? "; the visitor was asked for a rating" : ""}.`, "closed");
+    state.client.lastSeq.delete(id);
+  }
+  if (!state.current && s.status === "active") {
+    select(id);
+    return;
+  }
+  notify("list");
+  if (id === state.current) { notify("chat"); notify("customer"); }
+}
+
+function onMessage(m) {
+  const isNew = addMessage(m);
+  if (!isNew) return;
+  const fromVisitor = m.sender_role === "visitor";
+  // History the agent had already received (delivered to it) is not new to it.
+  if (fromVisitor && m.status !== "delivered") {
+    if (m.session_id !== state.current || document.hidden) {
+      state.unread.set(m.session_id, (state.unread.get(m.session_id) || 0) + 1);
+    }
+    alertAgent();
+  }
+  notify("list");
+  if (m.session_id === state.current) notify("thread");
+}
+
+function onIdleWarning(d) {
+  notice(d.session_id, `${d.message} (closes at ${clock(d.closes_at)} unless the visitor writes)`, "warn");
+}
+
+function onPresence(d) {
+  const s = state.sessions.get(d.session_id);
+  if (!s) return;
+  s.visitor_presence = d.state;
+  const words = {
+    reconnecting: "The visitor's connection dropped; waiting for them to come back.",
+    offline: "The visitor is offline. Your replies are kept and delivered when they return.",
+    online: "The visitor is back online.",
+  };
+  if (words[d.state]) notice(d.session_id, words[d.state], `presence ${d.state}`);
+  notify("list");
+  if (d.session_id === state.current) { notify("chat"); notify("customer"); }
+}
+
+function onError(e) {
+  if (e.code === "expired_token") {
+    // The socket's sign-in has run out: nothing more is processed on it, so sign in again.
+    state.client.close();
+    expired();
+    return;
+  }
+  if (e.code === "rate_limited") {
+    // Not processed: a message is sent again after the wait; anything else is the agent's to retry.
+    if (!resendLater(e)) toast("Too many actions at once; try again in a moment.", "error");
+    return;
+  }
+  if (sendRefused(e)) return;
+  if (e.action === "transfer") {
+    transferRefused(e.message);
+    return;
+  }
+  if (e.action === "set_status") statusRefused();
+  if (e.action === "suggest") {
+    suggestRefused(e.message);
+    return;
+  }
+  if (e.code === "session_closed") {
+    toast("This chat has already ended.", "error");
+    return;
+  }
+  toast(e.message || e.code, "error");
+}

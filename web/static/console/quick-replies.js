@@ -1,0 +1,48 @@
+// Quick replies: the agent's own short answers (kept in this browser), one click puts one in the reply box.
+
+import { $, h } from "../ui.js";
+import { draft } from "./chat.js";
+import { currentSession, isOpen } from "./store.js";
+
+const QUICK_KEY = "cs.quickReplies";
+const DEFAULT_QUICK_REPLIES = [
+  "Hello! How can I help you today?",
+  "Let me check that for you, one moment please.",
+  "Could you tell me your order number?",
+  "Is there anything else I can help you with?",
+  "Thank you for contacting us. Have a nice day!",
+];
+
+function quickReplies() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(QUICK_KEY) || "null");
+    if (Array.isArray(saved) && saved.every((x) => typeof x === "string")) return saved;
+  } catch {
+    // fall through to the defaults
+  }
+  return DEFAULT_QUICK_REPLIES;
+}
+
+export function renderQuick() {
+  const open = isOpen(currentSession());
+  $("quick").replaceChildren(...quickReplies().map((text) => h("button", {
+    type: "button", className: "ac-chip", text, disabled: !open, dataset: { testid: "quick-reply" },
+    attrs: { title: "Put this reply in the box" },
+    on: { click: () => draft(text) },
+  })));
+}
+
+$("quick-edit").addEventListener("click", () => {
+  $("quick-text").value = quickReplies().join("\n");
+  $("quick-editor").hidden = false;
+  $("quick-text").focus();
+});
+$("quick-cancel").addEventListener("click", () => { $("quick-editor").hidden = true; });
+$("quick-reset").addEventListener("click", () => { $("quick-text").value = DEFAULT_QUICK_REPLIES.join("\n"); });
+$("quick-editor").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const lines = $("quick-text").value.split("\n").map((l) => l.trim()).filter(Boolean).slice(0, 20);
+  localStorage.setItem(QUICK_KEY, JSON.stringify(lines));
+  $("quick-editor").hidden = true;
+  renderQuick();
+});

@@ -1,0 +1,132 @@
+// The agent console's one state, and who is told when part of it changes. Panels read `state` and render
+// from it; whoever changes it calls `notify(topic)` so the panels that show that part repaint. Topics:
+//   "list"     the sessions, their unread counts, the left messages: the left column, the load, the title
+//   "chat"     the open conversation's header, banner and buttons
+//   "tools"    another conversation was opened: every panel of the right column starts afresh
+//   "customer" the open conversation's visitor changed (presence, status)
+//   "thread"   the open conversation's messages changed (an order number may have been mentioned)
+//   "history"  a conversation's history is wanted (its id is passed)
+
+export const TITLE = "Agent console";
+
+export const CLOSE_REASONS = {
+  resolved: "resolved",
+  visitor_ended: "ended by the visitor",
+  agent_ended: "ended",
+  idle_timeout: "closed: the visitor did not answer",
+};
+
+export const PRESENCE = { online: "online", reconnecting: "reconnecting…", offline: "offline" };
+
+export const state = {
+  me: null,
+  client: null,
+  current: null,
+  status: "online",
+  capacity: null,
+  sessions: new Map(),    // session id -> session (active ones and those that ended on this page)
+  threads: new Map(),     // session id -> {els, ids, maxSeq, lastVisitorAt, lastAgentAt, preview, loaded, mentioned}
+  unread: new Map(),      // session id -> visitor messages not read yet
+  fresh: new Set(),       // sessions assigned and not opened yet
+  pending: new Map(),     // client_msg_id -> {el, sessionId, type, content}: own messages not delivered yet
+  suggestions: new Map(), // session id -> the latest suggestions frame
+  orders: new Map(),      // session id -> the order looked up for it
+  created: new Map(),     // session id -> the ticket created from it
+  leftMessages: [],
+  leftError: "",
+  transferFor: null,      // the session a transfer was asked for, until the answer
+};
+
+const listeners = new Map(); // topic -> [listener], called in the order they subscribed
+
+/** Call `listener(...args)` whenever `topic` is notified. */
+export function subscribe(topic, listener) {
+  if (!listeners.has(topic)) listeners.set(topic, []);
+  listeners.get(topic).push(listener);
+}
+
+/** Tell every listener of `topic`, synchronously: the page is up to date when this returns. */
+export function notify(topic, ...args) {
+  for (const listener of listeners.get(topic) || []) listener(...args);
+}
+
+// -- reading the state ---------------------------------------------------------------------------------
+
+export function currentSession() {
+  return state.current ? state.sessions.get(state.current) || null : null;
+}
+
+export function isOpen(s) {
+  return Boolean(s) && s.status === "active";
+}
+
+/** The visitor's name, or "Visitor" and the end of its id for an anonymous one. */
+export function nameOf(s) {
+  if (!s) return "Visitor";
+  if (s.visitor_name) return s.visitor_name;
+  return s.visitor_id ? `Visitor ${String(s.visitor_id).slice(-4)}` : "Visitor";
+}
+
+/** A session's conversation as shown on this page (created empty on first use). */
+export function thread(id) {
+  let t = state.threads.get(id);
+  if (!t) {
+    t = { els: [], ids: new Map(), maxSeq: 0, lastVisitorAt: null, lastAgentAt: null, preview: "", loaded: false,
+      mentioned: null };
+    state.threads.set(id, t);
+  }
+  return t;
+}
+
+/** Since when the visitor has been waiting for the agent: their last unanswered message, or the assignment. */
+export function waitingSince(s) {
+  if (!isOpen(s)) return null;
+  const t = thread(s.session_id);
+  const agentAt = t.lastAgentAt || 0;
+  const visitorAt = t.lastVisitorAt || 0;
+  if (agentAt && agentAt >= visitorAt) return null;
+  const from = Math.max(visitorAt, s.assigned_at || 0);
+  return from || null;
+}
+
+/** A message in one line of words: the list's preview, and the visitor's words copied into a ticket. */
+export function preview(m) {
+  const c = m.content || {};
+  switch (m.type) {
+    case "text": return c.text || "";
+    case "image": return c.alt ? `Image: ${c.alt}` : "Image";
+    case "product": return `Product: ${c.title || ""} (${c.product_id || ""})`;
+    case "order": return `Order ${c.order_id || ""}${c.status ? ` (${c.status})` : ""}`;
+    case "robot": return `Robot: ${c.text || ""}`;
+    default: return "";
+  }
+}
+
+// -- changing the state ----------------------------------------------------------------------------------
+
+/** Open a conversation: it is read now, the centre shows it and the tools start afresh for it. */
+export function select(id) {
+  const changed = state.current !== id;
+  state.current = id;
+  state.unread.delete(id);
+  state.fresh.delete(id);
+  notify("chat");
+  notify("list");
+  if (changed) notify("tools");
+  notify("history", id);
+}
+
+/** Forget a session that is no longer this agent's (transferred, or ended while the page was away). */
+export function dropSession(id) {
+  state.sessions.delete(id);
+  state.threads.delete(id);
+  state.unread.delete(id);
+  state.fresh.delete(id);
+  state.suggestions.delete(id);
+  state.client.lastSeq.delete(id); // not ours any more: nothing to resume after a reconnect
+  if (state.current === id) {
+    state.current = null;
+    notify("chat");
+    notify("tools");
+  }
+}
