@@ -112,9 +112,6 @@ class ImService:
         # event name, when ready by the post: one WebSocket message instead of two.
         self.companion = companion
 
-    def _now_ms(self) -> int:
-        return self._clock.now_ms()
-
     # -- sending ---------------------------------------------------------------------------------
 
     def send(self, caller: Identity, connection_id: str, frame: SendFrame) -> None:
@@ -124,7 +121,7 @@ class ImService:
         recipient_id = session.visitor_id if caller.is_staff else session.agent_id
         assert recipient_id is not None
         recipient_conns = _pool.submit(self._presence.connections_of, recipient_id)
-        now = self._now_ms()
+        now = self._clock.now_ms()
         to_visitor = recipient_id == session.visitor_id
         msg = Message(frame.session_id, message_sk(seq), seq=seq,
                       message_id=message_id(frame.session_id, seq), sender_id=caller.user_id,
@@ -184,7 +181,7 @@ class ImService:
         if not self.claim_client_id(visitor, frame, seq):
             self.answer_duplicate(visitor, connection_id, frame)
             return None
-        now = self._now_ms()
+        now = self._clock.now_ms()
         msg = Message(frame.session_id, message_sk(seq), seq=seq, message_id=message_id(frame.session_id, seq),
                       sender_id=visitor.user_id, sender_role=visitor.role, recipient_id=ROBOT_ID, kind=frame.kind,
                       content=frame.content, client_msg_id=frame.client_msg_id, sender_conn=connection_id,
@@ -198,7 +195,7 @@ class ImService:
         history, and a reconnecting client resumes it). Its sequence number stamps no idle clock."""
         self._sessions.take_seq(session)
         seq = int(session.seq)
-        now = self._now_ms()
+        now = self._clock.now_ms()
         msg = Message(session.session_id, message_sk(seq), seq=seq, message_id=message_id(session.session_id, seq),
                       sender_id=ROBOT_ID, sender_role=ROBOT_ROLE, recipient_id=session.visitor_id, kind="robot",
                       content=content, status=DELIVERED, attempts=1, created_at=now, delivered_at=now)
@@ -255,7 +252,7 @@ class ImService:
                           message_id=ref.message_id)
         msg = Message(ref.session_id, message_sk(ref.seq))
         try:
-            msg.update(actions=[Message.status.set(DELIVERED), Message.delivered_at.set(self._now_ms())],
+            msg.update(actions=[Message.status.set(DELIVERED), Message.delivered_at.set(self._clock.now_ms())],
                        condition=Message.status.is_in(PENDING, STORED) & (Message.recipient_id == caller.user_id))
         except UpdateError as err:
             if not is_condition_failed(err):
@@ -308,7 +305,7 @@ class ImService:
         if session.agent_id != caller.user_id or msg.sender_id != session.visitor_id:
             return False
         try:
-            msg.update(actions=[Message.status.set(DELIVERED), Message.delivered_at.set(self._now_ms()),
+            msg.update(actions=[Message.status.set(DELIVERED), Message.delivered_at.set(self._clock.now_ms()),
                                 Message.recipient_id.set(caller.user_id)],
                        condition=(Message.status == STORED) & (Message.recipient_id == msg.recipient_id))
         except UpdateError as err:

@@ -138,9 +138,6 @@ class RoutingService:
         self._dashboard = dashboard
         self._clock = clock
 
-    def _now_ms(self) -> int:
-        return self._clock.now_ms()
-
     # -- visitors --------------------------------------------------------------------------------
 
     def request_agent(self, visitor: Identity) -> Session:
@@ -153,7 +150,7 @@ class RoutingService:
             self.push_positions(str(session.group_id), only=session.session_id)
             return session
         config = self._config()
-        now = self._now_ms()
+        now = self._clock.now_ms()
         group_id, rule = route(config, Visitor(channel=session.channel, source=session.source,
                                                category=session.category, tier=session.tier,
                                                language=session.language))
@@ -326,7 +323,7 @@ class RoutingService:
 
     def _assign(self, session_id: str, agent_id: str, group: Group, entry: QueueEntry | None,
                 session: Session | None, requested_at: int | None = None, rule: str | None = None) -> Result:
-        now = self._now_ms()
+        now = self._clock.now_ms()
         requested_at = int(entry.requested_at) if entry else requested_at if requested_at is not None else now
         timer = timer_name(session_id, now)
         tx = Transaction()
@@ -363,7 +360,7 @@ class RoutingService:
         return Result.OK
 
     def _enqueue(self, session: Session, group: Group, requested_at: int, rule: str | None) -> None:
-        now = self._now_ms()
+        now = self._clock.now_ms()
         entry = QueueEntry(group.group_id, queue_sk(q.priority_class(group, session.tier), requested_at,
                                                     session.session_id),
                            session_id=session.session_id, visitor_id=session.visitor_id,
@@ -488,7 +485,7 @@ class RoutingService:
             return 0
         waiting = q.entries(group_id)
         state = q.state_of(group_id)
-        now = self._now_ms()
+        now = self._clock.now_ms()
         frames: dict[str, dict[str, Any]] = {}
         for index, entry in enumerate(waiting):
             if only is not None and entry.session_id != only:
@@ -561,7 +558,7 @@ class RoutingService:
     def _transfer_to_agent(self, session: Session, from_id: str, to_id: str, note: str | None) -> Session:
         if to_id == from_id:
             raise RoutingError("invalid_frame", "'to_agent' already serves this session", field="to_agent")
-        now = self._now_ms()
+        now = self._clock.now_ms()
         tx = Transaction()
         tx.update(Agent(to_id), _slot_taken(now), condition=_HAS_FREE_SLOT, label="agent")
         tx.update(Agent(from_id), _slot_freed(now), condition=Agent.active > 0, label="from")
@@ -594,7 +591,7 @@ class RoutingService:
         if group is None:
             raise RoutingError("invalid_frame", f"no group {group_id!r}; use one of {', '.join(sorted(config.groups))}",
                           field="to_group")
-        now = self._now_ms()
+        now = self._clock.now_ms()
         entry = QueueEntry(group_id, queue_sk(TRANSFERRED, now, session.session_id), session_id=session.session_id,
                            visitor_id=session.visitor_id, priority_class=TRANSFERRED, requested_at=now)
         try:
@@ -651,7 +648,7 @@ class RoutingService:
         """Run every minute (EventBridge): queue-timeout offers, fresh positions and wait estimates,
         and dashboard figures. Returns counts for the log."""
         config = self._config()
-        now = self._now_ms()
+        now = self._clock.now_ms()
         offered = 0
         for group in config.groups.values():
             for entry in q.entries(group.group_id):

@@ -136,9 +136,6 @@ class SessionService:
         self._timer = timer
         self._clock = clock
 
-    def _now_ms(self) -> int:
-        return self._clock.now_ms()
-
     def current_or_new(self, visitor: Identity, presence: Presence) -> Session:
         """The visitor's open session, or a new one (robot first) if it has none."""
         last_agent: str | None = None
@@ -150,7 +147,7 @@ class SessionService:
                 last_agent = session.agent_id or session.last_agent_id
             except DoesNotExist:
                 pass
-        now = self._now_ms()
+        now = self._clock.now_ms()
         session = Session(new_session_id(), visitor_id=visitor.user_id, visitor_name=visitor.name,
                           status=sm.BOT, channel=visitor.channel, source=visitor.source,
                           category=visitor.category, tier=visitor.tier, language=visitor.language,
@@ -234,7 +231,7 @@ class SessionService:
         item = Session(session) if isinstance(session, str) else session
         actions: list[Any] = [Session.seq.add(1)]
         if staff is not None:
-            now = self._now_ms()
+            now = self._clock.now_ms()
             stamp = Session.last_agent_at if staff else Session.last_visitor_at
             actions += [Session.updated_at.set(now), stamp.set(now)]
         try:
@@ -294,7 +291,7 @@ class SessionService:
         """Take a waiting session out of its queue (to the robot, or closed); False if not waiting."""
         if session.queue_sk is None or session.group_id is None:
             return False
-        now = self._now_ms()
+        now = self._clock.now_ms()
         actions: list[Any] = [Session.status.set(to_status), Session.queue_sk.remove(), Session.updated_at.set(now)]
         if to_status == sm.CLOSED:
             actions += [Session.closed_at.set(now), Session.close_reason.set(reason or sm.VISITOR_ENDED),
@@ -425,7 +422,7 @@ class SessionService:
                 Session.survey_expires_at.set(now + policy.answer_within_seconds * 1000)]
 
     def _close_bot(self, session: Session, by: str, reason: str) -> bool:
-        now = self._now_ms()
+        now = self._clock.now_ms()
         try:
             session.update(actions=[Session.status.set(sm.CLOSED), Session.closed_at.set(now),
                                     Session.closed_by.set(by), Session.close_reason.set(reason),
@@ -441,7 +438,7 @@ class SessionService:
                  condition: Any = None) -> tuple[bool, dict[str, Any] | None]:
         """Close an active session and free its agent's slot in one transaction; (False, None) if already done
         (or ``condition`` no longer holds), else (True, the agent as it is now)."""
-        now = self._now_ms()
+        now = self._clock.now_ms()
         owned = (Session.status == sm.ACTIVE) & (Session.agent_id == str(session.agent_id))
         placement = self._placement()
         try:

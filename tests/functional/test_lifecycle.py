@@ -288,7 +288,7 @@ def test_late_foreign_and_unsent_answers_are_refused_with_their_reason(world: Wo
     assert err.value.code == "not_found"
     with pytest.raises(ImError) as err:
         world.svc.survey.rate(vis, session.session_id, 5, ["not a tag"], None)
-    assert (err.value.code, err.value.details.get("field")) == ("invalid_frame", "tags")
+    assert (err.value.code, err.value.field) == ("invalid_frame", "tags")
     world.clock.tick(SurveyPolicy().answer_within_seconds + 1)
     with pytest.raises(ImError) as err:
         world.svc.survey.rate(vis, session.session_id, 5, [], None)
@@ -385,7 +385,7 @@ def test_only_the_sessions_agent_transfers_it(world: World) -> None:
         assert err.value.code == "forbidden"
     with pytest.raises(ImError) as err:
         world.svc.routing.transfer(Identity("alice", "agent"), session.session_id, None, to_group="nope")
-    assert (err.value.code, err.value.details.get("field")) == ("invalid_frame", "to_group")
+    assert (err.value.code, err.value.field) == ("invalid_frame", "to_group")
 
 
 # -- the visitor's connection ----------------------------------------------------------------------

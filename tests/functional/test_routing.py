@@ -157,7 +157,7 @@ def test_raising_capacity_takes_the_next_waiting_visitor(world: World) -> None:
     assert Session.get(waiting.session_id).agent_id == "alice"
     with pytest.raises(ImError) as err:
         world.svc.routing.set_agent_status(alice, "online", capacity=21)
-    assert err.value.details["field"] == "capacity"
+    assert err.value.field == "capacity"
 
 
 # -- capacity under concurrency --------------------------------------------------------------------
