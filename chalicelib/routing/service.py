@@ -359,8 +359,8 @@ class RoutingService:
         self._dashboard.group_changed(group.group_id)
         return Result.OK
 
-    def _enqueue(self, session: Session, group: Group, requested_at: int, rule: str | None) -> None:
-        now = self._clock.now_ms()
+    def _enqueue(self, session: Session, group: Group, now: int, rule: str | None) -> None:
+        requested_at = now  # the request's own time, as the queue orders by it
         entry = QueueEntry(group.group_id, queue_sk(q.priority_class(group, session.tier), requested_at,
                                                     session.session_id),
                            session_id=session.session_id, visitor_id=session.visitor_id,
