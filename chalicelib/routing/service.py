@@ -292,8 +292,8 @@ class RoutingService:
     def _left_before(first: Ticket, text: str, contact: str | None) -> LeftMessage:
         """The answer to a message left again: the first one, unless the client id now carries other words."""
         if first.description != text or first.customer.contact != contact:
-            raise RoutingError("conflict", "this client_msg_id was used for a different message; use a new id for a "
-                                           "new message", field="client_msg_id", message_id=first.ticket_id)
+            raise RoutingError("conflict", "this client_msg_id was used for a different message; use a new id "
+                                           "for a new message", field="client_msg_id", message_id=first.ticket_id)
         return LeftMessage(first)
 
     def left_messages(self, group_ids: list[str], limit: int = 50) -> list[LeftMessage]:
@@ -546,10 +546,10 @@ class RoutingService:
             raise RoutingError("not_found", "no such session", session_id=session_id)
         if caller.user_id != session.agent_id and not supervises(caller, session):
             raise RoutingError("forbidden", "only the session's agent, or a supervisor of its group, transfers it",
-                          session_id=session_id)
+                               session_id=session_id)
         if session.status != sm.ACTIVE or session.agent_id is None:
             raise RoutingError("session_closed" if session.status == sm.CLOSED else "no_agent",
-                          "only a session an agent is serving can be transferred", session_id=session_id)
+                               "only a session an agent is serving can be transferred", session_id=session_id)
         if to_agent is not None:
             return self._transfer_to_agent(session, session.agent_id, to_agent, note)
         assert to_group is not None
@@ -569,7 +569,7 @@ class RoutingService:
             failed = tx.failed(err)
             if "agent" in failed and failed["agent"] != CONFLICT:
                 raise RoutingError("agent_unavailable", "that agent is not online with a free slot; pick another "
-                              "or transfer to a group", field="to_agent") from None
+                                   "or transfer to a group", field="to_agent") from None
             raise RoutingError("conflict", "the session changed meanwhile; reload it and retry",
                                session_id=session.session_id) from None
         self._agents.refresh(agent_id=to_id)
@@ -590,7 +590,7 @@ class RoutingService:
         group = config.groups.get(group_id)
         if group is None:
             raise RoutingError("invalid_frame", f"no group {group_id!r}; use one of {', '.join(sorted(config.groups))}",
-                          field="to_group")
+                               field="to_group")
         now = self._clock.now_ms()
         entry = QueueEntry(group_id, queue_sk(TRANSFERRED, now, session.session_id), session_id=session.session_id,
                            visitor_id=session.visitor_id, priority_class=TRANSFERRED, requested_at=now)

@@ -43,7 +43,7 @@ class SurveyService:
         unknown = [t for t in tags if t not in allowed]
         if unknown:
             raise SessionError("invalid_frame", f"'tags' has {unknown[0]!r}; pick from: {', '.join(allowed)}",
-                          field="tags")
+                               field="tags")
         session = self._sessions.get(session_id)
         if session is None or session.visitor_id != visitor.user_id:
             raise SessionError("not_found", "no such session of yours", session_id=session_id)
@@ -69,5 +69,5 @@ class SurveyService:
             return SessionError("no_survey", "this session has no survey to answer (yet)", session_id=session_id)
         if survey["status"] == "answered":
             return SessionError("already_rated", "this survey was answered already; one answer per session",
-                           session_id=session_id)
+                                session_id=session_id)
         return SessionError("survey_expired", "this survey can no longer be answered", session_id=session_id)
