@@ -151,7 +151,7 @@ def serve() -> None:
                                 Path(os.environ.get("LOCAL_STATE_DIR", ".local")).resolve())
     # Tables are named when chalicelib's models are defined: define them now, with the stack's settings
     # (the modules bench.routing imports).
-    for module in ("chalicelib.wiring", "chalicelib.platform.tables", "chalicelib.platform.metering",
+    for module in ("chalicelib.wiring", "chalicelib.tables", "chalicelib.platform.metering",
                    "chalicelib.platform.aws", "chalicelib.platform.ws", "chalicelib.routing.queue",
                    "chalicelib.schedule.hours", "chalicelib.auth.identity", "chalicelib.config.model"):
         importlib.import_module(module)

@@ -39,7 +39,6 @@ from chalicelib.auth.identity import Identity  # noqa: E402
 from chalicelib.config.model import LEAST_LOADED, Group, Member, QueuePolicy, RoutingConfig  # noqa: E402
 from chalicelib.platform import aws as aws_clients  # noqa: E402
 from chalicelib.platform import metering  # noqa: E402
-from chalicelib.platform.tables import ALL_MODELS  # noqa: E402
 from chalicelib.platform.ws import PostResult  # noqa: E402
 from chalicelib.routing import queue as q  # noqa: E402
 from chalicelib.routing.models import BUSY, ONLINE  # noqa: E402
@@ -47,6 +46,7 @@ from chalicelib.schedule.hours import always_open  # noqa: E402
 from chalicelib.sessions import models as sm  # noqa: E402
 from chalicelib.sessions.models import Session  # noqa: E402
 from chalicelib.settings import get_settings  # noqa: E402
+from chalicelib.tables import ALL_MODELS  # noqa: E402
 from chalicelib.wiring import Services, build  # noqa: E402
 
 SIZES = (10, 100, 1000)
@@ -315,7 +315,7 @@ def _request(visitor: Identity, svc: Services) -> Session:
 
 
 def _end(agent: Identity, session_id: str, svc: Services) -> Session:
-    return svc.routing.end_session(agent, session_id)
+    return svc.sessions.end_session(agent, session_id)
 
 
 @dataclass

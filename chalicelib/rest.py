@@ -58,7 +58,7 @@ def api_errors(func: F) -> F:
         except AuthError as err:
             return error_response(_AUTH_STATUS.get(err.code, 401), err.code, err.message)
         except ImError as err:
-            return error_response(_STATUS.get(err.code, 400), err.code, err.message, **err.details)
+            return error_response(err.status, err.code, err.message, field=err.field, **err.details)
         except FaqError as err:
             return error_response(_STATUS.get(err.code, 400), err.code, err.message, field=err.field, **err.details)
         except TicketError as err:

@@ -16,13 +16,16 @@ from chalicelib.im.presence import PresenceService
 from chalicelib.im.ratelimit import RateLimiter
 from chalicelib.im.service import ImService
 from chalicelib.media.uploads import MediaStore
+from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
+from chalicelib.platform.hooks import Late
 from chalicelib.platform.ws import Sender, WebSocketSender
 from chalicelib.routing.agents import AgentBook
 from chalicelib.routing.dashboard import Dashboard
 from chalicelib.routing.service import RoutingService
-from chalicelib.sessions.lifecycle import LifecycleService, SessionTimer, StepFunctionsSessionTimer
+from chalicelib.sessions.lifecycle import LifecycleService
 from chalicelib.sessions.service import SessionService
 from chalicelib.sessions.survey import SurveyService
+from chalicelib.sessions.timers import SessionTimer, StepFunctionsSessionTimer
 from chalicelib.tickets.service import TicketService
 
 
@@ -51,30 +54,35 @@ def _stored_config() -> RoutingConfig:
 
 
 def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConfig] | None = None,
-          clock: Callable[[], float] | None = None, publisher: Callable[[str, str], None] | None = None,
+          clock: Clock = SYSTEM_CLOCK, publisher: Callable[[str, str], None] | None = None,
           kb: KnowledgeBase | None = None, session_timer: SessionTimer | None = None) -> Services:
-    """The services over ``sender`` and ``timer``; ``config`` defaults to the SSM documents and ``kb`` to
-    the process's knowledge base. Without ``session_timer`` sessions never time out (tests of other parts)."""
+    """The services over ``sender`` and ``timer``, all on one ``clock``; ``config`` defaults to the SSM documents
+    and ``kb`` to the process's knowledge base. Without ``session_timer`` sessions never time out (tests of
+    other parts).
+
+    Two pairs call each other: presence tells the lifecycle (built over it) of a user gone, and the sessions
+    service asks routing (built over it) to move an agent's slot or a queue entry with a session; each gets a
+    late-bound hook, bound here before anything runs."""
     config = config or _stored_config
-    kwargs = {"clock": clock} if clock is not None else {}
-    presence = PresenceService(sender, **kwargs)
-    sessions = SessionService(presence, **kwargs)
-    agents = AgentBook(config, **kwargs)
-    dashboard = Dashboard(presence, config, publisher=publisher, **kwargs)
-    tickets = TicketService(sessions, config, **kwargs)
-    routing = RoutingService(presence, sessions, agents, config, dashboard, timer=session_timer, tickets=tickets,
-                             **kwargs)
-    lifecycle = LifecycleService(presence, sessions, routing, session_timer, config, **kwargs)
-    presence.on_visitor_gone = lifecycle.visitor_gone
-    presence.on_staff_gone = lifecycle.staff_gone
-    im = ImService(presence, timer, **kwargs)
+    lifecycle_hook: Late[LifecycleService] = Late("lifecycle")
+    routing_hook: Late[RoutingService] = Late("routing")
+    presence = PresenceService(sender, departures=lifecycle_hook, clock=clock)
+    sessions = SessionService(presence, config, placement=routing_hook, timer=session_timer, clock=clock)
+    agents = AgentBook(config, clock=clock)
+    dashboard = Dashboard(presence, config, clock=clock, publisher=publisher)
+    tickets = TicketService(sessions, config, clock=clock)
+    routing = routing_hook.bind(RoutingService(presence, sessions, agents, config, dashboard, tickets, clock=clock))
+    lifecycle = lifecycle_hook.bind(LifecycleService(presence, sessions, routing, session_timer, config, clock=clock))
     knowledge = kb or knowledge_base()
-    robot = RobotService(presence, im, knowledge.matcher, knowledge.robot_settings, knowledge.lookup,
-                         routing.request_agent, **kwargs)
-    im.companion = robot.for_agent
+    # The SOP assistant's suggestions ride with a visitor's message to its agent; the robot sends through IM.
+    robot_hook: Late[RobotService] = Late("robot")
+    im = ImService(presence, timer, sessions, companion=lambda session, msg: robot_hook().for_agent(session, msg),
+                   clock=clock)
+    robot = robot_hook.bind(RobotService(presence, im, sessions, knowledge.matcher, knowledge.robot_settings,
+                                         knowledge.lookup, routing.request_agent))
     return Services(presence=presence, im=im, sessions=sessions, agents=agents, routing=routing,
                     dashboard=dashboard, config=config, kb=knowledge, robot=robot, lifecycle=lifecycle,
-                    survey=SurveyService(sessions, config, **kwargs), tickets=tickets,
+                    survey=SurveyService(sessions, routing, config, clock=clock), tickets=tickets,
                     limiter=RateLimiter(), media=MediaStore())
 
 

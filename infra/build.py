@@ -1,7 +1,7 @@
 """Writes infra/template.json, the CloudFormation merged into ``chalice package``.
 
 The template is generated so that nothing in it is written twice: tables come from the pynamodb
-models (chalicelib/platform/tables.py) and the state machines from their ASL files. A test checks that
+models (chalicelib/tables.py) and the state machines from their ASL files. A test checks that
 the checked-in template is what this script writes: ``python -m infra.build`` after changing either.
 """
 
@@ -19,7 +19,7 @@ from chalicelib.config.documents import DOCUMENTS
 from chalicelib.platform import web_headers
 from chalicelib.platform.observability import FRAME_ERRORS_METRIC, FRAME_ERRORS_SERVICE
 from chalicelib.platform.statemachines import STATE_MACHINES, TYPES, definition, placeholders
-from chalicelib.platform.tables import ALL_MODELS, ttl_attribute
+from chalicelib.tables import ALL_MODELS, ttl_attribute
 
 TEMPLATE = Path(__file__).resolve().parent / "template.json"
 FUNCTIONS = ("APIHandler", "WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect", "DeliveryStep",
@@ -85,7 +85,7 @@ def table_resource(model: Any) -> tuple[str, dict[str, Any]]:
 
 # -- what each function may do --------------------------------------------------------------------
 # One role per function. Tables are named by their short name (the model's table name after the prefix,
-# chalicelib/platform/tables.py); a new table is added to the functions that use it here, and the build refuses
+# chalicelib/tables.py); a new table is added to the functions that use it here, and the build refuses
 # a table that no function uses.
 Actions = tuple[str, ...]
 READ: Actions = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem")

@@ -88,8 +88,8 @@ def create_resources() -> dict[str, str]:
     from chalicelib.im.models import Message
     from chalicelib.platform import aws
     from chalicelib.platform.statemachines import STATE_MACHINES, TYPES, render
-    from chalicelib.platform.tables import ALL_MODELS
     from chalicelib.settings import get_settings
+    from chalicelib.tables import ALL_MODELS
 
     for model in (*ALL_MODELS, *DEMO_MODELS):
         model.create_table(wait=True)
@@ -117,7 +117,7 @@ def save_snapshot(path: Path, generation: int = 0) -> int:
     """Every item of every table, as DynamoDB JSON, written atomically, naming the journal generation that
     continues it (``local/journal.py``); returns the item count."""
     from chalicelib.platform import aws
-    from chalicelib.platform.tables import ALL_MODELS
+    from chalicelib.tables import ALL_MODELS
 
     client = aws.client("dynamodb")
     tables: dict[str, list[dict[str, Any]]] = {}
@@ -141,7 +141,7 @@ def load_snapshot(path: Path) -> tuple[int, int] | None:
     if not path.exists():
         return None
     from chalicelib.platform import aws
-    from chalicelib.platform.tables import ALL_MODELS, ttl_attribute
+    from chalicelib.tables import ALL_MODELS, ttl_attribute
 
     data = json.loads(path.read_text())
     if data.get("version") not in _READABLE_SNAPSHOTS:
@@ -313,7 +313,7 @@ def store_pending_deliveries() -> int:
     Its recipient gets it on ``resume`` and their ACK makes it delivered. Returns how many."""
     from chalicelib.im.models import MESSAGE_SK_PREFIX, Message
     from chalicelib.im.service import PENDING, STORED
-    from chalicelib.platform.modelbase import is_conditional_failure
+    from chalicelib.platform.dynamo import is_condition_failed
 
     count = 0
     for msg in Message.scan(Message.status == PENDING):
@@ -322,7 +322,7 @@ def store_pending_deliveries() -> int:
         try:
             msg.update(actions=[Message.status.set(STORED)], condition=Message.status == PENDING)
         except Exception as err:  # ACKed meanwhile: nothing to keep
-            if not is_conditional_failure(err):
+            if not is_condition_failed(err):
                 raise
             continue
         count += 1
@@ -333,8 +333,8 @@ def restart_session_timers() -> int:
     """Give every assigned session a fresh lifecycle timer (the old executions died with the old process),
     so each still times out; returns how many."""
     from chalicelib.sessions import models as sm
-    from chalicelib.sessions.lifecycle import StepFunctionsSessionTimer, timer_name, timer_state
     from chalicelib.sessions.models import Session
+    from chalicelib.sessions.timers import StepFunctionsSessionTimer, timer_name, timer_state
     from chalicelib.wiring import services
 
     svc = services()

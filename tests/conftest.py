@@ -54,7 +54,7 @@ def aws() -> Iterator[None]:
     """moto in-process with every table of the product created from its model."""
     from moto import mock_aws
 
-    from chalicelib.platform.tables import ALL_MODELS
+    from chalicelib.tables import ALL_MODELS
 
     with mock_aws(config=MOTO_CONFIG):
         for model in ALL_MODELS:

@@ -13,7 +13,6 @@ itself, each saying which question it matched and how strongly.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,15 +21,17 @@ from chalicelib.faq.matcher import DEFAULT_THRESHOLD, Matcher
 from chalicelib.faq.model import Faq, Hit, RobotSettings
 from chalicelib.faq.synonyms import synonyms_of
 from chalicelib.im.errors import ImError
-from chalicelib.im.models import Message, message_sk
+from chalicelib.im.models import Message
 from chalicelib.im.presence import PresenceService
-from chalicelib.im.schemas import SendFrame, message_id
-from chalicelib.im.service import DELIVERED, ImService, message_json
+from chalicelib.im.schemas import SendFrame
+from chalicelib.im.service import ImService
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
+from chalicelib.sessions.service import SessionService
 
-ROBOT_ID = "robot"
-ROBOT_ROLE = "robot"
+
+class RobotError(ImError):
+    """A request to the robot or the SOP assistant that it refuses (an ImError code: the same error frame)."""
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LAST_VISITOR_TEXTS = 20
 
@@ -79,37 +80,24 @@ def hit_json(hit: Hit, faq: Faq | None) -> dict[str, Any]:
 
 
 class RobotService:
-    def __init__(self, presence: PresenceService, im: ImService, matcher: Callable[[], Matcher],
-                 settings: Callable[[], RobotSettings], faqs: Callable[[Sequence[str]], dict[str, Faq]],
-                 hand_off: Callable[[Identity], object], clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, presence: PresenceService, im: ImService, sessions: SessionService,
+                 matcher: Callable[[], Matcher], settings: Callable[[], RobotSettings],
+                 faqs: Callable[[Sequence[str]], dict[str, Faq]], hand_off: Callable[[Identity], object]) -> None:
         self._presence = presence
-        self._im = im
+        self._im = im  # the robot's messages go through the IM service, as everyone's do
+        self._sessions = sessions  # and its marks on a session through the sessions service
         self._matcher = matcher
         self._settings = settings
         self._faqs = faqs
         self._hand_off = hand_off
-        self._clock = clock
-
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
     # -- visitors' messages while the robot has the session -----------------------------------------
 
     def receive(self, visitor: Identity, connection_id: str, frame: SendFrame) -> None:
         """A visitor's message in a session no agent has (yet): keep it, and answer if the robot still may."""
-        session = self._im.next_seq(visitor, frame.session_id, Session.status.is_in(sm.BOT, sm.WAITING)
-                                    & (Session.visitor_id == visitor.user_id))
-        seq = int(session.seq)
-        if not self._im.claim_client_id(visitor, frame, seq):
-            self._im.answer_duplicate(visitor, connection_id, frame)
-            return
-        now = self._now_ms()
-        msg = Message(frame.session_id, message_sk(seq), seq=seq, message_id=message_id(frame.session_id, seq),
-                      sender_id=visitor.user_id, sender_role=visitor.role, recipient_id=ROBOT_ID, kind=frame.kind,
-                      content=frame.content, client_msg_id=frame.client_msg_id, sender_conn=connection_id,
-                      status=DELIVERED, attempts=1, created_at=now, delivered_at=now)
-        msg.save(condition=Message.sk.does_not_exist())
-        self._presence.post(connection_id, self._im.delivered_frame(msg), visitor.user_id)
+        session = self._im.send_to_robot(visitor, connection_id, frame)
+        if session is None:
+            return  # a resend, answered
         if session.status != sm.BOT or session.robot_off:
             return  # waiting for a person, or handed off: the robot has said its last word here
         self._answer(visitor, session, frame)
@@ -156,10 +144,9 @@ class RobotService:
             self._reply(session, {"text": HANDOFF_TEXT, "handoff_reason": reason})
         self._hand_off(visitor)
 
-    @staticmethod
-    def silence(session: Session) -> None:
+    def silence(self, session: Session) -> None:
         """Mark the session handed off: the robot never answers in it again."""
-        session.update(actions=[Session.robot_off.set(True)])
+        self._sessions.robot_off(session)
 
     def greeting(self) -> dict[str, Any]:
         """What a visitor sees first: the greeting and the suggested questions."""
@@ -170,21 +157,11 @@ class RobotService:
                                         for i in settings.suggested_questions if i in found]}
 
     def _set_misses(self, session: Session, misses: int) -> int:
-        if int(session.robot_misses or 0) != misses:
-            session.update(actions=[Session.robot_misses.set(misses)])
+        self._sessions.set_robot_misses(session, misses)
         return misses
 
     def _reply(self, session: Session, content: dict[str, Any]) -> None:
-        """A robot message: stored as delivered history and pushed to the visitor (no ACK needed: it
-        is in history, and a reconnecting client resumes it)."""
-        session.update(actions=[Session.seq.add(1)])
-        seq = int(session.seq)
-        now = self._now_ms()
-        msg = Message(session.session_id, message_sk(seq), seq=seq, message_id=message_id(session.session_id, seq),
-                      sender_id=ROBOT_ID, sender_role=ROBOT_ROLE, recipient_id=session.visitor_id, kind="robot",
-                      content=content, status=DELIVERED, attempts=1, created_at=now, delivered_at=now)
-        msg.save()
-        self._presence.push(session.visitor_id, {"event": "message", "message": message_json(msg), "attempt": 1})
+        self._im.send_from_robot(session, content)
 
     # -- the SOP assistant ------------------------------------------------------------------------
 
@@ -208,11 +185,11 @@ class RobotService:
         """The agent asks for suggestions: for ``text``, or for the visitor's latest text message."""
         session = self._im.session_of(agent, session_id)
         if session.agent_id != agent.user_id:
-            raise ImError("forbidden", "only the session's agent gets suggestions for it", session_id=session_id)
+            raise RobotError("forbidden", "only the session's agent gets suggestions for it", session_id=session_id)
         if text is None:
             text = self._last_visitor_text(session)
             if text is None:
-                raise ImError("not_found", "the visitor has sent no text yet; give 'text'", session_id=session_id)
+                raise RobotError("not_found", "the visitor has sent no text yet; give 'text'", session_id=session_id)
         self._presence.push(agent.user_id, self.suggestions(session_id, text))
 
     @staticmethod

@@ -11,7 +11,6 @@ import base64
 import binascii
 import json
 import re
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from itertools import islice
@@ -22,7 +21,8 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 from chalicelib.faq import synonyms as syn
 from chalicelib.faq.model import LANGUAGES, Faq, RobotSettings
 from chalicelib.faq.models import ROBOT_SETTINGS_KEY, FaqItem, RobotSettingsItem
-from chalicelib.platform.modelbase import is_conditional_failure
+from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
+from chalicelib.platform.dynamo import is_condition_failed
 
 FAQ_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}"
 # Literal routes under /faqs/ win over /faqs/{faq_id}: a FAQ with one of these ids could not be reached.
@@ -298,11 +298,8 @@ def decode_cursor(cursor: str) -> str:
 class FaqStore:
     """FAQs and robot settings in their DynamoDB tables (``FaqItem``, ``RobotSettingsItem``)."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
-
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
     # -- reads ------------------------------------------------------------------------------------
     def get(self, faq_id: str) -> Faq | None:
@@ -353,7 +350,7 @@ class FaqStore:
     def put(self, faq: Faq) -> Faq:
         """Create or replace the FAQ (one UpdateItem: its version goes up, its creation time stays)."""
         faq = validate_faq(faq_fields(faq))
-        now = self._now_ms()
+        now = self._clock.now_ms()
         actions: list[Any] = [
             FaqItem.question.set(faq.question), FaqItem.similar.set(_stored_list(faq.similar)),
             FaqItem.answer.set(faq.answer), FaqItem.tags.set(_stored_list(faq.tags)),
@@ -369,12 +366,12 @@ class FaqStore:
     def create(self, faq: Faq) -> FaqRecord:
         """Store a new FAQ; :class:`FaqConflict` if its id is taken."""
         faq = validate_faq(faq_fields(faq))
-        now = self._now_ms()
+        now = self._clock.now_ms()
         item = _item(faq, 1, now, now)
         try:
             item.save(condition=FaqItem.faq_id.does_not_exist())
         except PutError as err:
-            if not is_conditional_failure(err):
+            if not is_condition_failed(err):
                 raise
             raise FaqConflict("faq_id", f"a FAQ with id '{faq.faq_id}' already exists") from None
         return _record(item)
@@ -395,11 +392,11 @@ class FaqStore:
                 raise FaqConflict("version", f"the FAQ is at version {current.version}, not {expected_version}; "
                                              "read it again")
             faq = validate_faq({**faq_fields(current.faq), **changes})
-            item = _item(faq, current.version + 1, current.created_at, self._now_ms())
+            item = _item(faq, current.version + 1, current.created_at, self._clock.now_ms())
             try:
                 item.save(condition=FaqItem.version == current.version)
             except PutError as err:
-                if not is_conditional_failure(err):
+                if not is_condition_failed(err):
                     raise
                 if expected_version is not None or attempt == _UPDATE_ATTEMPTS - 1:
                     raise FaqConflict("version", "the FAQ changed meanwhile; read it again") from None
@@ -412,7 +409,7 @@ class FaqStore:
         try:
             FaqItem(faq_id).delete(condition=FaqItem.faq_id.exists())
         except DeleteError as err:
-            if not is_conditional_failure(err):
+            if not is_condition_failed(err):
                 raise
             return False
         return True
@@ -430,7 +427,7 @@ class FaqStore:
             chunk = batch[start:start + BATCH]
             stored = {i.faq_id: i for i in FaqItem.batch_get([f.faq_id for f in chunk],
                                                               attributes_to_get=["faq_id", "version", "created_at"])}
-            now = self._now_ms()
+            now = self._clock.now_ms()
             with FaqItem.batch_write() as writer:
                 for faq in chunk:
                     old = stored.get(faq.faq_id)
@@ -462,5 +459,5 @@ class FaqStore:
             handoff_keywords=list(settings.handoff_keywords), misses_before_handoff=settings.misses_before_handoff,
             suggestions=settings.suggestions, suggested_questions=list(settings.suggested_questions),
             synonyms=json.dumps(settings.synonyms, ensure_ascii=False) if settings.synonyms else None,
-            updated_at=self._now_ms()).save()
+            updated_at=self._clock.now_ms()).save()
         return settings

@@ -103,14 +103,14 @@ def _leave_message(svc: Services, caller: Identity, conn: str, frame: dict[str, 
 
 
 def _end_session(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
-    svc.routing.end_session(caller, schemas.session_frame(frame))
+    svc.sessions.end_session(caller, schemas.session_frame(frame))
 
 
 def _resolve(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
     session_id = schemas.session_frame(frame)
     if not caller.is_staff:
         raise ImError("forbidden", "only the session's agent resolves it; visitors use end_session")
-    svc.routing.resolve(caller, session_id)
+    svc.sessions.resolve(caller, session_id)
 
 
 def _transfer(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:

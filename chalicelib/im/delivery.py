@@ -6,17 +6,22 @@ keeps failing, the machine removes the pending message itself (the sender's rese
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from chalicelib.platform import aws
 from chalicelib.settings import MAX_DELIVERY_ATTEMPTS, get_settings
 
-if TYPE_CHECKING:
-    from chalicelib.im.service import ImService
-
 
 class DeliveryTimer(Protocol):
     def start(self, session_id: str, sk: str, seq: int) -> None: ...
+
+
+class DeliverySteps(Protocol):
+    """What the machine's steps call (ImService: this module is below it, so it names only these)."""
+
+    def resend(self, session_id: str, sk: str, attempt: int) -> int: ...
+
+    def fail(self, session_id: str, sk: str) -> bool: ...
 
 
 def execution_input(session_id: str, sk: str, first_wait_seconds: int, retry_wait_seconds: int) -> dict[str, Any]:
@@ -25,7 +30,7 @@ def execution_input(session_id: str, sk: str, first_wait_seconds: int, retry_wai
             "retry_wait_seconds": retry_wait_seconds, "attempt": 1, "max_attempts": MAX_DELIVERY_ATTEMPTS}
 
 
-def run_step(im: ImService, event: dict[str, Any]) -> dict[str, Any]:
+def run_step(im: DeliverySteps, event: dict[str, Any]) -> dict[str, Any]:
     """One step of the machine: ``resend`` an unACKed message, or ``fail`` it (tell the sender)."""
     if event["op"] == "resend":
         return {"attempt": im.resend(event["session_id"], event["sk"], int(event["attempt"]))}

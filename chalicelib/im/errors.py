@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
+
+from chalicelib.platform.errors import DomainError
 
 # Every code a client can receive; docs/protocol.md lists them with their meaning.
 ERROR_CODES = frozenset(
@@ -30,19 +32,15 @@ ERROR_CODES = frozenset(
 )
 
 
-class ImError(Exception):
-    """A request the server refuses; the connection stays open."""
+class ImError(DomainError):
+    """A request the server refuses; the connection stays open. Routing, sessions and the robot refuse with
+    their own subclasses (RoutingError, SessionError, RobotError), under these same codes."""
 
-    def __init__(self, code: str, message: str, **details: Any) -> None:
+    # The HTTP status when a REST route answers with it (a WebSocket frame carries the code alone).
+    STATUS: ClassVar[dict[str, int]] = {"invalid_frame": 400, "forbidden": 403, "not_found": 404,
+                                        "unknown_message": 404, "session_closed": 409, "no_agent": 409,
+                                        "conflict": 409}
+
+    def __init__(self, code: str, message: str, *, field: str | None = None, **details: Any) -> None:
         assert code in ERROR_CODES, code
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details
-
-    def frame(self, action: str | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {"event": "error", "code": self.code, "message": self.message}
-        if action:
-            out["action"] = action
-        out.update({k: v for k, v in self.details.items() if v is not None})
-        return out
+        super().__init__(code, message, field=field, **details)

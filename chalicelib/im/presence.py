@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from threading import Lock
-from typing import Any
+from typing import Any, Protocol
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 
 from chalicelib.auth.identity import Identity
 from chalicelib.im.errors import ImError
 from chalicelib.im.models import Connection, Presence
+from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.modelbase import expires
 from chalicelib.platform.observability import logger
 from chalicelib.platform.ws import PostResult, Sender
@@ -35,27 +35,33 @@ class TooManyConnections(Exception):
 _CACHE_SIZE = 10_000
 
 
+class Departures(Protocol):
+    """Told when a user's last connection goes (the sessions' lifecycle implements it)."""
+
+    def staff_gone(self, user_id: str) -> None:
+        """A staff member: routing sets it offline, its sessions wait for it."""
+
+    def visitor_gone(self, visitor_id: str, session_id: str | None) -> None:
+        """A visitor, with its current session: the session waits for it."""
+
+
 class PresenceService:
     """Registers connections and delivers frames to them, forgetting the ones that are gone."""
 
-    def __init__(self, sender: Sender, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, sender: Sender, departures: Callable[[], Departures | None] = lambda: None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self._sender = sender
         self._clock = clock
-        # Called with a staff member's id when its last connection goes (routing sets it offline).
-        self.on_staff_gone: Callable[[str], None] | None = None
-        # Called with a visitor's id and current session when its last connection goes (the session waits).
-        self.on_visitor_gone: Callable[[str, str | None], None] | None = None
+        # Built over this service, so reached through a provider at call time (None: nobody is told).
+        self._departures = departures
         # A connection's identity never changes, so a warm Lambda can skip the lookup.
         self._identities: OrderedDict[str, Identity] = OrderedDict()
         self._lock = Lock()
 
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
-
     def connect(self, connection_id: str, identity: Identity) -> Presence:
         """Record a new connection; returns the user's presence after the change. TooManyConnections
         (and nothing recorded) when the user already holds its limit."""
-        now = self._clock()
+        now = self._clock.now()
         Connection(connection_id, user_id=identity.user_id, role=identity.role, name=identity.name,
                    groups=set(identity.groups) or None, connected_at=int(now * 1000),
                    token_expires_at=identity.expires_at, expires_at=expires(now + CONNECTION_TTL_SECONDS)).save()
@@ -63,7 +69,7 @@ class PresenceService:
         actions: list[Any] = [
             Presence.conns.add({connection_id}),
             Presence.role.set(identity.role),
-            Presence.updated_at.set(self._now_ms()),
+            Presence.updated_at.set(self._clock.now_ms()),
         ]
         if identity.name:
             actions.append(Presence.name.set(identity.name))
@@ -91,17 +97,20 @@ class PresenceService:
             return
         if presence.conns:
             return
-        if staff and self.on_staff_gone is not None:
-            self.on_staff_gone(user_id)
-        elif not staff and self.on_visitor_gone is not None:
-            self.on_visitor_gone(user_id, presence.session_id)
+        departures = self._departures()
+        if departures is None:
+            return
+        if staff:
+            departures.staff_gone(user_id)
+        else:
+            departures.visitor_gone(user_id, presence.session_id)
 
     def identity(self, connection_id: str) -> Identity | None:
         """Who holds the connection (None if unknown). ImError ``expired_token`` once the token it opened with
         has expired: the connection is then treated as closed, and taken out of the user's presence so nothing
         more is pushed to it; a client renews by reconnecting with a new token and resuming."""
         identity = self._lookup(connection_id)
-        if identity is not None and identity.expires_at is not None and self._clock() >= identity.expires_at:
+        if identity is not None and identity.expires_at is not None and self._clock.now() >= identity.expires_at:
             self._drop_conn(identity.user_id, connection_id, staff=identity.is_staff)
             raise ImError("expired_token", "your token has expired; get a new one, reconnect and resume",
                           expired_at=identity.expires_at)
@@ -160,7 +169,7 @@ class PresenceService:
             connected_at = Connection.get(connection_id, attributes_to_get=["connected_at"]).connected_at
         except DoesNotExist:
             return False
-        return self._now_ms() - int(connected_at) < CONNECTING_SECONDS * 1000
+        return self._clock.now_ms() - int(connected_at) < CONNECTING_SECONDS * 1000
 
     def _forget(self, connection_id: str, user_id: str | None) -> Identity | None:
         # Also runs on a 410, since $disconnect may never come: nothing posts to it again.

@@ -8,7 +8,6 @@ are single conditional writes on the message item, so an ACK racing the last ret
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -23,10 +22,13 @@ from chalicelib.im.errors import ImError
 from chalicelib.im.models import Message, marker_sk, message_sk
 from chalicelib.im.presence import PresenceService
 from chalicelib.im.schemas import MessageRef, SendFrame, is_session_id, message_id
-from chalicelib.platform.modelbase import expires, is_conditional_failure
+from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
+from chalicelib.platform.dynamo import is_condition_failed
+from chalicelib.platform.modelbase import expires
 from chalicelib.platform.observability import logger
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
+from chalicelib.sessions.service import SessionService
 from chalicelib.settings import MAX_DELIVERY_ATTEMPTS
 
 PENDING = "pending"
@@ -93,19 +95,22 @@ def supervises(caller: Identity, session: Session) -> bool:
     return caller.role == "admin" or (caller.role == "supervisor" and session.group_id in caller.groups)
 
 
+Companion = Callable[[Session, Message], dict[str, Any] | None]
+ROBOT_ID = "robot"
+ROBOT_ROLE = "robot"
+
+
 class ImService:
-    def __init__(self, presence: PresenceService, timer: DeliveryTimer,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, presence: PresenceService, timer: DeliveryTimer, sessions: SessionService,
+                 companion: Companion | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self._presence = presence
         self._timer = timer
+        self._sessions = sessions  # owns the session item: its sequence numbers are taken there
         self._clock = clock
         # A frame that goes with a message to its recipient (the SOP assistant's suggestions for agents), or
         # None. It is worked out beside the send's own writes and rides inside the message frame, under its
         # event name, when ready by the post: one WebSocket message instead of two.
-        self.companion: Callable[[Session, Message], dict[str, Any] | None] | None = None
-
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
+        self.companion = companion
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -116,7 +121,7 @@ class ImService:
         recipient_id = session.visitor_id if caller.is_staff else session.agent_id
         assert recipient_id is not None
         recipient_conns = _pool.submit(self._presence.connections_of, recipient_id)
-        now = self._now_ms()
+        now = self._clock.now_ms()
         to_visitor = recipient_id == session.visitor_id
         msg = Message(frame.session_id, message_sk(seq), seq=seq,
                       message_id=message_id(frame.session_id, seq), sender_id=caller.user_id,
@@ -160,18 +165,42 @@ class ImService:
         (default: an active session ``caller`` takes part in); else the ImError that says why not."""
         if condition is None:
             condition = (Session.status == sm.ACTIVE) & _side(caller)
-        session = Session(session_id)
-        now = self._now_ms()
-        # The idle clock's stamp rides on the same write: the lifecycle timer reads it when it wakes.
-        stamp = Session.last_agent_at if caller.is_staff else Session.last_visitor_at
-        try:
-            session.update(actions=[Session.seq.add(1), Session.updated_at.set(now), stamp.set(now)],
-                           condition=condition)
-        except UpdateError as err:
-            if not is_conditional_failure(err):
-                raise
-            raise self.why_not_sendable(caller, session_id) from None
+        session = self._sessions.take_seq(session_id, staff=caller.is_staff, condition=condition)
+        if session is None:
+            raise self.why_not_sendable(caller, session_id)
         return session
+
+    # -- the robot's side of a chat: the same messages, delivered at once ----------------------------------
+
+    def send_to_robot(self, visitor: Identity, connection_id: str, frame: SendFrame) -> Session | None:
+        """A visitor's message while no agent has the session (the robot's, or waiting): kept as delivered
+        history and confirmed. Returns the session as the message left it, None for a resend (answered)."""
+        session = self.next_seq(visitor, frame.session_id, Session.status.is_in(sm.BOT, sm.WAITING)
+                                & (Session.visitor_id == visitor.user_id))
+        seq = int(session.seq)
+        if not self.claim_client_id(visitor, frame, seq):
+            self.answer_duplicate(visitor, connection_id, frame)
+            return None
+        now = self._clock.now_ms()
+        msg = Message(frame.session_id, message_sk(seq), seq=seq, message_id=message_id(frame.session_id, seq),
+                      sender_id=visitor.user_id, sender_role=visitor.role, recipient_id=ROBOT_ID, kind=frame.kind,
+                      content=frame.content, client_msg_id=frame.client_msg_id, sender_conn=connection_id,
+                      status=DELIVERED, attempts=1, created_at=now, delivered_at=now)
+        msg.save(condition=Message.sk.does_not_exist())
+        self._presence.post(connection_id, self.delivered_frame(msg), visitor.user_id)
+        return session
+
+    def send_from_robot(self, session: Session, content: dict[str, Any]) -> None:
+        """A robot message: stored as delivered history and pushed to the visitor (no ACK needed: it is in
+        history, and a reconnecting client resumes it). Its sequence number stamps no idle clock."""
+        self._sessions.take_seq(session)
+        seq = int(session.seq)
+        now = self._clock.now_ms()
+        msg = Message(session.session_id, message_sk(seq), seq=seq, message_id=message_id(session.session_id, seq),
+                      sender_id=ROBOT_ID, sender_role=ROBOT_ROLE, recipient_id=session.visitor_id, kind="robot",
+                      content=content, status=DELIVERED, attempts=1, created_at=now, delivered_at=now)
+        msg.save()
+        self._presence.push(session.visitor_id, {"event": "message", "message": message_json(msg), "attempt": 1})
 
     def why_not_sendable(self, caller: Identity, session_id: str) -> ImError:
         try:
@@ -187,12 +216,12 @@ class ImService:
 
     def claim_client_id(self, caller: Identity, frame: SendFrame, seq: int) -> bool:
         marker = Message(frame.session_id, marker_sk(caller.user_id, frame.client_msg_id), seq=seq,
-                         expires_at=expires(self._clock() + MARKER_TTL_SECONDS))
+                         expires_at=expires(self._clock.now() + MARKER_TTL_SECONDS))
         try:
             marker.save(condition=Message.sk.does_not_exist())
             return True
         except PutError as err:
-            if is_conditional_failure(err):
+            if is_condition_failed(err):
                 return False
             raise
 
@@ -223,10 +252,10 @@ class ImService:
                           message_id=ref.message_id)
         msg = Message(ref.session_id, message_sk(ref.seq))
         try:
-            msg.update(actions=[Message.status.set(DELIVERED), Message.delivered_at.set(self._now_ms())],
+            msg.update(actions=[Message.status.set(DELIVERED), Message.delivered_at.set(self._clock.now_ms())],
                        condition=Message.status.is_in(PENDING, STORED) & (Message.recipient_id == caller.user_id))
         except UpdateError as err:
-            if not is_conditional_failure(err):
+            if not is_condition_failed(err):
                 raise
             return self._explain_ack(caller, ref)
         self._tell_delivered(msg)
@@ -276,11 +305,11 @@ class ImService:
         if session.agent_id != caller.user_id or msg.sender_id != session.visitor_id:
             return False
         try:
-            msg.update(actions=[Message.status.set(DELIVERED), Message.delivered_at.set(self._now_ms()),
+            msg.update(actions=[Message.status.set(DELIVERED), Message.delivered_at.set(self._clock.now_ms()),
                                 Message.recipient_id.set(caller.user_id)],
                        condition=(Message.status == STORED) & (Message.recipient_id == msg.recipient_id))
         except UpdateError as err:
-            if not is_conditional_failure(err):
+            if not is_condition_failed(err):
                 raise
             return True  # taken by another ACK meanwhile
         self._tell_delivered(msg)
@@ -315,7 +344,7 @@ class ImService:
         try:
             msg.update(actions=[Message.attempts.set(nxt)], condition=Message.status == PENDING)
         except UpdateError as err:
-            if is_conditional_failure(err):
+            if is_condition_failed(err):
                 return attempt  # ACKed in between
             raise
         self._presence.push(str(msg.recipient_id), {"event": "message", "message": message_json(msg),
@@ -331,7 +360,7 @@ class ImService:
         try:
             msg.delete(condition=Message.status == PENDING)
         except Exception as err:
-            if is_conditional_failure(err):
+            if is_condition_failed(err):
                 return False
             raise
         frame = self._failed_frame(session_id, msg.client_msg_id)

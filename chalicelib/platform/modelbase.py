@@ -36,8 +36,3 @@ def _projection(keys_only: bool) -> Any:
 def expires(epoch_seconds: float) -> datetime:
     """A TTL attribute value (pynamodb wants an aware datetime)."""
     return datetime.fromtimestamp(int(epoch_seconds), tz=UTC)
-
-
-def is_conditional_failure(err: Exception) -> bool:
-    """Whether a pynamodb write failed on its condition (rather than on anything else)."""
-    return getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException"

@@ -18,7 +18,8 @@ from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
-from chalicelib.platform.modelbase import expires, is_conditional_failure, meta
+from chalicelib.platform.dynamo import is_condition_failed
+from chalicelib.platform.modelbase import expires, meta
 
 _GRACE_SECONDS = 60
 
@@ -70,6 +71,6 @@ class Quota:
             item.update(actions=[QuotaCounter.used.add(1), QuotaCounter.expires_at.set(expires(end + _GRACE_SECONDS))],
                         condition=QuotaCounter.used.does_not_exist() | (QuotaCounter.used < limit.count))
         except UpdateError as err:
-            if not is_conditional_failure(err):
+            if not is_condition_failed(err):
                 raise
             raise RateLimited(limit, max(1, round((end - now) * 1000))) from None

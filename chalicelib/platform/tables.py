@@ -1,22 +1,9 @@
-"""Every DynamoDB table the product uses, as pynamodb models: the single definition that the local
-stack creates tables from and that ``infra/`` is checked against."""
+"""What the platform knows of any table's model (the list of the product's tables is chalicelib/tables.py)."""
 
 from __future__ import annotations
 
 from pynamodb.attributes import TTLAttribute
 from pynamodb.models import Model
-
-from chalicelib.faq.models import FaqItem, RobotSettingsItem
-from chalicelib.im.models import Connection, Message, Presence
-from chalicelib.platform.idempotency import IdempotencyRecord
-from chalicelib.platform.quota import QuotaCounter
-from chalicelib.routing.models import Agent, GroupState, Member, QueueEntry
-from chalicelib.sessions.models import Session
-from chalicelib.tickets.models import TicketItem
-
-ALL_MODELS: tuple[type[Model], ...] = (Connection, Presence, Session, Message, Agent, Member, GroupState,
-                                       QueueEntry, TicketItem, FaqItem, RobotSettingsItem, QuotaCounter,
-                                       IdempotencyRecord)
 
 
 def ttl_attribute(model: type[Model]) -> str | None:

@@ -6,81 +6,22 @@ item, each only if it holds an older ``seq``, so concurrent refreshes settle on 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from functools import lru_cache
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
 
 from chalicelib.config.model import ROUND_ROBIN, Group, RoutingConfig
 from chalicelib.im.models import Presence
+from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
+from chalicelib.platform.dynamo import Transaction, is_condition_failed
 from chalicelib.platform.observability import logger
 from chalicelib.routing.models import OFFLINE, ONLINE, Agent, GroupState, Member
-from chalicelib.settings import get_settings
 
 _LOAD_SCALE = 10_000
 # Candidates read per lookup: enough to step past a few stale index entries without a second query.
 CANDIDATES = 5
 _STATUS_RETRIES = 20
-
-
-@lru_cache(maxsize=1)
-def connection() -> Connection:
-    """pynamodb's low-level connection, for transactions (built on first use, when moto is running)."""
-    return Connection(region=get_settings().region)
-
-
-def transaction() -> TransactWrite:
-    return TransactWrite(connection=connection())
-
-
-def cancellation_codes(err: TransactWriteError) -> list[str | None]:
-    """Per item of a cancelled transaction: why it failed (``ConditionalCheckFailed``...) or None."""
-    return [r.code if r is not None and r.code != "None" else None for r in (err.cancellation_reasons or [])]
-
-
-class Labelled:
-    """Names a transaction's items, so a cancellation says which item failed.
-
-    pynamodb sends condition checks, then deletes, then puts, then updates, whatever order they were
-    added in; DynamoDB's cancellation reasons follow the sent order."""
-
-    _KINDS = ("check", "delete", "put", "update")
-
-    def __init__(self, tx: TransactWrite) -> None:
-        self.tx = tx
-        self._labels: dict[str, list[str]] = {kind: [] for kind in self._KINDS}
-
-    def check(self, label: str, model_cls: Any, hash_key: Any, condition: Any) -> None:
-        self._labels["check"].append(label)
-        self.tx.condition_check(model_cls, hash_key, condition=condition)
-
-    def delete(self, label: str, model: Any, condition: Any = None) -> None:
-        self._labels["delete"].append(label)
-        self.tx.delete(model, condition=condition)
-
-    def put(self, label: str, model: Any, condition: Any = None) -> None:
-        self._labels["put"].append(label)
-        self.tx.save(model, condition=condition)
-
-    def update(self, label: str, model: Any, actions: list[Any], condition: Any = None) -> None:
-        self._labels["update"].append(label)
-        self.tx.update(model, actions=actions, condition=condition)
-
-    def failed(self, err: TransactWriteError) -> dict[str, str]:
-        """label -> reason code, for each item that failed."""
-        order = [label for kind in self._KINDS for label in self._labels[kind]]
-        return {label: code for label, code in zip(order, cancellation_codes(err), strict=False) if code}
-
-
-@contextmanager
-def labelled_transaction() -> Iterator[Labelled]:
-    with transaction() as tx:
-        yield Labelled(tx)
 
 
 def is_available(agent: Agent) -> bool:
@@ -107,12 +48,9 @@ def rank(group: Group, priority: int, agent: Agent) -> str:
 
 
 class AgentBook:
-    def __init__(self, config: Callable[[], RoutingConfig], clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: Callable[[], RoutingConfig], clock: Clock = SYSTEM_CLOCK) -> None:
         self._config = config
         self._clock = clock
-
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
     def get(self, agent_id: str) -> Agent | None:
         try:
@@ -143,13 +81,14 @@ class AgentBook:
                         active=int(old.active) if old else 0, groups=wanted_groups or None,
                         last_assigned_at=int(old.last_assigned_at) if old else 0,
                         last_activity_at=int(old.last_activity_at) if old else 0,
-                        seq=old_seq + 1, updated_at=self._now_ms())
+                        seq=old_seq + 1, updated_at=self._clock.now_ms())
+            tx = Transaction()
+            tx.put(new, condition=Agent.seq == old_seq if old else Agent.agent_id.does_not_exist(), label="agent")
+            if unless_connected:
+                tx.check(Presence, agent_id, Presence.conns.does_not_exist(), label="presence")
+            self._move_counters(tx, old, new)
             try:
-                with labelled_transaction() as tx:
-                    tx.put("agent", new, condition=Agent.seq == old_seq if old else Agent.agent_id.does_not_exist())
-                    if unless_connected:
-                        tx.check("presence", Presence, agent_id, Presence.conns.does_not_exist())
-                    self._move_counters(tx, old, new)
+                tx.commit()
             except TransactWriteError as err:
                 failed = tx.failed(err)
                 if "presence" in failed:
@@ -164,7 +103,7 @@ class AgentBook:
         raise RuntimeError(f"agent {agent_id} kept changing; status not set")
 
     @staticmethod
-    def _move_counters(tx: Labelled, old: Agent | None, new: Agent) -> None:
+    def _move_counters(tx: Transaction, old: Agent | None, new: Agent) -> None:
         before = {g: online_slots(old) for g in (old.groups or ())} if old else {}
         after = {g: online_slots(new) for g in (new.groups or ())}
         for group_id in sorted(set(before) | set(after)):
@@ -173,8 +112,8 @@ class AgentBook:
             d_slots = after.get(group_id, 0) - before.get(group_id, 0)
             d_agents = int(is_on) - int(was_on)
             if d_slots or d_agents:
-                tx.update(f"counters:{group_id}", GroupState(group_id), [GroupState.online_capacity.add(d_slots),
-                                                                         GroupState.online_agents.add(d_agents)])
+                tx.update(GroupState(group_id), [GroupState.online_capacity.add(d_slots),
+                                                 GroupState.online_agents.add(d_agents)], label=f"counters:{group_id}")
 
     def refresh(self, agent: Agent | None = None, agent_id: str | None = None) -> Agent | None:
         """Rewrite the agent's membership items from its current state (read if not given)."""
@@ -204,7 +143,7 @@ class AgentBook:
                 member.update(actions=actions, condition=Member.agent_seq.does_not_exist()
                               | (Member.agent_seq < int(agent.seq)))
             except UpdateError as err:
-                if getattr(err, "cause_response_code", None) != "ConditionalCheckFailedException":
+                if not is_condition_failed(err):
                     raise
                 # A newer state was written already.
         return agent

@@ -15,6 +15,7 @@ from pynamodb.exceptions import UpdateError
 from chalicelib.config.model import Group, RoutingConfig
 from chalicelib.im.presence import PresenceService
 from chalicelib.platform import aws
+from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.observability import logger
 from chalicelib.routing import queue as q
 from chalicelib.routing.models import BUSY, DASHBOARD, OFFLINE, ONLINE, Agent, GroupState, Member
@@ -51,16 +52,13 @@ def csat(total: float | None, count: float | None) -> dict[str, Any]:
 
 class Dashboard:
     def __init__(self, presence: PresenceService, config: Callable[[], RoutingConfig],
-                 clock: Callable[[], float] = time.time, publisher: Callable[[str, str], None] | None = None) -> None:
+                 clock: Clock = SYSTEM_CLOCK, publisher: Callable[[str, str], None] | None = None) -> None:
         self._presence = presence
         self._config = config
         self._clock = clock
         self._publisher = publisher
         self._lock = threading.Lock()
         self._subscribers: tuple[float, frozenset[str]] | None = None
-
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
     # -- subscribers -------------------------------------------------------------------------------
 
@@ -116,7 +114,7 @@ class Dashboard:
         if group is None:
             return
         self._broadcast({"event": "dashboard.group", "group": group_counters(group, q.state_of(group_id)),
-                         "at": self._now_ms()})
+                         "at": self._clock.now_ms()})
 
     def overflow(self, group: Group, reason: str, to: str | None, session_id: str, now: int) -> None:
         """Tell supervisors at once; an SNS alert (AWS) at most once per group per ALERT_INTERVAL_MS."""
@@ -150,7 +148,7 @@ class Dashboard:
         """Every group's figures now: counters, queue waits and agents by status (reads each group's
         queue and memberships, so it is for dashboards, never for the message path)."""
         config = self._config()
-        now = self._now_ms()
+        now = self._clock.now_ms()
         groups = []
         for group in config.groups.values():
             state = q.state_of(group.group_id)

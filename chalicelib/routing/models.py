@@ -39,6 +39,8 @@ class Agent(Model):
     groups = UnicodeSetAttribute(null=True)  # the groups its memberships were written for
     last_assigned_at = NumberAttribute(default=0)
     last_activity_at = NumberAttribute(default=0)
+    # Not pynamodb's VersionAttribute: the slot changes inside assignment and close transactions bump it without
+    # a condition on it (their condition is the free slot), which VersionAttribute would add to every write.
     seq = NumberAttribute(default=0)
     updated_at = NumberAttribute(default=0)
     # Satisfaction: the sum of survey stars and how many answers (CSAT = sum / count).

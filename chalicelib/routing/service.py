@@ -14,32 +14,27 @@ counters: whatever arrives at once, no agent goes over capacity and no session i
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.auth.identity import Identity
 from chalicelib.config.model import Group, RoutingConfig
 from chalicelib.im.errors import ImError
 from chalicelib.im.presence import PresenceService
 from chalicelib.im.service import supervises
-from chalicelib.platform.modelbase import is_conditional_failure
+from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
+from chalicelib.platform.dynamo import CONFLICT, Transaction, is_condition_failed, transaction
 from chalicelib.platform.observability import logger
 from chalicelib.platform.quota import RateLimited
 from chalicelib.routing import queue as q
-from chalicelib.routing.agents import (
-    AgentBook,
-    cancellation_codes,
-    is_available,
-    labelled_transaction,
-    transaction,
-)
+from chalicelib.routing.agents import AgentBook, is_available
 from chalicelib.routing.dashboard import Dashboard
+from chalicelib.routing.errors import RoutingError
 from chalicelib.routing.models import (
     OFFLINE,
     ONLINE,
@@ -53,17 +48,9 @@ from chalicelib.routing.models import (
 from chalicelib.routing.rules import Visitor, route
 from chalicelib.schedule import hours
 from chalicelib.sessions import models as sm
-from chalicelib.sessions.lifecycle import (
-    SessionTimer,
-    start_timer,
-    stop_quietly,
-    timer_asked,
-    timer_name,
-    timer_state,
-    visitor_silent_since,
-)
 from chalicelib.sessions.models import Session
 from chalicelib.sessions.service import SessionService
+from chalicelib.sessions.timers import timer_name
 from chalicelib.tickets.service import Ticket, TicketService, left_message_key
 
 # Bounds on retry loops: each round re-reads, so these only stop a pathological livelock.
@@ -125,8 +112,9 @@ def _slot_freed(now: int) -> list[Any]:
     return [Agent.active.add(-1), Agent.seq.add(1), Agent.last_activity_at.set(now), Agent.updated_at.set(now)]
 
 
-def _note_action(note: str | None) -> list[Any]:
-    return [Session.transfer_note.set(note)] if note else [Session.transfer_note.remove()]
+def _agent_ref(agent: Agent | None) -> dict[str, Any] | None:
+    """An agent as a survey names it."""
+    return {"id": agent.agent_id, "name": agent.name} if agent is not None else None
 
 
 def session_json_for_former(session: Session) -> dict[str, Any]:
@@ -135,28 +123,20 @@ def session_json_for_former(session: Session) -> dict[str, Any]:
             "group_id": session.group_id}
 
 
-def _rule_action(session: Session | None) -> list[Any]:
-    return [Session.rule.set(session.rule)] if session is not None and session.rule else []
-
-
 class RoutingService:
+    """Rules, agents, queues and drain; every change to a session itself goes through the sessions service.
+    Also the sessions service's ``Placement``: the agent's slot and the queue entry that move with a session."""
+
     def __init__(self, presence: PresenceService, sessions: SessionService, agents: AgentBook,
-                 config: Callable[[], RoutingConfig], dashboard: Dashboard,
-                 clock: Callable[[], float] = time.time, timer: SessionTimer | None = None,
-                 tickets: TicketService | None = None) -> None:
+                 config: Callable[[], RoutingConfig], dashboard: Dashboard, tickets: TicketService,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self._presence = presence
-        # Left messages are tickets; by default over the same sessions and configuration.
-        self._tickets = tickets or TicketService(sessions, config, clock)
-        # Each assignment's lifecycle timer (idle timeout, reconnect grace); None: sessions never time out.
-        self._timer = timer
+        self._tickets = tickets  # left messages are tickets
         self._sessions = sessions
         self._agents = agents
         self._config = config
         self._dashboard = dashboard
         self._clock = clock
-
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
     # -- visitors --------------------------------------------------------------------------------
 
@@ -170,7 +150,7 @@ class RoutingService:
             self.push_positions(str(session.group_id), only=session.session_id)
             return session
         config = self._config()
-        now = self._now_ms()
+        now = self._clock.now_ms()
         group_id, rule = route(config, Visitor(channel=session.channel, source=session.source,
                                                category=session.category, tier=session.tier,
                                                language=session.language))
@@ -178,18 +158,16 @@ class RoutingService:
         if target is None:
             return session
         group, state = target
-        # Written with the assignment or the enqueue, not on their own.
-        session.requested_at = now
-        session.rule = rule
-        if int(state.waiting or 0) == 0 and self._assign_direct(session, group):
+        # The request's time and rule are written with the assignment or the enqueue, not on their own.
+        if int(state.waiting or 0) == 0 and self._assign_direct(session, group, now, rule):
             return session
-        self._enqueue(session, group, now)
+        self._enqueue(session, group, now, rule)
         return session
 
     def _open_session(self, visitor: Identity) -> Session:
         session = self._sessions.current(visitor)
         if session is None or session.status == sm.CLOSED:
-            raise ImError("not_found", "you have no open session; reconnect to start one")
+            raise RoutingError("not_found", "you have no open session; reconnect to start one")
         return session
 
     def _target_group(self, config: RoutingConfig, group: Group, session: Session,
@@ -268,8 +246,8 @@ class RoutingService:
         """The visitor stops waiting; the session goes back to the robot."""
         session = self._open_session(visitor)
         if session.status != sm.WAITING:
-            raise ImError("not_found", "you are not waiting in a queue", session_id=session.session_id)
-        self._dequeue(session, sm.BOT)
+            raise RoutingError("not_found", "you are not waiting in a queue", session_id=session.session_id)
+        self._sessions.dequeue(session, sm.BOT)
         session.refresh(consistent_read=True)
         self._sessions.announce(session)
         return session
@@ -289,7 +267,7 @@ class RoutingService:
         except RateLimited as err:
             first = self._tickets.left_message(visitor, key)
             if first is None:
-                raise ImError("rate_limited", err.message, retry_after_ms=err.retry_after_ms) from None
+                raise RoutingError("rate_limited", err.message, retry_after_ms=err.retry_after_ms) from None
             return self._left_before(first, text, contact)
         config = self._config()
         group_id = session.group_id if session and session.group_id in config.groups else None
@@ -298,7 +276,7 @@ class RoutingService:
                                                 category=visitor.category, tier=visitor.tier,
                                                 language=visitor.language))
         if session is not None and session.status == sm.WAITING:
-            self._dequeue(session, sm.BOT)
+            self._sessions.dequeue(session, sm.BOT)
         ticket, new = self._tickets.create_from_left_message(visitor, group_id, text, contact, reason or "visitor",
                                                              session.session_id if session else None, key)
         if not new:
@@ -314,8 +292,8 @@ class RoutingService:
     def _left_before(first: Ticket, text: str, contact: str | None) -> LeftMessage:
         """The answer to a message left again: the first one, unless the client id now carries other words."""
         if first.description != text or first.customer.contact != contact:
-            raise ImError("conflict", "this client_msg_id was used for a different message; use a new id for a new "
-                                      "message", field="client_msg_id", message_id=first.ticket_id)
+            raise RoutingError("conflict", "this client_msg_id was used for a different message; use a new id "
+                                           "for a new message", field="client_msg_id", message_id=first.ticket_id)
         return LeftMessage(first)
 
     def left_messages(self, group_ids: list[str], limit: int = 50) -> list[LeftMessage]:
@@ -324,13 +302,13 @@ class RoutingService:
 
     # -- assignment ------------------------------------------------------------------------------
 
-    def _assign_direct(self, session: Session, group: Group) -> bool:
+    def _assign_direct(self, session: Session, group: Group, requested_at: int, rule: str | None) -> bool:
         """Try the best free agent (the visitor's last one first, in sticky groups); False: none free."""
         if group.sticky and session.last_agent_id and \
                 any(m.agent_id == session.last_agent_id for m in group.members):
             last = self._agents.get(session.last_agent_id)
             if last is not None and is_available(last):
-                result = self._assign(session.session_id, last.agent_id, group, None, session)
+                result = self._assign(session.session_id, last.agent_id, group, None, session, requested_at, rule)
                 if result in (Result.OK, Result.SESSION_TAKEN):
                     return True
         for _ in range(_ASSIGN_ROUNDS):
@@ -338,45 +316,31 @@ class RoutingService:
             if not candidates:
                 return False
             for member in candidates:
-                result = self._assign(session.session_id, member.agent_id, group, None, session)
+                result = self._assign(session.session_id, member.agent_id, group, None, session, requested_at, rule)
                 if result in (Result.OK, Result.SESSION_TAKEN):
                     return True
         return False
 
     def _assign(self, session_id: str, agent_id: str, group: Group, entry: QueueEntry | None,
-                session: Session | None) -> Result:
-        now = self._now_ms()
-        requested_at = int(entry.requested_at) if entry else int(session.requested_at or now) if session else now
+                session: Session | None, requested_at: int | None = None, rule: str | None = None) -> Result:
+        now = self._clock.now_ms()
+        requested_at = int(entry.requested_at) if entry else requested_at if requested_at is not None else now
         timer = timer_name(session_id, now)
+        tx = Transaction()
+        tx.update(Agent(agent_id), _slot_taken(now), condition=_HAS_FREE_SLOT, label="agent")
+        self._sessions.stage_assign(tx, session_id, agent_id, group.group_id, now, timer,
+                                    queue_sk=entry.sk if entry else None, requested_at=requested_at, rule=rule)
+        counters = [GroupState.assigned.add(1), GroupState.active.add(1),
+                    GroupState.wait_ms_total.add(max(0, now - requested_at))]
+        if entry is not None:
+            tx.delete(QueueEntry(group.group_id, entry.sk), condition=QueueEntry.sk.exists(), label="entry")
+            counters.insert(0, GroupState.waiting.add(-1))
+        tx.update(GroupState(group.group_id), counters, label="counters")
         try:
-            with labelled_transaction() as tx:
-                tx.update("agent", Agent(agent_id), _slot_taken(now), condition=_HAS_FREE_SLOT)
-                if entry is not None:
-                    tx.update("session", Session(session_id), [
-                        Session.status.set(sm.ACTIVE), Session.agent_id.set(agent_id),
-                        Session.group_id.set(group.group_id), Session.assigned_at.set(now),
-                        Session.updated_at.set(now), Session.queue_sk.remove(), Session.timer.set(timer),
-                        *timer_asked(session_id, now),
-                    ], condition=(Session.status == sm.WAITING) & (Session.queue_sk == entry.sk))
-                    tx.delete("entry", QueueEntry(group.group_id, entry.sk), condition=QueueEntry.sk.exists())
-                    tx.update("counters", GroupState(group.group_id), [
-                        GroupState.waiting.add(-1), GroupState.assigned.add(1), GroupState.active.add(1),
-                        GroupState.wait_ms_total.add(max(0, now - requested_at)),
-                    ])
-                else:
-                    tx.update("session", Session(session_id), [
-                        Session.status.set(sm.ACTIVE), Session.agent_id.set(agent_id),
-                        Session.group_id.set(group.group_id), Session.assigned_at.set(now),
-                        Session.requested_at.set(requested_at), Session.updated_at.set(now),
-                        Session.timer.set(timer), *timer_asked(session_id, now), *_rule_action(session),
-                    ], condition=Session.status == sm.BOT)
-                    tx.update("counters", GroupState(group.group_id), [
-                        GroupState.assigned.add(1), GroupState.active.add(1),
-                        GroupState.wait_ms_total.add(max(0, now - requested_at)),
-                    ])
+            tx.commit()
         except TransactWriteError as err:
             failed = tx.failed(err)
-            if not failed or "TransactionConflict" in failed.values():
+            if not failed or CONFLICT in failed.values():
                 return Result.CONFLICT
             if "entry" in failed:
                 return Result.ENTRY_GONE
@@ -384,13 +348,10 @@ class RoutingService:
                 return Result.SESSION_TAKEN
             return Result.AGENT_UNAVAILABLE
         self._agents.refresh(agent_id=agent_id)
-        self._start_timer(session_id, timer)
+        self._sessions.start_timer(session_id, timer)
         if session is not None:
-            # The transaction's condition proved what the session was; it now holds exactly this.
-            session.status, session.agent_id, session.group_id = sm.ACTIVE, agent_id, group.group_id
-            session.assigned_at, session.requested_at, session.updated_at = now, requested_at, now
-            session.timer = timer
-            assigned: Session | None = session
+            assigned: Session | None = self._sessions.assigned(session, agent_id, group.group_id, now, requested_at,
+                                                               timer, rule)
         else:
             assigned = self._sessions.get(session_id)
         if assigned is not None:
@@ -398,23 +359,19 @@ class RoutingService:
         self._dashboard.group_changed(group.group_id)
         return Result.OK
 
-    def _enqueue(self, session: Session, group: Group, now: int) -> None:
-        requested_at = int(session.requested_at or now)
+    def _enqueue(self, session: Session, group: Group, now: int, rule: str | None) -> None:
+        requested_at = now  # the request's own time, as the queue orders by it
         entry = QueueEntry(group.group_id, queue_sk(q.priority_class(group, session.tier), requested_at,
                                                     session.session_id),
                            session_id=session.session_id, visitor_id=session.visitor_id,
                            priority_class=q.priority_class(group, session.tier), requested_at=requested_at)
         try:
             with transaction() as tx:
-                tx.save(entry, condition=QueueEntry.sk.does_not_exist())
-                tx.update(Session(session.session_id), actions=[
-                    Session.status.set(sm.WAITING), Session.group_id.set(group.group_id),
-                    Session.queue_sk.set(entry.sk), Session.requested_at.set(requested_at),
-                    Session.updated_at.set(now), *_rule_action(session),
-                ], condition=Session.status == sm.BOT)
+                tx.put(entry, condition=QueueEntry.sk.does_not_exist())
+                self._sessions.stage_enqueue(tx, session, group.group_id, entry.sk, requested_at, now, rule)
                 tx.update(GroupState(group.group_id), actions=[GroupState.waiting.add(1)])
         except TransactWriteError as err:
-            if "ConditionalCheckFailed" not in cancellation_codes(err):
+            if not is_condition_failed(err):
                 raise
             session.refresh(consistent_read=True)  # assigned meanwhile: say so
             self._sessions.announce(session)
@@ -426,30 +383,43 @@ class RoutingService:
         if not self.drain(group.group_id):
             self.push_positions(group.group_id, from_sk=entry.sk)
 
-    def _dequeue(self, session: Session, to_status: str, reason: str | None = None, by: str | None = None) -> bool:
-        """Take a waiting session out of its queue (to the robot, or closed); False if not waiting."""
-        if session.queue_sk is None or session.group_id is None:
-            return False
-        now = self._now_ms()
-        actions: list[Any] = [Session.status.set(to_status), Session.queue_sk.remove(), Session.updated_at.set(now)]
-        if to_status == sm.CLOSED:
-            actions += [Session.closed_at.set(now), Session.close_reason.set(reason or sm.VISITOR_ENDED),
-                        *([Session.closed_by.set(by)] if by else []),
-                        # Served before a transfer put it back in a queue: it reached an agent.
-                        *self._survey_actions(now, served=bool(session.transfers))]
-        try:
-            with transaction() as tx:
-                tx.update(Session(session.session_id), actions=actions,
-                          condition=(Session.status == sm.WAITING) & (Session.queue_sk == session.queue_sk))
-                tx.delete(QueueEntry(session.group_id, session.queue_sk), condition=QueueEntry.sk.exists())
-                tx.update(GroupState(session.group_id), actions=[GroupState.waiting.add(-1)])
-        except TransactWriteError as err:
-            if "ConditionalCheckFailed" not in cancellation_codes(err):
-                raise
-            return False
-        self._dashboard.group_changed(session.group_id)
-        self.push_positions(session.group_id, from_sk=session.queue_sk)
-        return True
+    # -- the sessions service's Placement: what moves with a session -------------------------------
+
+    @staticmethod
+    def stage_dequeue(tx: Transaction, session: Session) -> None:
+        tx.delete(QueueEntry(str(session.group_id), str(session.queue_sk)), condition=QueueEntry.sk.exists())
+        tx.update(GroupState(str(session.group_id)), actions=[GroupState.waiting.add(-1)])
+
+    def dequeued(self, session: Session) -> None:
+        self._dashboard.group_changed(str(session.group_id))
+        self.push_positions(str(session.group_id), from_sk=session.queue_sk)
+
+    @staticmethod
+    def stage_release(tx: Transaction, session: Session, now: int) -> None:
+        tx.update(Agent(str(session.agent_id)), actions=_slot_freed(now), condition=Agent.active > 0)
+        if session.group_id:
+            handled_ms = max(0, now - int(session.assigned_at or now))
+            tx.update(GroupState(session.group_id), actions=[
+                GroupState.handled.add(1), GroupState.handle_ms_total.add(handled_ms), GroupState.active.add(-1),
+            ])
+
+    def released(self, session: Session) -> dict[str, Any] | None:
+        agent = self._agents.refresh(agent_id=str(session.agent_id))
+        if agent is not None and is_available(agent):
+            self.drain_for(agent)
+        if session.group_id:
+            self._dashboard.group_changed(session.group_id)
+        return _agent_ref(agent)
+
+    def agent_ref(self, agent_id: str) -> dict[str, Any] | None:
+        return _agent_ref(self._agents.get(agent_id))
+
+    def stage_rating(self, tx: Transaction, agent_id: str | None, group_id: str | None, stars: int) -> None:
+        """A survey answer counts for the session's agent and group, in the answer's own transaction."""
+        if agent_id:
+            tx.update(Agent(agent_id), actions=[Agent.csat_sum.add(stars), Agent.csat_count.add(1)])
+        if group_id:
+            tx.update(GroupState(group_id), actions=[GroupState.csat_sum.add(stars), GroupState.csat_count.add(1)])
 
     def drain(self, group_id: str, freed: Agent | None = None) -> int:
         """Assign the group's queue, head first, to free agents while both last; returns how many.
@@ -494,17 +464,15 @@ class RoutingService:
             self.push_positions(group_id)
         return assigned
 
-    @staticmethod
-    def _drop_stale_entry(entry: QueueEntry) -> None:
+    def _drop_stale_entry(self, entry: QueueEntry) -> None:
         # The session is no longer waiting under this entry (it left or closed in a way that missed it).
         try:
             with transaction() as tx:
+                self._sessions.stage_not_waiting_under(tx, entry.session_id, entry.sk)
                 tx.delete(QueueEntry(entry.group_id, entry.sk), condition=QueueEntry.sk.exists())
                 tx.update(GroupState(entry.group_id), actions=[GroupState.waiting.add(-1)])
-                tx.condition_check(Session, entry.session_id,
-                                   condition=(Session.status != sm.WAITING) | (Session.queue_sk != entry.sk))
         except TransactWriteError as err:
-            if "ConditionalCheckFailed" not in cancellation_codes(err):
+            if not is_condition_failed(err):
                 raise
 
     # -- positions -------------------------------------------------------------------------------
@@ -517,7 +485,7 @@ class RoutingService:
             return 0
         waiting = q.entries(group_id)
         state = q.state_of(group_id)
-        now = self._now_ms()
+        now = self._clock.now_ms()
         frames: dict[str, dict[str, Any]] = {}
         for index, entry in enumerate(waiting):
             if only is not None and entry.session_id != only:
@@ -533,7 +501,7 @@ class RoutingService:
         """An agent goes online, busy or offline, or changes capacity; a new free slot drains queues."""
         config = self._config()
         if capacity is not None and not 1 <= capacity <= config.max_capacity:
-            raise ImError("invalid_frame", f"'capacity' must be from 1 to {config.max_capacity}", field="capacity")
+            raise RoutingError("invalid_frame", f"'capacity' must be from 1 to {config.max_capacity}", field="capacity")
         updated = self._agents.set_status(agent.user_id, status, name=agent.name, capacity=capacity)
         assert updated is not None  # unconditional
         if is_available(updated) and self.drain_for(updated):
@@ -566,140 +534,6 @@ class RoutingService:
         order = sorted(config.groups_of(agent.agent_id), key=lambda gp: gp[1])
         return sum(self.drain(group.group_id, agent) for group, _ in order)
 
-    # -- lifecycle timers --------------------------------------------------------------------------
-
-    def _start_timer(self, session_id: str, name: str) -> None:
-        if self._timer is None:
-            return
-        policy = self._config().sessions
-        # The first wake is the earliest a warning could be due: a full idle period from now. The assignment
-        # recorded that this timer is owed: if the start fails (throttled), the minute tick starts it.
-        start_timer(self._timer, name, timer_state(session_id, name, policy, policy.idle_warn_seconds))
-
-    def _stop_timer(self, name: str | None) -> None:
-        if self._timer is not None and name:
-            stop_quietly(self._timer, name)
-
-    # -- ending ----------------------------------------------------------------------------------
-
-    def end_session(self, caller: Identity, session_id: str) -> Session:
-        """A participant ends the session: a waiting one leaves its queue, an active one frees its
-        agent's slot at once and the agent's groups are drained."""
-        session = self._participant_session(caller, session_id)
-        reason = sm.AGENT_ENDED if caller.user_id == session.agent_id else sm.VISITOR_ENDED
-        agent = None
-        if session.status == sm.WAITING:
-            won = self._dequeue(session, sm.CLOSED, reason=reason, by=caller.user_id)
-        elif session.status == sm.ACTIVE:
-            won, agent = self._release(session, caller.user_id, reason)
-        else:
-            won = self._close_bot(session, caller.user_id, reason)
-        return self._closed(session, agent) if won else self._lost(session)
-
-    def resolve(self, caller: Identity, session_id: str) -> Session:
-        """The agent confirms the issue is solved: the session closes (with its survey)."""
-        session = self._participant_session(caller, session_id)
-        if caller.user_id != session.agent_id or session.status != sm.ACTIVE:
-            raise ImError("forbidden", "only the session's agent resolves it", session_id=session_id)
-        won, agent = self._release(session, caller.user_id, sm.RESOLVED)
-        return self._closed(session, agent) if won else self._lost(session)
-
-    def close_idle(self, session: Session) -> bool:
-        """The lifecycle timer's close: only if the visitor still has not answered since the warning."""
-        won, agent = self._release(session, "system", sm.IDLE_TIMEOUT,
-                                   visitor_silent_since(session) & (Session.warned_at == session.warned_at))
-        if won:
-            self._closed(session, agent)
-        return won
-
-    def _participant_session(self, caller: Identity, session_id: str) -> Session:
-        session = self._sessions.get(session_id)
-        if session is None:
-            raise ImError("not_found", "no such session", session_id=session_id)
-        if caller.user_id not in (session.visitor_id, session.agent_id):
-            raise ImError("forbidden", "you are not a participant of this session", session_id=session_id)
-        if session.status == sm.CLOSED:
-            raise ImError("session_closed", "this session has ended", session_id=session_id)
-        return session
-
-    def _closed(self, session: Session, agent: Agent | None = None) -> Session:
-        """After the close that won: tell both sides, the survey first (if it sent one), then the closed session.
-        ``agent``: the session's agent as the close left it (its name is in the survey), when the close read it."""
-        session.refresh(consistent_read=True)
-        if session.survey_sent_at is not None:
-            self._presence.push(session.visitor_id, self._survey_frame(session, agent))
-        self._sessions.announce(session)
-        return session
-
-    def _lost(self, session: Session) -> Session:
-        """Another change got there first (the winner told both sides): say why this one did not apply."""
-        session.refresh(consistent_read=True)
-        if session.status == sm.CLOSED:
-            raise ImError("session_closed", "this session has ended", session_id=session.session_id)
-        raise ImError("conflict", "the session changed meanwhile; reload it and retry", session_id=session.session_id)
-
-    def _survey_frame(self, session: Session, agent: Agent | None = None) -> dict[str, Any]:
-        if agent is None and session.agent_id:
-            agent = self._agents.get(session.agent_id)
-        return {"event": "survey", "session_id": session.session_id,
-                "question": "How satisfied are you with this chat?", "scale": [1, 5],
-                "tags": list(self._config().sessions.survey.tags),
-                "agent": {"id": agent.agent_id, "name": agent.name} if agent is not None else None,
-                "expires_at": int(session.survey_expires_at or 0)}
-
-    def _survey_actions(self, now: int, served: bool) -> list[Any]:
-        """The survey rides on the close's own write, so exactly the one close that wins sends it."""
-        policy = self._config().sessions.survey
-        if not served and not policy.robot_sessions:
-            return []
-        return [Session.survey_sent_at.set(now),
-                Session.survey_expires_at.set(now + policy.answer_within_seconds * 1000)]
-
-    def _close_bot(self, session: Session, by: str, reason: str) -> bool:
-        now = self._now_ms()
-        try:
-            session.update(actions=[Session.status.set(sm.CLOSED), Session.closed_at.set(now),
-                                    Session.closed_by.set(by), Session.close_reason.set(reason),
-                                    Session.updated_at.set(now), *self._survey_actions(now, served=False)],
-                           condition=Session.status == sm.BOT)
-        except UpdateError as err:
-            if not is_conditional_failure(err):
-                raise
-            return False
-        return True
-
-    def _release(self, session: Session, by: str, reason: str, condition: Any = None) -> tuple[bool, Agent | None]:
-        """Close an active session and free its agent's slot in one transaction; (False, None) if already done
-        (or ``condition`` no longer holds), else (True, the agent as it is now)."""
-        now = self._now_ms()
-        agent_id = str(session.agent_id)
-        handled_ms = max(0, now - int(session.assigned_at or now))
-        owned = (Session.status == sm.ACTIVE) & (Session.agent_id == agent_id)
-        try:
-            with transaction() as tx:
-                tx.update(Session(session.session_id), actions=[
-                    Session.status.set(sm.CLOSED), Session.closed_at.set(now), Session.closed_by.set(by),
-                    Session.close_reason.set(reason), Session.updated_at.set(now),
-                    *self._survey_actions(now, served=True),
-                ], condition=owned if condition is None else owned & condition)
-                tx.update(Agent(agent_id), actions=_slot_freed(now), condition=Agent.active > 0)
-                if session.group_id:
-                    tx.update(GroupState(session.group_id), actions=[
-                        GroupState.handled.add(1), GroupState.handle_ms_total.add(handled_ms),
-                        GroupState.active.add(-1),
-                    ])
-        except TransactWriteError as err:
-            if "ConditionalCheckFailed" not in cancellation_codes(err):
-                raise
-            return False, None
-        self._stop_timer(session.timer)
-        agent = self._agents.refresh(agent_id=agent_id)
-        if agent is not None and is_available(agent):
-            self.drain_for(agent)
-        if session.group_id:
-            self._dashboard.group_changed(session.group_id)
-        return True, agent
-
     # -- transfer --------------------------------------------------------------------------------
 
     def transfer(self, caller: Identity, session_id: str, note: str | None, *, to_agent: str | None = None,
@@ -709,13 +543,13 @@ class RoutingService:
         history stays with the session and each agent's load moves with it."""
         session = self._sessions.get(session_id)
         if session is None:
-            raise ImError("not_found", "no such session", session_id=session_id)
+            raise RoutingError("not_found", "no such session", session_id=session_id)
         if caller.user_id != session.agent_id and not supervises(caller, session):
-            raise ImError("forbidden", "only the session's agent, or a supervisor of its group, transfers it",
-                          session_id=session_id)
+            raise RoutingError("forbidden", "only the session's agent, or a supervisor of its group, transfers it",
+                               session_id=session_id)
         if session.status != sm.ACTIVE or session.agent_id is None:
-            raise ImError("session_closed" if session.status == sm.CLOSED else "no_agent",
-                          "only a session an agent is serving can be transferred", session_id=session_id)
+            raise RoutingError("session_closed" if session.status == sm.CLOSED else "no_agent",
+                               "only a session an agent is serving can be transferred", session_id=session_id)
         if to_agent is not None:
             return self._transfer_to_agent(session, session.agent_id, to_agent, note)
         assert to_group is not None
@@ -723,23 +557,21 @@ class RoutingService:
 
     def _transfer_to_agent(self, session: Session, from_id: str, to_id: str, note: str | None) -> Session:
         if to_id == from_id:
-            raise ImError("invalid_frame", "'to_agent' already serves this session", field="to_agent")
-        now = self._now_ms()
+            raise RoutingError("invalid_frame", "'to_agent' already serves this session", field="to_agent")
+        now = self._clock.now_ms()
+        tx = Transaction()
+        tx.update(Agent(to_id), _slot_taken(now), condition=_HAS_FREE_SLOT, label="agent")
+        tx.update(Agent(from_id), _slot_freed(now), condition=Agent.active > 0, label="from")
+        self._sessions.stage_transfer_to_agent(tx, session, from_id, to_id, note, now)
         try:
-            with labelled_transaction() as tx:
-                tx.update("agent", Agent(to_id), _slot_taken(now), condition=_HAS_FREE_SLOT)
-                tx.update("from", Agent(from_id), _slot_freed(now), condition=Agent.active > 0)
-                tx.update("session", Session(session.session_id), [
-                    Session.agent_id.set(to_id), Session.transfers.add(1), Session.transferred_from.set(from_id),
-                    *_note_action(note), Session.updated_at.set(now), Session.agent_away_at.remove(),
-                ], condition=(Session.status == sm.ACTIVE) & (Session.agent_id == from_id))
+            tx.commit()
         except TransactWriteError as err:
             failed = tx.failed(err)
-            if "agent" in failed and failed["agent"] != "TransactionConflict":
-                raise ImError("agent_unavailable", "that agent is not online with a free slot; pick another "
-                              "or transfer to a group", field="to_agent") from None
-            raise ImError("conflict", "the session changed meanwhile; reload it and retry",
-                          session_id=session.session_id) from None
+            if "agent" in failed and failed["agent"] != CONFLICT:
+                raise RoutingError("agent_unavailable", "that agent is not online with a free slot; pick another "
+                                   "or transfer to a group", field="to_agent") from None
+            raise RoutingError("conflict", "the session changed meanwhile; reload it and retry",
+                               session_id=session.session_id) from None
         self._agents.refresh(agent_id=to_id)
         freed = self._agents.refresh(agent_id=from_id)
         session.refresh(consistent_read=True)
@@ -757,21 +589,15 @@ class RoutingService:
         config = self._config()
         group = config.groups.get(group_id)
         if group is None:
-            raise ImError("invalid_frame", f"no group {group_id!r}; use one of {', '.join(sorted(config.groups))}",
-                          field="to_group")
-        now = self._now_ms()
+            raise RoutingError("invalid_frame", f"no group {group_id!r}; use one of {', '.join(sorted(config.groups))}",
+                               field="to_group")
+        now = self._clock.now_ms()
         entry = QueueEntry(group_id, queue_sk(TRANSFERRED, now, session.session_id), session_id=session.session_id,
                            visitor_id=session.visitor_id, priority_class=TRANSFERRED, requested_at=now)
         try:
             with transaction() as tx:
-                tx.update(Session(session.session_id), actions=[
-                    Session.status.set(sm.WAITING), Session.agent_id.remove(), Session.group_id.set(group_id),
-                    Session.queue_sk.set(entry.sk), Session.requested_at.set(now), Session.timer.remove(),
-                    Session.agent_away_at.remove(),
-                    Session.transfers.add(1), Session.transferred_from.set(from_id), *_note_action(note),
-                    Session.last_agent_id.set(from_id), Session.updated_at.set(now),
-                ], condition=(Session.status == sm.ACTIVE) & (Session.agent_id == from_id))
-                tx.save(entry, condition=QueueEntry.sk.does_not_exist())
+                self._sessions.stage_transfer_to_queue(tx, session, from_id, group_id, entry.sk, note, now)
+                tx.put(entry, condition=QueueEntry.sk.does_not_exist())
                 # Back to its own group: one write for both counts (a transaction touches an item once).
                 same_group = session.group_id == group_id
                 tx.update(GroupState(group_id), actions=[
@@ -780,11 +606,11 @@ class RoutingService:
                 if session.group_id and not same_group:
                     tx.update(GroupState(session.group_id), actions=[GroupState.active.add(-1)])
         except TransactWriteError as err:
-            if "ConditionalCheckFailed" not in cancellation_codes(err):
+            if not is_condition_failed(err):
                 raise
-            raise ImError("conflict", "the session changed meanwhile; reload it and retry",
-                          session_id=session.session_id) from None
-        self._stop_timer(session.timer)
+            raise RoutingError("conflict", "the session changed meanwhile; reload it and retry",
+                               session_id=session.session_id) from None
+        self._sessions.stop_timer(session.timer)
         freed = self._agents.refresh(agent_id=from_id)
         session.refresh(consistent_read=True)
         self._tell_transfer(session, from_id, None, group, notice)
@@ -822,7 +648,7 @@ class RoutingService:
         """Run every minute (EventBridge): queue-timeout offers, fresh positions and wait estimates,
         and dashboard figures. Returns counts for the log."""
         config = self._config()
-        now = self._now_ms()
+        now = self._clock.now_ms()
         offered = 0
         for group in config.groups.values():
             for entry in q.entries(group.group_id):

@@ -17,163 +17,53 @@ same execution name, so a timer is never started twice.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import secrets
-import time
-import zlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.config.model import RoutingConfig, SessionPolicy
+from chalicelib.config.model import RoutingConfig
 from chalicelib.im.presence import PresenceService
-from chalicelib.platform import aws
-from chalicelib.platform.modelbase import is_conditional_failure
+from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.observability import logger
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import TIMER_SHARDS, Session
 from chalicelib.sessions.service import SessionService
-from chalicelib.settings import get_settings
-
-if TYPE_CHECKING:
-    from chalicelib.routing.service import RoutingService
-
-TimerState = dict[str, Any]
-"""The execution's input and the step's output: ``session_id``, ``timer`` (the execution's name),
-``warn_seconds``, ``close_seconds``, ``grace_seconds``, ``agent_grace_seconds`` (from the configuration when
-it started, so tests use short ones), ``wait_seconds`` (the next sleep), ``retry_seconds`` (the sleep before
-trying a step again that failed past its retries) and ``done``."""
-
-# A wake whose step failed past the state machine's quick retries (the Lambda or DynamoDB down for a while)
-# is tried again this much later rather than ending the timer: a dead timer is a session that never closes.
-RETRY_SECONDS = 60
-# The tick starts a timer asked for this long ago and still not seen started (younger ones are most likely
-# being started right now), at most REPAIR_BATCH per tick (Standard StartExecution: a bucket of 1,300).
-REPAIR_AFTER_SECONDS = 30
-REPAIR_BATCH = 1000
-THROTTLED = ("ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded")
+from chalicelib.sessions.timers import (
+    REPAIR_AFTER_SECONDS,
+    REPAIR_BATCH,
+    SessionTimer,
+    TimerState,
+    TimerUnavailable,
+    seen_started,
+    start_timer,
+    stop_quietly,
+    timer_asked,
+    timer_name,
+    timer_state,
+    visitor_silent_since,
+)
 
 
-class TimerUnavailable(Exception):
-    """Step Functions did not start the execution (``throttled``: try again once its bucket refills)."""
+class Staffing(Protocol):
+    """Routing's side of an agent who goes away (chalicelib/routing implements it)."""
 
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.throttled = code in THROTTLED
+    def agent_disconnected(self, agent_id: str) -> None: ...
 
-
-class SessionTimer(Protocol):
-    def start(self, name: str, state: TimerState) -> None: ...
-
-    def stop(self, name: str) -> None: ...
-
-
-def timer_name(session_id: str, at_ms: int) -> str:
-    """Unique per start (Standard executions' names cannot be reused for 90 days), and telling whose."""
-    return f"{session_id}-{at_ms}-{secrets.token_hex(3)}"
-
-
-def timer_state(session_id: str, name: str, policy: SessionPolicy, wait_seconds: int) -> TimerState:
-    return {"session_id": session_id, "timer": name, "warn_seconds": policy.idle_warn_seconds,
-            "close_seconds": policy.idle_close_seconds, "grace_seconds": policy.reconnect_grace_seconds,
-            "agent_grace_seconds": policy.agent_grace_seconds, "wait_seconds": max(1, wait_seconds),
-            "retry_seconds": RETRY_SECONDS, "done": False}
-
-
-def timer_shard(session_id: str) -> str:
-    return f"t{zlib.crc32(session_id.encode()) % TIMER_SHARDS}"
-
-
-def timer_asked(session_id: str, now: int) -> list[Any]:
-    """Actions for the write that names a session's new timer: they record that its execution is owed."""
-    return [Session.timer_shard.set(timer_shard(session_id)), Session.timer_asked_at.set(now)]
-
-
-def _seen_started(session_id: str, name: str) -> None:
-    """The execution ``name`` runs: the session owes no timer (unless a newer one was asked for since). A
-    failure here only leaves the mark; the tick then finds the execution already there."""
-    try:
-        Session(session_id).update(actions=[Session.timer_shard.remove(), Session.timer_asked_at.remove()],
-                                   condition=Session.timer == name)
-    except UpdateError as err:
-        if not is_conditional_failure(err):
-            logger.warning("could not clear a started timer's mark", extra={"timer": name})
-
-
-def start_timer(timer: SessionTimer, name: str, state: TimerState) -> bool:
-    """Start a timer whose need was recorded (``timer_asked``). A failure is logged, not raised: the write
-    that asked for it has committed, and the minute tick starts it."""
-    try:
-        timer.start(name, state)
-    except Exception:
-        logger.warning("lifecycle timer not started; the tick will", extra={"timer": name}, exc_info=True)
-        return False
-    _seen_started(str(state["session_id"]), name)
-    return True
-
-
-def stop_quietly(timer: SessionTimer, name: str) -> None:
-    """Stop a timer; a failure is logged, not raised: a timer left running ends by itself at its next wake,
-    since it no longer owns the session."""
-    try:
-        timer.stop(name)
-    except Exception:
-        logger.exception("could not stop a lifecycle timer", extra={"timer": name})
-
-
-def visitor_silent_since(session: Session) -> Any:
-    """The condition that the visitor has sent nothing since ``session`` was read (its idle clock still runs)."""
-    if session.last_visitor_at is None:
-        return Session.last_visitor_at.does_not_exist()
-    return Session.last_visitor_at == session.last_visitor_at
-
-
-class StepFunctionsSessionTimer:
-    """The lifecycle state machine (Standard: it may sleep for hours, and only its wakes are billed)."""
-
-    def __init__(self, machine_arn: str | None = None, client: Callable[[], Any] | None = None) -> None:
-        self._machine_arn = machine_arn
-        self._client = client or (lambda: aws.client("stepfunctions"))
-
-    def _machine(self) -> str:
-        return self._machine_arn or get_settings().lifecycle_state_machine_arn
-
-    def start(self, name: str, state: TimerState) -> None:
-        """Start the execution ``name``; TimerUnavailable if Step Functions would not."""
-        try:
-            self._client().start_execution(stateMachineArn=self._machine(), name=name, input=json.dumps(state))
-        except ClientError as err:
-            code = str(err.response.get("Error", {}).get("Code"))
-            if code == "ExecutionAlreadyExists":
-                return  # each timer has its own name: this one was started before (its mark outlived it)
-            raise TimerUnavailable(code) from err
-
-    def stop(self, name: str) -> None:
-        arn = self._machine().replace(":stateMachine:", ":execution:", 1) + ":" + name
-        try:
-            self._client().stop_execution(executionArn=arn, cause="session no longer needs it")
-        except ClientError as err:
-            # Already ended (it woke, saw the close and stopped itself): nothing to do.
-            if err.response.get("Error", {}).get("Code") not in ("ExecutionDoesNotExist", "ValidationException"):
-                raise
+    def hand_back(self, session: Session) -> bool: ...
 
 
 class LifecycleService:
-    def __init__(self, presence: PresenceService, sessions: SessionService, routing: RoutingService,
+    def __init__(self, presence: PresenceService, sessions: SessionService, staffing: Staffing,
                  timer: SessionTimer | None, config: Callable[[], RoutingConfig],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self._presence = presence
         self._sessions = sessions
-        self._routing = routing
+        self._staffing = staffing
         self._timer = timer
         self._config = config
         self._clock = clock
-
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
     # -- the state machine's step ------------------------------------------------------------------
 
@@ -182,7 +72,7 @@ class LifecycleService:
         session = self._sessions.get(str(state["session_id"]))
         if session is None or session.status != sm.ACTIVE or session.timer != state["timer"]:
             return {**state, "done": True}
-        now = self._now_ms()
+        now = self._clock.now_ms()
         due: list[int] = []
         if session.agent_away_at is not None:
             back_at = self._agent_away(session, now, int(state.get("agent_grace_seconds") or 0))
@@ -204,7 +94,7 @@ class LifecycleService:
             close_at = int(session.warned_at) + int(state["close_seconds"]) * 1000
             if now < close_at:
                 due.append(close_at)
-            elif self._routing.close_idle(session):
+            elif self._sessions.close_idle(session):
                 return {**state, "done": True}
             elif again:
                 # Something changed as it closed (a reply, another close): decide again on what is there now.
@@ -253,7 +143,7 @@ class LifecycleService:
         hand_back_at = int(session.agent_away_at or 0) + grace_seconds * 1000
         if now < hand_back_at:
             return hand_back_at
-        return None if self._routing.hand_back(session) else now + 1000
+        return None if self._staffing.hand_back(session) else now + 1000
 
     def _mark_offline(self, session: Session, now: int) -> None:
         if self._presence.connections_of(session.visitor_id):
@@ -279,7 +169,7 @@ class LifecycleService:
         if self._timer is None:
             return 0
         policy = self._config().sessions
-        cutoff = self._now_ms() - int(older_than_seconds * 1000)
+        cutoff = self._clock.now_ms() - int(older_than_seconds * 1000)
         started = 0
         for shard in range(TIMER_SHARDS):
             for key in Session.awaiting_timer.query(f"t{shard}", Session.timer_asked_at < cutoff):
@@ -300,7 +190,7 @@ class LifecycleService:
                         return started
                     logger.warning("lifecycle timer repair failed", extra={"timer": name}, exc_info=True)
                     continue
-                _seen_started(session.session_id, name)
+                seen_started(session.session_id, name)
                 started += 1
         return started
 
@@ -315,12 +205,12 @@ class LifecycleService:
     def staff_gone(self, user_id: str) -> None:
         """A staff member's last connection closed: offline, and each session it serves gets a fresh timer
         that wakes when the agent's grace period ends (the running one may sleep far longer)."""
-        self._routing.agent_disconnected(user_id)
+        self._staffing.agent_disconnected(user_id)
         policy = self._config().sessions
         if self._timer is None or policy.agent_grace_seconds <= 0:
             return
         for session in self._sessions.of_agent(user_id):
-            now = self._now_ms()
+            now = self._clock.now_ms()
             old, name = session.timer, timer_name(session.session_id, now)
             try:
                 session.update(actions=[Session.agent_away_at.set(now), Session.timer.set(name),
@@ -341,7 +231,7 @@ class LifecycleService:
         session = self._sessions.get(session_id)
         if session is None or session.status != sm.ACTIVE or session.visitor_id != visitor_id:
             return
-        now = self._now_ms()
+        now = self._clock.now_ms()
         policy = self._config().sessions
         old, name = session.timer, timer_name(session_id, now)
         try:

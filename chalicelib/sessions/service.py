@@ -1,22 +1,37 @@
-"""A visitor's session: opening (robot first), finding it again, and telling both sides about it.
+"""A visitor's session, and every change to its item: opening (robot first), the robot's marks, sequence
+numbers, entering and leaving a queue, assignment, transfer, closing with its survey.
 
-Who serves a session is routing's business (chalicelib/routing)."""
+Who serves a session is routing's business (chalicelib/routing): it picks the agent or the queue, and the
+changes that move an agent's slot or a queue entry with the session are one transaction, whose session part is
+written here (``stage_*``) and whose routing part routing adds (``Placement``)."""
 
 from __future__ import annotations
 
 import secrets
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
 
 from chalicelib.auth.identity import Identity, shop_customer_id
+from chalicelib.config.model import RoutingConfig
 from chalicelib.im.models import Presence
 from chalicelib.im.presence import PresenceService
-from chalicelib.platform.modelbase import is_conditional_failure
+from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
+from chalicelib.platform.dynamo import Transaction, is_condition_failed, transaction
 from chalicelib.sessions import models as sm
+from chalicelib.sessions.errors import SessionError
 from chalicelib.sessions.models import Session
+from chalicelib.sessions.timers import (
+    SessionTimer,
+    start_timer,
+    stop_quietly,
+    timer_asked,
+    timer_state,
+    visitor_silent_since,
+)
 
 
 def new_session_id() -> str:
@@ -81,13 +96,45 @@ def _fetch(keys: Iterable[Session]) -> list[Session]:
     return [found[i] for i in ids if i in found]
 
 
-class SessionService:
-    def __init__(self, presence: PresenceService, clock: Callable[[], float] = time.time) -> None:
-        self._presence = presence
-        self._clock = clock
+class Placement(Protocol):
+    """Routing's side of a session's changes (chalicelib/routing implements it): the agent's slot, the queue
+    entry and the group's counters that move in the same transaction as the session, and what follows."""
 
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
+    def stage_release(self, tx: Transaction, session: Session, now: int) -> None:
+        """Add the freeing of the agent's slot (and the group's counts) to the close of an active session."""
+
+    def released(self, session: Session) -> dict[str, Any] | None:
+        """After that close: refill the freed slot; returns the agent (``id``, ``name``) as its survey names it."""
+
+    def stage_dequeue(self, tx: Transaction, session: Session) -> None:
+        """Add the removal of the session's queue entry (and the group's count) to its leaving the queue."""
+
+    def dequeued(self, session: Session) -> None:
+        """After the session left its queue: those behind it move up."""
+
+    def agent_ref(self, agent_id: str) -> dict[str, Any] | None:
+        """The agent (``id``, ``name``) as a survey names it, None if unknown."""
+
+
+def _note_action(note: str | None) -> list[Any]:
+    return [Session.transfer_note.set(note)] if note else [Session.transfer_note.remove()]
+
+
+def _rule_action(rule: str | None) -> list[Any]:
+    return [Session.rule.set(rule)] if rule else []
+
+
+class SessionService:
+    def __init__(self, presence: PresenceService, config: Callable[[], RoutingConfig],
+                 placement: Callable[[], Placement], timer: SessionTimer | None = None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
+        self._presence = presence
+        self._config = config
+        # Routing is built over this service, so it is reached through a provider, read at call time.
+        self._placement = placement
+        # Each assignment's lifecycle timer (idle timeout, reconnect grace); None: sessions never time out.
+        self._timer = timer
+        self._clock = clock
 
     def current_or_new(self, visitor: Identity, presence: Presence) -> Session:
         """The visitor's open session, or a new one (robot first) if it has none."""
@@ -100,7 +147,7 @@ class SessionService:
                 last_agent = session.agent_id or session.last_agent_id
             except DoesNotExist:
                 pass
-        now = self._now_ms()
+        now = self._clock.now_ms()
         session = Session(new_session_id(), visitor_id=visitor.user_id, visitor_name=visitor.name,
                           status=sm.BOT, channel=visitor.channel, source=visitor.source,
                           category=visitor.category, tier=visitor.tier, language=visitor.language,
@@ -121,7 +168,7 @@ class SessionService:
                 actions=[Session.uploads.add(1)],
                 condition=open_and_own & (Session.uploads.does_not_exist() | (Session.uploads < limit)))
         except UpdateError as err:
-            if not is_conditional_failure(err):
+            if not is_condition_failed(err):
                 raise
             session = self.get(session_id)
             return "limit" if session is not None and session.status != sm.CLOSED else "no_session"
@@ -163,3 +210,248 @@ class SessionService:
         if session.agent_id:
             frames[session.agent_id] = {"event": "session", "session": session_json(session, staff=True), **extra}
         self._presence.push_many(frames)  # one read for both sides
+
+    # -- the robot's marks and sequence numbers ------------------------------------------------------
+
+    @staticmethod
+    def robot_off(session: Session) -> None:
+        """The robot never answers in this session again (handed off)."""
+        session.update(actions=[Session.robot_off.set(True)])
+
+    @staticmethod
+    def set_robot_misses(session: Session, misses: int) -> None:
+        if int(session.robot_misses or 0) != misses:
+            session.update(actions=[Session.robot_misses.set(misses)])
+
+    def take_seq(self, session: Session | str, *, staff: bool | None = None,
+                 condition: Condition | None = None) -> Session | None:
+        """Take the session's next sequence number (one write, which also refreshes ``session``); None when
+        ``condition`` did not hold. ``staff``: the sender's side, whose idle-clock stamp rides on the same write
+        (the lifecycle timer reads it when it wakes); None: the robot's, which stamps nothing."""
+        item = Session(session) if isinstance(session, str) else session
+        actions: list[Any] = [Session.seq.add(1)]
+        if staff is not None:
+            now = self._clock.now_ms()
+            stamp = Session.last_agent_at if staff else Session.last_visitor_at
+            actions += [Session.updated_at.set(now), stamp.set(now)]
+        try:
+            item.update(actions=actions, condition=condition)
+        except UpdateError as err:
+            if not is_condition_failed(err):
+                raise
+            return None
+        return item
+
+    # -- queues and assignment: the session's part of routing's transactions --------------------------
+
+    @staticmethod
+    def stage_enqueue(tx: Transaction, session: Session, group_id: str, queue_sk: str, requested_at: int,
+                      now: int, rule: str | None) -> None:
+        """The robot's session waits in ``group_id``'s queue under ``queue_sk``."""
+        tx.update(Session(session.session_id), actions=[
+            Session.status.set(sm.WAITING), Session.group_id.set(group_id), Session.queue_sk.set(queue_sk),
+            Session.requested_at.set(requested_at), Session.updated_at.set(now), *_rule_action(rule),
+        ], condition=Session.status == sm.BOT, label="session")
+
+    @staticmethod
+    def stage_assign(tx: Transaction, session_id: str, agent_id: str, group_id: str, now: int, timer: str, *,
+                     queue_sk: str | None, requested_at: int, rule: str | None) -> None:
+        """The session goes to ``agent_id``: from its place ``queue_sk`` in a queue, or straight from the robot."""
+        actions: list[Any] = [Session.status.set(sm.ACTIVE), Session.agent_id.set(agent_id),
+                              Session.group_id.set(group_id), Session.assigned_at.set(now),
+                              Session.updated_at.set(now)]
+        if queue_sk is not None:
+            tx.update(Session(session_id), actions=[*actions, Session.queue_sk.remove(), Session.timer.set(timer),
+                                                    *timer_asked(session_id, now)],
+                      condition=(Session.status == sm.WAITING) & (Session.queue_sk == queue_sk), label="session")
+        else:
+            tx.update(Session(session_id), actions=[*actions, Session.requested_at.set(requested_at),
+                                                    Session.timer.set(timer), *timer_asked(session_id, now),
+                                                    *_rule_action(rule)],
+                      condition=Session.status == sm.BOT, label="session")
+
+    @staticmethod
+    def assigned(session: Session, agent_id: str, group_id: str, now: int, requested_at: int, timer: str,
+                 rule: str | None) -> Session:
+        """``session`` as the assignment that just committed left it (its condition proved what it was)."""
+        session.status, session.agent_id, session.group_id = sm.ACTIVE, agent_id, group_id
+        session.assigned_at, session.requested_at, session.updated_at = now, requested_at, now
+        session.timer = timer
+        if rule:
+            session.rule = rule
+        return session
+
+    @staticmethod
+    def stage_not_waiting_under(tx: Transaction, session_id: str, queue_sk: str) -> None:
+        """The check that the session no longer waits under the queue entry ``queue_sk`` (a stale entry)."""
+        tx.check(Session, session_id, (Session.status != sm.WAITING) | (Session.queue_sk != queue_sk),
+                 label="session")
+
+    def dequeue(self, session: Session, to_status: str, reason: str | None = None, by: str | None = None) -> bool:
+        """Take a waiting session out of its queue (to the robot, or closed); False if not waiting."""
+        if session.queue_sk is None or session.group_id is None:
+            return False
+        now = self._clock.now_ms()
+        actions: list[Any] = [Session.status.set(to_status), Session.queue_sk.remove(), Session.updated_at.set(now)]
+        if to_status == sm.CLOSED:
+            actions += [Session.closed_at.set(now), Session.close_reason.set(reason or sm.VISITOR_ENDED),
+                        *([Session.closed_by.set(by)] if by else []),
+                        # Served before a transfer put it back in a queue: it reached an agent.
+                        *self._survey_actions(now, served=bool(session.transfers))]
+        placement = self._placement()
+        try:
+            with transaction() as tx:
+                tx.update(Session(session.session_id), actions=actions,
+                          condition=(Session.status == sm.WAITING) & (Session.queue_sk == session.queue_sk))
+                placement.stage_dequeue(tx, session)
+        except TransactWriteError as err:
+            if not is_condition_failed(err):
+                raise
+            return False
+        placement.dequeued(session)
+        return True
+
+    # -- transfer: the session's part of routing's transactions ----------------------------------------
+
+    @staticmethod
+    def stage_transfer_to_agent(tx: Transaction, session: Session, from_id: str, to_id: str, note: str | None,
+                                now: int) -> None:
+        tx.update(Session(session.session_id), [
+            Session.agent_id.set(to_id), Session.transfers.add(1), Session.transferred_from.set(from_id),
+            *_note_action(note), Session.updated_at.set(now), Session.agent_away_at.remove(),
+        ], condition=(Session.status == sm.ACTIVE) & (Session.agent_id == from_id), label="session")
+
+    @staticmethod
+    def stage_transfer_to_queue(tx: Transaction, session: Session, from_id: str, group_id: str, queue_sk: str,
+                                note: str | None, now: int) -> None:
+        tx.update(Session(session.session_id), actions=[
+            Session.status.set(sm.WAITING), Session.agent_id.remove(), Session.group_id.set(group_id),
+            Session.queue_sk.set(queue_sk), Session.requested_at.set(now), Session.timer.remove(),
+            Session.agent_away_at.remove(),
+            Session.transfers.add(1), Session.transferred_from.set(from_id), *_note_action(note),
+            Session.last_agent_id.set(from_id), Session.updated_at.set(now),
+        ], condition=(Session.status == sm.ACTIVE) & (Session.agent_id == from_id), label="session")
+
+    # -- lifecycle timers ------------------------------------------------------------------------------
+
+    def start_timer(self, session_id: str, name: str) -> None:
+        """Start an assignment's timer. The assignment recorded that it is owed: if the start fails
+        (throttled), the minute tick starts it. Its first wake is the earliest a warning could be due."""
+        if self._timer is None:
+            return
+        policy = self._config().sessions
+        start_timer(self._timer, name, timer_state(session_id, name, policy, policy.idle_warn_seconds))
+
+    def stop_timer(self, name: str | None) -> None:
+        if self._timer is not None and name:
+            stop_quietly(self._timer, name)
+
+    # -- ending ----------------------------------------------------------------------------------------
+
+    def end_session(self, caller: Identity, session_id: str) -> Session:
+        """A participant ends the session: a waiting one leaves its queue, an active one frees its
+        agent's slot at once and the agent's groups are drained."""
+        session = self._participant_session(caller, session_id)
+        reason = sm.AGENT_ENDED if caller.user_id == session.agent_id else sm.VISITOR_ENDED
+        agent = None
+        if session.status == sm.WAITING:
+            won = self.dequeue(session, sm.CLOSED, reason=reason, by=caller.user_id)
+        elif session.status == sm.ACTIVE:
+            won, agent = self._release(session, caller.user_id, reason)
+        else:
+            won = self._close_bot(session, caller.user_id, reason)
+        return self._closed(session, agent) if won else self._lost(session)
+
+    def resolve(self, caller: Identity, session_id: str) -> Session:
+        """The agent confirms the issue is solved: the session closes (with its survey)."""
+        session = self._participant_session(caller, session_id)
+        if caller.user_id != session.agent_id or session.status != sm.ACTIVE:
+            raise SessionError("forbidden", "only the session's agent resolves it", session_id=session_id)
+        won, agent = self._release(session, caller.user_id, sm.RESOLVED)
+        return self._closed(session, agent) if won else self._lost(session)
+
+    def close_idle(self, session: Session) -> bool:
+        """The lifecycle timer's close: only if the visitor still has not answered since the warning."""
+        won, agent = self._release(session, "system", sm.IDLE_TIMEOUT,
+                                   visitor_silent_since(session) & (Session.warned_at == session.warned_at))
+        if won:
+            self._closed(session, agent)
+        return won
+
+    def _participant_session(self, caller: Identity, session_id: str) -> Session:
+        session = self.get(session_id)
+        if session is None:
+            raise SessionError("not_found", "no such session", session_id=session_id)
+        if caller.user_id not in (session.visitor_id, session.agent_id):
+            raise SessionError("forbidden", "you are not a participant of this session", session_id=session_id)
+        if session.status == sm.CLOSED:
+            raise SessionError("session_closed", "this session has ended", session_id=session_id)
+        return session
+
+    def _closed(self, session: Session, agent: dict[str, Any] | None = None) -> Session:
+        """After the close that won: tell both sides, the survey first (if it sent one), then the closed session.
+        ``agent``: the session's agent as the close left it (its name is in the survey), when the close read it."""
+        session.refresh(consistent_read=True)
+        if session.survey_sent_at is not None:
+            self._presence.push(session.visitor_id, self._survey_frame(session, agent))
+        self.announce(session)
+        return session
+
+    def _lost(self, session: Session) -> Session:
+        """Another change got there first (the winner told both sides): say why this one did not apply."""
+        session.refresh(consistent_read=True)
+        if session.status == sm.CLOSED:
+            raise SessionError("session_closed", "this session has ended", session_id=session.session_id)
+        raise SessionError("conflict", "the session changed meanwhile; reload it and retry",
+                           session_id=session.session_id)
+
+    def _survey_frame(self, session: Session, agent: dict[str, Any] | None = None) -> dict[str, Any]:
+        if agent is None and session.agent_id:
+            agent = self._placement().agent_ref(session.agent_id)
+        return {"event": "survey", "session_id": session.session_id,
+                "question": "How satisfied are you with this chat?", "scale": [1, 5],
+                "tags": list(self._config().sessions.survey.tags), "agent": agent,
+                "expires_at": int(session.survey_expires_at or 0)}
+
+    def _survey_actions(self, now: int, served: bool) -> list[Any]:
+        """The survey rides on the close's own write, so exactly the one close that wins sends it."""
+        policy = self._config().sessions.survey
+        if not served and not policy.robot_sessions:
+            return []
+        return [Session.survey_sent_at.set(now),
+                Session.survey_expires_at.set(now + policy.answer_within_seconds * 1000)]
+
+    def _close_bot(self, session: Session, by: str, reason: str) -> bool:
+        now = self._clock.now_ms()
+        try:
+            session.update(actions=[Session.status.set(sm.CLOSED), Session.closed_at.set(now),
+                                    Session.closed_by.set(by), Session.close_reason.set(reason),
+                                    Session.updated_at.set(now), *self._survey_actions(now, served=False)],
+                           condition=Session.status == sm.BOT)
+        except UpdateError as err:
+            if not is_condition_failed(err):
+                raise
+            return False
+        return True
+
+    def _release(self, session: Session, by: str, reason: str,
+                 condition: Any = None) -> tuple[bool, dict[str, Any] | None]:
+        """Close an active session and free its agent's slot in one transaction; (False, None) if already done
+        (or ``condition`` no longer holds), else (True, the agent as it is now)."""
+        now = self._clock.now_ms()
+        owned = (Session.status == sm.ACTIVE) & (Session.agent_id == str(session.agent_id))
+        placement = self._placement()
+        try:
+            with transaction() as tx:
+                tx.update(Session(session.session_id), actions=[
+                    Session.status.set(sm.CLOSED), Session.closed_at.set(now), Session.closed_by.set(by),
+                    Session.close_reason.set(reason), Session.updated_at.set(now),
+                    *self._survey_actions(now, served=True),
+                ], condition=owned if condition is None else owned & condition)
+                placement.stage_release(tx, session, now)
+        except TransactWriteError as err:
+            if not is_condition_failed(err):
+                raise
+            return False, None
+        self.stop_timer(session.timer)
+        return True, placement.released(session)

@@ -89,6 +89,8 @@ class TicketItem(Model):
     created_at = NumberAttribute(null=True)
     updated_at = NumberAttribute(null=True)
     # One more on every change of a field; every change is conditional on the version it was decided on.
+    # Not pynamodb's VersionAttribute: a comment updates the ticket item without a new version (a comment never
+    # makes an edit conflict), and the change and comment items of this table carry no version at all.
     version = NumberAttribute(null=True)
     comment_count = NumberAttribute(null=True)
     feed = UnicodeAttribute(null=True)

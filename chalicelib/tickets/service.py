@@ -15,7 +15,6 @@ import hashlib
 import json
 import re
 import secrets
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -26,7 +25,8 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 
 from chalicelib.auth.identity import Identity
 from chalicelib.config.model import RoutingConfig
-from chalicelib.routing.agents import cancellation_codes, transaction
+from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
+from chalicelib.platform.dynamo import CONFLICT, cancellation_codes, is_condition_failed, transaction
 from chalicelib.sessions.service import SessionService
 from chalicelib.tickets.errors import TicketError
 from chalicelib.tickets.models import (
@@ -217,13 +217,10 @@ def _choice(value: str, key: str, choices: tuple[str, ...]) -> None:
 
 class TicketService:
     def __init__(self, sessions: SessionService, config: Callable[[], RoutingConfig],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self._sessions = sessions
         self._config = config
         self._clock = clock
-
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
     # -- who sees what -----------------------------------------------------------------------------
 
@@ -320,7 +317,7 @@ class TicketService:
         return _ticket(item)
 
     def _put(self, item: TicketItem) -> Ticket:
-        now = self._now_ms()
+        now = self._clock.now_ms()
         item.status = OPEN
         item.created_at = item.updated_at = now
         item.version, item.comment_count = 1, 0
@@ -328,7 +325,7 @@ class TicketService:
         try:
             item.save(condition=TicketItem.ticket_id.does_not_exist())
         except PutError as err:
-            if err.cause_response_code != "ConditionalCheckFailedException":
+            if not is_condition_failed(err):
                 raise
             # A random 64-bit id already taken: vanishingly rare, and the caller's retry draws another.
             raise TicketError("conflict", "could not take a new ticket id; try again") from None
@@ -456,7 +453,7 @@ class TicketService:
         return self._read(ticket_id)
 
     def _write_changes(self, who: Identity, current: Ticket, fields: dict[str, tuple[str | None, str | None]]) -> None:
-        now = self._now_ms()
+        now = self._clock.now_ms()
         version = current.version + 1
         key = TicketItem(current.ticket_id, TICKET_SK)
         actions: list[Any] = [TicketItem.version.set(version), TicketItem.updated_at.set(now),
@@ -469,12 +466,11 @@ class TicketService:
             with transaction() as tx:
                 tx.update(key, actions=actions, condition=TicketItem.version == current.version)
                 for name, (old, new) in fields.items():
-                    tx.save(TicketItem(current.ticket_id, f"{CHANGE_PREFIX}{now:013d}#{version:06d}#{name}",
+                    tx.put(TicketItem(current.ticket_id, f"{CHANGE_PREFIX}{now:013d}#{version:06d}#{name}",
                                        actor=who.user_id, actor_name=who.name, at=now, field=name,
                                        old_value=old, new_value=new))
         except TransactWriteError as err:
-            codes = cancellation_codes(err)
-            if "ConditionalCheckFailed" not in codes and "TransactionConflict" not in codes:
+            if not is_condition_failed(err) and CONFLICT not in cancellation_codes(err):
                 raise
             raise _conflict(self._read(current.ticket_id)) from None
 
@@ -486,11 +482,11 @@ class TicketService:
             raise TicketError("invalid_body", "'text' must be a non-empty string", "text")
         if current.status == CLOSED:
             raise TicketError("ticket_closed", "a closed ticket takes no more comments", ticket_id=ticket_id)
-        now = self._now_ms()
+        now = self._clock.now_ms()
         comment = Comment("c_" + secrets.token_hex(6), who.user_id, who.name, text, now)
         try:
             with transaction() as tx:
-                tx.save(TicketItem(ticket_id, f"{COMMENT_PREFIX}{now:013d}#{comment.comment_id}", actor=who.user_id,
+                tx.put(TicketItem(ticket_id, f"{COMMENT_PREFIX}{now:013d}#{comment.comment_id}", actor=who.user_id,
                                    actor_name=who.name, at=now, text=text),
                         condition=TicketItem.sk.does_not_exist())
                 # Not a change of a field: the version stays, so a comment never makes an edit conflict.
@@ -499,7 +495,7 @@ class TicketService:
                     TicketItem.recent.set(recent_key(now, ticket_id))],
                     condition=TicketItem.sk.exists() & (TicketItem.status != CLOSED))
         except TransactWriteError as err:
-            if "ConditionalCheckFailed" not in cancellation_codes(err):
+            if not is_condition_failed(err):
                 raise
             raise TicketError("ticket_closed", "the ticket was closed meanwhile", ticket_id=ticket_id) from None
         return comment

@@ -168,7 +168,7 @@ def test_a_visitors_past_sessions_are_listed_newest_first_for_staff(client: tupl
 
     vera = Identity("v_vera", "visitor", name="Vera", channel="web")
     first = svc.sessions.current_or_new(vera, svc.presence.connect("c1", vera))
-    svc.routing.end_session(vera, first.session_id)
+    svc.sessions.end_session(vera, first.session_id)
     second = svc.sessions.current_or_new(vera, Presence.get("v_vera"))
     status, body = get(http, "/visitors/v_vera/sessions", agent_token("bob"))
     assert status == 200

@@ -15,6 +15,7 @@ from chalicelib.faq.store import (
     validate_faq,
     validate_robot_settings,
 )
+from chalicelib.platform.clock import Clock as ServiceClock
 
 RETURNS = Faq("returns", "How do I return an item?", "Within 7 days: https://shop.example.com/returns",
               similar=("can i send it back",), category="returns", tags=("policy",))
@@ -31,7 +32,7 @@ class Clock:
 
 @pytest.fixture
 def store(aws: None) -> FaqStore:
-    return FaqStore(clock=Clock())
+    return FaqStore(clock=ServiceClock(Clock()))
 
 
 def faq(faq_id: str, **kwargs: Any) -> Faq:

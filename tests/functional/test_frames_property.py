@@ -108,7 +108,7 @@ class World:
         if session is None or session.status != sm.ACTIVE or session.agent_id != ALICE.user_id:
             if session is not None:
                 if session.status != sm.CLOSED:
-                    self.svc.routing.end_session(VERA, session.session_id)
+                    self.svc.sessions.end_session(VERA, session.session_id)
                 self.closed.append(session.session_id)
             self.svc.routing.set_agent_status(ALICE, "online", capacity=20)
             self.svc.sessions.current_or_new(VERA, Presence.get(VERA.user_id))
@@ -182,7 +182,7 @@ def world(aws: None, kb: KnowledgeBase) -> World:
     w = World(svc, sender)
     w.ready()
     # A closed chat of Vera's, with its pending survey, for rate and for actions on a closed session.
-    svc.routing.end_session(VERA, w.session_of(VERA))
+    svc.sessions.end_session(VERA, w.session_of(VERA))
     w.ready()
     # Messages both ways, one of them ACKed, for ack and resume.
     chat = w.session_of(VERA)

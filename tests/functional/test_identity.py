@@ -14,6 +14,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
+from chalicelib.platform.clock import Clock as ServiceClock
 from chalicelib.sessions.models import Session
 from chalicelib.settings import get_settings
 from chalicelib.wiring import Services, build, override
@@ -48,7 +49,7 @@ def clock() -> Clock:
 def svc(aws: None, sender: RecordingSender, timer: RecordingTimer, clock: Clock) -> Services:
     """Every staff member of the demo can be given a chat, so each can be the one impersonated."""
     services = build(sender, timer, config=lambda: routing_config(groups=[group("general", list(STAFF))]),
-                     clock=clock)
+                     clock=ServiceClock(clock))
     override(services)
     return services
 

@@ -11,7 +11,7 @@ from chalice.utils import to_cfn_resource_name
 from app import app
 from chalicelib.platform import web_headers
 from chalicelib.platform.statemachines import STATE_MACHINES, definition, placeholders
-from chalicelib.platform.tables import ALL_MODELS, ttl_attribute
+from chalicelib.tables import ALL_MODELS, ttl_attribute
 from infra import build
 
 TEMPLATE: dict[str, Any] = json.loads(build.TEMPLATE.read_text())

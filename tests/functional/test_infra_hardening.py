@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib.platform.observability import FRAME_ERRORS_METRIC, FRAME_ERRORS_SERVICE, METRICS_NAMESPACE
 from chalicelib.platform.statemachines import STATE_MACHINES, TYPES
-from chalicelib.platform.tables import ALL_MODELS
+from chalicelib.tables import ALL_MODELS
 from infra import build
 
 TEMPLATE: dict[str, Any] = json.loads(build.TEMPLATE.read_text())

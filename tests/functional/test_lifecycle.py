@@ -147,7 +147,7 @@ def test_a_timer_ends_when_its_session_closed_or_has_a_newer_timer(world: World)
     vis, _, session = chat(world)
     state = state_of(world, session.session_id)
     assert world.svc.lifecycle.step({**state, "timer": "someone-else"})["done"] is True
-    world.svc.routing.end_session(vis, session.session_id)
+    world.svc.sessions.end_session(vis, session.session_id)
     assert world.svc.lifecycle.step(state)["done"] is True
 
 
@@ -156,7 +156,7 @@ def test_the_close_frees_the_agents_slot_at_once_and_backfills_the_queue(world: 
     _, agent, session = chat(world)
     waiting = world.ask(world.visitor(2))
     assert waiting.status == sm.WAITING
-    world.svc.routing.resolve(agent, session.session_id)
+    world.svc.sessions.resolve(agent, session.session_id)
     assert current(waiting.session_id).status == sm.ACTIVE
     assert current(waiting.session_id).agent_id == "alice" and active_of("alice") == 1
     assert len(recorder(world).running()) == 1  # the new session's
@@ -169,15 +169,15 @@ def test_the_close_frees_the_agents_slot_at_once_and_backfills_the_queue(world: 
 def test_each_end_closes_once_with_its_reason_and_one_survey(world: World, ender: str, reason: str) -> None:
     vis, agent, session = chat(world)
     if ender == "agent-resolves":
-        world.svc.routing.resolve(agent, session.session_id)
+        world.svc.sessions.resolve(agent, session.session_id)
     else:
-        world.svc.routing.end_session(agent if ender == "agent-ends" else vis, session.session_id)
+        world.svc.sessions.end_session(agent if ender == "agent-ends" else vis, session.session_id)
     closed = current(session.session_id)
     assert (closed.status, closed.close_reason) == (sm.CLOSED, reason)
     assert len(world.frames(vis.user_id, "survey")) == 1
     assert world.last(agent.user_id, "session")["session"]["close_reason"] == reason
     with pytest.raises(ImError) as err:
-        world.svc.routing.resolve(agent, session.session_id)
+        world.svc.sessions.resolve(agent, session.session_id)
     assert err.value.code == "session_closed"
 
 
@@ -191,7 +191,7 @@ def test_a_close_reads_its_agent_once_and_the_survey_names_it(world: World, monk
         return read(agent_id)
 
     monkeypatch.setattr(world.svc.agents, "get", recorded)
-    world.svc.routing.resolve(agent, session.session_id)
+    world.svc.sessions.resolve(agent, session.session_id)
     assert reads == ["alice"]  # freeing the slot reads it; the survey frame takes its name from that read
     (survey,) = world.frames(vis.user_id, "survey")
     assert survey["agent"] == {"id": "alice", "name": read("alice").name}
@@ -201,7 +201,7 @@ def test_only_the_sessions_agent_resolves_it(world: World) -> None:
     vis, _, session = chat(world)
     for who in (vis, world.agent("bob")):
         with pytest.raises(ImError) as err:
-            world.svc.routing.resolve(who, session.session_id)
+            world.svc.sessions.resolve(who, session.session_id)
         assert err.value.code == "forbidden"
 
 
@@ -212,7 +212,7 @@ def test_resolve_racing_the_timeout_closes_once_with_one_survey(world: World, at
     world.clock.tick(30)
     with ThreadPoolExecutor(2) as pool:
         timeout = pool.submit(world.svc.lifecycle.step, state)
-        resolve = pool.submit(world.svc.routing.resolve, agent, session.session_id)
+        resolve = pool.submit(world.svc.sessions.resolve, agent, session.session_id)
         assert timeout.result()["done"] is True
         resolve_error = resolve.exception()
     closed = current(session.session_id)
@@ -228,13 +228,13 @@ def test_robot_only_sessions_get_a_survey_only_if_configured(world: World) -> No
     vis = world.visitor(1)
     session = world.svc.sessions.current(vis)
     assert session is not None
-    world.svc.routing.end_session(vis, session.session_id)
+    world.svc.sessions.end_session(vis, session.session_id)
     assert world.frames(vis.user_id, "survey") == []
     use(world, routing_config(sessions=SessionPolicy(survey=SurveyPolicy(robot_sessions=True))))
     vis2 = world.visitor(2)
     second = world.svc.sessions.current(vis2)
     assert second is not None
-    world.svc.routing.end_session(vis2, second.session_id)
+    world.svc.sessions.end_session(vis2, second.session_id)
     survey = world.last(vis2.user_id, "survey")
     assert survey["agent"] is None and survey["tags"] == list(SurveyPolicy().tags)
 
@@ -243,7 +243,7 @@ def test_robot_only_sessions_get_a_survey_only_if_configured(world: World) -> No
 
 def closed_chat(world: World, visitor: int = 1) -> tuple[Identity, Identity, Session]:
     vis, agent, session = chat(world, visitor)
-    world.svc.routing.resolve(agent, session.session_id)
+    world.svc.sessions.resolve(agent, session.session_id)
     return vis, agent, session
 
 
@@ -288,7 +288,7 @@ def test_late_foreign_and_unsent_answers_are_refused_with_their_reason(world: Wo
     assert err.value.code == "not_found"
     with pytest.raises(ImError) as err:
         world.svc.survey.rate(vis, session.session_id, 5, ["not a tag"], None)
-    assert (err.value.code, err.value.details.get("field")) == ("invalid_frame", "tags")
+    assert (err.value.code, err.value.field) == ("invalid_frame", "tags")
     world.clock.tick(SurveyPolicy().answer_within_seconds + 1)
     with pytest.raises(ImError) as err:
         world.svc.survey.rate(vis, session.session_id, 5, [], None)
@@ -354,7 +354,7 @@ def test_transfer_to_a_group_requeues_ahead_of_new_arrivals_and_frees_the_slot(w
     assert active_of("alice") == 0 and session.timer in recorder(world).stopped
     assert "Vip" in world.last(vis.user_id, "session")["notice"]
     assert world.last(vis.user_id, "queue")["position"] == 1
-    world.svc.routing.resolve(bob, busy.session_id)  # bob frees up: the transfer goes first
+    world.svc.sessions.resolve(bob, busy.session_id)  # bob frees up: the transfer goes first
     served = current(session.session_id)
     assert (served.status, served.agent_id) == (sm.ACTIVE, "bob")
     to_bob = [f for f in world.frames("bob", "session") if f["session"]["session_id"] == session.session_id]
@@ -385,7 +385,7 @@ def test_only_the_sessions_agent_transfers_it(world: World) -> None:
         assert err.value.code == "forbidden"
     with pytest.raises(ImError) as err:
         world.svc.routing.transfer(Identity("alice", "agent"), session.session_id, None, to_group="nope")
-    assert (err.value.code, err.value.details.get("field")) == ("invalid_frame", "to_group")
+    assert (err.value.code, err.value.field) == ("invalid_frame", "to_group")
 
 
 # -- the visitor's connection ----------------------------------------------------------------------

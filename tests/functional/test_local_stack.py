@@ -18,12 +18,12 @@ from pynamodb.exceptions import PutError
 from chalicelib.commerce.demo import DEMO_MODELS
 from chalicelib.im.models import Connection, Message, Presence
 from chalicelib.media import uploads
+from chalicelib.platform.dynamo import transaction
 from chalicelib.platform.modelbase import expires
-from chalicelib.platform.tables import ALL_MODELS
-from chalicelib.routing.agents import transaction
 from chalicelib.routing.models import Agent, GroupState
 from chalicelib.sessions.models import Session
 from chalicelib.settings import get_settings
+from chalicelib.tables import ALL_MODELS
 from local import dynamodb_atomic, journal, sfn_adapter, stack
 from local.config_sync import sync_directory
 from tests.conftest import png
@@ -166,7 +166,7 @@ def test_every_acknowledged_write_comes_back_after_a_crash(durable: Path, monkey
         Message("s_1", "m#000000000002").delete()
         with transaction() as tx:
             tx.update(Session("s_1"), actions=[Session.status.set("closed")], condition=Session.status == "active")
-            tx.save(Message("s_1", "c#v_1#cm-1", seq=1))
+            tx.put(Message("s_1", "c#v_1#cm-1", seq=1))
         with pytest.raises(PutError):  # refused writes are not journalled
             Message("s_1", "m#000000000001", seq=9).save(condition=Message.sk.does_not_exist())
         mock, (_, restored) = _crash_and_restart(monkeypatch, mock, durable)

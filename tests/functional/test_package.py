@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.platform.tables import ALL_MODELS
+from chalicelib.tables import ALL_MODELS
 from infra import build, package
 
 STAGES = ("dev", "prod")

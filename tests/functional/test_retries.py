@@ -125,7 +125,7 @@ def test_left_messages_are_limited_per_visitor_across_its_connections_and_sessio
     connect(svc, "tab1")
     for i in range(LEFT_MESSAGES.count):
         frame(svc, "tab1", action="leave_message", text=f"message {i}", client_msg_id=f"lm-{i}")
-    svc.routing.end_session(VERA, svc.sessions.current(VERA).session_id)  # type: ignore[union-attr]
+    svc.sessions.end_session(VERA, svc.sessions.current(VERA).session_id)  # type: ignore[union-attr]
     connect(svc, "tab2")  # a new connection and a new session: the same allowance
     frame(svc, "tab2", action="leave_message", text="one too many", client_msg_id="lm-x")
     (err,) = sender.frames("tab2", "error")

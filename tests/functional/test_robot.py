@@ -94,7 +94,8 @@ def bot(aws: None, sender: RecordingSender, timer: RecordingTimer, matcher: Matc
     config = routing_config()
     svc = build(sender, timer, config=lambda: config)
     settings = [RobotSettings(suggested_questions=("returns-window", "shipping-time"))]
-    robot = RobotService(svc.presence, svc.im, lambda: matcher, lambda: settings[0], lookup, svc.routing.request_agent)
+    robot = RobotService(svc.presence, svc.im, svc.sessions, lambda: matcher, lambda: settings[0], lookup,
+                         svc.routing.request_agent)
     svc = dataclasses.replace(svc, robot=robot)
     svc.im.companion = robot.for_agent
     svc.sessions.current_or_new(VISITOR, svc.presence.connect("cv", VISITOR))

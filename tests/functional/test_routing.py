@@ -15,6 +15,8 @@ import pytest
 from chalicelib.auth.identity import Identity
 from chalicelib.config.model import ROUND_ROBIN, OverflowPolicy, QueuePolicy, RoutingConfig, Schedule, Span
 from chalicelib.im.errors import ImError
+from chalicelib.platform.clock import SYSTEM_CLOCK
+from chalicelib.platform.clock import Clock as ServiceClock
 from chalicelib.routing.models import Agent, GroupState, Member, QueueEntry
 from chalicelib.routing.service import left_message_json
 from chalicelib.sessions import models as sm
@@ -50,7 +52,7 @@ class World:
 
     def rebuild(self, real_clock: bool = False) -> None:
         self.svc = build(self.sender, self.timer, config=lambda: self.config[0],
-                         clock=None if real_clock else self.clock,
+                         clock=SYSTEM_CLOCK if real_clock else ServiceClock(self.clock),
                          publisher=lambda subject, body: self.alerts.append((subject, body)),
                          session_timer=self.session_timer)
 
@@ -155,7 +157,7 @@ def test_raising_capacity_takes_the_next_waiting_visitor(world: World) -> None:
     assert Session.get(waiting.session_id).agent_id == "alice"
     with pytest.raises(ImError) as err:
         world.svc.routing.set_agent_status(alice, "online", capacity=21)
-    assert err.value.details["field"] == "capacity"
+    assert err.value.field == "capacity"
 
 
 # -- capacity under concurrency --------------------------------------------------------------------
@@ -197,7 +199,7 @@ def test_200_arrivals_at_once_fill_exactly_the_online_capacity_and_queue_the_res
 
     # Sessions end one at a time: each frees a slot that goes at once to the head of the queue.
     for s in active:
-        world.svc.routing.end_session(Identity(str(s.agent_id), "agent"), s.session_id)
+        world.svc.sessions.end_session(Identity(str(s.agent_id), "agent"), s.session_id)
     served = [Session.get(sid, consistent_read=True) for sid in order[:50]]
     assert all(s.status == sm.ACTIVE for s in served)
     assigned_at = [int(s.assigned_at) for s in served]
@@ -256,7 +258,7 @@ def test_sticky_skips_a_full_or_busy_agent(world: World) -> None:
     assert world.ask(world.visitor(1)).agent_id == "alice"
     assert world.ask(_returning_visitor(world, 2, "alice")).agent_id == "bob"  # alice is full
     world.svc.routing.set_agent_status(alice, "busy")
-    world.svc.routing.end_session(alice, next(iter(Session.scan(Session.agent_id == "alice"))).session_id)
+    world.svc.sessions.end_session(alice, next(iter(Session.scan(Session.agent_id == "alice"))).session_id)
     waiting = world.ask(_returning_visitor(world, 3, "alice"))
     assert waiting.status == sm.WAITING  # alice has a free slot but is busy; bob is full
 
@@ -337,7 +339,7 @@ def test_positions_and_waits_reach_each_waiting_visitor_and_change_as_the_queue_
     world.ask(vip)
     assert world.last("v_9", "queue")["position"] == 1
     assert [world.last(v.user_id, "queue")["position"] for v in waiting] == [2, 3, 4]
-    world.svc.routing.end_session(alice, first.session_id)
+    world.svc.sessions.end_session(alice, first.session_id)
     assert world.svc.sessions.current(vip).agent_id == "alice"  # type: ignore[union-attr]
     assert [world.last(v.user_id, "queue")["position"] for v in waiting] == [1, 2, 3]
     assert world.last("v_9", "session")["session"]["status"] == "active"

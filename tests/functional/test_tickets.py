@@ -18,6 +18,7 @@ from chalicelib.auth.identity import Identity
 from chalicelib.auth.tokens import issue_visitor_token
 from chalicelib.config.model import RoutingConfig
 from chalicelib.faq.kb import KnowledgeBase
+from chalicelib.platform.clock import Clock as ServiceClock
 from chalicelib.sessions.models import Session
 from chalicelib.sessions.service import SessionService
 from chalicelib.tickets.errors import TicketError
@@ -47,7 +48,7 @@ class Clock:
 
 @pytest.fixture
 def svc(aws: None, kb: KnowledgeBase, sender: RecordingSender, timer: RecordingTimer) -> Services:
-    services = build(sender, timer, config=lambda: CONFIG, clock=Clock(), kb=kb)
+    services = build(sender, timer, config=lambda: CONFIG, clock=ServiceClock(Clock()), kb=kb)
     override(services)
     return services
 

@@ -17,8 +17,8 @@ from chalicelib.config.model import SessionPolicy
 from chalicelib.im.schemas import SendFrame
 from chalicelib.platform.statemachines import render
 from chalicelib.sessions import models as sm
-from chalicelib.sessions.lifecycle import StepFunctionsSessionTimer
 from chalicelib.sessions.models import Session
+from chalicelib.sessions.timers import StepFunctionsSessionTimer
 from local import dynamodb_atomic, sfn_adapter
 from tests.conftest import RecordingSender, RecordingTimer, routing_config
 from tests.functional.test_local_sfn_adapter import LIFECYCLE_ARN, create_machine
@@ -137,7 +137,7 @@ def test_a_fresh_need_waits_and_a_started_or_ended_one_is_only_cleared(
     assert world.svc.lifecycle.repair_timers() == 0
     # s1's start went through but its mark stayed (the clearing write was lost); s0 ended meanwhile.
     client.already.add(str(Session.get(s1.session_id).timer))
-    world.svc.routing.end_session(v0, s0.session_id)
+    world.svc.sessions.end_session(v0, s0.session_id)
     assert world.svc.lifecycle.repair_timers(older_than_seconds=0) == 2
     assert awaiting() == []
     assert client.started == [str(Session.get(s2.session_id).timer)]

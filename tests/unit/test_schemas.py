@@ -25,7 +25,7 @@ def _send(**overrides: Any) -> dict[str, Any]:
 def _code(call: Any) -> tuple[str, Any]:
     with pytest.raises(ImError) as err:
         call()
-    return err.value.code, err.value.details.get("field")
+    return err.value.code, err.value.field
 
 
 @pytest.mark.parametrize(
