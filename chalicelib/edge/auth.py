@@ -8,31 +8,25 @@ from chalice.app import Response
 
 from chalicelib.auth.devidp import dev_idp
 from chalicelib.auth.guard import VISITOR_TOKENS, new_visitor_id
+from chalicelib.auth.schemas import LoginRequest, VisitorTokenRequest
 from chalicelib.auth.tokens import issue_visitor_token
 from chalicelib.edge import routes
-from chalicelib.platform.http import error_response, json_body, limit_address, only_fields, required_text, text_field
+from chalicelib.platform.http import error_response, json_body, limit_address, parse_body
 from chalicelib.settings import get_settings
 from chalicelib.wiring import services
 
 bp = routes(__name__)
-
-CHANNELS = ("app", "mini_program", "web")
 
 
 @bp.route("/visitors/token", methods=["POST"])
 def visitor_token() -> Response:
     request = bp.current_request
     limit_address(request, VISITOR_TOKENS, services().limiter.quota)
-    body = json_body(request)
-    only_fields(body, {"name", "channel", "source", "category", "language"})
-    channel = required_text(body, "channel", choices=CHANNELS)
+    body = parse_body(VisitorTokenRequest, json_body(request))
     visitor_id = new_visitor_id()
     # No tier here: an anonymous visitor must not make itself VIP; a shop's backend signs that claim.
-    token, expires_at = issue_visitor_token(
-        visitor_id, text_field(body, "name", max_len=80), channel,
-        text_field(body, "source", max_len=120), text_field(body, "category", max_len=60),
-        language=text_field(body, "language", max_len=35, pattern=r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*"),
-    )
+    token, expires_at = issue_visitor_token(visitor_id, body.name, body.channel, body.source, body.category,
+                                            language=body.language)
     return Response(body={"token": token, "visitor_id": visitor_id, "expires_at": expires_at}, status_code=201)
 
 
@@ -40,10 +34,8 @@ def visitor_token() -> Response:
 def login() -> Any:
     if not get_settings().dev_idp_enabled:
         return error_response(404, "not_found", "sign in through Cognito")
-    body = json_body(bp.current_request)
-    only_fields(body, {"username", "password"})
-    token, expires_at, identity = dev_idp().login(required_text(body, "username", max_len=64),
-                                                  required_text(body, "password", max_len=256))
+    body = parse_body(LoginRequest, json_body(bp.current_request))
+    token, expires_at, identity = dev_idp().login(body.username, body.password)
     return {"token": token, "expires_at": expires_at,
             "user": {"id": identity.user_id, "name": identity.name, "role": identity.role}}
 

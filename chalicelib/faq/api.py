@@ -16,9 +16,9 @@ from chalicelib.faq.kb import KnowledgeBase
 from chalicelib.faq.matcher import DEFAULT_THRESHOLD
 from chalicelib.faq.model import LANGUAGES, RobotSettings
 from chalicelib.faq.robot import language_of
+from chalicelib.faq.schemas import FaqImport, RobotTry
 from chalicelib.faq.store import (
     FAQ_FIELDS,
-    MAX_QUESTION,
     FaqError,
     FaqNotFound,
     FaqRecord,
@@ -26,10 +26,9 @@ from chalicelib.faq.store import (
 )
 from chalicelib.faq.synonyms import synonyms_of
 from chalicelib.faq.transfer import CONTENT_TYPES, FORMATS, Source
-from chalicelib.platform.http import int_param
+from chalicelib.platform.http import int_param, parse_body
 from chalicelib.platform.idempotency import once
 
-MAX_IMPORT_CHARS = 5_000_000  # API Gateway takes 10 MB a request; bigger files go through the CLI
 MAX_LIMIT = 200
 TRY_HITS = 10
 
@@ -129,20 +128,8 @@ def import_faqs(who: Identity, body: Mapping[str, Any], kb: KnowledgeBase,
 
 
 def _import(body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
-    _only(body, {"format", "data", "namespace"})
-    fmt = _choice(body.get("format"), "format", FORMATS)
-    if fmt is None:
-        raise FaqError("format", f"'format' is required: one of {', '.join(FORMATS)}")
-    data = body.get("data")
-    if not isinstance(data, str) or not data.strip():
-        raise FaqError("data", "'data' must be the file's text")
-    if len(data) > MAX_IMPORT_CHARS:
-        raise FaqError("data", f"'data' may be at most {MAX_IMPORT_CHARS} characters; import bigger files with "
-                               "the CLI (make faq-import)")
-    namespace = body.get("namespace")
-    if namespace is not None and (not valid_faq_id(namespace) or len(namespace) > 60):
-        raise FaqError("namespace", "'namespace' must be 1 to 60 letters, digits or _ . : / -")
-    return kb.import_rows([Source("data", data, fmt, namespace=namespace)]).as_dict()
+    request = parse_body(FaqImport, body)
+    return kb.import_rows([Source("data", request.data, request.format, namespace=request.namespace)]).as_dict()
 
 
 def export_faqs(params: Mapping[str, str], kb: KnowledgeBase) -> tuple[str, str]:
@@ -171,13 +158,9 @@ def put_robot_settings(body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, 
 
 def try_question(body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
     """POST /robot/try (staff): what the robot would do with a question, and the ranked FAQs behind it."""
-    _only(body, {"query", "language"})
-    query = body.get("query")
-    if not isinstance(query, str) or not query.strip():
-        raise FaqError("query", "'query' must be a non-empty string")
-    if len(query) > MAX_QUESTION:
-        raise FaqError("query", f"'query' may be at most {MAX_QUESTION} characters")
-    language = _choice(body.get("language"), "language", LANGUAGES) or language_of(query)
+    request = parse_body(RobotTry, body)
+    query = request.query
+    language = request.language or language_of(query)
     settings = kb.robot_settings()
     threshold = DEFAULT_THRESHOLD if settings.threshold is None else settings.threshold
     matcher = kb.matcher()

@@ -14,17 +14,19 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
+from aws_lambda_powertools.utilities.parser import parse
 from chalice.app import Blueprint, ChaliceUnhandledError, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic.fields import FieldInfo
 
 from chalicelib.platform.errors import DomainError
 from chalicelib.platform.idempotency import KEY_PATTERN, InProgress, KeyReused
 from chalicelib.platform.quota import Limit, Quota, RateLimited
 
 F = TypeVar("F", bound=Callable[..., Any])
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="Body")
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 # Refusals a view may raise besides DomainError: the shared limits and idempotency keys of platform/.
@@ -181,32 +183,98 @@ def int_param(params: Mapping[str, str] | None, key: str, default: int, low: int
     return int(raw)
 
 
-def only_fields(body: dict[str, Any], allowed: set[str]) -> None:
-    extra = sorted(set(body) - allowed)
+
+# -- typed bodies ---------------------------------------------------------------------------------
+
+class Body(BaseModel):
+    """A REST request body (or a query string): unknown fields refused, types strict (no "1" for 1, no true
+    for 1). Its JSON Schema is what docs/openapi.yaml documents (tests/functional/test_openapi_models.py).
+
+    A refusal names the field and says why in the API's words; ``MESSAGES`` replaces them for a field
+    (key ``"field"``) or for one kind of refusal of it (``"field:required"``, ``"field:invalid"``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    MESSAGES: ClassVar[dict[str, str]] = {}
+
+
+def parse_body(model: type[M], body: Mapping[str, Any]) -> M:
+    """``body`` as ``model`` (Powertools Parser), or BadRequest naming the first field at fault: an unknown
+    field first (the first by name), then the fields in the model's order."""
+    try:
+        parsed: M = parse(event=dict(body), model=model)
+    except ValidationError as err:
+        raise _refusal(model, err) from None
+    return parsed
+
+
+def _refusal(model: type[Body], err: ValidationError) -> BadRequest:
+    errors = err.errors()
+    # The body's own unknown fields before a nested object's, as the API has always named them.
+    extra = sorted((len(e["loc"]), ".".join(map(str, e["loc"]))) for e in errors if e["type"] == "extra_forbidden")
     if extra:
-        raise BadRequest(f"'{extra[0]}' is not a known field", extra[0])
+        unknown = extra[0][1]
+        return BadRequest(f"'{unknown}' is not a known field", unknown)
+    first = errors[0]
+    key = ".".join(str(part) for part in first["loc"])
+    owner, info = _field(model, first["loc"])
+    kind, generic = _generic(key, first, info)
+    name = str(first["loc"][-1])
+    message = owner.MESSAGES.get(f"{name}:{kind}") or owner.MESSAGES.get(name) or generic
+    return BadRequest(message.replace(f"'{name}'", f"'{key}'"), key)
 
 
-def text_field(body: dict[str, Any], key: str, *, required: bool = False, max_len: int = 120,
-               pattern: str | None = None, choices: tuple[str, ...] | None = None) -> str | None:
-    value = body.get(key)
-    if value is None:
-        if required:
-            raise BadRequest(f"'{key}' is required", key)
-        return None
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise BadRequest(f"'{key}' must be a non-empty string", key)
-    if len(value) > max_len:
-        raise BadRequest(f"'{key}' may be at most {max_len} characters", key)
-    if choices is not None and value not in choices:
-        raise BadRequest(f"'{key}' must be one of {', '.join(choices)}", key)
-    if pattern is not None and not re.fullmatch(pattern, value):
-        raise BadRequest(f"'{key}' has an invalid format", key)
-    return value
+def _field(model: type[Body], loc: tuple[int | str, ...]) -> tuple[type[Body], FieldInfo | None]:
+    """The model owning the field at ``loc`` (nested bodies included) and the field."""
+    owner: type[Body] = model
+    info: FieldInfo | None = None
+    for depth, part in enumerate(loc):
+        info = owner.model_fields.get(str(part))
+        if info is None:
+            break
+        nested = _nested(info.annotation)
+        if nested is not None and depth < len(loc) - 1:
+            owner = nested
+    return owner, info
 
 
-def required_text(body: dict[str, Any], key: str, *, max_len: int = 120,
-                  choices: tuple[str, ...] | None = None) -> str:
-    value = text_field(body, key, required=True, max_len=max_len, choices=choices)
-    assert value is not None  # text_field raised otherwise
-    return value
+def _choices(annotation: Any) -> tuple[str, ...]:
+    if get_origin(annotation) is Literal:
+        return tuple(str(a) for a in get_args(annotation))
+    if get_origin(annotation) is Union or type(annotation).__name__ == "UnionType":
+        return tuple(c for a in get_args(annotation) for c in _choices(a))
+    return ()
+
+
+def _nested(annotation: Any) -> type[Body] | None:
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, Body):
+            return candidate
+    return None
+
+
+def _generic(key: str, error: Any, info: FieldInfo | None) -> tuple[str, str]:
+    """(kind, message) of a pydantic error, in the words the API has always used."""
+    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+    annotation = info.annotation if info is not None else None
+    required = info is not None and info.is_required()
+    if kind == "missing" or value is None:
+        return "required", f"'{key}' is required"
+    nested = _nested(annotation)
+    if nested is not None and not isinstance(value, dict):
+        names = list(nested.model_fields)
+        return "invalid", f"'{key}' must be an object with {', '.join(names[:-1])} or {names[-1]}"
+    blank = kind == "string_too_short" or (kind == "string_pattern_mismatch" and ctx.get("pattern") == NON_BLANK)
+    if not isinstance(value, str) or blank or (required and not value.strip()):
+        return "invalid", f"'{key}' must be a non-empty string"
+    if kind == "string_too_long":
+        return "too_long", f"'{key}' may be at most {ctx['max_length']} characters"
+    if kind == "literal_error":
+        return "choice", f"'{key}' must be one of {', '.join(_choices(annotation))}"
+    if kind == "string_pattern_mismatch":
+        return "format", f"'{key}' has an invalid format"
+    return "invalid", f"'{key}' must be a non-empty string"
+
+
+# A required text field: not empty, not only spaces.
+NON_BLANK = r"\S"
+NonBlank = Annotated[str, StringConstraints(min_length=1, pattern=NON_BLANK)]
