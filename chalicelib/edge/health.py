@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.config.store import config_store
 from chalicelib.edge import routes
 from chalicelib.settings import get_settings
 
@@ -12,4 +13,6 @@ bp = routes(__name__)
 
 @bp.route("/health", methods=["GET"])
 def health() -> dict[str, Any]:
-    return {"ok": True, "stage": get_settings().stage}
+    """Also which configuration this container runs on and since when (``config``: read, never fetched here),
+    so an operator can tell whether an edit pushed with ``make config-push`` is in force yet."""
+    return {"ok": True, "stage": get_settings().stage, "config": config_store().status()}
