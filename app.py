@@ -15,11 +15,14 @@ from chalicelib.im.actions import handle_frame
 from chalicelib.im.presence import TooManyConnections
 from chalicelib.platform import cors
 from chalicelib.platform.http import error_middleware
+from chalicelib.platform.observability import correlate, observe
 from chalicelib.wiring import services
 
 app = Chalice(app_name="customer-service")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.log.setLevel(logging.INFO)
+# First, so outermost: every log line of an invocation carries the Lambda context and the connection.
+app.register_middleware(observe, "all")
 
 
 # -- WebSocket (on the app: Chalice 1.34 passes a Blueprint's handlers no WebsocketEvent) -----------
@@ -32,6 +35,7 @@ def ws_connect(event: WebsocketEvent) -> Response | None:
     except AuthError as err:
         # Refusing the upgrade: the client sees the HTTP status, not a frame.
         return Response(body=json.dumps({"error": {"code": err.code, "message": err.message}}), status_code=401)
+    correlate(user=identity.user_id)
     svc = services()
     try:
         presence = svc.presence.connect(event.connection_id, identity)

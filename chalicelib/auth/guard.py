@@ -13,6 +13,7 @@ from chalice.app import Request
 from chalicelib.auth.errors import AuthError
 from chalicelib.auth.identity import ANONYMOUS_PREFIX, STAFF_ROLES, Identity
 from chalicelib.auth.tokens import authenticate, default_key_source
+from chalicelib.platform.observability import correlate
 from chalicelib.platform.quota import Limit
 
 Roles = tuple[str, ...]
@@ -36,6 +37,7 @@ def caller(request: Request) -> Identity:
 def requires(request: Request, roles: Roles | None, why: str = "") -> Identity:
     """The caller, if its role is one of ``roles`` (any role for None); else AuthError ``forbidden``: ``why``."""
     who = caller(request)
+    correlate(user=who.user_id)
     if roles is not None and who.role not in roles:
         raise AuthError("forbidden", why)
     return who

@@ -7,6 +7,7 @@ from typing import Any
 from chalicelib.auth.guard import ANYONE, STAFF, requires
 from chalicelib.edge import routes
 from chalicelib.platform.http import int_param
+from chalicelib.platform.observability import correlate
 from chalicelib.sessions.service import session_json
 from chalicelib.wiring import services
 
@@ -26,6 +27,7 @@ def my_sessions() -> Any:
 @bp.route("/sessions/{session_id}/messages", methods=["GET"])
 def session_messages(session_id: str) -> Any:
     request = bp.current_request
+    correlate(session_id=session_id)
     who = requires(request, ANYONE)
     after_seq = int_param(request.query_params, "after_seq", 0, 0, 10**12 - 1)  # sequence keys hold 12 digits
     limit = int_param(request.query_params, "limit", 50, 1, 100)

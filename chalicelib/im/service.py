@@ -24,7 +24,7 @@ from chalicelib.im.models import Message, marker_sk, message_sk
 from chalicelib.im.presence import PresenceService
 from chalicelib.im.schemas import MessageRef, SendFrame, is_session_id, message_id
 from chalicelib.platform.modelbase import expires, is_conditional_failure
-from chalicelib.platform.observability import logger
+from chalicelib.platform.observability import logger, message_delivered, message_sent
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 from chalicelib.settings import MAX_DELIVERY_ATTEMPTS
@@ -137,6 +137,7 @@ class ImService:
         if session.visitor_away_at is not None if to_visitor else not conns:
             msg.status = STORED
         msg.save(condition=Message.sk.does_not_exist())
+        message_sent()
         if msg.status == STORED:
             if companion is not None:
                 companion.cancel()
@@ -229,6 +230,7 @@ class ImService:
             if not is_conditional_failure(err):
                 raise
             return self._explain_ack(caller, ref)
+        message_delivered()
         self._tell_delivered(msg)
         return True
 
