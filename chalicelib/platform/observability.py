@@ -28,7 +28,7 @@ METRICS_NAMESPACE = "CustomerService"
 FRAME_ERRORS_METRIC = "FrameErrors"
 FRAME_ERRORS_SERVICE = "im"
 
-# Counter names by service (the metric's ``service`` dimension); docs/operations.md says what each counts.
+# Counter names by service (the metric's ``service`` dimension); docs/deploy.md lists them.
 MESSAGES = "messages"
 ROBOT = "robot"
 ROUTING = "routing"
