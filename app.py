@@ -61,7 +61,7 @@ def ws_disconnect(event: WebsocketEvent) -> None:
 
 # -- REST routes, the schedule and the state machines' steps, by domain ----------------------------
 
-# delivery_step first: the functional tests reach it as the app's first pure Lambda function.
+# The order only sets the order of app.routes and app.pure_lambda_functions (delivery_step first, as before).
 for blueprint in (im.bp, health.bp, auth.bp, sessions.bp, media.bp, commerce.bp, routing.bp, faq.bp, tickets.bp):
     app.register_blueprint(blueprint)
 # API Gateway passes these bodies to the Lambda as bytes (base64), not as text.

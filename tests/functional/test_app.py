@@ -8,13 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chalice.app import Chalice
 from chalice.test import Client
 
 import app as app_module
 from app import app
 from chalicelib.auth.devidp import dev_idp
 from chalicelib.auth.tokens import issue_visitor_token
+from chalicelib.platform.errors import DomainError
+from chalicelib.platform.http import Routes, error_middleware
 from chalicelib.platform.observability import recording
+from chalicelib.platform.quota import Limit, RateLimited
 from chalicelib.settings import get_settings
 from chalicelib.wiring import Services
 from tests.conftest import RecordingSender, RecordingTimer, routing_config
@@ -267,3 +271,34 @@ def test_an_unacknowledged_message_counts_as_failed(svc: Services, sender: Recor
         app.pure_lambda_functions[0]({"session_id": timer.started[0][0], "sk": timer.started[0][1], "op": "fail",
                                       "attempt": 3}, None)
     assert counts == {"messages.MessagesFailed": 1}
+
+
+def test_one_middleware_answers_refusals_with_their_status_and_anything_else_with_a_bare_500() -> None:
+    demo = Chalice(app_name="errors")
+    bp = Routes(__name__)
+
+    @bp.route("/refused")
+    def refused() -> None:
+        raise DomainError("conflict", "changed since", field="version", status=409, current=3)
+
+    @bp.route("/limited")
+    def limited() -> None:
+        raise RateLimited(Limit("demo", 1, 60, "demos"), retry_after_ms=1500)
+
+    @bp.route("/broken")
+    def broken() -> None:
+        raise ValueError("a detail no caller should see")
+
+    demo.register_blueprint(bp)
+    demo.register_middleware(error_middleware(), "http")
+    with Client(demo) as demo_client:
+        answer = demo_client.http.get("/refused")
+        assert (answer.status_code, answer.json_body) == (409, {"error": {
+            "code": "conflict", "message": "changed since", "field": "version", "current": 3}})
+        answer = demo_client.http.get("/limited")
+        assert (answer.status_code, answer.headers["Retry-After"]) == (429, "2")
+        assert answer.json_body["error"]["retry_after_ms"] == 1500
+        answer = demo_client.http.get("/broken")
+        assert (answer.status_code, answer.json_body) == (500, {
+            "Code": "InternalServerError", "Message": "An internal server error occurred."})
+        assert b"detail" not in answer.body
