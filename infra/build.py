@@ -36,6 +36,7 @@ COGNITO_ISSUER = "https://cognito-idp.${AWS::Region}.amazonaws.com/${AgentUserPo
 SEARCH_DOMAIN = "${TablePrefix}-faq"
 SEARCH_DOMAIN_ARN = "arn:${AWS::Partition}:es:${AWS::Region}:${AWS::AccountId}:domain/" + SEARCH_DOMAIN
 METRICS_NAMESPACE = "CustomerService"  # chalicelib/routing/dashboard.py emits these through Powertools (EMF)
+XRAY_WRITE_POLICY = "arn:${AWS::Partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
 LOG_RETENTION_DAYS = 30  # API access logs and state machine error logs
 # Stateful resources stay when the stack is deleted or a change would replace them (their data would go).
 RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
@@ -178,6 +179,8 @@ def function_roles(tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
         roles[f"{function}Role"] = {"Type": "AWS::IAM::Role", "Properties": {
             "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+            # X-Ray takes trace segments on no narrower resource than "*": AWS's own policy grants just that.
+            "ManagedPolicyArns": [{"Fn::Sub": XRAY_WRITE_POLICY}],
             "Policies": [{"PolicyName": f"{function}Policy",
                           "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}]}}
     return roles
@@ -586,8 +589,9 @@ def build() -> dict[str, Any]:
     # .chalice/config.json leaves the roles to this template (manage_iam_role: false): each function gets its own.
     resources.update(roles)
     for function in FUNCTIONS:
+        # Tracing Active: X-Ray samples invocations; Powertools' Tracer adds the AWS calls and handlers to them.
         resources[function] = {"Properties": {"Role": {"Fn::GetAtt": [f"{function}Role", "Arn"]},
-                                              "Environment": {"Variables": env}}}
+                                              "Environment": {"Variables": env}, "Tracing": "Active"}}
     resources.update(search_domain())
     resources.update(web_hosting())
     resources["MediaBucket"].update(RETAIN)  # the photos sent in chats

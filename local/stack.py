@@ -419,7 +419,7 @@ def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
 def ticker(interval: float) -> Periodic:
     """Runs the app's scheduled ``queue_tick`` handler every ``interval`` seconds, as EventBridge does
     every minute on AWS (a shorter default here, so wait estimates visibly move)."""
-    handler = importlib.import_module("app").queue_tick
+    handler = importlib.import_module("app").app.handler_map["queue_tick"]  # by name, as the schedule's Lambda
 
     def tick() -> None:
         handler({"version": "0", "account": ACCOUNT, "region": REGION, "detail": {},

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
+
+from chalicelib.platform.errors import DomainError
 
 
-class CommerceError(Exception):
+class CommerceError(DomainError):
     """``not_found`` (404), ``not_configured`` (501) or ``unavailable`` (502: the shop's system failed)."""
 
-    STATUS = {"not_found": 404, "not_configured": 501, "unavailable": 502}
+    STATUS: ClassVar[dict[str, int]] = {"not_found": 404, "not_configured": 501, "unavailable": 502}
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = self.STATUS[code]
+        super().__init__(code, message, status=self.STATUS[code])
 
 
 class Commerce(Protocol):

@@ -8,6 +8,7 @@ the last good configuration stays in force until a valid one arrives.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -36,7 +37,8 @@ class ConfigStore:
     """Hands out the parsed configuration, re-reading SSM when it is older than ``max_age`` seconds."""
 
     def __init__(self, provider: ParameterProvider | None = None, clock: Callable[[], float] = time.monotonic,
-                 *, path: str | None = None, max_age: int | None = None) -> None:
+                 *, path: str | None = None, max_age: int | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         settings = get_settings()
         if provider is None:
             provider = SSMProvider(boto3_client=aws.client("ssm"))
@@ -49,6 +51,17 @@ class ConfigStore:
         self._raw: dict[str, str | None] | None = None
         self._config: RoutingConfig | None = None
         self._error: ConfigError | None = None
+        self._wall_clock = wall_clock
+        self._version: str | None = None  # of the documents in force
+        self._loaded_at: int | None = None  # epoch ms: when they came into force in this process
+        self._checked_at: int | None = None  # epoch ms: when SSM was last read
+
+    def status(self) -> dict[str, Any]:
+        """What this process runs on, without reading SSM: ``version`` (a digest of the documents in force,
+        the same in every process that runs them), ``loaded_at`` and ``checked_at`` (epoch ms), the
+        ``max_age_seconds`` after which a change is read, and whether the documents last read were rejected."""
+        return {"version": self._version, "loaded_at": self._loaded_at, "checked_at": self._checked_at,
+                "max_age_seconds": self._max_age, "rejected": self._error is not None}
 
     @property
     def last_error(self) -> ConfigError | None:
@@ -80,6 +93,7 @@ class ConfigStore:
             self._reject(ConfigError("", "", f"cannot read the SSM parameters under {self._path}: {exc}"))
             return
         self._read_at = now
+        self._checked_at = int(self._wall_clock() * 1000)
         raw: dict[str, str | None] = {name: values.get(name) for name in DOCUMENTS}
         if raw == self._raw:
             return
@@ -92,6 +106,7 @@ class ConfigStore:
         if self._error is not None or self._config is not None:
             logger.info("configuration updated", extra={"config_path": self._path})
         self._config, self._error = config, None
+        self._version, self._loaded_at = documents_version(raw), self._checked_at
 
     def _decode(self, name: str, text: str | None) -> Any:
         where = f"{self._path}/{name}"
@@ -104,6 +119,14 @@ class ConfigStore:
         outcome = "the last good configuration stays in force" if self._config is not None else "no configuration"
         logger.error(f"configuration rejected; {outcome}", extra={
             "document": err.document, "path": err.path, "error": str(err), "config_path": self._path})
+
+
+def documents_version(raw: Mapping[str, str | None]) -> str:
+    """A short digest of the documents' texts: equal versions, equal configurations."""
+    digest = hashlib.sha256()
+    for name in DOCUMENTS:
+        digest.update(f"{name}\0{raw.get(name) or ''}\0".encode())
+    return digest.hexdigest()[:12]
 
 
 @lru_cache(maxsize=1)

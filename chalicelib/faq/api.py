@@ -1,8 +1,8 @@
-"""The robot-management REST API's handlers (routes in app.py, contract in docs/openapi.yaml).
+"""The robot-management REST API's handlers (routes in chalicelib/edge/faq.py, which also check the
+caller's role; contract in docs/openapi.yaml).
 
-Each takes the caller, the parsed body or query parameters and the knowledge base, checks the role
-first, and returns a JSON-ready dict or raises a :class:`FaqError` that ``rest.api_errors`` turns into
-the error shape (400 with ``field``, 403, 404, 409).
+Each takes the parsed body or query parameters and the knowledge base, and returns a JSON-ready dict or
+raises a :class:`FaqError` that the error middleware turns into the error shape (400 with ``field``, 404, 409).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from chalicelib.faq.kb import KnowledgeBase
 from chalicelib.faq.matcher import DEFAULT_THRESHOLD
 from chalicelib.faq.model import LANGUAGES, RobotSettings
 from chalicelib.faq.robot import language_of
+from chalicelib.faq.schemas import FaqImport, RobotTry
 from chalicelib.faq.store import (
     FAQ_FIELDS,
-    MAX_QUESTION,
     FaqError,
     FaqNotFound,
     FaqRecord,
@@ -26,27 +26,11 @@ from chalicelib.faq.store import (
 )
 from chalicelib.faq.synonyms import synonyms_of
 from chalicelib.faq.transfer import CONTENT_TYPES, FORMATS, Source
+from chalicelib.platform.http import int_param, parse_body
 from chalicelib.platform.idempotency import once
-from chalicelib.rest import int_param
 
-MAX_IMPORT_CHARS = 5_000_000  # API Gateway takes 10 MB a request; bigger files go through the CLI
 MAX_LIMIT = 200
 TRY_HITS = 10
-ADMIN = "admin"
-
-
-class Forbidden(FaqError):
-    code = "forbidden"
-
-
-def _staff(who: Identity) -> None:
-    if not who.is_staff:
-        raise Forbidden(None, "the knowledge base is for staff")
-
-
-def _admin(who: Identity) -> None:
-    if who.role != ADMIN:
-        raise Forbidden(None, "only admins change the knowledge base and the robot")
 
 
 def _only(body: Mapping[str, Any], allowed: set[str] | tuple[str, ...]) -> None:
@@ -97,30 +81,26 @@ def _choice(value: Any, key: str, choices: tuple[str, ...], default: str | None 
 
 # -- FAQs -----------------------------------------------------------------------------------------
 
-def list_faqs(who: Identity, params: Mapping[str, str], kb: KnowledgeBase) -> dict[str, Any]:
+def list_faqs(params: Mapping[str, str], kb: KnowledgeBase) -> dict[str, Any]:
     """GET /faqs: one page of FAQs (staff)."""
-    _staff(who)
     records, cursor = kb.page(int_param(params, "limit", 50, 1, MAX_LIMIT), _param(params, "cursor", 1000),
                               _param(params, "category", 60), _choice(params.get("language"), "language", LANGUAGES))
     return {"faqs": [faq_json(r) for r in records], "next_cursor": cursor}
 
 
-def get_faq(who: Identity, raw_id: str, kb: KnowledgeBase) -> dict[str, Any]:
+def get_faq(raw_id: str, kb: KnowledgeBase) -> dict[str, Any]:
     """GET /faqs/{faq_id} (staff)."""
-    _staff(who)
     return faq_json(kb.get(path_id(raw_id)))
 
 
-def create_faq(who: Identity, body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
+def create_faq(body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
     """POST /faqs (admin): the FAQ as stored, at version 1."""
-    _admin(who)
     return faq_json(kb.create(body))
 
 
-def update_faq(who: Identity, raw_id: str, body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
+def update_faq(raw_id: str, body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
     """PUT /faqs/{faq_id} (admin): the fields given replace the stored ones; with ``version``, only if
     the FAQ is still at that version (else 409)."""
-    _admin(who)
     faq_id = path_id(raw_id)
     _only(body, {*FAQ_FIELDS, "version"})
     changes = {k: v for k, v in body.items() if k != "version"}
@@ -132,9 +112,8 @@ def update_faq(who: Identity, raw_id: str, body: Mapping[str, Any], kb: Knowledg
     return faq_json(kb.update(faq_id, changes, version))
 
 
-def delete_faq(who: Identity, raw_id: str, kb: KnowledgeBase) -> dict[str, Any]:
+def delete_faq(raw_id: str, kb: KnowledgeBase) -> dict[str, Any]:
     """DELETE /faqs/{faq_id} (admin)."""
-    _admin(who)
     faq_id = path_id(raw_id)
     if not kb.delete(faq_id):
         raise FaqNotFound(None, f"no FAQ with id '{faq_id}'")
@@ -145,65 +124,43 @@ def import_faqs(who: Identity, body: Mapping[str, Any], kb: KnowledgeBase,
                 idempotency_key: str | None = None) -> dict[str, Any]:
     """POST /faqs/import (admin): ``{"format", "data", "namespace"?}``; all rows or none. With an
     ``Idempotency-Key``, a retry answers the first import's result and writes nothing."""
-    _admin(who)
     return once("faqs.import", who.user_id, idempotency_key, dict(body), lambda: _import(body, kb))
 
 
 def _import(body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
-    _only(body, {"format", "data", "namespace"})
-    fmt = _choice(body.get("format"), "format", FORMATS)
-    if fmt is None:
-        raise FaqError("format", f"'format' is required: one of {', '.join(FORMATS)}")
-    data = body.get("data")
-    if not isinstance(data, str) or not data.strip():
-        raise FaqError("data", "'data' must be the file's text")
-    if len(data) > MAX_IMPORT_CHARS:
-        raise FaqError("data", f"'data' may be at most {MAX_IMPORT_CHARS} characters; import bigger files with "
-                               "the CLI (make faq-import)")
-    namespace = body.get("namespace")
-    if namespace is not None and (not valid_faq_id(namespace) or len(namespace) > 60):
-        raise FaqError("namespace", "'namespace' must be 1 to 60 letters, digits or _ . : / -")
-    return kb.import_rows([Source("data", data, fmt, namespace=namespace)]).as_dict()
+    request = parse_body(FaqImport, body)
+    return kb.import_rows([Source("data", request.data, request.format, namespace=request.namespace)]).as_dict()
 
 
-def export_faqs(who: Identity, params: Mapping[str, str], kb: KnowledgeBase) -> tuple[str, str]:
+def export_faqs(params: Mapping[str, str], kb: KnowledgeBase) -> tuple[str, str]:
     """GET /faqs/export (admin): (the text, its content type)."""
-    _admin(who)
     fmt = _choice(params.get("format"), "format", FORMATS, "jsonl")
     assert fmt is not None  # defaulted
     return kb.export(fmt), CONTENT_TYPES[fmt]
 
 
-def reindex(who: Identity, kb: KnowledgeBase) -> dict[str, Any]:
+def reindex(kb: KnowledgeBase) -> dict[str, Any]:
     """POST /faqs/reindex (admin): the index rebuilt from the store."""
-    _admin(who)
     return {"indexed": kb.rebuild()}
 
 
 # -- the robot ------------------------------------------------------------------------------------
 
-def get_robot_settings(who: Identity, kb: KnowledgeBase) -> dict[str, Any]:
+def get_robot_settings(kb: KnowledgeBase) -> dict[str, Any]:
     """GET /robot/settings (staff)."""
-    _staff(who)
     return settings_json(kb.store.robot_settings())
 
 
-def put_robot_settings(who: Identity, body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
+def put_robot_settings(body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
     """PUT /robot/settings (admin): the fields given replace the saved ones; the others stay."""
-    _admin(who)
     return settings_json(kb.save_robot_settings(body))
 
 
-def try_question(who: Identity, body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
+def try_question(body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
     """POST /robot/try (staff): what the robot would do with a question, and the ranked FAQs behind it."""
-    _staff(who)
-    _only(body, {"query", "language"})
-    query = body.get("query")
-    if not isinstance(query, str) or not query.strip():
-        raise FaqError("query", "'query' must be a non-empty string")
-    if len(query) > MAX_QUESTION:
-        raise FaqError("query", f"'query' may be at most {MAX_QUESTION} characters")
-    language = _choice(body.get("language"), "language", LANGUAGES) or language_of(query)
+    request = parse_body(RobotTry, body)
+    query = request.query
+    language = request.language or language_of(query)
     settings = kb.robot_settings()
     threshold = DEFAULT_THRESHOLD if settings.threshold is None else settings.threshold
     matcher = kb.matcher()

@@ -25,6 +25,7 @@ from chalicelib.im.models import Message
 from chalicelib.im.presence import PresenceService
 from chalicelib.im.schemas import SendFrame
 from chalicelib.im.service import ImService
+from chalicelib.platform import observability
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 from chalicelib.sessions.service import SessionService
@@ -124,6 +125,7 @@ class RobotService:
             faq = self._faqs([decision.answer.faq_id]).get(decision.answer.faq_id)
             if faq is not None:
                 self._set_misses(session, 0)
+                observability.robot_answered()
                 self._reply(session, {"text": faq.answer, "faq_id": faq.faq_id, "question": faq.question,
                                       "confidence": round(decision.confidence, 4)})
                 return
@@ -134,12 +136,14 @@ class RobotService:
         found = self._faqs([h.faq_id for h in decision.suggestions])
         offered = [{"faq_id": h.faq_id, "question": found[h.faq_id].question}
                    for h in decision.suggestions if h.faq_id in found]
+        observability.robot_suggested()
         self._reply(session, {"text": MISS_TEXT if offered else NOTHING_TEXT, "suggestions": offered,
                               "handoff": True, "confidence": round(decision.confidence, 4)})
 
     def hand_off(self, visitor: Identity, session: Session, reason: str) -> None:
         """The robot stops for good in this session, says so, and routing takes over."""
         self.silence(session)
+        observability.robot_handed_off()
         if reason != "button":
             self._reply(session, {"text": HANDOFF_TEXT, "handoff_reason": reason})
         self._hand_off(visitor)

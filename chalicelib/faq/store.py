@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, ClassVar
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 
@@ -23,6 +23,7 @@ from chalicelib.faq.model import LANGUAGES, Faq, RobotSettings
 from chalicelib.faq.models import ROBOT_SETTINGS_KEY, FaqItem, RobotSettingsItem
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.dynamo import is_condition_failed
+from chalicelib.platform.errors import DomainError
 
 FAQ_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}"
 # Literal routes under /faqs/ win over /faqs/{faq_id}: a FAQ with one of these ids could not be reached.
@@ -52,7 +53,7 @@ BATCH = 25  # BatchWriteItem's limit
 _UPDATE_ATTEMPTS = 3  # an update without expected_version retries when a concurrent write slipped in
 
 
-class FaqError(Exception):
+class FaqError(DomainError):
     """A request about the knowledge base that cannot be carried out.
 
     ``code`` is the API's error code (``invalid_body`` here: 400); ``field`` names the offending field
@@ -60,15 +61,11 @@ class FaqError(Exception):
     """
 
     code = "invalid_body"
+    STATUS: ClassVar[dict[str, int]] = {"invalid_body": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
 
     def __init__(self, field: str | None, message: str, **details: Any) -> None:
-        super().__init__(field, message)
-        self.field = field
-        self.message = message
-        self.details = details
-
-    def __str__(self) -> str:
-        return self.message
+        # The subclass names the code (FaqNotFound, FaqConflict...): a class attribute, as before.
+        super().__init__(type(self).code, message, field=field, **details)
 
 
 class FaqNotFound(FaqError):

@@ -9,6 +9,7 @@ import json
 from typing import Any, Protocol
 
 from chalicelib.platform import aws
+from chalicelib.platform.observability import message_failed, message_retried
 from chalicelib.settings import MAX_DELIVERY_ATTEMPTS, get_settings
 
 
@@ -33,9 +34,16 @@ def execution_input(session_id: str, sk: str, first_wait_seconds: int, retry_wai
 def run_step(im: DeliverySteps, event: dict[str, Any]) -> dict[str, Any]:
     """One step of the machine: ``resend`` an unACKed message, or ``fail`` it (tell the sender)."""
     if event["op"] == "resend":
-        return {"attempt": im.resend(event["session_id"], event["sk"], int(event["attempt"]))}
+        attempt = int(event["attempt"])
+        made = im.resend(event["session_id"], event["sk"], attempt)
+        if made > attempt:  # not ACKed in the meantime: sent again
+            message_retried()
+        return {"attempt": made}
     if event["op"] == "fail":
-        return {"failed": im.fail(event["session_id"], event["sk"])}
+        failed = im.fail(event["session_id"], event["sk"])
+        if failed:
+            message_failed()
+        return {"failed": failed}
     raise ValueError(f"unknown delivery step {event['op']!r}")
 
 

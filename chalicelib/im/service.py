@@ -25,7 +25,7 @@ from chalicelib.im.schemas import MessageRef, SendFrame, is_session_id, message_
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.dynamo import is_condition_failed
 from chalicelib.platform.modelbase import expires
-from chalicelib.platform.observability import logger
+from chalicelib.platform.observability import logger, message_delivered, message_sent
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 from chalicelib.sessions.service import SessionService
@@ -142,6 +142,7 @@ class ImService:
         if session.visitor_away_at is not None if to_visitor else not conns:
             msg.status = STORED
         msg.save(condition=Message.sk.does_not_exist())
+        message_sent()
         if msg.status == STORED:
             if companion is not None:
                 companion.cancel()
@@ -258,6 +259,7 @@ class ImService:
             if not is_condition_failed(err):
                 raise
             return self._explain_ack(caller, ref)
+        message_delivered()
         self._tell_delivered(msg)
         return True
 

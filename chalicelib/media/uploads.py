@@ -17,6 +17,7 @@ from typing import Any
 
 from chalicelib.auth.identity import Identity
 from chalicelib.platform import aws
+from chalicelib.platform.errors import DomainError
 from chalicelib.platform.quota import Limit, Quota
 from chalicelib.sessions.service import SessionService
 from chalicelib.settings import get_settings
@@ -36,14 +37,11 @@ KEY_PATTERN = re.compile(r"^media/\d{4}/\d{2}/[0-9a-f]{32}\.(?:jpg|png|gif|webp)
 CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 
-class MediaError(Exception):
+class MediaError(DomainError):
     """A refused upload: ``status`` and ``code`` go into the API's error shape."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+        super().__init__(code, message, status=status)
 
 
 def sniff(data: bytes) -> str | None:

@@ -31,7 +31,7 @@ def allowed_origin(request: Request | None) -> str | None:
 def _preflight(app: Chalice, methods: str) -> Callable[..., Response]:
     def preflight(**_: str) -> Response:
         if allowed_origin(app.current_request) is None:
-            # The API's error shape (chalicelib/rest.py), without reaching up into it.
+            # The API's error shape (chalicelib/platform/http.py).
             return Response(status_code=403, headers={"Content-Type": "application/json"}, body={"error": {
                 "code": "origin_not_allowed", "message": "this origin may not call the API from a browser"}})
         return Response(body="", status_code=204, headers={

@@ -29,7 +29,7 @@ from chalicelib.im.presence import PresenceService
 from chalicelib.im.service import supervises
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.dynamo import CONFLICT, Transaction, is_condition_failed, transaction
-from chalicelib.platform.observability import logger
+from chalicelib.platform.observability import logger, message_left, session_assigned, session_overflowed, session_queued
 from chalicelib.platform.quota import RateLimited
 from chalicelib.routing import queue as q
 from chalicelib.routing.agents import AgentBook, is_available
@@ -228,6 +228,7 @@ class RoutingService:
     def _record_overflow(self, group: Group, reason: str, to: Group | None, session: Session, now: int) -> None:
         state = GroupState(group.group_id)
         state.update(actions=[GroupState.overflow_events.add(1)])
+        session_overflowed()
         logger.info("overflow", extra={"group_id": group.group_id, "reason": reason,
                                        "to": to.group_id if to else None, "session_id": session.session_id})
         if group.overflow is None or group.overflow.notify:
@@ -282,6 +283,7 @@ class RoutingService:
         if not new:
             return self._left_before(ticket, text, contact)
         self._dashboard.left_message(group_id, ticket.ticket_id, ticket.created_at)
+        message_left()
         # The group's agents who are connected see it at once (one batched read of their presence).
         frame = {"event": "left_message", "group_id": group_id, "ticket_id": ticket.ticket_id,
                  "at": ticket.created_at}
@@ -348,6 +350,7 @@ class RoutingService:
                 return Result.SESSION_TAKEN
             return Result.AGENT_UNAVAILABLE
         self._agents.refresh(agent_id=agent_id)
+        session_assigned()
         self._sessions.start_timer(session_id, timer)
         if session is not None:
             assigned: Session | None = self._sessions.assigned(session, agent_id, group.group_id, now, requested_at,
@@ -377,6 +380,7 @@ class RoutingService:
             self._sessions.announce(session)
             return
         session.refresh(consistent_read=True)
+        session_queued()
         self._sessions.announce(session)
         self._dashboard.group_changed(group.group_id)
         # A slot may have freed between the look at the counters and the enqueue: drain closes that gap.

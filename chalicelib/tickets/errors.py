@@ -1,8 +1,10 @@
-"""Errors of the ticket domain; ``rest.api_errors`` turns them into the API's error shape."""
+"""Errors of the ticket domain; the REST edge's error middleware turns them into the API's error shape."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
+
+from chalicelib.platform.errors import DomainError
 
 # code -> HTTP status
 STATUS = {
@@ -15,17 +17,11 @@ STATUS = {
 }
 
 
-class TicketError(Exception):
+class TicketError(DomainError):
     """A ticket request that cannot be carried out; ``field`` names the offending field, if one is."""
+
+    STATUS: ClassVar[dict[str, int]] = STATUS
 
     def __init__(self, code: str, message: str, field: str | None = None, **details: Any) -> None:
         assert code in STATUS, code
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-        self.details = details
-
-    @property
-    def status(self) -> int:
-        return STATUS[self.code]
+        super().__init__(code, message, field=field, **details)

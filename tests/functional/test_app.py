@@ -8,12 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chalice.app import Chalice
 from chalice.test import Client
 
 import app as app_module
 from app import app
 from chalicelib.auth.devidp import dev_idp
 from chalicelib.auth.tokens import issue_visitor_token
+from chalicelib.platform.errors import DomainError
+from chalicelib.platform.http import Routes, error_middleware
+from chalicelib.platform.observability import recording
+from chalicelib.platform.quota import Limit, RateLimited
 from chalicelib.settings import get_settings
 from chalicelib.wiring import Services
 from tests.conftest import RecordingSender, RecordingTimer, routing_config
@@ -234,3 +239,66 @@ def test_cors_answers_each_configured_origin_with_itself_and_no_other(client: Cl
 def test_every_route_path_answers_preflights() -> None:
     """cors.install runs after the last route: a path declared after it would have no preflight."""
     assert [path for path, entries in app.routes.items() if "OPTIONS" not in entries] == []
+
+
+def test_a_chat_counts_the_assignment_and_its_message_sent_retried_and_delivered(
+        svc: Services, sender: RecordingSender, timer: RecordingTimer) -> None:
+    with recording() as counts:
+        ws("$connect", "ca", query={"token": agent_token()})
+        ws("$connect", "cv", query={"token": visitor_token()})
+        ws("$default", "cv", json.dumps({"action": "request_agent"}))
+        sid = sender.frames("cv", "session")[-1]["session"]["session_id"]
+        ws("$default", "cv", json.dumps({"action": "send", "session_id": sid, "client_msg_id": "c1", "type": "text",
+                                         "content": {"text": "hello"}}))
+        step = {"session_id": timer.started[0][0], "sk": timer.started[0][1]}
+        app.pure_lambda_functions[0](dict(step, op="resend", attempt=1), None)
+        message_id = sender.frames("ca", "message")[0]["message"]["message_id"]
+        ws("$default", "ca", json.dumps({"action": "ack", "message_id": message_id}))
+        app.pure_lambda_functions[0](dict(step, op="fail", attempt=3), None)  # ACKed: nothing fails
+    assert counts == {"routing.SessionsAssigned": 1, "messages.MessagesSent": 1, "messages.MessagesRetried": 1,
+                      "messages.MessagesDelivered": 1}
+
+
+def test_an_unacknowledged_message_counts_as_failed(svc: Services, sender: RecordingSender,
+                                                    timer: RecordingTimer) -> None:
+    ws("$connect", "ca", query={"token": agent_token()})
+    ws("$connect", "cv", query={"token": visitor_token()})
+    ws("$default", "cv", json.dumps({"action": "request_agent"}))
+    sid = sender.frames("cv", "session")[-1]["session"]["session_id"]
+    ws("$default", "cv", json.dumps({"action": "send", "session_id": sid, "client_msg_id": "c1", "type": "text",
+                                     "content": {"text": "hello"}}))
+    with recording() as counts:
+        app.pure_lambda_functions[0]({"session_id": timer.started[0][0], "sk": timer.started[0][1], "op": "fail",
+                                      "attempt": 3}, None)
+    assert counts == {"messages.MessagesFailed": 1}
+
+
+def test_one_middleware_answers_refusals_with_their_status_and_anything_else_with_a_bare_500() -> None:
+    demo = Chalice(app_name="errors")
+    bp = Routes(__name__)
+
+    @bp.route("/refused")
+    def refused() -> None:
+        raise DomainError("conflict", "changed since", field="version", status=409, current=3)
+
+    @bp.route("/limited")
+    def limited() -> None:
+        raise RateLimited(Limit("demo", 1, 60, "demos"), retry_after_ms=1500)
+
+    @bp.route("/broken")
+    def broken() -> None:
+        raise ValueError("a detail no caller should see")
+
+    demo.register_blueprint(bp)
+    demo.register_middleware(error_middleware(), "http")
+    with Client(demo) as demo_client:
+        answer = demo_client.http.get("/refused")
+        assert (answer.status_code, answer.json_body) == (409, {"error": {
+            "code": "conflict", "message": "changed since", "field": "version", "current": 3}})
+        answer = demo_client.http.get("/limited")
+        assert (answer.status_code, answer.headers["Retry-After"]) == (429, "2")
+        assert answer.json_body["error"]["retry_after_ms"] == 1500
+        answer = demo_client.http.get("/broken")
+        assert (answer.status_code, answer.json_body) == (500, {
+            "Code": "InternalServerError", "Message": "An internal server error occurred."})
+        assert b"detail" not in answer.body

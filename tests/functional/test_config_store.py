@@ -161,6 +161,33 @@ def test_a_bad_document_leaves_the_last_good_configuration_in_force(ssm: Any, cl
     assert store.last_error is None
 
 
+def test_the_status_says_which_documents_are_in_force_and_since_when(ssm: Any, clock: Clock) -> None:
+    sync_directory(CONFIG_DIR, PATH)
+    wall = Clock()
+    store = ConfigStore(clock=clock, max_age=30, wall_clock=wall)
+    assert store.status() == {"version": None, "loaded_at": None, "checked_at": None, "max_age_seconds": 30,
+                              "rejected": False}
+    store.current()
+    first = store.status()
+    assert (first["loaded_at"], first["checked_at"], first["rejected"]) == (1_000_000, 1_000_000, False)
+
+    _put(ssm, "groups", _edit(DEFAULTS["groups"], _rename_general("Help desk")))
+    clock.now += 30
+    wall.now += 30
+    store.current()
+    edited = store.status()
+    assert edited["version"] != first["version"]
+    assert edited["loaded_at"] == 1_030_000  # the edit is in force from this read on
+
+    _put(ssm, "groups", _edit(DEFAULTS["groups"], _break_queue))
+    clock.now += 30
+    wall.now += 30
+    store.current()
+    rejected = store.status()
+    assert (rejected["version"], rejected["loaded_at"]) == (edited["version"], edited["loaded_at"])
+    assert (rejected["checked_at"], rejected["rejected"]) == (1_060_000, True)
+
+
 def test_without_a_last_good_configuration_the_error_is_raised(ssm: Any, clock: Clock) -> None:
     store = ConfigStore(clock=clock, max_age=10)
     with pytest.raises(ConfigError, match=f"hours: missing: no SSM parameter {PATH}/hours"):

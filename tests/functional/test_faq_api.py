@@ -13,10 +13,10 @@ from chalice.test import Client
 from app import app
 from chalicelib.auth.devidp import dev_idp
 from chalicelib.auth.tokens import issue_visitor_token
-from chalicelib.faq.api import MAX_IMPORT_CHARS
 from chalicelib.faq.kb import KnowledgeBase
 from chalicelib.faq.matcher import DEFAULT_THRESHOLD
 from chalicelib.faq.model import DEFAULT_GREETING
+from chalicelib.faq.schemas import MAX_IMPORT_CHARS
 from chalicelib.wiring import build, override
 from tests.conftest import RecordingSender, RecordingTimer, routing_config
 from tests.functional.conftest import RecordingBackend

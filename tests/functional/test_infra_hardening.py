@@ -229,3 +229,11 @@ def test_express_executions_log_their_errors(name: str) -> None:
     delivery = [s for s in statements if "logs:CreateLogDelivery" in s["Action"]]
     assert len(delivery) == 1
     assert {"logs:PutResourcePolicy", "logs:DescribeLogGroups", "logs:GetLogDelivery"} <= set(delivery[0]["Action"])
+
+
+@pytest.mark.parametrize("function", build.FUNCTIONS)
+def test_each_function_is_traced_and_its_role_may_send_traces_and_nothing_more(function: str) -> None:
+    assert RESOURCES[function]["Properties"]["Tracing"] == "Active"
+    role = RESOURCES[f"{function}Role"]["Properties"]
+    # AWS's write-only X-Ray policy (PutTraceSegments, PutTelemetryRecords, sampling rules), never a wider one.
+    assert role["ManagedPolicyArns"] == [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"}]

@@ -14,6 +14,7 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.auth.devidp import dev_idp
+from chalicelib.auth.guard import VISITOR_TOKENS
 from chalicelib.auth.identity import Identity
 from chalicelib.faq.kb import KnowledgeBase
 from chalicelib.im.actions import handle_frame
@@ -21,7 +22,6 @@ from chalicelib.im.models import Message
 from chalicelib.im.ratelimit import LEFT_MESSAGES, REFUSED_ACK_BURST, RateLimiter
 from chalicelib.platform.idempotency import InProgress, once
 from chalicelib.platform.quota import Quota
-from chalicelib.rest import VISITOR_TOKENS
 from chalicelib.tickets.models import TICKET_SK, TicketItem
 from chalicelib.wiring import Services, build, override
 from tests.conftest import RecordingSender, RecordingTimer, routing_config
