@@ -88,7 +88,7 @@ def test_the_robots_answers_suggestions_and_hand_offs_are_counted(aws: None, sen
     config = routing_config()
     svc = build(sender, timer, config=lambda: config)
     settings = RobotSettings(misses_before_handoff=2)
-    robot = RobotService(svc.presence, svc.im, lambda: matcher, lambda: settings,
+    robot = RobotService(svc.presence, svc.im, svc.sessions, lambda: matcher, lambda: settings,
                          lambda ids: {i: RETURNS for i in ids if i == RETURNS.faq_id}, svc.routing.request_agent)
     svc = dataclasses.replace(svc, robot=robot)
     session = svc.sessions.current_or_new(VISITOR, svc.presence.connect("cv", VISITOR))
