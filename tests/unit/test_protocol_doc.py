@@ -116,7 +116,7 @@ def assert_matches(what: str, documented: dict[str, DocField], model: dict[str, 
     for name, doc in documented.items():
         real = model[name]
         where = f"{what}.{name}"
-        assert doc.optional == real.optional, f"{where}: optional in the doc {doc.optional}, in the model {real.optional}"
+        assert doc.optional == real.optional, f"{where}: optional in the doc {doc.optional}, model {real.optional}"
         assert doc.kind == real.kind, f"{where}: a {doc.kind} in the doc, a {real.kind} in the model"
         if doc.members:
             assert doc.members == real.members, f"{where}: doc {sorted(doc.members)} != {sorted(real.members)}"
