@@ -90,8 +90,9 @@ def resolve(schema: dict[str, Any], defs: dict[str, Any]) -> list[dict[str, Any]
     """The non-null variants of a property's schema, references followed."""
     if "$ref" in schema:
         return resolve(defs[schema["$ref"].rsplit("/", 1)[1]], defs)
-    if "anyOf" in schema or "oneOf" in schema:
-        return [v for s in schema.get("anyOf", schema.get("oneOf")) for v in resolve(s, defs)]
+    variants: list[dict[str, Any]] = schema.get("anyOf") or schema.get("oneOf") or []
+    if variants:
+        return [v for s in variants for v in resolve(s, defs)]
     return [] if schema.get("type") == "null" else [schema]
 
 
