@@ -256,14 +256,18 @@ class Strict(BaseModel):
     """A frame or a part of one: unknown fields refused, a missing field validated as ``null``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    _required: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._required = tuple(name for name, f in cls.model_fields.items() if f.is_required())
 
     @model_validator(mode="before")
     @classmethod
     def _missing_is_null(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            missing = [name for name, f in cls.model_fields.items() if f.is_required() and name not in data]
-            if missing:
-                return {**data, **dict.fromkeys(missing)}
+        if isinstance(data, dict) and not all(name in data for name in cls._required):
+            return {**dict.fromkeys(cls._required), **data}
         return data
 
 
