@@ -28,6 +28,7 @@ from chalicelib.faq.embed import Vector, normalise  # noqa: E402
 from chalicelib.platform import aws as aws_clients  # noqa: E402
 from chalicelib.platform.ws import PostResult  # noqa: E402
 from chalicelib.settings import get_settings  # noqa: E402
+from tests.contracts import check_event  # noqa: E402
 
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
@@ -63,7 +64,9 @@ def aws() -> Iterator[None]:
 
 
 class RecordingSender:
-    """Stands in for the @connections API: records each post; connections in ``gone`` answer 410."""
+    """Stands in for the @connections API: records each post; connections in ``gone`` answer 410. Every frame
+    must be an event the protocol's models describe (tests/contracts.py), so a test that provokes one the
+    models (and docs/protocol.md, checked against them) do not describe fails."""
 
     def __init__(self) -> None:
         self.posts: list[tuple[str, dict[str, Any]]] = []
@@ -71,6 +74,7 @@ class RecordingSender:
         self.on_post: Callable[[str, dict[str, Any]], None] | None = None  # told of each recorded post
 
     def post(self, connection_id: str, frame: Mapping[str, Any]) -> PostResult:
+        check_event(frame)
         if connection_id in self.gone:
             return PostResult.GONE
         self.posts.append((connection_id, dict(frame)))

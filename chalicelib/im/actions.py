@@ -9,6 +9,12 @@ from typing import Any
 from chalicelib.auth.identity import Identity
 from chalicelib.im import schemas
 from chalicelib.im.errors import ImError
+from chalicelib.im.events import (
+    MessageLeftEvent,
+    PongEvent,
+    StatusEvent,
+    WelcomeEvent,
+)
 from chalicelib.im.ratelimit import LEFT_MESSAGES
 from chalicelib.platform.observability import count_frame_error, logger
 from chalicelib.sessions import models as sm
@@ -20,12 +26,13 @@ Action = Callable[[Services, Identity, str, dict[str, Any]], None]
 
 def _ping(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
     schemas.bare_frame(frame)
-    svc.presence.post(conn, {"event": "pong", "ts": int(time.time() * 1000)}, caller.user_id)
+    svc.presence.post(conn, PongEvent(ts=int(time.time() * 1000)).frame(), caller.user_id)
 
 
 def _hello(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
     schemas.bare_frame(frame)
-    welcome: dict[str, Any] = {"event": "welcome", "connection_id": conn,
+    # Built from the services' dicts and checked against the model (a field it does not declare is refused).
+    welcome: dict[str, Any] = {"connection_id": conn,
                                "user": {"id": caller.user_id, "role": caller.role, "name": caller.name}}
     agent = svc.agents.get(caller.user_id) if caller.is_staff else None
     if caller.is_staff:
@@ -37,7 +44,7 @@ def _hello(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) ->
         welcome["session"] = session_json(session) if session else None
         if session is not None and session.status == sm.BOT and not session.robot_off:
             welcome["robot"] = svc.robot.greeting()
-    svc.presence.post(conn, welcome, caller.user_id)
+    svc.presence.post(conn, WelcomeEvent.model_validate(welcome).frame(), caller.user_id)
     if agent is not None:
         svc.routing.agent_ready(agent)
 
@@ -98,8 +105,8 @@ def _leave_message(svc: Services, caller: Identity, conn: str, frame: dict[str, 
     _visitor_only(caller, "leave messages")
     left = svc.routing.leave_message(caller, text, contact, reason, client_msg_id,
                                      admit=lambda: svc.limiter.quota.take(LEFT_MESSAGES, caller.user_id))
-    svc.presence.post(conn, {"event": "message_left", "message_id": left.message_id, "group_id": left.group_id,
-                             "created_at": int(left.created_at)}, caller.user_id)
+    answer = MessageLeftEvent(message_id=left.message_id, group_id=left.group_id, created_at=int(left.created_at))
+    svc.presence.post(conn, answer.frame(), caller.user_id)
 
 
 def _end_session(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
@@ -132,8 +139,9 @@ def _set_status(svc: Services, caller: Identity, conn: str, frame: dict[str, Any
     if not caller.is_staff:
         raise ImError("forbidden", "only agents have a status")
     agent = svc.routing.set_agent_status(caller, status, capacity)
-    svc.presence.post(conn, {"event": "status", "status": agent.status, "capacity": int(agent.capacity),
-                             "active": int(agent.active)}, caller.user_id)
+    answer = StatusEvent.model_validate({"status": agent.status, "capacity": int(agent.capacity),
+                                         "active": int(agent.active)})
+    svc.presence.post(conn, answer.frame(), caller.user_id)
 
 
 def _suggest(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:

@@ -1,12 +1,36 @@
-"""Validation of client frames. Each failure names the field and why, so a client developer can fix
-the frame from the error alone; limits follow API Gateway's (32 KB frame) and docs/protocol.md."""
+"""The frames a client sends, as pydantic models: one model per ``action`` (``send`` one per message type),
+validated through one discriminated union built at import. The models are the contract: docs/protocol.md is
+checked against their JSON Schemas (tests/unit/test_protocol_doc.py).
+
+Each failure names the field and why, so a client developer can fix the frame from the error alone. A frame
+gets its first failure in reading order (unknown fields of an object before its fields, fields in the order
+the models declare them), and a missing field is refused as ``null`` is. Limits follow API Gateway's (32 KB
+frame) and docs/protocol.md."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+from aws_lambda_powertools.utilities.parser import BaseModel
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import ErrorDetails, PydanticCustomError, core_schema
 
 from chalicelib.im.errors import ImError
 
@@ -22,7 +46,11 @@ MAX_LEFT_MESSAGE_CHARS = 2000
 LEAVE_MESSAGE_REASONS = ("closed", "overflow", "queue_timeout", "visitor")
 MAX_CAPACITY = 100
 MIN_FRACTION = 1e-6  # the smallest non-zero number a message's content may hold
+MAX_NUMBER = 1e12
 MAX_SEQ = 10**12 - 1  # message keys hold 12 digits; GET .../messages takes the same
+MAX_NOTE_CHARS = 1000
+MAX_COMMENT_CHARS = 1000
+MAX_SURVEY_TAGS = 20
 
 # Whole-value patterns, always applied with fullmatch: "$" with match lets a trailing newline through.
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -30,6 +58,8 @@ _SESSION_ID = re.compile(r"s_[a-f0-9]{20}")
 _MESSAGE_ID = re.compile(r"(s_[a-f0-9]{20})\.(\d{1,12})")
 _URL = re.compile(r"https?://[^\s<>\"']+")
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_AGENT_ID = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+_GROUP_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
@@ -71,116 +101,408 @@ def parse_frame(body: str | None) -> dict[str, Any]:
     return frame
 
 
-def _fail(field: str, why: str) -> ImError:
-    return ImError("invalid_frame", f"'{field}' {why}", field=field)
+# -- field types: each one check (first failure wins) and the JSON Schema it documents ------------------
+
+def _refuse(why: str, code: str = "invalid_frame", **ctx: Any) -> PydanticCustomError:
+    # The error's type is the code a client receives; its message is completed with the field's path.
+    return PydanticCustomError(code, why, ctx or None)
 
 
-def _string(obj: dict[str, Any], key: str, *, path: str = "", required: bool = True,
-            max_len: int = MAX_LABEL_CHARS, pattern: re.Pattern[str] | None = None) -> str | None:
-    field = f"{path}{key}"
-    value = obj.get(key)
+class _Check:
+    """A field validated by one function, with the JSON Schema that describes what the function accepts.
+
+    The function sees ``None`` for a missing field (the frame models fill missing fields with ``None``), so
+    a field left out and a field sent as ``null`` get the same answer, as clients have always been told."""
+
+    def __init__(self, check: Callable[..., Any], schema: JsonSchemaValue, *, with_info: bool = False) -> None:
+        self.check = check
+        self.schema = schema
+        self.with_info = with_info
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        if self.with_info:
+            return core_schema.with_info_plain_validator_function(self.check)
+        return core_schema.no_info_plain_validator_function(self.check)
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return dict(self.schema)
+
+
+def _text(value: Any, *, required: bool, max_len: int, pattern: re.Pattern[str] | None) -> str | None:
     if value is None:
         if required:
-            raise _fail(field, "is required")
+            raise _refuse("is required")
         return None
     if not isinstance(value, str):
-        raise _fail(field, "must be a string")
+        raise _refuse("must be a string")
     if required and not value.strip():
-        raise _fail(field, "must not be empty")
+        raise _refuse("must not be empty")
     if len(value) > max_len:
-        raise ImError("content_too_large", f"'{field}' may be at most {max_len} characters", field=field)
+        raise _refuse(f"may be at most {max_len} characters", "content_too_large")
     if pattern is not None and not pattern.fullmatch(value):
-        raise _fail(field, "has an invalid format")
+        raise _refuse("has an invalid format")
     return value
 
 
-def _number(obj: dict[str, Any], key: str, *, path: str, integer: bool = False,
-            minimum: float = 0) -> float | int | None:
-    field = f"{path}{key}"
-    value = obj.get(key)
+def Text(max_len: int = MAX_LABEL_CHARS, *, required: bool = True,
+         pattern: re.Pattern[str] | None = None) -> _Check:
+    """A string: required ones must hold more than whitespace; over ``max_len`` is ``content_too_large``."""
+    schema: JsonSchemaValue = {"type": "string", "maxLength": max_len}
+    if required:
+        schema["minLength"] = 1
+    if pattern is not None:
+        schema["pattern"] = f"^{pattern.pattern}$"
+    return _Check(lambda v: _text(v, required=required, max_len=max_len, pattern=pattern), schema)
+
+
+def _number(value: Any, *, integer: bool, minimum: float) -> float | int | None:
     if value is None:
         return None
-    wrong_type = isinstance(value, bool) or not isinstance(value, int | float)
-    if wrong_type or (integer and not isinstance(value, int)):
-        raise _fail(field, f"must be {'an integer' if integer else 'a number'}")
-    if value < minimum or value > 1e12:
-        raise _fail(field, f"must be between {minimum} and 1e12")
+    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
+        raise _refuse(f"must be {'an integer' if integer else 'a number'}")
+    if value < minimum or value > MAX_NUMBER:
+        raise _refuse(f"must be between {minimum} and 1e12")
     if 0 < value < MIN_FRACTION:
         # DynamoDB refuses numbers under 1e-130 ("underflow"); no price or total needs a millionth.
-        raise _fail(field, f"must be 0 or at least {MIN_FRACTION:g}")
+        raise _refuse(f"must be 0 or at least {MIN_FRACTION:g}")
     number: float | int = value
     return number
 
 
-def _only(obj: dict[str, Any], allowed: set[str], path: str) -> None:
-    extra = sorted(set(obj) - allowed)
-    if extra:
-        raise _fail(f"{path}{extra[0]}", "is not a known field")
+def Number(*, integer: bool = False, minimum: float = 0) -> _Check:
+    """An optional number of a message's content: 0, or a millionth to 10^12 (an integer if ``integer``)."""
+    schema: JsonSchemaValue = {"type": "integer" if integer else "number", "minimum": minimum,
+                               "maximum": MAX_NUMBER}
+    return _Check(lambda v: _number(v, integer=integer, minimum=minimum), schema)
 
 
-def _content(kind: str, content: Any) -> dict[str, Any]:
-    if not isinstance(content, dict):
-        raise _fail("content", "must be an object")
-    p = "content."
-    if kind == "text":
-        _only(content, {"text"}, p)
-        text = _string(content, "text", path=p, max_len=MAX_TEXT_CHARS)
-        return {"text": text}
-    if kind == "image":
-        _only(content, {"url", "alt", "width", "height"}, p)
-        out: dict[str, Any] = {"url": _string(content, "url", path=p, max_len=MAX_URL_CHARS, pattern=_URL)}
-        if (alt := _string(content, "alt", path=p, required=False, max_len=300)) is not None:
-            out["alt"] = alt
-        for dim in ("width", "height"):
-            if (n := _number(content, dim, path=p, integer=True, minimum=1)) is not None:
-                out[dim] = n
-        return out
-    if kind == "product":
-        _only(content, {"product_id", "title", "price", "currency", "image_url", "url"}, p)
-        out = {"product_id": _string(content, "product_id", path=p, max_len=64),
-               "title": _string(content, "title", path=p)}
-        if (price := _number(content, "price", path=p)) is not None:
-            out["price"] = price
-        if (cur := _string(content, "currency", path=p, required=False, max_len=3, pattern=_CURRENCY)):
-            out["currency"] = cur
-        for key in ("image_url", "url"):
-            if (u := _string(content, key, path=p, required=False, max_len=MAX_URL_CHARS, pattern=_URL)):
-                out[key] = u
-        return out
-    # order
-    _only(content, {"order_id", "status", "total", "currency", "items"}, p)
-    out = {"order_id": _string(content, "order_id", path=p, max_len=64)}
-    if (status := _string(content, "status", path=p, required=False, max_len=40)) is not None:
-        out["status"] = status
-    if (total := _number(content, "total", path=p)) is not None:
-        out["total"] = total
-    if (cur := _string(content, "currency", path=p, required=False, max_len=3, pattern=_CURRENCY)):
-        out["currency"] = cur
-    items = content.get("items")
-    if items is not None:
-        if not isinstance(items, list):
-            raise _fail("content.items", "must be a list")
-        if len(items) > MAX_ORDER_ITEMS:
-            raise ImError("content_too_large", f"'content.items' may hold at most {MAX_ORDER_ITEMS} items",
-                          field="content.items")
-        clean = []
-        for i, item in enumerate(items):
-            ip = f"content.items[{i}]."
-            if not isinstance(item, dict):
-                raise _fail(ip[:-1], "must be an object")
-            _only(item, {"title", "quantity", "price"}, ip)
-            entry: dict[str, Any] = {"title": _string(item, "title", path=ip)}
-            if (q := _number(item, "quantity", path=ip, integer=True, minimum=1)) is not None:
-                entry["quantity"] = q
-            if (pr := _number(item, "price", path=ip)) is not None:
-                entry["price"] = pr
-            clean.append(entry)
-        out["items"] = clean
+def _int_in(value: Any, low: int, high: int, why: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _refuse(why)
+    return value
+
+
+def Integer(low: int, high: int, *, optional: bool = False) -> _Check:
+    """An integer from ``low`` to ``high``; ``optional`` lets ``null`` (or no field) through as ``None``."""
+    why = f"must be an integer from {low} to {high}"
+    return _Check(lambda v: None if optional and v is None else _int_in(v, low, high, why),
+                  {"type": "integer", "minimum": low, "maximum": high})
+
+
+def _one_of(value: Any, choices: tuple[str, ...], optional: bool) -> str | None:
+    if optional and value is None:
+        return None
+    if value not in choices:
+        raise _refuse(f"must be one of {', '.join(choices)}")
+    chosen: str = value
+    return chosen
+
+
+def OneOf(*choices: str, optional: bool = False) -> _Check:
+    return _Check(lambda v: _one_of(v, choices, optional), {"type": "string", "enum": list(choices)})
+
+
+def _session_id(value: Any) -> str:
+    text = _text(value, required=True, max_len=64, pattern=None)
+    if not is_session_id(str(text)):
+        raise _refuse("no such session", "not_found")
+    return str(text)
+
+
+SessionId = Annotated[str, _Check(_session_id, {"type": "string", "pattern": f"^{_SESSION_ID.pattern}$"})]
+ClientMsgId = Annotated[str, Text(64, pattern=_CLIENT_ID)]
+
+
+def _message_id(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _refuse("is required and must be a string")
+    if not _MESSAGE_ID.fullmatch(value):
+        raise _refuse("is not a message id this server issued", "unknown_message")
+    return value
+
+
+def _content_items(value: Any) -> Any:
+    if value is not None:
+        if not isinstance(value, list):
+            raise _refuse("must be a list")
+        if len(value) > MAX_ORDER_ITEMS:
+            raise _refuse(f"may hold at most {MAX_ORDER_ITEMS} items", "content_too_large")
+    return value
+
+
+def _tags(value: Any) -> list[str]:
+    if not isinstance(value, list) or len(value) > MAX_SURVEY_TAGS or not all(isinstance(t, str) for t in value):
+        raise _refuse(f"must be a list of at most {MAX_SURVEY_TAGS} strings")
+    if len(set(value)) != len(value):
+        raise _refuse("must not repeat a tag")
+    return list(value)
+
+
+def _to_group(value: Any, info: ValidationInfo) -> str | None:
+    group = _text(value, required=False, max_len=40, pattern=_GROUP_ID)
+    if "to_agent" in info.data and (info.data["to_agent"] is None) == (group is None):
+        raise _refuse("or 'to_group' is required, and only one of them", field="to_agent")
+    return group
+
+
+def _comment(value: Any) -> str | None:
+    return _text(value, required=False, max_len=MAX_COMMENT_CHARS, pattern=None) or None
+
+
+# -- the models ---------------------------------------------------------------------------------------
+
+class Strict(BaseModel):
+    """A frame or a part of one: unknown fields refused, a missing field validated as ``null``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    _required: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._required = tuple(name for name, f in cls.model_fields.items() if f.is_required())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _missing_is_null(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not all(name in data for name in cls._required):
+            return {**dict.fromkeys(cls._required), **data}
+        return data
+
+
+class TextContent(Strict):
+    text: Annotated[str, Text(MAX_TEXT_CHARS)]
+
+
+class ImageContent(Strict):
+    url: Annotated[str, Text(MAX_URL_CHARS, pattern=_URL)]
+    alt: Annotated[str | None, Text(300, required=False)] = None
+    width: Annotated[int | None, Number(integer=True, minimum=1)] = None
+    height: Annotated[int | None, Number(integer=True, minimum=1)] = None
+
+
+class ProductContent(Strict):
+    product_id: Annotated[str, Text(64)]
+    title: Annotated[str, Text()]
+    price: Annotated[float | None, Number()] = None
+    currency: Annotated[str | None, Text(3, required=False, pattern=_CURRENCY)] = None
+    image_url: Annotated[str | None, Text(MAX_URL_CHARS, required=False, pattern=_URL)] = None
+    url: Annotated[str | None, Text(MAX_URL_CHARS, required=False, pattern=_URL)] = None
+
+
+class OrderItem(Strict):
+    title: Annotated[str, Text()]
+    quantity: Annotated[int | None, Number(integer=True, minimum=1)] = None
+    price: Annotated[float | None, Number()] = None
+
+
+class OrderContent(Strict):
+    order_id: Annotated[str, Text(64)]
+    status: Annotated[str | None, Text(40, required=False)] = None
+    total: Annotated[float | None, Number()] = None
+    currency: Annotated[str | None, Text(3, required=False, pattern=_CURRENCY)] = None
+    items: Annotated[list[OrderItem] | None, BeforeValidator(_content_items), Field(max_length=MAX_ORDER_ITEMS)] = None
+
+
+class _Send(Strict):
+    action: Literal["send"]
+    session_id: SessionId
+    client_msg_id: ClientMsgId
+    # Checked against every type (the union picks a model by type, and a type it does not know lands here).
+    type: Annotated[str, OneOf(*MESSAGE_TYPES)]
+    kind: ClassVar[str]
+
+
+class SendText(_Send):
+    kind = "text"
+    content: TextContent
+
+
+class SendImage(_Send):
+    kind = "image"
+    content: ImageContent
+
+
+class SendProduct(_Send):
+    kind = "product"
+    content: ProductContent
+
+
+class SendOrder(_Send):
+    kind = "order"
+    content: OrderContent
+
+
+def _message_type(frame: Any) -> str:
+    kind = frame.get("type") if isinstance(frame, dict) else getattr(frame, "type", None)
+    return kind if kind in MESSAGE_TYPES else "text"  # SendText's own check then refuses the type
+
+
+Send = Annotated[Annotated[SendText, Tag("text")] | Annotated[SendImage, Tag("image")]
+                 | Annotated[SendProduct, Tag("product")] | Annotated[SendOrder, Tag("order")],
+                 Discriminator(_message_type)]
+
+
+class Ping(Strict):
+    action: Literal["ping"]
+
+
+class Hello(Strict):
+    action: Literal["hello"]
+
+
+class Ack(Strict):
+    action: Literal["ack"]
+    message_id: Annotated[str, _Check(_message_id, {"type": "string", "pattern": f"^{_MESSAGE_ID.pattern}$"})]
+
+
+class Resume(Strict):
+    action: Literal["resume"]
+    session_id: SessionId
+    # Past 12 digits the message keys stop sorting by number (and DynamoDB refuses the key range).
+    after_seq: Annotated[int, Integer(0, MAX_SEQ)] = 0
+
+
+class RequestAgent(Strict):
+    action: Literal["request_agent"]
+
+
+class LeaveQueue(Strict):
+    action: Literal["leave_queue"]
+
+
+class LeaveMessage(Strict):
+    action: Literal["leave_message"]
+    text: Annotated[str, Text(MAX_LEFT_MESSAGE_CHARS)]
+    contact: Annotated[str | None, Text(required=False)] = None
+    reason: Annotated[str | None, OneOf(*LEAVE_MESSAGE_REASONS, optional=True)] = None
+    client_msg_id: Annotated[str | None, Text(64, required=False, pattern=_CLIENT_ID)] = None
+
+
+class EndSession(Strict):
+    action: Literal["end_session"]
+    session_id: SessionId
+
+
+class Resolve(Strict):
+    action: Literal["resolve"]
+    session_id: SessionId
+
+
+class TransferFrame(Strict):
+    """``transfer``: a session to exactly one of an agent or a group, with an optional note for the next agent."""
+
+    action: Literal["transfer"]
+    session_id: SessionId
+    to_agent: Annotated[str | None, Text(64, required=False, pattern=_AGENT_ID)] = None
+    to_group: Annotated[str | None, _Check(_to_group, Text(40, required=False, pattern=_GROUP_ID).schema,
+                                           with_info=True)] = Field(None, validate_default=True)
+    note: Annotated[str | None, Text(MAX_NOTE_CHARS, required=False)] = None
+
+
+class RateFrame(Strict):
+    """``rate``: the survey's answer, 1 to 5 stars, optional tags (from the configured ones) and a comment."""
+
+    action: Literal["rate"]
+    session_id: SessionId
+    stars: Annotated[int, Integer(1, 5)]
+    tags: Annotated[list[str], _Check(_tags, {"type": "array", "items": {"type": "string"},
+                                              "maxItems": MAX_SURVEY_TAGS, "uniqueItems": True})] = []
+    comment: Annotated[str | None, _Check(_comment, {"type": "string", "maxLength": MAX_COMMENT_CHARS})] = None
+
+
+class SetStatus(Strict):
+    """``set_status``: a status, and optionally a new capacity (the configuration caps it)."""
+
+    action: Literal["set_status"]
+    status: Annotated[str, OneOf(*AGENT_STATUSES)]
+    capacity: Annotated[int | None, Integer(1, MAX_CAPACITY, optional=True)] = None
+
+
+class Suggest(Strict):
+    """``suggest``: a session and optionally the text to find FAQs for (default: the visitor's latest)."""
+
+    action: Literal["suggest"]
+    session_id: SessionId
+    text: Annotated[str | None, Text(MAX_TEXT_CHARS, required=False)] = None
+
+
+class SubscribeDashboard(Strict):
+    action: Literal["subscribe_dashboard"]
+
+
+class UnsubscribeDashboard(Strict):
+    action: Literal["unsubscribe_dashboard"]
+
+
+# Every frame a client may send, by action (``send`` by message type as well).
+Frame = Annotated[Ping | Hello | Send | Ack | Resume | RequestAgent | LeaveQueue | LeaveMessage | EndSession
+                  | Resolve | TransferFrame | RateFrame | SetStatus | Suggest | SubscribeDashboard
+                  | UnsubscribeDashboard, Field(discriminator="action")]
+FRAMES: TypeAdapter[Frame] = TypeAdapter(Frame)
+# The models of each action, for the documentation check.
+FRAME_MODELS: dict[str, tuple[type[Strict], ...]] = {
+    "ping": (Ping,), "hello": (Hello,), "send": (SendText, SendImage, SendProduct, SendOrder), "ack": (Ack,),
+    "resume": (Resume,), "request_agent": (RequestAgent,), "leave_queue": (LeaveQueue,),
+    "leave_message": (LeaveMessage,), "end_session": (EndSession,), "resolve": (Resolve,),
+    "transfer": (TransferFrame,), "rate": (RateFrame,), "set_status": (SetStatus,), "suggest": (Suggest,),
+    "subscribe_dashboard": (SubscribeDashboard,), "unsubscribe_dashboard": (UnsubscribeDashboard,),
+}
+
+
+def validate(frame: dict[str, Any]) -> Frame:
+    """The frame as its action's model, or the ``ImError`` of its first failure (see the module's doc)."""
+    try:
+        return FRAMES.validate_python(frame)
+    except ValidationError as err:
+        raise _first_failure(err.errors(include_url=False, include_input=False), frame) from None
+
+
+def _first_failure(errors: list[ErrorDetails], frame: dict[str, Any]) -> ImError:
+    first = errors[0]
+    if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return ImError("unknown_action", "unknown action", field="action")
+    # Drop the union's tags from the paths: the action, and for send the message type.
+    skip = 2 if frame.get("action") == "send" else 1
+    errors = [{**e, "loc": e["loc"][skip:]} for e in errors]
+    prefix: tuple[int | str, ...] = ()
+    while True:
+        level = [e for e in errors if e["loc"][:len(prefix)] == prefix]
+        own = [e for e in level if len(e["loc"]) == len(prefix)]
+        if own:
+            first = own[0]
+            break
+        unknown = [e for e in level if len(e["loc"]) == len(prefix) + 1 and e["type"] == "extra_forbidden"]
+        if unknown:
+            first = min(unknown, key=lambda e: str(e["loc"][-1]))
+            break
+        prefix = level[0]["loc"][:len(prefix) + 1]
+    ctx = first.get("ctx") or {}
+    field = ctx.get("field") or _path(first["loc"])
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return ImError("invalid_frame", f"'{field}' is not a known field", field=field)
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return ImError("invalid_frame", f"'{field}' must be an object", field=field)
+    if kind == "not_found":
+        return ImError(kind, first["msg"], field=field)
+    return ImError(kind, f"'{field}' {first['msg']}", field=field)
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out
 
 
+# -- what the actions take ------------------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class SendFrame:
+    """A message a participant sent, as the services take it: the content holds only the fields given."""
+
     session_id: str
     client_msg_id: str
     kind: str
@@ -203,7 +525,7 @@ def message_id(session_id: str, seq: int) -> str:
 
 def parse_message_id(value: Any, field: str = "message_id") -> MessageRef:
     if not isinstance(value, str):
-        raise _fail(field, "is required and must be a string")
+        raise ImError("invalid_frame", f"'{field}' is required and must be a string", field=field)
     m = _MESSAGE_ID.fullmatch(value)
     if not m:
         raise ImError("unknown_message", f"'{field}' is not a message id this server issued", field=field)
@@ -214,131 +536,63 @@ def is_session_id(value: str) -> bool:
     return bool(_SESSION_ID.fullmatch(value))
 
 
-def session_id_of(frame: dict[str, Any]) -> str:
-    value = _string(frame, "session_id", max_len=64)
-    assert value is not None
-    if not is_session_id(value):
-        raise ImError("not_found", "no such session", field="session_id")
-    return value
+_M = TypeVar("_M", bound=Strict)
+
+
+def _as(frame: dict[str, Any], model: type[_M]) -> _M:
+    parsed = validate(frame)
+    assert isinstance(parsed, model), (frame.get("action"), model)
+    return parsed
 
 
 def send_frame(frame: dict[str, Any]) -> SendFrame:
-    _only(frame, {"action", "session_id", "client_msg_id", "type", "content"}, "")
-    session_id = session_id_of(frame)
-    client_msg_id = _string(frame, "client_msg_id", max_len=64, pattern=_CLIENT_ID)
-    kind = frame.get("type")
-    if kind not in MESSAGE_TYPES:
-        raise _fail("type", f"must be one of {', '.join(MESSAGE_TYPES)}")
-    assert client_msg_id is not None
-    return SendFrame(session_id, client_msg_id, kind, _content(kind, frame.get("content")))
+    parsed = _as(frame, _Send)
+    content: Strict = getattr(parsed, "content")  # noqa: B009 (each message type's own content model)
+    return SendFrame(parsed.session_id, parsed.client_msg_id, parsed.kind,
+                     content.model_dump(exclude_none=True))
 
 
 def ack_frame(frame: dict[str, Any]) -> MessageRef:
-    _only(frame, {"action", "message_id"}, "")
-    return parse_message_id(frame.get("message_id"))
+    return parse_message_id(_as(frame, Ack).message_id)
 
 
 def resume_frame(frame: dict[str, Any]) -> tuple[str, int]:
-    _only(frame, {"action", "session_id", "after_seq"}, "")
-    session_id = session_id_of(frame)
-    after = frame.get("after_seq", 0)
-    # Past 12 digits the message keys stop sorting by number (and DynamoDB refuses the key range).
-    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_SEQ:
-        raise _fail("after_seq", f"must be an integer from 0 to {MAX_SEQ}")
-    return session_id, after
+    parsed = _as(frame, Resume)
+    return parsed.session_id, parsed.after_seq
 
 
 def status_frame(frame: dict[str, Any]) -> tuple[str, int | None]:
-    """``set_status``: a status, and optionally a new capacity (the configuration caps it)."""
-    _only(frame, {"action", "status", "capacity"}, "")
-    status = frame.get("status")
-    if status not in AGENT_STATUSES:
-        raise _fail("status", f"must be one of {', '.join(AGENT_STATUSES)}")
-    capacity = frame.get("capacity")
-    if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int)
-                                 or not 1 <= capacity <= MAX_CAPACITY):
-        raise _fail("capacity", f"must be an integer from 1 to {MAX_CAPACITY}")
-    return str(status), capacity
+    parsed = _as(frame, SetStatus)
+    return parsed.status, parsed.capacity
 
 
 def leave_message_frame(frame: dict[str, Any]) -> tuple[str, str | None, str | None, str | None]:
     """``leave_message``: the text, an optional contact (email or phone), the offer's reason and the client's
     id of the message (optional: makes a resend answer the first ticket)."""
-    _only(frame, {"action", "text", "contact", "reason", "client_msg_id"}, "")
-    text = _string(frame, "text", max_len=MAX_LEFT_MESSAGE_CHARS)
-    contact = _string(frame, "contact", required=False, max_len=MAX_LABEL_CHARS)
-    reason = frame.get("reason")
-    if reason is not None and reason not in LEAVE_MESSAGE_REASONS:
-        raise _fail("reason", f"must be one of {', '.join(LEAVE_MESSAGE_REASONS)}")
-    client_msg_id = _string(frame, "client_msg_id", required=False, max_len=64, pattern=_CLIENT_ID)
-    assert text is not None
-    return text, contact, reason, client_msg_id
+    parsed = _as(frame, LeaveMessage)
+    return parsed.text, parsed.contact, parsed.reason, parsed.client_msg_id
 
 
 def suggest_frame(frame: dict[str, Any]) -> tuple[str, str | None]:
-    """``suggest``: a session and optionally the text to find FAQs for (default: the visitor's latest)."""
-    _only(frame, {"action", "session_id", "text"}, "")
-    session_id = session_id_of(frame)
-    return session_id, _string(frame, "text", required=False, max_len=MAX_TEXT_CHARS)
+    parsed = _as(frame, Suggest)
+    return parsed.session_id, parsed.text
 
 
 def session_frame(frame: dict[str, Any]) -> str:
-    """Actions on one session that take nothing else (``end_session``)."""
-    _only(frame, {"action", "session_id"}, "")
-    return session_id_of(frame)
+    """Actions on one session that take nothing else (``end_session``, ``resolve``)."""
+    parsed = validate(frame)
+    assert isinstance(parsed, EndSession | Resolve), frame.get("action")
+    return parsed.session_id
 
 
 def bare_frame(frame: dict[str, Any]) -> None:
     """Actions that take no fields beyond ``action`` (ping, hello, request_agent, leave_queue...)."""
-    _only(frame, {"action"}, "")
-
-
-MAX_NOTE_CHARS = 1000
-MAX_COMMENT_CHARS = 1000
-MAX_SURVEY_TAGS = 20
-_AGENT_ID = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
-_GROUP_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
-
-
-@dataclass(frozen=True)
-class TransferFrame:
-    session_id: str
-    to_agent: str | None
-    to_group: str | None
-    note: str | None
+    validate(frame)
 
 
 def transfer_frame(frame: dict[str, Any]) -> TransferFrame:
-    """``transfer``: a session to exactly one of an agent or a group, with an optional note for the next agent."""
-    _only(frame, {"action", "session_id", "to_agent", "to_group", "note"}, "")
-    session_id = session_id_of(frame)
-    to_agent = _string(frame, "to_agent", required=False, max_len=64, pattern=_AGENT_ID)
-    to_group = _string(frame, "to_group", required=False, max_len=40, pattern=_GROUP_ID)
-    if (to_agent is None) == (to_group is None):
-        raise _fail("to_agent", "or 'to_group' is required, and only one of them")
-    return TransferFrame(session_id, to_agent, to_group, _string(frame, "note", required=False,
-                                                                 max_len=MAX_NOTE_CHARS))
-
-
-@dataclass(frozen=True)
-class RateFrame:
-    session_id: str
-    stars: int
-    tags: list[str]
-    comment: str | None
+    return _as(frame, TransferFrame)
 
 
 def rate_frame(frame: dict[str, Any]) -> RateFrame:
-    """``rate``: the survey's answer, 1 to 5 stars, optional tags (from the configured ones) and a comment."""
-    _only(frame, {"action", "session_id", "stars", "tags", "comment"}, "")
-    session_id = session_id_of(frame)
-    stars = frame.get("stars")
-    if isinstance(stars, bool) or not isinstance(stars, int) or not 1 <= stars <= 5:
-        raise _fail("stars", "must be an integer from 1 to 5")
-    tags = frame.get("tags", [])
-    if not isinstance(tags, list) or len(tags) > MAX_SURVEY_TAGS or not all(isinstance(t, str) for t in tags):
-        raise _fail("tags", f"must be a list of at most {MAX_SURVEY_TAGS} strings")
-    if len(set(tags)) != len(tags):
-        raise _fail("tags", "must not repeat a tag")
-    comment = _string(frame, "comment", required=False, max_len=MAX_COMMENT_CHARS)
-    return RateFrame(session_id, stars, list(tags), comment or None)
+    return _as(frame, RateFrame)

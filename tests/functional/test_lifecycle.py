@@ -505,7 +505,7 @@ def test_a_connection_forgotten_twice_tells_the_agent_once(world: World) -> None
     world.svc.presence.disconnect(f"c-{vis.user_id}")  # its $disconnect
     # Then a post still addressed to it (a receipt to the message's sender connection) gets a 410.
     world.sender.gone.add(f"c-{vis.user_id}")
-    assert not world.svc.presence.post(f"c-{vis.user_id}", {"event": "pong"}, vis.user_id)
+    assert not world.svc.presence.post(f"c-{vis.user_id}", {"event": "pong", "ts": 0}, vis.user_id)
     assert [f["state"] for f in world.frames(agent.user_id, "visitor_presence")] == ["reconnecting"]
     assert len(recorder(world).started) == 2  # the assignment's timer, and one fresh one for the grace period
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
@@ -212,3 +212,51 @@ def test_an_id_with_a_trailing_newline_is_refused(call: Any, code: str, field: s
 def test_is_session_id_refuses_a_trailing_newline() -> None:
     assert schemas.is_session_id(SID)
     assert not schemas.is_session_id(SID + "\n")
+
+
+# -- the models keep the hand-written rules' reading order -------------------------------------------
+
+def test_unknown_fields_are_refused_before_bad_ones_and_by_name() -> None:
+    frame = _send(zeta=1, alpha=2, session_id=5)
+    assert _code(lambda: schemas.send_frame(frame)) == ("invalid_frame", "alpha")
+    content = {"text": 5, "b": 1, "a": 2}
+    assert _code(lambda: schemas.send_frame(_send(content=content))) == ("invalid_frame", "content.a")
+
+
+def test_fields_are_checked_in_order_and_the_first_failure_wins() -> None:
+    # session_id comes before client_msg_id, type before content, an item's title before its quantity.
+    assert _code(lambda: schemas.send_frame(_send(session_id="x", client_msg_id="bad id"))) == (
+        "not_found", "session_id")
+    assert _code(lambda: schemas.send_frame(_send(type="video", content=5))) == ("invalid_frame", "type")
+    items = [{"title": "ok"}, {"quantity": 0, "title": 5}]
+    frame = _send(type="order", content={"order_id": "o", "items": items})
+    assert _code(lambda: schemas.send_frame(frame)) == ("invalid_frame", "content.items[1].title")
+
+
+@pytest.mark.parametrize("frame", [
+    {"action": "send", "session_id": SID, "client_msg_id": "c", "type": "text", "content": {"text": "x"}},
+    {"action": "ack", "message_id": SID + ".1"},
+    {"action": "leave_message", "text": "x"},
+    {"action": "transfer", "session_id": SID, "to_agent": "bob"},
+    {"action": "rate", "session_id": SID, "stars": 5},
+    {"action": "set_status", "status": "busy"},
+])
+def test_a_required_field_missing_is_refused_as_null_is(frame: dict[str, Any]) -> None:
+    for name in frame.keys() - {"action"}:
+        missing = {k: v for k, v in frame.items() if k != name}
+        null = {**frame, name: None}
+        with pytest.raises(ImError) as left_out:
+            schemas.validate(missing)
+        with pytest.raises(ImError) as sent_null:
+            schemas.validate(null)
+        assert (left_out.value.code, left_out.value.message, left_out.value.details) == (
+            sent_null.value.code, sent_null.value.message, sent_null.value.details)
+
+
+def test_every_action_of_the_command_table_has_a_model() -> None:
+    from chalicelib.im.actions import ACTIONS
+
+    assert set(schemas.FRAME_MODELS) == set(ACTIONS)
+    for action, models in schemas.FRAME_MODELS.items():
+        for model in models:
+            assert get_args(model.model_fields["action"].annotation) == (action,)

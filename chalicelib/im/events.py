@@ -1,0 +1,176 @@
+"""The events the IM channel pushes (``welcome``, ``pong``, ``message`` and its outcomes, ``resumed``,
+``status``, ``message_left``, ``suggestions``, ``error``), as pydantic models: the contract docs/protocol.md
+is checked against. The robot's events are here too: it speaks through the IM channel."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, WithJsonSchema
+
+from chalicelib.im.errors import ERROR_CODES
+from chalicelib.platform.events import Shape
+from chalicelib.sessions.schemas import SessionView
+
+Role = Literal["visitor", "agent", "supervisor", "admin"]
+SenderRole = Literal["visitor", "agent", "supervisor", "admin", "robot"]
+MessageType = Literal["text", "image", "product", "order", "robot"]
+MessageStatus = Literal["pending", "delivered", "stored"]
+
+
+def _known_code(code: str) -> str:
+    if code not in ERROR_CODES:
+        raise ValueError(f"{code!r} is not a documented error code")
+    return code
+
+
+ErrorCode = Annotated[str, AfterValidator(_known_code), WithJsonSchema({"type": "string", "enum": sorted(ERROR_CODES)})]
+
+
+
+class User(Shape):
+    id: str
+    role: Role
+    name: str | None
+
+
+class SuggestedQuestion(Shape):
+    faq_id: str
+    question: str
+
+
+class RobotGreeting(Shape):
+    greeting: str
+    suggested_questions: list[SuggestedQuestion]
+
+
+class AgentStatusView(Shape):
+    status: Literal["online", "busy", "offline"]
+    capacity: int
+    active: int
+
+
+class WelcomeEvent(Shape):
+    """Visitors get ``session`` (and ``robot`` while the robot has it), staff ``sessions`` and ``status``."""
+
+    event: Literal["welcome"] = "welcome"
+    connection_id: str
+    user: User
+    session: SessionView | None = None
+    robot: RobotGreeting | None = None
+    sessions: list[SessionView] | None = None
+    status: AgentStatusView | None = None
+
+
+class PongEvent(Shape):
+    event: Literal["pong"] = "pong"
+    ts: int
+
+
+class MessageView(Shape):
+    message_id: str
+    session_id: str
+    seq: int
+    sender_id: str
+    sender_role: SenderRole
+    type: MessageType
+    content: dict[str, Any]
+    client_msg_id: str | None
+    created_at: int
+    status: MessageStatus
+
+
+class Why(Shape):
+    matched: str
+    lexical: float
+    semantic: float | None
+
+
+class Suggestion(Shape):
+    faq_id: str
+    score: float
+    why: Why
+    question: str | None = None
+    answer: str | None = None
+    category: str | None = None
+    product_category: str | None = None
+
+
+class SuggestionsEvent(Shape):
+    event: Literal["suggestions"] = "suggestions"
+    session_id: str
+    seq: int | None
+    query: str
+    suggestions: list[Suggestion]
+
+
+class MessageEvent(Shape):
+    event: Literal["message"] = "message"
+    message: MessageView
+    attempt: int = Field(ge=1, le=3)
+    suggestions: SuggestionsEvent | None = None
+
+
+class DeliveredEvent(Shape):
+    event: Literal["delivered"] = "delivered"
+    client_msg_id: str | None
+    message_id: str
+    session_id: str
+    seq: int
+    delivered_at: int | None
+
+
+class StoredEvent(Shape):
+    event: Literal["stored"] = "stored"
+    client_msg_id: str | None
+    message_id: str
+    session_id: str
+    seq: int
+    reason: Literal["recipient_offline"]
+
+
+class SendFailedEvent(Shape):
+    event: Literal["send_failed"] = "send_failed"
+    client_msg_id: str | None
+    session_id: str
+    reason: Literal["not_acknowledged"]
+    attempts: int
+
+
+class ResumedEvent(Shape):
+    event: Literal["resumed"] = "resumed"
+    session_id: str
+    messages: list[MessageView]
+    last_seq: int
+    more: bool
+
+
+class StatusEvent(Shape):
+    event: Literal["status"] = "status"
+    status: Literal["online", "busy", "offline"]
+    capacity: int
+    active: int
+
+
+class MessageLeftEvent(Shape):
+    event: Literal["message_left"] = "message_left"
+    message_id: str
+    group_id: str
+    created_at: int
+
+
+class ErrorEvent(Shape):
+    event: Literal["error"] = "error"
+    code: ErrorCode
+    message: str
+    action: str | None = None
+    field: str | None = None
+    client_msg_id: str | None = None
+    message_id: str | None = None
+    session_id: str | None = None
+    retry_after_ms: int | None = None
+    expired_at: int | None = None
+
+
+EVENTS = (WelcomeEvent, PongEvent, MessageEvent, DeliveredEvent, StoredEvent, SendFailedEvent, ResumedEvent,
+          StatusEvent, MessageLeftEvent, SuggestionsEvent, ErrorEvent)
