@@ -3,11 +3,13 @@ other invocation's; the robot's outcomes are counted."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import io
 import json
 import logging
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from chalicelib.faq.model import Faq, RobotSettings
 from chalicelib.faq.robot import RobotService
 from chalicelib.faq.search.embedded import EmbeddedBackend
 from chalicelib.im.actions import handle_frame
+from chalicelib.platform import observability
 from chalicelib.platform.observability import correlate, logger, observe, recording
 from chalicelib.wiring import build
 from tests.conftest import RecordingSender, RecordingTimer, routing_config
@@ -104,3 +107,42 @@ def test_the_robots_answers_suggestions_and_hand_offs_are_counted(aws: None, sen
     assert counts["robot.RobotAnswered"] == 1
     assert counts["robot.RobotSuggested"] == 1
     assert counts["robot.RobotHandedOff"] == 1
+
+
+@dataclasses.dataclass
+class RecordedSubsegment:
+    name: str
+    annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def put_annotation(self, key: str, value: str) -> None:
+        self.annotations[key] = value
+
+
+@dataclasses.dataclass
+class RecordingTraceProvider:
+    """Records the subsegments opened through it, as X-Ray's recorder would send them."""
+
+    opened: list[RecordedSubsegment] = dataclasses.field(default_factory=list)
+
+    @contextlib.contextmanager
+    def in_subsegment(self, name: str) -> Iterator[RecordedSubsegment]:
+        self.opened.append(RecordedSubsegment(name))
+        yield self.opened[-1]
+
+
+def test_each_invocation_is_one_trace_subsegment_named_and_annotated_by_what_it_handled(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    provider = RecordingTraceProvider()
+    monkeypatch.setattr(observability, "tracer", types.SimpleNamespace(provider=provider))
+    event = WebsocketEvent(copy.deepcopy(EVENT), Context())
+    seen: list[int] = []
+
+    def handler(received: Any) -> str:
+        seen.append(len(provider.opened))  # the handler runs inside the subsegment
+        return "answered"
+
+    assert observe(event, handler) == "answered"
+    route = EVENT["requestContext"]["routeKey"]
+    assert seen == [1]
+    assert provider.opened == [RecordedSubsegment(f"## ws {route}", {
+        "handler": f"ws {route}", "connection_id": EVENT["requestContext"]["connectionId"]})]
