@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from local.harness import Peer, Stack, agent_token, connect, run_stack, visitor_token
-from tests.e2e.test_im_e2e import history
+from tests.e2e.im.test_im import history
 
 pytestmark = pytest.mark.e2e
 

@@ -19,7 +19,7 @@ from playwright.sync_api import APIRequestContext, Browser, BrowserContext, File
 
 from local.harness import Peer, Stack, agent_token, connect, run_client, run_stack
 from tests.conftest import png
-from tests.e2e import test_pages_browser as pages
+from tests.e2e.web import test_pages_browser as pages
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +27,7 @@ browser = pages.browser  # one Chromium for the module
 stack = pages.stack      # a fresh stack per test, every group open around the clock
 sign_in = pages.sign_in  # the agent console's sign-in
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = Path(__file__).resolve().parents[3] / "docs"
 T = TypeVar("T")
 HOSTILE = '<img src=x onerror="window.__pwned = 1"><script>window.__pwned = 2</script>'
 HOSTILE_LINK = "javascript:window.__pwned = 3"

@@ -20,11 +20,11 @@ from playwright.sync_api import APIRequestContext, Browser, FilePayload, Page, W
 
 from local.harness import Peer, Stack, connect, run_stack
 from local.stack import REGION
-from tests.e2e import test_pages_browser as pages
+from tests.e2e.web import test_pages_browser as pages
 
 pytestmark = pytest.mark.e2e
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = Path(__file__).resolve().parents[3] / "docs"
 T = TypeVar("T")
 # Rebuilding the search index embeds every FAQ: seconds, and many of them on a busy machine.
 INDEXING_MS = 90_000

@@ -11,8 +11,8 @@ from playwright.sync_api import Browser, FilePayload, Page, expect
 
 from local.harness import Stack
 from tests.conftest import png
-from tests.e2e import test_consoles_browser as consoles
-from tests.e2e import test_pages_browser as pages
+from tests.e2e.web import test_consoles_browser as consoles
+from tests.e2e.web import test_pages_browser as pages
 
 pytestmark = pytest.mark.e2e
 

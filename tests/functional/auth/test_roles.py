@@ -95,7 +95,7 @@ REST: list[tuple[str, str, dict[str, Any] | None, frozenset[str]]] = [
     ("GET", "/robot/settings", None, STAFF),
     ("PUT", "/robot/settings", {"threshold": 0.6}, frozenset({ADMIN})),
     ("POST", "/robot/try", {"question": "Where is my parcel?"}, STAFF),
-    # A visitor without an open session gets 409 no_session for a real image (tests/functional/test_uploads.py).
+    # A visitor without an open session gets 409 no_session for a real image (tests/functional/media/test_uploads.py).
     ("POST", "/uploads", None, SIGNED_IN),
     ("GET", "/tickets", None, STAFF),
     ("POST", "/tickets", {"subject": "S", "session_id": "{session}"}, frozenset({AGENT})),

@@ -21,7 +21,7 @@ from chalicelib.platform import aws as aws_clients
 from local.config_sync import ConfigWatcher, sync_directory
 from tests.conftest import MOTO_CONFIG
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CONFIG_DIR = ROOT / "config"
 PATH = "/cs-test/config"  # settings.config_path under the test environment
 

@@ -16,7 +16,7 @@ from chalicelib.faq.store import FaqStore
 from chalicelib.faq.transfer import FaqImportError, Source, default_namespace, humanise
 from tests.functional.conftest import RecordingBackend
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "faq"
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "faq"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="the shared FAQ data is not beside the repository")
 
 

@@ -18,8 +18,8 @@ from chalicelib.im.schemas import SendFrame
 from chalicelib.platform.statemachines import render
 from local import sfn_adapter
 from tests.conftest import RecordingSender, RecordingTimer, routing_config
-from tests.functional.test_local_sfn_adapter import ARN, create_machine, settle
-from tests.functional.test_routing import Clock, World
+from tests.functional.local.test_sfn_adapter import ARN, create_machine, settle
+from tests.functional.routing.test_service import Clock, World
 
 
 class FaultyStep:

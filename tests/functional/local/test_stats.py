@@ -18,7 +18,7 @@ from chalice.app import Chalice, Response, WebsocketEvent
 from moto import mock_aws
 
 from local import gateway as gw
-from tests.functional.test_local_gateway import Running, serve
+from tests.functional.local.test_gateway import Running, serve
 
 app = Chalice(app_name="stats-test")
 app.experimental_feature_flags.update(["WEBSOCKETS"])

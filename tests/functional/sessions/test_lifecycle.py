@@ -24,7 +24,7 @@ from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 from local import dynamodb_atomic
 from tests.conftest import RecordingSender, RecordingSessionTimer, RecordingTimer, group, routing_config
-from tests.functional.test_routing import Clock, World, active_of, queue_order, use
+from tests.functional.routing.test_service import Clock, World, active_of, queue_order, use
 
 
 @pytest.fixture

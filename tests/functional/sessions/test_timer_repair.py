@@ -21,8 +21,8 @@ from chalicelib.sessions.lifecycle import StepFunctionsSessionTimer
 from chalicelib.sessions.models import Session
 from local import dynamodb_atomic, sfn_adapter
 from tests.conftest import RecordingSender, RecordingTimer, routing_config
-from tests.functional.test_local_sfn_adapter import LIFECYCLE_ARN, create_machine
-from tests.functional.test_routing import Clock, World
+from tests.functional.local.test_sfn_adapter import LIFECYCLE_ARN, create_machine
+from tests.functional.routing.test_service import Clock, World
 
 SESSIONS = 50
 POLICY = SessionPolicy(idle_warn_seconds=1, idle_close_seconds=1, reconnect_grace_seconds=60, agent_grace_seconds=0)

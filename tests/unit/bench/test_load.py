@@ -12,7 +12,7 @@ import pytest
 from bench.load import Ledger, config_edit, latency_summary, max_messages, visitor_schedule
 from chalicelib.config.documents import load_directory, parse
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_a_schedule_keeps_the_pace_and_its_bounds() -> None:

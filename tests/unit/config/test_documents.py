@@ -17,7 +17,7 @@ from chalicelib.config.documents import DOCUMENTS, load_directory, parse, schema
 from chalicelib.config.errors import ConfigError
 from chalicelib.config.model import LEAST_LOADED, ROUND_ROBIN, Member, OverflowPolicy, QueuePolicy, Span
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEFAULTS = load_directory(ROOT / "config")
 
 Docs = dict[str, Any]

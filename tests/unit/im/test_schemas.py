@@ -186,7 +186,7 @@ def test_error_frames_carry_code_message_and_details() -> None:
 
 def test_the_protocol_documents_every_error_code_and_no_other() -> None:
     # A mobile developer writes a client from docs/protocol.md alone: its table must be the codes sent.
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "protocol.md").read_text()
     table = doc.split("### 2.1 Error codes", 1)[1].split("| code | meaning", 1)[1].split("\n\n", 1)[0]
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", table, flags=re.MULTILINE))
     assert documented == set(ERROR_CODES)
