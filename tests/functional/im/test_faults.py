@@ -1,4 +1,4 @@
-"""Faults on the message path, on moto: 1,000 messages while 30% of deliveries fail (410s and lost posts) and
+"""Faults on the message path, on moto: 300 messages while 30% of deliveries fail (410s and lost posts) and
 clients drop and come back. Every message must end exactly once: delivered and stored once, or reported
 ``send_failed`` to its sender; none lost silently, none shown twice.
 
@@ -28,7 +28,12 @@ from chalicelib.settings import MAX_DELIVERY_ATTEMPTS
 from chalicelib.wiring import Services, build
 from tests.conftest import RecordingSender, RecordingSessionTimer, RecordingTimer, routing_config
 
-MESSAGES = 1000
+# 300 messages are enough to prove "each ends exactly once": every fault happens many times over (about 1,000
+# posts: over 100 answered 410 and over 100 lost; over 100 reconnects, each resuming and resending; messages
+# delivered on a retry and messages given up after the third attempt), and the seeds are fixed, so every run is
+# this same run; the assertions below check that each fault and both ends occurred. 1,000 messages took minutes
+# of moto and reached no case that 300 do not.
+MESSAGES = 300
 FAILURE_RATE = 0.30
 DROP_RATE = 0.03  # each client, each round: its connection drops and it reconnects next round
 
@@ -160,7 +165,7 @@ def world(aws: None, timer: RecordingTimer) -> tuple[Services, FlakyNetwork, Eng
     return svc, net, Engine(svc, timer)
 
 
-def test_a_thousand_messages_through_failing_deliveries_and_drops_each_end_exactly_once(
+def test_messages_through_failing_deliveries_and_drops_each_end_exactly_once(
         world: tuple[Services, FlakyNetwork, Engine]) -> None:
     svc, net, engine = world
     rng = random.Random(7)
@@ -217,6 +222,7 @@ def test_a_thousand_messages_through_failing_deliveries_and_drops_each_end_exact
         assert received <= set(client.shown)
         assert all(parse_message_id(mid).session_id == session.session_id for mid in client.shown)
     assert set().union(*(c.late_acks for c in clients)) <= {"unknown_message"}
+    assert delivered and failed  # both ends happened
     assert net.results["410"] > 100 and net.results["error"] > 100  # the faults really happened
     assert sum(c.reconnects for c in clients) > 20
     print(f"delivered {len(delivered)}, failed {len(failed)}, posts {dict(net.results)}, "

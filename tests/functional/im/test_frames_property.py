@@ -1,5 +1,6 @@
-"""Generated WebSocket frames against the real services on moto: 10,000 frames in all, from every kind of
-caller, never raise, and every frame the server posts back is well formed.
+"""Generated WebSocket frames against the real services on moto: 10,000 frames in all under the thorough
+hypothesis profile (a third of them in `make test`, tests/conftest.py), from every kind of caller, never raise,
+and every frame the server posts back is well formed.
 
 What each frame must leave behind: ``handle_frame`` returned; every frame posted (to anyone) encodes the way the
 real sender encodes it and decodes as strict JSON with an ``event``; every ``error`` carries a documented code
@@ -32,7 +33,7 @@ from chalicelib.im.schemas import MAX_FRAME_BYTES
 from chalicelib.platform.ws import PostResult, encode
 from chalicelib.sessions import models as sm
 from chalicelib.wiring import Services, build, override
-from tests.conftest import RecordingSender, RecordingTimer, group, routing_config
+from tests.conftest import RecordingSender, RecordingTimer, examples, group, routing_config
 
 # Olga (category shoes) is routed to the shoe group, whose only agent never comes online: she waits.
 CONFIG = routing_config([group("general", ["alice"]), group("cosmetics", ["bob"]), group("shoes", ["dave"])],
@@ -373,13 +374,13 @@ RAW_BODIES = st.one_of(
 
 
 def test_raw_bodies(world: World) -> None:
-    @settings(SETTINGS, max_examples=3500)
+    @settings(SETTINGS, max_examples=examples(3500))
     @given(conn=st.sampled_from(CONNECTIONS), body=RAW_BODIES)
     def run(conn: str, body: str | None) -> None:
         world.run(conn, body)
 
     run()
-    assert world.frames >= 3500
+    assert world.frames >= examples(3500)
     assert {"invalid_json", "invalid_frame", "unknown_action", "frame_too_large", "forbidden", "ok"} <= world.codes()
 
 
@@ -395,25 +396,25 @@ def test_arbitrary_json(world: World) -> None:
                                   st.one_of(JSON_VALUES, st.sampled_from(ids.sessions)), max_size=4)),
     )
 
-    @settings(SETTINGS, max_examples=1500)
+    @settings(SETTINGS, max_examples=examples(1500))
     @given(conn=st.sampled_from(CONNECTIONS), value=values, ascii_only=st.booleans())
     def run(conn: str, value: Any, ascii_only: bool) -> None:
         world.run(conn, json.dumps(value, ensure_ascii=ascii_only))
 
     run()
-    assert world.frames >= 1500
+    assert world.frames >= examples(1500)
 
 
 def test_action_shaped_frames(world: World) -> None:
     ids = ids_of(world)
 
-    @settings(SETTINGS, max_examples=4000)
+    @settings(SETTINGS, max_examples=examples(4000))
     @given(conn=st.sampled_from(CONNECTIONS), body=action_frames(ids))
     def run(conn: str, body: str) -> None:
         world.run(conn, body)
 
     run()
-    assert world.frames >= 4000
+    assert world.frames >= examples(4000)
     assert {action for action, _ in world.outcomes} == set(ACTIONS)
     assert {"invalid_frame", "content_too_large", "frame_too_large", "not_found", "forbidden", "unknown_message",
             "ok"} <= world.codes()
@@ -504,7 +505,7 @@ def well_formed() -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
 def test_well_formed_frames_with_real_ids(world: World) -> None:
     # No shrinking: the world has moved on since a failure, so replaying it would not fail the same way (the
     # failing frame is in the assertion's message).
-    @settings(SETTINGS, max_examples=1000, phases=[Phase.explicit, Phase.generate])
+    @settings(SETTINGS, max_examples=examples(1000), phases=[Phase.explicit, Phase.generate])
     @given(sent=well_formed())
     def run(sent: tuple[str, dict[str, Any]]) -> None:
         world.ready()
@@ -512,7 +513,7 @@ def test_well_formed_frames_with_real_ids(world: World) -> None:
         world.run(conn, json.dumps(resolved(frame, ids_of(world))))
 
     run()
-    assert world.frames >= 1000
+    assert world.frames >= examples(1000)
     # The frames reached the services: every kind of well-formed frame was carried out at least once.
     assert {a for a in ACTIONS if world.answered(a) == 0} == {"ping"}  # (answered after every frame)
 
