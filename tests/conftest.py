@@ -82,6 +82,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.nodeid.startswith("tests/e2e/") or _shares_a_fixture(item):
             item.add_marker(pytest.mark.xdist_group(_file_of(item)))
+        if _file_of(item) in LONGEST_FIRST and item.get_closest_marker("timeout") is None:
+            # The hang guard (300 s in pyproject.toml) with room for workers sharing two cores.
+            item.add_marker(pytest.mark.timeout(600))
 
     def rank(item: pytest.Item) -> tuple[int, int]:
         path = _file_of(item)
