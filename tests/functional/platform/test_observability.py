@@ -29,7 +29,7 @@ from chalicelib.platform.observability import correlate, logger, observe, record
 from chalicelib.wiring import build
 from tests.conftest import RecordingSender, RecordingTimer, routing_config
 
-EVENT = json.loads((Path(__file__).parents[1] / "events" / "ws_message.json").read_text())
+EVENT = json.loads((Path(__file__).parents[2] / "events" / "ws_message.json").read_text())
 
 
 class Context:

@@ -19,7 +19,7 @@ from chalicelib.im.schemas import FRAME_MODELS, ImageContent, OrderContent, Prod
 from chalicelib.sessions.schemas import SessionView
 from tests.contracts import EVENT_MODELS
 
-DOC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+DOC = (Path(__file__).resolve().parents[3] / "docs" / "protocol.md").read_text()
 # Fields whose values the document lists in a table of their own (checked by test_schemas).
 LISTED_ELSEWHERE = {("error", "code")}
 
