@@ -21,6 +21,7 @@ from chalicelib.faq.matcher import DEFAULT_THRESHOLD, Matcher
 from chalicelib.faq.model import Faq, Hit, RobotSettings
 from chalicelib.faq.synonyms import synonyms_of
 from chalicelib.im.errors import ImError
+from chalicelib.im.events import SuggestionsEvent
 from chalicelib.im.models import Message
 from chalicelib.im.presence import PresenceService
 from chalicelib.im.schemas import SendFrame
@@ -175,8 +176,9 @@ class RobotService:
         hits = [h for h in self._matcher().rank(text, k=settings.suggestions, language=language_of(text),
                                                 synonyms=synonyms_of(settings.synonyms)) if h.score > 0]
         found = self._faqs([h.faq_id for h in hits])
-        return {"event": "suggestions", "session_id": session_id, "seq": seq, "query": text[:500],
-                "suggestions": [hit_json(h, found.get(h.faq_id)) for h in hits if h.faq_id in found]}
+        return SuggestionsEvent.model_validate({
+            "session_id": session_id, "seq": seq, "query": text[:500],
+            "suggestions": [hit_json(h, found.get(h.faq_id)) for h in hits if h.faq_id in found]}).frame()
 
     def for_agent(self, session: Session, msg: Message) -> dict[str, Any] | None:
         """What goes with a visitor's text to the agent (ImService.companion): suggestions for it."""

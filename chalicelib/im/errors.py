@@ -1,4 +1,4 @@
-"""Errors the IM channel reports to clients as ``{"event": "error", "code": ...}`` frames."""
+"""Errors the IM channel reports to clients as ``error`` events (chalicelib.im.events.ErrorEvent)."""
 
 from __future__ import annotations
 

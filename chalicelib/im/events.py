@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, WithJsonSchema
 
 from chalicelib.im.errors import ERROR_CODES
+from chalicelib.platform.events import ErrorEvent as BaseErrorEvent
 from chalicelib.platform.events import Shape
 from chalicelib.sessions.schemas import SessionView
 
@@ -159,18 +160,8 @@ class MessageLeftEvent(Shape):
     created_at: int
 
 
-class ErrorEvent(Shape):
-    event: Literal["error"] = "error"
+class ErrorEvent(BaseErrorEvent):
     code: ErrorCode
-    message: str
-    action: str | None = None
-    field: str | None = None
-    client_msg_id: str | None = None
-    message_id: str | None = None
-    session_id: str | None = None
-    retry_after_ms: int | None = None
-    expired_at: int | None = None
-
 
 EVENTS = (WelcomeEvent, PongEvent, MessageEvent, DeliveredEvent, StoredEvent, SendFailedEvent, ResumedEvent,
           StatusEvent, MessageLeftEvent, SuggestionsEvent, ErrorEvent)

@@ -19,6 +19,7 @@ from pynamodb.expressions.condition import Condition
 from chalicelib.auth.identity import Identity
 from chalicelib.im.delivery import DeliveryTimer
 from chalicelib.im.errors import ImError
+from chalicelib.im.events import DeliveredEvent, MessageEvent, ResumedEvent, SendFailedEvent, StoredEvent
 from chalicelib.im.models import Message, marker_sk, message_sk
 from chalicelib.im.presence import PresenceService
 from chalicelib.im.schemas import MessageRef, SendFrame, is_session_id, message_id
@@ -77,6 +78,10 @@ def message_json(msg: Message) -> dict[str, Any]:
         "status": msg.status,
     }
     return out
+
+
+def _message_frame(msg: Message, attempt: int) -> dict[str, Any]:
+    return MessageEvent.model_validate({"message": message_json(msg), "attempt": attempt}).frame()
 
 
 def participant(session: Session, caller: Identity) -> bool:
@@ -150,11 +155,11 @@ class ImService:
             return
         # The timer starts before the first post, so no delivery can be left without an end.
         self._timer.start(frame.session_id, msg.sk, seq)
-        out: dict[str, Any] = {"event": "message", "message": message_json(msg), "attempt": 1}
+        out: dict[str, Any] = {"message": message_json(msg), "attempt": 1}
         extra = _companion_frame(companion, COMPANION_WAIT_SECONDS, frame.session_id)
         if extra is not None:
             out[extra["event"]] = extra
-        self._presence.push(recipient_id, out, conns=conns)
+        self._presence.push(recipient_id, MessageEvent.model_validate(out).frame(), conns=conns)
         if extra is None and companion is not None:
             # Not ready in time: it follows in a frame of its own rather than hold the message up.
             late = _companion_frame(companion, None, frame.session_id)
@@ -201,7 +206,7 @@ class ImService:
                       sender_id=ROBOT_ID, sender_role=ROBOT_ROLE, recipient_id=session.visitor_id, kind="robot",
                       content=content, status=DELIVERED, attempts=1, created_at=now, delivered_at=now)
         msg.save()
-        self._presence.push(session.visitor_id, {"event": "message", "message": message_json(msg), "attempt": 1})
+        self._presence.push(session.visitor_id, _message_frame(msg, 1))
 
     def why_not_sendable(self, caller: Identity, session_id: str) -> ImError:
         try:
@@ -319,18 +324,19 @@ class ImService:
 
     @staticmethod
     def delivered_frame(msg: Message) -> dict[str, Any]:
-        return {"event": "delivered", "client_msg_id": msg.client_msg_id, "message_id": msg.message_id,
-                "session_id": msg.session_id, "seq": int(msg.seq or 0), "delivered_at": msg.delivered_at}
+        return DeliveredEvent(client_msg_id=msg.client_msg_id, message_id=msg.message_id, session_id=msg.session_id,
+                              seq=int(msg.seq or 0),
+                              delivered_at=None if msg.delivered_at is None else int(msg.delivered_at)).frame()
 
     @staticmethod
     def stored_frame(msg: Message) -> dict[str, Any]:
-        return {"event": "stored", "client_msg_id": msg.client_msg_id, "message_id": msg.message_id,
-                "session_id": msg.session_id, "seq": int(msg.seq or 0), "reason": "recipient_offline"}
+        return StoredEvent(client_msg_id=msg.client_msg_id, message_id=msg.message_id, session_id=msg.session_id,
+                           seq=int(msg.seq or 0), reason="recipient_offline").frame()
 
     @staticmethod
     def _failed_frame(session_id: str, client_msg_id: str | None) -> dict[str, Any]:
-        return {"event": "send_failed", "client_msg_id": client_msg_id, "session_id": session_id,
-                "reason": "not_acknowledged", "attempts": MAX_DELIVERY_ATTEMPTS}
+        return SendFailedEvent(client_msg_id=client_msg_id, session_id=session_id, reason="not_acknowledged",
+                               attempts=MAX_DELIVERY_ATTEMPTS).frame()
 
     # -- steps run by the delivery state machine -------------------------------------------------
 
@@ -349,8 +355,7 @@ class ImService:
             if is_condition_failed(err):
                 return attempt  # ACKed in between
             raise
-        self._presence.push(str(msg.recipient_id), {"event": "message", "message": message_json(msg),
-                                                    "attempt": nxt})
+        self._presence.push(str(msg.recipient_id), _message_frame(msg, nxt))
         return nxt
 
     def fail(self, session_id: str, sk: str) -> bool:
@@ -397,8 +402,9 @@ class ImService:
         visible = [message_json(m) for m in items
                    if m.status == DELIVERED or caller.user_id in (m.recipient_id, m.sender_id)
                    or (inherited and m.status == STORED and m.sender_id == session.visitor_id)]
-        return {"event": "resumed", "session_id": session_id, "messages": visible,
-                "last_seq": int(items[-1].seq or 0) if more else int(session.seq or 0), "more": more}
+        return ResumedEvent.model_validate({
+            "session_id": session_id, "messages": visible,
+            "last_seq": int(items[-1].seq or 0) if more else int(session.seq or 0), "more": more}).frame()
 
     def history(self, caller: Identity, session_id: str, after_seq: int, limit: int) -> dict[str, Any]:
         """Delivered (and stored, awaiting an offline visitor) messages in sequence order, one page at a time;

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from chalicelib.platform.events import ErrorEvent
+
 
 class DomainError(Exception):
     """``code`` is machine-readable and documented, ``message`` is for people, ``field`` names the offending
@@ -39,11 +41,12 @@ class DomainError(Exception):
         return out
 
     def frame(self, action: str | None = None) -> dict[str, Any]:
-        """The error event of the WebSocket channel, naming the ``action`` of the frame it answers."""
-        out: dict[str, Any] = {"event": "error", "code": self.code, "message": self.message}
+        """The error event of the WebSocket channel, naming the ``action`` of the frame it answers. A detail
+        the event does not declare is a REST-only one and stays out of the frame."""
+        fields: dict[str, Any] = {"code": self.code, "message": self.message}
         if action:
-            out["action"] = action
+            fields["action"] = action
         if self.field is not None:
-            out["field"] = self.field
-        out.update({k: v for k, v in self.details.items() if v is not None})
-        return out
+            fields["field"] = self.field
+        fields.update({k: v for k, v in self.details.items() if v is not None and k in ErrorEvent.model_fields})
+        return ErrorEvent.model_validate(fields).frame()

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.parser import BaseModel
 from pydantic import ConfigDict
@@ -21,3 +21,19 @@ class Shape(BaseModel):
         out: dict[str, Any] = {"event": getattr(self, "event")}  # noqa: B009 (declared by each event)
         out.update(self.model_dump(by_alias=True, exclude_unset=True))
         return out
+
+
+class ErrorEvent(Shape):
+    """The ``error`` event any domain's refusal becomes on the WebSocket channel (``DomainError.frame``). The IM
+    channel's model narrows ``code`` to its documented codes; the keys are these, whoever refuses."""
+
+    event: Literal["error"] = "error"
+    code: str
+    message: str
+    action: str | None = None
+    field: str | None = None
+    client_msg_id: str | None = None
+    message_id: str | None = None
+    session_id: str | None = None
+    retry_after_ms: int | None = None
+    expired_at: int | None = None

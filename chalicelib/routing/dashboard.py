@@ -19,6 +19,12 @@ from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.observability import logger
 from chalicelib.routing import queue as q
 from chalicelib.routing.models import BUSY, DASHBOARD, OFFLINE, ONLINE, Agent, GroupState, Member
+from chalicelib.routing.schemas import (
+    DashboardGroupEvent,
+    DashboardLeftMessageEvent,
+    DashboardOverflowEvent,
+    DashboardSnapshotEvent,
+)
 from chalicelib.settings import get_settings
 
 METRICS_NAMESPACE = "CustomerService"
@@ -113,13 +119,13 @@ class Dashboard:
         group = self._config().groups.get(group_id)
         if group is None:
             return
-        self._broadcast({"event": "dashboard.group", "group": group_counters(group, q.state_of(group_id)),
-                         "at": self._clock.now_ms()})
+        self._broadcast(DashboardGroupEvent.model_validate({"group": group_counters(group, q.state_of(group_id)),
+                                                           "at": self._clock.now_ms()}).frame())
 
     def overflow(self, group: Group, reason: str, to: str | None, session_id: str, now: int) -> None:
         """Tell supervisors at once; an SNS alert (AWS) at most once per group per ALERT_INTERVAL_MS."""
-        self._broadcast({"event": "dashboard.overflow", "group_id": group.group_id, "reason": reason, "to": to,
-                         "session_id": session_id, "at": now})
+        self._broadcast(DashboardOverflowEvent.model_validate({"group_id": group.group_id, "reason": reason, "to": to,
+                                                              "session_id": session_id, "at": now}).frame())
         topic = get_settings().alerts_topic_arn
         if not topic and self._publisher is None:
             return
@@ -139,8 +145,8 @@ class Dashboard:
 
     def left_message(self, group_id: str, ticket_id: str, at: int) -> None:
         """A visitor left a message: its ticket ``ticket_id`` (also its ``message_id``) is open in ``group_id``."""
-        self._broadcast({"event": "dashboard.left_message", "group_id": group_id, "message_id": ticket_id,
-                         "ticket_id": ticket_id, "at": at})
+        self._broadcast(DashboardLeftMessageEvent(group_id=group_id, message_id=ticket_id, ticket_id=ticket_id,
+                                                  at=at).frame())
 
     # -- snapshot ----------------------------------------------------------------------------------
 
@@ -161,14 +167,15 @@ class Dashboard:
             figures.update({
                 "waiting": len(waits),
                 "longest_wait_seconds": max(waits) if waits else 0,
-                "current_average_wait_seconds": round(sum(waits) / len(waits), 1) if waits else 0,
+                "current_average_wait_seconds": round(sum(waits) / len(waits), 1) if waits else 0.0,
                 "waits_seconds": waits,
                 "agents": by_status,
                 "active_sessions": active,
                 "load": round(active / capacity, 3) if capacity else None,
             })
             groups.append(figures)
-        return {"event": "dashboard.snapshot", "at": now, "groups": groups, "agents": self._agents(config)}
+        return DashboardSnapshotEvent.model_validate({"at": now, "groups": groups,
+                                                      "agents": self._agents(config)}).frame()
 
     @staticmethod
     def _agents(config: RoutingConfig) -> list[dict[str, Any]]:

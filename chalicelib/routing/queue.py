@@ -11,6 +11,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.config.model import Group
 from chalicelib.routing.models import NORMAL, PRIORITY_TIER, TRANSFERRED, GroupState, QueueEntry
+from chalicelib.routing.schemas import GroupRef, QueueEvent
 
 QUEUE_PREFIX = "q#"
 _MIN_HANDLED_FOR_MEASURED = 5
@@ -71,8 +72,7 @@ def estimated_wait_seconds(position: int, group: Group, state: GroupState) -> in
 
 def position_frame(entry: QueueEntry, position: int, waiting: int, group: Group, state: GroupState,
                    now_ms: int) -> dict[str, Any]:
-    return {"event": "queue", "session_id": entry.session_id,
-            "group": {"id": group.group_id, "name": group.name},
-            "position": position, "waiting": waiting,
-            "estimated_wait_seconds": estimated_wait_seconds(position, group, state),
-            "waited_seconds": max(0, (now_ms - int(entry.requested_at)) // 1000)}
+    return QueueEvent(session_id=entry.session_id, group=GroupRef(id=group.group_id, name=group.name),
+                      position=position, waiting=waiting,
+                      estimated_wait_seconds=estimated_wait_seconds(position, group, state),
+                      waited_seconds=max(0, (now_ms - int(entry.requested_at)) // 1000)).frame()

@@ -46,9 +46,11 @@ from chalicelib.routing.models import (
     queue_sk,
 )
 from chalicelib.routing.rules import Visitor, route
+from chalicelib.routing.schemas import GroupRef, LeaveMessageOfferedEvent, LeftMessageEvent
 from chalicelib.schedule import hours
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
+from chalicelib.sessions.schemas import FormerSessionView, SessionEvent
 from chalicelib.sessions.service import SessionService
 from chalicelib.sessions.timers import timer_name
 from chalicelib.tickets.service import Ticket, TicketService, left_message_key
@@ -117,10 +119,10 @@ def _agent_ref(agent: Agent | None) -> dict[str, Any] | None:
     return {"id": agent.agent_id, "name": agent.name} if agent is not None else None
 
 
-def session_json_for_former(session: Session) -> dict[str, Any]:
-    """What the agent who transferred a session still sees of it: that it left them."""
-    return {"session_id": session.session_id, "status": "transferred", "agent_id": session.agent_id,
-            "group_id": session.group_id}
+def _former_view(session: Session) -> dict[str, Any]:
+    """The ``session`` event for the agent who transferred a session: all it still sees is that it left them."""
+    return SessionEvent(session=FormerSessionView(session_id=session.session_id, status="transferred",
+                                                  agent_id=session.agent_id, group_id=session.group_id)).frame()
 
 
 class RoutingService:
@@ -236,12 +238,11 @@ class RoutingService:
 
     def _offer_leave_message(self, session: Session, group: Group, reason: str, message: str,
                              opening: dict[str, Any] | None) -> None:
-        frame: dict[str, Any] = {"event": "leave_message_offered", "session_id": session.session_id,
-                                 "reason": reason, "group": {"id": group.group_id, "name": group.name},
-                                 "message": message}
+        fields: dict[str, Any] = {"session_id": session.session_id, "reason": reason,
+                                  "group": {"id": group.group_id, "name": group.name}, "message": message}
         if opening is not None:
-            frame["hours"] = opening
-        self._presence.push(session.visitor_id, frame)
+            fields["hours"] = opening
+        self._presence.push(session.visitor_id, LeaveMessageOfferedEvent.model_validate(fields).frame())
 
     def leave_queue(self, visitor: Identity) -> Session:
         """The visitor stops waiting; the session goes back to the robot."""
@@ -285,8 +286,7 @@ class RoutingService:
         self._dashboard.left_message(group_id, ticket.ticket_id, ticket.created_at)
         message_left()
         # The group's agents who are connected see it at once (one batched read of their presence).
-        frame = {"event": "left_message", "group_id": group_id, "ticket_id": ticket.ticket_id,
-                 "at": ticket.created_at}
+        frame = LeftMessageEvent(group_id=group_id, ticket_id=ticket.ticket_id, at=ticket.created_at).frame()
         self._presence.push_many({m.agent_id: frame for m in config.groups[group_id].members})
         return LeftMessage(ticket)
 
@@ -581,7 +581,7 @@ class RoutingService:
         session.refresh(consistent_read=True)
         target = self._agents.get(to_id)
         self._tell_transfer(session, from_id, target.name if target else None)
-        self._presence.push(from_id, {"event": "session", "session": session_json_for_former(session)})
+        self._presence.push(from_id, _former_view(session))
         if freed is not None and is_available(freed):
             self.drain_for(freed)
         if session.group_id:
@@ -618,7 +618,7 @@ class RoutingService:
         freed = self._agents.refresh(agent_id=from_id)
         session.refresh(consistent_read=True)
         self._tell_transfer(session, from_id, None, group, notice)
-        self._presence.push(from_id, {"event": "session", "session": session_json_for_former(session)})
+        self._presence.push(from_id, _former_view(session))
         for changed in {group_id, session.group_id} - {None}:
             self._dashboard.group_changed(str(changed))
         if not self.drain(group_id):
@@ -659,10 +659,10 @@ class RoutingService:
                 if entry.timeout_offered or now - int(entry.requested_at) < group.queue.timeout_seconds * 1000:
                     continue
                 entry.update(actions=[QueueEntry.timeout_offered.set(True)])
-                self._presence.push(entry.visitor_id, {
-                    "event": "leave_message_offered", "session_id": entry.session_id, "reason": "queue_timeout",
-                    "group": {"id": group.group_id, "name": group.name},
-                    "message": "Sorry for the wait. You can keep your place or leave a message instead."})
+                self._presence.push(entry.visitor_id, LeaveMessageOfferedEvent(
+                    session_id=entry.session_id, reason="queue_timeout",
+                    group=GroupRef(id=group.group_id, name=group.name),
+                    message="Sorry for the wait. You can keep your place or leave a message instead.").frame())
                 offered += 1
             # A safety net: whatever wake-up a queue might have missed, it moves within a minute.
             if not self.drain(group.group_id):

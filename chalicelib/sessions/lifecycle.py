@@ -29,6 +29,7 @@ from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.observability import logger
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import TIMER_SHARDS, Session
+from chalicelib.sessions.schemas import IdleWarningEvent, VisitorPresenceEvent
 from chalicelib.sessions.service import SessionService
 from chalicelib.sessions.timers import (
     REPAIR_AFTER_SECONDS,
@@ -122,9 +123,9 @@ class LifecycleService:
                            & (Session.last_agent_at == session.last_agent_at))
         except UpdateError:
             return False
-        frame = {"event": "idle_warning", "session_id": session.session_id,
-                 "closes_at": now + close_seconds * 1000,
-                 "message": "Are you still there? This chat will close soon if we don't hear from you."}
+        frame = IdleWarningEvent(
+            session_id=session.session_id, closes_at=now + close_seconds * 1000,
+            message="Are you still there? This chat will close soon if we don't hear from you.").frame()
         self._presence.push_many(dict.fromkeys([session.visitor_id, str(session.agent_id)], frame))
         return True
 
@@ -157,8 +158,8 @@ class LifecycleService:
 
     def _push_presence(self, session: Session, state: str, **extra: Any) -> None:
         if session.agent_id:
-            self._presence.push(session.agent_id, {"event": "visitor_presence", "session_id": session.session_id,
-                                                   "state": state, **extra})
+            self._presence.push(session.agent_id, VisitorPresenceEvent.model_validate(
+                {"session_id": session.session_id, "state": state, **extra}).frame())
 
     # -- timers whose start failed ------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from chalicelib.platform.dynamo import Transaction, is_condition_failed, transac
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.errors import SessionError
 from chalicelib.sessions.models import Session
+from chalicelib.sessions.schemas import SessionEvent, SurveyEvent
 from chalicelib.sessions.timers import (
     SessionTimer,
     start_timer,
@@ -206,9 +207,10 @@ class SessionService:
 
     def announce(self, session: Session, **extra: Any) -> None:
         """Tell the visitor (and the agent, if any) the session's state, each its own view."""
-        frames = {session.visitor_id: {"event": "session", "session": session_json(session), **extra}}
+        frames = {session.visitor_id: SessionEvent.model_validate({"session": session_json(session), **extra}).frame()}
         if session.agent_id:
-            frames[session.agent_id] = {"event": "session", "session": session_json(session, staff=True), **extra}
+            frames[session.agent_id] = SessionEvent.model_validate({"session": session_json(session, staff=True),
+                                                                    **extra}).frame()
         self._presence.push_many(frames)  # one read for both sides
 
     # -- the robot's marks and sequence numbers ------------------------------------------------------
@@ -408,10 +410,10 @@ class SessionService:
     def _survey_frame(self, session: Session, agent: dict[str, Any] | None = None) -> dict[str, Any]:
         if agent is None and session.agent_id:
             agent = self._placement().agent_ref(session.agent_id)
-        return {"event": "survey", "session_id": session.session_id,
-                "question": "How satisfied are you with this chat?", "scale": [1, 5],
-                "tags": list(self._config().sessions.survey.tags), "agent": agent,
-                "expires_at": int(session.survey_expires_at or 0)}
+        return SurveyEvent.model_validate({
+            "session_id": session.session_id, "question": "How satisfied are you with this chat?", "scale": [1, 5],
+            "tags": list(self._config().sessions.survey.tags), "agent": agent,
+            "expires_at": int(session.survey_expires_at or 0)}).frame()
 
     def _survey_actions(self, now: int, served: bool) -> list[Any]:
         """The survey rides on the close's own write, so exactly the one close that wins sends it."""

@@ -19,6 +19,7 @@ from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.dynamo import Transaction, is_condition_failed, transaction
 from chalicelib.sessions.errors import SessionError
 from chalicelib.sessions.models import Session
+from chalicelib.sessions.schemas import RatedEvent
 from chalicelib.sessions.service import SessionService, survey_json
 
 
@@ -60,7 +61,7 @@ class SurveyService:
             if not is_condition_failed(err):
                 raise
             raise self._why_not(session_id, now) from None
-        return {"event": "rated", "session_id": session_id, "stars": stars, "tags": tags, "answered_at": now}
+        return RatedEvent(session_id=session_id, stars=stars, tags=tags, answered_at=now).frame()
 
     def _why_not(self, session_id: str, now: int) -> SessionError:
         session = self._sessions.get(session_id)
