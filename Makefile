@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck bench clean chromium config-push faq-eval faq-import package
+.PHONY: run test lint typecheck imports bench clean chromium config-push faq-eval faq-import package
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,12 +23,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The dependency contracts in .importlinter (layers, no import cycle).
+imports: $(STAMP)
+	PYTHONPATH=. $(BIN)/lint-imports
+
 # Browser tests drive Debian's Chromium (never a browser downloaded by a test tool).
 chromium:
 	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq \
 		&& $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: $(STAMP) lint typecheck chromium
+test: $(STAMP) lint typecheck imports chromium
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
