@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
+READY_SECONDS = 180
 
 
 def in_process_environment(table_prefix: str, stage: str, state_dir: str) -> dict[str, str]:
@@ -90,7 +91,9 @@ def run_stack(state_dir: Path, ack_wait_seconds: int = 1, port: int | None = Non
     proc = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     output: list[str] = []
-    deadline = time.monotonic() + 60
+    # Generous: on a busy 2-core machine (tests on parallel workers, each starting stacks) imports alone can
+    # take a minute; a stack that is really stuck still fails here.
+    deadline = time.monotonic() + READY_SECONDS
     assert proc.stdout is not None
     while True:
         line = proc.stdout.readline()
@@ -101,7 +104,7 @@ def run_stack(state_dir: Path, ack_wait_seconds: int = 1, port: int | None = Non
             break
         if time.monotonic() > deadline:
             proc.kill()
-            raise RuntimeError("local stack not READY in 60 s:\n" + "".join(output))
+            raise RuntimeError(f"local stack not READY in {READY_SECONDS} s:\n" + "".join(output))
     stack = Stack(f"http://127.0.0.1:{port}", state_dir, proc, output)
     # Keep draining output so the child never blocks on a full pipe.
 

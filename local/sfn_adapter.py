@@ -1,7 +1,7 @@
 """Makes moto's Step Functions engine run this project's state machines in-process.
 
 moto offers no hook for any of this, so this module is the one place that reaches into its internals
-(pinned: moto 5.2.5), and tests/functional/test_local_sfn_adapter.py runs the real definitions on it.
+(pinned: moto 5.2.5), and tests/functional/local/test_sfn_adapter.py runs the real definitions on it.
 ``install`` does three things and ``uninstall`` undoes them:
 
 - A Task that invokes a Lambda (``arn:aws:states:::lambda:invoke`` or a plain function ARN) would need

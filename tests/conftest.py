@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from local.harness import in_process_environment
 
@@ -31,6 +32,68 @@ from chalicelib.settings import get_settings  # noqa: E402
 from tests.contracts import check_event  # noqa: E402
 
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+# Generated-input tests run a third of their full example counts by default (`make test` on every change);
+# HYPOTHESIS_PROFILE=thorough runs them all (before a release, or after a change to validation). Every run is
+# derandomized: the same inputs on every machine.
+_FULL = 900
+hypothesis_settings.register_profile("ci", max_examples=_FULL // 3)
+hypothesis_settings.register_profile("thorough", max_examples=_FULL)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def examples(full: int) -> int:
+    """``full`` under the thorough profile, the loaded profile's share of it otherwise."""
+    return max(1, full * hypothesis_settings.default.max_examples // _FULL)
+
+# Files that take longest, sent to the workers first (`make test` runs `-n` workers, `--dist loadgroup`,
+# `--no-loadscope-reorder`): a long file started last would keep one worker busy after the others are done.
+LONGEST_FIRST = (
+    "tests/e2e/test_schemathesis.py",
+    "tests/functional/im/test_faults.py",
+    "tests/functional/im/test_frames_property.py",
+    "tests/e2e/web/test_console_browser.py",
+    "tests/e2e/web/test_consoles_browser.py",
+    "tests/e2e/im/test_im.py",
+    "tests/functional/routing/test_service.py",
+    "tests/e2e/web/test_pages_browser.py",
+)
+_TIERS = ("tests/e2e/", "tests/functional/", "tests/unit/")
+_SHARED_SCOPES = ("module", "package", "session")
+
+
+def _file_of(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
+def _shares_a_fixture(item: pytest.Item) -> bool:
+    """Whether the test uses a fixture built once for many tests (a local stack, a browser, a package build):
+    such tests stay together on one worker, or every worker would build the fixture again."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(defs and defs[-1].scope in _SHARED_SCOPES and defs[-1].func.__module__.startswith("tests.")
+               for defs in info.name2fixturedefs.values())
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """End-to-end files and files with shared fixtures run whole on one worker; every other test goes to
+    whichever worker is free. The longest files go first, then by tier (end-to-end, functional, unit)."""
+    for item in items:
+        if item.nodeid.startswith("tests/e2e/") or _shares_a_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(_file_of(item)))
+        if _file_of(item) in LONGEST_FIRST and item.get_closest_marker("timeout") is None:
+            # The hang guard (300 s in pyproject.toml) with room for workers sharing two cores.
+            item.add_marker(pytest.mark.timeout(600))
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        path = _file_of(item)
+        if path in LONGEST_FIRST:
+            return 0, LONGEST_FIRST.index(path)
+        return 1, next((i for i, tier in enumerate(_TIERS) if path.startswith(tier)), len(_TIERS))
+
+    items.sort(key=rank)  # stable: a file's tests stay together and in their order
 
 
 def _clear_caches() -> None:

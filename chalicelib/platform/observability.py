@@ -7,6 +7,9 @@
 - Counters (``count`` and the named ones below): one EMF line each, which CloudWatch turns into a metric in
   the ``CustomerService`` namespace (off locally through POWERTOOLS_METRICS_DISABLED), and seen by any
   ``recording()`` in progress, which is how tests read them.
+- ``tracer``: X-Ray through Powertools. Built at import, it patches botocore, so every DynamoDB, Step
+  Functions and API Gateway call of an invocation is a subsegment; ``observe`` opens one subsegment per
+  invocation annotated with what it handled. Off outside Lambda (Powertools finds no LAMBDA_TASK_ROOT).
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from chalice.app import Request, WebsocketEvent
 
 logger = Logger(service="customer-service", child=False)
+tracer = Tracer(service="customer-service")
 
 METRICS_NAMESPACE = "CustomerService"
 # Frames that $default failed on unexpectedly. The handler answers them with internal_error instead of
@@ -133,6 +137,21 @@ def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
     context = event.lambda_context if isinstance(event, Request) else getattr(event, "context", None)
     if context is not None:
         logger.thread_safe_append_keys(**lambda_context_keys(context))
+    handled = _handled(event)
     if isinstance(event, WebsocketEvent):
         correlate(connection_id=event.connection_id)
-    return get_response(event)
+    with tracer.provider.in_subsegment(f"## {handled}") as subsegment:
+        subsegment.put_annotation("handler", handled)
+        if isinstance(event, WebsocketEvent):
+            subsegment.put_annotation("connection_id", event.connection_id)
+        return get_response(event)
+
+
+def _handled(event: Any) -> str:
+    """What an invocation handles, for its trace: ``GET /sessions``, ``ws $default``, or the function's name."""
+    if isinstance(event, Request):
+        return f"{event.method} {event.path}"
+    if isinstance(event, WebsocketEvent):
+        route = event.to_dict().get("requestContext", {}).get("routeKey")
+        return f"ws {route or 'event'}"
+    return type(event).__name__

@@ -10,19 +10,21 @@ from local.harness import Stack, run_stack
 
 
 def roomy(documents: dict[str, Any]) -> None:
-    """Agents take up to 20 chats: a module's tests share one stack and never end their sessions."""
+    """Agents take up to 20 chats: the tests sharing a stack never end their sessions."""
     documents["groups"]["agents"]["default_capacity"] = 20
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """One local stack per test module, with 1-second ACK waits so retries finish fast."""
+    """One local stack per worker for every file that takes it (starting one costs seconds of CPU), with
+    1-second ACK waits so retries finish fast. Tests on it use their own visitors and leave agents online;
+    a test that needs a stack of its own (a config, a restart, a crash) starts one."""
     state: Path = tmp_path_factory.mktemp("state")
     with run_stack(state, ack_wait_seconds=1, config_edit=roomy) as running:
         yield running
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def patient_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack with the production ACK wait (5 s): for bursts, where a recipient's ACKs queue behind
     its own sends on one connection and a 1-second wait would give up on live recipients."""

@@ -1,0 +1,167 @@
+"""The visitor page and the agent console in real headless Chromium against the local stack."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, WebSocketRoute, expect, sync_playwright
+
+from local.harness import Stack, run_stack
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+DOCS = Path(__file__).resolve().parents[3] / "docs"
+
+
+def open_all_day(documents: dict[str, Any]) -> None:
+    """The shoes group keeps shop hours (08:00-24:00, Asia/Shanghai): open them around the clock so the
+    chat tests do not depend on the time they run at."""
+    documents["hours"]["schedules"]["standard"] = {"daily": [["00:00", "24:00"]]}
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """A fresh stack per test, so no agent of another test lingers."""
+    with run_stack(tmp_path, config_edit=open_all_day) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield launched
+        launched.close()
+
+
+def sign_in(page: Page, stack: Stack, user: str) -> None:
+    page.goto(f"{stack.base}/console")
+    page.get_by_test_id("login-user").fill(user)
+    page.get_by_test_id("login-pass").fill("demo")
+    page.get_by_test_id("login-submit").click()
+    expect(page.locator("#conn")).to_have_text("open")
+
+
+def test_visitor_and_agent_chat_through_the_pages(stack: Stack, browser: Browser) -> None:
+    agent = browser.new_context(viewport={"width": 1280, "height": 760}).new_page()
+    sign_in(agent, stack, "alice")
+    visitor = browser.new_context(viewport={"width": 420, "height": 760}).new_page()
+    visitor.goto(f"{stack.base}/?source=/product/SKU-1042&category=shoes")
+    expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
+    visitor.get_by_test_id("vis-talk").click()
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with alice")
+
+    visitor.get_by_test_id("vis-input").fill("Hi! Do the Trail Runner 2 run small?")
+    visitor.get_by_test_id("vis-send").click()
+    expect(visitor.locator("[data-testid=msg][data-mine='1']").last).to_have_attribute("data-status", "delivered")
+    expect(agent.locator("[data-testid=session-item]")).to_have_count(1)
+    expect(agent.locator("#messages [data-testid=msg][data-mine='0']").last).to_contain_text("run small")
+
+    agent.get_by_test_id("con-input").fill("They run true to size; take your usual size.")
+    agent.get_by_test_id("con-send").click()
+    agent.get_by_test_id("tab-order").click()
+    agent.get_by_test_id("order-id").fill("SO-88121")
+    agent.get_by_test_id("order-lookup").click()
+    agent.get_by_test_id("order-send").click()
+    expect(visitor.locator("[data-testid=msg][data-mine='0']")).to_have_count(2)
+    expect(visitor.locator("[data-testid=msg][data-type=order]")).to_contain_text("Order SO-88121")
+    expect(agent.locator("#messages [data-testid=msg][data-mine='1']").last).to_have_attribute(
+        "data-status", "delivered")
+
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        visitor.screenshot(path=str(DOCS / "screenshot-visitor.png"))
+        agent.screenshot(path=str(DOCS / "screenshot.png"))
+    agent.context.close()
+    visitor.context.close()
+
+
+def test_hostile_content_shows_as_text_and_runs_nothing(stack: Stack, browser: Browser) -> None:
+    agent = browser.new_context().new_page()
+    sign_in(agent, stack, "bob")
+    agent.locator("#status").select_option("online")
+    visitor = browser.new_context().new_page()
+    visitor.goto(stack.base + "/")
+    expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
+    visitor.get_by_test_id("vis-talk").click()
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with bob")
+    hostile = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+    visitor.get_by_test_id("vis-input").fill(hostile)
+    visitor.get_by_test_id("vis-send").click()
+    expect(visitor.locator("[data-testid=msg][data-mine='1']").last).to_have_attribute("data-status", "delivered")
+    shown = agent.locator("#messages [data-testid=msg]").last
+    expect(shown).to_contain_text("<script>")
+    assert shown.locator("script, img").count() == 0
+    assert agent.evaluate("window.__pwned") is None
+    assert visitor.evaluate("window.__pwned") is None
+    agent.context.close()
+    visitor.context.close()
+
+
+def test_the_widget_reconnects_and_resumes_without_losing_or_repeating(stack: Stack, browser: Browser) -> None:
+    agent = browser.new_context().new_page()
+    sign_in(agent, stack, "alice")
+    visitor = browser.new_context().new_page()
+    routes: list[WebSocketRoute] = []
+
+    def through_proxy(route: WebSocketRoute) -> None:
+        route.connect_to_server()  # frames pass through unchanged; the test can cut the line
+        routes.append(route)
+
+    visitor.route_web_socket(re.compile(r".*/ws\?token=.*"), through_proxy)
+    visitor.goto(stack.base + "/")
+    expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
+    visitor.get_by_test_id("vis-talk").click()
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with alice")
+
+    routes[-1].close(code=1011, reason="network dropped")  # the page sees its socket die
+    expect(visitor.get_by_test_id("vis-conn")).not_to_have_text("open")
+    for text in ("first while you were away", "second", "third"):
+        agent.get_by_test_id("con-input").fill(text)
+        agent.get_by_test_id("con-send").click()
+    expect(visitor.get_by_test_id("vis-conn")).to_have_text("open", timeout=15_000)
+    theirs = visitor.locator("[data-testid=msg][data-mine='0']")
+    expect(theirs).to_have_count(3, timeout=15_000)
+    expect(theirs.locator(".bubble")).to_have_text(["first while you were away", "second", "third"])
+    expect(agent.locator("#messages [data-testid=msg][data-mine='1'][data-status=delivered]")).to_have_count(3)
+    assert len(routes) >= 2
+    agent.context.close()
+    visitor.context.close()
+
+
+def test_the_visitor_rates_the_chat_once_when_the_agent_ends_it(stack: Stack, browser: Browser) -> None:
+    agent = browser.new_context(viewport={"width": 1280, "height": 760}).new_page()
+    sign_in(agent, stack, "bob")
+    visitor = browser.new_context(viewport={"width": 420, "height": 760}).new_page()
+    visitor.goto(f"{stack.base}/")
+    expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
+    visitor.get_by_test_id("vis-talk").click()
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with bob")
+    expect(agent.locator("[data-testid=session-item]")).to_have_count(1)
+    expect(visitor.get_by_test_id("vis-survey")).to_be_hidden()
+
+    agent.get_by_test_id("con-end").click()
+    survey = visitor.get_by_test_id("vis-survey")
+    expect(survey).to_be_visible()
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("This chat has ended")
+    expect(survey.get_by_test_id("vis-survey-send")).to_be_disabled()
+    survey.locator("[data-stars='4']").click()
+    survey.get_by_role("button", name="quick").click()
+    survey.get_by_test_id("vis-survey-comment").fill("Fast answer, thanks")
+    survey.get_by_test_id("vis-survey-send").click()
+    expect(visitor.locator(".system").last).to_have_text("Thank you for your feedback!")
+    expect(survey).to_be_hidden()
+
+    token = visitor.request.post(f"{stack.base}/api/auth/login",
+                                 data={"username": "carol", "password": "demo"}).json()["token"]
+    board = visitor.request.get(f"{stack.base}/api/dashboard", headers={"Authorization": f"Bearer {token}"}).json()
+    assert next(g for g in board["groups"] if g["id"] == "general")["csat"] == {"avg": 4.0, "count": 1}
+    agent.context.close()
+    visitor.context.close()

@@ -1,0 +1,101 @@
+"""The local gateway's ``/_local/stats`` read-outs: handler invocations and time by route, what the Step
+Functions engine ran, and read-outs registered by a benchmark."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import boto3
+import pytest
+from aiohttp import web
+from chalice.app import Chalice, Response, WebsocketEvent
+from moto import mock_aws
+
+from local import gateway as gw
+from tests.functional.local.test_gateway import Running, serve
+
+app = Chalice(app_name="stats-test")
+app.experimental_feature_flags.update(["WEBSOCKETS"])
+
+
+@app.on_ws_message()
+def ws_message(event: WebsocketEvent) -> Response:
+    time.sleep(0.02)
+    return Response(body={"event": "reply"})
+
+
+@app.route("/ping")
+def ping() -> dict[str, Any]:
+    return {"ok": True}
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[Running]:
+    def build(port: int) -> web.Application:
+        return gw.create_gateway_app(app, port, tmp_path)
+
+    yield from serve(build)
+
+
+def test_stats_count_handler_invocations_and_time_by_route_and_add_registered_readouts(
+        running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(gw.STATS_READOUTS, "meter", lambda: {"units": 3})
+
+    async def scenario() -> dict[str, Any]:
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(running.ws_url) as ws:
+                for _ in range(2):
+                    await ws.send_json({"action": "x"})
+                    assert json.loads((await asyncio.wait_for(ws.receive(), 10)).data) == {"event": "reply"}
+            async with http.get(f"{running.base}/api/ping") as r:
+                assert r.status == 200
+            async with http.get(f"{running.base}/_local/stats") as r:
+                stats: dict[str, Any] = await r.json()
+                return stats
+
+    stats = asyncio.run(scenario())
+    assert stats["handlers"]["$default"]["invocations"] == 2
+    assert stats["handlers"]["$default"]["ms"] >= 40
+    assert stats["handlers"]["rest"]["invocations"] == 1
+    assert stats["meter"] == {"units": 3}
+    assert {"executions", "transitions", "billed_ms"} <= set(stats["stepfunctions"])
+
+
+PASS_WAIT = {"StartAt": "Hold", "States": {
+    "Hold": {"Type": "Wait", "Seconds": 0, "Next": "Shape"},
+    "Shape": {"Type": "Pass", "Next": "Done"},
+    "Done": {"Type": "Succeed"}}}
+
+
+def test_step_functions_usage_reads_executions_transitions_and_billed_time_from_the_engine(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        arn = sfn.create_state_machine(name="m", definition=json.dumps(PASS_WAIT), type="EXPRESS",
+                                       roleArn="arn:aws:iam::123456789012:role/r")["stateMachineArn"]
+        for name in ("a", "b"):
+            sfn.start_execution(stateMachineArn=arn, name=name, input="{}")
+        # A Standard machine bills transitions, not duration: counted apart.
+        standard = sfn.create_state_machine(name="s", definition=json.dumps(PASS_WAIT), type="STANDARD",
+                                            roleArn="arn:aws:iam::123456789012:role/r")["stateMachineArn"]
+        sfn.start_execution(stateMachineArn=standard, name="c", input="{}")
+        deadline = time.monotonic() + 10
+        while gw.step_functions_usage()["running"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        usage = gw.step_functions_usage()
+    assert usage["executions"] == 2
+    assert usage["running"] == 0
+    assert usage["transitions"] == 6  # Hold, Shape, Done, twice
+    assert usage["lambda_tasks"] == 0
+    assert usage["billed_ms"] == 200  # each well under 100 ms, rounded up to it
+    assert 0 < usage["duration_ms"] <= usage["billed_ms"]
+    assert (usage["standard_executions"], usage["standard_transitions"]) == (1, 3)
