@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck bench clean chromium config-push faq-eval faq-import package
+.PHONY: run test lint typecheck imports bench clean chromium config-push faq-eval faq-import package
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The dependency contracts in .importlinter (layers, no import cycle).
+imports: $(STAMP)
+	PYTHONPATH=. $(BIN)/lint-imports
+
 # Browser tests drive Debian's Chromium (never a browser downloaded by a test tool).
 chromium:
 	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq \
@@ -31,7 +35,7 @@ chromium:
 # The tests on TEST_WORKERS processes (pytest-xdist; pyproject.toml sets how tests are shared out): more workers
 # than the 2 cores, since end-to-end tests mostly wait on a stack or a browser. TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 4
-test: $(STAMP) lint typecheck chromium
+test: $(STAMP) lint typecheck imports chromium
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=15
 
 bench: $(STAMP)

@@ -9,10 +9,11 @@ import logging
 from chalice.app import Chalice, Response, WebsocketEvent
 
 from chalicelib.auth.errors import AuthError
-from chalicelib.auth.tokens import authenticate, default_key_source
+from chalicelib.auth.keys import default_key_source
+from chalicelib.auth.tokens import authenticate
+from chalicelib.channel.presence import TooManyConnections
 from chalicelib.edge import auth, commerce, faq, health, im, media, routing, sessions, tickets
-from chalicelib.im.actions import handle_frame
-from chalicelib.im.presence import TooManyConnections
+from chalicelib.edge.frames import handle_frame
 from chalicelib.platform import cors
 from chalicelib.platform.http import error_middleware
 from chalicelib.platform.observability import correlate, observe

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from pynamodb.models import Model
 
+from chalicelib.channel.models import Connection, Presence
 from chalicelib.faq.models import FaqItem, RobotSettingsItem
-from chalicelib.im.models import Connection, Message, Presence
+from chalicelib.im.models import Message
 from chalicelib.platform.idempotency import IdempotencyRecord
 from chalicelib.platform.quota import QuotaCounter
 from chalicelib.platform.tables import ttl_attribute

@@ -6,13 +6,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chalicelib.channel.presence import PresenceService
 from chalicelib.config.model import RoutingConfig
-from chalicelib.faq.embed import default_embedder
-from chalicelib.faq.kb import KnowledgeBase, search_backend
+from chalicelib.faq.kb import KnowledgeBase, default_knowledge_base
 from chalicelib.faq.robot import RobotService
-from chalicelib.faq.store import FaqStore
 from chalicelib.im.delivery import DeliveryTimer, StepFunctionsTimer
-from chalicelib.im.presence import PresenceService
 from chalicelib.im.ratelimit import RateLimiter
 from chalicelib.im.service import ImService
 from chalicelib.media.uploads import MediaStore
@@ -95,7 +93,7 @@ def knowledge_base() -> KnowledgeBase:
     global _kb
     with _kb_lock:  # not _lock: services() holds that one while it builds
         if _kb is None:
-            _kb = KnowledgeBase(FaqStore(), search_backend(), default_embedder())
+            _kb = default_knowledge_base()
         return _kb
 
 

@@ -290,7 +290,7 @@ def load_media(folder: Path) -> int:
 
 def reset_live_state() -> None:
     """After a restart no socket survived: forget every connection, and agents are offline."""
-    from chalicelib.im.models import Connection, Presence
+    from chalicelib.channel.models import Connection, Presence
 
     with Connection.batch_write() as batch:
         for conn in Connection.scan():

@@ -3,7 +3,7 @@
 Demo users: alice and bob (agents), carol (supervisor), admin (admin); every password is ``demo``.
 A user's ``password_sha256`` is the hex SHA-256 of ``salt + password`` (see ``password_hash``).
 Its RSA key is kept in the local state folder so tokens survive a restart. On AWS, Cognito takes its
-place and nothing else changes (see ``tokens.default_key_source``).
+place and nothing else changes (see ``keys.default_key_source``).
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ from chalice.app import Request
 
 from chalicelib.auth.errors import AuthError
 from chalicelib.auth.identity import ANONYMOUS_PREFIX, STAFF_ROLES, Identity
-from chalicelib.auth.tokens import authenticate, default_key_source
+from chalicelib.auth.keys import default_key_source
+from chalicelib.auth.tokens import authenticate
 from chalicelib.platform.observability import correlate
 from chalicelib.platform.quota import Limit
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import time
-from functools import lru_cache
 from typing import Any, Protocol
 
 import jwt
@@ -174,21 +173,3 @@ def authenticate(token: str | None, key_source: KeySource) -> Identity:
     if alg == "RS256":
         return _agent(token, key_source)
     raise AuthError("invalid_token", "the token is not valid")
-
-
-@lru_cache(maxsize=1)
-def _jwks_source(url: str) -> JwksUrlKeySource:
-    # One per warm Lambda, so Cognito's keys are fetched once rather than per request.
-    return JwksUrlKeySource(url)
-
-
-def default_key_source() -> KeySource:
-    """Cognito's keys where ``AGENT_JWKS_URL`` is set, else the local identity provider's."""
-    settings = get_settings()
-    if settings.agent_jwks_url:
-        return _jwks_source(settings.agent_jwks_url)
-    if settings.dev_idp_enabled:
-        from chalicelib.auth.devidp import dev_idp  # devidp imports this module
-
-        return dev_idp().key_source()
-    raise RuntimeError("set AGENT_JWKS_URL (Cognito) or DEV_IDP_ENABLED=1 (local identity provider)")

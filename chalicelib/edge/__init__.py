@@ -1,7 +1,7 @@
 """The ways in: one Chalice Blueprint per domain (REST routes, the schedule, the state machines' steps), each
 a thin layer that reads the request, calls one service from ``wiring.services()`` and returns. ``app.py``
 registers them; the WebSocket handlers stay on the app itself, since Chalice 1.34 wraps them for a
-Blueprint without the WebsocketEvent they take.
+Blueprint without the WebsocketEvent they take, and hand each frame to the command table in ``frames``.
 """
 
 from __future__ import annotations

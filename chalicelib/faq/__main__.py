@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 from tqdm import tqdm
 
-from chalicelib.faq.kb import KnowledgeBase
+from chalicelib.faq.kb import KnowledgeBase, default_knowledge_base
 from chalicelib.faq.store import FaqError
 from chalicelib.faq.transfer import FORMATS, Source, default_namespace, format_of
 from chalicelib.settings import get_settings
@@ -79,13 +79,7 @@ def _index_in_process() -> bool:
     return get_settings().search_backend == "embedded"
 
 
-def _default_kb() -> KnowledgeBase:
-    from chalicelib.wiring import knowledge_base
-
-    return knowledge_base()
-
-
-def main(argv: Sequence[str] | None = None, kb: Callable[[], KnowledgeBase] = _default_kb,
+def main(argv: Sequence[str] | None = None, kb: Callable[[], KnowledgeBase] = default_knowledge_base,
          out: TextIO | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.faq",
                                      description="Import, export and reindex the FAQ knowledge base.")

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.faq.embed import Embedder
+from chalicelib.faq.embed import Embedder, default_embedder
 from chalicelib.faq.matcher import Matcher
 from chalicelib.faq.model import Faq, RobotSettings
 from chalicelib.faq.search.base import SearchBackend
@@ -245,3 +245,9 @@ def search_backend() -> SearchBackend:
     from chalicelib.faq.search.embedded import EmbeddedBackend
 
     return EmbeddedBackend()
+
+
+def default_knowledge_base() -> KnowledgeBase:
+    """A knowledge base over DynamoDB, the configured search backend and the shipped embedder (the serving
+    process keeps one in ``wiring``; the CLI builds its own)."""
+    return KnowledgeBase(FaqStore(), search_backend(), default_embedder())

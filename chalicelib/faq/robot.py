@@ -17,13 +17,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from chalicelib.auth.identity import Identity
+from chalicelib.channel.errors import ImError
+from chalicelib.channel.presence import PresenceService
 from chalicelib.faq.matcher import DEFAULT_THRESHOLD, Matcher
 from chalicelib.faq.model import Faq, Hit, RobotSettings
 from chalicelib.faq.synonyms import synonyms_of
-from chalicelib.im.errors import ImError
 from chalicelib.im.events import SuggestionsEvent
 from chalicelib.im.models import Message
-from chalicelib.im.presence import PresenceService
 from chalicelib.im.schemas import SendFrame
 from chalicelib.im.service import ImService
 from chalicelib.platform import observability

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, WithJsonSchema
 
-from chalicelib.im.errors import ERROR_CODES
+from chalicelib.channel.errors import ERROR_CODES
 from chalicelib.platform.events import ErrorEvent as BaseErrorEvent
 from chalicelib.platform.events import Shape
 from chalicelib.sessions.schemas import SessionView

@@ -1,14 +1,9 @@
-"""IM tables: live connections, per-user presence, and messages (with their dedupe markers)."""
+"""The IM table: messages (with their dedupe markers). Connections and presence are the channel's
+(chalicelib/channel/models.py)."""
 
 from __future__ import annotations
 
-from pynamodb.attributes import (
-    MapAttribute,
-    NumberAttribute,
-    TTLAttribute,
-    UnicodeAttribute,
-    UnicodeSetAttribute,
-)
+from pynamodb.attributes import MapAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from chalicelib.platform.modelbase import meta
@@ -24,36 +19,6 @@ def message_sk(seq: int) -> str:
 
 def marker_sk(sender_id: str, client_msg_id: str) -> str:
     return f"{MARKER_SK_PREFIX}{sender_id}#{client_msg_id}"
-
-
-class Connection(Model):
-    """One open WebSocket. Its identity never changes, so handlers may cache it."""
-
-    Meta = meta("connections")
-    connection_id = UnicodeAttribute(hash_key=True)
-    user_id = UnicodeAttribute()
-    role = UnicodeAttribute()
-    name = UnicodeAttribute(null=True)
-    groups = UnicodeSetAttribute(null=True)  # staff: the groups in its token (a supervisor's scope)
-    connected_at = NumberAttribute()
-    # When the token it opened with expires (epoch seconds): frames after it are refused (expired_token).
-    # Absent on connections recorded before it was kept: those run to API Gateway's two hours.
-    token_expires_at = NumberAttribute(null=True)
-    # API Gateway closes a connection after 2 hours; TTL removes items whose $disconnect never came.
-    expires_at = TTLAttribute()
-
-
-class Presence(Model):
-    """One item per user: their open connections (an agent's availability is routing's: routing/models.py)."""
-
-    Meta = meta("presence")
-    user_id = UnicodeAttribute(hash_key=True)
-    role = UnicodeAttribute()
-    name = UnicodeAttribute(null=True)
-    conns = UnicodeSetAttribute(default=set)
-    # A visitor's current session.
-    session_id = UnicodeAttribute(null=True)
-    updated_at = NumberAttribute()
 
 
 class Message(Model):

@@ -32,7 +32,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import ErrorDetails, PydanticCustomError, core_schema
 
-from chalicelib.im.errors import ImError
+from chalicelib.channel.errors import ImError
 
 MAX_FRAME_BYTES = 32 * 1024  # one API Gateway WebSocket frame, and one billing unit
 MAX_TEXT_CHARS = 4000

@@ -17,11 +17,11 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 
 from chalicelib.auth.identity import Identity
+from chalicelib.channel.errors import ImError
+from chalicelib.channel.presence import PresenceService
 from chalicelib.im.delivery import DeliveryTimer
-from chalicelib.im.errors import ImError
 from chalicelib.im.events import DeliveredEvent, MessageEvent, ResumedEvent, SendFailedEvent, StoredEvent
 from chalicelib.im.models import Message, marker_sk, message_sk
-from chalicelib.im.presence import PresenceService
 from chalicelib.im.schemas import MessageRef, SendFrame, is_session_id, message_id
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.dynamo import is_condition_failed

@@ -11,8 +11,8 @@ from typing import Any
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
 
+from chalicelib.channel.models import Presence
 from chalicelib.config.model import ROUND_ROBIN, Group, RoutingConfig
-from chalicelib.im.models import Presence
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.dynamo import Transaction, is_condition_failed
 from chalicelib.platform.observability import logger

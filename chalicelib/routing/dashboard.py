@@ -12,8 +12,8 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pynamodb.exceptions import UpdateError
 
+from chalicelib.channel.presence import PresenceService
 from chalicelib.config.model import Group, RoutingConfig
-from chalicelib.im.presence import PresenceService
 from chalicelib.platform import aws
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.observability import logger

@@ -3,7 +3,7 @@ client sees the same error frame whichever service refused."""
 
 from __future__ import annotations
 
-from chalicelib.im.errors import ImError
+from chalicelib.channel.errors import ImError
 
 
 class RoutingError(ImError):

@@ -23,9 +23,9 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.auth.identity import Identity
+from chalicelib.channel.errors import ImError
+from chalicelib.channel.presence import PresenceService
 from chalicelib.config.model import Group, RoutingConfig
-from chalicelib.im.errors import ImError
-from chalicelib.im.presence import PresenceService
 from chalicelib.im.service import supervises
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.dynamo import CONFLICT, Transaction, is_condition_failed, transaction

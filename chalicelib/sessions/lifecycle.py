@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 from pynamodb.exceptions import UpdateError
 
+from chalicelib.channel.presence import PresenceService
 from chalicelib.config.model import RoutingConfig
-from chalicelib.im.presence import PresenceService
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.observability import logger
 from chalicelib.sessions import models as sm

@@ -16,9 +16,9 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 
 from chalicelib.auth.identity import Identity, shop_customer_id
+from chalicelib.channel.models import Presence
+from chalicelib.channel.presence import PresenceService
 from chalicelib.config.model import RoutingConfig
-from chalicelib.im.models import Presence
-from chalicelib.im.presence import PresenceService
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.dynamo import Transaction, is_condition_failed, transaction
 from chalicelib.sessions import models as sm

@@ -217,7 +217,7 @@ def test_frames_after_the_token_expired_are_refused_and_nothing_more_is_pushed(
 
 def test_a_connection_recorded_without_a_token_expiry_still_works(svc: Services, sender: RecordingSender,
                                                                   clock: Clock) -> None:
-    from chalicelib.im.models import Connection
+    from chalicelib.channel.models import Connection
     from chalicelib.platform.modelbase import expires
 
     # As written before the expiry was kept: it runs to API Gateway's two hours, as it did.

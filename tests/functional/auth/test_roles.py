@@ -16,7 +16,7 @@ from app import app
 from chalicelib.auth.devidp import dev_idp
 from chalicelib.auth.identity import Identity
 from chalicelib.auth.tokens import issue_visitor_token
-from chalicelib.im.actions import ACTIONS, handle_frame
+from chalicelib.edge.frames import ACTIONS, handle_frame
 from chalicelib.wiring import Services, build, override
 from tests.conftest import RecordingSender, RecordingTimer, group, routing_config
 

@@ -164,7 +164,7 @@ def test_the_routes_serve_staff_and_refuse_everyone_else_clearly(client: tuple[C
 def test_a_visitors_past_sessions_are_listed_newest_first_for_staff(client: tuple[Client, Services]) -> None:
     http, svc = client
     from chalicelib.auth.identity import Identity
-    from chalicelib.im.models import Presence
+    from chalicelib.channel.models import Presence
 
     vera = Identity("v_vera", "visitor", name="Vera", channel="web")
     first = svc.sessions.current_or_new(vera, svc.presence.connect("c1", vera))

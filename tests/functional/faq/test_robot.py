@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from chalicelib.auth.identity import Identity
+from chalicelib.edge.frames import handle_frame
 from chalicelib.faq.embed import default_embedder
 from chalicelib.faq.matcher import DEFAULT_THRESHOLD, Matcher
 from chalicelib.faq.model import Faq, RobotSettings
 from chalicelib.faq.robot import RobotService, language_of, wants_person
 from chalicelib.faq.search.embedded import EmbeddedBackend
 from chalicelib.im import service
-from chalicelib.im.actions import handle_frame
 from chalicelib.im.models import Message
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session

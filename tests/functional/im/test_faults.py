@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from chalicelib.auth.identity import Identity
-from chalicelib.im.errors import ImError
-from chalicelib.im.models import MESSAGE_SK_PREFIX, Connection, Message
-from chalicelib.im.presence import CONNECTING_SECONDS
+from chalicelib.channel.errors import ImError
+from chalicelib.channel.models import Connection
+from chalicelib.channel.presence import CONNECTING_SECONDS
+from chalicelib.im.models import MESSAGE_SK_PREFIX, Message
 from chalicelib.im.schemas import MessageRef, SendFrame, parse_message_id
 from chalicelib.platform.ws import PostResult
 from chalicelib.routing.models import Agent

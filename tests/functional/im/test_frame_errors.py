@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chalicelib.auth.identity import Identity
-from chalicelib.im.actions import ACTIONS, handle_frame
+from chalicelib.edge.frames import ACTIONS, handle_frame
 from chalicelib.platform.observability import FRAME_ERRORS_METRIC, METRICS_NAMESPACE
 from chalicelib.wiring import Services, build
 from tests.conftest import RecordingSender, RecordingTimer, routing_config

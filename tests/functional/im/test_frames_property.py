@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.auth.identity import Identity
+from chalicelib.channel.errors import ERROR_CODES
+from chalicelib.channel.models import Presence
 from chalicelib.config.model import Rule
+from chalicelib.edge.frames import ACTIONS, handle_frame
 from chalicelib.faq.kb import KnowledgeBase
-from chalicelib.im.actions import ACTIONS, handle_frame
-from chalicelib.im.errors import ERROR_CODES
-from chalicelib.im.models import Presence
 from chalicelib.im.ratelimit import RateLimiter
 from chalicelib.im.schemas import MAX_FRAME_BYTES
 from chalicelib.platform.ws import PostResult, encode

@@ -6,9 +6,9 @@ import dataclasses
 import json
 
 from chalicelib.auth.identity import Identity
-from chalicelib.im.actions import handle_frame
-from chalicelib.im.models import Connection, Presence
-from chalicelib.im.presence import MAX_CONNECTIONS, TooManyConnections
+from chalicelib.channel.models import Connection, Presence
+from chalicelib.channel.presence import MAX_CONNECTIONS, TooManyConnections
+from chalicelib.edge.frames import handle_frame
 from chalicelib.im.ratelimit import RateLimiter
 from chalicelib.wiring import build, override
 from tests.conftest import RecordingSender, RecordingTimer, routing_config

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from chalicelib.auth.identity import Identity
-from chalicelib.im.errors import ImError
-from chalicelib.im.models import Connection, Message, message_sk
-from chalicelib.im.presence import CONNECTING_SECONDS, PresenceService
+from chalicelib.channel.errors import ImError
+from chalicelib.channel.models import Connection
+from chalicelib.channel.presence import CONNECTING_SECONDS, PresenceService
+from chalicelib.im.models import Message, message_sk
 from chalicelib.im.schemas import MessageRef, SendFrame
 from chalicelib.im.service import ImService
 from chalicelib.routing.models import Agent

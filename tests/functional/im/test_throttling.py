@@ -13,7 +13,7 @@ from botocore.retries.standard import ExponentialBackoff
 from moto.core.botocore_stubber import BotocoreStubber
 
 from chalicelib.auth.identity import Identity
-from chalicelib.im.actions import handle_frame
+from chalicelib.edge.frames import handle_frame
 from chalicelib.im.models import MESSAGE_SK_PREFIX, Message
 from chalicelib.im.schemas import MessageRef
 from chalicelib.routing.models import Agent, GroupState, QueueEntry

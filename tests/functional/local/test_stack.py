@@ -15,8 +15,9 @@ import pytest
 from moto import mock_aws
 from pynamodb.exceptions import PutError
 
+from chalicelib.channel.models import Connection, Presence
 from chalicelib.commerce.demo import DEMO_MODELS
-from chalicelib.im.models import Connection, Message, Presence
+from chalicelib.im.models import Message
 from chalicelib.media import uploads
 from chalicelib.platform.dynamo import transaction
 from chalicelib.platform.modelbase import expires

@@ -18,12 +18,12 @@ import pytest
 from chalice.app import WebsocketEvent
 
 from chalicelib.auth.identity import Identity
+from chalicelib.edge.frames import handle_frame
 from chalicelib.faq.embed import default_embedder
 from chalicelib.faq.matcher import Matcher
 from chalicelib.faq.model import Faq, RobotSettings
 from chalicelib.faq.robot import RobotService
 from chalicelib.faq.search.embedded import EmbeddedBackend
-from chalicelib.im.actions import handle_frame
 from chalicelib.platform import observability
 from chalicelib.platform.observability import correlate, logger, observe, recording
 from chalicelib.wiring import build

@@ -16,8 +16,8 @@ from app import app
 from chalicelib.auth.devidp import dev_idp
 from chalicelib.auth.guard import VISITOR_TOKENS
 from chalicelib.auth.identity import Identity
+from chalicelib.edge.frames import handle_frame
 from chalicelib.faq.kb import KnowledgeBase
-from chalicelib.im.actions import handle_frame
 from chalicelib.im.models import Message
 from chalicelib.im.ratelimit import LEFT_MESSAGES, REFUSED_ACK_BURST, RateLimiter
 from chalicelib.platform.idempotency import InProgress, once

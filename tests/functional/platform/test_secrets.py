@@ -13,7 +13,8 @@ import jwt
 import pytest
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-from chalicelib.auth.tokens import authenticate, default_key_source, issue_visitor_token
+from chalicelib.auth.keys import default_key_source
+from chalicelib.auth.tokens import authenticate, issue_visitor_token
 from chalicelib.commerce.hook import HttpCommerce
 from chalicelib.platform import secrets
 from chalicelib.platform.secrets import secret_value

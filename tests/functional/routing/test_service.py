@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from chalicelib.auth.identity import Identity
+from chalicelib.channel.errors import ImError
 from chalicelib.config.model import ROUND_ROBIN, OverflowPolicy, QueuePolicy, RoutingConfig, Schedule, Span
-from chalicelib.im.errors import ImError
 from chalicelib.platform.clock import SYSTEM_CLOCK
 from chalicelib.platform.clock import Clock as ServiceClock
 from chalicelib.routing.models import Agent, GroupState, Member, QueueEntry

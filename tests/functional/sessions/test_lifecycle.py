@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from chalicelib.auth.identity import Identity
+from chalicelib.channel.errors import ImError
 from chalicelib.config.model import Rule, SessionPolicy, SurveyPolicy
-from chalicelib.im.errors import ImError
 from chalicelib.im.models import MESSAGE_SK_PREFIX, Message, message_sk
 from chalicelib.im.schemas import MessageRef, SendFrame
 from chalicelib.routing.models import TRANSFERRED, Agent, GroupState, QueueEntry

@@ -21,11 +21,11 @@ from chalicelib.auth import devidp
 from chalicelib.auth.devidp import DevIdentityProvider, dev_idp
 from chalicelib.auth.errors import AuthError
 from chalicelib.auth.identity import Identity
+from chalicelib.auth.keys import default_key_source
 from chalicelib.auth.tokens import (
     JwksUrlKeySource,
     StaticKeySource,
     authenticate,
-    default_key_source,
     issue_visitor_token,
 )
 from chalicelib.settings import get_settings

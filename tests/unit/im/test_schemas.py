@@ -9,8 +9,8 @@ from typing import Any, get_args
 
 import pytest
 
+from chalicelib.channel.errors import ERROR_CODES, ImError
 from chalicelib.im import schemas
-from chalicelib.im.errors import ERROR_CODES, ImError
 
 SID = "s_" + "ab" * 10
 
@@ -254,7 +254,7 @@ def test_a_required_field_missing_is_refused_as_null_is(frame: dict[str, Any]) -
 
 
 def test_every_action_of_the_command_table_has_a_model() -> None:
-    from chalicelib.im.actions import ACTIONS
+    from chalicelib.edge.frames import ACTIONS
 
     assert set(schemas.FRAME_MODELS) == set(ACTIONS)
     for action, models in schemas.FRAME_MODELS.items():

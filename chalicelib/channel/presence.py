@@ -10,8 +10,8 @@ from typing import Any, Protocol
 from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 
 from chalicelib.auth.identity import Identity
-from chalicelib.im.errors import ImError
-from chalicelib.im.models import Connection, Presence
+from chalicelib.channel.errors import ImError
+from chalicelib.channel.models import Connection, Presence
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.modelbase import expires
 from chalicelib.platform.observability import logger

@@ -1,4 +1,5 @@
-"""The WebSocket command table: one function per ``action``, each validating its own frame."""
+"""The WebSocket command table: one function per ``action``, each validating its own frame and calling the
+services ``wiring`` built (so it sits with the other ways in, above the domains it dispatches to)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.auth.identity import Identity
+from chalicelib.channel.errors import ImError
 from chalicelib.im import schemas
-from chalicelib.im.errors import ImError
 from chalicelib.im.events import (
     MessageLeftEvent,
     PongEvent,
