@@ -14,17 +14,17 @@ def roomy(documents: dict[str, Any]) -> None:
     documents["groups"]["agents"]["default_capacity"] = 20
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """One local stack per worker for every file that takes it (starting one costs seconds of CPU), with
-    1-second ACK waits so retries finish fast. Tests on it use their own visitors and leave agents online;
-    a test that needs a stack of its own (a config, a restart, a crash) starts one."""
+    """One local stack per test file, with 1-second ACK waits so retries finish fast. Tests of a file use
+    their own visitors and leave agents online; files do not share one, since several expect the demo agents
+    to serve only their own chats (the console shows an agent's first chat)."""
     state: Path = tmp_path_factory.mktemp("state")
     with run_stack(state, ack_wait_seconds=1, config_edit=roomy) as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def patient_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack with the production ACK wait (5 s): for bursts, where a recipient's ACKs queue behind
     its own sends on one connection and a 1-second wait would give up on live recipients."""
