@@ -247,6 +247,10 @@ class LifecycleService:
         if old:
             stop_quietly(self._timer, old)
         self._push_presence(session, "reconnecting", offline_at=now + policy.reconnect_grace_seconds * 1000)
+        # A reconnect's visitor_back may have read the session before this mark landed (the two handlers run
+        # side by side): with a connection open again, the mark would keep every later message `stored`.
+        if self._presence.connections_of(visitor_id):
+            self.visitor_back(session)
 
     def visitor_back(self, session: Session) -> None:
         """A connection of a visitor marked away: online again (its lifecycle timer goes on)."""

@@ -522,6 +522,22 @@ def test_a_visitor_back_within_the_grace_period_is_never_shown_offline(world: Wo
     assert current(session.session_id).visitor_away_at is None
 
 
+def test_a_departure_landing_after_the_reconnect_leaves_the_visitor_online(world: World) -> None:
+    """The handlers of a dropped connection and of the reconnect run side by side: when the departure's away
+    mark lands after the reconnect's visitor_back read the session, the visitor, connected again, must not be
+    left marked away (every agent message would be kept as ``stored`` instead of delivered)."""
+    vis, agent, session = chat(world)
+    presence = world.svc.presence.connect(f"c2-{vis.user_id}", vis)
+    world.svc.lifecycle.visitor_back(world.svc.sessions.current_or_new(vis, presence))  # nothing to clear yet
+    world.svc.lifecycle.visitor_gone(vis.user_id, session.session_id)  # the old connection's departure, late
+    assert current(session.session_id).visitor_away_at is None
+    states = [f["state"] for f in world.frames(agent.user_id, "visitor_presence")]
+    assert states == ["reconnecting", "online"]
+    say(world, agent, session.session_id, "still here?")
+    assert not world.frames(agent.user_id, "stored")
+    assert world.last(vis.user_id, "message")["message"]["content"]["text"] == "still here?"
+
+
 def test_a_supervisor_oversees_its_groups_sessions_only(world: World) -> None:
     vis, alice, session = chat(world)
     say(world, vis, session.session_id, "hello")
