@@ -470,10 +470,11 @@ def run(port: int, state_dir: Path) -> None:
     from chalicelib.config.errors import ConfigError
     from chalicelib.platform import metering
     from chalicelib.settings import get_settings
-    from local import dynamodb_atomic, sfn_adapter
+    from local import dynamodb_atomic, moto_speed, sfn_adapter
     from local.gateway import create_gateway_app
 
     metering.install()
+    moto_speed.install()
     dynamodb_atomic.install()  # the recorder joins once the saved state is back
     # Never stopped: executions still running at exit would otherwise send their calls to real AWS.
     mock_aws(config=MOTO_CONFIG).start()

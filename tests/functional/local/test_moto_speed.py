@@ -1,0 +1,127 @@
+"""The direct DynamoDB serializer (local/moto_speed.py) answers exactly what moto's own walk answers: the
+same raw JSON body for every operation that returns items, on every attribute type, nested."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+
+from local import moto_speed
+from tests.conftest import examples
+
+TABLE = "speed"
+
+
+@pytest.fixture
+def table() -> Iterator[Any]:
+    was_installed = moto_speed.installed()  # tests/conftest.py installs it for every test
+    moto_speed.uninstall()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                       {"AttributeName": "sk", "KeyType": "RANGE"}],
+                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                  {"AttributeName": "sk", "AttributeType": "S"}])
+        yield client
+    if was_installed:
+        moto_speed.install()
+
+
+def raw_bodies(client: Any, call: Callable[[], Any],
+               before: Callable[[], Any] = lambda: None) -> tuple[list[Any], list[Any]]:
+    """The JSON bodies moto answers ``call`` with: under its own serializer, then under the direct one
+    (``before`` puts the table back as it was before each)."""
+    bodies: list[Any] = []
+
+    def keep(response_dict: dict[str, Any], **_: Any) -> None:
+        bodies.append(json.loads(response_dict["body"]))
+
+    client.meta.events.register("before-parse.dynamodb", keep)
+    try:
+        before()
+        call()
+        slow = list(bodies)
+        bodies.clear()
+        before()
+        moto_speed.install()
+        call()
+        return slow, list(bodies)
+    finally:
+        moto_speed.uninstall()
+        client.meta.events.unregister("before-parse.dynamodb", keep)
+
+
+EVERY_TYPE: dict[str, Any] = {
+    "pk": {"S": "p"}, "sk": {"S": "1"},
+    "s": {"S": "你好, world"}, "empty": {"S": ""}, "n": {"N": "-12.50"}, "b": {"B": b"\x00\xffbytes"},
+    "ss": {"SS": ["a", "b"]}, "ns": {"NS": ["1", "2.5"]}, "bs": {"BS": [b"x", b"\x01"]},
+    "t": {"BOOL": True}, "f": {"BOOL": False}, "null": {"NULL": True},
+    "m": {"M": {"inner": {"M": {"b": {"B": b"\x02"}, "l": {"L": [{"N": "1"}, {"S": "x"}, {"NULL": True}]}}},
+                "bs": {"BS": [b"y"]}}},
+    "l": {"L": [{"M": {"k": {"BOOL": False}}}, {"L": []}, {"B": b"z"}]},
+    "empty_m": {"M": {}}, "empty_l": {"L": []},
+}
+
+
+def test_every_read_and_write_that_returns_items_answers_the_same_body(table: Any) -> None:
+    table.put_item(TableName=TABLE, Item={**EVERY_TYPE, "sk": {"S": "2"}})
+    key = {"pk": {"S": "p"}, "sk": {"S": "1"}}
+    calls: list[Callable[[], Any]] = [
+        lambda: table.get_item(TableName=TABLE, Key=key),
+        lambda: table.query(TableName=TABLE, KeyConditionExpression="pk = :p",
+                            ExpressionAttributeValues={":p": {"S": "p"}}),
+        lambda: table.scan(TableName=TABLE, Limit=1),  # with LastEvaluatedKey
+        lambda: table.batch_get_item(RequestItems={TABLE: {"Keys": [key]}}),
+        lambda: table.transact_get_items(TransactItems=[{"Get": {"TableName": TABLE, "Key": key}}]),
+        lambda: table.update_item(TableName=TABLE, Key=key, UpdateExpression="SET n = :one",
+                                  ExpressionAttributeValues={":one": {"N": "1"}}, ReturnValues="ALL_NEW"),
+        lambda: table.put_item(TableName=TABLE, Item=EVERY_TYPE, ReturnValues="ALL_OLD"),
+        lambda: table.describe_table(TableName=TABLE),
+    ]
+    for call in calls:
+        slow, fast = raw_bodies(table, call, before=lambda: table.put_item(TableName=TABLE, Item=EVERY_TYPE))
+        assert slow and fast == slow
+
+
+def test_an_error_answer_is_unchanged(table: Any) -> None:
+    def failing() -> None:
+        with pytest.raises(table.exceptions.ConditionalCheckFailedException):
+            table.put_item(TableName=TABLE, Item=EVERY_TYPE, ConditionExpression="attribute_not_exists(pk)",
+                           ReturnValuesOnConditionCheckFailure="ALL_OLD")
+
+    table.put_item(TableName=TABLE, Item=EVERY_TYPE)
+    slow, fast = raw_bodies(table, failing)
+    assert slow and fast == slow
+
+
+_scalars = st.one_of(
+    st.text(max_size=5).map(lambda s: {"S": s}),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-10**6, max_value=10**6)
+    .map(lambda d: {"N": str(Decimal(d).normalize())}),
+    st.binary(min_size=1, max_size=5).map(lambda b: {"B": b}),
+    st.booleans().map(lambda b: {"BOOL": b}),
+    st.just({"NULL": True}),
+    st.sets(st.text(min_size=1, max_size=3), min_size=1, max_size=3).map(lambda s: {"SS": sorted(s)}),
+    st.sets(st.binary(min_size=1, max_size=3), min_size=1, max_size=3).map(lambda s: {"BS": sorted(s)}),
+)
+_values = st.recursive(_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3).map(lambda v: {"L": v}),
+    st.dictionaries(st.text(min_size=1, max_size=3), inner, max_size=3).map(lambda v: {"M": v})), max_leaves=8)
+
+
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(attributes=st.dictionaries(st.text(alphabet="abcxyz", min_size=1, max_size=4), _values, max_size=4))
+def test_any_item_reads_back_as_the_same_body(table: Any, attributes: dict[str, Any]) -> None:
+    key = {"pk": {"S": "gen"}, "sk": {"S": "gen"}}
+    table.put_item(TableName=TABLE, Item={**attributes, **key})
+    slow, fast = raw_bodies(table, lambda: table.get_item(TableName=TABLE, Key=key))
+    assert slow and fast == slow
