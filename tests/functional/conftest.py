@@ -4,6 +4,7 @@ search backend that records its writes."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import pytest
 from chalice.test import Client
@@ -31,6 +32,14 @@ def client(svc: Services) -> Iterator[Client]:
     """Chalice's test client over ``svc``."""
     with Client(app) as c:
         yield c
+
+
+def error(response: Any, status: int, code: str, field: str | None = None) -> dict[str, Any]:
+    """The error body of a refused REST call, after checking its status, code and field."""
+    assert response.status_code == status, response.body
+    body: dict[str, Any] = response.json_body["error"]
+    assert (body["code"], body.get("field")) == (code, field), body
+    return body
 
 
 class RecordingBackend:

@@ -19,7 +19,7 @@ from chalicelib.faq.model import DEFAULT_GREETING
 from chalicelib.faq.schemas import MAX_IMPORT_CHARS
 from chalicelib.wiring import build, override
 from tests.conftest import RecordingSender, RecordingTimer, routing_config
-from tests.functional.conftest import RecordingBackend
+from tests.functional.conftest import RecordingBackend, error
 
 CONFIG = routing_config()
 PARCEL = {"faq_id": "orders/where-is-my-parcel", "question": "Where is my parcel?",
@@ -63,14 +63,6 @@ class Api:
 @pytest.fixture
 def api(client: Client, tokens: dict[str, str]) -> Api:
     return Api(client, tokens)
-
-
-def error(response: Any, status: int, code: str, field: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.body
-    body: dict[str, Any] = response.json_body["error"]
-    assert body["code"] == code
-    assert body.get("field") == field
-    return body
 
 
 # -- FAQs -----------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from chalicelib.tickets.service import Changes, Customer, Draft, Ticket, TicketS
 from chalicelib.wiring import Services, build, override
 from local import dynamodb_atomic
 from tests.conftest import RecordingSender, RecordingTimer, group, routing_config
+from tests.functional.conftest import error
 
 # alice serves general only; bob serves general and shoes.
 CONFIG = routing_config([group("general", ["alice", "bob"]), group("shoes", ["bob"])])
@@ -78,13 +79,6 @@ class Api:
 @pytest.fixture
 def api(client: Client, tokens: dict[str, str]) -> Api:
     return Api(client, tokens)
-
-
-def error(response: Any, status: int, code: str, field: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.body
-    body: dict[str, Any] = response.json_body["error"]
-    assert (body["code"], body.get("field")) == (code, field), body
-    return body
 
 
 def chat_with_alice(svc: Services, visitor: str = "v_vera") -> Session:
