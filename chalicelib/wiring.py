@@ -43,6 +43,7 @@ class Services:
     tickets: TicketService
     limiter: RateLimiter
     media: MediaStore
+    clock: Clock  # what the services read the time from; the edge's own stamps (pong) too
 
 
 def _stored_config() -> RoutingConfig:
@@ -81,7 +82,7 @@ def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConf
     return Services(presence=presence, im=im, sessions=sessions, agents=agents, routing=routing,
                     dashboard=dashboard, config=config, kb=knowledge, robot=robot, lifecycle=lifecycle,
                     survey=SurveyService(sessions, routing, config, clock=clock), tickets=tickets,
-                    limiter=RateLimiter(), media=MediaStore())
+                    limiter=RateLimiter(), media=MediaStore(), clock=clock)
 
 
 _kb: KnowledgeBase | None = None

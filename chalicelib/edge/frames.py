@@ -3,7 +3,6 @@ services ``wiring`` built (so it sits with the other ways in, above the domains 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +18,6 @@ from chalicelib.im.events import (
 from chalicelib.im.ratelimit import LEFT_MESSAGES
 from chalicelib.platform.observability import count_frame_error, logger
 from chalicelib.sessions import models as sm
-from chalicelib.sessions.service import session_json
 from chalicelib.wiring import Services
 
 Action = Callable[[Services, Identity, str, dict[str, Any]], None]
@@ -27,7 +25,7 @@ Action = Callable[[Services, Identity, str, dict[str, Any]], None]
 
 def _ping(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
     schemas.bare_frame(frame)
-    svc.presence.post(conn, PongEvent(ts=int(time.time() * 1000)).frame(), caller.user_id)
+    svc.presence.post(conn, PongEvent(ts=svc.clock.now_ms()).frame(), caller.user_id)
 
 
 def _hello(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
@@ -37,12 +35,12 @@ def _hello(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) ->
                                "user": {"id": caller.user_id, "role": caller.role, "name": caller.name}}
     agent = svc.agents.get(caller.user_id) if caller.is_staff else None
     if caller.is_staff:
-        welcome["sessions"] = [session_json(s, staff=True) for s in svc.sessions.of_agent(caller.user_id)]
+        welcome["sessions"] = [svc.sessions.view(s, staff=True) for s in svc.sessions.of_agent(caller.user_id)]
         welcome["status"] = ({"status": agent.status, "capacity": int(agent.capacity), "active": int(agent.active)}
                              if agent is not None else None)
     else:
         session = svc.sessions.current(caller)
-        welcome["session"] = session_json(session) if session else None
+        welcome["session"] = svc.sessions.view(session) if session else None
         if session is not None and session.status == sm.BOT and not session.robot_off:
             welcome["robot"] = svc.robot.greeting()
     svc.presence.post(conn, WelcomeEvent.model_validate(welcome).frame(), caller.user_id)

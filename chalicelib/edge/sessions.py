@@ -8,7 +8,6 @@ from chalicelib.auth.guard import ANYONE, STAFF, requires
 from chalicelib.edge import routes
 from chalicelib.platform.http import int_param
 from chalicelib.platform.observability import correlate
-from chalicelib.sessions.service import session_json
 from chalicelib.wiring import services
 
 bp = routes(__name__)
@@ -19,9 +18,9 @@ def my_sessions() -> Any:
     who = requires(bp.current_request, ANYONE)
     sessions = services().sessions
     if who.is_staff:
-        return {"sessions": [session_json(s, staff=True) for s in sessions.of_agent(who.user_id)]}
+        return {"sessions": [sessions.view(s, staff=True) for s in sessions.of_agent(who.user_id)]}
     current = sessions.current(who)
-    return {"sessions": [session_json(current)] if current else []}
+    return {"sessions": [sessions.view(current)] if current else []}
 
 
 @bp.route("/sessions/{session_id}/messages", methods=["GET"])
@@ -40,7 +39,8 @@ def visitor_sessions(visitor_id: str) -> Any:
     request = bp.current_request
     requires(request, STAFF, "past sessions are for staff")
     limit = int_param(request.query_params, "limit", 20, 1, 100)
-    return {"sessions": [session_json(s, staff=True) for s in services().sessions.of_visitor(visitor_id, limit)]}
+    sessions = services().sessions
+    return {"sessions": [sessions.view(s, staff=True) for s in sessions.of_visitor(visitor_id, limit)]}
 
 
 @bp.lambda_function(name="lifecycle_step")

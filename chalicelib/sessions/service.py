@@ -8,7 +8,6 @@ written here (``stage_*``) and whose routing part routing adds (``Placement``)."
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
@@ -39,8 +38,9 @@ def new_session_id() -> str:
     return "s_" + secrets.token_hex(10)
 
 
-def session_json(session: Session, staff: bool = False) -> dict[str, Any]:
-    """The session as its participants see it; ``staff`` adds what only agents see (the transfer note)."""
+def session_json(session: Session, now_ms: int, staff: bool = False) -> dict[str, Any]:
+    """The session as its participants see it at ``now_ms`` (a pending survey expires); ``staff`` adds what
+    only agents see (the transfer note)."""
     out: dict[str, Any] = {
         "session_id": session.session_id,
         "status": session.status,
@@ -60,7 +60,7 @@ def session_json(session: Session, staff: bool = False) -> dict[str, Any]:
         "close_reason": session.close_reason,
         "visitor_presence": visitor_presence(session),
         "transfers": int(session.transfers or 0),
-        "survey": survey_json(session),
+        "survey": survey_json(session, now_ms),
     }
     if staff:
         out["transfer"] = ({"from": session.transferred_from, "note": session.transfer_note}
@@ -77,15 +77,16 @@ def visitor_presence(session: Session) -> str:
     return "offline" if session.visitor_offline_at is not None else "reconnecting"
 
 
-def survey_json(session: Session) -> dict[str, Any] | None:
-    """The session's survey: None if none was sent; else its state and, once answered, the answer."""
+def survey_json(session: Session, now_ms: int) -> dict[str, Any] | None:
+    """The session's survey at ``now_ms``: None if none was sent; else its state and, once answered, the
+    answer."""
     if session.survey_sent_at is None:
         return None
     if session.rated_at is not None:
         return {"status": "answered", "stars": int(session.rating or 0), "tags": list(session.rating_tags or []),
                 "comment": session.rating_comment, "answered_at": int(session.rated_at)}
     expires = int(session.survey_expires_at or 0)
-    return {"status": "pending" if time.time() * 1000 < expires else "expired", "expires_at": expires}
+    return {"status": "pending" if now_ms < expires else "expired", "expires_at": expires}
 
 
 def _fetch(keys: Iterable[Session]) -> list[Session]:
@@ -205,11 +206,15 @@ class SessionService:
         return [s for s in _fetch(Session.by_agent.query(agent_id, scan_index_forward=False, limit=100))
                 if s.status == sm.ACTIVE]
 
+    def view(self, session: Session, staff: bool = False) -> dict[str, Any]:
+        """The session as its participants see it now (see :func:`session_json`)."""
+        return session_json(session, self._clock.now_ms(), staff)
+
     def announce(self, session: Session, **extra: Any) -> None:
         """Tell the visitor (and the agent, if any) the session's state, each its own view."""
-        frames = {session.visitor_id: SessionEvent.model_validate({"session": session_json(session), **extra}).frame()}
+        frames = {session.visitor_id: SessionEvent.model_validate({"session": self.view(session), **extra}).frame()}
         if session.agent_id:
-            frames[session.agent_id] = SessionEvent.model_validate({"session": session_json(session, staff=True),
+            frames[session.agent_id] = SessionEvent.model_validate({"session": self.view(session, staff=True),
                                                                     **extra}).frame()
         self._presence.push_many(frames)  # one read for both sides
 

@@ -65,7 +65,7 @@ class SurveyService:
 
     def _why_not(self, session_id: str, now: int) -> SessionError:
         session = self._sessions.get(session_id)
-        survey = survey_json(session) if session is not None else None
+        survey = survey_json(session, now) if session is not None else None
         if survey is None:
             return SessionError("no_survey", "this session has no survey to answer (yet)", session_id=session_id)
         if survey["status"] == "answered":
