@@ -31,6 +31,8 @@ class FaqItem(Model):
     language = UnicodeAttribute(default="en")
     created_at = NumberAttribute(default=0)  # epoch milliseconds
     updated_at = NumberAttribute(default=0)
+    # Not pynamodb's VersionAttribute (6.1): FaqStore.put upserts by UpdateItem on a key-only item without
+    # reading it (``ADD version 1``), where VersionAttribute would write ``version = 1`` instead.
     version = NumberAttribute(default=0)
 
 

@@ -39,8 +39,13 @@ class Agent(Model):
     groups = UnicodeSetAttribute(null=True)  # the groups its memberships were written for
     last_assigned_at = NumberAttribute(default=0)
     last_activity_at = NumberAttribute(default=0)
-    # Not pynamodb's VersionAttribute: the slot changes inside assignment and close transactions bump it without
-    # a condition on it (their condition is the free slot), which VersionAttribute would add to every write.
+    # Bumped by every change (memberships copy it and keep the newest). Not pynamodb's VersionAttribute (6.1):
+    # that one joins every write of the model. The slot changes of assignment, transfer and close update a
+    # key-only ``Agent(agent_id)`` (conditional on a free slot, never on seq) inside the labelled transactions of
+    # platform/dynamo.py. On such an instance its seq is unknown, so VersionAttribute writes ``seq = 1`` with
+    # ``attribute_not_exists(seq)``: every assignment would fail; and with ``add_version_condition=False`` it
+    # still writes ``seq = 1`` instead of ``ADD seq 1``. Adding one needs the stored seq read first: one more
+    # GetItem on assignment, the hottest path. ``set_status`` (a full put) keeps its own ``seq ==`` condition.
     seq = NumberAttribute(default=0)
     updated_at = NumberAttribute(default=0)
     # Satisfaction: the sum of survey stars and how many answers (CSAT = sum / count).

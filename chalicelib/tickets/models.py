@@ -89,8 +89,11 @@ class TicketItem(Model):
     created_at = NumberAttribute(null=True)
     updated_at = NumberAttribute(null=True)
     # One more on every change of a field; every change is conditional on the version it was decided on.
-    # Not pynamodb's VersionAttribute: a comment updates the ticket item without a new version (a comment never
-    # makes an edit conflict), and the change and comment items of this table carry no version at all.
+    # Not pynamodb's VersionAttribute (6.1), which joins every write of the model: a comment updates the
+    # ticket item (count, time) with no new version, so that it never makes an edit conflict; on that key-only
+    # ``TicketItem(id, "ticket")`` VersionAttribute would write ``version = 1`` (and, unless told not to, add
+    # ``attribute_not_exists(version)``, failing every comment). And the change and comment items share this
+    # model: each put of one would gain a version of 1 they do not have today.
     version = NumberAttribute(null=True)
     comment_count = NumberAttribute(null=True)
     feed = UnicodeAttribute(null=True)
