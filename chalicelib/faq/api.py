@@ -16,27 +16,16 @@ from chalicelib.faq.kb import KnowledgeBase
 from chalicelib.faq.matcher import DEFAULT_THRESHOLD
 from chalicelib.faq.model import LANGUAGES, RobotSettings
 from chalicelib.faq.robot import language_of
-from chalicelib.faq.schemas import FaqImport, RobotTry
-from chalicelib.faq.store import (
-    FAQ_FIELDS,
-    FaqError,
-    FaqNotFound,
-    FaqRecord,
-    valid_faq_id,
-)
+from chalicelib.faq.schemas import FaqCreate, FaqImport, FaqUpdate, RobotSettingsUpdate, RobotTry
+from chalicelib.faq.store import RENAME_REFUSED, FaqError, FaqNotFound, FaqRecord, valid_faq_id
 from chalicelib.faq.synonyms import synonyms_of
 from chalicelib.faq.transfer import CONTENT_TYPES, FORMATS, Source
-from chalicelib.platform.http import int_param, parse_body
+from chalicelib.platform.errors import DomainError
+from chalicelib.platform.http import BadRequest, int_param, parse_body
 from chalicelib.platform.idempotency import once
 
 MAX_LIMIT = 200
 TRY_HITS = 10
-
-
-def _only(body: Mapping[str, Any], allowed: set[str] | tuple[str, ...]) -> None:
-    extra = sorted(set(body) - set(allowed))
-    if extra:
-        raise FaqError(extra[0], f"'{extra[0]}' is not a known field")
 
 
 def path_id(raw: str) -> str:
@@ -95,21 +84,34 @@ def get_faq(raw_id: str, kb: KnowledgeBase) -> dict[str, Any]:
 
 def create_faq(body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
     """POST /faqs (admin): the FAQ as stored, at version 1."""
-    return faq_json(kb.create(body))
+    return faq_json(kb.create(parse_body(FaqCreate, body).model_dump(exclude_unset=True)))
 
 
 def update_faq(raw_id: str, body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
     """PUT /faqs/{faq_id} (admin): the fields given replace the stored ones; with ``version``, only if
     the FAQ is still at that version (else 409)."""
     faq_id = path_id(raw_id)
-    _only(body, {*FAQ_FIELDS, "version"})
-    changes = {k: v for k, v in body.items() if k != "version"}
-    version = body.get("version")
-    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
-        raise FaqError("version", "'version' must be a positive integer (the version you read)")
+    try:
+        request = parse_body(FaqUpdate, body)
+    except BadRequest as refused:
+        raise _first_refusal(refused, faq_id, body, kb) from None
+    changes = request.model_dump(include=request.model_fields_set - {"version"})
     if not changes:
         raise FaqError(None, "nothing to change: give at least one FAQ field")
-    return faq_json(kb.update(faq_id, changes, version))
+    return faq_json(kb.update(faq_id, changes, request.version))
+
+
+def _first_refusal(refused: BadRequest, faq_id: str, body: Mapping[str, Any], kb: KnowledgeBase) -> DomainError:
+    """What an update is refused for first: an unknown field or a bad version, then a new faq_id, then a FAQ
+    that does not exist (404), then a bad value (the store checks values on the FAQ it read)."""
+    field = (refused.field or "").split("[")[0]
+    if field == "version" or field not in FaqUpdate.model_fields:
+        return refused
+    if body.get("faq_id", faq_id) != faq_id:
+        return FaqError("faq_id", RENAME_REFUSED)
+    if kb.store.get_record(faq_id) is None:
+        return FaqNotFound(None, f"no FAQ with id '{faq_id}'")
+    return refused
 
 
 def delete_faq(raw_id: str, kb: KnowledgeBase) -> dict[str, Any]:
@@ -153,7 +155,8 @@ def get_robot_settings(kb: KnowledgeBase) -> dict[str, Any]:
 
 def put_robot_settings(body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
     """PUT /robot/settings (admin): the fields given replace the saved ones; the others stay."""
-    return settings_json(kb.save_robot_settings(body))
+    request = parse_body(RobotSettingsUpdate, body)
+    return settings_json(kb.save_robot_settings(request.model_dump(include=request.model_fields_set)))
 
 
 def try_question(body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:

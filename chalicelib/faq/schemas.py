@@ -1,13 +1,38 @@
-"""Request bodies of the robot-management API (docs/openapi.yaml documents their JSON Schemas)."""
+"""Request bodies of the robot-management API (docs/openapi.yaml documents their JSON Schemas).
+
+The FAQ and robot-settings bodies state the rules of chalicelib/faq/store.py (``validate_faq``,
+``validate_robot_settings``): the same limits, text trimmed first, the same field named on a refusal. The
+store still checks what it writes, for file imports come through it alone and a few rules need more than the
+body (each model says which).
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal, get_args
+import re
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo, field_validator
 
+from chalicelib.faq import synonyms as syn
 from chalicelib.faq.model import LANGUAGES
-from chalicelib.faq.store import FAQ_ID_PATTERN, MAX_QUESTION
+from chalicelib.faq.store import (
+    FAQ_ID_PATTERN,
+    LIST_BAR,
+    MAX_ANSWER,
+    MAX_CATEGORY,
+    MAX_GREETING,
+    MAX_KEYWORD,
+    MAX_KEYWORDS,
+    MAX_MISSES,
+    MAX_QUESTION,
+    MAX_SIMILAR,
+    MAX_SUGGESTED_QUESTIONS,
+    MAX_SUGGESTIONS,
+    MAX_TAG,
+    MAX_TAGS,
+    MIN_THRESHOLD,
+    RESERVED_IDS,
+)
 from chalicelib.faq.transfer import FORMATS
 from chalicelib.platform.http import Body, NonBlank
 
@@ -42,3 +67,217 @@ class FaqImport(Body):
     format: Format
     data: NonBlank = Field(max_length=MAX_IMPORT_CHARS)
     namespace: str | None = Field(None, max_length=60, pattern=f"^{FAQ_ID_PATTERN}$")
+
+
+# -- FAQs and the robot's settings ----------------------------------------------------------------
+# A rule of a model raises ValueError with the predicate alone; the refusal puts the field's name first.
+
+_FAQ_ID = re.compile(FAQ_ID_PATTERN)
+FAQ_ID_RULE = "'faq_id' must be 1 to 128 letters, digits or _ . : / - and start with a letter or digit"
+
+
+def _no_bar(text: str) -> str:
+    if LIST_BAR in text:
+        raise ValueError(f"may not contain '{LIST_BAR}' (it separates list items in CSV)")
+    return text
+
+
+def _not_reserved(faq_id: str) -> str:
+    if faq_id in RESERVED_IDS:
+        raise ValueError(f"'{faq_id}' is reserved (a route of its own); choose another id")
+    return faq_id
+
+
+def _a_faq_id(text: str) -> str:
+    if not _FAQ_ID.fullmatch(text):
+        raise ValueError("is not a FAQ id")
+    return text
+
+
+def _not_null(value: Any) -> Any:
+    """For fields that may be left out but not sent as null (the refusal says the field is required)."""
+    if value is None:
+        raise ValueError("is required")
+    return value
+
+
+def _distinct(items: list[str] | None) -> list[str]:
+    """The items without repeats, in order: limits on a list count these, as the store keeps them."""
+    return list(dict.fromkeys(items or ()))
+
+
+def _at_most(items: list[str], limit: int, what: str = "items") -> None:
+    if len(items) > limit:
+        raise ValueError(f"may have at most {limit} {what} (it has {len(items)})")
+
+
+FaqId = Annotated[str, StringConstraints(max_length=128, pattern=f"^{FAQ_ID_PATTERN}$")]
+# Text is trimmed before its length is checked; an optional text left blank means none.
+Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION)]
+Answer = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_ANSWER)]
+Category = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_CATEGORY)]
+Similar = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION),
+                    AfterValidator(_no_bar)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG),
+                AfterValidator(_no_bar)]
+Greeting = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_GREETING)]
+Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_KEYWORD)]
+SuggestedQuestion = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
+                              AfterValidator(_a_faq_id)]
+Term = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=syn.MAX_TERM)]
+
+
+def _synonym_group(terms: list[str]) -> list[str]:
+    distinct = _distinct(terms)
+    _at_most(distinct, syn.MAX_TERMS)
+    if len(distinct) < 2:
+        raise ValueError("needs at least two terms")
+    return terms
+
+
+SynonymGroup = Annotated[list[Term], AfterValidator(_synonym_group)]
+
+_FAQ_MESSAGES = {
+    **{f"faq_id:{kind}": FAQ_ID_RULE for kind in ("invalid", "format", "too_long")},
+    "enabled": "'enabled' must be true or false",
+    "language": f"'language' must be one of {', '.join(LANGUAGES)}",
+    "similar:invalid": "'similar' must be a list of strings",
+    "tags:invalid": "'tags' must be a list of strings",
+}
+
+
+class FaqCreate(Body):
+    """POST /faqs: a new FAQ. Similar questions that repeat the question or one another are dropped (by the
+    store) and not counted."""
+
+    MESSAGES: ClassVar[dict[str, str]] = _FAQ_MESSAGES
+
+    # In the order the store checks them, so a body with several faults is refused for the same one.
+    faq_id: Annotated[FaqId, AfterValidator(_not_reserved)]
+    question: Question
+    enabled: bool = True
+    answer: Answer | None = Field(None, validate_default=True)
+    language: Language = "en"
+    similar: list[Similar] | None = None
+    category: Category | None = None
+    product_category: Category | None = None
+    tags: list[Tag] | None = None
+
+    @field_validator("answer")
+    @classmethod
+    def _answered(cls, answer: str | None, info: ValidationInfo) -> str | None:
+        if not answer and info.data.get("enabled") is True:
+            raise ValueError("is required (only a disabled FAQ may be without one)")
+        return answer
+
+    @field_validator("similar")
+    @classmethod
+    def _few_similar(cls, similar: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        _at_most([s for s in _distinct(similar) if s != info.data.get("question")], MAX_SIMILAR, "questions")
+        return similar
+
+    @field_validator("tags")
+    @classmethod
+    def _few_tags(cls, tags: list[str] | None) -> list[str] | None:
+        _at_most(_distinct(tags), MAX_TAGS)
+        return tags
+
+
+class FaqUpdate(Body):
+    """PUT /faqs/{faq_id}: the fields given replace the stored ones (null clears an optional one); with
+    ``version``, only if the FAQ is still at that version.
+
+    Left to the store, which merges the body into the stored FAQ: an enabled FAQ's answer (it may come from
+    the stored FAQ, or the stored FAQ may be the disabled one) and, when the question is not given, how many
+    similar questions remain once the stored question is dropped from them. ``faq_id`` must be the path's
+    (checked with the path, chalicelib/faq/api.py)."""
+
+    MESSAGES: ClassVar[dict[str, str]] = {
+        **_FAQ_MESSAGES, "version": "'version' must be a positive integer (the version you read)"}
+
+    version: int | None = Field(None, ge=1)
+    faq_id: FaqId | None = None
+    question: Question | None = None
+    enabled: bool | None = None
+    answer: Answer | None = None
+    language: Language | None = None
+    similar: list[Similar] | None = None
+    category: Category | None = None
+    product_category: Category | None = None
+    tags: list[Tag] | None = None
+
+    @field_validator("question", "enabled", "language", mode="before")
+    @classmethod
+    def _given(cls, value: Any) -> Any:
+        return _not_null(value)
+
+    @field_validator("similar")
+    @classmethod
+    def _few_similar(cls, similar: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        question = info.data.get("question")
+        if question is not None:
+            _at_most([s for s in _distinct(similar) if s != question], MAX_SIMILAR, "questions")
+        return similar
+
+    @field_validator("tags")
+    @classmethod
+    def _few_tags(cls, tags: list[str] | None) -> list[str] | None:
+        _at_most(_distinct(tags), MAX_TAGS)
+        return tags
+
+
+class RobotSettingsUpdate(Body):
+    """PUT /robot/settings: the fields given replace the saved ones (``threshold`` null: the matcher's own).
+
+    Left to the knowledge base: that each suggested question names a stored FAQ (a read), and that a synonym
+    (compared case-folded) is in one group only, whose refusal names the term's place (``synonyms[i][j]``)
+    as the term counted among its group's distinct terms."""
+
+    MESSAGES: ClassVar[dict[str, str]] = {
+        "threshold:invalid": "'threshold' must be a number from 0 to 1, or null for the default",
+        "handoff_keywords:required": "'handoff_keywords' needs at least one keyword",
+        "handoff_keywords:invalid": "'handoff_keywords' must be a list of strings",
+        "misses_before_handoff": f"'misses_before_handoff' must be an integer from 0 to {MAX_MISSES}",
+        "suggestions": f"'suggestions' must be an integer from 1 to {MAX_SUGGESTIONS}",
+        "suggested_questions:invalid": "'suggested_questions' must be a list of strings",
+        "synonyms:required": "'synonyms' must be a list of groups, each a list of terms",
+        "synonyms:invalid": "'synonyms' must be a list of groups, each a list of terms",
+        "synonyms:too_many": f"'synonyms' may have at most {syn.MAX_GROUPS} groups",
+    }
+
+    greeting: Greeting | None = None
+    threshold: float | None = Field(None, ge=0.0, le=1.0)
+    handoff_keywords: list[Keyword] | None = None
+    misses_before_handoff: int | None = Field(None, ge=0, le=MAX_MISSES)
+    suggestions: int | None = Field(None, ge=1, le=MAX_SUGGESTIONS)
+    suggested_questions: list[SuggestedQuestion] | None = None
+    synonyms: list[SynonymGroup] | None = Field(None, max_length=syn.MAX_GROUPS)
+
+    @field_validator("greeting", "handoff_keywords", "misses_before_handoff", "suggestions", "synonyms",
+                     mode="before")
+    @classmethod
+    def _given(cls, value: Any) -> Any:
+        return _not_null(value)
+
+    @field_validator("threshold")
+    @classmethod
+    def _storable(cls, threshold: float | None) -> float | None:
+        # DynamoDB refuses numbers under 1e-130; a confidence that small is 0 in all but name.
+        if threshold is not None and 0 < threshold < MIN_THRESHOLD:
+            raise ValueError(f"must be 0 or at least {MIN_THRESHOLD:g}")
+        return threshold
+
+    @field_validator("handoff_keywords")
+    @classmethod
+    def _keywords(cls, keywords: list[str] | None) -> list[str] | None:
+        distinct = _distinct(keywords)
+        if not distinct:
+            raise ValueError("needs at least one keyword")
+        _at_most(distinct, MAX_KEYWORDS)
+        return keywords
+
+    @field_validator("suggested_questions")
+    @classmethod
+    def _few_questions(cls, ids: list[str] | None) -> list[str] | None:
+        _at_most(_distinct(ids), MAX_SUGGESTED_QUESTIONS)
+        return ids

@@ -49,6 +49,8 @@ MAX_MISSES = 10
 MAX_SUGGESTIONS = 10
 MAX_SUGGESTED_QUESTIONS = 10
 
+RENAME_REFUSED = "'faq_id' cannot be changed; create a new FAQ and delete this one"
+
 BATCH = 25  # BatchWriteItem's limit
 _UPDATE_ATTEMPTS = 3  # an update without expected_version retries when a concurrent write slipped in
 
@@ -380,7 +382,7 @@ class FaqStore:
         without it, a write that slipped in between the read and the write is retried over.
         """
         if changes.get("faq_id", faq_id) != faq_id:
-            raise FaqError("faq_id", "'faq_id' cannot be changed; create a new FAQ and delete this one")
+            raise FaqError("faq_id", RENAME_REFUSED)
         for attempt in range(_UPDATE_ATTEMPTS):
             current = self.get_record(faq_id, consistent=True)
             if current is None:

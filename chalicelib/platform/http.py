@@ -177,8 +177,10 @@ class Body(BaseModel):
     """A REST request body (or a query string): unknown fields refused, types strict (no "1" for 1, no true
     for 1). Its JSON Schema is what docs/openapi.yaml documents (tests/functional/test_openapi_models.py).
 
-    A refusal names the field and says why in the API's words; ``MESSAGES`` replaces them for a field
-    (key ``"field"``) or for one kind of refusal of it (``"field:required"``, ``"field:invalid"``)."""
+    A refusal names the field (a list's item as ``field[i]``) and says why in the API's words; ``MESSAGES``
+    replaces them for a field (key ``"field"``) or for one kind of refusal of it (``"field:required"``,
+    ``"field:invalid"``). A model's own rule raises ``ValueError`` with the predicate alone ("is reserved"):
+    the refusal puts the field's name before it."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     MESSAGES: ClassVar[dict[str, str]] = {}
@@ -197,17 +199,22 @@ def parse_body(model: type[M], body: Mapping[str, Any]) -> M:
 def _refusal(model: type[Body], err: ValidationError) -> BadRequest:
     errors = err.errors()
     # The body's own unknown fields before a nested object's, as the API has always named them.
-    extra = sorted((len(e["loc"]), ".".join(map(str, e["loc"]))) for e in errors if e["type"] == "extra_forbidden")
+    extra = sorted((len(e["loc"]), _key(e["loc"])) for e in errors if e["type"] == "extra_forbidden")
     if extra:
         unknown = extra[0][1]
         return BadRequest(f"'{unknown}' is not a known field", unknown)
     first = errors[0]
-    key = ".".join(str(part) for part in first["loc"])
+    key = _key(first["loc"])
     owner, info = _field(model, first["loc"])
     kind, generic = _generic(key, first, info)
     name = str(first["loc"][-1])
     message = owner.MESSAGES.get(f"{name}:{kind}") or owner.MESSAGES.get(name) or generic
     return BadRequest(message.replace(f"'{name}'", f"'{key}'"), key)
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    """The field at ``loc`` as the API names it: ``customer.id``, ``similar[1]``, ``synonyms[0][1]``."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" if i else part for i, part in enumerate(loc))
 
 
 def _field(model: type[Body], loc: tuple[int | str, ...]) -> tuple[type[Body], FieldInfo | None]:
@@ -246,6 +253,10 @@ def _generic(key: str, error: Any, info: FieldInfo | None) -> tuple[str, str]:
     required = info is not None and info.is_required()
     if kind == "missing" or value is None:
         return "required", f"'{key}' is required"
+    if kind == "value_error":  # a model's own rule (see Body)
+        return "rule", f"'{key}' {ctx.get('error')}"
+    if kind == "too_long":  # a list's
+        return "too_many", f"'{key}' may have at most {ctx['max_length']} items (it has {ctx['actual_length']})"
     nested = _nested(annotation)
     if nested is not None and not isinstance(value, dict):
         names = list(nested.model_fields)

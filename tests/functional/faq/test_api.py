@@ -101,6 +101,16 @@ def test_a_taken_id_is_a_conflict(api: Api) -> None:
     error(api("POST", "/faqs", body={**REFUND, "answer": "Other"}), 409, "conflict", "faq_id")
 
 
+def test_an_update_is_refused_in_the_order_it_always_was(api: Api) -> None:
+    # A bad version first, then a new faq_id, then a missing FAQ, then a bad value of a field.
+    error(api("PUT", "/faqs/nobody", body={"version": 0, "question": ""}), 400, "invalid_body", "version")
+    error(api("PUT", "/faqs/nobody", body={"faq_id": "other", "question": ""}), 400, "invalid_body", "faq_id")
+    error(api("PUT", "/faqs/nobody", body={"question": "", "tags": ["a|b"]}), 404, "not_found")
+    assert api("POST", "/faqs", body=REFUND).status_code == 201
+    error(api("PUT", "/faqs/refund-time", body={"question": "", "tags": ["a|b"]}), 400, "invalid_body", "question")
+    error(api("PUT", "/faqs/refund-time", body={"tags": ["ok", "a|b"]}), 400, "invalid_body", "tags[1]")
+
+
 def test_a_path_id_that_cannot_exist_is_not_found(api: Api) -> None:
     for path in ("/faqs/%20spaced", "/faqs/-dash", "/faqs/" + "x" * 129):
         error(api("GET", path, "agent"), 404, "not_found")

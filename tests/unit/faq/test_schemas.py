@@ -1,0 +1,91 @@
+"""The FAQ and robot-settings bodies refuse what the store refuses, naming the same field: the REST models
+and chalicelib/faq/store.py (which file imports go through) cannot drift apart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chalicelib.faq.schemas import FaqCreate, FaqUpdate, RobotSettingsUpdate
+from chalicelib.faq.store import FaqError, validate_faq, validate_robot_settings
+from chalicelib.platform.http import BadRequest, Body, parse_body
+
+REFUND = {"faq_id": "refund-time", "question": "How long does a refund take?", "answer": "3 to 5 working days."}
+LEFT_OUT = object()
+
+FAQS: list[dict[str, Any]] = [
+    {"faq_id": LEFT_OUT}, {"question": LEFT_OUT}, {"faq_id": None}, {"faq_id": 5}, {"faq_id": "has space"},
+    {"faq_id": "-dash"}, {"faq_id": "x" * 129}, {"faq_id": "x" * 128}, {"faq_id": "import"},
+    {"question": ""}, {"question": "  "}, {"question": 5}, {"question": None}, {"question": " " + "q" * 500 + " "},
+    {"question": "q" * 501}, {"enabled": "true"}, {"enabled": None}, {"answer": ""}, {"answer": None},
+    {"answer": " ", "enabled": False}, {"answer": "a" * 5001}, {"language": "de"}, {"language": None},
+    {"similar": "not a list"}, {"similar": None}, {"similar": ["ok", 3]}, {"similar": ["ok", " "]},
+    {"similar": ["s" * 501]}, {"similar": ["a | b"]}, {"similar": [f"q{i}" for i in range(201)]},
+    {"similar": [f"q{i}" for i in range(200)] + ["q1", REFUND["question"]]},  # repeats are not counted
+    {"category": "c" * 61}, {"category": " "}, {"category": 5}, {"product_category": "c" * 61},
+    {"tags": "orders"}, {"tags": ["t" * 41]}, {"tags": ["a|b"]}, {"tags": [f"t{i}" for i in range(21)]},
+    {"tags": ["t"] * 30}, {"colour": "red"}, {"zz": 1, "question": ""},
+]
+SETTINGS: list[dict[str, Any]] = [
+    {"greeting": ""}, {"greeting": None}, {"greeting": "g" * 501}, {"greeting": " Hi "},
+    {"threshold": 2}, {"threshold": -0.1}, {"threshold": True}, {"threshold": "0.5"}, {"threshold": 1e-200},
+    {"threshold": 0}, {"threshold": None}, {"handoff_keywords": []}, {"handoff_keywords": None},
+    {"handoff_keywords": [" "]}, {"handoff_keywords": ["k" * 41]}, {"handoff_keywords": [f"k{i}" for i in range(51)]},
+    {"handoff_keywords": ["a|b"] * 60}, {"misses_before_handoff": 11}, {"misses_before_handoff": -1},
+    {"misses_before_handoff": 1.5}, {"misses_before_handoff": True}, {"misses_before_handoff": None},
+    {"suggestions": 0}, {"suggestions": 11}, {"suggestions": None}, {"suggested_questions": None},
+    {"suggested_questions": [f"f{i}" for i in range(11)]}, {"suggested_questions": ["bad id"]},
+    {"suggested_questions": [" ok "]}, {"mood": "x"}, {"synonyms": "a,b"}, {"synonyms": None}, {"synonyms": []},
+    {"synonyms": [["a"]]}, {"synonyms": [["a", "a"]]}, {"synonyms": [["a", ""]]}, {"synonyms": [["a", 3]]},
+    {"synonyms": [["a", "b" * 31]]}, {"synonyms": [[f"t{i}" for i in range(21)]]}, {"synonyms": ["ab"]},
+    {"synonyms": [[f"a{i}", f"b{i}"] for i in range(201)]},
+]
+
+
+def refused_field(parse: Any, data: dict[str, Any]) -> str | None:
+    """The field ``parse`` refuses ``data`` for, or "" if it takes it."""
+    try:
+        parse(data)
+    except (BadRequest, FaqError) as err:
+        return err.field
+    return ""
+
+
+def model(cls: type[Body]) -> Any:
+    return lambda data: parse_body(cls, data)
+
+
+@pytest.mark.parametrize("changes", FAQS, ids=str)
+def test_a_new_faq_is_refused_for_the_field_the_store_refuses_it_for(changes: dict[str, Any]) -> None:
+    body = {k: v for k, v in {**REFUND, **changes}.items() if v is not LEFT_OUT}
+    assert refused_field(model(FaqCreate), body) == refused_field(validate_faq, body)
+
+
+# Not the rules the update leaves to the store or the path: a new faq_id, an enabled FAQ's answer.
+@pytest.mark.parametrize("changes", [c for c in FAQS if "faq_id" not in c and c.get("answer", "x")
+                                     and LEFT_OUT not in c.values()], ids=str)
+def test_a_faq_update_refuses_a_bad_value_for_the_field_the_store_refuses_it_for(changes: dict[str, Any]) -> None:
+    body = {"question": REFUND["question"], **changes}
+    assert refused_field(model(FaqUpdate), body) == refused_field(validate_faq, {**REFUND, **body})
+
+
+@pytest.mark.parametrize("data", SETTINGS, ids=lambda d: str(d)[:60])
+def test_robot_settings_are_refused_for_the_field_the_store_refuses_them_for(data: dict[str, Any]) -> None:
+    assert refused_field(model(RobotSettingsUpdate), data) == refused_field(validate_robot_settings, data)
+
+
+def test_a_synonym_in_two_groups_is_left_to_the_store_which_names_its_place() -> None:
+    data = {"synonyms": [["parcel", "box"], ["package", "Parcel"]]}
+    assert refused_field(model(RobotSettingsUpdate), data) == ""
+    assert refused_field(validate_robot_settings, data) == "synonyms[1][1]"
+
+
+def test_a_refusal_names_a_list_item_by_its_index_and_says_the_rule() -> None:
+    with pytest.raises(BadRequest) as refused:
+        parse_body(RobotSettingsUpdate, {"synonyms": [["a", "b"], ["c", " "]]})
+    assert refused.value.field == "synonyms[1][1]"
+    with pytest.raises(BadRequest) as reserved:
+        parse_body(FaqCreate, {**REFUND, "faq_id": "export"})
+    assert reserved.value.body() == {"code": "invalid_body", "field": "faq_id",
+                                     "message": "'faq_id' 'export' is reserved (a route of its own); choose another id"}
