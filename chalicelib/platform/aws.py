@@ -6,7 +6,10 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
+import botocore.session
+import pynamodb.connection.base
 from botocore.config import Config
+from botocore.loaders import Loader, create_loader
 
 from chalicelib.settings import get_settings
 
@@ -14,9 +17,25 @@ from chalicelib.settings import get_settings
 _CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
 
 
+# One loader of botocore's service models for every session of the process. A new session reads and parses
+# the service's JSON model and the endpoints file again (about 100 ms a client), and pynamodb opens one per
+# table model: a cold container paid that for each table it touched. The loader only caches what it read.
+_LOADER: Loader = create_loader()
+
+
+def botocore_session(env_vars: Any = None) -> botocore.session.Session:
+    session = botocore.session.get_session(env_vars)
+    session.register_component("data_loader", _LOADER)
+    return session
+
+
+# pynamodb takes its sessions from this name (a session per connection and thread, as botocore needs).
+pynamodb.connection.base.get_session = botocore_session  # type: ignore[attr-defined]
+
+
 @lru_cache(maxsize=16)
 def client(service: str, endpoint_url: str | None = None) -> Any:
-    session: Any = boto3.session.Session()  # typed per service; ours is chosen at run time
+    session: Any = boto3.session.Session(botocore_session=botocore_session())  # typed per service at run time
     return session.client(
         service, region_name=get_settings().region, endpoint_url=endpoint_url, config=_CONFIG
     )
