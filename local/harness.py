@@ -77,9 +77,11 @@ def config_copy(dest: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
 def run_stack(state_dir: Path, ack_wait_seconds: int = 1, port: int | None = None,
               extra_env: dict[str, str] | None = None,
               config_edit: Callable[[dict[str, Any]], None] | None = None,
-              command: tuple[str, ...] = ("-m", "local")) -> Iterator[Stack]:
+              command: tuple[str, ...] = ("-m", "local"), clean_stop: bool = False) -> Iterator[Stack]:
     """``python -m local`` (or ``command``, a launcher that ends in the stack) on a free port;
-    ``config_edit`` runs it on an edited copy of config/."""
+    ``config_edit`` runs it on an edited copy of config/. At the end the stack is killed, unless
+    ``clean_stop`` asks for Ctrl-C and its snapshot: nothing acknowledged depends on a clean stop
+    (tests/e2e/local/test_crash.py), and compacting a state that is thrown away cost a second or two."""
     port = port or free_port()
     if config_edit is not None:
         extra_env = {**(extra_env or {}), "LOCAL_CONFIG_DIR": str(config_copy(state_dir / "config", config_edit))}
@@ -117,7 +119,9 @@ def run_stack(state_dir: Path, ack_wait_seconds: int = 1, port: int | None = Non
     try:
         yield stack
     finally:
-        if proc.poll() is None:
+        if proc.poll() is None and not clean_stop:
+            stack.crash()
+        elif proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         try:
             proc.wait(timeout=30)

@@ -395,7 +395,7 @@ def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
     from chalicelib.faq.embed import default_embedder
     from chalicelib.faq.kb import KnowledgeBase, search_backend
     from chalicelib.faq.store import FaqStore
-    from chalicelib.faq.transfer import Source
+    from chalicelib.faq.transfer import Source, plan_import
     from local.embed_cache import CachingEmbedder
 
     cache = Path(os.environ.get("LOCAL_EMBED_CACHE") or ROOT / ".local" / "embed-cache.npz")
@@ -403,13 +403,14 @@ def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
     kb = KnowledgeBase(FaqStore(), search_backend(), embedder, load_on_first_use=False)
     wiring.use_knowledge_base(kb)
     wiring.override(None)  # services built earlier hold the default knowledge base: build them again
-    imported = 0
+    demo = None
     if not kb.page(1)[0]:
-        result = kb.import_rows([Source(DEMO_FAQS.name, DEMO_FAQS.read_text(), "jsonl")], index=False)
-        imported = result.faqs
+        demo = plan_import([Source(DEMO_FAQS.name, DEMO_FAQS.read_text(), "jsonl")], kb.store.get_many).faqs
+        kb.store.put_many(demo)
         kb.save_robot_settings({"suggested_questions": list(DEMO_SUGGESTED_QUESTIONS),
                                 "synonyms": [list(g) for g in DEMO_SYNONYMS]})
-    indexed = kb.rebuild()
+    indexed = kb.rebuild(demo)  # the demo FAQs are all an empty table now holds: no need to read them back
+    imported = len(demo or ())
     embedder.save()
     # The cache spares the model at start; load it anyway, or the first new text (a visitor's) waits for it.
     default_embedder().load()

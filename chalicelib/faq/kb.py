@@ -195,13 +195,15 @@ class KnowledgeBase:
         """Every stored FAQ as JSONL or CSV (importing it gives the same FAQs back)."""
         return export_text(self.store.all(), fmt, progress)
 
-    def rebuild(self) -> int:
-        """Index every stored FAQ afresh; returns how many are indexed (the enabled ones)."""
+    def rebuild(self, stored: Sequence[Faq] | None = None) -> int:
+        """Index every stored FAQ afresh; returns how many are indexed (the enabled ones). ``stored``: a
+        caller that has just written every FAQ the store holds (an import into an empty table) passes them,
+        sparing a read of the whole table."""
         with self._lock:
             if self._matcher is None:
                 self._matcher = Matcher(self.backend, self.embedder)
             matcher = self._matcher
-        count = matcher.index(self.store.all())
+        count = matcher.index(self.store.all() if stored is None else stored)
         with self._lock:
             self._publish(matcher)
         return count

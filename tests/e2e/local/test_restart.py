@@ -45,7 +45,7 @@ def test_chat_history_and_tokens_survive_a_restart(tmp_path: Path) -> None:
             await visitor.close()
             await agent.close()
 
-    with run_stack(tmp_path) as first:
+    with run_stack(tmp_path, clean_stop=True) as first:
         vtoken, atoken, sid = asyncio.run(before(first))
     assert first.process.returncode == 0, "".join(first.output)
     assert any("items saved" in line for line in first.output)
