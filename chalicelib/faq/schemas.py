@@ -146,7 +146,17 @@ _FAQ_MESSAGES = {
 }
 
 
-class FaqCreate(Body):
+class _FaqBody(Body):
+    """What a new FAQ and an update check alike; the fields (and so the order of checks) are each class's own."""
+
+    @field_validator("tags", check_fields=False)
+    @classmethod
+    def _few_tags(cls, tags: list[str] | None) -> list[str] | None:
+        _at_most(_distinct(tags), MAX_TAGS)
+        return tags
+
+
+class FaqCreate(_FaqBody):
     """POST /faqs: a new FAQ. Similar questions that repeat the question or one another are dropped (by the
     store) and not counted."""
 
@@ -176,14 +186,8 @@ class FaqCreate(Body):
         _at_most([s for s in _distinct(similar) if s != info.data.get("question")], MAX_SIMILAR, "questions")
         return similar
 
-    @field_validator("tags")
-    @classmethod
-    def _few_tags(cls, tags: list[str] | None) -> list[str] | None:
-        _at_most(_distinct(tags), MAX_TAGS)
-        return tags
 
-
-class FaqUpdate(Body):
+class FaqUpdate(_FaqBody):
     """PUT /faqs/{faq_id}: the fields given replace the stored ones (null clears an optional one); with
     ``version``, only if the FAQ is still at that version.
 
@@ -218,12 +222,6 @@ class FaqUpdate(Body):
         if question is not None:
             _at_most([s for s in _distinct(similar) if s != question], MAX_SIMILAR, "questions")
         return similar
-
-    @field_validator("tags")
-    @classmethod
-    def _few_tags(cls, tags: list[str] | None) -> list[str] | None:
-        _at_most(_distinct(tags), MAX_TAGS)
-        return tags
 
 
 class RobotSettingsUpdate(Body):
