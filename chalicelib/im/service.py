@@ -39,6 +39,7 @@ DELIVERED = "delivered"
 STORED = "stored"
 MARKER_TTL_SECONDS = 7 * 24 * 3600
 RESUME_PAGE = 100
+RESUME_LOOKBACK = 20  # messages below a resume's after_seq that are still looked at for deliveries owed
 _LAST_SK = message_sk(10**12 - 1)
 # How long a ready message waits for its companion frame (it is computed beside the send's writes, so
 # it is nearly always ready first); past this the message goes alone and the companion follows.
@@ -391,19 +392,28 @@ class ImService:
 
     def resume(self, caller: Identity, session_id: str, after_seq: int) -> dict[str, Any]:
         """What ``caller`` missed after ``after_seq``: delivered messages, deliveries still owed to it
-        (status ``pending``, to be ACKed) and its own messages still in flight."""
+        (status ``pending`` or ``stored``, to be ACKed) and its own messages still in flight. Deliveries owed to it
+        up to RESUME_LOOKBACK below ``after_seq`` come too: frames arrive out of order, so a client's highest
+        shown ``seq`` can pass a message it never got (posted while it was away, or a lost frame)."""
         session = self.session_of(caller, session_id)
-        items = list(Message.query(session_id, Message.sk.between(message_sk(after_seq + 1), _LAST_SK),
-                                   consistent_read=True, limit=RESUME_PAGE + 1))
-        more = len(items) > RESUME_PAGE
-        items = items[:RESUME_PAGE]
+        first = max(1, after_seq + 1 - RESUME_LOOKBACK)
+        rows = list(Message.query(session_id, Message.sk.between(message_sk(first), _LAST_SK),
+                                  consistent_read=True, limit=RESUME_PAGE + 1 + (after_seq + 1 - first)))
         # The agent serving the session now also gets what the visitor wrote to an agent who left it.
         inherited = caller.is_staff and caller.user_id == session.agent_id
-        visible = [message_json(m) for m in items
-                   if m.status == DELIVERED or caller.user_id in (m.recipient_id, m.sender_id)
-                   or (inherited and m.status == STORED and m.sender_id == session.visitor_id)]
+
+        def owed(m: Message) -> bool:
+            return ((m.status in (PENDING, STORED) and m.recipient_id == caller.user_id)
+                    or (inherited and m.status == STORED and m.sender_id == session.visitor_id))
+
+        earlier = [m for m in rows if int(m.seq or 0) <= after_seq and owed(m)]
+        items = [m for m in rows if int(m.seq or 0) > after_seq]
+        more = len(items) > RESUME_PAGE
+        items = items[:RESUME_PAGE]
+        visible = earlier + [m for m in items
+                             if m.status == DELIVERED or caller.user_id in (m.recipient_id, m.sender_id) or owed(m)]
         return ResumedEvent.model_validate({
-            "session_id": session_id, "messages": visible,
+            "session_id": session_id, "messages": [message_json(m) for m in visible],
             "last_seq": int(items[-1].seq or 0) if more else int(session.seq or 0), "more": more}).frame()
 
     def history(self, caller: Identity, session_id: str, after_seq: int, limit: int) -> dict[str, Any]:

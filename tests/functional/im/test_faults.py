@@ -1,5 +1,6 @@
-"""Faults on the message path, on moto: 300 messages while 30% of deliveries fail (410s and lost posts) and
-clients drop and come back. Every message must end exactly once: delivered and stored once, or reported
+"""Faults on the message path, on moto: 300 messages while 30% of deliveries fail (410s and lost posts), clients
+drop and come back, and their network stalls (frames lost on a socket the server still holds) for longer than the
+delivery retries. Every message must end exactly once: delivered and stored once, or reported
 ``send_failed`` to its sender; none lost silently, none shown twice.
 
 The delivery state machine is played by ``Engine`` exactly as infra/statemachines/delivery.asl.json runs it
@@ -37,6 +38,8 @@ from tests.conftest import RecordingSender, RecordingSessionTimer, RecordingTime
 MESSAGES = 300
 FAILURE_RATE = 0.30
 DROP_RATE = 0.03  # each client, each round: its connection drops and it reconnects next round
+STALL_RATE = 0.02  # each client, each round: its network stalls for STALL_ROUNDS, then it reconnects
+STALL_ROUNDS = MAX_DELIVERY_ATTEMPTS + 2  # longer than the retries: what is sent to it meanwhile fails
 
 
 class FlakyNetwork:
@@ -106,6 +109,8 @@ class Client:
     shown: Counter[str] = field(default_factory=Counter)  # message_id -> times shown (after dedup: 1)
     last_seq: int = 0
     late_acks: Counter[str] = field(default_factory=Counter)
+    stalled: int = 0  # rounds left in a stall: frames to it are lost, it sends nothing
+    stalls: int = 0
 
     def connect(self) -> None:
         self.reconnects += 1
@@ -125,6 +130,11 @@ class Client:
             self.net.alive.discard(self.conn)
             self.svc.presence.disconnect(self.conn)
             self.conn = None
+            self.stalled = 0
+
+    def stall(self) -> None:
+        self.stalled = STALL_ROUNDS
+        self.stalls += 1
 
     def send(self, n: int) -> None:
         assert self.conn is not None
@@ -146,6 +156,13 @@ class Client:
 
     def read(self) -> None:
         if self.conn is None:
+            return
+        if self.stalled:
+            self.net.inbox.pop(self.conn, None)  # posted to a socket the server still holds, lost on the way
+            self.stalled -= 1
+            if not self.stalled:  # the network is back and the client opens a new socket
+                self.drop()
+                self.connect()
             return
         if self.conn not in self.net.alive:  # a 410 took it: the socket closed, so reconnect
             self.svc.presence.disconnect(self.conn)
@@ -185,15 +202,18 @@ def test_messages_through_failing_deliveries_and_drops_each_end_exactly_once(
         for client in clients:
             if client.conn is None:
                 client.connect()
-            elif sent < MESSAGES and rng.random() < 0.9:
+            elif not client.stalled and sent < MESSAGES and rng.random() < 0.9:
                 client.send(sent)
                 sent += 1
         for client in clients:
             client.read()
         engine.wake()
         for client in clients:
-            if client.conn is not None and rng.random() < DROP_RATE:
+            roll = rng.random()
+            if client.conn is not None and not client.stalled and roll < DROP_RATE:
                 client.drop()
+            elif client.conn is not None and not client.stalled and roll < DROP_RATE + STALL_RATE:
+                client.stall()
         if sent == MESSAGES and not engine.running and not any(c.unconfirmed for c in clients):
             break
         if sent == MESSAGES and not engine.running:
@@ -225,9 +245,9 @@ def test_messages_through_failing_deliveries_and_drops_each_end_exactly_once(
     assert set().union(*(c.late_acks for c in clients)) <= {"unknown_message"}
     assert delivered and failed  # both ends happened
     assert net.results["410"] > 100 and net.results["error"] > 100  # the faults really happened
-    assert sum(c.reconnects for c in clients) > 20
+    assert sum(c.reconnects for c in clients) > 20 and all(c.stalls for c in clients)
     print(f"delivered {len(delivered)}, failed {len(failed)}, posts {dict(net.results)}, "
-          f"reconnects {[c.reconnects for c in clients]}")
+          f"reconnects {[c.reconnects for c in clients]}, stalls {[c.stalls for c in clients]}")
 
 
 def test_a_stale_agent_connection_is_dropped_at_the_first_post_and_the_agent_goes_offline(

@@ -13,7 +13,7 @@ from chalicelib.channel.models import Connection
 from chalicelib.channel.presence import CONNECTING_SECONDS, PresenceService
 from chalicelib.im.models import Message, message_sk
 from chalicelib.im.schemas import MessageRef, SendFrame
-from chalicelib.im.service import ImService
+from chalicelib.im.service import RESUME_LOOKBACK, ImService
 from chalicelib.routing.models import Agent
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
@@ -189,7 +189,35 @@ def test_resume_returns_what_was_missed_in_order(chat: Chat) -> None:
                                                                        (3, "pending")]
     assert resumed["last_seq"] == 3 and resumed["more"] is False
     later = chat.im.resume(VISITOR, chat.session_id, 2)
-    assert [m["seq"] for m in later["messages"]] == [3]
+    assert [m["seq"] for m in later["messages"]] == [2, 3]  # 2 is still owed to the visitor: it comes again
+
+
+def test_resume_sends_again_a_message_owed_below_the_highest_seq_shown(chat: Chat) -> None:
+    """Frames arrive out of order: a client can show seq 3 without ever getting seq 2 (kept while it was away),
+    and resumes after 3. What is still owed to it comes anyway; what it got does not come twice."""
+    chat.text(VISITOR, "cv1", "cv-1")
+    chat.im.ack(AGENT, MessageRef(chat.session_id, 1))
+    chat.presence.disconnect("ca1")
+    chat.text(VISITOR, "cv1", "cv-2")  # the agent's console is away: kept for it
+    chat.presence.connect("ca2", AGENT)
+    chat.text(VISITOR, "cv1", "cv-3")
+    chat.im.ack(AGENT, MessageRef(chat.session_id, 3))
+    assert [m.status for m in chat.stored()] == ["delivered", "stored", "delivered"]
+    resumed = chat.im.resume(AGENT, chat.session_id, 3)
+    assert [(m["seq"], m["status"]) for m in resumed["messages"]] == [(2, "stored")]
+    chat.im.ack(AGENT, MessageRef(chat.session_id, 2))
+    assert chat.im.resume(AGENT, chat.session_id, 3)["messages"] == []
+    assert chat.im.resume(VISITOR, chat.session_id, 3)["messages"] == []  # nothing is owed to the sender
+
+
+def test_resume_looks_back_a_bounded_number_of_messages(chat: Chat) -> None:
+    chat.presence.disconnect("ca1")
+    for n in range(RESUME_LOOKBACK + 2):
+        chat.text(VISITOR, "cv1", f"cv-{n}")  # all kept for the away agent
+    resumed = chat.im.resume(AGENT, chat.session_id, RESUME_LOOKBACK + 1)
+    # seq 1 is past the look-back; 22 is after after_seq
+    assert [m["seq"] for m in resumed["messages"]] == list(range(2, RESUME_LOOKBACK + 3))
+    assert resumed["last_seq"] == RESUME_LOOKBACK + 2 and resumed["more"] is False
 
 
 def test_resume_and_history_are_for_participants_only(chat: Chat) -> None:
