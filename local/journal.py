@@ -151,7 +151,7 @@ class Recorder:
                  media_key: re.Pattern[str], read_media: Callable[[str], bytes]) -> None:
         self.journal = journal
         self._media_bucket = media_bucket
-        self._media_dir = media_dir
+        self.media_dir = media_dir
         self._media_key = media_key
         self._read_media = read_media
 
@@ -170,7 +170,7 @@ class Recorder:
                 self._keep_media(location[1])
 
     def _keep_media(self, key: str) -> None:
-        path = self._media_dir / key
+        path = self.media_dir / key
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_bytes(self._read_media(key))

@@ -17,11 +17,13 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -215,6 +217,23 @@ class DurableState:
 
     def _journal_path(self) -> Path:
         return journal.journal_path(self.state_dir, self.generation)
+
+    def move_to(self, state_dir: Path) -> None:
+        """Go on in ``state_dir`` from this very state (a forked stack, ``local/zygote.py``): its snapshot and
+        journal are copied there and every write from now on is journalled there."""
+        from local import dynamodb_atomic
+
+        assert self.recorder is not None, "start() first"
+        state_dir.mkdir(parents=True, exist_ok=True)
+        with dynamodb_atomic.lock:
+            old = self.recorder.journal
+            if self.snapshot.exists():
+                shutil.copyfile(self.snapshot, state_dir / self.snapshot.name)
+            shutil.copyfile(old.path, journal.journal_path(state_dir, self.generation))
+            self.state_dir, self.snapshot = state_dir, state_dir / self.snapshot.name
+            self.recorder.journal = journal.Journal(self._journal_path(), self._fsync)
+            self.recorder.media_dir = state_dir
+            old.close()  # this process's copy of the descriptor: the old file is left as it was
 
     def compact(self) -> int:
         """A new snapshot continued by an empty journal; returns the item count. No write falls between
@@ -412,8 +431,6 @@ def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
     indexed = kb.rebuild(demo)  # the demo FAQs are all an empty table now holds: no need to read them back
     imported = len(demo or ())
     embedder.save()
-    # The cache spares the model at start; load it anyway, or the first new text (a visitor's) waits for it.
-    default_embedder().load()
     return imported, indexed
 
 
@@ -462,17 +479,28 @@ Every write is journalled before its reply; Ctrl-C stops it and compacts the sta
 READY {base}"""
 
 
-def run(port: int, state_dir: Path) -> None:
-    """Start everything, serve until SIGINT/SIGTERM, then compact the state into a snapshot."""
-    configure_environment(port, state_dir)
+@dataclass
+class Prepared:
+    """A stack with its state loaded and its knowledge base built, not yet serving (``prepare``)."""
 
+    app: Chalice
+    state: DurableState
+    restored: tuple[int, int] | None
+    pending: int
+    imported: int
+    indexed: int
+    shop: tuple[int, int]
+
+
+def prepare(state_dir: Path) -> Prepared:
+    """Everything before serving that depends on no setting a test varies: moto with every resource, the
+    app, the state restored from ``state_dir`` and journalled from here on, the knowledge base and the demo
+    shop. Starts no thread, so ``local/zygote.py`` can fork a prepared stack for each test."""
     from moto import mock_aws
 
-    from chalicelib.config.errors import ConfigError
     from chalicelib.platform import metering
     from chalicelib.settings import get_settings
     from local import dynamodb_atomic, moto_speed, sfn_adapter
-    from local.gateway import create_gateway_app
 
     metering.install()
     moto_speed.install()
@@ -485,39 +513,53 @@ def run(port: int, state_dir: Path) -> None:
     get_settings.cache_clear()
     app = import_app()
     sfn_adapter.install({f.name: f for f in app.pure_lambda_functions})
-    try:
-        watcher = load_config()
-    except ConfigError as err:
-        print(f"Invalid configuration in {config_dir()}: {err}", file=sys.stderr, flush=True)
-        raise SystemExit(2) from None
 
     state = DurableState(state_dir, fsync=os.environ.get("LOCAL_FSYNC") == "1",
                          max_journal_bytes=int(os.environ.get("LOCAL_JOURNAL_MAX_BYTES", str(4 << 20))))
     restored = state.restore()
     load_media(state_dir)
     state.start()  # from here every write is on disk before its reply
-    compaction = compactor(state)
-    compaction.start()
     pending = store_pending_deliveries()
     # Before anything builds the services: they take the process's knowledge base as they are built.
     imported, indexed = load_knowledge_base(state_dir)
-    if restored is not None:
-        reset_live_state()
-    restart_session_timers()
     shop = seed_commerce()
+    return Prepared(app, state, restored, pending, imported, indexed, shop)
+
+
+def serve(port: int, prepared: Prepared) -> None:
+    """Load the configuration, start the timers, the ticker and the gateway, and serve until SIGINT/SIGTERM;
+    then compact the state into a snapshot."""
+    from chalicelib.config.errors import ConfigError
+    from chalicelib.faq.embed import default_embedder
+    from local.gateway import create_gateway_app
+
+    try:
+        watcher = load_config()
+    except ConfigError as err:
+        print(f"Invalid configuration in {config_dir()}: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    state = prepared.state
+    compaction = compactor(state)
+    compaction.start()
+    if prepared.restored is not None:
+        reset_live_state()  # agents go offline through routing, which reads the groups' configuration
+    restart_session_timers()
     ticks = ticker(float(os.environ.get("LOCAL_TICK_SECONDS", "10")))
     ticks.start()
+    # The embedding cache spared the model so far; load it now, or the first new text (a visitor's) waits.
+    default_embedder().load()
 
     # API Gateway's limits; the tests shorten them to see them act.
     web_app = create_gateway_app(
-        app, port, ROOT / "web",
+        prepared.app, port, ROOT / "web",
         idle_timeout=float(os.environ.get("LOCAL_WS_IDLE_SECONDS", "600")),
         max_connection_seconds=float(os.environ.get("LOCAL_WS_MAX_SECONDS", str(2 * 3600))),
     )
 
     def announce(_: str) -> None:
         # run_app calls this once its sockets listen (on_startup would run before): READY means connectable.
-        print(_banner(port, state_dir, restored, pending, indexed, imported, shop), flush=True)
+        print(_banner(port, state.state_dir, prepared.restored, prepared.pending, prepared.indexed,
+                      prepared.imported, prepared.shop), flush=True)
 
     try:
         # run_app turns SIGINT and SIGTERM into a graceful stop: sockets closed, $disconnect run.
@@ -534,6 +576,12 @@ def run(port: int, state_dir: Path) -> None:
         compaction.stop()
         saved = state.compact()
         print(f"Stopped; {saved} items saved to {state.snapshot}", flush=True)
+
+
+def run(port: int, state_dir: Path) -> None:
+    """Start everything, serve until SIGINT/SIGTERM, then compact the state into a snapshot."""
+    configure_environment(port, state_dir)
+    serve(port, prepare(state_dir))
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

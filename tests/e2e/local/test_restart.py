@@ -68,3 +68,28 @@ def test_idle_connections_are_closed_and_the_heartbeat_keeps_one_open(tmp_path: 
 
     with run_stack(tmp_path, extra_env={"LOCAL_WS_IDLE_SECONDS": "2"}) as stack:
         asyncio.run(scenario(stack))
+
+
+def test_fresh_stacks_are_forks_with_secrets_and_state_of_their_own(tmp_path: Path) -> None:
+    """Fresh stacks are forked from one prepared process (local/zygote.py): each still has its own state
+    folder, visitor token secret and sign-in key, and nothing written in one is seen by another."""
+    async def scenario(one: Stack, two: Stack) -> None:
+        async with aiohttp.ClientSession() as http:
+            vtoken, atoken = await visitor_token(http, one.base), await agent_token(http, one.base)
+            for token in (vtoken, atoken):
+                async with http.get(f"{two.base}/api/sessions", headers={"Authorization": f"Bearer {token}"}) as r:
+                    assert r.status == 401, await r.text()
+            ticket = {"subject": "only in one", "customer": {"name": "Wu"}, "group_id": "general"}
+            async with http.post(f"{one.base}/api/tickets", headers={"Authorization": f"Bearer {atoken}"},
+                                 json=ticket) as r:
+                assert r.status == 201, await r.text()
+            for stack, count in ((one, 1), (two, 0)):
+                token = await agent_token(http, stack.base)
+                async with http.get(f"{stack.base}/api/tickets",
+                                    headers={"Authorization": f"Bearer {token}"}) as r:
+                    assert len((await r.json())["tickets"]) == count
+
+    with run_stack(tmp_path / "one") as one, run_stack(tmp_path / "two") as two:
+        assert type(one.process).__name__ == type(two.process).__name__ == "ForkedStack"
+        asyncio.run(scenario(one, two))
+    assert {p.name for p in (tmp_path / "one").iterdir()} >= {"journal-0.log", "visitor-token-secret"}
