@@ -125,3 +125,16 @@ def test_any_item_reads_back_as_the_same_body(table: Any, attributes: dict[str, 
     table.put_item(TableName=TABLE, Item={**attributes, **key})
     slow, fast = raw_bodies(table, lambda: table.get_item(TableName=TABLE, Key=key))
     assert slow and fast == slow
+
+
+def test_the_kept_method_lists_are_moto_s_own() -> None:
+    from moto.core import responses
+    from moto.core.utils import method_names_from_class
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    kept = responses.method_names_from_class  # type: ignore[attr-defined]
+    assert moto_speed.installed() and kept is not method_names_from_class
+    for handler in (DynamoHandler, StepFunctionResponse):
+        assert kept(handler) == method_names_from_class(handler)
+    assert "get_item" in kept(DynamoHandler)
