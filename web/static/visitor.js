@@ -29,6 +29,14 @@ async function visitorToken() {
 
 function scroll() { list.scrollTop = list.scrollHeight; }
 
+/** Show a message in seq order: frames can arrive out of order (a reply kept while the line was down comes
+ *  with the resume, after a newer one pushed live). */
+function place(el, seq) {
+  el.dataset.seq = String(seq);
+  const later = [...list.querySelectorAll("[data-testid=msg][data-seq]")].find((m) => Number(m.dataset.seq) > seq);
+  list.insertBefore(el, later || null);
+}
+
 function system(text) {
   const p = document.createElement("p");
   p.className = "system";
@@ -132,15 +140,20 @@ function onEvent(name, data) {
   } else if (name === "message") {
     const mine = data.sender_role === "visitor";
     if (mine && pendingEls.has(data.client_msg_id)) return;
-    list.appendChild(renderMessage(data, { mine, status: mine ? data.status : "" }));
+    place(renderMessage(data, { mine, status: mine ? data.status : "" }), data.seq);
     scroll();
   } else if (name === "delivered") {
     const el = pendingEls.get(data.client_msg_id);
-    if (el) { el.dataset.messageId = data.message_id; setStatus(el, "delivered"); pendingEls.delete(data.client_msg_id); }
+    if (el) {
+      el.dataset.messageId = data.message_id;
+      el.dataset.seq = String(data.seq);
+      setStatus(el, "delivered");
+      pendingEls.delete(data.client_msg_id);
+    }
   } else if (name === "stored") {
     // The agent's console is closed for now: kept for the agent ("delivered" follows when it is back).
     const el = pendingEls.get(data.client_msg_id);
-    if (el) { el.dataset.messageId = data.message_id; setStatus(el, "stored"); }
+    if (el) { el.dataset.messageId = data.message_id; el.dataset.seq = String(data.seq); setStatus(el, "stored"); }
   } else if (name === "send_failed") {
     const el = pendingEls.get(data.client_msg_id);
     if (el) failed(el, data.original);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -132,6 +133,45 @@ def test_the_widget_reconnects_and_resumes_without_losing_or_repeating(stack: St
     expect(theirs.locator(".bubble")).to_have_text(["first while you were away", "second", "third"])
     expect(agent.locator("#messages [data-testid=msg][data-mine='1'][data-status=delivered]")).to_have_count(3)
     assert len(routes) >= 2
+    agent.context.close()
+    visitor.context.close()
+
+
+def test_replies_that_arrive_out_of_order_show_in_the_order_they_were_written(stack: Stack, browser: Browser) -> None:
+    """Frames can arrive out of order (a reply kept while the line was down comes with the resume, after a
+    newer one pushed live). Here the first reply's frame is held back until the second has arrived."""
+    agent = browser.new_context().new_page()
+    sign_in(agent, stack, "alice")
+    visitor = browser.new_context().new_page()
+    held: list[str | bytes] = []
+
+    def through_proxy(route: WebSocketRoute) -> None:
+        server = route.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            frame = json.loads(message)
+            text = frame.get("message", {}).get("content", {}).get("text") if frame.get("event") == "message" else None
+            if text == "written first":
+                held.append(message)
+                return
+            route.send(message)
+            if text == "written second":
+                route.send(held[0])
+
+        server.on_message(from_server)
+
+    visitor.route_web_socket(re.compile(r".*/ws\?token=.*"), through_proxy)
+    visitor.goto(stack.base + "/")
+    expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
+    visitor.get_by_test_id("vis-talk").click()
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with alice")
+    for text in ("written first", "written second"):
+        agent.get_by_test_id("con-input").fill(text)
+        agent.get_by_test_id("con-send").click()
+    theirs = visitor.locator("[data-testid=msg][data-mine='0'] .bubble")
+    expect(theirs).to_have_text(["written first", "written second"])
+    assert len(held) == 1  # the first did arrive second
+    expect(agent.locator("#messages [data-testid=msg][data-mine='1'][data-status=delivered]")).to_have_count(2)
     agent.context.close()
     visitor.context.close()
 
