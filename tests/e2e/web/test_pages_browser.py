@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,21 +106,27 @@ def test_hostile_content_shows_as_text_and_runs_nothing(stack: Stack, browser: B
     visitor.context.close()
 
 
-def test_the_widget_reconnects_and_resumes_without_losing_or_repeating(stack: Stack, browser: Browser) -> None:
+def chat_through(stack: Stack, browser: Browser, proxy: Callable[[WebSocketRoute], None]) -> tuple[Page, Page]:
+    """Alice's console and a visitor chatting with her, the visitor's socket going through ``proxy``."""
     agent = browser.new_context().new_page()
     sign_in(agent, stack, "alice")
     visitor = browser.new_context().new_page()
+    visitor.route_web_socket(re.compile(r".*/ws\?token=.*"), proxy)
+    visitor.goto(stack.base + "/")
+    expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
+    visitor.get_by_test_id("vis-talk").click()
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with alice")
+    return agent, visitor
+
+
+def test_the_widget_reconnects_and_resumes_without_losing_or_repeating(stack: Stack, browser: Browser) -> None:
     routes: list[WebSocketRoute] = []
 
     def through_proxy(route: WebSocketRoute) -> None:
         route.connect_to_server()  # frames pass through unchanged; the test can cut the line
         routes.append(route)
 
-    visitor.route_web_socket(re.compile(r".*/ws\?token=.*"), through_proxy)
-    visitor.goto(stack.base + "/")
-    expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
-    visitor.get_by_test_id("vis-talk").click()
-    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with alice")
+    agent, visitor = chat_through(stack, browser, through_proxy)
 
     routes[-1].close(code=1011, reason="network dropped")  # the page sees its socket die
     expect(visitor.get_by_test_id("vis-conn")).not_to_have_text("open")
@@ -140,9 +146,6 @@ def test_the_widget_reconnects_and_resumes_without_losing_or_repeating(stack: St
 def test_replies_that_arrive_out_of_order_show_in_the_order_they_were_written(stack: Stack, browser: Browser) -> None:
     """Frames can arrive out of order (a reply kept while the line was down comes with the resume, after a
     newer one pushed live). Here the first reply's frame is held back until the second has arrived."""
-    agent = browser.new_context().new_page()
-    sign_in(agent, stack, "alice")
-    visitor = browser.new_context().new_page()
     held: list[str | bytes] = []
 
     def through_proxy(route: WebSocketRoute) -> None:
@@ -160,11 +163,7 @@ def test_replies_that_arrive_out_of_order_show_in_the_order_they_were_written(st
 
         server.on_message(from_server)
 
-    visitor.route_web_socket(re.compile(r".*/ws\?token=.*"), through_proxy)
-    visitor.goto(stack.base + "/")
-    expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
-    visitor.get_by_test_id("vis-talk").click()
-    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with alice")
+    agent, visitor = chat_through(stack, browser, through_proxy)
     for text in ("written first", "written second"):
         agent.get_by_test_id("con-input").fill(text)
         agent.get_by_test_id("con-send").click()
