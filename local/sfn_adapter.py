@@ -2,7 +2,7 @@
 
 moto offers no hook for any of this, so this module is the one place that reaches into its internals
 (pinned: moto 5.2.5), and tests/functional/local/test_sfn_adapter.py runs the real definitions on it.
-``install`` does three things and ``uninstall`` undoes them:
+``install`` does four things and ``uninstall`` undoes them:
 
 - A Task that invokes a Lambda (``arn:aws:states:::lambda:invoke`` or a plain function ARN) would need
   Docker under moto; here it calls the Python function registered under the function's name, with
@@ -10,6 +10,7 @@ moto offers no hook for any of this, so this module is the one place that reache
   service failing the call (``Lambda.ServiceException`` and the like), which the definitions' Retry and
   Catch must handle.
 - Parsed definitions are cached (see ``_cached_parse``).
+- Parsed JSONPath expressions are cached (see ``_cached_jsonpath``).
 - Every Task built a new boto3 client (about 40% of the local stack's CPU under load, mostly loading
   botocore's endpoint data); clients are thread-safe, so one per (region, service) is kept.
 """
@@ -26,15 +27,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
-
-# Imported so that their ``boto_client_for`` bindings exist to be replaced (the engine imports them lazily).
+from jsonpath_ng.ext.parser import parse as jsonpath_ext_parse
+from jsonpath_ng.parser import parse as jsonpath_parse
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (  # noqa: F401
+    # Imported so that their ``boto_client_for`` bindings exist to be replaced (the engine imports them lazily).
     state_task_service_aws_sdk,
     state_task_service_dynamodb,
 )
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
@@ -46,6 +49,12 @@ _original_parse = AmazonStateLanguageParser.parse
 # Environment's heap), so one parse per definition serves every execution: 200 concurrent executions
 # then start in 0.7 s and all complete correctly.
 _cached_parse = functools.lru_cache(maxsize=64)(_original_parse)
+
+# jsonpath-ng builds a new parser (ply's tables) for every path it parses, and the engine parses each
+# InputPath, ResultPath and Parameters path on every state it runs: about 12% of the local stack's CPU while
+# chatting. A parsed path is immutable (``find`` and ``update_or_create`` change only the data they get).
+_cached_jsonpath = functools.lru_cache(maxsize=1024)(jsonpath_ext_parse)
+_cached_result_path = functools.lru_cache(maxsize=256)(jsonpath_parse)
 
 
 def _engine_modules() -> list[Any]:
@@ -131,6 +140,8 @@ def install(functions: Mapping[str, LambdaHandler]) -> None:
     for module in _engine_modules():
         module.boto_client_for = client_for
     AmazonStateLanguageParser.parse = staticmethod(_cached_parse)  # type: ignore[method-assign]
+    json_path.parse = _cached_jsonpath  # type: ignore[attr-defined]
+    result_path.parse = _cached_result_path  # type: ignore[attr-defined]
 
 
 def uninstall() -> None:
@@ -139,3 +150,5 @@ def uninstall() -> None:
         module.boto_client_for = _original_client_for
     AmazonStateLanguageParser.parse = staticmethod(_original_parse)  # type: ignore[method-assign]
     _cached_parse.cache_clear()
+    json_path.parse = jsonpath_ext_parse  # type: ignore[attr-defined]
+    result_path.parse = jsonpath_parse  # type: ignore[attr-defined]
