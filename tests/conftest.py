@@ -80,13 +80,28 @@ def _shares_a_fixture(item: pytest.Item) -> bool:
                for defs in info.name2fixturedefs.values())
 
 
+def _name_group(item: pytest.Item, group: str) -> None:
+    """The ``@group`` suffix by which pytest-xdist's controller keeps a group on one worker. pytest-xdist 3.8
+    writes it to ``item._nodeid``, which pytest 9 no longer reads (the id is ``item._id``): without this every
+    e2e file was split across the workers, each building the file's stack and browser again."""
+    from _pytest.nodeid import NodeId
+
+    if not item.nodeid.endswith(f"@{group}"):
+        item._id = NodeId.parse(f"{item.nodeid}@{group}")  # type: ignore[attr-defined]
+    assert item.nodeid.endswith(f"@{group}"), item.nodeid
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """End-to-end files and files with shared fixtures run whole on one worker; every other test goes to
     whichever worker is free. The longest files go first, then by tier (end-to-end, functional, unit)."""
+    grouping = getattr(config.option, "loadgroup", False)  # set in the workers of `--dist loadgroup`
     for item in items:
         if item.nodeid.startswith("tests/e2e/") or _shares_a_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(_file_of(item)))
+            group = _file_of(item)
+            item.add_marker(pytest.mark.xdist_group(group))
+            if grouping:
+                _name_group(item, group)
         if _file_of(item) in LONGEST_FIRST and item.get_closest_marker("timeout") is None:
             # The hang guard (300 s in pyproject.toml) with room for workers sharing two cores.
             item.add_marker(pytest.mark.timeout(600))
