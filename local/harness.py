@@ -96,6 +96,11 @@ class ForkedStack:
     def poll(self) -> int | None:
         if self.returncode is None and self._status.exists():
             self.returncode = int(self._status.read_text())
+        elif self.returncode is None and not _exists(self.pid):
+            # Reaped, but not by the zygote (it died): its status is lost. (The zygote writes the file right
+            # after reaping, so look once more before calling it unknown.)
+            time.sleep(0.05)
+            self.returncode = int(self._status.read_text()) if self._status.exists() else -1
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
@@ -112,6 +117,14 @@ class ForkedStack:
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 class Zygote:

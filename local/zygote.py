@@ -16,6 +16,7 @@ answered with ``{"pid": n}`` on stdout. ``local/harness.py`` is the client.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import signal
@@ -89,7 +90,7 @@ def _child(template_env: dict[str, str], request: dict[str, Any], out: int, prep
         print("Interrupted.", file=sys.stderr, flush=True)
         code = 130
     except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 1
+        code = 0 if stop.code is None else stop.code if isinstance(stop.code, int) else 1
     except BaseException:
         import traceback
 
@@ -115,6 +116,7 @@ def _forget_settings() -> None:
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     template_dir = Path(sys.argv[1]).resolve()
     stack.configure_environment(9, template_dir)  # a port nobody uses: each child names its own
     prepared = stack.prepare(template_dir)
