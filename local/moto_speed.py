@@ -12,17 +12,27 @@ not such a dict, still goes through moto's own walk.
 
 2. moto lists a response class's methods with ``inspect.getmembers`` on every request to find the action's
 handler (0.4 ms, about 8% of a GetItem); the list of a class never changes, so it is kept per class.
+
+3. moto backs up every table a TransactWriteItems names, whole (``copy.deepcopy``), to roll back a cancelled
+transaction: each transaction cost time in the size of its tables, so a queue or a chat got slower as it
+grew. The backup here is of the items the transaction names (all it can change), restored the same way.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from moto.core import responses, serialize
 from moto.core.utils import method_names_from_class
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 
 _STRINGS = ("S", "N")
 _STRING_SETS = ("SS", "NS")
@@ -97,10 +107,74 @@ class DynamoDBSerializer(serialize.JSONSerializer):
 _method_names = functools.cache(method_names_from_class)
 
 
+_transaction = threading.local()  # .items: this thread's transaction backs up its items itself
+_original_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+class _TransactionCopy:
+    """moto's ``copy`` module, as its DynamoDB backend sees it: inside a transaction that keeps its own
+    item backup, a table is "copied" as itself (and "restored" as itself, changing nothing)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        if isinstance(value, Table) and getattr(_transaction, "items", False):
+            return value
+        return copy.deepcopy(value, memo)
+
+
+def _item_key(table: Table, op: dict[str, Any]) -> tuple[DynamoType, DynamoType | None]:
+    attrs = op["Key"] if "Key" in op else op["Item"]
+    hash_value = DynamoType(attrs[table.hash_key_attr])
+    range_value = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
+    return hash_value, range_value
+
+
+def _restore(table: Table, hash_value: DynamoType, range_value: DynamoType | None, item: Any) -> None:
+    if range_value is None:
+        if item is None:
+            table.items.pop(hash_value, None)
+        else:
+            table.items[hash_value] = item
+        return
+    rows = table.items[hash_value]
+    if item is None:
+        rows.pop(range_value, None)
+    else:
+        rows[range_value] = item
+
+
+def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    try:
+        backups = []
+        for entry in transact_items:
+            op = next(iter(entry.values()))
+            table = self.tables[op["TableName"]]
+            key = _item_key(table, op)
+            backups.append((table, *key, copy.deepcopy(table.get_item(*key))))
+    except Exception:  # a malformed request: moto's own path finds and reports it, with its whole-table backup
+        _original_transact_write_items(self, transact_items)
+        return
+    _transaction.items = True
+    try:
+        _original_transact_write_items(self, transact_items)
+    except BaseException:
+        for backup in reversed(backups):  # the first backup of an item is its state before the transaction
+            _restore(*backup)
+        raise
+    finally:
+        _transaction.items = False
+
+
 def install() -> None:
-    """Use the direct serializer for DynamoDB's JSON protocol and the kept method lists (idempotent)."""
+    """Use the direct serializer for DynamoDB's JSON protocol, the kept method lists and the item backups of
+    transactions (idempotent)."""
     serialize.SERVICE_SPECIFIC_SERIALIZERS.setdefault("dynamodb", {})["json"] = DynamoDBSerializer
     setattr(responses, "method_names_from_class", _method_names)  # noqa: B010 (moto does not export it)
+    setattr(dynamodb_models, "copy", _TransactionCopy())  # noqa: B010
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
 
 
 def installed() -> bool:
@@ -110,3 +184,5 @@ def installed() -> bool:
 def uninstall() -> None:
     serialize.SERVICE_SPECIFIC_SERIALIZERS.get("dynamodb", {}).pop("json", None)
     setattr(responses, "method_names_from_class", method_names_from_class)  # noqa: B010
+    setattr(dynamodb_models, "copy", copy)  # noqa: B010
+    DynamoDBBackend.transact_write_items = _original_transact_write_items  # type: ignore[method-assign]

@@ -138,3 +138,58 @@ def test_the_kept_method_lists_are_moto_s_own() -> None:
     for handler in (DynamoHandler, StepFunctionResponse):
         assert kept(handler) == method_names_from_class(handler)
     assert "get_item" in kept(DynamoHandler)
+
+
+def _scan(client: Any, table: str) -> list[Any]:
+    return sorted(client.scan(TableName=table)["Items"], key=repr)
+
+
+@pytest.mark.parametrize("failing", ["last condition", "same item twice", "none"])
+def test_a_transaction_ends_in_the_same_state_as_under_moto_s_whole_table_backup(table: Any, failing: str) -> None:
+    """A transaction that updates, creates and deletes items, then fails (or not): the tables end as they do
+    with moto's own backup of every table, and a cancelled one leaves them exactly as they were."""
+    table.create_table(TableName="other", BillingMode="PAY_PER_REQUEST",
+                       KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                       AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+    ops: list[dict[str, Any]] = [
+        {"Update": {"TableName": TABLE, "Key": {"pk": {"S": "p"}, "sk": {"S": "1"}},
+                    "UpdateExpression": "SET n = n + :one, m.#in.l[0] = :x",
+                    "ExpressionAttributeNames": {"#in": "inner"},
+                    "ExpressionAttributeValues": {":one": {"N": "1"}, ":x": {"S": "changed"}}}},
+        {"Put": {"TableName": TABLE, "Item": {"pk": {"S": "p"}, "sk": {"S": "new"}, "v": {"N": "1"}}}},
+        {"Delete": {"TableName": "other", "Key": {"id": {"S": "gone"}}}},
+        {"Put": {"TableName": "other", "Item": {"id": {"S": "fresh"}}}},
+    ]
+    if failing == "last condition":
+        ops.append({"ConditionCheck": {"TableName": "other", "Key": {"id": {"S": "kept"}},
+                                       "ConditionExpression": "attribute_not_exists(id)"}})
+    elif failing == "same item twice":
+        ops.append({"Delete": {"TableName": TABLE, "Key": {"pk": {"S": "p"}, "sk": {"S": "1"}}}})
+    item = {**EVERY_TYPE, "m": {"M": {"inner": {"M": {"l": {"L": [{"N": "1"}]}}}}}}
+
+    def reset() -> None:
+        for name, key in ((TABLE, {"pk": {"S": "p"}, "sk": {"S": "new"}}), ("other", {"id": {"S": "fresh"}})):
+            table.delete_item(TableName=name, Key=key)
+        table.put_item(TableName=TABLE, Item=item)
+        for name in ("gone", "kept"):
+            table.put_item(TableName="other", Item={"id": {"S": name}})
+
+    ends = []
+    for speed in (False, True):
+        reset()
+        before = (_scan(table, TABLE), _scan(table, "other"))
+        if speed:
+            moto_speed.install()
+        try:
+            table.transact_write_items(TransactItems=ops)
+            outcome = "done"
+        except table.exceptions.ClientError as err:
+            outcome = err.response["Error"]["Code"]
+        finally:
+            moto_speed.uninstall()
+        after = (_scan(table, TABLE), _scan(table, "other"))
+        assert (after == before) == (outcome != "done")
+        ends.append((outcome, after))
+    assert ends[0] == ends[1]
+    assert ends[1][0] == {"last condition": "TransactionCanceledException", "same item twice": "ValidationException",
+                          "none": "done"}[failing]
