@@ -159,12 +159,20 @@ class Zygote:
             fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
             self._proc.stdin.write(json.dumps({"env": env, "output": str(fifo), "status": str(status)}) + "\n")
             self._proc.stdin.flush()
-            answer = self._proc.stdout.readline()
-            if not answer:
+            pid = self._answer()
+            if pid is None:
                 os.close(fd)
                 raise RuntimeError("local stack zygote ended")
             os.set_blocking(fd, True)  # the child has the write end open by now
-            return ForkedStack(int(json.loads(answer)["pid"]), os.fdopen(fd, "r"), status)
+            return ForkedStack(pid, os.fdopen(fd, "r"), status)
+
+    def _answer(self) -> int | None:
+        """The pid the zygote answers with; anything else it printed (a warning) is passed over."""
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            if line.startswith('{"pid": '):
+                return int(json.loads(line)["pid"])
+        return None
 
     def stop(self) -> None:
         if self._proc.poll() is None:
