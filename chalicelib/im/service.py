@@ -150,10 +150,21 @@ class ImService:
         msg.save(condition=Message.sk.does_not_exist())
         message_sent()
         if msg.status == STORED:
-            if companion is not None:
-                companion.cancel()
-            self._presence.post(connection_id, self.stored_frame(msg), caller.user_id)
-            return
+            # The recipient may have come back between that look and the save, and resumed before the save:
+            # look again once the message is there (a resume from now on finds it), and if it is back, deliver.
+            conns = self._presence.connections_of(recipient_id)
+            now_session = self._sessions.get(frame.session_id) if to_visitor and conns else None
+            if not conns or (to_visitor and (now_session is None or now_session.visitor_away_at is not None)):
+                if companion is not None:
+                    companion.cancel()
+                self._presence.post(connection_id, self.stored_frame(msg), caller.user_id)
+                return
+            try:
+                msg.update(actions=[Message.status.set(PENDING)], condition=Message.status == STORED)
+            except UpdateError as err:
+                if is_condition_failed(err):
+                    return  # its resume got it and ACKed it: the sender was told "delivered"
+                raise
         # The timer starts before the first post, so no delivery can be left without an end.
         self._timer.start(frame.session_id, msg.sk, seq)
         out: dict[str, Any] = {"message": message_json(msg), "attempt": 1}

@@ -19,7 +19,7 @@ from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 from chalicelib.sessions.service import SessionService
 from chalicelib.wiring import build
-from tests.conftest import RecordingSender, RecordingTimer, routing_config
+from tests.conftest import RecordingSender, RecordingSessionTimer, RecordingTimer, routing_config
 
 CONFIG = routing_config()
 
@@ -270,3 +270,31 @@ def test_an_agent_goes_offline_with_its_last_connection(chat: Chat) -> None:
     chat.presence.disconnect("ca2")
     agent = Agent.get(AGENT.user_id)
     assert (agent.status, agent.active) == ("offline", 1)  # its open session stays with it
+
+
+def test_a_reply_kept_while_the_visitor_came_back_and_resumed_is_delivered_not_left_kept(
+        aws: None, sender: RecordingSender, timer: RecordingTimer) -> None:
+    """The race of a reply and a returning visitor: the reply is judged "visitor away" and, before it is saved,
+    the visitor reconnects and resumes (finding nothing). Kept, it would wait for a resume that already ran."""
+    svc = build(sender, timer, config=lambda: CONFIG, session_timer=RecordingSessionTimer())
+    svc.presence.connect("ca1", AGENT)
+    svc.routing.agent_connected(AGENT)
+    session = svc.sessions.current_or_new(VISITOR, svc.presence.connect("cv1", VISITOR))
+    assert svc.routing.request_agent(VISITOR).agent_id == AGENT.user_id
+    svc.presence.disconnect("cv1")
+    assert Session.get(session.session_id).visitor_away_at is not None
+    resumed: list[dict[str, Any]] = []
+    claim = svc.im.claim_client_id
+
+    def visitor_returns_meanwhile(caller: Identity, frame: SendFrame, seq: int) -> bool:
+        svc.lifecycle.visitor_back(svc.sessions.current_or_new(VISITOR, svc.presence.connect("cv2", VISITOR)))
+        resumed.append(svc.im.resume(VISITOR, session.session_id, 0))
+        return claim(caller, frame, seq)
+
+    svc.im.claim_client_id = visitor_returns_meanwhile  # type: ignore[method-assign]
+    svc.im.send(AGENT, "ca1", SendFrame(session.session_id, "a1", "text", {"text": "here is your refund"}))
+    assert resumed[0]["messages"] == []  # the visitor's resume ran before the reply was saved
+    assert [f["message"]["content"]["text"] for f in sender.frames("cv2", "message")] == ["here is your refund"]
+    assert Message.get(session.session_id, message_sk(1)).status == "pending"  # its ACK makes it delivered
+    assert timer.started == [(session.session_id, message_sk(1), 1)]
+    assert sender.frames("ca1", "stored") == []
