@@ -122,3 +122,17 @@ def override(replacement: Services | None) -> None:
     global _services
     with _lock:
         _services = replacement
+
+
+def forget_settings() -> None:
+    """Forget what the process built from its settings (the settings, the local identity provider, the AWS
+    clients, the services), so the next use reads the environment again: around each test, and in a local
+    stack forked from a prepared one (local/zygote.py)."""
+    from chalicelib.auth.devidp import dev_idp
+    from chalicelib.platform import aws
+    from chalicelib.settings import get_settings
+
+    get_settings.cache_clear()
+    dev_idp.cache_clear()
+    aws.reset_clients()
+    override(None)

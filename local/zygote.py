@@ -83,7 +83,9 @@ def _child(template_env: dict[str, str], request: dict[str, Any], out: int, prep
         state_dir = Path(os.environ["LOCAL_STATE_DIR"]).resolve()
         signal.signal(signal.SIGTERM, stack._interrupt)
         stack.configure_environment(port, state_dir)
-        _forget_settings()
+        from chalicelib.wiring import forget_settings
+
+        forget_settings()  # what the template built from its own settings: read again from the child's
         prepared.state.move_to(state_dir)
         stack.serve(port, prepared)
     except KeyboardInterrupt:
@@ -100,19 +102,6 @@ def _child(template_env: dict[str, str], request: dict[str, Any], out: int, prep
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
-
-
-def _forget_settings() -> None:
-    """Everything the template cached from its own settings: read again from the child's."""
-    from chalicelib import wiring
-    from chalicelib.auth.devidp import dev_idp
-    from chalicelib.platform import aws
-    from chalicelib.settings import get_settings
-
-    get_settings.cache_clear()
-    dev_idp.cache_clear()
-    aws.reset_clients()
-    wiring.override(None)
 
 
 def main() -> None:

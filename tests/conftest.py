@@ -27,8 +27,8 @@ os.environ.update(
     DELIVERY_STATE_MACHINE_ARN="arn:aws:states:us-east-1:123456789012:stateMachine:unused",
 )
 
+import chalicelib.platform.aws  # noqa: E402, F401  (before any model: pynamodb then takes its sessions from it)
 from chalicelib.faq.embed import Vector, normalise  # noqa: E402
-from chalicelib.platform import aws as aws_clients  # noqa: E402
 from chalicelib.platform.ws import PostResult  # noqa: E402
 from chalicelib.settings import get_settings  # noqa: E402
 from tests.contracts import check_event  # noqa: E402
@@ -115,21 +115,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=rank)  # stable: a file's tests stay together and in their order
 
 
-def _clear_caches() -> None:
-    from chalicelib.auth.devidp import dev_idp
-    from chalicelib.wiring import override
-
-    get_settings.cache_clear()
-    dev_idp.cache_clear()
-    aws_clients.reset_clients()
-    override(None)
-
-
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> Iterator[None]:
-    _clear_caches()
+    from chalicelib.wiring import forget_settings
+
+    forget_settings()
     yield
-    _clear_caches()
+    forget_settings()
 
 
 _EMPTY_TABLES: dict[str, Any] = {}  # moto's tables as first created, empty; each test gets a copy
