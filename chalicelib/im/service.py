@@ -144,17 +144,22 @@ class ImService:
         # The lookup ran beside the claim. A recipient with no connection (a dropped visitor the session
         # waits for, an agent whose console is closed or reconnecting) gets the message kept, not retried
         # into the void and failed: it is handed over on their `resume`, and their ACK makes it delivered.
-        conns = recipient_conns.result()
+        conns: set[str] | None = recipient_conns.result()
         if session.visitor_away_at is not None if to_visitor else not conns:
             msg.status = STORED
         msg.save(condition=Message.sk.does_not_exist())
         message_sent()
         if msg.status == STORED:
             # The recipient may have come back between that look and the save, and resumed before the save:
-            # look again once the message is there (a resume from now on finds it), and if it is back, deliver.
-            conns = self._presence.connections_of(recipient_id)
-            now_session = self._sessions.get(frame.session_id) if to_visitor and conns else None
-            if not conns or (to_visitor and (now_session is None or now_session.visitor_away_at is not None)):
+            # look again, the same way, once the message is there (a resume from now on finds it); if it is
+            # back, deliver. A visitor is back when its session says so (the push then finds its connections).
+            if to_visitor:
+                latest = self._sessions.get(frame.session_id)
+                back, conns = latest is not None and latest.visitor_away_at is None, None
+            else:
+                conns = self._presence.connections_of(recipient_id)
+                back = bool(conns)
+            if not back:
                 if companion is not None:
                     companion.cancel()
                 self._presence.post(connection_id, self.stored_frame(msg), caller.user_id)
