@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from local.harness import Stack, agent_token, connect, run_stack, visitor_token
+from local.harness import ForkedStack, Stack, agent_token, connect, run_stack, visitor_token
 
 pytestmark = pytest.mark.e2e
 
@@ -90,6 +90,6 @@ def test_fresh_stacks_are_forks_with_secrets_and_state_of_their_own(tmp_path: Pa
                     assert len((await r.json())["tickets"]) == count
 
     with run_stack(tmp_path / "one") as one, run_stack(tmp_path / "two") as two:
-        assert type(one.process).__name__ == type(two.process).__name__ == "ForkedStack"
+        assert isinstance(one.process, ForkedStack) and isinstance(two.process, ForkedStack)
         asyncio.run(scenario(one, two))
     assert {p.name for p in (tmp_path / "one").iterdir()} >= {"journal-0.log", "visitor-token-secret"}

@@ -210,9 +210,11 @@ def test_messages_through_failing_deliveries_and_drops_each_end_exactly_once(
         engine.wake()
         for client in clients:
             roll = rng.random()
-            if client.conn is not None and not client.stalled and roll < DROP_RATE:
+            if client.conn is None or client.stalled:
+                continue
+            if roll < DROP_RATE:
                 client.drop()
-            elif client.conn is not None and not client.stalled and roll < DROP_RATE + STALL_RATE:
+            elif roll < DROP_RATE + STALL_RATE:
                 client.stall()
         if sent == MESSAGES and not engine.running and not any(c.unconfirmed for c in clients):
             break
