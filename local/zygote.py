@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -30,6 +31,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads: see lo
 from local import stack
 
 READY = "ZYGOTE READY"
+_RESTARTED = "LOCAL_ZYGOTE_RESTARTED"
 # Settings a fresh start derives from its port or its folder: each child's own, never the template's.
 _PER_STACK = ("PORT", "WS_ENDPOINT", "LOCAL_STATE_DIR", "VISITOR_TOKEN_SECRET")
 
@@ -107,11 +109,20 @@ def _child(template_env: dict[str, str], request: dict[str, Any], out: int, prep
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     template_dir = Path(sys.argv[1]).resolve()
+    started_env = dict(os.environ)
     stack.configure_environment(9, template_dir)  # a port nobody uses: each child names its own
     prepared = stack.prepare(template_dir)
     if _threads() != 1:  # forking a process with other threads would copy their locks, held, into children
-        print(f"cannot fork: {_threads()} threads after prepare", file=sys.stderr, flush=True)
-        raise SystemExit(3)
+        if started_env.get(_RESTARTED) == "1":
+            print(f"cannot fork: {_threads()} threads after prepare", file=sys.stderr, flush=True)
+            raise SystemExit(3)
+        # A cold vector cache (a fresh clone): embedding the demo FAQs loaded the model and its thread pool.
+        # Their vectors are on disk now, so the same start again loads no model; once, in a clean folder.
+        shutil.rmtree(template_dir)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, [sys.executable, "-m", "local.zygote", str(template_dir)],
+                  {**started_env, _RESTARTED: "1"})
     template_env = dict(os.environ)
     signal.signal(signal.SIGCHLD, _reap)
     print(READY, flush=True)
