@@ -172,6 +172,27 @@ class RecordingSender:
         return [f for c, f in self.posts if c == connection_id and (event is None or f.get("event") == event)]
 
 
+def count_aws_calls() -> Callable[[], int]:
+    """From here on, every AWS call of this process is counted (clients built so far are built again, with
+    the meter); returns a function giving the calls since its previous call."""
+    from chalicelib.platform import aws, dynamo, metering
+    from chalicelib.tables import ALL_MODELS
+
+    metering.install()
+    for model in ALL_MODELS:
+        model._connection = None
+    dynamo.connection.cache_clear()
+    aws.reset_clients()
+    metering.reset()
+
+    def since() -> int:
+        calls = sum(metering.snapshot().values())
+        metering.reset()
+        return calls
+
+    return since
+
+
 class RecordingTimer:
     def __init__(self) -> None:
         self.started: list[tuple[str, str, int]] = []

@@ -38,8 +38,29 @@ def head(group_id: str) -> QueueEntry | None:
 
 
 def entries(group_id: str) -> list[QueueEntry]:
-    """The whole queue in service order."""
+    """The whole queue in service order (for the tick and the dashboard: never per queue move)."""
     return list(QueueEntry.query(group_id, QueueEntry.sk.startswith(QUEUE_PREFIX), consistent_read=True))
+
+
+def position(entry: QueueEntry) -> int:
+    """1 + how many wait ahead of ``entry``: one counting Query over the entries ahead of it only (few for
+    the classes served first; an arrival at the back takes ``waiting`` instead: see ``arrival_position``)."""
+    return max(1, QueueEntry.count(entry.group_id, QueueEntry.sk.between(QUEUE_PREFIX, entry.sk),
+                                   consistent_read=True))
+
+
+def arrival_position(entry: QueueEntry, state: GroupState) -> int:
+    """The place of an entry just queued, with ``state`` read after it: everyone waiting is ahead of an
+    arrival of the last class (arrivals just after it count too, until the next full refresh)."""
+    if entry.priority_class == NORMAL:
+        return max(1, int(state.waiting or 0))
+    return position(entry)
+
+
+def entry_of(group_id: str, session_id: str, visitor_id: str, sk: str, requested_at: int) -> QueueEntry:
+    """The queue entry a waiting session names (its ``queue_sk``), built without reading it."""
+    return QueueEntry(group_id, sk, session_id=session_id, visitor_id=visitor_id,
+                      priority_class=int(sk.split("#")[1]), requested_at=requested_at)
 
 
 def oldest_requested_at(group_id: str) -> int | None:

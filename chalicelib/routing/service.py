@@ -149,7 +149,10 @@ class RoutingService:
             self._sessions.announce(session)
             return session
         if session.status == sm.WAITING:
-            self.push_positions(str(session.group_id), only=session.session_id)
+            group = self._config().groups.get(str(session.group_id))
+            if group is not None and session.queue_sk:
+                self._tell_position(group, q.entry_of(group.group_id, session.session_id, session.visitor_id,
+                                                      session.queue_sk, int(session.requested_at or 0)))
             return session
         config = self._config()
         now = self._clock.now_ms()
@@ -382,10 +385,10 @@ class RoutingService:
         session.refresh(consistent_read=True)
         session_queued()
         self._sessions.announce(session)
+        self._tell_position(group, entry, arrived=True)
         self._dashboard.group_changed(group.group_id)
         # A slot may have freed between the look at the counters and the enqueue: drain closes that gap.
-        if not self.drain(group.group_id):
-            self.push_positions(group.group_id, from_sk=entry.sk)
+        self.drain(group.group_id)
 
     # -- the sessions service's Placement: what moves with a session -------------------------------
 
@@ -395,8 +398,12 @@ class RoutingService:
         tx.update(GroupState(str(session.group_id)), actions=[GroupState.waiting.add(-1)])
 
     def dequeued(self, session: Session) -> None:
+        """``session`` left its place: if it was the head, the new head is told it is next."""
         self._dashboard.group_changed(str(session.group_id))
-        self.push_positions(str(session.group_id), from_sk=session.queue_sk)
+        group = self._config().groups.get(str(session.group_id))
+        head = q.head(str(session.group_id)) if group is not None and session.queue_sk else None
+        if group is not None and head is not None and str(session.queue_sk) < head.sk:
+            self._tell_position(group, head, at_head=True)
 
     @staticmethod
     def stage_release(tx: Transaction, session: Session, now: int) -> None:
@@ -435,6 +442,7 @@ class RoutingService:
         if group is None:
             return 0
         assigned = 0
+        entry: QueueEntry | None = None
         for _ in range(_DRAIN_LIMIT):
             entry = q.head(group_id)
             if entry is None:
@@ -464,8 +472,11 @@ class RoutingService:
                     break
             if not progressed:
                 break  # every candidate turned out full: the index catches up as their refreshes land
-        if assigned:
-            self.push_positions(group_id)
+            entry = None  # taken or changed: the next round reads the head again
+        if assigned and entry is not None:
+            # The queue moved: only the new head is told now (it is next); everyone's place is refreshed by
+            # the tick, so a move costs the same with 5,000 waiting as with 5.
+            self._tell_position(group, entry, at_head=True)
         return assigned
 
     def _drop_stale_entry(self, entry: QueueEntry) -> None:
@@ -481,22 +492,27 @@ class RoutingService:
 
     # -- positions -------------------------------------------------------------------------------
 
-    def push_positions(self, group_id: str, *, only: str | None = None, from_sk: str | None = None) -> int:
-        """Send each waiting visitor (``only`` one, or those at or behind ``from_sk``) its position and
-        estimated wait; returns how many frames went out."""
+    def _tell_position(self, group: Group, entry: QueueEntry, *, arrived: bool = False,
+                       at_head: bool = False) -> int:
+        """One waiting visitor's ``queue`` frame: its place (``at_head``: 1; an arrival: from the counters;
+        else counted), the group's counters and the estimate. Two reads at most, whatever the queue's length."""
+        state = q.state_of(group.group_id)
+        position = 1 if at_head else q.arrival_position(entry, state) if arrived else q.position(entry)
+        waiting = max(position, int(state.waiting or 0))
+        return self._presence.push(entry.visitor_id,
+                                   q.position_frame(entry, position, waiting, group, state, self._clock.now_ms()))
+
+    def refresh_positions(self, group_id: str) -> int:
+        """Send every waiting visitor its place and estimated wait (one read of the queue; the tick's
+        refresh); returns how many frames went out."""
         group = self._config().groups.get(group_id)
         if group is None:
             return 0
         waiting = q.entries(group_id)
         state = q.state_of(group_id)
         now = self._clock.now_ms()
-        frames: dict[str, dict[str, Any]] = {}
-        for index, entry in enumerate(waiting):
-            if only is not None and entry.session_id != only:
-                continue
-            if from_sk is not None and entry.sk < from_sk:
-                continue
-            frames[entry.visitor_id] = q.position_frame(entry, index + 1, len(waiting), group, state, now)
+        frames = {entry.visitor_id: q.position_frame(entry, index + 1, len(waiting), group, state, now)
+                  for index, entry in enumerate(waiting)}
         return self._presence.push_many(frames)
 
     # -- agents ----------------------------------------------------------------------------------
@@ -621,8 +637,8 @@ class RoutingService:
         self._presence.push(from_id, _former_view(session))
         for changed in {group_id, session.group_id} - {None}:
             self._dashboard.group_changed(str(changed))
-        if not self.drain(group_id):
-            self.push_positions(group_id, only=session.session_id)
+        self._tell_position(group, entry)
+        self.drain(group_id)
         if freed is not None and is_available(freed):
             self.drain_for(freed)
         return session
@@ -665,7 +681,7 @@ class RoutingService:
                     message="Sorry for the wait. You can keep your place or leave a message instead.").frame())
                 offered += 1
             # A safety net: whatever wake-up a queue might have missed, it moves within a minute.
-            if not self.drain(group.group_id):
-                self.push_positions(group.group_id)
+            self.drain(group.group_id)
+            self.refresh_positions(group.group_id)
         self._dashboard.publish(config)
         return {"timeout_offers": offered}

@@ -14,7 +14,7 @@ import pytest
 
 from chalicelib.auth.identity import Identity
 from chalicelib.channel.errors import ImError
-from chalicelib.config.model import ROUND_ROBIN, OverflowPolicy, QueuePolicy, RoutingConfig, Schedule, Span
+from chalicelib.config.model import ROUND_ROBIN, OverflowPolicy, QueuePolicy, RoutingConfig, Rule, Schedule, Span
 from chalicelib.platform.clock import SYSTEM_CLOCK
 from chalicelib.platform.clock import Clock as ServiceClock
 from chalicelib.routing.models import Agent, GroupState, Member, QueueEntry
@@ -23,7 +23,7 @@ from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 from chalicelib.wiring import Services, build
 from local import dynamodb_atomic
-from tests.conftest import RecordingSender, RecordingTimer, group, routing_config
+from tests.conftest import RecordingSender, RecordingTimer, count_aws_calls, group, routing_config
 
 
 @dataclass
@@ -274,7 +274,6 @@ def test_sticky_is_ignored_where_the_group_is_not_sticky(world: World) -> None:
 # -- rules and hours -------------------------------------------------------------------------------
 
 def test_rules_send_visitors_to_their_group(world: World) -> None:
-    from chalicelib.config.model import Rule
 
     use(world, routing_config(
         [group("general", ["alice"]), group("shoes", ["bob"]), group("vip", ["carol"])],
@@ -338,18 +337,51 @@ def test_positions_and_waits_reach_each_waiting_visitor_and_change_as_the_queue_
     vip = world.visitor(9, tier="vip")
     world.ask(vip)
     assert world.last("v_9", "queue")["position"] == 1
+    # Those behind learn of it at the next refresh (the tick), not from the arrival.
+    assert [world.last(v.user_id, "queue")["position"] for v in waiting] == [1, 2, 3]
+    world.svc.routing.tick()
     assert [world.last(v.user_id, "queue")["position"] for v in waiting] == [2, 3, 4]
     world.svc.sessions.end_session(alice, first.session_id)
     assert world.svc.sessions.current(vip).agent_id == "alice"  # type: ignore[union-attr]
-    assert [world.last(v.user_id, "queue")["position"] for v in waiting] == [1, 2, 3]
+    # The new head is told at once that it is next; the others at the tick.
+    assert [world.last(v.user_id, "queue")["position"] for v in waiting] == [1, 3, 4]
     assert world.last("v_9", "session")["session"]["status"] == "active"
-    # Leaving the queue moves those behind.
+    world.svc.routing.tick()
+    assert [world.last(v.user_id, "queue")["position"] for v in waiting] == [1, 2, 3]
+    # The head leaving the queue: the next one is told at once.
     world.svc.routing.leave_queue(waiting[0])
-    assert [world.last(v.user_id, "queue")["position"] for v in waiting[1:]] == [1, 2]
+    assert [world.last(v.user_id, "queue")["position"] for v in waiting[1:]] == [1, 3]
     assert world.last("v_1", "session")["session"]["status"] == "bot"
+    world.svc.routing.leave_queue(waiting[2])  # not the head: nobody is told
+    assert world.last("v_2", "queue")["position"] == 1
+    world.svc.routing.request_agent(waiting[1])  # asking again gives a fresh place
+    assert (world.last("v_2", "queue")["position"], world.last("v_2", "queue")["waiting"]) == (1, 1)
     with pytest.raises(ImError) as err:
         world.svc.routing.leave_queue(waiting[0])
     assert err.value.code == "not_found"
+
+
+def test_a_queue_move_costs_the_same_frames_and_aws_calls_with_40_waiting_as_with_4(world: World) -> None:
+    use(world, routing_config([group("small", ["alice"]), group("big", ["bob"])], default_capacity=1,
+                              rules=(Rule("small", "small", category=frozenset({"small"})),), default_group="big"))
+    agents = {"small": world.agent("alice"), "big": world.agent("bob")}
+    first = {name: world.ask(world.visitor(f"{name}-0", category=name))
+             for name in agents}
+    for name, waiting in (("small", 4), ("big", 40)):
+        for i in range(1, waiting + 1):
+            world.ask(world.visitor(f"{name}-{i}", category=name))
+    assert [int(GroupState.get(g).waiting) for g in ("small", "big")] == [4, 40]
+    calls = count_aws_calls()
+    cost = {}
+    for name, agent in agents.items():
+        posts = len(world.sender.posts)
+        calls()
+        world.svc.sessions.end_session(agent, first[name].session_id)
+        cost[name] = (len(world.sender.posts) - posts, calls())
+    assert world.svc.sessions.current(world.visitor("big-1", category="big")).status == "active"  # type: ignore[union-attr]
+    assert world.last("v_big-2", "queue")["position"] == 1
+    assert cost["small"][1] > 0
+    assert cost["big"] == cost["small"]
 
 
 def test_the_wait_estimate_is_unknown_with_nobody_online(world: World) -> None:
