@@ -1,5 +1,7 @@
-"""The direct DynamoDB serializer (local/moto_speed.py) answers exactly what moto's own walk answers: the
-same raw JSON body for every operation that returns items, on every attribute type, nested."""
+"""moto's overheads removed by local/moto_speed.py change no answer: the direct DynamoDB serializer writes the
+same raw JSON body as moto's own walk for every operation that returns items, on every attribute type, nested;
+item backups roll a transaction back as whole-table ones do; kept expression trees update as fresh parses do;
+and only DynamoDB requests go unsigned."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
@@ -193,3 +196,56 @@ def test_a_transaction_ends_in_the_same_state_as_under_moto_s_whole_table_backup
     assert ends[0] == ends[1]
     assert ends[1][0] == {"last condition": "TransactionCanceledException", "same item twice": "ValidationException",
                           "none": "done"}[failing]
+
+
+def test_a_kept_expression_tree_updates_as_a_fresh_parse_does(table: Any) -> None:
+    """One UpdateExpression, used again with other values on other items: the items end as under moto's parse
+    of every request, and an invalid expression is refused every time, not only the first."""
+    expression = "SET #a = :a, m.#in = :m ADD n :one REMOVE gone"
+
+    def run() -> list[Any]:
+        for i in range(3):
+            key = {"pk": {"S": "p"}, "sk": {"S": str(i)}}
+            table.put_item(TableName=TABLE, Item={**key, "n": {"N": "1"}, "gone": {"S": "x"}, "m": {"M": {}}})
+            for _ in range(2):
+                table.update_item(TableName=TABLE, Key=key, UpdateExpression=expression,
+                                  ExpressionAttributeNames={"#a": "a", "#in": "inner"},
+                                  ExpressionAttributeValues={":a": {"S": f"v{i}"}, ":m": {"N": str(i)},
+                                                             ":one": {"N": str(i + 1)}})
+        for _ in range(2):
+            with pytest.raises(ClientError, match="ValidationException"):
+                table.update_item(TableName=TABLE, Key={"pk": {"S": "p"}, "sk": {"S": "0"}},
+                                  UpdateExpression="SET #a = ", ExpressionAttributeNames={"#a": "a"})
+        items = _scan(table, TABLE)
+        for item in items:
+            table.delete_item(TableName=TABLE, Key={"pk": item["pk"], "sk": item["sk"]})
+        return items
+
+    slow = run()
+    moto_speed.install()
+    try:
+        fast = run()
+    finally:
+        moto_speed.uninstall()
+    assert fast == slow
+    assert [(i["a"]["S"], i["n"]["N"], i["m"]["M"]["inner"]["N"], "gone" in i) for i in fast] == [
+        ("v0", "3", "0", False), ("v1", "5", "1", False), ("v2", "7", "2", False)]
+
+
+def test_dynamodb_requests_go_unsigned_and_other_services_stay_signed() -> None:
+    from chalicelib.platform.aws import botocore_session
+
+    assert moto_speed.installed()
+    with mock_aws():
+        session = botocore_session()
+        seen: dict[str, Any] = {}
+        for service, call in (("dynamodb", lambda c: c.list_tables()), ("s3", lambda c: c.list_buckets())):
+            client = session.create_client(service, region_name="us-east-1")
+            client.meta.events.register(
+                "before-send", lambda request, service=service, **_: seen.setdefault(service, request.headers))
+            call(client)
+        assert "Authorization" not in seen["dynamodb"]
+        assert seen["s3"]["Authorization"].startswith(b"AWS4-HMAC-SHA256")
+        url = session.create_client("s3", region_name="us-east-1").generate_presigned_url(
+            "put_object", Params={"Bucket": "b", "Key": "k"})
+        assert "Signature=" in url

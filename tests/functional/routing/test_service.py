@@ -374,6 +374,7 @@ def test_a_queue_move_costs_the_same_frames_and_aws_calls_with_40_waiting_as_wit
     calls = count_aws_calls()
     cost = {}
     for name, agent in agents.items():
+        world.rebuild()  # each move on fresh services, as on a new container: the same caches to fill
         posts = len(world.sender.posts)
         calls()
         world.svc.sessions.end_session(agent, first[name].session_id)
