@@ -42,7 +42,7 @@ from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
-from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 
 _STRINGS = ("S", "N")
 _STRING_SETS = ("SS", "NS")
@@ -178,7 +178,7 @@ def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, 
         _transaction.items = False
 
 
-_original_make = UpdateExpressionParser.make.__func__  # type: ignore[attr-defined]
+_original_make = UpdateExpressionParser.make.__func__
 _parsed: dict[str, Any] = {}
 _MAX_PARSED = 4096  # expressions are pynamodb's, a few hundred at most; the bound is against a generator
 
@@ -207,7 +207,7 @@ def install() -> None:
     setattr(responses, "method_names_from_class", _method_names)  # noqa: B010 (moto does not export it)
     setattr(dynamodb_models, "copy", _TransactionCopy())  # noqa: B010
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
-    UpdateExpressionParser.make = classmethod(_make)  # type: ignore[method-assign, assignment]
+    UpdateExpressionParser.make = classmethod(_make)
     if _UNSIGNED_DYNAMODB not in handlers.BUILTIN_HANDLERS:
         handlers.BUILTIN_HANDLERS.append(_UNSIGNED_DYNAMODB)
 
@@ -221,6 +221,6 @@ def uninstall() -> None:
     setattr(responses, "method_names_from_class", method_names_from_class)  # noqa: B010
     setattr(dynamodb_models, "copy", copy)  # noqa: B010
     DynamoDBBackend.transact_write_items = _original_transact_write_items  # type: ignore[method-assign]
-    UpdateExpressionParser.make = classmethod(_original_make)  # type: ignore[method-assign, assignment]
+    UpdateExpressionParser.make = classmethod(_original_make)
     if _UNSIGNED_DYNAMODB in handlers.BUILTIN_HANDLERS:
         handlers.BUILTIN_HANDLERS.remove(_UNSIGNED_DYNAMODB)
