@@ -516,7 +516,7 @@ def well_formed() -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
 def test_well_formed_frames_with_real_ids(world: World) -> None:
     # No shrinking: the world has moved on since a failure, so replaying it would not fail the same way (the
     # failing frame is in the assertion's message).
-    @settings(SETTINGS, max_examples=1000, phases=[Phase.explicit, Phase.generate])
+    @settings(SETTINGS, max_examples=examples(1500), phases=[Phase.explicit, Phase.generate])
     @given(sent=well_formed())
     def run(sent: tuple[str, dict[str, Any]]) -> None:
         world.ready()
@@ -524,7 +524,7 @@ def test_well_formed_frames_with_real_ids(world: World) -> None:
         world.run(conn, json.dumps(resolved(frame, ids_of(world))))
 
     run()
-    assert world.frames >= 1000
+    assert world.frames >= examples(1500)
     # The frames reached the services: every kind of well-formed frame was carried out at least once.
     assert {a for a in ACTIONS if world.answered(a) == 0} == {"ping"}  # (answered after every frame)
 
