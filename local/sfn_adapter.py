@@ -13,6 +13,9 @@ moto offers no hook for any of this, so this module is the one place that reache
 - Parsed JSONPath expressions are cached (see ``_cached_jsonpath``).
 - Every Task built a new boto3 client (about 40% of the local stack's CPU under load, mostly loading
   botocore's endpoint data); clients are thread-safe, so one per (region, service) is kept.
+
+``scale_time`` (tests only) makes the engine's waits, Retry intervals and Wait states, pass faster and records
+each one asked for: a test of a retry policy then checks the intervals instead of sleeping through them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import io
 import json
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -30,12 +34,14 @@ from botocore.exceptions import ClientError
 from jsonpath_ng.ext.parser import parse as jsonpath_ext_parse
 from jsonpath_ng.parser import parse as jsonpath_parse
 from moto.stepfunctions.parser.asl.component.common.path import result_path
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (  # noqa: F401
     # Imported so that their ``boto_client_for`` bindings exist to be replaced (the engine imports them lazily).
     state_task_service_aws_sdk,
     state_task_service_dynamodb,
 )
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 
@@ -144,8 +150,47 @@ def install(functions: Mapping[str, LambdaHandler]) -> None:
     result_path.parse = _cached_result_path  # type: ignore[attr-defined]
 
 
+_original_wait_interval = WaitFunction._wait_interval
+_real_time = time  # what moto's retrier sleeps with
+
+
+class _ScaledTime:
+    """``time`` as the engine's retrier sees it: each sleep recorded, then slept ``scale`` times as long."""
+
+    def __init__(self, scale: float, waits: list[float]) -> None:
+        self.scale = scale
+        self.waits = waits
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_real_time, name)
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        _real_time.sleep(seconds * self.scale)
+
+
+def scale_time(scale: float) -> list[float]:
+    """The engine's Retry intervals and Wait states last ``scale`` times as long (1 puts real time back);
+    returns the list that records every wait asked for, in seconds as the definition says."""
+    waits: list[float] = []
+    if scale == 1:
+        setattr(retrier_decl, "time", _real_time)  # noqa: B010 (moto does not export it)
+        WaitFunction._wait_interval = _original_wait_interval  # type: ignore[method-assign]
+        return waits
+
+    def wait_interval(self: WaitFunction, env: Any, wait_seconds: int) -> None:
+        waits.append(wait_seconds)
+        if wait_seconds > 0:
+            env.program_state_event.wait(wait_seconds * scale)  # set when the execution is stopped
+
+    setattr(retrier_decl, "time", _ScaledTime(scale, waits))  # noqa: B010
+    WaitFunction._wait_interval = wait_interval  # type: ignore[method-assign]
+    return waits
+
+
 def uninstall() -> None:
-    """Give the engine back its own client factory and parser."""
+    """Give the engine back its own client factory, parser and clock."""
+    scale_time(1)
     for module in _engine_modules():
         module.boto_client_for = _original_client_for
     AmazonStateLanguageParser.parse = staticmethod(_original_parse)  # type: ignore[method-assign]

@@ -50,6 +50,7 @@ def world(aws: None, sender: RecordingSender, timer: RecordingTimer) -> World:
 def step(world: World) -> Iterator[FaultyStep]:
     faulty = FaultyStep(world)
     sfn_adapter.install({"delivery_step": faulty})
+    sfn_adapter.scale_time(0.01)
     yield faulty
     sfn_adapter.uninstall()
 

@@ -29,6 +29,7 @@ class RecordingStep:
         self.fail_with: Exception | None = None
         self.service_errors: list[str] = []  # the Lambda service refuses the next calls with these codes
         self.on_call: Callable[[], None] | None = None
+        self.waits: list[float] = []  # the engine's waits asked for, in seconds (each lasts a hundredth)
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.calls.append((event["op"], event["sk"], event["attempt"]))
@@ -45,6 +46,7 @@ class RecordingStep:
 def step(aws: None) -> Iterator[RecordingStep]:
     recorder = RecordingStep()
     sfn_adapter.install({"delivery_step": recorder})
+    recorder.waits = sfn_adapter.scale_time(0.01)
     yield recorder
     sfn_adapter.uninstall()
 
@@ -122,6 +124,8 @@ def test_lambda_service_errors_are_retried_and_the_delivery_goes_on(step: Record
     assert statuses(settle(start(delivery_machine(), "m#5"))) == ["SUCCEEDED"]
     # Three refused calls, then the same resend succeeds; the message ends as usual.
     assert step.calls == [("resend", "m#5", 1)] * 4 + [("resend", "m#5", 2), ("fail", "m#5", 3)]
+    # The ACK wait; the refused calls retried after 1, 2 and 4 s (backoff 2); then each attempt's ACK wait.
+    assert step.waits == [1, 1, 2, 4, 1, 1]
 
 
 def test_an_acked_message_is_left_alone_by_the_direct_end(step: RecordingStep) -> None:
@@ -152,6 +156,7 @@ def test_a_failing_lifecycle_step_is_tried_again_later(aws: None) -> None:
         return {**event, "done": True}
 
     sfn_adapter.install({"lifecycle_step": step})
+    waits = sfn_adapter.scale_time(0.01)
     try:
         arn = create_machine(render("lifecycle", {"LifecycleStepFunctionArn": LIFECYCLE_ARN}), name="lifecycle",
                              kind="STANDARD")
@@ -165,6 +170,8 @@ def test_a_failing_lifecycle_step_is_tried_again_later(aws: None) -> None:
     assert described["status"] == "SUCCEEDED"
     assert len(calls) == 4
     assert calls[-1] == state
+    # Sleep 1 s; the failing step retried after 2 and 4 s (TaskFailed: 2 s, backoff 2); RetryLater 1 s.
+    assert waits == [1, 2, 4, 1]
 
 
 def test_many_concurrent_executions_settle_independently(step: RecordingStep) -> None:
