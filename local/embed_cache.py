@@ -3,15 +3,31 @@ embed the same knowledge base again. Keyed by the text's SHA-256 and the model; 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from chalicelib.faq.embed import Embedder, Vector
+
+
+@contextlib.contextmanager
+def filling(path: Path) -> Iterator[None]:
+    """Held by a process while it reads and fills the cache at ``path`` (a lock file beside it): stacks that
+    start at once on a cold cache (the test workers of a fresh clone) then embed the knowledge base once
+    between them, not once each, and the later ones read the vectors the first saved."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class CachingEmbedder:

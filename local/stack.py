@@ -415,7 +415,7 @@ def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
     from chalicelib.faq.kb import KnowledgeBase, search_backend
     from chalicelib.faq.store import FaqStore
     from chalicelib.faq.transfer import Source, plan_import
-    from local.embed_cache import CachingEmbedder
+    from local.embed_cache import CachingEmbedder, filling
 
     cache = Path(os.environ.get("LOCAL_EMBED_CACHE") or ROOT / ".local" / "embed-cache.npz")
     embedder = CachingEmbedder(default_embedder(), cache)
@@ -428,9 +428,10 @@ def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
         kb.store.put_many(demo)
         kb.save_robot_settings({"suggested_questions": list(DEMO_SUGGESTED_QUESTIONS),
                                 "synonyms": [list(g) for g in DEMO_SYNONYMS]})
-    indexed = kb.rebuild(demo)  # the demo FAQs are all an empty table now holds: no need to read them back
+    with filling(cache):
+        indexed = kb.rebuild(demo)  # the demo FAQs are all an empty table now holds: no need to read them back
+        embedder.save()
     imported = len(demo or ())
-    embedder.save()
     return imported, indexed
 
 
