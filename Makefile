@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Compiled modules are kept (in __pycache__, ignored by git) even where the environment asks Python not to write
+# them: without them every test process compiled the project and rewrote the tests' asserts again (about 7 s of
+# CPU each), and `make run` compiled the project at every start.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run test lint typecheck imports bench clean chromium config-push faq-eval faq-import package
 
@@ -70,3 +74,4 @@ package: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .local .mypy_cache .ruff_cache .pytest_cache
+	find . -name __pycache__ -not -path "./.venv/*" -prune -exec rm -rf {} +
