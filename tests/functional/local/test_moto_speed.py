@@ -247,5 +247,23 @@ def test_dynamodb_requests_go_unsigned_and_other_services_stay_signed() -> None:
         assert "Authorization" not in seen["dynamodb"]
         assert seen["s3"]["Authorization"].startswith(b"AWS4-HMAC-SHA256")
         url = session.create_client("s3", region_name="us-east-1").generate_presigned_url(
-            "put_object", Params={"Bucket": "b", "Key": "k"})
+            "put_object", Params={"Bucket": "speed-uploads", "Key": "k"})
         assert "Signature=" in url
+
+
+def test_moto_answers_plain_http_calls_after_every_start() -> None:
+    """The callbacks built once serve every later ``mock_aws`` start: a presigned upload through ``requests``
+    reaches moto each time, and as many callbacks are registered as moto's own start registers."""
+    import requests
+    from moto.backend_index import backend_url_patterns
+    from moto.core.models import RESPONSES_METHODS, responses_mock
+
+    assert moto_speed.installed()
+    for start in range(2):
+        with mock_aws():
+            assert len(responses_mock.registered()) == len(RESPONSES_METHODS) * (len(backend_url_patterns) + 1)
+            s3 = boto3.client("s3", region_name="us-east-1")
+            s3.create_bucket(Bucket="speed-uploads")
+            url = s3.generate_presigned_url("put_object", Params={"Bucket": "speed-uploads", "Key": "k"})
+            assert requests.put(url, data=f"upload {start}".encode(), timeout=5).status_code == 200
+            assert s3.get_object(Bucket="speed-uploads", Key="k")["Body"].read() == f"upload {start}".encode()
