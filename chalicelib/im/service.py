@@ -151,11 +151,15 @@ class ImService:
         message_sent()
         if msg.status == STORED:
             # The recipient may have come back between that look and the save, and resumed before the save:
-            # look again, the same way, once the message is there (a resume from now on finds it); if it is
-            # back, deliver. A visitor is back when its session says so (the push then finds its connections).
+            # look again once the message is there (a resume from now on finds it); if it is back, deliver.
+            # A visitor is back when its session says so, or when it has a connection: a departure's mark can
+            # land after the reconnect that ended it (visitor_gone clears it again a moment later).
             if to_visitor:
                 latest = self._sessions.get(frame.session_id)
                 back, conns = latest is not None and latest.visitor_away_at is None, None
+                if not back:
+                    conns = self._presence.connections_of(recipient_id)
+                    back = bool(conns)
             else:
                 conns = self._presence.connections_of(recipient_id)
                 back = bool(conns)

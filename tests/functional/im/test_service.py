@@ -272,6 +272,26 @@ def test_an_agent_goes_offline_with_its_last_connection(chat: Chat) -> None:
     assert (agent.status, agent.active) == ("offline", 1)  # its open session stays with it
 
 
+def test_a_reply_sent_while_a_late_departure_mark_stands_reaches_the_connected_visitor(
+        aws: None, sender: RecordingSender, timer: RecordingTimer) -> None:
+    """The visitor reconnected and resumed, then its old connection's departure marked the session away (the two
+    handlers run side by side; visitor_gone clears the mark again a moment later). A reply in that moment is
+    judged "away": it must still reach the connection the visitor has, not wait for a resume that already ran."""
+    svc = build(sender, timer, config=lambda: CONFIG, session_timer=RecordingSessionTimer())
+    svc.presence.connect("ca1", AGENT)
+    svc.routing.agent_connected(AGENT)
+    session = svc.sessions.current_or_new(VISITOR, svc.presence.connect("cv1", VISITOR))
+    assert svc.routing.request_agent(VISITOR).agent_id == AGENT.user_id
+    svc.presence.connect("cv2", VISITOR)  # the reconnect, already resumed
+    assert svc.im.resume(VISITOR, session.session_id, 0)["messages"] == []
+    Session(session.session_id).update(actions=[Session.visitor_away_at.set(1)])  # the late mark
+    svc.im.send(AGENT, "ca1", SendFrame(session.session_id, "a1", "text", {"text": "your parcel left today"}))
+    assert [f["message"]["content"]["text"] for f in sender.frames("cv2", "message")] == ["your parcel left today"]
+    assert Message.get(session.session_id, message_sk(1)).status == "pending"  # its ACK makes it delivered
+    assert timer.started == [(session.session_id, message_sk(1), 1)]
+    assert sender.frames("ca1", "stored") == []
+
+
 def test_a_reply_kept_while_the_visitor_came_back_and_resumed_is_delivered_not_left_kept(
         aws: None, sender: RecordingSender, timer: RecordingTimer) -> None:
     """The race of a reply and a returning visitor: the reply is judged "visitor away" and, before it is saved,
