@@ -154,16 +154,10 @@ class ImService:
             # look again once the message is there (a resume from now on finds it); if it is back, deliver.
             # A visitor is back when its session says so, or when it has a connection: a departure's mark can
             # land after the reconnect that ended it (visitor_gone clears it again a moment later).
-            if to_visitor:
-                latest = self._sessions.get(frame.session_id)
-                back, conns = latest is not None and latest.visitor_away_at is None, None
-                if not back:
-                    conns = self._presence.connections_of(recipient_id)
-                    back = bool(conns)
-            else:
-                conns = self._presence.connections_of(recipient_id)
-                back = bool(conns)
-            if not back:
+            latest = self._sessions.get(frame.session_id) if to_visitor else None
+            back = latest is not None and latest.visitor_away_at is None
+            conns = None if back else self._presence.connections_of(recipient_id)
+            if not (back or conns):
                 if companion is not None:
                     companion.cancel()
                 self._presence.post(connection_id, self.stored_frame(msg), caller.user_id)

@@ -401,8 +401,10 @@ class RoutingService:
         """``session`` left its place: if it was the head, the new head is told it is next."""
         self._dashboard.group_changed(str(session.group_id))
         group = self._config().groups.get(str(session.group_id))
-        head = q.head(str(session.group_id)) if group is not None and session.queue_sk else None
-        if group is not None and head is not None and str(session.queue_sk) < head.sk:
+        if group is None or not session.queue_sk:
+            return
+        head = q.head(group.group_id)
+        if head is not None and session.queue_sk < head.sk:
             self._tell_position(group, head, at_head=True)
 
     @staticmethod
