@@ -96,11 +96,15 @@ async def _everything_is_back(stack: Stack, before: dict[str, Any]) -> None:
         await agent.request({"action": "hello"}, "welcome")
         resumed = await agent.request({"action": "resume", "session_id": sid, "after_seq": 0}, "resumed")
         assert [m["content"]["text"] for m in resumed["messages"]][-1] == "unacked"
-        await visitor.wait_for(lambda p: bool(p.by_event["delivered"]))  # the agent's ACK of the kept one
+        kept = after[4]["message_id"]  # the agent's ACK of the kept one tells the visitor it was delivered
+        await agent.send({"action": "ack", "message_id": kept})
+        await visitor.wait_for(lambda p: any(f["message_id"] == kept for f in p.by_event["delivered"]))
 
         # The chat goes on: the next message takes the next number, never one handed out before the crash.
         await visitor.text(sid, "after the crash", client_msg_id="cm-5")
         await _wait_for_text(agent, "after the crash")
+        # History shows it once the agent's ACK has landed (it leaves pending messages out).
+        await visitor.wait_for(lambda p: any(f.get("client_msg_id") == "cm-5" for f in p.by_event["delivered"]))
         new = [m for m in await history(http, stack, vtoken, sid) if m["content"]["text"] == "after the crash"]
         assert len(new) == 1 and new[0]["seq"] > max(m["seq"] for m in after)
         assert new[0]["message_id"] not in {m["message_id"] for m in after}
