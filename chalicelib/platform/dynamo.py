@@ -7,7 +7,9 @@ depending on how a library would have reordered the items.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -16,10 +18,19 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 
+from chalicelib.platform.observability import transaction_retried
 from chalicelib.settings import get_settings
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 CONFLICT = "TransactionConflict"
+# Cancellation reasons that say "not now" rather than "no": nothing was written, so the same request may go
+# again. (Throttled single requests are retried by botocore itself.)
+RETRYABLE = frozenset({CONFLICT, "ThrottlingError", "ProvisionedThroughputExceeded"})
+# Full-jitter exponential backoff: attempt n sleeps uniformly in [0, min(cap, base * 2**n)], so transactions
+# that collided on an item (a hot group's counters, an agent two arrivals want) do not collide again in step.
+RETRY_ATTEMPTS = 6
+_BACKOFF_BASE_S = 0.015
+_BACKOFF_CAP_S = 0.5
 
 
 @lru_cache(maxsize=1)
@@ -41,10 +52,20 @@ def is_condition_failed(err: Exception) -> bool:
     return getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
-class Transaction:
-    """One TransactWriteItems request whose items carry labels (an unlabelled item gets a numbered one)."""
+def backoff_seconds(attempt: int, rand: Callable[[float, float], float] = random.uniform) -> float:
+    return rand(0, min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2 ** attempt))
 
-    def __init__(self) -> None:
+
+class Transaction:
+    """One TransactWriteItems request whose items carry labels (an unlabelled item gets a numbered one).
+
+    A cancellation for a conflict or throttling alone is retried with jittered backoff, up to RETRY_ATTEMPTS
+    sends in all; one with a failed condition is not (the caller decides what that means)."""
+
+    def __init__(self, dispatch: Callable[[str, dict[str, Any]], Any] | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._dispatch = dispatch
+        self._sleep = sleep
         self._labels: list[str] = []
         self._items: list[dict[str, Any]] = []
         self._versioned: list[Any] = []
@@ -72,10 +93,18 @@ class Transaction:
     def commit(self) -> None:
         if not self._items:
             return
-        try:
-            connection().dispatch("TransactWriteItems", {"TransactItems": self._items})
-        except (BotoCoreError, ClientError) as err:
-            raise TransactWriteError("Failed to write transaction items", err) from err
+        dispatch = self._dispatch or connection().dispatch
+        for attempt in range(RETRY_ATTEMPTS):
+            try:
+                dispatch("TransactWriteItems", {"TransactItems": self._items})
+                break
+            except (BotoCoreError, ClientError) as err:
+                error = TransactWriteError("Failed to write transaction items", err)
+                codes = {c for c in cancellation_codes(error) if c}
+                if not codes or not codes <= RETRYABLE or attempt + 1 == RETRY_ATTEMPTS:
+                    raise error from err
+            transaction_retried()
+            self._sleep(backoff_seconds(attempt))
         for model in self._versioned:  # as pynamodb's own transactions do: the local copy's version moves on
             model.update_local_version_attribute()
 

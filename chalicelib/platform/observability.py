@@ -114,6 +114,11 @@ def message_left() -> None:
     count(ROUTING, "MessagesLeft")
 
 
+def transaction_retried() -> None:
+    """A transaction was cancelled by a conflict or throttling and sent again (a hot item: see capacity.md)."""
+    count("dynamodb", "TransactionsRetried")
+
+
 # -- correlation ----------------------------------------------------------------------------------
 
 def correlate(**keys: str | None) -> None:

@@ -156,8 +156,9 @@ class Dashboard:
         config = self._config()
         now = self._clock.now_ms()
         groups = []
+        states = q.states_of(config.groups)
         for group in config.groups.values():
-            state = q.state_of(group.group_id)
+            state = states[group.group_id]
             figures = group_counters(group, state)
             waits = [max(0, now - int(e.requested_at)) // 1000 for e in q.entries(group.group_id)]
             members = list(Member.query(group.group_id))

@@ -10,6 +10,8 @@ capacity, so a stale index entry can cost a retry but never an extra session.
 
 from __future__ import annotations
 
+import zlib
+
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -77,7 +79,14 @@ class Member(Model):
 
 
 class GroupState(Model):
-    """Per-group counters kept in the same writes that change them (no counting on read)."""
+    """Per-group counters kept in the same writes that change them (no counting on read).
+
+    A group's counters are the sum of COUNTER_SHARDS + 1 items: the group's own item (agents' online capacity,
+    changed when agents come and go, and the alert mark) and its shards (``{group_id}#{k}``), which take the
+    changes that come with every visitor (arrival, assignment, close, rating, overflow). One item per group
+    would sit in every arrival's transaction: about 1,000 WCU a second, DynamoDB's limit per key, is reached
+    near 125 visitors a second, and concurrent transactions on it conflict. A shard may go negative (a
+    visitor queued on one shard is served on another); only the sum means anything."""
 
     Meta = meta("group-state")
     group_id = UnicodeAttribute(hash_key=True)
@@ -95,6 +104,22 @@ class GroupState(Model):
     csat_count = NumberAttribute(default=0)
     # Only on the DASHBOARD item: connections of supervisors watching the dashboard.
     subscribers = UnicodeSetAttribute(null=True)
+
+
+COUNTER_SHARDS = 8
+ADDITIVE = ("waiting", "online_agents", "online_capacity", "assigned", "active", "wait_ms_total", "handled",
+            "handle_ms_total", "overflow_events", "csat_sum", "csat_count")
+
+
+def counter(group_id: str, session_id: str) -> GroupState:
+    """The shard a change that comes with ``session_id`` goes to (any shard would do: spreading by session
+    keeps a hot group's writes on COUNTER_SHARDS keys)."""
+    return GroupState(f"{group_id}#{zlib.crc32(session_id.encode()) % COUNTER_SHARDS}")
+
+
+def counter_keys(group_id: str) -> list[str]:
+    """The items whose sum is the group's counters."""
+    return [group_id, *(f"{group_id}#{k}" for k in range(COUNTER_SHARDS))]
 
 
 DASHBOARD = "#dashboard"  # the GroupState key holding the dashboard's subscribers

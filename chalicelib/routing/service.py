@@ -43,6 +43,7 @@ from chalicelib.routing.models import (
     GroupState,
     Member,
     QueueEntry,
+    counter,
     queue_sk,
 )
 from chalicelib.routing.rules import Visitor, route
@@ -231,8 +232,7 @@ class RoutingService:
         return None
 
     def _record_overflow(self, group: Group, reason: str, to: Group | None, session: Session, now: int) -> None:
-        state = GroupState(group.group_id)
-        state.update(actions=[GroupState.overflow_events.add(1)])
+        counter(group.group_id, session.session_id).update(actions=[GroupState.overflow_events.add(1)])
         session_overflowed()
         logger.info("overflow", extra={"group_id": group.group_id, "reason": reason,
                                        "to": to.group_id if to else None, "session_id": session.session_id})
@@ -340,7 +340,7 @@ class RoutingService:
         if entry is not None:
             tx.delete(QueueEntry(group.group_id, entry.sk), condition=QueueEntry.sk.exists(), label="entry")
             counters.insert(0, GroupState.waiting.add(-1))
-        tx.update(GroupState(group.group_id), counters, label="counters")
+        tx.update(counter(group.group_id, session_id), counters, label="counters")
         try:
             tx.commit()
         except TransactWriteError as err:
@@ -375,7 +375,7 @@ class RoutingService:
             with transaction() as tx:
                 tx.put(entry, condition=QueueEntry.sk.does_not_exist())
                 self._sessions.stage_enqueue(tx, session, group.group_id, entry.sk, requested_at, now, rule)
-                tx.update(GroupState(group.group_id), actions=[GroupState.waiting.add(1)])
+                tx.update(counter(group.group_id, session.session_id), actions=[GroupState.waiting.add(1)])
         except TransactWriteError as err:
             if not is_condition_failed(err):
                 raise
@@ -395,7 +395,7 @@ class RoutingService:
     @staticmethod
     def stage_dequeue(tx: Transaction, session: Session) -> None:
         tx.delete(QueueEntry(str(session.group_id), str(session.queue_sk)), condition=QueueEntry.sk.exists())
-        tx.update(GroupState(str(session.group_id)), actions=[GroupState.waiting.add(-1)])
+        tx.update(counter(str(session.group_id), session.session_id), actions=[GroupState.waiting.add(-1)])
 
     def dequeued(self, session: Session) -> None:
         """``session`` left its place: if it was the head, the new head is told it is next."""
@@ -412,7 +412,7 @@ class RoutingService:
         tx.update(Agent(str(session.agent_id)), actions=_slot_freed(now), condition=Agent.active > 0)
         if session.group_id:
             handled_ms = max(0, now - int(session.assigned_at or now))
-            tx.update(GroupState(session.group_id), actions=[
+            tx.update(counter(session.group_id, session.session_id), actions=[
                 GroupState.handled.add(1), GroupState.handle_ms_total.add(handled_ms), GroupState.active.add(-1),
             ])
 
@@ -427,12 +427,13 @@ class RoutingService:
     def agent_ref(self, agent_id: str) -> dict[str, Any] | None:
         return _agent_ref(self._agents.get(agent_id))
 
-    def stage_rating(self, tx: Transaction, agent_id: str | None, group_id: str | None, stars: int) -> None:
+    def stage_rating(self, tx: Transaction, session: Session, stars: int) -> None:
         """A survey answer counts for the session's agent and group, in the answer's own transaction."""
-        if agent_id:
-            tx.update(Agent(agent_id), actions=[Agent.csat_sum.add(stars), Agent.csat_count.add(1)])
-        if group_id:
-            tx.update(GroupState(group_id), actions=[GroupState.csat_sum.add(stars), GroupState.csat_count.add(1)])
+        if session.agent_id:
+            tx.update(Agent(session.agent_id), actions=[Agent.csat_sum.add(stars), Agent.csat_count.add(1)])
+        if session.group_id:
+            tx.update(counter(session.group_id, session.session_id),
+                      actions=[GroupState.csat_sum.add(stars), GroupState.csat_count.add(1)])
 
     def drain(self, group_id: str, freed: Agent | None = None) -> int:
         """Assign the group's queue, head first, to free agents while both last; returns how many.
@@ -487,7 +488,7 @@ class RoutingService:
             with transaction() as tx:
                 self._sessions.stage_not_waiting_under(tx, entry.session_id, entry.sk)
                 tx.delete(QueueEntry(entry.group_id, entry.sk), condition=QueueEntry.sk.exists())
-                tx.update(GroupState(entry.group_id), actions=[GroupState.waiting.add(-1)])
+                tx.update(counter(entry.group_id, entry.session_id), actions=[GroupState.waiting.add(-1)])
         except TransactWriteError as err:
             if not is_condition_failed(err):
                 raise
@@ -622,11 +623,11 @@ class RoutingService:
                 tx.put(entry, condition=QueueEntry.sk.does_not_exist())
                 # Back to its own group: one write for both counts (a transaction touches an item once).
                 same_group = session.group_id == group_id
-                tx.update(GroupState(group_id), actions=[
+                tx.update(counter(group_id, session.session_id), actions=[
                     GroupState.waiting.add(1), *([GroupState.active.add(-1)] if same_group else [])])
                 tx.update(Agent(from_id), actions=_slot_freed(now), condition=Agent.active > 0)
                 if session.group_id and not same_group:
-                    tx.update(GroupState(session.group_id), actions=[GroupState.active.add(-1)])
+                    tx.update(counter(session.group_id, session.session_id), actions=[GroupState.active.add(-1)])
         except TransactWriteError as err:
             if not is_condition_failed(err):
                 raise

@@ -26,7 +26,7 @@ from chalicelib.sessions.service import SessionService, survey_json
 class Ratings(Protocol):
     """Where an answer is counted (routing's agent and group CSAT counters; chalicelib/routing implements it)."""
 
-    def stage_rating(self, tx: Transaction, agent_id: str | None, group_id: str | None, stars: int) -> None: ...
+    def stage_rating(self, tx: Transaction, session: Session, stars: int) -> None: ...
 
 
 class SurveyService:
@@ -56,7 +56,7 @@ class SurveyService:
                     *([Session.rating_comment.set(comment)] if comment else []), Session.rated_at.set(now),
                 ], condition=(Session.visitor_id == visitor.user_id) & Session.survey_sent_at.exists()
                     & Session.rated_at.does_not_exist() & (Session.survey_expires_at >= now))
-                self._ratings.stage_rating(tx, session.agent_id, session.group_id, stars)
+                self._ratings.stage_rating(tx, session, stars)
         except TransactWriteError as err:
             if not is_condition_failed(err):
                 raise

@@ -16,7 +16,8 @@ from chalicelib.auth.identity import Identity
 from chalicelib.edge.frames import handle_frame
 from chalicelib.im.models import MESSAGE_SK_PREFIX, Message
 from chalicelib.im.schemas import MessageRef
-from chalicelib.routing.models import Agent, GroupState, QueueEntry
+from chalicelib.routing import queue as q
+from chalicelib.routing.models import Agent, QueueEntry
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 from chalicelib.wiring import Services, build
@@ -95,7 +96,7 @@ def test_every_third_request_throttled_changes_no_outcome(svc: Services, sender:
     states = [Session.get(sid, consistent_read=True) for _, sid in sessions]
     assert sorted(s.status for s in states) == [sm.ACTIVE] * 6 + [sm.WAITING] * 2
     assert int(Agent.get("alice").active) + int(Agent.get("bob").active) == 6
-    assert int(GroupState.get("general").waiting) == 2 == QueueEntry.count("general")
+    assert int(q.state_of("general").waiting) == 2 == QueueEntry.count("general")
     who, sid = next((w, s.session_id) for (w, _), s in zip(sessions, states, strict=True) if s.status == sm.ACTIVE)
     agent = alice if Session.get(sid).agent_id == "alice" else bob
     for i in range(10):

@@ -17,6 +17,7 @@ from chalicelib.channel.errors import ImError
 from chalicelib.config.model import ROUND_ROBIN, OverflowPolicy, QueuePolicy, RoutingConfig, Rule, Schedule, Span
 from chalicelib.platform.clock import SYSTEM_CLOCK
 from chalicelib.platform.clock import Clock as ServiceClock
+from chalicelib.routing import queue as q
 from chalicelib.routing.models import Agent, GroupState, Member, QueueEntry
 from chalicelib.routing.service import left_message_json
 from chalicelib.sessions import models as sm
@@ -176,7 +177,7 @@ def test_200_arrivals_at_once_fill_exactly_the_online_capacity_and_queue_the_res
     use(world, routing_config([group("general", agents)], default_capacity=5))
     for agent_id in agents:
         world.agent(agent_id)
-    assert int(GroupState.get("general").online_capacity) == 50
+    assert int(q.state_of("general").online_capacity) == 50
     visitors = [world.visitor(i, tier="vip" if i % 10 == 3 else None) for i in range(200)]
     world.rebuild(real_clock=True)  # arrival order is the order requests reach the service
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -195,7 +196,7 @@ def test_200_arrivals_at_once_fill_exactly_the_online_capacity_and_queue_the_res
     assert classes == sorted(classes, reverse=True)  # every waiting VIP ahead of everyone else
     within = [(stored[sid].visitor_id not in vip, int(stored[sid].requested_at), sid) for sid in order]
     assert within == sorted(within)  # arrival order within each class
-    assert int(GroupState.get("general", consistent_read=True).waiting) == 150
+    assert int(q.state_of("general").waiting) == 150
 
     # Sessions end one at a time: each frees a slot that goes at once to the head of the queue.
     for s in active:
@@ -206,7 +207,22 @@ def test_200_arrivals_at_once_fill_exactly_the_online_capacity_and_queue_the_res
     assert assigned_at == sorted(assigned_at)  # served in queue order
     assert queue_order("general") == order[50:]
     assert all(active_of(a) == 5 for a in agents)
-    assert int(GroupState.get("general", consistent_read=True).waiting) == 100
+    assert int(q.state_of("general").waiting) == 100
+
+
+def test_a_groups_visitors_spread_its_counter_writes_over_its_shards(world: World) -> None:
+    use(world, routing_config([group("general", ["alice"])], default_capacity=2))
+    world.agent("alice")
+    visitors = [world.visitor(i) for i in range(40)]
+    for v in visitors:
+        world.ask(v)
+    shards = {item.group_id: item for item in GroupState.scan() if item.group_id.startswith("general#")}
+    # Every arrival wrote one shard, not the group's one item: no key takes most of a hot group's writes.
+    per_shard = sorted(int(item.waiting or 0) + int(item.assigned or 0) for item in shards.values())
+    assert sum(per_shard) == 40 and len(per_shard) >= 6 and per_shard[-1] <= 15
+    assert GroupState.get("general").waiting in (None, 0)  # the group's own item: agents' capacity only
+    state = q.state_of("general")
+    assert (int(state.waiting), int(state.assigned), int(state.online_capacity)) == (38, 2, 2)
 
 
 def test_concurrent_drains_never_assign_a_session_twice_or_exceed_capacity(world: World, atomic_moto: None) -> None:
@@ -214,7 +230,7 @@ def test_concurrent_drains_never_assign_a_session_twice_or_exceed_capacity(world
     visitors = [world.visitor(i) for i in range(20)]
     for v in visitors:
         world.ask(v)
-    assert int(GroupState.get("general").waiting) == 20
+    assert int(q.state_of("general").waiting) == 20
     for name in ("alice", "bob"):
         world.agent(name)  # each comes online and drains
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -222,7 +238,7 @@ def test_concurrent_drains_never_assign_a_session_twice_or_exceed_capacity(world
     active = [s for s in Session.scan() if s.status == sm.ACTIVE]
     assert len(active) == 6
     assert (active_of("alice"), active_of("bob")) == (3, 3)
-    assert int(GroupState.get("general", consistent_read=True).waiting) == 14
+    assert int(q.state_of("general").waiting) == 14
     assert len(queue_order("general")) == 14
 
 
@@ -370,7 +386,7 @@ def test_a_queue_move_costs_the_same_frames_and_aws_calls_with_40_waiting_as_wit
     for name, waiting in (("small", 4), ("big", 40)):
         for i in range(1, waiting + 1):
             world.ask(world.visitor(f"{name}-{i}", category=name))
-    assert [int(GroupState.get(g).waiting) for g in ("small", "big")] == [4, 40]
+    assert [int(q.state_of(g).waiting) for g in ("small", "big")] == [4, 40]
     calls = count_aws_calls()
     cost = {}
     for name, agent in agents.items():
@@ -406,7 +422,7 @@ def test_queue_timeout_offers_leave_a_message_once(world: World) -> None:
     # Leaving a message takes the visitor out of the queue.
     world.svc.routing.leave_message(world.visitor(1), "call me", None, "queue_timeout")
     assert queue_order("general") == []
-    assert int(GroupState.get("general", consistent_read=True).waiting) == 0
+    assert int(q.state_of("general").waiting) == 0
 
 
 # -- overflow --------------------------------------------------------------------------------------
@@ -426,7 +442,7 @@ def test_overflow_on_waiting_count_spills_to_the_backup_group(world: World) -> N
     world.ask(world.visitor(2))
     spilled = world.ask(world.visitor(3))
     assert (spilled.group_id, spilled.agent_id) == ("general", "bob")
-    assert int(GroupState.get("shoes").overflow_events) == 1
+    assert int(q.state_of("shoes").overflow_events) == 1
     assert len(world.alerts) == 1 and "Shoes" in world.alerts[0][0]
 
 
@@ -514,8 +530,8 @@ def test_membership_follows_the_configuration(world: World) -> None:
     use(world, routing_config([group("general", ["bob"]), group("shoes", ["alice"])]))
     world.svc.routing.set_agent_status(alice, "online")
     assert {(m.group_id, m.agent_id) for m in Member.scan()} == {("shoes", "alice")}
-    assert int(GroupState.get("general").online_capacity) == 0
-    assert int(GroupState.get("shoes").online_capacity) == 2
+    assert int(q.state_of("general").online_capacity) == 0
+    assert int(q.state_of("shoes").online_capacity) == 2
 
 
 
@@ -543,7 +559,7 @@ def test_a_reconnect_racing_the_last_disconnect_keeps_the_agent_online(world: Wo
     assert Agent.get("alice", consistent_read=True).status == "online"
     world.svc.presence.disconnect("c-alice-2")
     assert Agent.get("alice", consistent_read=True).status == "offline"
-    assert int(GroupState.get("general", consistent_read=True).online_capacity) == 0
+    assert int(q.state_of("general").online_capacity) == 0
 
 
 def test_an_agents_own_capacity_lasts_its_shift_and_the_configured_one_returns_next_time(world: World) -> None:
@@ -555,7 +571,7 @@ def test_an_agents_own_capacity_lasts_its_shift_and_the_configured_one_returns_n
     use(world, routing_config(default_capacity=3))
     world.svc.routing.set_agent_status(alice, "online")
     assert int(Agent.get("alice").capacity) == 3
-    assert int(GroupState.get("general", consistent_read=True).online_capacity) == 3
+    assert int(q.state_of("general").online_capacity) == 3
 
 
 def test_an_overflow_alert_reaches_the_sns_topic(aws: None, sender: RecordingSender, timer: RecordingTimer,

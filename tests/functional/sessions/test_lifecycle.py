@@ -18,7 +18,8 @@ from chalicelib.channel.errors import ImError
 from chalicelib.config.model import Rule, SessionPolicy, SurveyPolicy
 from chalicelib.im.models import MESSAGE_SK_PREFIX, Message, message_sk
 from chalicelib.im.schemas import MessageRef, SendFrame
-from chalicelib.routing.models import TRANSFERRED, Agent, GroupState, QueueEntry
+from chalicelib.routing import queue as q
+from chalicelib.routing.models import TRANSFERRED, Agent, QueueEntry
 from chalicelib.routing.service import AGENT_GONE_NOTE, AGENT_GONE_NOTICE
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
@@ -221,7 +222,7 @@ def test_resolve_racing_the_timeout_closes_once_with_one_survey(world: World, at
         assert isinstance(resolve_error, ImError) and resolve_error.code == "session_closed"
     assert len(world.frames(vis.user_id, "survey")) == 1
     assert active_of("alice") == 0
-    assert int(GroupState.get("general").handled) == 1
+    assert int(q.state_of("general").handled) == 1
 
 
 def test_robot_only_sessions_get_a_survey_only_if_configured(world: World) -> None:
@@ -277,7 +278,7 @@ def test_duplicate_answers_sent_at_once_count_once(world: World, atomic_moto: No
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(answer, [5] * 8))
     assert sorted(results) == ["already_rated"] * 7 + ["ok"]
-    assert int(GroupState.get("general").csat_count) == 1 and int(Agent.get("alice").csat_count) == 1
+    assert int(q.state_of("general").csat_count) == 1 and int(Agent.get("alice").csat_count) == 1
 
 
 def test_late_foreign_and_unsent_answers_are_refused_with_their_reason(world: World) -> None:
@@ -369,7 +370,7 @@ def test_transfer_to_the_sessions_own_group_requeues_it(world: World) -> None:
     world.svc.routing.transfer(alice, session.session_id, "a colleague, please", to_group="general")
     moved = current(session.session_id)
     assert (moved.status, moved.agent_id, moved.group_id, moved.transfers) == (sm.WAITING, None, "general", 1)
-    state = GroupState.get("general", consistent_read=True)
+    state = q.state_of("general")
     assert (int(state.waiting or 0), int(state.active or 0)) == (1, 0)
     world.agent("bob")  # a colleague comes online and takes it
     served = current(session.session_id)
