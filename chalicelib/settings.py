@@ -51,6 +51,9 @@ class Settings:
     search_backend: str
     opensearch_url: str
     opensearch_index: str
+    # Seconds an OpenSearch request on a visitor's path may take (searches; retried at most once, never after a
+    # timeout): past it the robot answers without search.
+    opensearch_timeout_seconds: float
     # The console's orders and products: "demo" (the local stack's tables), "http" (the shop's systems at
     # commerce_url, chalicelib/commerce/hook.py) or "none".
     commerce_backend: str
@@ -72,6 +75,11 @@ class Settings:
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw else default
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
 
 
 def _origins(raw: str) -> tuple[str, ...]:
@@ -110,6 +118,7 @@ def get_settings() -> Settings:
         search_backend=os.environ.get("SEARCH_BACKEND", "embedded"),
         opensearch_url=os.environ.get("OPENSEARCH_URL", ""),
         opensearch_index=os.environ.get("OPENSEARCH_INDEX", f"{os.environ.get('TABLE_PREFIX', f'cs-{stage}')}-faqs"),
+        opensearch_timeout_seconds=_float("OPENSEARCH_TIMEOUT_SECONDS", 1.0),
         commerce_backend=os.environ.get("COMMERCE_BACKEND") or ("http" if os.environ.get("COMMERCE_URL") else "none"),
         commerce_url=os.environ.get("COMMERCE_URL", ""),
         commerce_token=os.environ.get("COMMERCE_TOKEN", ""),

@@ -241,7 +241,7 @@ def search_backend() -> SearchBackend:
 
         serverless = ".aoss.amazonaws.com" in settings.opensearch_url
         return OpenSearchBackend(settings.opensearch_url, settings.opensearch_index, region=settings.region,
-                                 service="aoss" if serverless else "es")
+                                 service="aoss" if serverless else "es", timeout=settings.opensearch_timeout_seconds)
     if settings.search_backend != "embedded":
         raise ValueError(f"SEARCH_BACKEND must be embedded or opensearch, not {settings.search_backend!r}")
     from chalicelib.faq.search.embedded import EmbeddedBackend

@@ -8,25 +8,31 @@ history either way (an agent who takes over reads them).
 
 In a human chat, every visitor text gets the agent ranked FAQ suggestions, pushed after the message
 itself, each saying which question it matched and how strongly.
+
+Search helps a message, it never fails one: when the search backend cannot answer (``SearchUnavailable``:
+down, refusing, or past its short timeout) the robot replies as when it is not sure (a person offered) and
+the agent's suggestions are empty; the failure is logged and counted (``SearchFailed``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from chalicelib.auth.identity import Identity
 from chalicelib.channel.errors import ImError
 from chalicelib.channel.presence import PresenceService
-from chalicelib.faq.matcher import DEFAULT_THRESHOLD, Matcher
+from chalicelib.faq.matcher import DEFAULT_THRESHOLD, Decision, Matcher
 from chalicelib.faq.model import Faq, Hit, RobotSettings
+from chalicelib.faq.search.base import SearchUnavailable
 from chalicelib.faq.synonyms import synonyms_of
 from chalicelib.im.events import SuggestionsEvent
 from chalicelib.im.models import Message
 from chalicelib.im.schemas import SendFrame
 from chalicelib.im.service import ImService
 from chalicelib.platform import observability
+from chalicelib.platform.observability import logger
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 from chalicelib.sessions.service import SessionService
@@ -34,6 +40,9 @@ from chalicelib.sessions.service import SessionService
 
 class RobotError(ImError):
     """A request to the robot or the SOP assistant that it refuses (an ImError code: the same error frame)."""
+
+
+_T = TypeVar("_T")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LAST_VISITOR_TEXTS = 20
 
@@ -120,8 +129,11 @@ class RobotService:
             self._reply(session, {"text": THANKS_TEXT, "small_talk": "thanks"})
             return
         threshold = DEFAULT_THRESHOLD if settings.threshold is None else settings.threshold
-        decision = self._matcher().decide(text, threshold, k=settings.suggestions, language=language_of(text),
-                                          synonyms=synonyms_of(settings.synonyms))
+        decision = self._search("answer", lambda m: m.decide(
+            text, threshold, k=settings.suggestions, language=language_of(text),
+            synonyms=synonyms_of(settings.synonyms)))
+        if decision is None:
+            decision = Decision(answer=None)  # no search: not sure, so a person is offered (and it is a miss)
         if decision.answer is not None:
             faq = self._faqs([decision.answer.faq_id]).get(decision.answer.faq_id)
             if faq is not None:
@@ -168,13 +180,27 @@ class RobotService:
     def _reply(self, session: Session, content: dict[str, Any]) -> None:
         self._im.send_from_robot(session, content)
 
+    def _search(self, purpose: str, run: Callable[[Matcher], _T]) -> _T | None:
+        """``run`` over the matcher, or None when the search backend cannot answer (logged and counted).
+        Only the backend's own failure is caught: any other error is a bug and goes on up."""
+        try:
+            return run(self._matcher())
+        except SearchUnavailable as e:
+            logger.warning("FAQ search failed; going on without it",
+                           extra={"purpose": purpose, "error": repr(e), "status": e.status})
+            observability.search_failed()
+            return None
+
     # -- the SOP assistant ------------------------------------------------------------------------
 
     def suggestions(self, session_id: str, text: str, seq: int | None = None) -> dict[str, Any]:
-        """The ``suggestions`` frame for ``text``: ranked FAQs, each with why it matched."""
+        """The ``suggestions`` frame for ``text``: ranked FAQs, each with why it matched (none when the search
+        backend cannot answer)."""
         settings = self._settings()
-        hits = [h for h in self._matcher().rank(text, k=settings.suggestions, language=language_of(text),
-                                                synonyms=synonyms_of(settings.synonyms)) if h.score > 0]
+        ranked = self._search("suggestions", lambda m: m.rank(text, k=settings.suggestions,
+                                                               language=language_of(text),
+                                                               synonyms=synonyms_of(settings.synonyms)))
+        hits = [h for h in ranked or [] if h.score > 0]
         found = self._faqs([h.faq_id for h in hits])
         return SuggestionsEvent.model_validate({
             "session_id": session_id, "seq": seq, "query": text[:500],

@@ -36,6 +36,8 @@ FRAME_ERRORS_SERVICE = "im"
 MESSAGES = "messages"
 ROBOT = "robot"
 ROUTING = "routing"
+# A FAQ search that failed or timed out: the robot answered without it (alarmed on: infra/build.py).
+SEARCH_FAILED_METRIC = "SearchFailed"
 
 _recordings: list[Counter[str]] = []
 
@@ -95,6 +97,11 @@ def robot_suggested() -> None:
 
 def robot_handed_off() -> None:
     count(ROBOT, "RobotHandedOff")
+
+
+def search_failed() -> None:
+    """The search backend could not answer a visitor's text or an agent's suggestions (the message went on)."""
+    count(ROBOT, SEARCH_FAILED_METRIC)
 
 
 # Routing: a session assigned to an agent, queued for one, overflowed to another group, a message left.

@@ -19,6 +19,9 @@ same way whichever backend answered:
 Vectors are L2-normalised ``float32`` rows of the embedder's ``dim`` (so cosine is a dot product; on
 OpenSearch a ``knn_vector`` field with ``cosinesimil``). Pass the same embedder to every index call of
 one backend: a FAQ indexed without one is found by lexical match only.
+
+A backend that cannot answer (a cluster unreachable, too slow, refusing) raises :class:`SearchUnavailable`
+and nothing else of its vendor's: callers on a visitor's path catch exactly that and go on without search.
 """
 
 from __future__ import annotations
@@ -43,6 +46,14 @@ def cjk_terms(text: str) -> tuple[list[str], list[str]]:
         chars.extend(run)
         bigrams.extend(run[i:i + 2] for i in range(len(run) - 1))
     return bigrams, chars
+
+
+class SearchUnavailable(Exception):
+    """The search backend could not answer: unreachable, timed out, refused or rejected the request."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class SearchBackend(Protocol):

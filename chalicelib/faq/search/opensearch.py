@@ -14,7 +14,10 @@ scoring, not the approximate ``knn`` query: FAQs carry dozens of similar questio
 (thousands of texts) to score in a few milliseconds. The HNSW graph stays in the mapping so a much
 larger index can move to the ``knn`` query without reindexing.
 
-Every vendor error leaves this module as :class:`SearchUnavailable`.
+Requests on the request path time out after ``SEARCH_TIMEOUT`` (1 s; ``OPENSEARCH_TIMEOUT_SECONDS``) and
+are retried at most once, and never after a timeout, so a slow cluster costs a visitor's message about a
+second, not the Lambda's timeout; the admin paths' writes get ``WRITE_TIMEOUT``. Every vendor error leaves
+this module as :class:`~chalicelib.faq.search.base.SearchUnavailable`.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from opensearchpy import (
 
 from chalicelib.faq.embed import Embedder, Vector
 from chalicelib.faq.model import Faq, Hit
+from chalicelib.faq.search.base import SearchUnavailable
 
 MAX_QUERY_CHARS = 400  # CJK text yields a bigram and a character per char: stay under 1,024 clauses
 UNIGRAM_BOOST = 0.3  # as in the embedded backend: single CJK characters catch near-misses only
@@ -49,6 +53,9 @@ CANDIDATE_BOOST = 3.0  # lifts lexical candidates above every other FAQ (1 + cos
 BULK_DOCS = 200  # documents per bulk request (a 384-float vector is about 3 KB of JSON)
 TERMS_PER_QUERY = 10_000  # ids per delete-by-query (OpenSearch allows 65,536 terms)
 COUNT_PAGE = 10_000  # FAQ ids per page of the count's composite aggregation
+# A search answers a visitor's message: a slow cluster must not hold it for the Lambda's whole timeout.
+SEARCH_TIMEOUT = 1.0  # seconds per request on the request path (searches, counts); OPENSEARCH_TIMEOUT_SECONDS
+SEARCH_RETRIES = 1  # on a refused connection or a 502/503/504; never on a timeout
 WRITE_TIMEOUT = 30.0  # seconds for bulk, delete-by-query and index creation (admin paths)
 MAX_ID_BYTES = 500  # OpenSearch rejects a document _id over 512 bytes
 
@@ -61,14 +68,6 @@ COSINE_SCRIPT = (
     " return params.candidates.contains(doc['faq_id'].value) ? s + params.boost : s;"
 )
 _SOURCE = ["faq_id", "text"]
-
-
-class SearchUnavailable(Exception):
-    """The search cluster could not answer: unreachable, timed out, refused or rejected the request."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def index_body(dim: int, serverless: bool = False) -> dict[str, Any]:
@@ -146,7 +145,7 @@ class OpenSearchBackend:
     """
 
     def __init__(self, url: str, index: str, *, region: str, service: str = "es", client: Any | None = None,
-                 dim: int = 384, timeout: float = 5.0) -> None:
+                 dim: int = 384, timeout: float = SEARCH_TIMEOUT) -> None:
         self._url = url
         self.index = index
         self._region = region
@@ -385,7 +384,8 @@ def _build_client(url: str, region: str, service: str, timeout: float) -> Any:
         auth = RequestsAWSV4SignerAuth(credentials, region, service)
     return OpenSearch(
         hosts=[url], http_auth=auth, use_ssl=secure, verify_certs=secure,
-        connection_class=RequestsHttpConnection, timeout=timeout, max_retries=2, retry_on_timeout=False)
+        connection_class=RequestsHttpConnection, timeout=timeout, max_retries=SEARCH_RETRIES,
+        retry_on_timeout=False)
 
 
 def _filters(language: str | None) -> list[dict[str, Any]]:

@@ -662,6 +662,31 @@ def test_http_urls_reach_a_development_cluster_unsigned() -> None:
     b.close()
 
 
+def test_searches_give_up_after_a_second_and_one_retry_never_after_a_timeout() -> None:
+    b = OpenSearchBackend("http://localhost:9200", INDEX, region="us-east-1")
+    client = b._connection()
+    (connection,) = client.transport.connection_pool.connections
+    assert connection.timeout == module.SEARCH_TIMEOUT == 1.0
+    assert client.transport.max_retries == module.SEARCH_RETRIES == 1
+    assert client.transport.retry_on_timeout is False
+    b.close()
+
+
+def test_the_configured_timeout_reaches_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.faq.kb import search_backend
+    from chalicelib.settings import get_settings
+
+    monkeypatch.setenv("SEARCH_BACKEND", "opensearch")
+    monkeypatch.setenv("OPENSEARCH_URL", "http://localhost:9200")
+    monkeypatch.setenv("OPENSEARCH_TIMEOUT_SECONDS", "0.4")
+    get_settings.cache_clear()
+    b = search_backend()
+    assert isinstance(b, OpenSearchBackend)
+    (connection,) = b._connection().transport.connection_pool.connections
+    assert connection.timeout == 0.4
+    b.close()
+
+
 def test_a_url_that_is_not_http_is_unavailable_not_a_crash() -> None:
     b = OpenSearchBackend("search-faq.example", INDEX, region="us-east-1")
     with pytest.raises(SearchUnavailable, match="http"):
