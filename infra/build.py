@@ -17,7 +17,7 @@ os.environ.setdefault("TABLE_PREFIX", "cs-template")
 
 from chalicelib.config.documents import DOCUMENTS
 from chalicelib.platform import web_headers
-from chalicelib.platform.observability import FRAME_ERRORS_METRIC, FRAME_ERRORS_SERVICE
+from chalicelib.platform.observability import FRAME_ERRORS_METRIC, FRAME_ERRORS_SERVICE, ROBOT, SEARCH_FAILED_METRIC
 from chalicelib.platform.statemachines import STATE_MACHINES, TYPES, definition, placeholders
 from chalicelib.tables import ALL_MODELS, ttl_attribute
 
@@ -40,6 +40,9 @@ XRAY_WRITE_POLICY = "arn:${AWS::Partition}:iam::aws:policy/AWSXRayDaemonWriteAcc
 LOG_RETENTION_DAYS = 30  # API access logs and state machine error logs
 # Stateful resources stay when the stack is deleted or a change would replace them (their data would go).
 RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+# Failed FAQ searches in 5 minutes that alarm: a lone timeout does not, an outage (every robot question and
+# suggestion failing) does within minutes even at night.
+SEARCH_FAILURES_ALARMED = 10
 GROUP_METRICS = ("Waiting", "LongestWait", "AgentsOnline", "ActiveSessions", "OverflowEvents")
 # CloudFront managed policies (ids are fixed by AWS).
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
@@ -192,7 +195,9 @@ def short_name(table: dict[str, Any]) -> str:
 
 
 def search_domain() -> dict[str, Any]:
-    """The FAQ index: a small OpenSearch domain that only the functions that search may call."""
+    """The FAQ index: a small OpenSearch domain that only the functions that search may call. From two data
+    nodes on (the default: production's), they sit in two Availability Zones, each holding a copy of the index
+    (OpenSearch's one replica), so one zone or node lost leaves search up."""
     return {"SearchDomain": {"Type": "AWS::OpenSearchService::Domain", **RETAIN, "Properties": {
         "DomainName": {"Fn::Sub": SEARCH_DOMAIN},
         "EngineVersion": "OpenSearch_2.19",
@@ -450,6 +455,10 @@ def alarms(tables: list[str]) -> dict[str, Any]:
                         single("AWS/ES", "FreeStorageSpace", search, stat="Minimum"), threshold=2048)
     low_storage["Properties"]["ComparisonOperator"] = "LessThanOrEqualToThreshold"
     out["SearchStorageAlarm"] = low_storage
+    # A failed search never fails a message (the robot offers a person), so only this count shows it.
+    out["SearchFailedAlarm"] = alarm(
+        "search-failed", "FAQ searches failed or timed out in 5 minutes (the robot answered without search)",
+        single(METRICS_NAMESPACE, SEARCH_FAILED_METRIC, {"service": ROBOT}), threshold=SEARCH_FAILURES_ALARMED)
     return out
 
 
@@ -608,8 +617,10 @@ def build() -> dict[str, Any]:
                             "MaxLength": 24},
             "SearchInstanceType": {"Type": "String", "Default": "t3.small.search",
                                    "Description": "OpenSearch data node type (t3.small.search: about $26/month)"},
-            "SearchInstanceCount": {"Type": "Number", "Default": 1, "AllowedValues": [1, 2, 4, 6],
-                                    "Description": "OpenSearch data nodes; more than one spreads them over two AZs"},
+            # Production's two nodes in two AZs by default; a dev stack passes 1 (docs/deploy.md).
+            "SearchInstanceCount": {"Type": "Number", "Default": 2, "AllowedValues": [1, 2, 4, 6],
+                                    "Description": "OpenSearch data nodes; more than one spreads them over two AZs "
+                                                   "(2 for prod; 1 for a dev stack)"},
             "SearchVolumeGiB": {"Type": "Number", "Default": 10, "MinValue": 10, "MaxValue": 512},
             "WebPriceClass": {"Type": "String", "Default": "PriceClass_100",
                               "AllowedValues": ["PriceClass_100", "PriceClass_200", "PriceClass_All"]},

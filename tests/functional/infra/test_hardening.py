@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib.platform.observability import FRAME_ERRORS_METRIC, FRAME_ERRORS_SERVICE, METRICS_NAMESPACE
+from chalicelib.platform.observability import (
+    FRAME_ERRORS_METRIC,
+    FRAME_ERRORS_SERVICE,
+    METRICS_NAMESPACE,
+    ROBOT,
+    SEARCH_FAILED_METRIC,
+)
 from chalicelib.platform.statemachines import STATE_MACHINES, TYPES
 from chalicelib.tables import ALL_MODELS
 from infra import build
@@ -212,6 +218,14 @@ def test_frame_errors_are_alarmed_on_the_metric_the_app_emits() -> None:
     assert alarm["Dimensions"] == [{"Name": "service", "Value": FRAME_ERRORS_SERVICE}]
     assert alarm["Threshold"] == 1
     assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["AlarmActions"] == [{"Ref": "AlertsTopic"}]
+
+
+def test_failed_searches_are_alarmed_on_the_metric_the_robot_emits() -> None:
+    alarm = RESOURCES["SearchFailedAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (METRICS_NAMESPACE, SEARCH_FAILED_METRIC)
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": ROBOT}]
+    assert alarm["Threshold"] == build.SEARCH_FAILURES_ALARMED
     assert alarm["AlarmActions"] == [{"Ref": "AlertsTopic"}]
 
 

@@ -119,7 +119,12 @@ def test_only_the_searching_functions_roles_may_call_the_search_domain(sam: dict
     assert props["DomainEndpointOptions"]["EnforceHTTPS"] is True
     assert props["ClusterConfig"]["InstanceType"] == {"Ref": "SearchInstanceType"}
     assert sam["Parameters"]["SearchInstanceType"]["Default"] == "t3.small.search"
-    assert sam["Parameters"]["SearchInstanceCount"]["Default"] == 1
+    # Production's default: two data nodes in two Availability Zones (a dev stack passes SearchInstanceCount=1).
+    assert sam["Parameters"]["SearchInstanceCount"]["Default"] == 2
+    assert props["ClusterConfig"]["InstanceCount"] == {"Ref": "SearchInstanceCount"}
+    assert props["ClusterConfig"]["ZoneAwarenessEnabled"] == {"Fn::If": ["SearchMultiNode", True, False]}
+    assert props["ClusterConfig"]["ZoneAwarenessConfig"]["Fn::If"][1] == {"AvailabilityZoneCount": 2}
+    assert sam["Conditions"]["SearchMultiNode"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "SearchInstanceCount"}, "1"]}]}
     (statement,) = props["AccessPolicies"]["Statement"]
     assert statement["Principal"] == {"AWS": [{"Fn::GetAtt": ["APIHandlerRole", "Arn"]},
                                               {"Fn::GetAtt": ["WebsocketMessageRole", "Arn"]}]}
