@@ -1,16 +1,13 @@
 """Routing benchmark: what one assignment costs in AWS calls and DynamoDB capacity units with 10, 100
 and 1,000 agents in the group, straight to a free agent and from the queue. In-process, on moto.
 
-moto reports fixed capacity figures (0.5 for any GetItem or UpdateItem whatever its consistency or size,
-1 for any PutItem or Query, nothing for TransactWriteItems), so the units here come from
-``CapacityMeter``: DynamoDB's documented rules applied to each request and to the items it touches,
-read from moto's own tables (which makes no AWS call).
+Capacity units come from ``CapacityMeter`` (bench/capacity.py): DynamoDB's documented rules, since moto's own
+figures are fixed per call.
 """
 
 from __future__ import annotations
 
 import atexit
-import copy
 import math
 import os
 import shutil
@@ -22,8 +19,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from botocore import handlers
-
 from local.harness import in_process_environment
 
 # Set before chalicelib is imported: pynamodb reads table names and region when models are defined.
@@ -32,9 +27,8 @@ atexit.register(shutil.rmtree, _STATE_DIR, ignore_errors=True)
 os.environ.update(in_process_environment("cs-bench", "bench", _STATE_DIR))
 
 from moto import mock_aws  # noqa: E402
-from moto.core.models import DEFAULT_ACCOUNT_ID  # noqa: E402
-from moto.dynamodb.models import dynamodb_backends  # noqa: E402
 
+from bench.capacity import CapacityMeter, Units  # noqa: E402
 from chalicelib.auth.identity import Identity  # noqa: E402
 from chalicelib.config.model import LEAST_LOADED, Group, Member, QueuePolicy, RoutingConfig  # noqa: E402
 from chalicelib.platform import aws as aws_clients  # noqa: E402
@@ -52,235 +46,6 @@ from chalicelib.wiring import Services, build  # noqa: E402
 SIZES = (10, 100, 1000)
 CAPACITY = 5
 GROUP = "general"
-
-# -- capacity units ------------------------------------------------------------------------------------
-
-READ_BLOCK = 4096  # one strongly consistent read unit; eventually consistent costs half
-WRITE_BLOCK = 1024  # one write unit
-TRANSACTION_FACTOR = 2  # prepare and commit
-
-
-def number_size(text: str) -> int:
-    """DynamoDB: one byte per two significant digits, plus one (leading and trailing zeros trimmed)."""
-    mantissa = text.lstrip("+-").lower().split("e")[0].replace(".", "").strip("0")
-    return math.ceil(max(1, len(mantissa)) / 2) + 1
-
-
-def value_size(value: Mapping[str, Any]) -> int:
-    """Size of one attribute value in DynamoDB's wire format (``{"S": "..."}``)."""
-    (kind, v), = value.items()
-    if kind == "S":
-        return len(str(v).encode())
-    if kind == "N":
-        return number_size(str(v))
-    if kind == "B":
-        return len(v)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "SS":
-        return sum(len(s.encode()) for s in v)
-    if kind == "NS":
-        return sum(number_size(str(n)) for n in v)
-    if kind == "BS":
-        return sum(len(b) for b in v)
-    if kind == "L":
-        return 3 + sum(1 + value_size(e) for e in v)
-    if kind == "M":
-        return 3 + sum(1 + len(k.encode()) + value_size(e) for k, e in v.items())
-    raise ValueError(f"unknown attribute type {kind}")
-
-
-def item_size(item: Mapping[str, Any] | None) -> int:
-    if not item:
-        return 0
-    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
-
-
-def blocks(size: int, block: int) -> int:
-    """Units for ``size`` bytes: rounded up, and never less than one (a miss costs a read too)."""
-    return max(1, math.ceil(size / block))
-
-
-@dataclass
-class _Index:
-    name: str
-    keys: tuple[str, ...]
-    projection: str
-    non_key: tuple[str, ...]
-
-    def entry(self, item: Mapping[str, Any] | None, table_keys: tuple[str, ...]) -> dict[str, Any] | None:
-        """The item as this index stores it, or None if the item is not in the (sparse) index."""
-        if not item or any(k not in item for k in self.keys):
-            return None
-        if self.projection == "ALL":
-            return dict(item)
-        kept = set(self.keys) | set(table_keys) | (set(self.non_key) if self.projection == "INCLUDE" else set())
-        return {k: v for k, v in item.items() if k in kept}
-
-
-@dataclass
-class _Table:
-    keys: tuple[str, ...]
-    indexes: dict[str, _Index]
-
-
-@dataclass
-class Units:
-    read: float = 0.0
-    write: float = 0.0  # table and index writes
-    index_write: float = 0.0  # of ``write``: writes to global secondary indexes
-    items_read: int = 0  # items read by GetItem, BatchGetItem, Query and Scan
-    refused: int = 0  # writes and transactions refused by a condition (they cost capacity all the same)
-    moto_reported: float = 0.0  # what moto put in ConsumedCapacity, for comparison only
-
-    def plus(self, other: Units, sign: int = 1) -> Units:
-        return Units(self.read + sign * other.read, self.write + sign * other.write,
-                     self.index_write + sign * other.index_write, self.items_read + sign * other.items_read,
-                     self.refused + sign * other.refused, self.moto_reported + sign * other.moto_reported)
-
-
-# Outcomes that consume capacity: success, and writes refused by their condition.
-_CHARGED = (None, "ConditionalCheckFailedException", "TransactionCanceledException")
-
-
-class CapacityMeter:
-    """Capacity units of every DynamoDB request, by DynamoDB's rules: a strongly consistent read is one
-    unit per 4 KB (eventually consistent: half), a Query sums the sizes of the items it reads before
-    rounding, a BatchGetItem rounds per item; a write is one unit per 1 KB of the larger of the item
-    before and after it, twice that inside a transaction; a write that puts, changes or removes an
-    item's entry in a global secondary index costs the index one unit per 1 KB of the entry (two when
-    the index key changes), at the standard rate since indexes are updated after the transaction.
-
-    Registered as botocore builtin handlers, so every client built afterwards is covered, pynamodb's too.
-    """
-
-    def __init__(self) -> None:
-        self.units = Units()
-        self._tables: dict[str, _Table] = {}
-
-    def install(self) -> None:
-        handlers.BUILTIN_HANDLERS.append(("before-parameter-build.dynamodb", self._before))
-        handlers.BUILTIN_HANDLERS.append(("after-call.dynamodb", self._after))
-
-    def snapshot(self) -> Units:
-        return copy.copy(self.units)
-
-    def reset_tables(self) -> None:
-        """Forget table descriptions (a new moto backend)."""
-        self._tables.clear()
-
-    # -- moto's tables ---------------------------------------------------------------------------------
-
-    @staticmethod
-    def _backend() -> Any:
-        return dynamodb_backends[DEFAULT_ACCOUNT_ID][get_settings().region]
-
-    def _table(self, name: str) -> _Table:
-        if name not in self._tables:
-            table = self._backend().get_table(name)
-            keys = tuple(k for k in (table.hash_key_attr, table.range_key_attr) if k)
-            indexes = {i.name: _Index(i.name, tuple(k["AttributeName"] for k in i.schema),
-                                      (i.projection or {}).get("ProjectionType", "ALL"),
-                                      tuple((i.projection or {}).get("NonKeyAttributes", ())))
-                       for i in table.global_indexes or ()}
-            self._tables[name] = _Table(keys, indexes)
-        return self._tables[name]
-
-    def _item(self, table: str, key: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The whole stored item (a copy: moto changes items in place), whatever a request projects."""
-        keys = self._table(table).keys
-        found = self._backend().get_item(table, {k: key[k] for k in keys})
-        return copy.deepcopy(found.to_json()["Attributes"]) if found is not None else None
-
-    # -- handlers --------------------------------------------------------------------------------------
-
-    def _before(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
-        if "ReturnConsumedCapacity" not in model.input_shape.members:
-            return  # control-plane calls (CreateTable...)
-        params["ReturnConsumedCapacity"] = "TOTAL"
-        context["bench.params"] = params
-        targets: list[tuple[str, dict[str, Any], bool]] = []  # table, key, transactional
-        op = model.name
-        if op in ("PutItem", "UpdateItem", "DeleteItem"):
-            key = params["Item"] if op == "PutItem" else params["Key"]
-            targets.append((params["TableName"], key, False))
-        elif op == "TransactWriteItems":
-            for action in params["TransactItems"]:
-                (kind, body), = action.items()
-                targets.append((body["TableName"], body["Item"] if kind == "Put" else body["Key"], True))
-        elif op == "BatchWriteItem":
-            for table, requests in params["RequestItems"].items():
-                for request in requests:
-                    put = request.get("PutRequest")
-                    targets.append((table, put["Item"] if put else request["DeleteRequest"]["Key"], False))
-        context["bench.writes"] = [(t, k, tx, self._item(t, k)) for t, k, tx in targets]
-
-    def _after(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
-        self.units.moto_reported += _reported(parsed.get("ConsumedCapacity"))
-        params = context.get("bench.params")
-        error = parsed.get("Error", {}).get("Code")
-        if params is None or error not in _CHARGED:
-            return
-        self.units.refused += error is not None
-        op = model.name
-        for table, key, transactional, before in context.get("bench.writes", ()):
-            self._write(table, before, self._item(table, key), transactional)
-        if op == "GetItem":
-            self._read([self._item(params["TableName"], params["Key"])], params.get("ConsistentRead", False),
-                       summed=False)
-        elif op in ("Query", "Scan"):
-            table = params["TableName"]
-            index = self._table(table).indexes.get(params.get("IndexName", ""))
-            items = [self._item(table, found) for found in parsed.get("Items", ())]
-            entries = [index.entry(i, self._table(table).keys) if index else i for i in items]
-            self._read(entries, params.get("ConsistentRead", False), summed=True)
-        elif op == "BatchGetItem":
-            for table, request in params["RequestItems"].items():
-                self._read([self._item(table, k) for k in request["Keys"]], request.get("ConsistentRead", False),
-                           summed=False)
-        elif op == "TransactGetItems":
-            for action in params["TransactItems"]:
-                body = action["Get"]
-                found = self._item(body["TableName"], body["Key"])
-                self.units.read += TRANSACTION_FACTOR * blocks(item_size(found), READ_BLOCK)
-                self.units.items_read += 1
-
-    def _read(self, items: list[dict[str, Any] | None], consistent: bool, *, summed: bool) -> None:
-        factor = 1.0 if consistent else 0.5
-        if summed:
-            self.units.read += factor * blocks(sum(item_size(i) for i in items), READ_BLOCK)
-        else:
-            self.units.read += sum(factor * blocks(item_size(i), READ_BLOCK) for i in items)
-        self.units.items_read += sum(1 for i in items if i)
-
-    def _write(self, table: str, before: dict[str, Any] | None, after: dict[str, Any] | None,
-               transactional: bool) -> None:
-        # A write whose condition fails still costs the table write (the item is unchanged).
-        units = blocks(max(item_size(before), item_size(after)), WRITE_BLOCK)
-        self.units.write += units * (TRANSACTION_FACTOR if transactional else 1)
-        described = self._table(table)
-        for index in described.indexes.values():
-            old, new = index.entry(before, described.keys), index.entry(after, described.keys)
-            if old is None and new is None:
-                continue
-            if old is None or new is None:
-                cost = blocks(item_size(old or new), WRITE_BLOCK)
-            elif any(old[k] != new[k] for k in index.keys):
-                cost = blocks(item_size(old), WRITE_BLOCK) + blocks(item_size(new), WRITE_BLOCK)
-            elif old != new:
-                cost = blocks(max(item_size(old), item_size(new)), WRITE_BLOCK)
-            else:
-                cost = 0
-            self.units.write += cost
-            self.units.index_write += cost
-
-
-def _reported(consumed: Any) -> float:
-    if isinstance(consumed, dict):
-        return float(consumed.get("CapacityUnits", 0.0))
-    if isinstance(consumed, list):
-        return sum(float(c.get("CapacityUnits", 0.0)) for c in consumed)
-    return 0.0
 
 
 # -- the scenario --------------------------------------------------------------------------------------
