@@ -13,7 +13,10 @@
   Pages, static files and media carry the security headers CloudFront adds on AWS
   (chalicelib/platform/web_headers.py).
 - ``/_local/stats``: AWS calls made in this process, the gateway's counters, handler invocations and run
-  time by route, what the Step Functions engine ran, and any ``STATS_READOUTS``.
+  time by route (and how many run now), what the Step Functions engine ran, and any ``STATS_READOUTS``
+  (``?only=a,b`` picks some: a benchmark reading often skips the bulky ones).
+- ``POST /_local/actions/{name}``: runs a function a benchmark registered in ``ACTIONS`` (e.g. one queue
+  tick) in the handler pool, timed as route ``_action/{name}``; answers its JSON result.
 
 Handlers run in a thread pool, never on the event loop: their ``@connections`` calls come back to this
 same server and would deadlock it.
@@ -65,6 +68,9 @@ EXPRESS_BILLING_MS = 100  # Express workflows bill duration rounded up to 100 ms
 # More read-outs for ``/_local/stats``, by key: a function returning JSON-able data, called per request
 # (a benchmark running the stack registers its own meters here).
 STATS_READOUTS: dict[str, Callable[[], Any]] = {}
+# Work a benchmark runs inside the stack's process on request (``POST /_local/actions/{name}``, the JSON body
+# as argument): what no client can trigger, such as one queue tick now, or data to seed.
+ACTIONS: dict[str, Callable[[dict[str, Any]], Any]] = {}
 
 
 @dataclass
@@ -95,8 +101,9 @@ def step_functions_usage() -> dict[str, Any]:
     """What this process's Step Functions engine (moto) ran, as each type bills: Express executions, their
     state transitions (states entered) and duration (finished ones; ``billed_ms`` rounds each up as Express
     bills); Standard executions and their transitions (billed one by one); Lambda tasks and running
-    executions of both. Read from moto's own state, so reading it makes no AWS call and adds nothing to the
-    call counts."""
+    executions of both; and ``by_machine``, each machine's type, executions, running ones, transitions and
+    Lambda tasks. Read from moto's own state, so reading it makes no AWS call and adds nothing to the call
+    counts."""
     from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.stepfunctions.responses import get_backend
 
@@ -104,20 +111,29 @@ def step_functions_usage() -> dict[str, Any]:
     usage: dict[str, float] = {"executions": 0, "running": 0, "transitions": 0, "lambda_tasks": 0,
                                "duration_ms": 0.0, "billed_ms": 0, "standard_executions": 0,
                                "standard_transitions": 0}
+    # The same by state machine, for benchmarks that tell the machines apart.
+    by_machine: dict[str, dict[str, Any]] = {}
     for machine in list(backend.state_machines):
         standard = getattr(machine, "type", "STANDARD") == "STANDARD"
+        mine = by_machine.setdefault(machine.name, {"type": "STANDARD" if standard else "EXPRESS", "executions": 0,
+                                                    "running": 0, "transitions": 0, "lambda_tasks": 0})
         for execution in list(machine.executions):
             history = execution.to_history_output()["events"] if hasattr(execution, "to_history_output") else []
             types = [str(event["type"]) for event in history]
             entered = sum(t.endswith("StateEntered") for t in types)
-            usage["standard_executions" if standard else "executions"] += 1
-            usage["standard_transitions" if standard else "transitions"] += entered
-            usage["lambda_tasks"] += sum(t == "LambdaFunctionScheduled" or (
+            tasks = sum(t == "LambdaFunctionScheduled" or (
                 t == "TaskScheduled" and event.get("taskScheduledEventDetails", {}).get("resourceType") == "lambda")
                 for t, event in zip(types, history, strict=True))
+            usage["standard_executions" if standard else "executions"] += 1
+            usage["standard_transitions" if standard else "transitions"] += entered
+            usage["lambda_tasks"] += tasks
+            mine["executions"] += 1
+            mine["transitions"] += entered
+            mine["lambda_tasks"] += tasks
             stop = getattr(execution, "stop_date", None)
             if stop is None:
                 usage["running"] += 1
+                mine["running"] += 1
                 continue
             if standard:
                 continue
@@ -125,7 +141,7 @@ def step_functions_usage() -> dict[str, Any]:
             usage["duration_ms"] += ms
             usage["billed_ms"] += math.ceil(ms / EXPRESS_BILLING_MS) * EXPRESS_BILLING_MS
     usage["duration_ms"] = round(usage["duration_ms"], 1)
-    return usage
+    return {**usage, "by_machine": by_machine}
 
 
 def _lambda_context(name: str) -> LambdaContext:
@@ -154,6 +170,7 @@ class Gateway:
         # Handler invocations and their run time in the pool (what Lambda would bill), by route.
         self.invocations: Counter[str] = Counter()
         self.handler_ms: dict[str, float] = {}
+        self.running = 0  # handlers running now: a benchmark waits for 0 before it reads what an event cost
         self._timing = threading.Lock()
 
     # -- plumbing ------------------------------------------------------------------------------------
@@ -169,12 +186,15 @@ class Gateway:
         return await asyncio.get_running_loop().run_in_executor(self._pool, self._timed, route, func, *args)
 
     def _timed(self, route: str, func: Callable[..., Any], *args: Any) -> Any:
+        with self._timing:
+            self.running += 1
         started = time.perf_counter()
         try:
             return func(*args)
         finally:
             elapsed = (time.perf_counter() - started) * 1000
             with self._timing:
+                self.running -= 1
                 self.invocations[route] += 1
                 self.handler_ms[route] = self.handler_ms.get(route, 0.0) + elapsed
 
@@ -381,10 +401,21 @@ class Gateway:
         with self._timing:
             handlers = {route: {"invocations": n, "ms": round(self.handler_ms[route], 1)}
                         for route, n in self.invocations.items()}
+            running = self.running
+        only = request.query.get("only")
+        wanted = set(only.split(",")) if only is not None else set(STATS_READOUTS)
         return web.json_response({"aws_calls": metering.snapshot(), "gateway": dict(self.counts),
                                   "open_connections": len(self._connections), "handlers": handlers,
-                                  "stepfunctions": step_functions_usage(),
-                                  **{key: read() for key, read in STATS_READOUTS.items()}})
+                                  "handlers_running": running, "stepfunctions": step_functions_usage(),
+                                  **{key: read() for key, read in STATS_READOUTS.items() if key in wanted}})
+
+    async def action(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in ACTIONS:
+            raise web.HTTPNotFound(text=f"no action {name!r}")
+        body = await request.json() if request.can_read_body else {}
+        result = await self._run(f"_action/{name}", ACTIONS[name], body)
+        return web.json_response(result)
 
     def _file(self, base: Path, relative: str) -> web.StreamResponse:
         path = (base / relative).resolve()
@@ -433,6 +464,7 @@ def create_gateway_app(app: Chalice, port: int, web_root: Path, *, idle_timeout:
     web_app.router.add_delete("/ws-api/@connections/{connection_id}", gateway.delete_connection)
     web_app.router.add_route("*", "/api/{tail:[\\s\\S]*}", gateway.rest)  # any path, %0A included
     web_app.router.add_get("/_local/stats", gateway.stats)
+    web_app.router.add_post("/_local/actions/{name}", gateway.action)
     web_app.router.add_get("/", gateway.page("visitor.html"))
     web_app.router.add_get("/console", gateway.page("console.html"))
     web_app.router.add_get("/tickets", gateway.page("tickets.html"))

@@ -67,6 +67,30 @@ def test_stats_count_handler_invocations_and_time_by_route_and_add_registered_re
     assert {"executions", "transitions", "billed_ms"} <= set(stats["stepfunctions"])
 
 
+def test_a_registered_action_runs_timed_in_the_pool_and_readouts_can_be_picked(
+        running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(gw.ACTIONS, "double", lambda body: {"twice": 2 * body["n"]})
+    monkeypatch.setitem(gw.STATS_READOUTS, "small", lambda: 1)
+    monkeypatch.setitem(gw.STATS_READOUTS, "bulky", lambda: list(range(1000)))
+
+    async def scenario() -> tuple[Any, int, dict[str, Any]]:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{running.base}/_local/actions/double", json={"n": 21}) as r:
+                answer = await r.json()
+            async with http.post(f"{running.base}/_local/actions/nothing", json={}) as r:
+                missing = r.status
+            async with http.get(f"{running.base}/_local/stats?only=small") as r:
+                stats: dict[str, Any] = await r.json()
+            return answer, missing, stats
+
+    answer, missing, stats = asyncio.run(scenario())
+    assert answer == {"twice": 42}
+    assert missing == 404
+    assert stats["handlers"]["_action/double"]["invocations"] == 1
+    assert stats["handlers_running"] == 0
+    assert stats["small"] == 1 and "bulky" not in stats
+
+
 PASS_WAIT = {"StartAt": "Hold", "States": {
     "Hold": {"Type": "Wait", "Seconds": 0, "Next": "Shape"},
     "Shape": {"Type": "Pass", "Next": "Done"},
@@ -99,3 +123,6 @@ def test_step_functions_usage_reads_executions_transitions_and_billed_time_from_
     assert usage["billed_ms"] == 200  # each well under 100 ms, rounded up to it
     assert 0 < usage["duration_ms"] <= usage["billed_ms"]
     assert (usage["standard_executions"], usage["standard_transitions"]) == (1, 3)
+    assert usage["by_machine"] == {
+        "m": {"type": "EXPRESS", "executions": 2, "running": 0, "transitions": 6, "lambda_tasks": 0},
+        "s": {"type": "STANDARD", "executions": 1, "running": 0, "transitions": 3, "lambda_tasks": 0}}
