@@ -8,24 +8,17 @@ knowledge base; asks for a person (``request_agent``) and is routed to ``load01`
 (its lifecycle timer, a Standard execution started at the assignment, is stopped), the visitor gets the survey
 and answers it; both disconnect.
 
-The stack runs in a child process started by this module (``python -m bench.cost serve``): ``python -m local``
-plus two meters registered as ``/_local/stats`` read-outs: DynamoDB capacity units by DynamoDB's rules
-(``CapacityMeter`` of ``bench/routing.py``) and a trace of every AWS call (operation, thread, start, end), from
-which the message path's sequential calls are read. The stack's own background work (the queue tick) is
-switched off for the run, and configuration is cached as long as on AWS.
+The stack runs in a child process with meters (``bench/metered.py``): DynamoDB capacity units by DynamoDB's
+rules and a trace of every AWS call (operation, thread, start, end), from which the message path's sequential
+calls are read. The stack's own background work (the queue tick) is switched off for the run, and
+configuration is cached as long as on AWS.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
-import importlib
 import itertools
 import json
-import os
-import sys
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -34,15 +27,12 @@ from typing import Any
 
 import aiohttp
 
-from local.harness import Peer, Stack, agent_token, connect, run_stack, visitor_token
+from bench.metered import ROUTE_FUNCTIONS, delta, memory_mb, metered_stack, settled, stats
+from local.harness import Peer, Stack, agent_token, connect, visitor_token
 
 PRICES = Path(__file__).with_name("prices.json")
 
 ACK_WAIT_SECONDS = 5  # production's wait before a delivery is retried (the delivery execution waits this long)
-CHALICE_CONFIG = Path(__file__).resolve().parents[1] / ".chalice" / "config.json"
-# The Lambda function behind each route the local gateway times (Chalice's names, as in .chalice/config.json).
-ROUTE_FUNCTIONS = {"$connect": "websocket_connect", "$default": "websocket_message",
-                   "$disconnect": "websocket_disconnect", "rest": "api_handler"}
 EXPRESS_MEMORY_MB = 64  # Express bills memory in 64 MB units; a small execution uses the first
 CONVERSATION_MINUTES = 8.0  # assumed length of a real conversation, for connection-minutes
 AGENT_CAPACITY = 5  # chats an agent serves at once (config/groups.json default_capacity)
@@ -86,14 +76,6 @@ class Usage:
     express_billed_ms: float  # each execution rounded up to 100 ms, summed
     express_memory_mb: float = EXPRESS_MEMORY_MB
     standard_transitions: float = 0.0
-
-
-def memory_mb(function: str, path: Path = CHALICE_CONFIG) -> int:
-    """The function's memory as deployed: its own setting in .chalice/config.json, else the default."""
-    config = json.loads(path.read_text())
-    size: int = config.get("lambda_functions", {}).get(function, {}).get("lambda_memory_size",
-                                                                         config["lambda_memory_size"])
-    return size
 
 
 def load_prices(path: Path = PRICES) -> dict[str, Any]:
@@ -141,77 +123,10 @@ def sequential_before_post(trace: list[dict[str, Any]], since: float, until: flo
     return {"sequential": [c["op"] for c in mine], "parallel": [c["op"] for c in helpers], "count": len(mine)}
 
 
-# -- the stack, with meters ------------------------------------------------------------------------------
-
-def serve() -> None:
-    """``python -m bench.cost serve``: the local stack with the capacity meter and the call trace."""
-    from local import stack
-
-    stack.configure_environment(int(os.environ.get("PORT", "8000")),
-                                Path(os.environ.get("LOCAL_STATE_DIR", ".local")).resolve())
-    # Tables are named when chalicelib's models are defined: define them now, with the stack's settings
-    # (the modules bench.routing imports).
-    for module in ("chalicelib.wiring", "chalicelib.tables", "chalicelib.platform.metering",
-                   "chalicelib.platform.aws", "chalicelib.platform.ws", "chalicelib.routing.queue",
-                   "chalicelib.schedule.hours", "chalicelib.auth.identity", "chalicelib.config.model"):
-        importlib.import_module(module)
-
-    # bench.routing points the process at its own settings when imported; the stack's are put back.
-    saved, modules = dict(os.environ), set(sys.modules)
-    from bench.routing import CapacityMeter
-
-    os.environ.clear()
-    os.environ.update(saved)
-    late = sorted(m for m in set(sys.modules) - modules if m.startswith("chalicelib"))
-    if late:
-        raise RuntimeError(f"imported with the routing benchmark's settings: {late}")
-
-    class LockedMeter(CapacityMeter):
-        """Handlers run on many threads: one request's units are added at a time."""
-
-        _lock = threading.Lock()
-
-        def _after(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **kwargs: Any) -> None:
-            with self._lock:
-                super()._after(parsed, model, context, **kwargs)
-
-    meter = LockedMeter()
-    meter.install()
-    calls: collections.deque[dict[str, Any]] = collections.deque(maxlen=20_000)
-
-    def started(model: Any = None, context: Any = None, **_: Any) -> None:
-        if model is not None and isinstance(context, dict):
-            context["bench.t0"] = time.time()
-
-    def finished(model: Any = None, context: Any = None, **_: Any) -> None:
-        if model is not None and isinstance(context, dict) and "bench.t0" in context:
-            calls.append({"op": f"{model.service_model.service_name}.{model.name}",
-                          "thread": threading.current_thread().name, "t0": context["bench.t0"], "t1": time.time()})
-
-    from botocore import handlers
-
-    handlers.BUILTIN_HANDLERS.append(("before-call", started))
-    handlers.BUILTIN_HANDLERS.append(("after-call", finished))
-
-    from local.gateway import STATS_READOUTS
-
-    STATS_READOUTS["capacity"] = lambda: asdict(meter.snapshot())
-    STATS_READOUTS["call_trace"] = lambda: list(calls)
-    stack.main()
-
-
-def metered_stack(state_dir: Path) -> contextlib.AbstractContextManager[Stack]:
-    """``serve`` on a free port, until READY: the tick off and settings cached as on AWS."""
-    return run_stack(state_dir, ack_wait_seconds=ACK_WAIT_SECONDS, command=("-m", "bench.cost", "serve"),
-                     extra_env={"LOCAL_TICK_SECONDS": "86400", "CONFIG_MAX_AGE_SECONDS": "60"})
-
-
 # -- the conversation ------------------------------------------------------------------------------------
 
 async def _stats(http: aiohttp.ClientSession, stack: Stack) -> dict[str, Any]:
-    async with http.get(f"{stack.base}/_local/stats") as r:
-        found: dict[str, Any] = await r.json()
-        return found
+    return await stats(http, stack)
 
 
 async def _message(sender: Peer, session_id: str, text: str) -> None:
@@ -222,14 +137,7 @@ async def _message(sender: Peer, session_id: str, text: str) -> None:
 
 async def _settled(http: aiohttp.ClientSession, stack: Stack, open_connections: int) -> dict[str, Any]:
     """The stats once no execution runs and only ``open_connections`` are left (bounded wait)."""
-    deadline = time.monotonic() + ACK_WAIT_SECONDS + 30
-    stats = await _stats(http, stack)
-    while (stats["stepfunctions"]["running"] or stats["open_connections"] > open_connections) \
-            and time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
-        stats = await _stats(http, stack)
-    await asyncio.sleep(1.0)
-    return await _stats(http, stack)
+    return await settled(http, stack, open_connections, ACK_WAIT_SECONDS)
 
 
 async def _conversation(stack: Stack) -> dict[str, Any]:
@@ -295,21 +203,17 @@ async def _conversation(stack: Stack) -> dict[str, Any]:
                             "own_frame": len(agent.by_event["suggestions"])}}
 
 
-def _delta(after: Mapping[str, Any], before: Mapping[str, Any]) -> dict[str, float]:
-    return {k: v - before.get(k, 0) for k, v in after.items() if isinstance(v, int | float) and v != before.get(k, 0)}
-
-
 def run(state_dir: Path) -> dict[str, Any]:
-    with metered_stack(state_dir) as stack:
+    with metered_stack(state_dir, ack_wait_seconds=ACK_WAIT_SECONDS) as stack:
         got = asyncio.run(_conversation(stack))
     before, after = got["before"], got["after"]
-    calls = {k: int(v) for k, v in sorted(_delta(after["aws_calls"], before["aws_calls"]).items())}
-    gateway = _delta(after["gateway"], before["gateway"])
+    calls = {k: int(v) for k, v in sorted(delta(after["aws_calls"], before["aws_calls"]).items())}
+    gateway = delta(after["gateway"], before["gateway"])
     handlers = {route: {"invocations": h["invocations"] - before["handlers"].get(route, {}).get("invocations", 0),
                         "ms": round(h["ms"] - before["handlers"].get(route, {}).get("ms", 0.0), 1)}
                 for route, h in sorted(after["handlers"].items())}
-    sfn = _delta(after["stepfunctions"], before["stepfunctions"])
-    capacity = _delta(after["capacity"], before["capacity"])
+    sfn = delta(after["stepfunctions"], before["stepfunctions"])
+    capacity = delta(after["capacity"], before["capacity"])
     if got["largest_frame_bytes"] > WS_UNIT_BYTES:
         raise RuntimeError("a frame over 32 KB: count WebSocket units by size")
     invocations = sum(h["invocations"] for h in handlers.values())
@@ -336,8 +240,8 @@ def run(state_dir: Path) -> dict[str, Any]:
     breakdown = price(usage, prices["prices_usd"])
     shift: dict[str, Any] = {"aws_calls": 0, "write_units": 0.0, "read_units": 0.0}
     for earlier, later in got["shift"]:
-        units = _delta(later["capacity"], earlier["capacity"])
-        shift["aws_calls"] += int(sum(_delta(later["aws_calls"], earlier["aws_calls"]).values()))
+        units = delta(later["capacity"], earlier["capacity"])
+        shift["aws_calls"] += int(sum(delta(later["aws_calls"], earlier["aws_calls"]).values()))
         shift["write_units"] += units.get("write", 0.0)
         shift["read_units"] += units.get("read", 0.0)
     shift["usd_dynamodb"] = round(shift["write_units"] * prices["prices_usd"]["dynamodb_per_million_write_units"] / 1e6
@@ -349,12 +253,12 @@ def run(state_dir: Path) -> dict[str, Any]:
     path = sequential_before_post(after["call_trace"], *got["traced"])
     phases = {}
     for (_, earlier), (name, later) in itertools.pairwise(got["marks"]):
-        units = _delta(later["capacity"], earlier["capacity"])
-        phases[name] = {"aws_calls": int(sum(_delta(later["aws_calls"], earlier["aws_calls"]).values())),
+        units = delta(later["capacity"], earlier["capacity"])
+        phases[name] = {"aws_calls": int(sum(delta(later["aws_calls"], earlier["aws_calls"]).values())),
                         "write_units": units.get("write", 0.0), "read_units": units.get("read", 0.0),
-                        "frames": int(sum(v for k, v in _delta(later["gateway"], earlier["gateway"]).items()
+                        "frames": int(sum(v for k, v in delta(later["gateway"], earlier["gateway"]).items()
                                           if k in ("frames_in", "frames_out"))),
-                        "executions": int(_delta(later["stepfunctions"], earlier["stepfunctions"])
+                        "executions": int(delta(later["stepfunctions"], earlier["stepfunctions"])
                                           .get("executions", 0))}
     return {
         "usd_per_conversation": round(total, 8),
@@ -483,9 +387,3 @@ def table(r: dict[str, Any]) -> str:
     ]
     return "\n".join(rows)
 
-
-if __name__ == "__main__":
-    if sys.argv[1:] == ["serve"]:
-        serve()
-    else:
-        sys.exit("usage: python -m bench.cost serve   (the benchmark itself: python -m bench --only cost)")
