@@ -11,6 +11,7 @@ capacity, so a stale index entry can cost a retry but never an extra session.
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.indexes import GlobalSecondaryIndex
@@ -99,6 +100,7 @@ class GroupState(Model):
     handled = NumberAttribute(default=0)
     handle_ms_total = NumberAttribute(default=0)
     overflow_events = NumberAttribute(default=0)
+    dequeued = NumberAttribute(default=0)  # departures from the queue: served, left, dropped (tickets count in it)
     last_alert_at = NumberAttribute(default=0)
     csat_sum = NumberAttribute(default=0)
     csat_count = NumberAttribute(default=0)
@@ -108,13 +110,19 @@ class GroupState(Model):
 
 COUNTER_SHARDS = 8
 ADDITIVE = ("waiting", "online_agents", "online_capacity", "assigned", "active", "wait_ms_total", "handled",
-            "handle_ms_total", "overflow_events", "csat_sum", "csat_count")
+            "handle_ms_total", "overflow_events", "dequeued", "csat_sum", "csat_count")
+
 
 
 def counter(group_id: str, session_id: str) -> GroupState:
     """The shard a change that comes with ``session_id`` goes to (any shard would do: spreading by session
     keeps a hot group's writes on COUNTER_SHARDS keys)."""
     return GroupState(f"{group_id}#{zlib.crc32(session_id.encode()) % COUNTER_SHARDS}")
+
+
+def left_queue() -> list[Any]:
+    """What a departure from the queue (served, left, dropped) does to the counters, wherever it happens."""
+    return [GroupState.waiting.add(-1), GroupState.dequeued.add(1)]
 
 
 def counter_keys(group_id: str) -> list[str]:

@@ -69,12 +69,17 @@ def position(entry: QueueEntry) -> int:
                                    consistent_read=True))
 
 
-def arrival_position(entry: QueueEntry, state: GroupState) -> int:
-    """The place of an entry just queued, with ``state`` read after it: everyone waiting is ahead of an
-    arrival of the last class (arrivals just after it count too, until the next full refresh)."""
-    if entry.priority_class == NORMAL:
-        return max(1, int(state.waiting or 0))
-    return position(entry)
+def ticket(state: GroupState) -> int:
+    """The ticket of an arrival of the last class, with ``state`` read just before it queued: everyone waiting
+    is ahead of it, and the group's departures so far are the tickets already called."""
+    return int(state.dequeued or 0) + int(state.waiting or 0) + 1
+
+
+def ticket_position(ticket: int, state: GroupState) -> int:
+    """A ticket's place now: every departure since it was drawn moved it up one. Cheap (the counters alone,
+    whatever the queue's length) and nearly exact: a departure from behind it counts as one from ahead, and
+    priority arrivals since are left out, until the next full refresh (``entries``) sets the place exactly."""
+    return max(1, min(ticket - int(state.dequeued or 0), int(state.waiting or 0)))
 
 
 def entry_of(group_id: str, session_id: str, visitor_id: str, sk: str, requested_at: int) -> QueueEntry:

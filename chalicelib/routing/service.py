@@ -36,6 +36,7 @@ from chalicelib.routing.agents import AgentBook, is_available
 from chalicelib.routing.dashboard import Dashboard
 from chalicelib.routing.errors import RoutingError
 from chalicelib.routing.models import (
+    NORMAL,
     OFFLINE,
     ONLINE,
     TRANSFERRED,
@@ -44,6 +45,7 @@ from chalicelib.routing.models import (
     Member,
     QueueEntry,
     counter,
+    left_queue,
     queue_sk,
 )
 from chalicelib.routing.rules import Visitor, route
@@ -152,8 +154,10 @@ class RoutingService:
         if session.status == sm.WAITING:
             group = self._config().groups.get(str(session.group_id))
             if group is not None and session.queue_sk:
-                self._tell_position(group, q.entry_of(group.group_id, session.session_id, session.visitor_id,
-                                                      session.queue_sk, int(session.requested_at or 0)))
+                entry = q.entry_of(group.group_id, session.session_id, session.visitor_id, session.queue_sk,
+                                   int(session.requested_at or 0))
+                ticket = int(session.queue_ticket) if session.queue_ticket is not None else None
+                self._tell_position(group, entry, ticket=ticket)
             return session
         config = self._config()
         now = self._clock.now_ms()
@@ -167,7 +171,7 @@ class RoutingService:
         # The request's time and rule are written with the assignment or the enqueue, not on their own.
         if int(state.waiting or 0) == 0 and self._assign_direct(session, group, now, rule):
             return session
-        self._enqueue(session, group, now, rule)
+        self._enqueue(session, group, state, now, rule)
         return session
 
     def _open_session(self, visitor: Identity) -> Session:
@@ -339,7 +343,7 @@ class RoutingService:
                     GroupState.wait_ms_total.add(max(0, now - requested_at))]
         if entry is not None:
             tx.delete(QueueEntry(group.group_id, entry.sk), condition=QueueEntry.sk.exists(), label="entry")
-            counters.insert(0, GroupState.waiting.add(-1))
+            counters[:0] = left_queue()
         tx.update(counter(group.group_id, session_id), counters, label="counters")
         try:
             tx.commit()
@@ -365,16 +369,18 @@ class RoutingService:
         self._dashboard.group_changed(group.group_id)
         return Result.OK
 
-    def _enqueue(self, session: Session, group: Group, now: int, rule: str | None) -> None:
+    def _enqueue(self, session: Session, group: Group, state: GroupState, now: int, rule: str | None) -> None:
+        """Queue the session; ``state`` is the group's counters as read before (for its ticket and place)."""
         requested_at = now  # the request's own time, as the queue orders by it
-        entry = QueueEntry(group.group_id, queue_sk(q.priority_class(group, session.tier), requested_at,
-                                                    session.session_id),
+        cls = q.priority_class(group, session.tier)
+        entry = QueueEntry(group.group_id, queue_sk(cls, requested_at, session.session_id),
                            session_id=session.session_id, visitor_id=session.visitor_id,
-                           priority_class=q.priority_class(group, session.tier), requested_at=requested_at)
+                           priority_class=cls, requested_at=requested_at)
+        ticket = q.ticket(state) if cls == NORMAL else None
         try:
             with transaction() as tx:
                 tx.put(entry, condition=QueueEntry.sk.does_not_exist())
-                self._sessions.stage_enqueue(tx, session, group.group_id, entry.sk, requested_at, now, rule)
+                self._sessions.stage_enqueue(tx, session, group.group_id, entry.sk, requested_at, now, rule, ticket)
                 tx.update(counter(group.group_id, session.session_id), actions=[GroupState.waiting.add(1)])
         except TransactWriteError as err:
             if not is_condition_failed(err):
@@ -385,7 +391,9 @@ class RoutingService:
         session.refresh(consistent_read=True)
         session_queued()
         self._sessions.announce(session)
-        self._tell_position(group, entry, arrived=True)
+        # Its place from the counters read before it queued (everyone waiting then is ahead of the last class).
+        self._tell_position(group, entry, state=state,
+                            position=int(state.waiting or 0) + 1 if ticket is not None else None)
         self._dashboard.group_changed(group.group_id)
         # A slot may have freed between the look at the counters and the enqueue: drain closes that gap.
         self.drain(group.group_id)
@@ -395,7 +403,7 @@ class RoutingService:
     @staticmethod
     def stage_dequeue(tx: Transaction, session: Session) -> None:
         tx.delete(QueueEntry(str(session.group_id), str(session.queue_sk)), condition=QueueEntry.sk.exists())
-        tx.update(counter(str(session.group_id), session.session_id), actions=[GroupState.waiting.add(-1)])
+        tx.update(counter(str(session.group_id), session.session_id), actions=left_queue())
 
     def dequeued(self, session: Session) -> None:
         """``session`` left its place: if it was the head, the new head is told it is next."""
@@ -405,7 +413,7 @@ class RoutingService:
             return
         head = q.head(group.group_id)
         if head is not None and session.queue_sk < head.sk:
-            self._tell_position(group, head, at_head=True)
+            self._tell_position(group, head, position=1)
 
     @staticmethod
     def stage_release(tx: Transaction, session: Session, now: int) -> None:
@@ -479,7 +487,7 @@ class RoutingService:
         if assigned and entry is not None:
             # The queue moved: only the new head is told now (it is next); everyone's place is refreshed by
             # the tick, so a move costs the same with 5,000 waiting as with 5.
-            self._tell_position(group, entry, at_head=True)
+            self._tell_position(group, entry, position=1)
         return assigned
 
     def _drop_stale_entry(self, entry: QueueEntry) -> None:
@@ -488,19 +496,22 @@ class RoutingService:
             with transaction() as tx:
                 self._sessions.stage_not_waiting_under(tx, entry.session_id, entry.sk)
                 tx.delete(QueueEntry(entry.group_id, entry.sk), condition=QueueEntry.sk.exists())
-                tx.update(counter(entry.group_id, entry.session_id), actions=[GroupState.waiting.add(-1)])
+                tx.update(counter(entry.group_id, entry.session_id), actions=left_queue())
         except TransactWriteError as err:
             if not is_condition_failed(err):
                 raise
 
     # -- positions -------------------------------------------------------------------------------
 
-    def _tell_position(self, group: Group, entry: QueueEntry, *, arrived: bool = False,
-                       at_head: bool = False) -> int:
-        """One waiting visitor's ``queue`` frame: its place (``at_head``: 1; an arrival: from the counters;
-        else counted), the group's counters and the estimate. Two reads at most, whatever the queue's length."""
-        state = q.state_of(group.group_id)
-        position = 1 if at_head else q.arrival_position(entry, state) if arrived else q.position(entry)
+    def _tell_position(self, group: Group, entry: QueueEntry, *, state: GroupState | None = None,
+                       ticket: int | None = None, position: int | None = None) -> int:
+        """One waiting visitor's ``queue`` frame: its place (given; or from its ``ticket`` and the counters; else
+        counted, for the classes served first, which few wait in), the group's counters and the estimate.
+        ``state``: the counters if just read. Two reads at most, whatever the queue's length."""
+        if state is None:
+            state = q.state_of(group.group_id)
+        if position is None:
+            position = q.ticket_position(ticket, state) if ticket is not None else q.position(entry)
         waiting = max(position, int(state.waiting or 0))
         return self._presence.push(entry.visitor_id,
                                    q.position_frame(entry, position, waiting, group, state, self._clock.now_ms()))

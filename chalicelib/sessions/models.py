@@ -64,6 +64,9 @@ class Session(Model):
     rule = UnicodeAttribute(null=True)
     requested_at = NumberAttribute(null=True)
     queue_sk = UnicodeAttribute(null=True)
+    # The place in line when it queued in the last class, counted in the group's departures from the queue: its
+    # place now is this minus the departures since (chalicelib/routing/queue.py), without counting the queue.
+    queue_ticket = NumberAttribute(null=True)
     assigned_at = NumberAttribute(null=True)
     # The agent of the visitor's previous session, for sticky routing.
     last_agent_id = UnicodeAttribute(null=True)

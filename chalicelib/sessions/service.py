@@ -253,11 +253,12 @@ class SessionService:
 
     @staticmethod
     def stage_enqueue(tx: Transaction, session: Session, group_id: str, queue_sk: str, requested_at: int,
-                      now: int, rule: str | None) -> None:
-        """The robot's session waits in ``group_id``'s queue under ``queue_sk``."""
+                      now: int, rule: str | None, ticket: int | None) -> None:
+        """The robot's session waits in ``group_id``'s queue under ``queue_sk`` (with ``ticket``: see Session)."""
         tx.update(Session(session.session_id), actions=[
             Session.status.set(sm.WAITING), Session.group_id.set(group_id), Session.queue_sk.set(queue_sk),
             Session.requested_at.set(requested_at), Session.updated_at.set(now), *_rule_action(rule),
+            Session.queue_ticket.set(ticket) if ticket is not None else Session.queue_ticket.remove(),
         ], condition=Session.status == sm.BOT, label="session")
 
     @staticmethod

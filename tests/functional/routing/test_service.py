@@ -401,6 +401,32 @@ def test_a_queue_move_costs_the_same_frames_and_aws_calls_with_40_waiting_as_wit
     assert cost["big"] == cost["small"]
 
 
+def test_asking_again_while_waiting_answers_from_the_ticket_at_the_same_cost_with_40_ahead_as_with_4(
+        world: World) -> None:
+    use(world, routing_config([group("small", ["alice"]), group("big", ["bob"])], default_capacity=1,
+                              rules=(Rule("small", "small", category=frozenset({"small"})),), default_group="big"))
+    for name, waiting in (("small", 4), ("big", 40)):
+        for i in range(1, waiting + 1):
+            world.ask(world.visitor(f"{name}-{i}", category=name))
+    calls = count_aws_calls()
+    cost = {}
+    for name, last in (("small", 4), ("big", 40)):
+        world.rebuild()
+        visitor = world.visitor(f"{name}-{last}", category=name)
+        calls()
+        world.svc.routing.request_agent(visitor)
+        cost[name] = calls()
+        assert world.last(f"v_{name}-{last}", "queue")["position"] == last
+    assert cost["big"] == cost["small"]  # no count of the queue ahead: its counters only
+    # Departures from the head move every ticket up: two served, one left.
+    bob = world.agent("bob", capacity=2)
+    world.svc.routing.leave_queue(world.visitor("big-3", category="big"))
+    assert [world.svc.sessions.current(world.visitor(f"big-{i}", category="big")).status  # type: ignore[union-attr]
+            for i in (1, 2)] == ["active", "active"] and bob.user_id == "bob"
+    world.svc.routing.request_agent(world.visitor("big-40", category="big"))
+    assert (world.last("v_big-40", "queue")["position"], world.last("v_big-40", "queue")["waiting"]) == (37, 37)
+
+
 def test_the_wait_estimate_is_unknown_with_nobody_online(world: World) -> None:
     use(world, routing_config([group("general", ["alice"])]))
     world.ask(world.visitor(1))
