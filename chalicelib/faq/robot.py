@@ -101,6 +101,9 @@ class RobotService:
         self._settings = settings
         self._faqs = faqs
         self._hand_off = hand_off
+        # The greeting as built for a settings object: every visitor's hello shows it, and the settings are read
+        # again at most every 30 s, so the suggested questions' texts are read that often, not once per hello.
+        self._greeting: tuple[RobotSettings, dict[str, Any]] | None = None
 
     # -- visitors' messages while the robot has the session -----------------------------------------
 
@@ -168,10 +171,15 @@ class RobotService:
     def greeting(self) -> dict[str, Any]:
         """What a visitor sees first: the greeting and the suggested questions."""
         settings = self._settings()
+        cached = self._greeting
+        if cached is not None and cached[0] is settings:
+            return cached[1]
         found = self._faqs(list(settings.suggested_questions))
-        return {"greeting": settings.greeting,
-                "suggested_questions": [{"faq_id": i, "question": found[i].question}
-                                        for i in settings.suggested_questions if i in found]}
+        greeting = {"greeting": settings.greeting,
+                    "suggested_questions": [{"faq_id": i, "question": found[i].question}
+                                            for i in settings.suggested_questions if i in found]}
+        self._greeting = (settings, greeting)
+        return greeting
 
     def _set_misses(self, session: Session, misses: int) -> int:
         self._sessions.set_robot_misses(session, misses)

@@ -212,6 +212,22 @@ def test_the_welcome_carries_the_greeting_and_suggested_questions(bot: Bot) -> N
     assert [q["faq_id"] for q in robot["suggested_questions"]] == ["returns-window", "shipping-time"]
 
 
+def test_the_greeting_reads_its_questions_once_per_settings_not_once_per_hello(bot: Bot) -> None:
+    reads: list[list[str]] = []
+
+    def recording_lookup(ids: Sequence[str]) -> dict[str, Faq]:
+        reads.append(list(ids))
+        return lookup(ids)
+
+    robot = RobotService(bot.svc.presence, bot.svc.im, bot.svc.sessions, lambda: None,  # type: ignore[arg-type,return-value]
+                         lambda: bot.settings[0], recording_lookup, bot.svc.routing.request_agent)
+    first = [robot.greeting() for _ in range(3)]
+    assert reads == [["returns-window", "shipping-time"]] and first[0] == first[2]
+    bot.settings[0] = RobotSettings(suggested_questions=("shipping-time",))  # saved, or read again after 30 s
+    assert [q["faq_id"] for q in robot.greeting()["suggested_questions"]] == ["shipping-time"]
+    assert reads[-1] == ["shipping-time"] and len(reads) == 2
+
+
 def test_the_agent_gets_ranked_suggestions_with_why_for_each_visitor_text(bot: Bot) -> None:
     bot.svc.presence.connect("ca", ALICE)
     bot.svc.routing.agent_connected(ALICE)
