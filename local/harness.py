@@ -275,7 +275,8 @@ def run_stack(state_dir: Path, ack_wait_seconds: int = 1, port: int | None = Non
 def run_client(coro: Callable[[aiohttp.ClientSession], Awaitable[None]]) -> None:
     """Run a client scenario with its own HTTP session (tests call it from synchronous code)."""
     async def main() -> None:
-        async with aiohttp.ClientSession() as http:
+        # No cap on open connections (aiohttp's default is 100): a scenario may hold hundreds of sockets.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             await coro(http)
 
     asyncio.run(main())
