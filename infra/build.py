@@ -23,14 +23,13 @@ from chalicelib.tables import ALL_MODELS, ttl_attribute
 
 TEMPLATE = Path(__file__).resolve().parent / "template.json"
 FUNCTIONS = ("APIHandler", "WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect", "DeliveryStep",
-             "LifecycleStep", "QueueTick")
+             "ClockStep", "QueueTick")
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 WS_STAGE = "api"  # Chalice names the WebSocket stage after api_gateway_stage
 REST_STAGE = "api"  # .chalice/config.json api_gateway_stage (the pages call /api/...)
 REST_API_NAME = "customer-service"  # Chalice names the REST API after the app
-# Referenced by name, not Ref: the state machine invokes a Lambda whose role may start it (a cycle otherwise).
+# Referenced by name, not Ref: a state machine invokes a Lambda whose environment names it (a cycle otherwise).
 STATE_MACHINE_ARN = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${TablePrefix}-%s"
-EXECUTION_ARN = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${TablePrefix}-%s:*"
 COGNITO_ISSUER = "https://cognito-idp.${AWS::Region}.amazonaws.com/${AgentUserPool}"
 # By name, not GetAtt: the domain's access policy names the Lambda role, whose policy names the domain.
 SEARCH_DOMAIN = "${TablePrefix}-faq"
@@ -97,15 +96,17 @@ WRITE: Actions = (*READ, "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:De
 # The knowledge base's listing, export, reindex and first load read the whole FAQ table.
 SCAN: Actions = (*READ, "dynamodb:Scan")
 SCAN_WRITE: Actions = (*WRITE, "dynamodb:Scan")
-# A post that finds its connection gone (410) forgets it and runs the reactions to a user leaving (lifecycle
+# A post that finds its connection gone (410) forgets it and runs the reactions to a user leaving (the session's
 # timers, an agent's sessions requeued, supervisors' dashboards), so every function that posts frames needs these.
 ROUTING_TABLES: dict[str, Actions] = {"connections": WRITE, "presence": WRITE, "sessions": WRITE, "agents": WRITE,
                                       "members": WRITE, "group-state": WRITE, "queue": WRITE}
 FUNCTION_TABLES: dict[str, dict[str, Actions]] = {
     "WebsocketConnect": ROUTING_TABLES,
     "WebsocketDisconnect": ROUTING_TABLES,
-    "QueueTick": ROUTING_TABLES,
-    "LifecycleStep": ROUTING_TABLES,
+    # The clock's operations: the queue tick (queues, positions, dashboard) and the sweeps of sessions' due timers.
+    "ClockStep": ROUTING_TABLES,
+    # It only starts this minute's clock execution.
+    "QueueTick": {},
     "DeliveryStep": {**ROUTING_TABLES, "messages": WRITE},
     # Every action: messages, left messages (tickets), the robot's answers (FAQs and its settings, read only).
     # Left messages count against the visitor's allowance (limits).
@@ -117,12 +118,12 @@ FUNCTION_TABLES: dict[str, dict[str, Actions]] = {
                    "group-state": READ, "queue": READ, "tickets": WRITE, "faqs": SCAN_WRITE,
                    "robot-settings": WRITE, "limits": WRITE, "idempotency": WRITE},
 }
-ROUTING_GRANTS = ("logs", "config", "connections", "alerts", "lifecycle")
+ROUTING_GRANTS = ("logs", "config", "connections", "alerts")
 FUNCTION_GRANTS: dict[str, tuple[str, ...]] = {
     "WebsocketConnect": (*ROUTING_GRANTS, "visitor-token-key"),
     "WebsocketDisconnect": ROUTING_GRANTS,
-    "QueueTick": ROUTING_GRANTS,
-    "LifecycleStep": ROUTING_GRANTS,
+    "ClockStep": ROUTING_GRANTS,
+    "QueueTick": ("logs", "clock"),
     "DeliveryStep": ROUTING_GRANTS,
     "WebsocketMessage": (*ROUTING_GRANTS, "delivery", "search", "faq-model"),
     "APIHandler": ("logs", "config", "visitor-token-key", "commerce-token", "search-admin", "faq-model", "media"),
@@ -143,9 +144,8 @@ GRANTS: dict[str, list[dict[str, Any]]] = {
     "connections": [allow("execute-api:ManageConnections", {"Fn::Sub": (
         "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebsocketAPI}/*/*/@connections/*")})],
     "alerts": [allow("sns:Publish", {"Ref": "AlertsTopic"})],
-    # Sessions' idle timers: started on assignment and on a user leaving, stopped when no longer needed.
-    "lifecycle": [allow("states:StartExecution", {"Fn::Sub": STATE_MACHINE_ARN % "lifecycle"}),
-                  allow("states:StopExecution", {"Fn::Sub": EXECUTION_ARN % "lifecycle"})],
+    # Once a minute, the clock's execution (it sweeps the sessions' due timers and ticks the queues).
+    "clock": [allow("states:StartExecution", {"Fn::Sub": STATE_MACHINE_ARN % "clock"})],
     "delivery": [allow("states:StartExecution", {"Fn::Sub": STATE_MACHINE_ARN % "delivery"})],
     "visitor-token-key": [allow("secretsmanager:GetSecretValue", {"Ref": "VisitorTokenSecret"})],
     "commerce-token": [{"Fn::If": ["CommerceTokenGiven",
@@ -432,10 +432,12 @@ def alarms(tables: list[str]) -> dict[str, Any]:
         "delivery-failed", "Delivery state machine executions failed or timed out (messages not settled)",
         total("failed executions", "AWS/States", ["ExecutionsFailed", "ExecutionsTimedOut"],
               {"StateMachineArn": {"Ref": "DeliveryStateMachine"}}))
-    out["LifecycleFailedAlarm"] = alarm(
-        "lifecycle-failed", "Session lifecycle executions failed (sessions that may never time out)",
+    # A failed operation is caught inside the execution (the next round does it again): ClockStep's own alarms
+    # see those; this one sees executions that ended early, so a minute's timers and ticks were late.
+    out["ClockFailedAlarm"] = alarm(
+        "clock-failed", "Clock executions failed or timed out (timers and queue ticks late)",
         total("failed executions", "AWS/States", ["ExecutionsFailed", "ExecutionsTimedOut"],
-              {"StateMachineArn": {"Ref": "LifecycleStateMachine"}}))
+              {"StateMachineArn": {"Ref": "ClockStateMachine"}}))
     out["WebSocketErrorsAlarm"] = alarm(
         "websocket-errors", "WebSocket API: integration or execution errors (the 5xx of a WebSocket API)",
         total("errors", "AWS/ApiGateway", ["IntegrationError", "ExecutionError"],
@@ -504,7 +506,7 @@ def build() -> dict[str, Any]:
     roles = function_roles({t: resources[t] for t in tables})
     substitutions = {"MessagesTable": {"Ref": "MessagesTable"},
                      "DeliveryStepFunctionArn": {"Fn::GetAtt": ["DeliveryStep", "Arn"]},
-                     "LifecycleStepFunctionArn": {"Fn::GetAtt": ["LifecycleStep", "Arn"]}}
+                     "ClockStepFunctionArn": {"Fn::GetAtt": ["ClockStep", "Arn"]}}
     # What each machine's role may do: exactly the calls its definition makes.
     permissions = {
         "delivery": [
@@ -513,9 +515,8 @@ def build() -> dict[str, Any]:
              "Resource": {"Fn::GetAtt": ["MessagesTable", "Arn"]}},
             {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": {"Fn::GetAtt": ["DeliveryStep", "Arn"]}},
         ],
-        "lifecycle": [
-            {"Effect": "Allow", "Action": "lambda:InvokeFunction",
-             "Resource": {"Fn::GetAtt": ["LifecycleStep", "Arn"]}},
+        "clock": [
+            {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": {"Fn::GetAtt": ["ClockStep", "Arn"]}},
         ],
     }
     for name in STATE_MACHINES:
@@ -577,7 +578,7 @@ def build() -> dict[str, Any]:
         "CONFIG_PATH": {"Fn::Sub": "/${TablePrefix}/config"},
         "ALERTS_TOPIC_ARN": {"Ref": "AlertsTopic"},
         "DELIVERY_STATE_MACHINE_ARN": {"Fn::Sub": STATE_MACHINE_ARN % "delivery"},
-        "LIFECYCLE_STATE_MACHINE_ARN": {"Fn::Sub": STATE_MACHINE_ARN % "lifecycle"},
+        "CLOCK_STATE_MACHINE_ARN": {"Fn::Sub": STATE_MACHINE_ARN % "clock"},
         "WS_ENDPOINT": {"Fn::Sub": f"https://${{WebsocketAPI}}.execute-api.${{AWS::Region}}.amazonaws.com/{WS_STAGE}"},
         "VISITOR_TOKEN_SECRET_ID": {"Ref": "VisitorTokenSecret"},
         "AGENT_TOKEN_ISSUER": {"Fn::Sub": COGNITO_ISSUER},
@@ -609,7 +610,7 @@ def build() -> dict[str, Any]:
     resources.update(dashboard(tables))
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": "Customer service: tables, delivery and lifecycle state machines, configuration, FAQ search, "
+        "Description": "Customer service: tables, delivery and clock state machines, configuration, FAQ search, "
                        "web hosting, alarms, dashboard, agent sign-in (merged into chalice package)",
         "Parameters": {
             # Names every resource; the OpenSearch domain name ({prefix}-faq) allows 28 characters.
@@ -641,7 +642,7 @@ def build() -> dict[str, Any]:
             "AgentUserPoolId": {"Value": {"Ref": "AgentUserPool"}},
             "AgentUserPoolClientId": {"Value": {"Ref": "AgentUserPoolClient"}},
             "DeliveryStateMachineArn": {"Value": {"Ref": "DeliveryStateMachine"}},
-            "LifecycleStateMachineArn": {"Value": {"Ref": "LifecycleStateMachine"}},
+            "ClockStateMachineArn": {"Value": {"Ref": "ClockStateMachine"}},
             "AlertsTopicArn": {"Value": {"Ref": "AlertsTopic"}},
             "SearchDomainEndpoint": {"Value": {"Fn::Sub": "https://${SearchDomain.DomainEndpoint}"}},
             "WebURL": {"Value": {"Fn::Sub": "https://${WebDistribution.DomainName}"}},

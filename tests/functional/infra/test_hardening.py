@@ -33,8 +33,8 @@ ROUTING = {"ConnectionsTable": WRITE, "PresenceTable": WRITE, "SessionsTable": W
 EXPECTED_TABLES: dict[str, dict[str, set[str]]] = {
     "WebsocketConnect": ROUTING,
     "WebsocketDisconnect": ROUTING,
-    "QueueTick": ROUTING,
-    "LifecycleStep": ROUTING,
+    "ClockStep": ROUTING,
+    "QueueTick": {},
     "DeliveryStep": {**ROUTING, "MessagesTable": WRITE},
     "WebsocketMessage": {**ROUTING, "MessagesTable": WRITE, "TicketsTable": WRITE, "FaqsTable": SCAN,
                          "RobotSettingsTable": READ, "LimitsTable": WRITE},
@@ -47,9 +47,9 @@ LOGS = {(a, "log-group:/aws/lambda/*") for a in ("logs:CreateLogGroup", "logs:Cr
 CONFIG = {("ssm:GetParametersByPath", "parameter/${TablePrefix}/config")}
 POST = {("execute-api:ManageConnections", "${WebsocketAPI}/*/*/@connections/*")}
 ALERTS = {("sns:Publish", "AlertsTopic")}
-TIMERS = {("states:StartExecution", "stateMachine:${TablePrefix}-lifecycle"),
-          ("states:StopExecution", "execution:${TablePrefix}-lifecycle:*")}
-ROUTING_GRANTS = LOGS | CONFIG | POST | ALERTS | TIMERS
+ROUTING_GRANTS = LOGS | CONFIG | POST | ALERTS
+START_CLOCK = {("states:StartExecution", "stateMachine:${TablePrefix}-clock")}
+START_DELIVERY = {("states:StartExecution", "stateMachine:${TablePrefix}-delivery")}
 VISITOR_KEY = {("secretsmanager:GetSecretValue", "VisitorTokenSecret")}
 SEARCH = {(f"es:ESHttp{m}", "domain/${TablePrefix}-faq/*") for m in ("Get", "Head", "Post")}
 FAQ_MODEL = {("s3:GetObject", "FaqModelBucket/*"), ("s3:PutObject", "FaqModelBucket/*"),
@@ -57,11 +57,10 @@ FAQ_MODEL = {("s3:GetObject", "FaqModelBucket/*"), ("s3:PutObject", "FaqModelBuc
 EXPECTED_OTHER: dict[str, set[tuple[str, str]]] = {
     "WebsocketConnect": ROUTING_GRANTS | VISITOR_KEY,
     "WebsocketDisconnect": ROUTING_GRANTS,
-    "QueueTick": ROUTING_GRANTS,
-    "LifecycleStep": ROUTING_GRANTS,
+    "ClockStep": ROUTING_GRANTS,
+    "QueueTick": LOGS | START_CLOCK,
     "DeliveryStep": ROUTING_GRANTS,
-    "WebsocketMessage": ROUTING_GRANTS | SEARCH | FAQ_MODEL
-    | {("states:StartExecution", "stateMachine:${TablePrefix}-delivery")},
+    "WebsocketMessage": ROUTING_GRANTS | SEARCH | FAQ_MODEL | START_DELIVERY,
     "APIHandler": LOGS | CONFIG | VISITOR_KEY | FAQ_MODEL | SEARCH
     | {("es:ESHttpPut", "domain/${TablePrefix}-faq/*"), ("es:ESHttpDelete", "domain/${TablePrefix}-faq/*"),
        ("secretsmanager:GetSecretValue", "CommerceTokenSecret if CommerceTokenGiven"),
@@ -71,6 +70,8 @@ EXPECTED_OTHER: dict[str, set[tuple[str, str]]] = {
 
 def label(resource: Any) -> str:
     """A policy resource, short: a logical id, or an ARN's tail with the stack's own names kept."""
+    if isinstance(resource, str):  # "*": the calls that take no resource (a state machine's log delivery)
+        return resource
     if "Fn::GetAtt" in resource:
         return str(resource["Fn::GetAtt"][0])
     if "Ref" in resource:
@@ -83,7 +84,7 @@ def label(resource: Any) -> str:
 def permissions(role: str) -> set[tuple[str, str]]:
     """Every (action, resource) a role's policies allow."""
     out: set[tuple[str, str]] = set()
-    for policy in RESOURCES[role]["Properties"]["Policies"]:
+    for policy in RESOURCES[role]["Properties"].get("Policies", []):  # none on a role with managed policies only
         for statement in policy["PolicyDocument"]["Statement"]:
             condition = ""
             if "Fn::If" in statement:  # a statement that exists only under a stack condition
@@ -136,6 +137,33 @@ def test_every_table_is_used_by_some_function_and_an_unused_one_stops_the_build(
     stray = {"Type": "AWS::DynamoDB::Table", "Properties": {"TableName": {"Fn::Sub": "${TablePrefix}-stray"}}}
     with pytest.raises(SystemExit, match="stray"):
         build.function_roles({**resources, "StrayTable": stray})
+
+
+def test_only_the_minute_schedule_starts_the_clock_and_no_function_stops_an_execution() -> None:
+    """Sessions' timers are due times the clock sweeps: no function starts or stops an execution per session."""
+    calls = {(f, action, resource) for f in build.FUNCTIONS for action, resource in permissions(f"{f}Role")
+             if action.startswith("states:")}
+    assert calls == {("QueueTick", *next(iter(START_CLOCK))), ("WebsocketMessage", *next(iter(START_DELIVERY)))}
+    # The schedule's function only starts the clock: no table, no @connections, no configuration.
+    assert permissions("QueueTickRole") == LOGS | START_CLOCK
+
+
+def test_the_clock_step_invokes_nothing_and_only_the_clock_machine_invokes_it() -> None:
+    roles = {k for k, v in RESOURCES.items() if v.get("Type") == "AWS::IAM::Role"}
+    invokers = {role: {r for a, r in permissions(role) if a == "lambda:InvokeFunction"} for role in roles}
+    assert {role for role, targets in invokers.items() if "ClockStep" in targets} == {"ClockStateMachineRole"}
+    assert all(not invokers[f"{f}Role"] for f in build.FUNCTIONS), "a function may invoke a Lambda"
+    assert not {a for a, _ in permissions("ClockStepRole") if a.startswith(("states:", "lambda:"))}
+
+
+@pytest.mark.parametrize("name", list(STATE_MACHINES))
+def test_each_state_machine_may_invoke_exactly_the_lambdas_its_definition_names(name: str) -> None:
+    machine = f"{name.capitalize()}StateMachine"
+    named = {v["Fn::GetAtt"][0] for v in RESOURCES[machine]["Properties"]["DefinitionSubstitutions"].values()
+             if "Fn::GetAtt" in v}
+    allowed = {r for a, r in permissions(f"{machine}Role") if a == "lambda:InvokeFunction"}
+    assert named and allowed == named
+    assert not {a for a, _ in permissions(f"{machine}Role") if a.startswith("states:")}
 
 
 def test_only_the_functions_that_search_may_call_the_search_domain() -> None:
@@ -227,6 +255,25 @@ def test_failed_searches_are_alarmed_on_the_metric_the_robot_emits() -> None:
     assert alarm["Dimensions"] == [{"Name": "service", "Value": ROBOT}]
     assert alarm["Threshold"] == build.SEARCH_FAILURES_ALARMED
     assert alarm["AlarmActions"] == [{"Ref": "AlertsTopic"}]
+
+
+@pytest.mark.parametrize("name", list(STATE_MACHINES))
+def test_each_state_machine_has_its_type_and_an_alarm_on_failed_executions(name: str) -> None:
+    machine = f"{name.capitalize()}StateMachine"
+    assert RESOURCES[machine]["Properties"]["StateMachineType"] == TYPES[name]
+    alarm = RESOURCES[f"{name.capitalize()}FailedAlarm"]["Properties"]
+    metrics = [m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m]
+    assert {m["MetricName"] for m in metrics} == {"ExecutionsFailed", "ExecutionsTimedOut"}
+    assert all(m["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": machine}}] for m in metrics)
+    assert alarm["AlarmActions"] == [{"Ref": "AlertsTopic"}]
+
+
+def test_the_clock_is_an_express_machine_that_logs_its_errors() -> None:
+    # Started once a minute and done within it: billed by duration, its failures known only from its log.
+    clock = RESOURCES["ClockStateMachine"]["Properties"]
+    assert clock["StateMachineType"] == "EXPRESS"
+    assert clock["LoggingConfiguration"]["Level"] == "ERROR"
+    assert "LifecycleStateMachine" not in RESOURCES
 
 
 @pytest.mark.parametrize("name", [n for n in STATE_MACHINES if TYPES[n] == "EXPRESS"])

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from chalicelib.platform import ticks
+from chalicelib.sessions.models import TIMER_SHARDS
 from chalicelib.tables import ALL_MODELS
 from infra import build, package
 
@@ -27,7 +29,9 @@ SAFE_DEFAULTS = {"AWS_REGION", "AWS_DEFAULT_REGION", "VISITOR_TOKEN_TTL_SECONDS"
                  # the secrets' values, for the local stack: on AWS they are read from the *_SECRET_ID secrets
                  "VISITOR_TOKEN_SECRET", "COMMERCE_TOKEN", "SECRET_MAX_AGE_SECONDS",
                  # empty: the REST API answers no other origin (the pages call their own)
-                 "CORS_ORIGINS"}
+                 "CORS_ORIGINS",
+                 # the clock's minute in rounds (checked against the schedule and Express's limit below)
+                 "CLOCK_PERIOD_SECONDS", "CLOCK_ROUND_SECONDS", "CLOCK_TICK_SECONDS"}
 TABLES = [build.logical_id(m.Meta.table_name) for m in ALL_MODELS]
 
 
@@ -81,17 +85,30 @@ def test_both_api_stages_are_throttled_and_log_access_after_the_merge(sam: dict[
     assert stage["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["WebSocketAccessLogs", "Arn"]}
 
 
-def _settings_variables() -> set[str]:
-    """Every environment variable chalicelib/settings.py reads (os.environ.get and its _int helper)."""
+def _settings_reads() -> list[tuple[str, str, list[ast.expr]]]:
+    """chalicelib/settings.py's reads of one variable (os.environ.get and its _int helper): the function called,
+    the variable's name, the call's arguments."""
     tree = ast.parse((Path(build.__file__).parents[1] / "chalicelib" / "settings.py").read_text())
-    names = set()
+    reads = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
             func = node.func
             called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
             if called in ("get", "_int") and isinstance(node.args[0].value, str):
-                names.add(node.args[0].value)
-    return names
+                reads.append((called, node.args[0].value, node.args))
+    return reads
+
+
+def _settings_variables() -> set[str]:
+    """Every environment variable chalicelib/settings.py reads."""
+    return {name for _, name, _ in _settings_reads()}
+
+
+def _int_defaults() -> dict[str, int]:
+    """The integer settings whose default is a literal (``_int("NAME", 60)``), with that default."""
+    return {name: args[1].value for called, name, args in _settings_reads()
+            if called == "_int" and len(args) == 2 and isinstance(args[1], ast.Constant)
+            and isinstance(args[1].value, int)}
 
 
 def test_every_setting_is_configured_on_every_function_or_safely_defaulted(
@@ -109,6 +126,25 @@ def test_every_setting_is_configured_on_every_function_or_safely_defaulted(
         assert variables["TABLE_PREFIX"] == {"Ref": "TablePrefix"}
     # The stack's table prefix defaults to the stage's own (the same names the CLI tools use).
     assert sam["Parameters"]["TablePrefix"]["Default"] == package.stage_environment(stage)["TABLE_PREFIX"]
+
+
+def test_the_schedule_starts_a_clock_a_minute_and_a_slow_one_still_ends_within_express_limit(
+        sam: dict[str, Any]) -> None:
+    """QueueTick starts one clock execution a minute, whose rounds cover that minute; if every step of every
+    round ran to ClockStep's timeout, the execution would still end within an Express execution's 5 minutes."""
+    tick = sam["Resources"]["QueueTick"]["Properties"]
+    assert [e["Properties"]["Schedule"] for e in tick["Events"].values()] == ["rate(1 minute)"]
+    variables, defaults = tick["Environment"]["Variables"], _int_defaults()
+
+    def setting(name: str) -> int:
+        return int(variables.get(name, defaults[name]))
+
+    assert setting("CLOCK_PERIOD_SECONDS") == 60
+    rounds = ticks.rounds(setting("CLOCK_PERIOD_SECONDS"), setting("CLOCK_ROUND_SECONDS"),
+                          setting("CLOCK_TICK_SECONDS"), TIMER_SHARDS)
+    assert sum(r["wait_seconds"] for r in rounds) == 60
+    step_timeout = sam["Resources"]["ClockStep"]["Properties"]["Timeout"]
+    assert sum(r["wait_seconds"] + step_timeout for r in rounds) <= 5 * 60
 
 
 def test_only_the_searching_functions_roles_may_call_the_search_domain(sam: dict[str, Any]) -> None:
@@ -190,6 +226,10 @@ def test_every_alarm_publishes_to_the_alerts_topic(sam: dict[str, Any]) -> None:
     delivery = json.dumps(alarms["DeliveryFailedAlarm"])
     assert '"ExecutionsFailed"' in delivery
     assert '{"Ref": "DeliveryStateMachine"}' in delivery
+    clock = json.dumps(alarms["ClockFailedAlarm"])
+    assert '"ExecutionsFailed"' in clock and '"ExecutionsTimedOut"' in clock
+    assert '{"Ref": "ClockStateMachine"}' in clock
+    assert not [name for name in alarms if "Lifecycle" in name]
     assert "WebSocketErrorsAlarm" in alarms
     assert "FrameErrorsAlarm" in alarms
 

@@ -74,24 +74,42 @@ def _targets(state: dict[str, Any]) -> list[str]:
     return out
 
 
+def _machines(asl: dict[str, Any]) -> list[dict[str, Any]]:
+    """The machine and every machine nested in it (a Map's ItemProcessor or Iterator, a Parallel's Branches)."""
+    out = [asl]
+    for state in asl["States"].values():
+        nested = [state[k] for k in ("ItemProcessor", "Iterator") if k in state] + state.get("Branches", [])
+        for machine in nested:
+            out.extend(_machines(machine))
+    return out
+
+
+def _states(name: str) -> dict[str, dict[str, Any]]:
+    """Every state of a machine, nested ones included (names are unique across the levels)."""
+    machines = _machines(definition(name, {k: "x" for k in placeholders(name)}))
+    states = {n: s for m in machines for n, s in m["States"].items()}
+    assert len(states) == sum(len(m["States"]) for m in machines)
+    return states
+
+
 @pytest.mark.parametrize("name", list(STATE_MACHINES))
 def test_state_machine_is_structurally_valid(name: str) -> None:
-    asl = definition(name, {k: "x" for k in placeholders(name)})
-    states = asl["States"]
-    assert asl["StartAt"] in states
-    for state_name, state in states.items():
-        for target in _targets(state):
-            assert target in states, f"{state_name} -> {target}"
-        if state["Type"] == "Wait":
-            assert "SecondsPath" in state  # waits come from the input, so tests can shorten them
-    assert any(s["Type"] in ("Succeed", "Fail") or s.get("End") for s in states.values())
-    reachable, todo = set(), [asl["StartAt"]]
-    while todo:
-        current = todo.pop()
-        if current not in reachable:
-            reachable.add(current)
-            todo.extend(_targets(states[current]))
-    assert reachable == set(states)
+    for asl in _machines(definition(name, {k: "x" for k in placeholders(name)})):
+        states = asl["States"]
+        assert asl["StartAt"] in states
+        for state_name, state in states.items():
+            for target in _targets(state):
+                assert target in states, f"{state_name} -> {target}"
+            if state["Type"] == "Wait":
+                assert "SecondsPath" in state  # waits come from the input, so tests can shorten them
+        assert any(s["Type"] in ("Succeed", "Fail") or s.get("End") for s in states.values())
+        reachable, todo = set(), [asl["StartAt"]]
+        while todo:
+            current = todo.pop()
+            if current not in reachable:
+                reachable.add(current)
+                todo.extend(_targets(states[current]))
+        assert reachable == set(states)
 
 
 LAMBDA_TRANSIENT = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
@@ -102,8 +120,7 @@ DYNAMODB_TRANSIENT = {"DynamoDB.ProvisionedThroughputExceededException", "Dynamo
 
 @pytest.mark.parametrize("name", list(STATE_MACHINES))
 def test_every_task_retries_transient_errors_and_catches_the_rest(name: str) -> None:
-    states = definition(name, {k: "x" for k in placeholders(name)})["States"]
-    tasks = {n: s for n, s in states.items() if s["Type"] == "Task"}
+    tasks = {n: s for n, s in _states(name).items() if s["Type"] == "Task"}
     assert tasks
     for state_name, task in tasks.items():
         retried = {e for r in task.get("Retry", []) for e in r["ErrorEquals"]}
@@ -111,6 +128,8 @@ def test_every_task_retries_transient_errors_and_catches_the_rest(name: str) -> 
         assert transient <= retried, f"{state_name} does not retry {sorted(transient - retried)}"
         # Whatever is left after the retries goes somewhere that ends the message or tries again later.
         assert any(c["ErrorEquals"] == ["States.ALL"] for c in task.get("Catch", [])), state_name
+
+
 def test_cloudfront_sends_the_pages_security_headers_the_local_gateway_sends() -> None:
     """One definition of the pages' headers (chalicelib/platform/web_headers.py): CloudFront's policy carries each
     of them, on the pages and on /media, in place of the managed policy that had no CSP."""
