@@ -23,8 +23,13 @@ class Settings:
     # Management API of the WebSocket gateway (https://{api}.execute-api.{region}.amazonaws.com/{stage}).
     ws_endpoint: str
     delivery_state_machine_arn: str
-    # One execution per assigned session: idle warning and close, reconnect grace (sessions/lifecycle.py).
-    lifecycle_state_machine_arn: str
+    # The clock: one Express execution a minute sweeps the sessions' due timers and runs the queue tick.
+    clock_state_machine_arn: str
+    # One clock execution covers clock_period_seconds (the schedule's rate) in rounds of clock_round_seconds (how
+    # late a timer may fire); the queue tick (positions, timeouts, dashboard) runs every clock_tick_seconds.
+    clock_period_seconds: int
+    clock_round_seconds: int
+    clock_tick_seconds: int
     ack_wait_seconds: int  # the wait after a resend
     ack_first_wait_seconds: int  # the wait after the first post (the one nearly every delivery ends in)
     # Locally the HS256 key itself; on AWS empty, and the key is read from visitor_token_secret_id
@@ -99,7 +104,10 @@ def get_settings() -> Settings:
         table_prefix=os.environ.get("TABLE_PREFIX", f"cs-{stage}"),
         ws_endpoint=os.environ.get("WS_ENDPOINT", ""),
         delivery_state_machine_arn=os.environ.get("DELIVERY_STATE_MACHINE_ARN", ""),
-        lifecycle_state_machine_arn=os.environ.get("LIFECYCLE_STATE_MACHINE_ARN", ""),
+        clock_state_machine_arn=os.environ.get("CLOCK_STATE_MACHINE_ARN", ""),
+        clock_period_seconds=_int("CLOCK_PERIOD_SECONDS", 60),
+        clock_round_seconds=_int("CLOCK_ROUND_SECONDS", 5),
+        clock_tick_seconds=_int("CLOCK_TICK_SECONDS", 15),
         ack_wait_seconds=_int("ACK_WAIT_SECONDS", 5),
         ack_first_wait_seconds=_int("ACK_FIRST_WAIT_SECONDS", min(1, _int("ACK_WAIT_SECONDS", 5))),
         visitor_token_secret=os.environ.get("VISITOR_TOKEN_SECRET", ""),

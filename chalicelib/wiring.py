@@ -23,7 +23,6 @@ from chalicelib.routing.service import RoutingService
 from chalicelib.sessions.lifecycle import LifecycleService
 from chalicelib.sessions.service import SessionService
 from chalicelib.sessions.survey import SurveyService
-from chalicelib.sessions.timers import SessionTimer, StepFunctionsSessionTimer
 from chalicelib.tickets.service import TicketService
 
 
@@ -54,10 +53,10 @@ def _stored_config() -> RoutingConfig:
 
 def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConfig] | None = None,
           clock: Clock = SYSTEM_CLOCK, publisher: Callable[[str, str], None] | None = None,
-          kb: KnowledgeBase | None = None, session_timer: SessionTimer | None = None) -> Services:
+          kb: KnowledgeBase | None = None) -> Services:
     """The services over ``sender`` and ``timer``, all on one ``clock``; ``config`` defaults to the SSM documents
-    and ``kb`` to the process's knowledge base. Without ``session_timer`` sessions never time out (tests of
-    other parts).
+    and ``kb`` to the process's knowledge base. Sessions' timers are due times that only the clock's sweep acts
+    on (``lifecycle.sweep``): tests of other parts never sweep.
 
     Two pairs call each other: presence tells the lifecycle (built over it) of a user gone, and the sessions
     service asks routing (built over it) to move an agent's slot or a queue entry with a session; each gets a
@@ -66,12 +65,12 @@ def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConf
     lifecycle_hook: Late[LifecycleService] = Late("lifecycle")
     routing_hook: Late[RoutingService] = Late("routing")
     presence = PresenceService(sender, departures=lifecycle_hook, clock=clock)
-    sessions = SessionService(presence, config, placement=routing_hook, timer=session_timer, clock=clock)
+    sessions = SessionService(presence, config, placement=routing_hook, clock=clock)
     agents = AgentBook(config, clock=clock)
     dashboard = Dashboard(presence, config, clock=clock, publisher=publisher)
     tickets = TicketService(sessions, config, clock=clock)
     routing = routing_hook.bind(RoutingService(presence, sessions, agents, config, dashboard, tickets, clock=clock))
-    lifecycle = lifecycle_hook.bind(LifecycleService(presence, sessions, routing, session_timer, config, clock=clock))
+    lifecycle = lifecycle_hook.bind(LifecycleService(presence, sessions, routing, config, clock=clock))
     knowledge = kb or knowledge_base()
     # The SOP assistant's suggestions ride with a visitor's message to its agent; the robot sends through IM.
     robot_hook: Late[RobotService] = Late("robot")
@@ -113,7 +112,7 @@ def services() -> Services:
     global _services
     with _lock:
         if _services is None:
-            _services = build(WebSocketSender(), StepFunctionsTimer(), session_timer=StepFunctionsSessionTimer())
+            _services = build(WebSocketSender(), StepFunctionsTimer())
         return _services
 
 

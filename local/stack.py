@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 DELIVERY_FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:delivery_step"
-LIFECYCLE_FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:lifecycle_step"
+CLOCK_FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:clock_step"
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 SNAPSHOT_VERSION = 2  # 2: names the journal generation that continues it
 _READABLE_SNAPSHOTS = (1, SNAPSHOT_VERSION)  # a version 1 snapshot is generation 0, with no journal
@@ -101,7 +101,7 @@ def create_resources() -> dict[str, str]:
     if topic:
         aws.client("sns").create_topic(Name=topic.rsplit(":", 1)[1])
     substitutions = {"MessagesTable": Message.Meta.table_name, "DeliveryStepFunctionArn": DELIVERY_FUNCTION_ARN,
-                     "LifecycleStepFunctionArn": LIFECYCLE_FUNCTION_ARN}
+                     "ClockStepFunctionArn": CLOCK_FUNCTION_ARN}
     sfn = aws.client("stepfunctions")
     prefix = get_settings().table_prefix
     arns = {}
@@ -259,17 +259,20 @@ class Periodic(threading.Thread):
     """Calls ``action`` every ``interval`` seconds until stopped; a failure is logged and the next call
     still comes."""
 
-    def __init__(self, name: str, interval: float, action: Callable[[], None]) -> None:
+    def __init__(self, name: str, interval: float, action: Callable[[], None], first: float | None = None) -> None:
         super().__init__(name=name, daemon=True)
         self._action = action
         self._interval = interval
+        self._first = interval if first is None else first  # seconds before the first call
         self._stopped = threading.Event()
 
     def stop(self) -> None:
         self._stopped.set()
 
     def run(self) -> None:
-        while not self._stopped.wait(self._interval):
+        wait = self._first
+        while not self._stopped.wait(wait):
+            wait = self._interval
             try:
                 self._action()
             except Exception:
@@ -344,27 +347,6 @@ def store_pending_deliveries() -> int:
             if not is_condition_failed(err):
                 raise
             continue
-        count += 1
-    return count
-
-
-def restart_session_timers() -> int:
-    """Give every assigned session a fresh lifecycle timer (the old executions died with the old process),
-    so each still times out; returns how many."""
-    from chalicelib.sessions import models as sm
-    from chalicelib.sessions.models import Session
-    from chalicelib.sessions.timers import StepFunctionsSessionTimer, timer_name, timer_state
-    from chalicelib.wiring import services
-
-    svc = services()
-    policy = svc.config().sessions
-    timer = StepFunctionsSessionTimer()
-    count = 0
-    for session in Session.scan(Session.status == sm.ACTIVE):
-        name = timer_name(session.session_id, int(time.time() * 1000))
-        session.update(actions=[Session.timer.set(name)])
-        # Wake at once: the step works out what is due from the session's own timestamps.
-        timer.start(name, timer_state(session.session_id, name, policy, 1))
         count += 1
     return count
 
@@ -448,16 +430,24 @@ def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
 
 
 def ticker(interval: float) -> Periodic:
-    """Runs the app's scheduled ``queue_tick`` handler every ``interval`` seconds, as EventBridge does
-    every minute on AWS (a shorter default here, so wait estimates visibly move)."""
+    """Runs the app's scheduled ``queue_tick`` handler at once and then every ``interval`` seconds, as
+    EventBridge does every minute on AWS (a shorter default here, so wait estimates visibly move): each run
+    starts a clock execution covering the next ``interval`` seconds in rounds of ``CLOCK_ROUND_SECONDS`` (1 s
+    here), which sweep the sessions' timers and tick the queues. An hour or more means never (benchmarks)."""
+    from chalicelib.settings import get_settings
+
     handler = importlib.import_module("app").app.handler_map["queue_tick"]  # by name, as the schedule's Lambda
+    os.environ.setdefault("CLOCK_PERIOD_SECONDS", str(max(1, round(interval))))
+    os.environ.setdefault("CLOCK_TICK_SECONDS", str(max(1, round(interval))))
+    os.environ.setdefault("CLOCK_ROUND_SECONDS", "1")
+    get_settings.cache_clear()
 
     def tick() -> None:
         handler({"version": "0", "account": ACCOUNT, "region": REGION, "detail": {},
                  "detail-type": "Scheduled Event", "source": "aws.events",
                  "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "id": secrets.token_hex(8), "resources": []}, None)
 
-    return Periodic("queue_tick", interval, tick)
+    return Periodic("queue_tick", interval, tick, first=0 if interval < 3600 else None)
 
 
 def import_app() -> Chalice:
@@ -522,7 +512,7 @@ def prepare(state_dir: Path) -> Prepared:
     mock_aws(config=MOTO_CONFIG).start()
     arns = create_resources()
     os.environ["DELIVERY_STATE_MACHINE_ARN"] = arns["delivery"]
-    os.environ["LIFECYCLE_STATE_MACHINE_ARN"] = arns["lifecycle"]
+    os.environ["CLOCK_STATE_MACHINE_ARN"] = arns["clock"]
     get_settings.cache_clear()
     app = import_app()
     sfn_adapter.install({f.name: f for f in app.pure_lambda_functions})
@@ -556,7 +546,6 @@ def serve(port: int, prepared: Prepared) -> None:
     compaction.start()
     if prepared.restored is not None:
         reset_live_state()  # agents go offline through routing, which reads the groups' configuration
-    restart_session_timers()
     ticks = ticker(float(os.environ.get("LOCAL_TICK_SECONDS", "10")))
     ticks.start()
     # The embedding cache spared the model so far; load it now, or the first new text (a visitor's) waits.

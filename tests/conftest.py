@@ -201,24 +201,6 @@ class RecordingTimer:
         self.started.append((session_id, sk, seq))
 
 
-class RecordingSessionTimer:
-    """Stands in for the lifecycle state machine: records starts and stops; tests run the steps."""
-
-    def __init__(self) -> None:
-        self.started: dict[str, dict[str, Any]] = {}
-        self.stopped: list[str] = []
-
-    def start(self, name: str, state: dict[str, Any]) -> None:
-        assert name not in self.started, f"execution name {name} reused"
-        self.started[name] = dict(state)
-
-    def stop(self, name: str) -> None:
-        self.stopped.append(name)
-
-    def running(self) -> list[str]:
-        return [n for n in self.started if n not in self.stopped]
-
-
 @pytest.fixture
 def sender() -> RecordingSender:
     return RecordingSender()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from chalice.app import CloudWatchEvent, Rate
 
 from chalicelib.auth.guard import STAFF, SUPERVISORS, requires
 from chalicelib.edge import routes
+from chalicelib.platform import ticks
 from chalicelib.platform.http import int_param
 from chalicelib.routing.access import visible_groups
 from chalicelib.routing.service import left_message_json
+from chalicelib.sessions.models import TIMER_SHARDS
 from chalicelib.wiring import services
 
 bp = routes(__name__)
@@ -34,8 +37,25 @@ def left_messages() -> Any:
 
 
 @bp.schedule(Rate(1, unit=Rate.MINUTES), name="queue_tick")
-def queue_tick(event: CloudWatchEvent) -> dict[str, int]:
-    """Every minute: queue-timeout offers, fresh wait estimates, dashboard pushes and metrics, and the
-    lifecycle timers whose start failed."""
+def queue_tick(event: CloudWatchEvent) -> dict[str, Any]:
+    """Every minute: start the minute's clock (chalicelib/platform/ticks.py), which runs the queue tick and
+    sweeps the sessions' timers every few seconds."""
+    # Named after the minute, for the console's list. A schedule event delivered twice starts two clocks for
+    # the minute: harmless, as a sweep or tick run twice changes nothing the first did not.
+    name = f"clock-{event.time.replace(':', '-')}-{uuid.uuid4().hex[:6]}"
+    return {"rounds": len(ticks.start(TIMER_SHARDS, name)["rounds"])}
+
+
+@bp.lambda_function(name="clock_step")
+def clock_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """One operation of the clock: the queue tick (queue timeouts, fresh places and estimates, drains, the
+    dashboard's snapshot and its metrics), a sweep of one shard of the sessions' due timers, or the dashboard's
+    changed groups."""
     svc = services()
-    return {**svc.routing.tick(), "timers_repaired": svc.lifecycle.repair_timers()}
+    if event.get("op") == ticks.TICK:
+        return {"op": ticks.TICK, **svc.routing.tick()}
+    if event.get("op") == ticks.SWEEP:
+        return {"op": ticks.SWEEP, "woken": svc.lifecycle.sweep(int(event["shard"]))}
+    if event.get("op") == ticks.DASHBOARD:
+        return {"op": ticks.DASHBOARD, "pushed": svc.dashboard.push_changes()}
+    raise ValueError(f"unknown clock operation {event.get('op')!r}")

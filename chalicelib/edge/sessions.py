@@ -1,4 +1,4 @@
-"""Sessions and their history over REST, and the wakes of a session's lifecycle timer."""
+"""Sessions and their history over REST."""
 
 from __future__ import annotations
 
@@ -41,9 +41,3 @@ def visitor_sessions(visitor_id: str) -> Any:
     limit = int_param(request.query_params, "limit", 20, 1, 100)
     sessions = services().sessions
     return {"sessions": [sessions.view(s, staff=True) for s in sessions.of_visitor(visitor_id, limit)]}
-
-
-@bp.lambda_function(name="lifecycle_step")
-def lifecycle_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """A wake of a session's lifecycle timer: warn, close or mark offline as due; returns the next sleep."""
-    return services().lifecycle.step(event)

@@ -12,10 +12,10 @@ ASL_DIR = Path(__file__).resolve().parents[2] / "infra" / "statemachines"
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 # name -> file; the name is also the state machine's name suffix locally.
-STATE_MACHINES = {"delivery": "delivery.asl.json", "lifecycle": "lifecycle.asl.json"}
-# Delivery lives seconds per message (Express: billed by duration); a session's lifecycle may sleep for
-# hours (Standard: billed per transition, and only its wakes transition).
-TYPES = {"delivery": "EXPRESS", "lifecycle": "STANDARD"}
+STATE_MACHINES = {"delivery": "delivery.asl.json", "clock": "clock.asl.json"}
+# Both Express (billed by duration, started at up to 6,000/s): a delivery lives seconds per message, the clock
+# a minute, started once a minute (sessions' timers are due times it sweeps, not executions of their own).
+TYPES = {"delivery": "EXPRESS", "clock": "EXPRESS"}
 
 
 def placeholders(name: str) -> set[str]:

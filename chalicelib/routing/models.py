@@ -104,8 +104,10 @@ class GroupState(Model):
     last_alert_at = NumberAttribute(default=0)
     csat_sum = NumberAttribute(default=0)
     csat_count = NumberAttribute(default=0)
-    # Only on the DASHBOARD item: connections of supervisors watching the dashboard.
+    # Only on the DASHBOARD item: connections of supervisors watching the dashboard, and a digest of each group's
+    # figures as last pushed to them (JSON {group_id: digest}), so the clock pushes only what changed.
     subscribers = UnicodeSetAttribute(null=True)
+    pushed = UnicodeAttribute(null=True)
 
 
 COUNTER_SHARDS = 8

@@ -358,7 +358,6 @@ class RoutingService:
             return Result.AGENT_UNAVAILABLE
         self._agents.refresh(agent_id=agent_id)
         session_assigned()
-        self._sessions.start_timer(session_id, timer)
         if session is not None:
             assigned: Session | None = self._sessions.assigned(session, agent_id, group.group_id, now, requested_at,
                                                                timer, rule)
@@ -366,7 +365,6 @@ class RoutingService:
             assigned = self._sessions.get(session_id)
         if assigned is not None:
             self._sessions.announce(assigned)
-        self._dashboard.group_changed(group.group_id)
         return Result.OK
 
     def _enqueue(self, session: Session, group: Group, state: GroupState, now: int, rule: str | None) -> None:
@@ -394,7 +392,6 @@ class RoutingService:
         # Its place from the counters read before it queued (everyone waiting then is ahead of the last class).
         self._tell_position(group, entry, state=state,
                             position=int(state.waiting or 0) + 1 if ticket is not None else None)
-        self._dashboard.group_changed(group.group_id)
         # A slot may have freed between the look at the counters and the enqueue: drain closes that gap.
         self.drain(group.group_id)
 
@@ -407,7 +404,6 @@ class RoutingService:
 
     def dequeued(self, session: Session) -> None:
         """``session`` left its place: if it was the head, the new head is told it is next."""
-        self._dashboard.group_changed(str(session.group_id))
         group = self._config().groups.get(str(session.group_id))
         if group is None or not session.queue_sk:
             return
@@ -428,8 +424,6 @@ class RoutingService:
         agent = self._agents.refresh(agent_id=str(session.agent_id))
         if agent is not None and is_available(agent):
             self.drain_for(agent)
-        if session.group_id:
-            self._dashboard.group_changed(session.group_id)
         return _agent_ref(agent)
 
     def agent_ref(self, agent_id: str) -> dict[str, Any] | None:
@@ -614,8 +608,6 @@ class RoutingService:
         self._presence.push(from_id, _former_view(session))
         if freed is not None and is_available(freed):
             self.drain_for(freed)
-        if session.group_id:
-            self._dashboard.group_changed(session.group_id)
         return session
 
     def _transfer_to_group(self, session: Session, from_id: str, group_id: str, note: str | None,
@@ -644,13 +636,10 @@ class RoutingService:
                 raise
             raise RoutingError("conflict", "the session changed meanwhile; reload it and retry",
                                session_id=session.session_id) from None
-        self._sessions.stop_timer(session.timer)
         freed = self._agents.refresh(agent_id=from_id)
         session.refresh(consistent_read=True)
         self._tell_transfer(session, from_id, None, group, notice)
         self._presence.push(from_id, _former_view(session))
-        for changed in {group_id, session.group_id} - {None}:
-            self._dashboard.group_changed(str(changed))
         self._tell_position(group, entry)
         self.drain(group_id)
         if freed is not None and is_available(freed):

@@ -2,16 +2,13 @@
 visitor's dropped connection (reconnecting for a grace period, then offline; the session goes on), and
 the agent's (after its grace period the session goes back to its group's queue).
 
-Each assignment starts one Step Functions execution (infra/statemachines/lifecycle.asl.json) that
-sleeps until the next moment something could be due, runs ``LifecycleService.step`` and sleeps again.
-Messages never touch it: each message's sequence-number write also stamps ``last_agent_at`` or
-``last_visitor_at``, and the step reads them when it wakes. A close stops the execution; an execution
-that wakes to a session it no longer owns (closed, transferred to a queue, a newer timer) just ends.
-
-A start can fail after the write that named the timer has committed (``StartExecution`` throttled at a
-peak): the same write records that the timer is asked for (``timer_asked``), a successful start removes the
-mark, and the minute tick starts whatever is still marked (``LifecycleService.repair_timers``) under the
-same execution name, so a timer is never started twice.
+A session's timer is a due time on its item (chalicelib/sessions/timers.py): the assignment arms it, a user
+leaving re-arms it for the end of the grace period, a close disarms it. The clock sweeps each shard of due
+sessions every few seconds (``LifecycleService.sweep``), runs ``step`` for each, and writes the next due time
+``step`` asks for. Messages never touch it: each message's sequence-number write also stamps
+``last_agent_at`` or ``last_visitor_at``, and the step reads them when it wakes. Nothing is ever started or
+stopped, so nothing can fail to start: a sweep that fails leaves the due times where they are, and the next
+round finds them.
 """
 
 from __future__ import annotations
@@ -28,23 +25,21 @@ from chalicelib.config.model import RoutingConfig
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.observability import logger
 from chalicelib.sessions import models as sm
-from chalicelib.sessions.models import TIMER_SHARDS, Session
+from chalicelib.sessions.models import Session
 from chalicelib.sessions.schemas import IdleWarningEvent, VisitorPresenceEvent
 from chalicelib.sessions.service import SessionService
 from chalicelib.sessions.timers import (
-    REPAIR_AFTER_SECONDS,
-    REPAIR_BATCH,
-    SessionTimer,
     TimerState,
-    TimerUnavailable,
-    seen_started,
-    start_timer,
-    stop_quietly,
-    timer_asked,
+    shard_key,
+    timer_due,
     timer_name,
+    timer_off,
     timer_state,
     visitor_silent_since,
 )
+
+# Due sessions one sweep of a shard handles at most; the rest wait for the next round (a few seconds later).
+SWEEP_BATCH = 500
 
 
 class Staffing(Protocol):
@@ -57,20 +52,51 @@ class Staffing(Protocol):
 
 class LifecycleService:
     def __init__(self, presence: PresenceService, sessions: SessionService, staffing: Staffing,
-                 timer: SessionTimer | None, config: Callable[[], RoutingConfig],
-                 clock: Clock = SYSTEM_CLOCK) -> None:
+                 config: Callable[[], RoutingConfig], clock: Clock = SYSTEM_CLOCK) -> None:
         self._presence = presence
         self._sessions = sessions
         self._staffing = staffing
-        self._timer = timer
         self._config = config
         self._clock = clock
 
-    # -- the state machine's step ------------------------------------------------------------------
+    # -- the clock's sweep --------------------------------------------------------------------------
 
-    def step(self, state: TimerState, again: bool = True) -> TimerState:
-        """Do whatever is due now and say how long to sleep until something next could be."""
-        session = self._sessions.get(str(state["session_id"]))
+    def sweep(self, shard: int, limit: int = SWEEP_BATCH) -> int:
+        """Wake the sessions of ``shard`` whose timer is due: run each one's step and write when it is next
+        due (or that it is not any more). Reads only the sparse index of due sessions; returns how many woke.
+        A step that fails is logged and its due time left as it was, so the next round tries it again."""
+        now = self._clock.now_ms()
+        policy = self._config().sessions
+        woken = 0
+        for key in Session.timers_due.query(shard_key(shard), Session.timer_due_at <= now, limit=limit):
+            session = self._sessions.get(key.session_id)
+            if session is None or session.timer_due_at is None or int(session.timer_due_at) > now:
+                continue  # re-armed or disarmed since the index saw it (it lags its table)
+            due = int(session.timer_due_at)
+            try:
+                state = self.step(timer_state(session.session_id, str(session.timer), policy), session=session)
+                self._rearm(session, due, None if state["done"] else now + int(state["wait_seconds"]) * 1000)
+            except Exception:
+                logger.exception("lifecycle step failed; the next round tries again",
+                                 extra={"session_id": session.session_id})
+                continue
+            woken += 1
+        return woken
+
+    @staticmethod
+    def _rearm(session: Session, was_due: int, next_due: int | None) -> None:
+        """The woken timer's next due time (None: disarmed), unless something re-armed it meanwhile."""
+        with contextlib.suppress(UpdateError):  # re-armed (a user left) or closed meanwhile: theirs stands
+            session.update(actions=timer_off() if next_due is None else timer_due(session.session_id, next_due),
+                           condition=(Session.timer_due_at == was_due) & (Session.timer == session.timer))
+
+    # -- a wake ---------------------------------------------------------------------------------------
+
+    def step(self, state: TimerState, again: bool = True, session: Session | None = None) -> TimerState:
+        """Do whatever is due now and say how long to sleep until something next could be (``session``: as
+        just read, else read here)."""
+        if session is None or not again:
+            session = self._sessions.get(str(state["session_id"]))
         if session is None or session.status != sm.ACTIVE or session.timer != state["timer"]:
             return {**state, "done": True}
         now = self._clock.now_ms()
@@ -161,92 +187,40 @@ class LifecycleService:
             self._presence.push(session.agent_id, VisitorPresenceEvent.model_validate(
                 {"session_id": session.session_id, "state": state, **extra}).frame())
 
-    # -- timers whose start failed ------------------------------------------------------------------
-
-    def repair_timers(self, older_than_seconds: float = REPAIR_AFTER_SECONDS, limit: int = REPAIR_BATCH) -> int:
-        """Start the timers asked for more than ``older_than_seconds`` ago and never seen started (the start
-        was throttled or failed), under the name the session holds; returns how many were started. Reads only
-        the sparse index of such sessions, and stops at the first throttled start (the next tick goes on)."""
-        if self._timer is None:
-            return 0
-        policy = self._config().sessions
-        cutoff = self._clock.now_ms() - int(older_than_seconds * 1000)
-        started = 0
-        for shard in range(TIMER_SHARDS):
-            for key in Session.awaiting_timer.query(f"t{shard}", Session.timer_asked_at < cutoff):
-                if started >= limit:
-                    return started
-                session = self._sessions.get(key.session_id)
-                if session is None or session.timer_shard is None:
-                    continue  # started meanwhile (the index lags its table)
-                if session.status != sm.ACTIVE or not session.timer:
-                    self._forget_timer(session)  # closed or back in a queue: no timer owed any more
-                    continue
-                name = session.timer
-                try:
-                    # The first wake comes at once; the step works out the right sleep from the session.
-                    self._timer.start(name, timer_state(session.session_id, name, policy, 1))
-                except TimerUnavailable as err:
-                    if err.throttled:
-                        return started
-                    logger.warning("lifecycle timer repair failed", extra={"timer": name}, exc_info=True)
-                    continue
-                seen_started(session.session_id, name)
-                started += 1
-        return started
-
-    @staticmethod
-    def _forget_timer(session: Session) -> None:
-        with contextlib.suppress(UpdateError):
-            session.update(actions=[Session.timer_shard.remove(), Session.timer_asked_at.remove()],
-                           condition=Session.timer_asked_at == session.timer_asked_at)
-
     # -- connections that close --------------------------------------------------------------------
 
     def staff_gone(self, user_id: str) -> None:
-        """A staff member's last connection closed: offline, and each session it serves gets a fresh timer
-        that wakes when the agent's grace period ends (the running one may sleep far longer)."""
+        """A staff member's last connection closed: offline, and each session it serves is marked and woken
+        when the agent's grace period ends (unless something else is due sooner)."""
         self._staffing.agent_disconnected(user_id)
         policy = self._config().sessions
-        if self._timer is None or policy.agent_grace_seconds <= 0:
+        if policy.agent_grace_seconds <= 0:
             return
         for session in self._sessions.of_agent(user_id):
             now = self._clock.now_ms()
-            old, name = session.timer, timer_name(session.session_id, now)
-            try:
-                session.update(actions=[Session.agent_away_at.set(now), Session.timer.set(name),
-                                        *timer_asked(session.session_id, now)],
+            with contextlib.suppress(UpdateError):  # closed, transferred or re-armed meanwhile
+                session.update(actions=[Session.agent_away_at.set(now),
+                                        *_sooner(session, now + policy.agent_grace_seconds * 1000)],
                                condition=(Session.status == sm.ACTIVE) & (Session.agent_id == user_id)
-                               & ((Session.timer == old) if old else Session.timer.does_not_exist()))
-            except UpdateError:
-                continue  # closed, transferred or re-timed meanwhile
-            start_timer(self._timer, name,
-                        timer_state(session.session_id, name, policy, policy.agent_grace_seconds))
-            if old:
-                stop_quietly(self._timer, old)
+                               & _due_unchanged(session))
 
     def visitor_gone(self, visitor_id: str, session_id: str | None) -> None:
         """The visitor's last connection closed: if a person serves it, the session waits for them."""
-        if not session_id or self._timer is None:
+        if not session_id:
             return
         session = self._sessions.get(session_id)
         if session is None or session.status != sm.ACTIVE or session.visitor_id != visitor_id:
             return
         now = self._clock.now_ms()
         policy = self._config().sessions
-        old, name = session.timer, timer_name(session_id, now)
+        offline_at = now + policy.reconnect_grace_seconds * 1000
         try:
             session.update(actions=[Session.visitor_away_at.set(now), Session.visitor_offline_at.remove(),
-                                    Session.timer.set(name), *timer_asked(session_id, now)],
-                           condition=(Session.status == sm.ACTIVE) & (Session.timer == old) if old
-                           else Session.status == sm.ACTIVE)
+                                    *_sooner(session, offline_at)],
+                           condition=(Session.status == sm.ACTIVE) & _due_unchanged(session))
         except UpdateError:
             return
-        # A fresh timer wakes at the end of the grace period; the old one would sleep past it.
-        start_timer(self._timer, name, timer_state(session_id, name, policy, policy.reconnect_grace_seconds))
-        if old:
-            stop_quietly(self._timer, old)
-        self._push_presence(session, "reconnecting", offline_at=now + policy.reconnect_grace_seconds * 1000)
+        self._push_presence(session, "reconnecting", offline_at=offline_at)
         # A reconnect's visitor_back may have read the session before this mark landed (the two handlers run
         # side by side): with a connection open again, the mark would keep every later message `stored`.
         if self._presence.connections_of(visitor_id):
@@ -263,3 +237,22 @@ class LifecycleService:
             return
         if session.status == sm.ACTIVE:
             self._push_presence(session, "online")
+
+
+def _sooner(session: Session, due_ms: int) -> list[Any]:
+    """Arm the session's timer for ``due_ms``, unless it is already due sooner (then it wakes then, and its
+    step sees the new mark and works out the rest)."""
+    current = int(session.timer_due_at) if session.timer_due_at is not None else None
+    if current is not None and current <= due_ms:
+        return []
+    if not session.timer:
+        return [Session.timer.set(timer_name(session.session_id, due_ms)), *timer_due(session.session_id, due_ms)]
+    return timer_due(session.session_id, due_ms)
+
+
+def _due_unchanged(session: Session) -> Any:
+    """The condition that nobody re-armed or disarmed the timer since ``session`` was read."""
+    if session.timer_due_at is None:
+        return Session.timer_due_at.does_not_exist()
+    return Session.timer_due_at == session.timer_due_at
+

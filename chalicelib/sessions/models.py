@@ -34,14 +34,14 @@ class SessionsByVisitor(GlobalSecondaryIndex["Session"]):
     created_at = NumberAttribute(range_key=True)
 
 
-class SessionsAwaitingTimer(GlobalSecondaryIndex["Session"]):
-    """Sparse: only sessions whose lifecycle timer was asked for and not yet seen started (for moments, unless
-    the start failed). The minute tick reads it to start what is missing, without scanning sessions; the hash
-    key spreads the writes of a peak (300 assignments/s) over ``TIMER_SHARDS`` partitions."""
+class SessionsTimerDue(GlobalSecondaryIndex["Session"]):
+    """Sparse: only sessions that need waking (active ones, for their idle timeout and grace periods), by due
+    time. The clock sweeps each shard for what is due (chalicelib/sessions/timers.py) without scanning
+    sessions; the hash key spreads a peak's writes (300 assignments and closes a second) over ``TIMER_SHARDS``."""
 
-    Meta = index_meta("sessions-awaiting-timer", keys_only=True)
+    Meta = index_meta("sessions-timer-due", keys_only=True)
     timer_shard = UnicodeAttribute(hash_key=True)
-    timer_asked_at = NumberAttribute(range_key=True)
+    timer_due_at = NumberAttribute(range_key=True)
 
 
 TIMER_SHARDS = 8
@@ -85,12 +85,11 @@ class Session(Model):
     visitor_away_at = NumberAttribute(null=True)
     visitor_offline_at = NumberAttribute(null=True)  # the grace period ran out (the session goes on)
     agent_away_at = NumberAttribute(null=True)  # the agent's last connection closed (cleared when it is seen back)
-    # The session's lifecycle execution (Step Functions), started at the first assignment.
+    # The session's lifecycle timer: its name (renamed when re-armed, so an older wake does nothing), and while
+    # it needs waking, when (``timer_due_at``) and in which shard of the clock's sweep (SessionsTimerDue).
     timer = UnicodeAttribute(null=True)
-    # Set in the same write that names a new ``timer`` and removed once its execution has started: a
-    # start that failed (throttled) is then repaired by the minute tick (SessionsAwaitingTimer).
     timer_shard = UnicodeAttribute(null=True)
-    timer_asked_at = NumberAttribute(null=True)
+    timer_due_at = NumberAttribute(null=True)
     # Photos the visitor uploaded in this session (chalicelib/media): bounded per session.
     uploads = NumberAttribute(null=True)
     # Transfers: how many, from whom, and the note the next agent sees.
@@ -110,4 +109,4 @@ class Session(Model):
     updated_at = NumberAttribute()
     by_agent = SessionsByAgent()
     by_visitor = SessionsByVisitor()  # the console's "past sessions" of a visitor
-    awaiting_timer = SessionsAwaitingTimer()
+    timers_due = SessionsTimerDue()

@@ -24,14 +24,7 @@ from chalicelib.sessions import models as sm
 from chalicelib.sessions.errors import SessionError
 from chalicelib.sessions.models import Session
 from chalicelib.sessions.schemas import SessionEvent, SurveyEvent
-from chalicelib.sessions.timers import (
-    SessionTimer,
-    start_timer,
-    stop_quietly,
-    timer_asked,
-    timer_state,
-    visitor_silent_since,
-)
+from chalicelib.sessions.timers import timer_due, timer_off, visitor_silent_since
 
 
 def new_session_id() -> str:
@@ -128,14 +121,12 @@ def _rule_action(rule: str | None) -> list[Any]:
 
 class SessionService:
     def __init__(self, presence: PresenceService, config: Callable[[], RoutingConfig],
-                 placement: Callable[[], Placement], timer: SessionTimer | None = None,
+                 placement: Callable[[], Placement],
                  clock: Clock = SYSTEM_CLOCK) -> None:
         self._presence = presence
         self._config = config
         # Routing is built over this service, so it is reached through a provider, read at call time.
         self._placement = placement
-        # Each assignment's lifecycle timer (idle timeout, reconnect grace); None: sessions never time out.
-        self._timer = timer
         self._clock = clock
 
     def current_or_new(self, visitor: Identity, presence: Presence) -> Session:
@@ -261,20 +252,20 @@ class SessionService:
             Session.queue_ticket.set(ticket) if ticket is not None else Session.queue_ticket.remove(),
         ], condition=Session.status == sm.BOT, label="session")
 
-    @staticmethod
-    def stage_assign(tx: Transaction, session_id: str, agent_id: str, group_id: str, now: int, timer: str, *,
+    def stage_assign(self, tx: Transaction, session_id: str, agent_id: str, group_id: str, now: int, timer: str, *,
                      queue_sk: str | None, requested_at: int, rule: str | None) -> None:
-        """The session goes to ``agent_id``: from its place ``queue_sk`` in a queue, or straight from the robot."""
+        """The session goes to ``agent_id``: from its place ``queue_sk`` in a queue, or straight from the robot.
+        Its timer is armed in the same write: first due when a warning could first be."""
+        first_due = now + self._config().sessions.idle_warn_seconds * 1000
         actions: list[Any] = [Session.status.set(sm.ACTIVE), Session.agent_id.set(agent_id),
                               Session.group_id.set(group_id), Session.assigned_at.set(now),
-                              Session.updated_at.set(now)]
+                              Session.updated_at.set(now), Session.timer.set(timer),
+                              *timer_due(session_id, first_due)]
         if queue_sk is not None:
-            tx.update(Session(session_id), actions=[*actions, Session.queue_sk.remove(), Session.timer.set(timer),
-                                                    *timer_asked(session_id, now)],
+            tx.update(Session(session_id), actions=[*actions, Session.queue_sk.remove()],
                       condition=(Session.status == sm.WAITING) & (Session.queue_sk == queue_sk), label="session")
         else:
             tx.update(Session(session_id), actions=[*actions, Session.requested_at.set(requested_at),
-                                                    Session.timer.set(timer), *timer_asked(session_id, now),
                                                     *_rule_action(rule)],
                       condition=Session.status == sm.BOT, label="session")
 
@@ -334,25 +325,11 @@ class SessionService:
                                 note: str | None, now: int) -> None:
         tx.update(Session(session.session_id), actions=[
             Session.status.set(sm.WAITING), Session.agent_id.remove(), Session.group_id.set(group_id),
-            Session.queue_sk.set(queue_sk), Session.requested_at.set(now), Session.timer.remove(),
-            Session.agent_away_at.remove(),
+            Session.queue_sk.set(queue_sk), Session.requested_at.set(now), Session.timer.remove(), *timer_off(),
+            Session.agent_away_at.remove(), Session.queue_ticket.remove(),
             Session.transfers.add(1), Session.transferred_from.set(from_id), *_note_action(note),
             Session.last_agent_id.set(from_id), Session.updated_at.set(now),
         ], condition=(Session.status == sm.ACTIVE) & (Session.agent_id == from_id), label="session")
-
-    # -- lifecycle timers ------------------------------------------------------------------------------
-
-    def start_timer(self, session_id: str, name: str) -> None:
-        """Start an assignment's timer. The assignment recorded that it is owed: if the start fails
-        (throttled), the minute tick starts it. Its first wake is the earliest a warning could be due."""
-        if self._timer is None:
-            return
-        policy = self._config().sessions
-        start_timer(self._timer, name, timer_state(session_id, name, policy, policy.idle_warn_seconds))
-
-    def stop_timer(self, name: str | None) -> None:
-        if self._timer is not None and name:
-            stop_quietly(self._timer, name)
 
     # -- ending ----------------------------------------------------------------------------------------
 
@@ -453,7 +430,7 @@ class SessionService:
             with transaction() as tx:
                 tx.update(Session(session.session_id), actions=[
                     Session.status.set(sm.CLOSED), Session.closed_at.set(now), Session.closed_by.set(by),
-                    Session.close_reason.set(reason), Session.updated_at.set(now),
+                    Session.close_reason.set(reason), Session.updated_at.set(now), *timer_off(),
                     *self._survey_actions(now, served=True),
                 ], condition=owned if condition is None else owned & condition)
                 placement.stage_release(tx, session, now)
@@ -461,5 +438,4 @@ class SessionService:
             if not is_condition_failed(err):
                 raise
             return False, None
-        self.stop_timer(session.timer)
         return True, placement.released(session)

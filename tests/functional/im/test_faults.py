@@ -28,7 +28,7 @@ from chalicelib.platform.ws import PostResult
 from chalicelib.routing.models import Agent
 from chalicelib.settings import MAX_DELIVERY_ATTEMPTS
 from chalicelib.wiring import Services, build
-from tests.conftest import RecordingSender, RecordingSessionTimer, RecordingTimer, routing_config
+from tests.conftest import RecordingSender, RecordingTimer, routing_config
 
 # 300 messages are enough to prove "each ends exactly once": every fault happens many times over (about 1,000
 # posts: over 100 answered 410 and over 100 lost; over 100 reconnects, each resuming and resending; messages
@@ -179,7 +179,7 @@ class Client:
 @pytest.fixture
 def world(aws: None, timer: RecordingTimer) -> tuple[Services, FlakyNetwork, Engine]:
     net = FlakyNetwork(random.Random(20261124))
-    svc = build(net, timer, config=lambda: routing_config(), session_timer=RecordingSessionTimer())
+    svc = build(net, timer, config=lambda: routing_config())
     return svc, net, Engine(svc, timer)
 
 

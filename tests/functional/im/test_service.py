@@ -19,7 +19,7 @@ from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 from chalicelib.sessions.service import SessionService
 from chalicelib.wiring import build
-from tests.conftest import RecordingSender, RecordingSessionTimer, RecordingTimer, routing_config
+from tests.conftest import RecordingSender, RecordingTimer, routing_config
 
 CONFIG = routing_config()
 
@@ -277,7 +277,7 @@ def test_a_reply_sent_while_a_late_departure_mark_stands_reaches_the_connected_v
     """The visitor reconnected and resumed, then its old connection's departure marked the session away (the two
     handlers run side by side; visitor_gone clears the mark again a moment later). A reply in that moment is
     judged "away": it must still reach the connection the visitor has, not wait for a resume that already ran."""
-    svc = build(sender, timer, config=lambda: CONFIG, session_timer=RecordingSessionTimer())
+    svc = build(sender, timer, config=lambda: CONFIG)
     svc.presence.connect("ca1", AGENT)
     svc.routing.agent_connected(AGENT)
     session = svc.sessions.current_or_new(VISITOR, svc.presence.connect("cv1", VISITOR))
@@ -296,7 +296,7 @@ def test_a_reply_kept_while_the_visitor_came_back_and_resumed_is_delivered_not_l
         aws: None, sender: RecordingSender, timer: RecordingTimer) -> None:
     """The race of a reply and a returning visitor: the reply is judged "visitor away" and, before it is saved,
     the visitor reconnects and resumes (finding nothing). Kept, it would wait for a resume that already ran."""
-    svc = build(sender, timer, config=lambda: CONFIG, session_timer=RecordingSessionTimer())
+    svc = build(sender, timer, config=lambda: CONFIG)
     svc.presence.connect("ca1", AGENT)
     svc.routing.agent_connected(AGENT)
     session = svc.sessions.current_or_new(VISITOR, svc.presence.connect("cv1", VISITOR))

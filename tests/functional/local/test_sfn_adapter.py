@@ -1,4 +1,4 @@
-"""The real delivery state machine on moto's engine, through the local adapter."""
+"""The real delivery and clock state machines on moto's engine, through the local adapter."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.im.models import Message
+from chalicelib.platform import ticks
 from chalicelib.platform.statemachines import render
 from local import sfn_adapter
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:delivery_step"
-LIFECYCLE_ARN = "arn:aws:lambda:us-east-1:123456789012:function:lifecycle_step"
+CLOCK_ARN = "arn:aws:lambda:us-east-1:123456789012:function:clock_step"
 ROLE = "arn:aws:iam::123456789012:role/local"
 
 
@@ -146,32 +147,35 @@ def test_an_execution_that_cannot_end_its_message_fails_visibly(step: RecordingS
     assert [op for op, _, _ in step.calls] == ["fail", "fail"]
 
 
-def test_a_failing_lifecycle_step_is_tried_again_later(aws: None) -> None:
+def test_the_clock_runs_its_rounds_in_order_and_a_failed_operation_does_not_stop_it(aws: None) -> None:
     calls: list[dict[str, Any]] = []
 
     def step(event: dict[str, Any], context: Any) -> dict[str, Any]:
         calls.append(event)
-        if len(calls) <= 3:  # the first wake and its two quick retries fail
-            raise RuntimeError("DynamoDB is having a bad minute")
-        return {**event, "done": True}
+        if event.get("shard") == 1 and sum(1 for c in calls if c.get("shard") == 1) == 1:
+            raise RuntimeError("DynamoDB is having a bad minute")  # shard 1, in the first round
+        return {"op": event["op"], "woken": 0}
 
-    sfn_adapter.install({"lifecycle_step": step})
+    sfn_adapter.install({"clock_step": step})
     waits = sfn_adapter.scale_time(0.01)
     try:
-        arn = create_machine(render("lifecycle", {"LifecycleStepFunctionArn": LIFECYCLE_ARN}), name="lifecycle",
-                             kind="STANDARD")
-        state = {"session_id": "s_1", "timer": "t1", "wait_seconds": 1, "retry_seconds": 1, "done": False}
+        arn = create_machine(render("clock", {"ClockStepFunctionArn": CLOCK_ARN}), name="clock")
+        rounds = ticks.rounds(period_seconds=15, round_seconds=5, tick_seconds=10, shards=2)
         execution = boto3.client("stepfunctions").start_execution(
-            stateMachineArn=arn, name="t1", input=json.dumps(state))["executionArn"]
+            stateMachineArn=arn, name="clock-1", input=json.dumps({"rounds": rounds}))["executionArn"]
         [described] = settle(execution)
     finally:
         sfn_adapter.uninstall()
-    # The timer outlived the failures: a later wake ran the step with the state intact, and it ended normally.
     assert described["status"] == "SUCCEEDED"
-    assert len(calls) == 4
-    assert calls[-1] == state
-    # Sleep 1 s; the failing step retried after 2 and 4 s (TaskFailed: 2 s, backoff 2); RetryLater 1 s.
-    assert waits == [1, 2, 4, 1]
+    # Three rounds of 5 s: the queue tick in the first and the third (every 10 s), both shards swept and the
+    # dashboard's changes pushed in each; shard 1's failure left the rest of its round and the later rounds to
+    # run (the next round is its retry).
+    ops = [(c["op"], c.get("shard")) for c in calls]
+    assert sorted(ops, key=str) == sorted([("tick", None)] * 2 + [("sweep", 0)] * 3 + [("sweep", 1)] * 3
+                                          + [("dashboard", None)] * 3, key=str)
+    in_order = [c["op"] for c in calls]  # a round's operations run side by side, rounds one after another
+    assert (in_order[:4].count("tick"), in_order[4:7].count("tick"), in_order[7:].count("tick")) == (1, 0, 1)
+    assert waits.count(5) == 3  # a pause after each round
 
 
 def test_many_concurrent_executions_settle_independently(step: RecordingStep) -> None:

@@ -90,7 +90,7 @@ def fresh_aws(monkeypatch: pytest.MonkeyPatch) -> Any:
     mock.start()
     arns = stack.create_resources()
     monkeypatch.setenv("DELIVERY_STATE_MACHINE_ARN", arns["delivery"])
-    monkeypatch.setenv("LIFECYCLE_STATE_MACHINE_ARN", arns["lifecycle"])
+    monkeypatch.setenv("CLOCK_STATE_MACHINE_ARN", arns["clock"])
     get_settings.cache_clear()
     return mock
 
@@ -106,10 +106,10 @@ def test_create_resources_makes_every_table_and_each_machine_of_its_type(monkeyp
         assert machine["type"] == "EXPRESS"
         assert Message.Meta.table_name in machine["definition"]
         assert stack.DELIVERY_FUNCTION_ARN in machine["definition"]
-        lifecycle = boto3.client("stepfunctions").describe_state_machine(
-            stateMachineArn=os.environ["LIFECYCLE_STATE_MACHINE_ARN"])
-        # Standard: a session may sleep for hours, and only its wakes are billed.
-        assert lifecycle["type"] == "STANDARD" and stack.LIFECYCLE_FUNCTION_ARN in lifecycle["definition"]
+        clock = boto3.client("stepfunctions").describe_state_machine(
+            stateMachineArn=os.environ["CLOCK_STATE_MACHINE_ARN"])
+        # Express: one execution a minute, billed by its duration, not by the transitions of its rounds.
+        assert clock["type"] == "EXPRESS" and stack.CLOCK_FUNCTION_ARN in clock["definition"]
     finally:
         mock.stop()
 
@@ -313,33 +313,4 @@ def test_a_snapshot_survives_a_restart_without_stale_sockets_or_lost_deliveries(
         time.sleep(1.5)  # past the 1 s ACK wait: no delivery timer was started to fail it
         assert step.calls == []
     finally:
-        mock.stop()
-
-
-def test_a_restart_gives_every_assigned_session_a_fresh_lifecycle_timer(monkeypatch: pytest.MonkeyPatch) -> None:
-    woken: list[dict[str, Any]] = []
-
-    def lifecycle_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        woken.append(event)
-        return {**event, "done": True}
-
-    mock = fresh_aws(monkeypatch)
-    sfn_adapter.install({"lifecycle_step": lifecycle_step})
-    try:
-        sync_directory(stack.config_dir(), get_settings().config_path)
-        for session_id, status in (("s_active", "active"), ("s_bot", "bot"), ("s_closed", "closed")):
-            Session(session_id, visitor_id="v_1", status=status, timer="died-with-the-old-process",
-                    created_at=1, updated_at=1).save()
-        assert stack.restart_session_timers() == 1
-        timer = Session.get("s_active").timer
-        assert timer not in (None, "died-with-the-old-process")
-        assert Session.get("s_bot").timer == "died-with-the-old-process"
-        deadline = time.monotonic() + 20
-        while not woken:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        # It wakes at once, with the configured waits: the step works out what is due from the session itself.
-        assert (woken[0]["session_id"], woken[0]["timer"], woken[0]["warn_seconds"]) == ("s_active", timer, 180)
-    finally:
-        sfn_adapter.uninstall()
         mock.stop()

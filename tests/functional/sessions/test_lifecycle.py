@@ -1,8 +1,8 @@
 """Session lifecycle on moto: the idle timeout (warning, then close), the agent's resolution, the
 visitor's end, a dropped visitor (reconnecting, offline, resumed), one survey per session, transfers.
 
-The lifecycle state machine is stood in for by a recording timer; each test runs the step the engine
-would run at each wake (tests/e2e runs the real definition)."""
+A session's timer is a due time on its item; each test runs the step the clock's sweep would run once it is
+due, or the sweep itself (tests/e2e runs the real clock)."""
 
 from __future__ import annotations
 
@@ -22,9 +22,11 @@ from chalicelib.routing import queue as q
 from chalicelib.routing.models import TRANSFERRED, Agent, QueueEntry
 from chalicelib.routing.service import AGENT_GONE_NOTE, AGENT_GONE_NOTICE
 from chalicelib.sessions import models as sm
-from chalicelib.sessions.models import Session
+from chalicelib.sessions.lifecycle import LifecycleService
+from chalicelib.sessions.models import TIMER_SHARDS, Session
+from chalicelib.sessions.timers import shard_of, timer_state
 from local import dynamodb_atomic
-from tests.conftest import RecordingSender, RecordingSessionTimer, RecordingTimer, group, routing_config
+from tests.conftest import RecordingSender, RecordingTimer, group, routing_config
 from tests.functional.routing.test_service import Clock, World, active_of, queue_order, use
 
 
@@ -42,13 +44,7 @@ POLICY = SessionPolicy(idle_warn_seconds=60, idle_close_seconds=30, reconnect_gr
 
 @pytest.fixture
 def world(aws: None, sender: RecordingSender, timer: RecordingTimer) -> World:
-    return World(sender, timer, Clock(), [routing_config(default_capacity=2, sessions=POLICY)],
-                 session_timer=RecordingSessionTimer())
-
-
-def recorder(world: World) -> RecordingSessionTimer:
-    assert isinstance(world.session_timer, RecordingSessionTimer)
-    return world.session_timer
+    return World(sender, timer, Clock(), [routing_config(default_capacity=2, sessions=POLICY)])
 
 
 def chat(world: World, visitor: int = 1, agent: str = "alice") -> tuple[Identity, Identity, Session]:
@@ -69,37 +65,50 @@ def current(session_id: str) -> Session:
     return Session.get(session_id, consistent_read=True)
 
 
+def due_in(world: World, session_id: str) -> float | None:
+    """Seconds until the session's timer is due (None: disarmed)."""
+    due = current(session_id).timer_due_at
+    return None if due is None else (int(due) - int(world.clock.now * 1000)) / 1000
+
+
 def state_of(world: World, session_id: str) -> dict[str, Any]:
-    """The input the session's current timer execution was started with."""
-    name = current(session_id).timer
-    assert name is not None
-    return dict(recorder(world).started[name])
+    """What a wake of the session's timer gets, with ``wait_seconds`` until it is due."""
+    session = current(session_id)
+    assert session.timer is not None and session.timer_due_at is not None
+    return timer_state(session_id, session.timer, POLICY, round(due_in(world, session_id) or 0))
 
 
 def wake(world: World, state: dict[str, Any]) -> dict[str, Any]:
-    """What the engine does: sleep ``wait_seconds``, then run the step."""
+    """Sleep ``wait_seconds``, then run the step."""
     world.clock.tick(state["wait_seconds"])
     return world.svc.lifecycle.step(state)
 
 
+def sweep(world: World) -> int:
+    """One round of the clock: every shard swept."""
+    return sum(world.svc.lifecycle.sweep(shard) for shard in range(TIMER_SHARDS))
+
+
 # -- the timer -------------------------------------------------------------------------------------
 
-def test_each_assignment_starts_one_timer_with_the_configured_waits(world: World) -> None:
+def test_each_assignment_arms_its_timer_for_when_a_warning_could_first_be_due(world: World) -> None:
     _, _, session = chat(world)
-    assert list(recorder(world).started) == [current(session.session_id).timer]
-    state = state_of(world, session.session_id)
-    assert state == {"session_id": session.session_id, "timer": current(session.session_id).timer,
-                     "warn_seconds": 60, "close_seconds": 30, "grace_seconds": 20, "agent_grace_seconds": 40,
-                     "wait_seconds": 60, "retry_seconds": 60, "done": False}
+    armed = current(session.session_id)
+    assert armed.timer and armed.timer_shard == f"t{shard_of(session.session_id)}"
+    assert int(armed.timer_due_at or 0) == int(armed.assigned_at or 0) + 60_000  # in the assignment's own write
+    assert state_of(world, session.session_id) == {
+        "session_id": session.session_id, "timer": armed.timer, "warn_seconds": 60, "close_seconds": 30,
+        "grace_seconds": 20, "agent_grace_seconds": 40, "wait_seconds": 60, "done": False}
 
 
 def test_messages_cost_the_timer_nothing_and_it_sleeps_until_a_warning_could_be_due(world: World) -> None:
     vis, agent, session = chat(world)
+    armed = current(session.session_id).timer_due_at
     for i in range(5):
         say(world, vis, session.session_id, f"q{i}")
         say(world, agent, session.session_id, f"a{i}")
-    assert len(recorder(world).started) == 1  # no execution, no signal per message
     stored = current(session.session_id)
+    assert stored.timer_due_at == armed  # no write, no signal per message
     assert int(stored.last_agent_at or 0) > int(stored.last_visitor_at or 0)
     world.clock.tick(10)
     state = world.svc.lifecycle.step(state_of(world, session.session_id))
@@ -126,7 +135,57 @@ def test_idle_visitor_is_warned_then_the_session_closes_with_one_survey(world: W
               ("survey", "session")]
     assert events[-2:] == ["survey", "session"]  # the survey comes before the close
     assert len(world.frames(vis.user_id, "survey")) == 1
-    assert closed.timer in recorder(world).stopped
+    assert (closed.timer_due_at, closed.timer_shard) == (None, None)  # disarmed by the close's own write
+
+
+def test_the_clocks_sweep_wakes_what_is_due_and_only_that(world: World) -> None:
+    vis, agent, session = chat(world)
+    _, _, other = chat(world, visitor=2)
+    say(world, agent, session.session_id, "Can I have your order number?")
+    world.clock.tick(59)
+    assert sweep(world) == 0  # nothing due yet: the index's range stops short of it
+    world.clock.tick(1)
+    assert sweep(world) == 2  # both warnings due (the other chat's agent never spoke: its first look)
+    assert len(world.frames(vis.user_id, "idle_warning")) == 1 and not world.frames("v_2", "idle_warning")
+    assert due_in(world, session.session_id) == 30  # re-armed for the close
+    assert due_in(world, other.session_id) == 60  # nothing unanswered there: a full period on
+    world.clock.tick(30)
+    assert sweep(world) == 1
+    closed = current(session.session_id)
+    assert (closed.status, closed.close_reason, closed.timer_due_at) == (sm.CLOSED, sm.IDLE_TIMEOUT, None)
+    assert sweep(world) == 0 and current(other.session_id).status == sm.ACTIVE
+
+
+class FailingOnce:
+    """Routing's side of an agent gone, failing its first hand-back (DynamoDB down for a moment)."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.calls = 0
+
+    def agent_disconnected(self, agent_id: str) -> None:
+        self.world.svc.routing.agent_disconnected(agent_id)
+
+    def hand_back(self, session: Session) -> bool:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("DynamoDB unavailable")
+        return self.world.svc.routing.hand_back(session)
+
+
+def test_a_wake_that_fails_leaves_its_timer_due_for_the_next_round(world: World) -> None:
+    _, alice, session = chat(world)
+    staffing = FailingOnce(world)
+    lifecycle = LifecycleService(world.svc.presence, world.svc.sessions, staffing, world.svc.config,
+                                 clock=world.svc.clock)
+    world.svc.presence.disconnect(f"c-{alice.user_id}")
+    world.clock.tick(POLICY.agent_grace_seconds)
+    due = current(session.session_id).timer_due_at
+    assert sum(lifecycle.sweep(k) for k in range(TIMER_SHARDS)) == 0  # failed: logged, left as it was
+    assert current(session.session_id).timer_due_at == due and current(session.session_id).status == sm.ACTIVE
+    assert sum(lifecycle.sweep(k) for k in range(TIMER_SHARDS)) == 1  # the next round
+    back = current(session.session_id)
+    assert (back.status, back.timer_due_at, staffing.calls) == (sm.WAITING, None, 2)
 
 
 def test_a_visitor_reply_after_the_warning_keeps_the_session_open(world: World) -> None:
@@ -160,7 +219,7 @@ def test_the_close_frees_the_agents_slot_at_once_and_backfills_the_queue(world: 
     world.svc.sessions.resolve(agent, session.session_id)
     assert current(waiting.session_id).status == sm.ACTIVE
     assert current(waiting.session_id).agent_id == "alice" and active_of("alice") == 1
-    assert len(recorder(world).running()) == 1  # the new session's
+    assert current(session.session_id).timer_due_at is None and current(waiting.session_id).timer_due_at
 
 
 # -- the three ends and their race -----------------------------------------------------------------
@@ -352,7 +411,7 @@ def test_transfer_to_a_group_requeues_ahead_of_new_arrivals_and_frees_the_slot(w
     # Ahead of the VIP who was already waiting, let alone new arrivals.
     assert queue_order("vip") == [session.session_id, already_waiting.session_id]
     assert QueueEntry.get("vip", moved.queue_sk).priority_class == TRANSFERRED
-    assert active_of("alice") == 0 and session.timer in recorder(world).stopped
+    assert active_of("alice") == 0 and (moved.timer, moved.timer_due_at) == (None, None)
     assert "Vip" in world.last(vis.user_id, "session")["notice"]
     assert world.last(vis.user_id, "queue")["position"] == 1
     world.svc.sessions.resolve(bob, busy.session_id)  # bob frees up: the transfer goes first
@@ -393,15 +452,13 @@ def test_only_the_sessions_agent_transfers_it(world: World) -> None:
 
 def test_a_dropped_visitor_is_reconnecting_then_offline_and_messages_wait_for_them(world: World) -> None:
     vis, agent, session = chat(world)
-    first_timer = current(session.session_id).timer
     world.svc.presence.disconnect(f"c-{vis.user_id}")
     away = current(session.session_id)
-    assert away.visitor_away_at is not None and away.timer != first_timer
-    assert first_timer in recorder(world).stopped
+    assert away.visitor_away_at is not None and away.timer == session.timer
     told = world.last(agent.user_id, "visitor_presence")
     assert (told["state"], told["offline_at"]) == ("reconnecting", int(away.visitor_away_at) + 20_000)
     state = state_of(world, session.session_id)
-    assert state["wait_seconds"] == 20  # the fresh timer wakes when the grace period ends
+    assert state["wait_seconds"] == 20  # re-armed for the end of the grace period (sooner than a warning)
     # The agent keeps writing: kept for the visitor, not retried, not failed.
     say(world, agent, session.session_id, "I'll wait for you")
     assert world.last(agent.user_id, "stored")["reason"] == "recipient_offline"
@@ -444,13 +501,11 @@ def test_messages_to_an_agent_whose_console_is_closed_wait_for_it_instead_of_fai
 
 def test_an_agent_away_past_its_grace_period_hands_its_sessions_back_to_the_queue(world: World) -> None:
     vis, alice, session = chat(world)
-    first_timer = current(session.session_id).timer
     world.svc.presence.disconnect(f"c-{alice.user_id}")  # alice's console is gone
     away = current(session.session_id)
-    assert away.agent_away_at is not None and away.timer != first_timer
-    assert first_timer in recorder(world).stopped
+    assert away.agent_away_at is not None and away.timer == session.timer
     state = state_of(world, session.session_id)
-    assert state["wait_seconds"] == POLICY.agent_grace_seconds  # the fresh timer wakes when the grace ends
+    assert state["wait_seconds"] == POLICY.agent_grace_seconds  # re-armed for the end of the grace period
     say(world, vis, session.session_id, "hello?")  # kept for alice meanwhile
     assert world.last(vis.user_id, "stored")["reason"] == "recipient_offline"
     assert wake(world, state)["done"] is True
@@ -494,21 +549,21 @@ def test_an_agent_back_within_its_grace_period_keeps_its_sessions(world: World) 
 def test_with_no_agent_grace_sessions_stay_with_an_agent_who_left(world: World) -> None:
     use(world, routing_config(default_capacity=2, sessions=dataclasses.replace(POLICY, agent_grace_seconds=0)))
     _, alice, session = chat(world)
-    timer = current(session.session_id).timer
+    armed = current(session.session_id)
     world.svc.presence.disconnect(f"c-{alice.user_id}")
     kept = current(session.session_id)
-    assert (kept.timer, kept.agent_away_at, kept.agent_id) == (timer, None, "alice")
+    assert (kept.timer_due_at, kept.agent_away_at, kept.agent_id) == (armed.timer_due_at, None, "alice")
 
 
 def test_a_connection_forgotten_twice_tells_the_agent_once(world: World) -> None:
-    vis, agent, _ = chat(world)
+    vis, agent, session = chat(world)
     world.clock.tick(60)  # long past its $connect
     world.svc.presence.disconnect(f"c-{vis.user_id}")  # its $disconnect
     # Then a post still addressed to it (a receipt to the message's sender connection) gets a 410.
     world.sender.gone.add(f"c-{vis.user_id}")
     assert not world.svc.presence.post(f"c-{vis.user_id}", {"event": "pong", "ts": 0}, vis.user_id)
     assert [f["state"] for f in world.frames(agent.user_id, "visitor_presence")] == ["reconnecting"]
-    assert len(recorder(world).started) == 2  # the assignment's timer, and one fresh one for the grace period
+    assert due_in(world, session.session_id) == 0  # its warning was due before the grace would end: it stands
 
 
 def test_a_visitor_back_within_the_grace_period_is_never_shown_offline(world: World) -> None:
