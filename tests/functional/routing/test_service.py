@@ -45,7 +45,6 @@ class World:
     clock: Clock
     config: list[RoutingConfig]
     alerts: list[tuple[str, str]] = field(default_factory=list)
-    session_timer: Any = None
     svc: Services = field(init=False)
 
     def __post_init__(self) -> None:
@@ -54,8 +53,7 @@ class World:
     def rebuild(self, real_clock: bool = False) -> None:
         self.svc = build(self.sender, self.timer, config=lambda: self.config[0],
                          clock=SYSTEM_CLOCK if real_clock else ServiceClock(self.clock),
-                         publisher=lambda subject, body: self.alerts.append((subject, body)),
-                         session_timer=self.session_timer)
+                         publisher=lambda subject, body: self.alerts.append((subject, body)))
 
     def agent(self, agent_id: str, capacity: int | None = None) -> Identity:
         who = Identity(user_id=agent_id, role="agent", name=agent_id.capitalize())
@@ -535,8 +533,12 @@ def test_dashboard_figures_and_live_pushes(world: World, capsys: pytest.CaptureF
     world.clock.tick(10)
     world.ask(world.visitor(3))
     world.clock.tick(20)
+    # Changes are not pushed one by one: the clock's next round pushes each changed group once.
+    assert world.frames("carol", "dashboard.group") == []
+    assert world.svc.dashboard.push_changes() == 1
     pushed = world.frames("carol", "dashboard.group")
-    assert pushed and pushed[-1]["group"]["waiting"] == 2
+    assert len(pushed) == 1 and pushed[-1]["group"]["waiting"] == 2
+    assert world.svc.dashboard.push_changes() == 0  # nothing changed since: nothing sent
     figures = world.svc.dashboard.snapshot()["groups"][0]
     assert (figures["waiting"], figures["longest_wait_seconds"], figures["current_average_wait_seconds"]) == (
         2, 30, 25.0)
@@ -548,6 +550,9 @@ def test_dashboard_figures_and_live_pushes(world: World, capsys: pytest.CaptureF
     waiting = [m for m in emf if m.get("group") == "general"]
     assert waiting and (waiting[0]["Waiting"], waiting[0]["LongestWait"]) == ([2.0], [30.0])
     assert world.last("carol", "dashboard.snapshot")["groups"][0]["waiting"] == 2
+    world.ask(world.visitor(4))
+    assert world.svc.dashboard.push_changes() == 1
+    assert [f["group"]["waiting"] for f in world.frames("carol", "dashboard.group")] == [2, 3]
 
 
 def test_membership_follows_the_configuration(world: World) -> None:
