@@ -106,6 +106,17 @@ class LambdaContext:
         return 15_000
 
 
+_timing_lock = threading.Lock()
+_timing: dict[str, list[float]] = {}  # function -> [invocations, ms]
+
+
+def task_usage() -> dict[str, dict[str, float]]:
+    """The Lambda tasks the engine ran in this process, by function: invocations and run time (what Lambda
+    would bill), as the gateway counts its handlers; a benchmark reads it through ``/_local/stats``."""
+    with _timing_lock:
+        return {name: {"invocations": n, "ms": round(ms, 1)} for name, (n, ms) in _timing.items()}
+
+
 class InProcessLambda:
     """Stands in for a boto3 Lambda client inside the engine: ``invoke`` runs the registered function."""
 
@@ -119,6 +130,7 @@ class InProcessLambda:
             raise _client_error("ResourceNotFoundException", f"Function not found: {name}", 404)
         raw = params.get("Payload") or b"{}"
         event = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+        started = time.perf_counter()
         try:
             result = handler(event, LambdaContext(name))
         except LambdaServiceError as err:
@@ -126,6 +138,12 @@ class InProcessLambda:
         except Exception as err:  # Lambda reports a handler's exception as an "Unhandled" function error
             body = {"errorType": type(err).__name__, "errorMessage": str(err)}
             return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": io.BytesIO(json.dumps(body).encode())}
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            with _timing_lock:
+                timed = _timing.setdefault(name, [0, 0.0])
+                timed[0] += 1
+                timed[1] += elapsed
         return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(result).encode())}
 
 

@@ -18,6 +18,7 @@ from chalice.app import Chalice, Response, WebsocketEvent
 from moto import mock_aws
 
 from local import gateway as gw
+from local import sfn_adapter
 from tests.functional.local.test_gateway import Running, serve
 
 app = Chalice(app_name="stats-test")
@@ -126,3 +127,17 @@ def test_step_functions_usage_reads_executions_transitions_and_billed_time_from_
     assert usage["by_machine"] == {
         "m": {"type": "EXPRESS", "executions": 2, "running": 0, "transitions": 6, "lambda_tasks": 0},
         "s": {"type": "STANDARD", "executions": 1, "running": 0, "transitions": 3, "lambda_tasks": 0}}
+
+
+def test_state_machine_tasks_are_counted_and_timed_by_function() -> None:
+    def step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        time.sleep(0.01)
+        return {"ok": event["n"]}
+
+    invoker = sfn_adapter.InProcessLambda({"bench_step": step})
+    before = sfn_adapter.task_usage().get("bench_step", {"invocations": 0, "ms": 0.0})
+    for n in range(2):
+        invoker.invoke(FunctionName="bench_step", Payload=json.dumps({"n": n}).encode())
+    after = sfn_adapter.task_usage()["bench_step"]
+    assert after["invocations"] - before["invocations"] == 2
+    assert after["ms"] - before["ms"] >= 20
