@@ -1,4 +1,5 @@
-"""``make bench``: runs the benchmarks, writes bench/results/*.json and the tables in docs/benchmarks.md."""
+"""``make bench``: runs the benchmarks, writes bench/results/*.json and the tables in docs/benchmarks.md (and
+docs/capacity.md from the peak model)."""
 
 from __future__ import annotations
 
@@ -149,9 +150,19 @@ def run_load(visitors: int, agents: int, seconds: float) -> None:
     publish("load", result, load.table)
 
 
+def run_peak() -> None:
+    from bench import peak
+
+    with tempfile.TemporaryDirectory(prefix="cs-bench-peak-") as state:
+        result = peak.run(Path(state))
+    publish("peak", result, peak.summary)
+    peak.write_doc(result)
+    peak.write_quotas(result)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=("relay", "routing", "faq", "cost", "load"),
+    parser.add_argument("--only", choices=("relay", "routing", "faq", "cost", "load", "peak"),
                         help="run one benchmark (default: all)")
     parser.add_argument("--pairs", type=int, default=20, help="relay: visitor/agent pairs")
     parser.add_argument("--seconds", type=float, default=20.0, help="relay: seconds of traffic")
@@ -172,6 +183,8 @@ def main() -> None:
         run_cost()
     if args.only in (None, "load"):
         run_load(args.visitors, args.agents, args.load_seconds)
+    if args.only in (None, "peak"):
+        run_peak()
 
 
 if __name__ == "__main__":

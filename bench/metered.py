@@ -7,9 +7,10 @@ registered on the gateway's ``/_local/stats`` (``local/gateway.py``):
 - ``capacity``: DynamoDB capacity units by DynamoDB's rules (``CapacityMeter``, bench/capacity.py), in all;
 - ``capacity_by_partition``: the same units by partition (table, index, key value);
 - ``call_trace``: every AWS call (operation, thread, start, end), the last 20,000;
-- ``search_requests``: queries sent to the FAQ search backend (one request each to OpenSearch on AWS).
+- ``search_requests``: queries sent to the FAQ search backend (one request each to OpenSearch on AWS);
+- ``tasks``: the Lambda tasks state machines ran (invocations and milliseconds by function).
 
-and ``POST /_local/actions/tick``: one run of the scheduled ``queue_tick`` Lambda, now. A benchmark module named
+and ``POST /_local/actions/tick``: one run of every scheduled Lambda (the queue tick), now. A benchmark module named
 on the command line (``serve bench.peak``) may register more actions through its ``register(actions)``.
 
 The stack's own background work (the queue tick) is off, and configuration is cached as long as on AWS.
@@ -79,12 +80,21 @@ def _count_searches() -> Callable[[], int]:
 
 
 def _tick(_: dict[str, Any]) -> dict[str, Any]:
-    """One run of the scheduled ``queue_tick`` Lambda, as EventBridge starts it."""
-    handler = importlib.import_module("app").app.handler_map["queue_tick"]
-    result = handler({"version": "0", "account": "123456789012", "region": os.environ.get("AWS_REGION"),
-                      "detail": {}, "detail-type": "Scheduled Event", "source": "aws.events",
-                      "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "id": "bench", "resources": []}, None)
-    return dict(result or {})
+    """One run of every scheduled Lambda of the app (the queue tick...), as EventBridge starts them; answers
+    each one's schedule and result."""
+    app = importlib.import_module("app").app
+    ran = {}
+    for source in app.event_sources:
+        expression = getattr(source, "schedule_expression", None)
+        if expression is None:
+            continue
+        result = app.handler_map[source.name]({
+            "version": "0", "account": "123456789012", "region": os.environ.get("AWS_REGION"), "detail": {},
+            "detail-type": "Scheduled Event", "source": "aws.events", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "id": "bench", "resources": []}, None)
+        ran[source.name] = {"schedule": expression if isinstance(expression, str) else expression.to_string(),
+                            "result": result if isinstance(result, dict) else None}
+    return ran
 
 
 def serve(extensions: list[str]) -> None:
@@ -96,6 +106,7 @@ def serve(extensions: list[str]) -> None:
     from botocore import handlers
 
     from bench.capacity import CapacityMeter
+    from local import sfn_adapter
     from local.gateway import ACTIONS, STATS_READOUTS
 
     meter = CapacityMeter()
@@ -118,6 +129,7 @@ def serve(extensions: list[str]) -> None:
     STATS_READOUTS["capacity_by_partition"] = meter.by_partition
     STATS_READOUTS["call_trace"] = lambda: list(calls)
     STATS_READOUTS["search_requests"] = lambda: None if searches() < 0 else searches()
+    STATS_READOUTS["tasks"] = sfn_adapter.task_usage
     ACTIONS["tick"] = _tick
     for name in extensions:
         importlib.import_module(name).register(ACTIONS)
