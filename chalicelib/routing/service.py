@@ -386,11 +386,12 @@ class RoutingService:
             session.refresh(consistent_read=True)  # assigned meanwhile: say so
             self._sessions.announce(session)
             return
-        session.refresh(consistent_read=True)
+        self._sessions.enqueued(session, group.group_id, entry.sk, requested_at, now, rule, ticket)
         session_queued()
-        self._sessions.announce(session)
+        conns = self._presence.connections_of(session.visitor_id)  # one read for both frames
+        self._sessions.announce(session, visitor_conns=conns)
         # Its place from the counters read before it queued (everyone waiting then is ahead of the last class).
-        self._tell_position(group, entry, state=state,
+        self._tell_position(group, entry, state=state, conns=conns,
                             position=int(state.waiting or 0) + 1 if ticket is not None else None)
         # A slot may have freed between the look at the counters and the enqueue: drain closes that gap.
         self.drain(group.group_id)
@@ -498,7 +499,8 @@ class RoutingService:
     # -- positions -------------------------------------------------------------------------------
 
     def _tell_position(self, group: Group, entry: QueueEntry, *, state: GroupState | None = None,
-                       ticket: int | None = None, position: int | None = None) -> int:
+                       ticket: int | None = None, position: int | None = None,
+                       conns: set[str] | None = None) -> int:
         """One waiting visitor's ``queue`` frame: its place (given; or from its ``ticket`` and the counters; else
         counted, for the classes served first, which few wait in), the group's counters and the estimate.
         ``state``: the counters if just read. Two reads at most, whatever the queue's length."""
@@ -508,7 +510,8 @@ class RoutingService:
             position = q.ticket_position(ticket, state) if ticket is not None else q.position(entry)
         waiting = max(position, int(state.waiting or 0))
         return self._presence.push(entry.visitor_id,
-                                   q.position_frame(entry, position, waiting, group, state, self._clock.now_ms()))
+                                   q.position_frame(entry, position, waiting, group, state, self._clock.now_ms()),
+                                   conns=conns)
 
     def refresh_positions(self, group_id: str) -> int:
         """Send every waiting visitor its place and estimated wait (one read of the queue; the tick's

@@ -201,12 +201,16 @@ class SessionService:
         """The session as its participants see it now (see :func:`session_json`)."""
         return session_json(session, self._clock.now_ms(), staff)
 
-    def announce(self, session: Session, **extra: Any) -> None:
-        """Tell the visitor (and the agent, if any) the session's state, each its own view."""
+    def announce(self, session: Session, visitor_conns: set[str] | None = None, **extra: Any) -> None:
+        """Tell the visitor (and the agent, if any) the session's state, each its own view; ``visitor_conns``:
+        the visitor's connections if just read (a session without an agent then costs no read)."""
         frames = {session.visitor_id: SessionEvent.model_validate({"session": self.view(session), **extra}).frame()}
         if session.agent_id:
             frames[session.agent_id] = SessionEvent.model_validate({"session": self.view(session, staff=True),
                                                                     **extra}).frame()
+        elif visitor_conns is not None:
+            self._presence.push(session.visitor_id, frames[session.visitor_id], conns=visitor_conns)
+            return
         self._presence.push_many(frames)  # one read for both sides
 
     # -- the robot's marks and sequence numbers ------------------------------------------------------
@@ -268,6 +272,17 @@ class SessionService:
             tx.update(Session(session_id), actions=[*actions, Session.requested_at.set(requested_at),
                                                     *_rule_action(rule)],
                       condition=Session.status == sm.BOT, label="session")
+
+    @staticmethod
+    def enqueued(session: Session, group_id: str, queue_sk: str, requested_at: int, now: int, rule: str | None,
+                 ticket: int | None) -> Session:
+        """``session`` as ``stage_enqueue`` left it once committed (its condition proved what it was), so the
+        arrival's frames need no read of it."""
+        session.status, session.group_id, session.queue_sk = sm.WAITING, group_id, queue_sk
+        session.requested_at, session.updated_at, session.queue_ticket = requested_at, now, ticket
+        if rule:
+            session.rule = rule
+        return session
 
     @staticmethod
     def assigned(session: Session, agent_id: str, group_id: str, now: int, requested_at: int, timer: str,

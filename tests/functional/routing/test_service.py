@@ -169,43 +169,43 @@ def atomic_moto() -> Iterator[None]:
     dynamodb_atomic.uninstall()
 
 
-def test_200_arrivals_at_once_fill_exactly_the_online_capacity_and_queue_the_rest_in_order(
+def test_100_arrivals_at_once_fill_exactly_the_online_capacity_and_queue_the_rest_in_order(
         world: World, atomic_moto: None) -> None:
     agents = [f"a{i:02d}" for i in range(10)]
-    use(world, routing_config([group("general", agents)], default_capacity=5))
+    use(world, routing_config([group("general", agents)], default_capacity=3))
     for agent_id in agents:
         world.agent(agent_id)
-    assert int(q.state_of("general").online_capacity) == 50
-    visitors = [world.visitor(i, tier="vip" if i % 10 == 3 else None) for i in range(200)]
+    assert int(q.state_of("general").online_capacity) == 30
+    visitors = [world.visitor(i, tier="vip" if i % 10 == 3 else None) for i in range(100)]
     world.rebuild(real_clock=True)  # arrival order is the order requests reach the service
     with ThreadPoolExecutor(max_workers=16) as pool:
         sessions = list(pool.map(world.svc.routing.request_agent, visitors))
     stored = {s.session_id: Session.get(s.session_id, consistent_read=True) for s in sessions}
     active = [s for s in stored.values() if s.status == sm.ACTIVE]
     waiting = [s for s in stored.values() if s.status == sm.WAITING]
-    assert (len(active), len(waiting)) == (50, 150)
+    assert (len(active), len(waiting)) == (30, 70)
     per_agent = {a: sum(1 for s in active if s.agent_id == a) for a in agents}
-    assert per_agent == dict.fromkeys(agents, 5)
-    assert all(active_of(a) == 5 for a in agents)
-    assert len({s.session_id for s in active}) == 50  # no session twice
+    assert per_agent == dict.fromkeys(agents, 3)
+    assert all(active_of(a) == 3 for a in agents)
+    assert len({s.session_id for s in active}) == 30  # no session twice
     order = queue_order("general")
     vip = {v.user_id for v in visitors if v.tier == "vip"}
     classes = [stored[sid].visitor_id in vip for sid in order]
     assert classes == sorted(classes, reverse=True)  # every waiting VIP ahead of everyone else
     within = [(stored[sid].visitor_id not in vip, int(stored[sid].requested_at), sid) for sid in order]
     assert within == sorted(within)  # arrival order within each class
-    assert int(q.state_of("general").waiting) == 150
+    assert int(q.state_of("general").waiting) == 70
 
     # Sessions end one at a time: each frees a slot that goes at once to the head of the queue.
     for s in active:
         world.svc.sessions.end_session(Identity(str(s.agent_id), "agent"), s.session_id)
-    served = [Session.get(sid, consistent_read=True) for sid in order[:50]]
+    served = [Session.get(sid, consistent_read=True) for sid in order[:30]]
     assert all(s.status == sm.ACTIVE for s in served)
     assigned_at = [int(s.assigned_at) for s in served]
     assert assigned_at == sorted(assigned_at)  # served in queue order
-    assert queue_order("general") == order[50:]
-    assert all(active_of(a) == 5 for a in agents)
-    assert int(q.state_of("general").waiting) == 100
+    assert queue_order("general") == order[30:]
+    assert all(active_of(a) == 3 for a in agents)
+    assert int(q.state_of("general").waiting) == 40
 
 
 def test_a_groups_visitors_spread_its_counter_writes_over_its_shards(world: World) -> None:
