@@ -446,7 +446,8 @@ def project(profile: Profile, events: Mapping[str, Usage], group: str, agents: I
                      NEW_CONNECTIONS_AFTER, "account, per Region"))
     concurrency = total(lambda_seconds)
     out.append(limit("Lambda concurrent executions (rate x duration)", concurrency, LAMBDA_CONCURRENCY, True,
-                     LAMBDA_AFTER, f"handler time here x {LAMBDA_FULL_VCPU_MB} MB / the function's memory"))
+                     LAMBDA_AFTER, f"executions at once, not per second; handler time here x {LAMBDA_FULL_VCPU_MB} MB "
+                     "/ the function's memory"))
     out.append(limit("Step Functions Express StartExecution/s",
                      total(lambda e: float(e.get("sfn", {}).get("starts", {}).get("express", 0))), EXPRESS_STARTS,
                      True, EXPRESS_AFTER, "delivery"))
@@ -1323,7 +1324,7 @@ def quota_lines(r: Mapping[str, Any]) -> list[str]:
     short = " (more than this model assumes a request gets)"
     return ["Adjustable limits with a headroom below 2 at the peak profile of [capacity.md](capacity.md), and what "
             "to ask for (twice the demand; none is granted at once, so ask weeks ahead):", "",
-            *[f"- {a['name']}: demand {_num(a['demand_per_s'])}/s against {_num(a['limit_per_s'])}; request "
+            *[f"- {a['name']}: demand {_num(a['demand_per_s'])} against {_num(a['limit_per_s'])}; request "
               f"{_num(a['request'])}{'' if a['enough_after_increase'] else short}" for a in asks]]
 
 
