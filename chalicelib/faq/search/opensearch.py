@@ -74,8 +74,11 @@ def index_body(dim: int, serverless: bool = False) -> dict[str, Any]:
     """Settings and mapping of the FAQ index (``serverless`` leaves out the shard count it rejects)."""
     index_settings: dict[str, Any] = {"knn": True}
     if not serverless:
-        # One shard: BM25 statistics are then exact and equal for every query (a KB is small).
+        # One shard: BM25 statistics are then exact and equal for every query (a KB is small). A copy on every
+        # data node: each node then answers searches from its own copy, so adding nodes adds search capacity
+        # (with the default one replica, two nodes would serve every search however many there are).
         index_settings["number_of_shards"] = 1
+        index_settings["auto_expand_replicas"] = "0-all"
     return {
         "settings": {
             "index": index_settings,

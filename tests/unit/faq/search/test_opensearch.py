@@ -150,7 +150,7 @@ def rounded(found: list[Hit]) -> list[Hit]:
 def test_mapping_analyses_text_in_english_and_cjk_and_holds_cosine_vectors() -> None:
     body = index_body(384)
     settings, props = body["settings"], body["mappings"]["properties"]
-    assert settings["index"] == {"knn": True, "number_of_shards": 1}
+    assert settings["index"] == {"knn": True, "number_of_shards": 1, "auto_expand_replicas": "0-all"}
     analysis = settings["analysis"]
     english = analysis["analyzer"]["faq_english"]
     assert english["tokenizer"] == "standard"
