@@ -334,7 +334,9 @@ def table_units(partitions: Mapping[str, list[float]]) -> dict[str, list[float]]
 PARTITION_WCU, PARTITION_RCU = 1_000.0, 3_000.0  # per partition key, per second: fixed
 TABLE_WCU, TABLE_RCU = 4_000.0, 12_000.0  # what a new on-demand table takes at once
 WARM_WCU, WARM_RCU = 40_000.0, 120_000.0  # assumed warm throughput set on each table before the peak
-APIGW_RPS, APIGW_AFTER = 10_000.0, 30_000.0
+# After: what to request for a peak of this profile (about 2x its demand; the account quota is raised on request,
+# as AWS support does for shops' sales days; an assumption until granted).
+APIGW_RPS, APIGW_AFTER = 10_000.0, 40_000.0
 NEW_CONNECTIONS, NEW_CONNECTIONS_AFTER = 500.0, 2_000.0
 LAMBDA_CONCURRENCY, LAMBDA_AFTER = 1_000.0, 10_000.0
 EXPRESS_STARTS, EXPRESS_AFTER = 6_000.0, 12_000.0
@@ -342,6 +344,9 @@ STANDARD_STARTS, STANDARD_STARTS_AFTER = 300.0, 1_500.0  # the bucket's refill
 STANDARD_STOPS, STANDARD_STOPS_AFTER = 200.0, 1_000.0
 SSM_BY_PATH, SSM_BY_PATH_AFTER = 40.0, 100.0  # 100: Parameter Store's higher throughput setting
 SEARCH_PER_NODE = 50.0  # assumed queries/s one t3.small.search node sustains (not measured: no OpenSearch here)
+# The domain a peak needs (docs/capacity.md, Search): the template's most nodes of a larger type, each assumed to
+# answer this many queries a second (not measured either: confirm with a load test against a real domain).
+PEAK_SEARCH_TYPE, PEAK_SEARCH_PER_NODE = "m6g.xlarge.search", 1_000.0
 LAMBDA_FULL_VCPU_MB = 1_769  # a Lambda function gets one vCPU at 1,769 MB, proportionally less below
 
 
@@ -463,8 +468,9 @@ def project(profile: Profile, events: Mapping[str, Usage], group: str, agents: I
                      "Lambda concurrency; after: higher throughput"))
     out.append(limit(f"OpenSearch search requests/s ({domain.nodes} x {domain.instance_type})",
                      total(lambda e: float(e.get("search_requests", 0))), domain.nodes * SEARCH_PER_NODE, True,
-                     domain.max_nodes * SEARCH_PER_NODE,
-                     f"assumed {SEARCH_PER_NODE:g}/s per node; after: {domain.max_nodes} nodes (the template's most)"))
+                     domain.max_nodes * PEAK_SEARCH_PER_NODE,
+                     f"assumed {SEARCH_PER_NODE:g}/s per node; after: {domain.max_nodes} x {PEAK_SEARCH_TYPE} "
+                     f"(SearchInstanceType, SearchInstanceCount), assumed {PEAK_SEARCH_PER_NODE:,.0f}/s each"))
     return out
 
 
