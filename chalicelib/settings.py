@@ -30,6 +30,7 @@ class Settings:
     clock_period_seconds: int
     clock_round_seconds: int
     clock_tick_seconds: int
+    clock_sweepers: int  # Lambda invocations that sweep a round's timer shards side by side
     ack_wait_seconds: int  # the wait after a resend
     ack_first_wait_seconds: int  # the wait after the first post (the one nearly every delivery ends in)
     # Locally the HS256 key itself; on AWS empty, and the key is read from visitor_token_secret_id
@@ -108,6 +109,7 @@ def get_settings() -> Settings:
         clock_period_seconds=_int("CLOCK_PERIOD_SECONDS", 60),
         clock_round_seconds=_int("CLOCK_ROUND_SECONDS", 5),
         clock_tick_seconds=_int("CLOCK_TICK_SECONDS", 15),
+        clock_sweepers=_int("CLOCK_SWEEPERS", 8),
         ack_wait_seconds=_int("ACK_WAIT_SECONDS", 5),
         ack_first_wait_seconds=_int("ACK_FIRST_WAIT_SECONDS", min(1, _int("ACK_WAIT_SECONDS", 5))),
         visitor_token_secret=os.environ.get("VISITOR_TOKEN_SECRET", ""),

@@ -49,13 +49,13 @@ def queue_tick(event: CloudWatchEvent) -> dict[str, Any]:
 @bp.lambda_function(name="clock_step")
 def clock_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """One operation of the clock: the queue tick (queue timeouts, fresh places and estimates, drains, the
-    dashboard's snapshot and its metrics), a sweep of one shard of the sessions' due timers, or the dashboard's
+    dashboard's snapshot and its metrics), a sweep of some shards of the sessions' due timers, or the dashboard's
     changed groups."""
     svc = services()
     if event.get("op") == ticks.TICK:
         return {"op": ticks.TICK, **svc.routing.tick()}
     if event.get("op") == ticks.SWEEP:
-        return {"op": ticks.SWEEP, "woken": svc.lifecycle.sweep(int(event["shard"]))}
+        return {"op": ticks.SWEEP, "woken": sum(svc.lifecycle.sweep(int(k)) for k in event["shards"])}
     if event.get("op") == ticks.DASHBOARD:
         return {"op": ticks.DASHBOARD, "pushed": svc.dashboard.push_changes()}
     raise ValueError(f"unknown clock operation {event.get('op')!r}")

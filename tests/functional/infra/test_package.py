@@ -31,7 +31,7 @@ SAFE_DEFAULTS = {"AWS_REGION", "AWS_DEFAULT_REGION", "VISITOR_TOKEN_TTL_SECONDS"
                  # empty: the REST API answers no other origin (the pages call their own)
                  "CORS_ORIGINS",
                  # the clock's minute in rounds (checked against the schedule and Express's limit below)
-                 "CLOCK_PERIOD_SECONDS", "CLOCK_ROUND_SECONDS", "CLOCK_TICK_SECONDS"}
+                 "CLOCK_PERIOD_SECONDS", "CLOCK_ROUND_SECONDS", "CLOCK_TICK_SECONDS", "CLOCK_SWEEPERS"}
 TABLES = [build.logical_id(m.Meta.table_name) for m in ALL_MODELS]
 
 

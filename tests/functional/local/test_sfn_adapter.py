@@ -152,7 +152,7 @@ def test_the_clock_runs_its_rounds_in_order_and_a_failed_operation_does_not_stop
 
     def step(event: dict[str, Any], context: Any) -> dict[str, Any]:
         calls.append(event)
-        if event.get("shard") == 1 and sum(1 for c in calls if c.get("shard") == 1) == 1:
+        if event.get("shards") == [1] and sum(1 for c in calls if c.get("shards") == [1]) == 1:
             raise RuntimeError("DynamoDB is having a bad minute")  # shard 1, in the first round
         return {"op": event["op"], "woken": 0}
 
@@ -170,8 +170,8 @@ def test_the_clock_runs_its_rounds_in_order_and_a_failed_operation_does_not_stop
     # Three rounds of 5 s: the queue tick in the first and the third (every 10 s), both shards swept and the
     # dashboard's changes pushed in each; shard 1's failure left the rest of its round and the later rounds to
     # run (the next round is its retry).
-    ops = [(c["op"], c.get("shard")) for c in calls]
-    assert sorted(ops, key=str) == sorted([("tick", None)] * 2 + [("sweep", 0)] * 3 + [("sweep", 1)] * 3
+    ops = [(c["op"], c.get("shards")) for c in calls]
+    assert sorted(ops, key=str) == sorted([("tick", None)] * 2 + [("sweep", [0])] * 3 + [("sweep", [1])] * 3
                                           + [("dashboard", None)] * 3, key=str)
     in_order = [c["op"] for c in calls]  # a round's operations run side by side, rounds one after another
     assert (in_order[:4].count("tick"), in_order[4:7].count("tick"), in_order[7:].count("tick")) == (1, 0, 1)
