@@ -53,6 +53,7 @@ def examples(full: int) -> int:
 # Files that take longest, sent to the workers first (`make test` runs `-n` workers, `--dist loadgroup`,
 # `--no-loadscope-reorder`): a long file started last would keep one worker busy after the others are done.
 LONGEST_FIRST = (
+    "tests/e2e/routing/test_burst.py",
     "tests/e2e/test_schemathesis.py",
     "tests/functional/im/test_faults.py",
     "tests/functional/im/test_frames_property.py",
