@@ -149,10 +149,11 @@ class Dashboard:
         """Tell supervisors at once, at most once a second per group from each Lambda (an overflowing group at a
         peak overflows with every arrival; the count is in its figures); an SNS alert (AWS) at most once per group
         per ALERT_INTERVAL_MS."""
+        seen = time.monotonic()
         with self._lock:
-            recent = time.monotonic() - self._overflow_pushed.get(group.group_id, -1.0) < 1.0
+            recent = seen - self._overflow_pushed.get(group.group_id, -1.0) < 1.0
             if not recent:
-                self._overflow_pushed[group.group_id] = time.monotonic()
+                self._overflow_pushed[group.group_id] = seen
         if not recent:
             self._broadcast(DashboardOverflowEvent.model_validate({
                 "group_id": group.group_id, "reason": reason, "to": to, "session_id": session_id, "at": now}).frame())

@@ -115,7 +115,6 @@ ADDITIVE = ("waiting", "online_agents", "online_capacity", "assigned", "active",
             "handle_ms_total", "overflow_events", "dequeued", "csat_sum", "csat_count")
 
 
-
 def counter(group_id: str, session_id: str) -> GroupState:
     """The shard a change that comes with ``session_id`` goes to (any shard would do: spreading by session
     keeps a hot group's writes on COUNTER_SHARDS keys)."""
