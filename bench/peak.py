@@ -268,8 +268,7 @@ OWN_ROLES = {("sessions", ""): ("session item", SESSION),
              ("messages", ""): ("session's messages", SESSION), ("agents", ""): ("agent item", AGENT),
              ("connections", ""): ("connection item", SESSION), ("limits", ""): ("rate-limit counter", SESSION),
              ("idempotency", ""): ("idempotency record", SESSION)}
-SHARED_ROLES = {("sessions", "sessions-awaiting-timer"): "awaiting-timer index shards",
-                ("sessions", "sessions-timer-due"): "timer-due index shards", ("faqs", ""): "FAQ item",
+SHARED_ROLES = {("sessions", "sessions-timer-due"): "timer-due index shards", ("faqs", ""): "FAQ item",
                 ("robot-settings", ""): "robot settings item"}
 DASHBOARD_KEY = "#dashboard"
 
