@@ -37,7 +37,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,7 @@ class Profile:
     messages_per_s: float = 3_000.0  # chat messages between visitors and agents, half each way
     requests_per_s: float = 300.0  # visitors asking for a person
     hot_group_share: float = 0.4  # of them, to one group
+    hot_group_stress_per_s: float = 300.0  # and what one group must hold when every visitor asks it (overflow)
     agents: int = 5_000
     groups: int = 10
     hot_group_waiting: int = 5_000
@@ -273,6 +274,13 @@ SHARED_ROLES = {("sessions", "sessions-timer-due"): "timer-due index shards", ("
 DASHBOARD_KEY = "#dashboard"
 
 
+def shards_of(table: str) -> int:
+    """How many keys each group's items in ``table`` are spread over (imported late, as the models name their
+    tables from the environment when first imported)."""
+    from chalicelib.routing.models import COUNTER_SHARDS, MEMBER_SHARDS, QUEUE_SHARDS
+    return {"group-state": COUNTER_SHARDS, "queue": QUEUE_SHARDS, "members": MEMBER_SHARDS}[table]
+
+
 def in_group(key: str, group: str) -> bool:
     """The group's own key or one of its shards (``general``, ``general#3``)."""
     return key == group or key.startswith(f"{group}#")
@@ -294,6 +302,22 @@ def role_of(table: str, index: str, key: str, group: str, agents: Iterable[str])
     if (table, index) in SHARED_ROLES:
         return Role(SHARED_ROLES[(table, index)], GLOBAL, True)
     return Role(f"other: {table}{'@' + index if index else ''}/{key}", GLOBAL, True)
+
+
+def spread_shards(per_key: Mapping[str, float]) -> dict[str, float]:
+    """A group's shard keys (``general#3``) with their demand spread evenly over the table's shards, as the hash
+    of thousands of sessions or agents spreads it at the peak. (The few events measured land on a few shards: the
+    most loaded one measured would count a hash's luck, not the design.) The group's own key keeps its own."""
+    out: dict[str, float] = {}
+    for pk, demand in per_key.items():
+        table, index, key = split_partition(pk)
+        if "#" not in key:
+            out[pk] = out.get(pk, 0.0) + demand
+            continue
+        shards = shards_of(table)
+        spread = partition_key(table, index, f"{key.split('#', 1)[0]}#(each of {shards})")
+        out[spread] = out.get(spread, 0.0) + demand / shards
+    return out
 
 
 def role_units(partitions: Mapping[str, list[float]], group: str, agents: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -418,6 +442,8 @@ def project(profile: Profile, events: Mapping[str, Usage], group: str, agents: I
                         for pk, units in events[k]["partitions"].items():
                             if placed[k][pk].name == name:
                                 per_key[pk] = per_key.get(pk, 0.0) + getattr(rate[k], field_name) * units[column]
+                    if scope == GROUP:
+                        per_key = spread_shards(per_key)
                     hottest = max(per_key, key=lambda pk: per_key[pk], default="")
                     demand = max(0.0, per_key.get(hottest, 0.0))
                     where = f"most loaded key: {split_partition(hottest)[2]}" if hottest else ""
@@ -471,6 +497,20 @@ def project(profile: Profile, events: Mapping[str, Usage], group: str, agents: I
                      f"assumed {SEARCH_PER_NODE:g}/s per node; after: {domain.max_nodes} x {PEAK_SEARCH_TYPE} "
                      f"(SearchInstanceType, SearchInstanceCount), assumed {PEAK_SEARCH_PER_NODE:,.0f}/s each"))
     return out
+
+
+def hot_group_stress(profile: Profile, usages: Mapping[str, Usage], group: str, agents: Iterable[str],
+                     domain: SearchDomain) -> dict[str, Any]:
+    """The hot group's own keys when it takes ``hot_group_stress_per_s`` arrivals a second (every visitor asking
+    for a person sent to one group, as when the others overflow into it): the per-key limits only, as the
+    account-wide ones see the same total traffic as at the profile."""
+    share = min(1.0, profile.hot_group_stress_per_s / profile.requests_per_s)
+    stressed = project(replace(profile, hot_group_share=share), usages, group, agents, domain)
+    keys = [x for x in stressed if x["name"].endswith("(hot group)")]
+    fixed = [x["headroom"] for x in keys if x["headroom"] is not None]
+    return {"arrivals_per_s": profile.requests_per_s * share,
+            "limits": sorted(keys, key=lambda x: (x["headroom"] is None, x["headroom"] or 0.0)),
+            "min_headroom": min(fixed) if fixed else None}
 
 
 def headrooms(limits: Iterable[dict[str, Any]]) -> tuple[float | None, float | None]:
@@ -846,7 +886,7 @@ def seed_waiting(body: dict[str, Any]) -> dict[str, Any]:
     ``request_agent`` one by one it took 8 minutes for 5,000: moto reads the whole queue for every head.)"""
     from chalicelib.channel.models import Presence
     from chalicelib.routing import queue as q
-    from chalicelib.routing.models import NORMAL, GroupState, QueueEntry, counter, queue_sk
+    from chalicelib.routing.models import NORMAL, GroupState, QueueEntry, counter, queue_key, queue_sk
     from chalicelib.sessions import models as sm
     from chalicelib.sessions.models import Session
 
@@ -862,8 +902,8 @@ def seed_waiting(body: dict[str, Any]) -> dict[str, Any]:
             sessions.save(Session(session_id, visitor_id=visitor_id, visitor_name=f"Seeded {n}", status=sm.WAITING,
                                   channel="web", group_id=group, queue_sk=sk, requested_at=at, seq=0, created_at=at,
                                   updated_at=at))
-            entries.save(QueueEntry(group, sk, session_id=session_id, visitor_id=visitor_id, priority_class=NORMAL,
-                                    requested_at=at))
+            entries.save(QueueEntry(queue_key(group, session_id), sk, session_id=session_id, visitor_id=visitor_id,
+                                    priority_class=NORMAL, requested_at=at))
             people.save(Presence(visitor_id, role="visitor", name=f"Seeded {n}", session_id=session_id,
                                  updated_at=at))
             shards[str(counter(group, session_id).group_id)] += 1
@@ -1057,6 +1097,7 @@ def assemble(profile: Profile, recorder: Recorder, extra: Mapping[str, Any], not
     usages = {k: u for k, (u, _) in events.items()}
     limits = project(profile, usages, group, agents, domain)
     fixed, after = headrooms(limits)
+    stress = hot_group_stress(profile, usages, group, agents, domain)
     message = describe("chat_message", per["chat_message"], group, agents, 1)["frames"]
     ack = describe("ack", per["ack"], group, agents, 1)["frames"]
     frames = {"message": round(message["in"] + message["posts"], 2), "ack": round(ack["in"] + ack["posts"], 2)}
@@ -1068,6 +1109,7 @@ def assemble(profile: Profile, recorder: Recorder, extra: Mapping[str, Any], not
         "min_headroom_fixed": fixed,
         "min_headroom_after_increase": after,
         "quota_requests": quota_requests(limits),
+        "hot_group_stress": stress,
         "queue_move": {"nobody_waiting": move_summary(per["resolve_0"]), "waiting_1": move_summary(per["resolve_1"]),
                        "waiting_50": move_summary(per["resolve_50"]),
                        f"waiting_{profile.hot_group_waiting}": move_summary(per["resolve_big"]),
@@ -1207,6 +1249,18 @@ def render(r: Mapping[str, Any], search_section: str = SEARCH_PLACEHOLDER) -> st
         "",
         f"{len(r['limits']) - len(shown)} more limits have a headroom over {FAR:g} (or no demand): they are in "
         "`limits` of peak.json.",
+        "",
+        f"### One group taking {_num(r['hot_group_stress']['arrivals_per_s'])} arrivals a second",
+        "",
+        "When every visitor asking for a person goes to one group (the others closed or overflowing into it), "
+        "that group's own keys carry the whole rate. Its counters, queue and memberships are each spread over "
+        "several keys (`chalicelib/routing/models.py`), so the lowest headroom over them is "
+        f"**{_num(r['hot_group_stress']['min_headroom'])}**:",
+        "",
+        "| key | demand/s | limit/s | headroom |",
+        "|---|---|---|---|",
+        *[f"| {x['name']} | {_num(x['demand_per_s'])} | {_num(x['limit_per_s'])} | {_headroom(x['headroom'])} |"
+          for x in r["hot_group_stress"]["limits"] if x["demand_per_s"] > 0],
         "",
         "## Quota increases to request before a peak",
         "",

@@ -6,6 +6,8 @@ item, each only if it holds an older ``seq``, so concurrent refreshes settle on 
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -16,7 +18,7 @@ from chalicelib.config.model import ROUND_ROBIN, Group, RoutingConfig
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.dynamo import Transaction, is_condition_failed
 from chalicelib.platform.observability import logger
-from chalicelib.routing.models import OFFLINE, ONLINE, Agent, GroupState, Member
+from chalicelib.routing.models import OFFLINE, ONLINE, Agent, GroupState, Member, member_key, member_keys
 
 _LOAD_SCALE = 10_000
 # Candidates read per lookup: enough to step past a few stale index entries without a second query.
@@ -129,14 +131,15 @@ class AgentBook:
             if group_id not in priorities:
                 continue
             group, priority = priorities[group_id]
-            member = Member(group_id, agent.agent_id)
+            key = member_key(group_id, agent.agent_id)
+            member = Member(key, agent.agent_id)
             actions: list[Any] = [
                 Member.priority.set(priority), Member.status.set(agent.status),
                 Member.capacity.set(int(agent.capacity)), Member.active.set(int(agent.active)),
                 Member.agent_seq.set(int(agent.seq)),
             ]
             if free:
-                actions += [Member.avail_group.set(group_id), Member.rank.set(rank(group, priority, agent))]
+                actions += [Member.avail_group.set(key), Member.rank.set(rank(group, priority, agent))]
             else:
                 actions += [Member.avail_group.remove(), Member.rank.remove()]
             try:
@@ -152,16 +155,19 @@ class AgentBook:
     def _drop_memberships(agent_id: str, group_ids: Iterable[str]) -> None:
         for group_id in group_ids:
             try:
-                Member(group_id, agent_id).delete()
+                Member(member_key(group_id, agent_id), agent_id).delete()
             except DeleteError:
                 logger.warning("could not drop membership", extra={"agent_id": agent_id, "group_id": group_id})
 
     @staticmethod
     def candidates(group_id: str, limit: int = CANDIDATES) -> list[Member]:
-        """The group's free agents, best first (one Query of the sparse index; may be a moment stale)."""
-        return list(Member.available.query(group_id, limit=limit))
+        """The group's free agents, best first (a Query of the sparse index per membership shard, merged by rank;
+        may be a moment stale)."""
+        found = heapq.merge(*(Member.available.query(key, limit=limit) for key in member_keys(group_id)),
+                            key=lambda m: m.rank)
+        return list(itertools.islice(found, limit))
 
     @staticmethod
     def members(group_id: str) -> list[Member]:
         """Every membership of a group (dashboards only: this reads the whole group)."""
-        return list(Member.query(group_id))
+        return [m for key in member_keys(group_id) for m in Member.query(key)]

@@ -26,7 +26,8 @@ from chalicelib.platform import aws
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.observability import logger
 from chalicelib.routing import queue as q
-from chalicelib.routing.models import BUSY, DASHBOARD, OFFLINE, ONLINE, Agent, GroupState, Member
+from chalicelib.routing.agents import AgentBook
+from chalicelib.routing.models import BUSY, DASHBOARD, OFFLINE, ONLINE, Agent, GroupState
 from chalicelib.routing.schemas import (
     DashboardGroupEvent,
     DashboardLeftMessageEvent,
@@ -192,7 +193,7 @@ class Dashboard:
             state = states[group.group_id]
             figures = group_counters(group, state)
             waits = [max(0, now - int(e.requested_at)) // 1000 for e in q.entries(group.group_id)]
-            members = list(Member.query(group.group_id))
+            members = AgentBook.members(group.group_id)
             by_status = {s: sum(1 for m in members if m.status == s) for s in (ONLINE, BUSY, OFFLINE)}
             active = int(state.active or 0)
             capacity = int(state.online_capacity or 0)

@@ -63,20 +63,50 @@ class AvailableAgents(GlobalSecondaryIndex["Member"]):
 
 
 class Member(Model):
-    """An agent in a group: a copy of the agent's routing state as of ``agent_seq``, ranked for this group."""
+    """An agent in a group: a copy of the agent's routing state as of ``agent_seq``, ranked for this group.
+
+    Stored under one of the group's MEMBER_SHARDS keys, picked by agent (``member_key``): an assignment and a
+    close each rewrite the agent's membership and its index entry, so one key per group would take two writes
+    per visitor, and a group taking 300 visitors a second would use 600 of the 1,000 WCU a key has."""
 
     Meta = meta("members")
-    group_id = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute(hash_key=True, attr_name="group_id")  # the group's shard: ``member_key``
     agent_id = UnicodeAttribute(range_key=True)
     priority = NumberAttribute(default=1)
     status = UnicodeAttribute(default=OFFLINE)
     capacity = NumberAttribute(default=5)
     active = NumberAttribute(default=0)
     agent_seq = NumberAttribute(default=0)
-    # Set (to group_id) only while the agent is online with a free slot: the index is sparse.
+    # Set (to ``key``) only while the agent is online with a free slot: the index is sparse.
     avail_group = UnicodeAttribute(null=True)
     rank = UnicodeAttribute(null=True)
     available = AvailableAgents()
+
+    @property
+    def group_id(self) -> str:
+        return group_of(self.key)
+
+
+MEMBER_SHARDS = 2
+QUEUE_SHARDS = 4
+
+
+def shard_key(group_id: str, by: str, shards: int) -> str:
+    """One of a group's keys ``{group_id}#{k}``, picked by ``by`` (a session or an agent): the same one every
+    time, and spread evenly. Group ids hold no ``#`` (the configuration's id pattern)."""
+    return f"{group_id}#{zlib.crc32(by.encode()) % shards}"
+
+
+def group_of(key: str) -> str:
+    return key.split("#", 1)[0]
+
+
+def member_key(group_id: str, agent_id: str) -> str:
+    return shard_key(group_id, agent_id, MEMBER_SHARDS)
+
+
+def member_keys(group_id: str) -> list[str]:
+    return [f"{group_id}#{k}" for k in range(MEMBER_SHARDS)]
 
 
 class GroupState(Model):
@@ -118,7 +148,7 @@ ADDITIVE = ("waiting", "online_agents", "online_capacity", "assigned", "active",
 def counter(group_id: str, session_id: str) -> GroupState:
     """The shard a change that comes with ``session_id`` goes to (any shard would do: spreading by session
     keeps a hot group's writes on COUNTER_SHARDS keys)."""
-    return GroupState(f"{group_id}#{zlib.crc32(session_id.encode()) % COUNTER_SHARDS}")
+    return GroupState(shard_key(group_id, session_id, COUNTER_SHARDS))
 
 
 def left_queue() -> list[Any]:
@@ -135,10 +165,15 @@ DASHBOARD = "#dashboard"  # the GroupState key holding the dashboard's subscribe
 
 
 class QueueEntry(Model):
-    """A waiting visitor. The sort key ``q#{class}#{requested_at}#{session}`` is the queue order."""
+    """A waiting visitor. The sort key ``q#{class}#{requested_at}#{session}`` is the queue order.
+
+    A group's queue is QUEUE_SHARDS partitions, the session picking its own (``queue_key``); the queue's head is
+    the first of their heads. In one partition every arrival writes the tail and every assignment deletes the
+    head, in transactions: 4 WCU a visitor, and keys in time order, which DynamoDB cannot split for heat. One
+    partition would hold 250 visitors a second at most; QUEUE_SHARDS of them hold 1,000."""
 
     Meta = meta("queue")
-    group_id = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute(hash_key=True, attr_name="group_id")  # the group's shard: ``queue_key``
     sk = UnicodeAttribute(range_key=True)
     session_id = UnicodeAttribute()
     visitor_id = UnicodeAttribute()
@@ -146,6 +181,19 @@ class QueueEntry(Model):
     requested_at = NumberAttribute()
     # The visitor has been offered leave-a-message for waiting too long (offered once).
     timeout_offered = BooleanAttribute(default=False)
+
+
+    @property
+    def group_id(self) -> str:
+        return group_of(self.key)
+
+
+def queue_key(group_id: str, session_id: str) -> str:
+    return shard_key(group_id, session_id, QUEUE_SHARDS)
+
+
+def queue_keys(group_id: str) -> list[str]:
+    return [f"{group_id}#{k}" for k in range(QUEUE_SHARDS)]
 
 
 def queue_sk(priority_class: int, requested_at_ms: int, session_id: str) -> str:

@@ -1,11 +1,15 @@
 """Per-group queues: FIFO within a priority class, the class first (transfers, then priority tiers,
 then everyone else). Entries and counters change only in transactions with the session they belong to.
+
+A queue is kept in QUEUE_SHARDS partitions (see ``QueueEntry``); every read here merges them in sort-key order,
+which is the queue's order, so its cost grows with the shards, never with the queue's length.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from chalicelib.config.model import Group
@@ -17,6 +21,8 @@ from chalicelib.routing.models import (
     GroupState,
     QueueEntry,
     counter_keys,
+    queue_key,
+    queue_keys,
 )
 from chalicelib.routing.schemas import GroupRef, QueueEvent
 
@@ -51,22 +57,27 @@ def states_of(group_ids: Iterable[str]) -> dict[str, GroupState]:
     return totals
 
 
+def _heads(group_id: str, prefix: str = QUEUE_PREFIX) -> Iterator[QueueEntry]:
+    """Each partition's first entry under ``prefix`` (one Query of one item per partition)."""
+    for key in queue_keys(group_id):
+        yield from QueueEntry.query(key, QueueEntry.sk.startswith(prefix), consistent_read=True, limit=1)
+
+
 def head(group_id: str) -> QueueEntry | None:
-    for entry in QueueEntry.query(group_id, QueueEntry.sk.startswith(QUEUE_PREFIX), consistent_read=True, limit=1):
-        return entry
-    return None
+    return min(_heads(group_id), key=lambda e: e.sk, default=None)
 
 
 def entries(group_id: str) -> list[QueueEntry]:
     """The whole queue in service order (for the tick and the dashboard: never per queue move)."""
-    return list(QueueEntry.query(group_id, QueueEntry.sk.startswith(QUEUE_PREFIX), consistent_read=True))
+    return list(heapq.merge(*(QueueEntry.query(key, QueueEntry.sk.startswith(QUEUE_PREFIX), consistent_read=True)
+                              for key in queue_keys(group_id)), key=lambda e: e.sk))
 
 
 def position(entry: QueueEntry) -> int:
-    """1 + how many wait ahead of ``entry``: one counting Query over the entries ahead of it only (few for
-    the classes served first; an arrival at the back takes ``waiting`` instead: see ``arrival_position``)."""
-    return max(1, QueueEntry.count(entry.group_id, QueueEntry.sk.between(QUEUE_PREFIX, entry.sk),
-                                   consistent_read=True))
+    """1 + how many wait ahead of ``entry``: a counting Query per partition over the entries ahead of it only
+    (few for the classes served first; an arrival at the back takes its ticket instead)."""
+    return max(1, sum(QueueEntry.count(key, QueueEntry.sk.between(QUEUE_PREFIX, entry.sk), consistent_read=True)
+                      for key in queue_keys(entry.group_id)))
 
 
 def ticket(state: GroupState) -> int:
@@ -84,19 +95,14 @@ def ticket_position(ticket: int, state: GroupState) -> int:
 
 def entry_of(group_id: str, session_id: str, visitor_id: str, sk: str, requested_at: int) -> QueueEntry:
     """The queue entry a waiting session names (its ``queue_sk``), built without reading it."""
-    return QueueEntry(group_id, sk, session_id=session_id, visitor_id=visitor_id,
+    return QueueEntry(queue_key(group_id, session_id), sk, session_id=session_id, visitor_id=visitor_id,
                       priority_class=int(sk.split("#")[1]), requested_at=requested_at)
 
 
 def oldest_requested_at(group_id: str) -> int | None:
-    """When the longest-waiting visitor asked: the oldest head among the priority classes."""
-    oldest: int | None = None
-    for cls in (TRANSFERRED, PRIORITY_TIER, NORMAL):
-        for entry in QueueEntry.query(group_id, QueueEntry.sk.startswith(f"{QUEUE_PREFIX}{cls}#"),
-                                      consistent_read=True, limit=1):
-            at = int(entry.requested_at)
-            oldest = at if oldest is None else min(oldest, at)
-    return oldest
+    """When the longest-waiting visitor asked: the oldest head among the priority classes and partitions."""
+    return min((int(e.requested_at) for cls in (TRANSFERRED, PRIORITY_TIER, NORMAL)
+                for e in _heads(group_id, f"{QUEUE_PREFIX}{cls}#")), default=None)
 
 
 def handle_seconds(group: Group, state: GroupState) -> float:

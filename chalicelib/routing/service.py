@@ -46,6 +46,8 @@ from chalicelib.routing.models import (
     QueueEntry,
     counter,
     left_queue,
+    member_key,
+    queue_key,
     queue_sk,
 )
 from chalicelib.routing.rules import Visitor, route
@@ -342,7 +344,7 @@ class RoutingService:
         counters = [GroupState.assigned.add(1), GroupState.active.add(1),
                     GroupState.wait_ms_total.add(max(0, now - requested_at))]
         if entry is not None:
-            tx.delete(QueueEntry(group.group_id, entry.sk), condition=QueueEntry.sk.exists(), label="entry")
+            tx.delete(QueueEntry(entry.key, entry.sk), condition=QueueEntry.sk.exists(), label="entry")
             counters[:0] = left_queue()
         tx.update(counter(group.group_id, session_id), counters, label="counters")
         try:
@@ -371,9 +373,9 @@ class RoutingService:
         """Queue the session; ``state`` is the group's counters as read before (for its ticket and place)."""
         requested_at = now  # the request's own time, as the queue orders by it
         cls = q.priority_class(group, session.tier)
-        entry = QueueEntry(group.group_id, queue_sk(cls, requested_at, session.session_id),
-                           session_id=session.session_id, visitor_id=session.visitor_id,
-                           priority_class=cls, requested_at=requested_at)
+        entry = QueueEntry(queue_key(group.group_id, session.session_id),
+                           queue_sk(cls, requested_at, session.session_id), session_id=session.session_id,
+                           visitor_id=session.visitor_id, priority_class=cls, requested_at=requested_at)
         ticket = q.ticket(state) if cls == NORMAL else None
         try:
             with transaction() as tx:
@@ -400,7 +402,8 @@ class RoutingService:
 
     @staticmethod
     def stage_dequeue(tx: Transaction, session: Session) -> None:
-        tx.delete(QueueEntry(str(session.group_id), str(session.queue_sk)), condition=QueueEntry.sk.exists())
+        tx.delete(QueueEntry(queue_key(str(session.group_id), session.session_id), str(session.queue_sk)),
+                  condition=QueueEntry.sk.exists())
         tx.update(counter(str(session.group_id), session.session_id), actions=left_queue())
 
     def dequeued(self, session: Session) -> None:
@@ -455,7 +458,7 @@ class RoutingService:
                 break
             candidates = self._agents.candidates(group_id)
             if freed is not None and is_available(freed) and freed.agent_id not in {m.agent_id for m in candidates}:
-                candidates.append(Member(group_id, freed.agent_id))
+                candidates.append(Member(member_key(group_id, freed.agent_id), freed.agent_id))
             freed = None  # read before this round's assignment: from here on the index knows better
             if not candidates:
                 break
@@ -490,7 +493,7 @@ class RoutingService:
         try:
             with transaction() as tx:
                 self._sessions.stage_not_waiting_under(tx, entry.session_id, entry.sk)
-                tx.delete(QueueEntry(entry.group_id, entry.sk), condition=QueueEntry.sk.exists())
+                tx.delete(QueueEntry(entry.key, entry.sk), condition=QueueEntry.sk.exists())
                 tx.update(counter(entry.group_id, entry.session_id), actions=left_queue())
         except TransactWriteError as err:
             if not is_condition_failed(err):
@@ -621,8 +624,9 @@ class RoutingService:
             raise RoutingError("invalid_frame", f"no group {group_id!r}; use one of {', '.join(sorted(config.groups))}",
                                field="to_group")
         now = self._clock.now_ms()
-        entry = QueueEntry(group_id, queue_sk(TRANSFERRED, now, session.session_id), session_id=session.session_id,
-                           visitor_id=session.visitor_id, priority_class=TRANSFERRED, requested_at=now)
+        entry = QueueEntry(queue_key(group_id, session.session_id), queue_sk(TRANSFERRED, now, session.session_id),
+                           session_id=session.session_id, visitor_id=session.visitor_id, priority_class=TRANSFERRED,
+                           requested_at=now)
         try:
             with transaction() as tx:
                 self._sessions.stage_transfer_to_queue(tx, session, from_id, group_id, entry.sk, note, now)

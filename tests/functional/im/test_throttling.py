@@ -17,7 +17,7 @@ from chalicelib.edge.frames import handle_frame
 from chalicelib.im.models import MESSAGE_SK_PREFIX, Message
 from chalicelib.im.schemas import MessageRef
 from chalicelib.routing import queue as q
-from chalicelib.routing.models import Agent, QueueEntry
+from chalicelib.routing.models import Agent
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 from chalicelib.wiring import Services, build
@@ -96,7 +96,7 @@ def test_every_third_request_throttled_changes_no_outcome(svc: Services, sender:
     states = [Session.get(sid, consistent_read=True) for _, sid in sessions]
     assert sorted(s.status for s in states) == [sm.ACTIVE] * 6 + [sm.WAITING] * 2
     assert int(Agent.get("alice").active) + int(Agent.get("bob").active) == 6
-    assert int(q.state_of("general").waiting) == 2 == QueueEntry.count("general")
+    assert int(q.state_of("general").waiting) == 2 == len(q.entries("general"))
     who, sid = next((w, s.session_id) for (w, _), s in zip(sessions, states, strict=True) if s.status == sm.ACTIVE)
     agent = alice if Session.get(sid).agent_id == "alice" else bob
     for i in range(10):
@@ -138,7 +138,7 @@ def test_an_assignment_that_stays_throttled_leaves_the_visitor_waiting_for_nothi
     assert sender.frames("c-v_1", "error")[-1]["code"] == "internal_error"
     assert Session.get(session.session_id, consistent_read=True).status == sm.BOT
     assert int(Agent.get("alice", consistent_read=True).active) == 0
-    assert QueueEntry.count("general") == 0
+    assert q.entries("general") == []
     throttle.rule = lambda operation, n: False
     handle_frame(svc, "c-v_1", json.dumps({"action": "request_agent"}))  # asked again: served
     assert Session.get(session.session_id, consistent_read=True).agent_id == "alice"

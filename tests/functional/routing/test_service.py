@@ -18,7 +18,7 @@ from chalicelib.config.model import ROUND_ROBIN, OverflowPolicy, QueuePolicy, Ro
 from chalicelib.platform.clock import SYSTEM_CLOCK
 from chalicelib.platform.clock import Clock as ServiceClock
 from chalicelib.routing import queue as q
-from chalicelib.routing.models import Agent, GroupState, Member, QueueEntry
+from chalicelib.routing.models import QUEUE_SHARDS, Agent, GroupState, Member, member_key, queue_key
 from chalicelib.routing.service import left_message_json
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
@@ -94,7 +94,7 @@ def active_of(agent_id: str) -> int:
 
 
 def queue_order(group_id: str) -> list[str]:
-    return [e.session_id for e in QueueEntry.query(group_id, consistent_read=True)]
+    return [e.session_id for e in q.entries(group_id)]
 
 
 # -- allocation ------------------------------------------------------------------------------------
@@ -221,6 +221,32 @@ def test_a_groups_visitors_spread_its_counter_writes_over_its_shards(world: Worl
     assert GroupState.get("general").waiting in (None, 0)  # the group's own item: agents' capacity only
     state = q.state_of("general")
     assert (int(state.waiting), int(state.assigned), int(state.online_capacity)) == (38, 2, 2)
+
+
+def test_a_groups_queue_and_free_agents_spread_over_their_shards_and_keep_one_order(world: World) -> None:
+    # alice and carol keep their memberships under one key of the group, bob and dave under the other.
+    assert member_key("general", "alice") == member_key("general", "carol") != member_key("general", "bob") \
+        == member_key("general", "dave")
+    use(world, routing_config([group("general", ["alice", "bob", "carol", "dave"])], default_capacity=1))
+    for name in ("alice", "bob"):
+        world.agent(name)
+    world.clock.tick(5)
+    world.agent("carol")
+    served = [world.ask(world.visitor(i)) for i in range(3)]
+    # The longest idle first, wherever its membership is kept: one ranking over both keys.
+    assert [s.agent_id for s in served] == ["alice", "bob", "carol"]
+    waiting = [world.ask(world.visitor(10 + i)) for i in range(40)]
+    keys = {queue_key("general", s.session_id) for s in waiting}
+    per_key = [sum(1 for s in waiting if queue_key("general", s.session_id) == k) for k in sorted(keys)]
+    # Arrivals write QUEUE_SHARDS partitions, none most of them...
+    assert len(keys) == QUEUE_SHARDS and max(per_key) <= 20
+    # ...and the queue is still one line in arrival order, served from its head.
+    assert queue_order("general") == [s.session_id for s in waiting]
+    world.agent("dave")
+    assert Session.get(waiting[0].session_id, consistent_read=True).agent_id == "dave"
+    world.svc.sessions.end_session(Identity("alice", "agent"), served[0].session_id)
+    assert Session.get(waiting[1].session_id, consistent_read=True).agent_id == "alice"
+    assert queue_order("general") == [s.session_id for s in waiting[2:]]
 
 
 def test_concurrent_drains_never_assign_a_session_twice_or_exceed_capacity(world: World, atomic_moto: None) -> None:
@@ -573,7 +599,8 @@ def test_a_stale_index_entry_costs_a_retry_never_a_visitor_or_a_slot(world: Worl
     waiting = world.ask(world.visitor(2))
     assert waiting.status == sm.WAITING
     # The index still lists full alice as free (on AWS a GSI may lag its table).
-    Member("general", "alice").update(actions=[Member.avail_group.set("general"), Member.rank.set("0#stale")])
+    key = member_key("general", "alice")
+    Member(key, "alice").update(actions=[Member.avail_group.set(key), Member.rank.set("0#stale")])
     assert world.svc.routing.drain("general") == 0
     assert Session.get(waiting.session_id, consistent_read=True).status == sm.WAITING
     assert queue_order("general") == [waiting.session_id]

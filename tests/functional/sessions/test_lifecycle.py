@@ -19,7 +19,7 @@ from chalicelib.config.model import Rule, SessionPolicy, SurveyPolicy
 from chalicelib.im.models import MESSAGE_SK_PREFIX, Message, message_sk
 from chalicelib.im.schemas import MessageRef, SendFrame
 from chalicelib.routing import queue as q
-from chalicelib.routing.models import TRANSFERRED, Agent, QueueEntry
+from chalicelib.routing.models import TRANSFERRED, Agent, QueueEntry, queue_key
 from chalicelib.routing.service import AGENT_GONE_NOTE, AGENT_GONE_NOTICE
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.lifecycle import LifecycleService
@@ -410,7 +410,7 @@ def test_transfer_to_a_group_requeues_ahead_of_new_arrivals_and_frees_the_slot(w
     assert (moved.status, moved.group_id, moved.agent_id) == (sm.WAITING, "vip", None)
     # Ahead of the VIP who was already waiting, let alone new arrivals.
     assert queue_order("vip") == [session.session_id, already_waiting.session_id]
-    assert QueueEntry.get("vip", moved.queue_sk).priority_class == TRANSFERRED
+    assert QueueEntry.get(queue_key("vip", moved.session_id), moved.queue_sk).priority_class == TRANSFERRED
     assert active_of("alice") == 0 and (moved.timer, moved.timer_due_at) == (None, None)
     assert "Vip" in world.last(vis.user_id, "session")["notice"]
     assert world.last(vis.user_id, "queue")["position"] == 1
@@ -511,7 +511,8 @@ def test_an_agent_away_past_its_grace_period_hands_its_sessions_back_to_the_queu
     assert wake(world, state)["done"] is True
     back = current(session.session_id)
     assert (back.status, back.agent_id, back.agent_away_at) == (sm.WAITING, None, None)
-    assert QueueEntry.get("general", back.queue_sk).priority_class == TRANSFERRED  # ahead of new arrivals
+    entry = QueueEntry.get(queue_key("general", back.session_id), back.queue_sk)
+    assert entry.priority_class == TRANSFERRED  # ahead of new arrivals
     assert active_of("alice") == 0
     assert world.last(vis.user_id, "session")["notice"] == AGENT_GONE_NOTICE
     # The next agent gets it with the note and the whole history, the kept message included.

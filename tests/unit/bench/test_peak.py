@@ -124,24 +124,30 @@ def test_the_projection_multiplies_rates_by_units_per_key() -> None:
         # 100 messages/s, 50 in the hot group; each writes its session once and reads a FAQ.
         "chat_message": usage(parts(("sessions/s1", 0, 1), ("faqs/f1", 0.5, 0)),
                               gateway={"frames_in": 1, "posts": 1}, sfn={"starts": {"express": 1}}),
-        # 5 queued arrivals/s, all in the hot group: two counter shards, the queue partition, the session.
+        # 5 queued arrivals/s, all in the hot group: two counter shards, a queue partition, the session.
         "arrival_queued": usage(parts(("group-state/general#1", 1, 2), ("group-state/general#2", 1, 0),
-                                      ("queue/general", 1, 2), ("sessions/s2", 1, 3)),
+                                      ("queue/general#3", 1, 2), ("sessions/s2", 1, 3)),
                                 gateway={"frames_in": 1, "posts": 2}, invocations={"rest": 1},
                                 sfn={"starts": {"standard": 1}}, calls={"stepfunctions.StopExecution": 1}),
-        "close": usage(parts(("group-state/general#2", 0, 4), ("agents/load01", 1, 2)), gateway={"connections": 1}),
+        "close": usage(parts(("group-state/general#2", 0, 4), ("group-state/general", 0, 0.5), ("agents/load01", 1, 2)),
+                       gateway={"connections": 1}),
     }
     limits = {x["name"]: x for x in peak.project(small_profile(), events, GROUP_ID, AGENTS, DOMAIN)}
     rate = peak.rates(small_profile())
-    # general#2: 5 arrivals/s x 0 + 5 closes/s x 4 (hot); general#1: 5 x 2. The most loaded key counts.
+    # The shards (general#1: 5 arrivals/s x 2; general#2: 5 closes/s x 4) share their sum evenly, as the hash of
+    # many sessions spreads it; the group's own key (5 closes/s x 0.5) keeps its own. The most loaded key counts.
+    shards = peak.shards_of("group-state")
     hot = limits["DynamoDB per-partition WCU: group counters (hot group)"]
-    assert hot["demand_per_s"] == pytest.approx(rate["close"].hot_group * 4)
-    assert "general#2" in hot["note"]
-    assert limits["DynamoDB per-partition RCU: group counters (hot group)"]["demand_per_s"] == pytest.approx(5)
-    assert limits["DynamoDB per-partition WCU: queue partition (hot group)"]["demand_per_s"] == pytest.approx(10)
+    assert hot["demand_per_s"] == pytest.approx((rate["arrival_queued"].hot_group * 2 + rate["close"].hot_group * 4)
+                                                / shards)
+    assert f"general#(each of {shards})" in hot["note"]
+    assert limits["DynamoDB per-partition RCU: group counters (hot group)"]["demand_per_s"] == \
+        pytest.approx(5 * 2 / shards)
+    assert limits["DynamoDB per-partition WCU: queue partition (hot group)"]["demand_per_s"] == \
+        pytest.approx(10 / peak.shards_of("queue"))
     # Another group sees no queued arrival, only its share of closes.
     assert limits["DynamoDB per-partition WCU: group counters (another group)"]["demand_per_s"] == \
-        pytest.approx(rate["close"].other_group * 4)
+        pytest.approx(rate["close"].other_group * 4 / shards)
     # One session item: every kind at the per-session rate.
     assert limits["DynamoDB per-partition WCU: session item"]["demand_per_s"] == pytest.approx(
         rate["chat_message"].per_session * 1 + rate["arrival_queued"].per_session * 3)
@@ -177,8 +183,9 @@ KIND_PARTS = {"resolve_0": ("resolve_0", 1), "resolve_1": ("resolve_1", 1), "res
 
 def recorder() -> Recorder:
     """Every kind ``assemble`` reads, each one event of the same small footprint."""
-    one = usage(parts(("group-state/general#1", 1, 2), ("queue/general", 1, 2), ("members@available/general", 0.5, 1),
-                      ("sessions/s1", 1, 3), ("agents/load01", 1, 2), ("presence/load01", 0.5, 0)),
+    one = usage(parts(("group-state/general#1", 1, 2), ("queue/general#0", 1, 2),
+                      ("members@available/general#1", 0.5, 1), ("sessions/s1", 1, 3), ("agents/load01", 1, 2),
+                      ("presence/load01", 0.5, 0)),
                 gateway={"frames_in": 1, "posts": 1, "connections": 1}, lambda_ms={"$default": 10.0},
                 invocations={"$default": 1}, sfn={"starts": {"express": 1, "standard": 1}},
                 calls={"dynamodb.GetItem": 2, "stepfunctions.StopExecution": 1}, search_requests=1.0)
@@ -214,6 +221,20 @@ def test_the_result_has_every_required_limit_and_its_headrooms() -> None:
     assert {"waiting_50", "waiting_5000"} <= set(r["queue_move"])
 
 
+def test_one_group_taking_every_arrival_is_projected_on_its_own_keys() -> None:
+    r = assembled()
+    stress = r["hot_group_stress"]
+    assert stress["arrivals_per_s"] == Profile().hot_group_stress_per_s == 300
+    assert stress["limits"] and all(x["name"].endswith("(hot group)") for x in stress["limits"])
+    assert stress["min_headroom"] == min(x["headroom"] for x in stress["limits"] if x["headroom"] is not None)
+    # The queue sees the hot group's events at 300 arrivals/s instead of the profile's 40% of 300 (all but the
+    # tick, whose rate is its schedule's).
+    at_profile = {x["name"]: x for x in r["limits"]}
+    name = "DynamoDB per-partition WCU: queue partition (hot group)"
+    stressed = next(x for x in stress["limits"] if x["name"] == name)
+    assert stressed["demand_per_s"] == pytest.approx(at_profile[name]["demand_per_s"] * 300 / 120, rel=1e-4)
+
+
 def test_schedules_are_read_as_seconds() -> None:
     assert peak.schedule_seconds("rate(1 minute)") == 60
     assert peak.schedule_seconds("rate(5 minutes)") == 300
@@ -235,7 +256,8 @@ def test_the_doc_is_generated_and_keeps_its_search_section(tmp_path: Path) -> No
     doc = tmp_path / "capacity.md"
     peak.write_doc(r, doc)
     text = doc.read_text()
-    for heading in ("## The profile", "## Rates", "## Limits", "## Quota increases to request before a peak",
+    for heading in ("## The profile", "## Rates", "## Limits", "### One group taking 300 arrivals a second",
+                    "## Quota increases to request before a peak",
                     "## Queue move", "## Cold start", "## Frames per chat message", "## Search"):
         assert heading in text
     filled = text.replace("The search domain's sizing goes here (kept as it is when this file is generated again).",
