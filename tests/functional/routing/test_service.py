@@ -18,7 +18,8 @@ from chalicelib.config.model import ROUND_ROBIN, OverflowPolicy, QueuePolicy, Ro
 from chalicelib.platform.clock import SYSTEM_CLOCK
 from chalicelib.platform.clock import Clock as ServiceClock
 from chalicelib.routing import queue as q
-from chalicelib.routing.models import QUEUE_SHARDS, Agent, GroupState, Member, member_key, queue_key
+from chalicelib.routing.models import QUEUE_SHARDS, Agent, GroupState, Member, QueueEntry, member_key, queue_key
+from chalicelib.routing.reshard import Resharded, reshard
 from chalicelib.routing.service import left_message_json
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
@@ -247,6 +248,32 @@ def test_a_groups_queue_and_free_agents_spread_over_their_shards_and_keep_one_or
     world.svc.sessions.end_session(Identity("alice", "agent"), served[0].session_id)
     assert Session.get(waiting[1].session_id, consistent_read=True).agent_id == "alice"
     assert queue_order("general") == [s.session_id for s in waiting[2:]]
+
+
+def test_reshard_moves_a_stack_whose_groups_kept_one_key_each_and_every_visitor_keeps_its_place(
+        world: World) -> None:
+    use(world, routing_config([group("general", ["alice", "bob"])], default_capacity=1))
+    alice, _ = world.agent("alice"), world.agent("bob")
+    for i in range(2):
+        world.ask(world.visitor(i))
+    waiting = [world.ask(world.visitor(10 + i)) for i in range(3)]
+    # As a stack deployed before the shards left them: everything under the group's own id.
+    for m in Member.scan():
+        Member("general", m.agent_id, **{k: getattr(m, k) for k in ("priority", "status", "capacity", "active",
+                                                                     "agent_seq")}).save()
+        m.delete()
+    for e in QueueEntry.scan():
+        QueueEntry("general", e.sk, session_id=e.session_id, visitor_id=e.visitor_id,
+                   priority_class=e.priority_class, requested_at=e.requested_at).save()
+        e.delete()
+    assert q.head("general") is None  # invisible to the new layout
+
+    assert reshard(world.svc.agents) == Resharded(agents=2, memberships=2, entries=3)
+    assert {m.key for m in Member.scan()} == {member_key("general", "alice"), member_key("general", "bob")}
+    assert queue_order("general") == [s.session_id for s in waiting]
+    world.svc.routing.set_agent_status(alice, "online", capacity=2)  # a free slot takes the head, as before
+    assert Session.get(waiting[0].session_id, consistent_read=True).agent_id == "alice"
+    assert reshard(world.svc.agents) == Resharded(agents=0, memberships=0, entries=0)  # once is enough
 
 
 def test_concurrent_drains_never_assign_a_session_twice_or_exceed_capacity(world: World, atomic_moto: None) -> None:
