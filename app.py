@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 
 from chalice.app import Chalice, Response, WebsocketEvent
 
@@ -14,6 +15,7 @@ from chalicelib.auth.tokens import authenticate
 from chalicelib.channel.presence import TooManyConnections
 from chalicelib.edge import auth, commerce, faq, health, im, media, routing, sessions, tickets
 from chalicelib.edge.frames import handle_frame
+from chalicelib.im.schemas import protocol_version
 from chalicelib.platform import cors
 from chalicelib.platform.http import error_middleware
 from chalicelib.platform.observability import correlate, observe
@@ -36,6 +38,8 @@ def ws_connect(event: WebsocketEvent) -> Response | None:
     except AuthError as err:
         # Refusing the upgrade: the client sees the HTTP status, not a frame.
         return Response(body=json.dumps({"error": {"code": err.code, "message": err.message}}), status_code=401)
+    # The frames this connection understands (docs/protocol.md, section 1); never a reason to refuse it.
+    identity = replace(identity, protocol=protocol_version(query.get("protocol")))
     correlate(user=identity.user_id)
     svc = services()
     try:

@@ -296,16 +296,31 @@ async def agent_token(http: aiohttp.ClientSession, base: str, username: str = "a
         return token
 
 
+# ACKs a client holds to send together: well below the server's first retry wait (1 s on AWS), and one ACK
+# for the lines of a burst instead of one each (docs/protocol.md, "ACKing several messages at once").
+ACK_WINDOW_SECONDS = 0.1
+MAX_ACK_IDS = 100
+
+
 @dataclass
 class Peer:
-    """A protocol client that records every frame it gets; by default it ACKs every message."""
+    """A protocol client that records every frame it gets; by default it ACKs every message. ACKs are
+    coalesced as the web clients do: sent at once when none went within ``ack_window`` seconds, else held
+    until the window ends and sent together (``message_ids``). ``connect`` gives that window; without one
+    (``ack_window=None``, the default of a Peer built directly) it is a client of before: one
+    ``ack {message_id}`` per message."""
 
     ws: aiohttp.ClientWebSocketResponse
     should_ack: Callable[[dict[str, Any]], bool] = lambda frame: True
+    ack_window: float | None = None
     frames: list[dict[str, Any]] = field(default_factory=list)
     by_event: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    sent: list[dict[str, Any]] = field(default_factory=list)  # every frame this client sent, in order
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _reader: asyncio.Task[None] | None = None
+    _held: dict[str, None] = field(default_factory=dict)
+    _flush: asyncio.Task[None] | None = None
+    _last_ack: float = float("-inf")
 
     def start(self) -> Peer:
         self._reader = asyncio.create_task(self._read())
@@ -319,11 +334,48 @@ class Peer:
             self.frames.append(frame)
             self.by_event[frame.get("event", "?")].append(frame)
             if frame.get("event") == "message" and self.should_ack(frame):
-                await self.send({"action": "ack", "message_id": frame["message"]["message_id"]})
+                await self.ack(frame["message"]["message_id"])
             self._changed.set()
 
     async def send(self, frame: dict[str, Any]) -> None:
+        self.sent.append(frame)
         await self.ws.send_str(json.dumps(frame))
+
+    async def ack(self, message_id: str) -> None:
+        """ACK a message: at once when no ACK went within the window, else with the others it holds."""
+        if self.ack_window is None:
+            await self.send({"action": "ack", "message_id": message_id})
+            return
+        now = asyncio.get_running_loop().time()
+        if self._flush is None and now - self._last_ack >= self.ack_window:
+            self._last_ack = now
+            await self.send({"action": "ack", "message_id": message_id})
+            return
+        self._held[message_id] = None
+        if self._flush is None:
+            self._flush = asyncio.create_task(self._send_held(self._last_ack + self.ack_window - now))
+
+    async def ack_all(self, message_ids: list[str]) -> None:
+        """ACK these at once (a resumed backlog), in as few frames as the batch limit allows."""
+        for start in range(0, len(message_ids), MAX_ACK_IDS):
+            chunk = message_ids[start:start + MAX_ACK_IDS]
+            await self.send({"action": "ack", "message_id": chunk[0]} if len(chunk) == 1
+                            else {"action": "ack", "message_ids": chunk})
+
+    async def _send_held(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self._flush = None
+        await self._ack_held()
+
+    async def _ack_held(self) -> None:
+        ids, self._held = list(self._held), {}
+        self._last_ack = asyncio.get_running_loop().time()
+        if ids and not self.ws.closed:
+            await self.ack_all(ids)
+
+    def delivered(self) -> list[dict[str, Any]]:
+        """Every message a ``delivered`` frame confirmed, one entry each (protocol 2 frames may cover several)."""
+        return [item for f in self.by_event["delivered"] for item in (f.get("messages") or [f])]
 
     async def text(self, session_id: str, text: str, client_msg_id: str | None = None) -> str:
         cmid = client_msg_id or uuid.uuid4().hex
@@ -360,12 +412,20 @@ class Peer:
         return found
 
     async def close(self) -> None:
+        if self._flush is not None:  # what it holds goes before the socket does
+            self._flush.cancel()
+            self._flush = None
+            await self._ack_held()
         await self.ws.close()
         if self._reader:
             await self._reader
 
 
 async def connect(http: aiohttp.ClientSession, stack: Stack, token: str,
-                  should_ack: Callable[[dict[str, Any]], bool] = lambda f: True) -> Peer:
-    ws = await http.ws_connect(f"{stack.ws_url}?token={token}", max_msg_size=1 << 20)
-    return Peer(ws, should_ack).start()
+                  should_ack: Callable[[dict[str, Any]], bool] = lambda f: True, protocol: int = 1,
+                  ack_window: float | None = ACK_WINDOW_SECONDS) -> Peer:
+    """A client on a new connection. ``protocol=2`` asks for the frames of version 2 (a ``delivered`` may
+    cover several messages: read them with ``Peer.delivered()``)."""
+    query = f"?token={token}" + (f"&protocol={protocol}" if protocol != 1 else "")
+    ws = await http.ws_connect(f"{stack.ws_url}{query}", max_msg_size=1 << 20)
+    return Peer(ws, should_ack, ack_window).start()

@@ -53,6 +53,9 @@ class Identity:
     # When the token it came from expires (epoch seconds); a connection is refused frames after it. Not part
     # of who the caller is, so two tokens of one user compare equal.
     expires_at: int | None = field(default=None, compare=False)
+    # The WebSocket protocol version its connection asked for (docs/protocol.md, section 1): what frames it
+    # understands, not who it is.
+    protocol: int = field(default=1, compare=False)
 
     @property
     def is_staff(self) -> bool:

@@ -21,6 +21,8 @@ class Connection(Model):
     # When the token it opened with expires (epoch seconds): frames after it are refused (expired_token).
     # Absent on connections recorded before it was kept: those run to API Gateway's two hours.
     token_expires_at = NumberAttribute(null=True)
+    # The protocol version it asked for at $connect; absent for version 1.
+    protocol = NumberAttribute(null=True)
     # API Gateway closes a connection after 2 hours; TTL removes items whose $disconnect never came.
     expires_at = TTLAttribute()
 

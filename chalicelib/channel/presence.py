@@ -64,7 +64,8 @@ class PresenceService:
         now = self._clock.now()
         Connection(connection_id, user_id=identity.user_id, role=identity.role, name=identity.name,
                    groups=set(identity.groups) or None, connected_at=int(now * 1000),
-                   token_expires_at=identity.expires_at, expires_at=expires(now + CONNECTION_TTL_SECONDS)).save()
+                   token_expires_at=identity.expires_at, protocol=identity.protocol if identity.protocol > 1 else None,
+                   expires_at=expires(now + CONNECTION_TTL_SECONDS)).save()
         presence = Presence(identity.user_id)
         actions: list[Any] = [
             Presence.conns.add({connection_id}),
@@ -127,7 +128,8 @@ class PresenceService:
             return None
         expiry = conn.token_expires_at
         identity = Identity(user_id=conn.user_id, role=conn.role, name=conn.name,
-                            groups=tuple(sorted(conn.groups or ())), expires_at=None if expiry is None else int(expiry))
+                            groups=tuple(sorted(conn.groups or ())), expires_at=None if expiry is None else int(expiry),
+                            protocol=int(conn.protocol or 1))
         self._remember(connection_id, identity)
         return identity
 

@@ -10,6 +10,7 @@ from chalicelib.auth.identity import Identity
 from chalicelib.channel.errors import ImError
 from chalicelib.im import schemas
 from chalicelib.im.events import (
+    ErrorEvent,
     MessageLeftEvent,
     PongEvent,
     StatusEvent,
@@ -60,7 +61,11 @@ def _send(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> 
 
 
 def _ack(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
-    ref = schemas.ack_frame(frame)
+    batch = schemas.ack_batch(frame)
+    if not batch.single:
+        _ack_many(svc, caller, conn, batch)
+        return
+    ref = batch.refs[0]
     # ACKs that changed nothing each cost a refused write and a read. Past their budget an ACK is read first
     # (no write): one that still confirms a delivery goes through, the others are answered rate_limited.
     if (wait := svc.limiter.refused_acks.peek(caller.user_id)) > 0 and not svc.im.ack_would_change(caller, ref):
@@ -73,6 +78,32 @@ def _ack(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> N
         svc.limiter.refused_acks.take(caller.user_id)
         raise
     svc.limiter.refused_acks.take(caller.user_id)
+
+
+def _ack_many(svc: Services, caller: Identity, conn: str, batch: schemas.AckBatch) -> None:
+    """``ack`` with ``message_ids``: every id processed, each answered as it would be alone, one error frame
+    per code (listing its ids) instead of one per id. The budget of ACKs that changed nothing counts ids."""
+    refs = list(batch.refs)
+    limited: list[schemas.MessageRef] = []
+    wait = svc.limiter.refused_acks.peek(caller.user_id)
+    if wait > 0 and refs:
+        # Past the budget: read them first (one batched read, no write); only deliveries go on.
+        going = svc.im.acks_would_change(caller, refs)
+        limited = [r for r in refs if r not in going]
+        refs = [r for r in refs if r in going]
+    outcome = svc.im.ack_many(caller, refs)
+    # Each id that changed nothing cost a refused write and a read, as one ACK does; a large frame may overdraw.
+    svc.limiter.refused_acks.spend(caller.user_id, outcome.unchanged, -float(schemas.MAX_ACK_IDS))
+    refusals = [("unknown_message", "no such message (it may have failed after three attempts)",
+                 [*batch.unknown, *(r.message_id for r in outcome.unknown)]),
+                ("forbidden", "these messages were not sent to you", [r.message_id for r in outcome.forbidden]),
+                ("rate_limited", "too many ACKs of unknown or already acknowledged messages; ACK these again "
+                 "after retry_after_ms", [r.message_id for r in limited])]
+    for code, why, ids in refusals:
+        if ids:
+            extra = {"retry_after_ms": _ms(wait)} if code == "rate_limited" else {}
+            svc.presence.post(conn, ErrorEvent.model_validate({"code": code, "message": why, "action": "ack",
+                                                               "message_ids": ids, **extra}).frame(), caller.user_id)
 
 
 def _resume(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:

@@ -112,13 +112,28 @@ class MessageEvent(Shape):
     suggestions: SuggestionsEvent | None = None
 
 
+class DeliveredItem(Shape):
+    """One message a ``delivered`` frame covers."""
+
+    client_msg_id: str | None
+    message_id: str
+    session_id: str
+    seq: int
+    delivered_at: int | None
+
+
 class DeliveredEvent(Shape):
+    """Your message was ACKed. To a connection of protocol 2, one frame may cover several messages ACKed in one
+    ``ack`` (``messages``, in sequence order); the top-level fields are then the first one's, so the frame keeps
+    the shape version 1 has."""
+
     event: Literal["delivered"] = "delivered"
     client_msg_id: str | None
     message_id: str
     session_id: str
     seq: int
     delivered_at: int | None
+    messages: list[DeliveredItem] | None = None
 
 
 class StoredEvent(Shape):
@@ -162,6 +177,8 @@ class MessageLeftEvent(Shape):
 
 class ErrorEvent(BaseErrorEvent):
     code: ErrorCode
+    # An `ack` with `message_ids`: the ids this refusal is about (one error frame per code, not per id).
+    message_ids: list[str] | None = None
 
 EVENTS = (WelcomeEvent, PongEvent, MessageEvent, DeliveredEvent, StoredEvent, SendFailedEvent, ResumedEvent,
           StatusEvent, MessageLeftEvent, SuggestionsEvent, ErrorEvent)

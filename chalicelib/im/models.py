@@ -41,6 +41,9 @@ class Message(Model):
     client_msg_id = UnicodeAttribute(null=True)
     # The connection that sent it: `delivered`/`send_failed` go there first (no presence read).
     sender_conn = UnicodeAttribute(null=True)
+    # That connection's protocol version, when above 1: a version-2 connection takes one `delivered` for
+    # several of its messages ACKed together.
+    sender_protocol = NumberAttribute(null=True)
     status = UnicodeAttribute(null=True)
     attempts = NumberAttribute(null=True)
     created_at = NumberAttribute(null=True)

@@ -8,7 +8,9 @@
 - **ACKs that change nothing** (unknown message, not the caller's, already acknowledged) per user: each costs
   a refused conditional write, so they draw on a small bucket of their own; when it is empty each ACK is first
   read (half a read unit, no write): one that still confirms a delivery goes through, the others are answered
-  ``rate_limited``. A valid ACK never draws on it and is never refused.
+  ``rate_limited``. A valid ACK never draws on it and is never refused. An ACK of several ids draws one per
+  id that changed nothing, and may overdraw the bucket (to at most ``-MAX_ACK_IDS``): the refused writes of
+  one large frame are paid back before the next is written unread, so ids cost what they cost one by one.
 - **Expensive actions** (left messages, uploads, visitor tokens): shared counters in DynamoDB
   (``chalicelib/platform/quota.py``), one conditional write per call, that hold across containers.
 """
@@ -64,6 +66,15 @@ class TokenBuckets:
                 wait = (1.0 - tokens) / self.rate
             self._keep(key, tokens, now)
             return wait
+
+    def spend(self, key: str, count: int, floor: float) -> None:
+        """Spend ``count`` tokens of ``key``'s bucket at once, down to ``floor`` (below zero: a debt the refill
+        pays back before the bucket has a token again)."""
+        if count <= 0:
+            return
+        now = self._clock()
+        with self._lock:
+            self._keep(key, max(floor, self._level(key, now) - count), now)
 
     def peek(self, key: str) -> float:
         """0.0 if ``key``'s bucket has a token (none is spent), else the seconds until it will."""

@@ -51,6 +51,11 @@ MAX_SEQ = 10**12 - 1  # message keys hold 12 digits; GET .../messages takes the 
 MAX_NOTE_CHARS = 1000
 MAX_COMMENT_CHARS = 1000
 MAX_SURVEY_TAGS = 20
+# Ids one `ack` may carry: a resume's page (100) in one frame, and about 4 KB of ids.
+MAX_ACK_IDS = 100
+MAX_MESSAGE_ID_CHARS = 64
+# The WebSocket protocol versions (docs/protocol.md, section 1): 2 takes a `delivered` covering several messages.
+PROTOCOL_VERSION = 2
 
 # Whole-value patterns, always applied with fullmatch: "$" with match lets a trailing newline through.
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -222,6 +227,29 @@ def _message_id(value: Any) -> str:
     return value
 
 
+def _ack_message_id(value: Any) -> str | None:
+    # Optional since `message_ids` came: the rule that one of the two is given is message_ids' check.
+    return None if value is None else _message_id(value)
+
+
+def _message_ids(value: Any, info: ValidationInfo) -> list[str] | None:
+    """``ack``'s ids: 1 to MAX_ACK_IDS strings. An id not of the server's format is no reason to refuse the
+    others (each id gets its own answer, as it would alone), so only the list's shape is checked here."""
+    if "message_id" in info.data and (info.data["message_id"] is None) == (value is None):
+        raise _refuse("is required and must be a string (or 'message_ids' a list), and only one of them",
+                      field="message_id")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise _refuse("must be a list of 1 to 100 message ids")
+    if len(value) > MAX_ACK_IDS:
+        raise _refuse(f"may hold at most {MAX_ACK_IDS} message ids; ACK the rest in another frame")
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not 0 < len(item) <= MAX_MESSAGE_ID_CHARS:
+            raise _refuse(f"must be a string of 1 to {MAX_MESSAGE_ID_CHARS} characters", field=f"message_ids[{i}]")
+    return list(value)
+
+
 def _content_items(value: Any) -> Any:
     if value is not None:
         if not isinstance(value, list):
@@ -353,8 +381,15 @@ class Hello(Strict):
 
 
 class Ack(Strict):
+    """``ack``: one message id (``message_id``), or several at once (``message_ids``); exactly one of the two."""
+
     action: Literal["ack"]
-    message_id: Annotated[str, _Check(_message_id, {"type": "string", "pattern": f"^{_MESSAGE_ID.pattern}$"})]
+    message_id: Annotated[str | None, _Check(_ack_message_id, {"type": "string",
+                                                               "pattern": f"^{_MESSAGE_ID.pattern}$"})] = None
+    message_ids: Annotated[list[str] | None, _Check(_message_ids, {
+        "type": "array", "minItems": 1, "maxItems": MAX_ACK_IDS,
+        "items": {"type": "string", "minLength": 1, "maxLength": MAX_MESSAGE_ID_CHARS}}, with_info=True)] = Field(
+        None, validate_default=True)
 
 
 class Resume(Strict):
@@ -552,8 +587,47 @@ def send_frame(frame: dict[str, Any]) -> SendFrame:
                      content.model_dump(exclude_none=True))
 
 
+@dataclass(frozen=True)
+class AckBatch:
+    """What an ``ack`` names: the ids of the server's format as refs (repeats dropped, in order), and the
+    ids that are not (no such message, answered ``unknown_message`` without a read). ``single``: the frame
+    used ``message_id``, whose refusals are answered as they always were."""
+
+    refs: tuple[MessageRef, ...]
+    unknown: tuple[str, ...]
+    single: bool
+
+
 def ack_frame(frame: dict[str, Any]) -> MessageRef:
-    return parse_message_id(_as(frame, Ack).message_id)
+    """A one-id ``ack`` (``message_id``)."""
+    batch = ack_batch(frame)
+    if not batch.single:
+        raise ImError("invalid_frame", "'message_id' is required and must be a string", field="message_id")
+    return batch.refs[0]
+
+
+def ack_batch(frame: dict[str, Any]) -> AckBatch:
+    parsed = _as(frame, Ack)
+    if parsed.message_id is not None:
+        return AckBatch((parse_message_id(parsed.message_id),), (), single=True)
+    refs: dict[MessageRef, None] = {}
+    unknown: dict[str, None] = {}
+    for value in parsed.message_ids or ():
+        m = _MESSAGE_ID.fullmatch(value)
+        # Sequence numbers start at 1: a ".0" names no message either.
+        if m and int(m.group(2)) >= 1:
+            refs[MessageRef(m.group(1), int(m.group(2)))] = None
+        else:
+            unknown[value] = None
+    return AckBatch(tuple(refs), tuple(unknown), single=False)
+
+
+def protocol_version(value: Any) -> int:
+    """The protocol version a connection asks for in its URL (``protocol=2``): 1 unless given; a later
+    version than this server's is taken as its own (a client of version 3 understands version 2's frames)."""
+    if not isinstance(value, str) or not value.isdigit() or len(value) > 3:
+        return 1
+    return max(1, min(int(value), PROTOCOL_VERSION))
 
 
 def resume_frame(frame: dict[str, Any]) -> tuple[str, int]:

@@ -8,9 +8,10 @@ are single conditional writes on the message item, so an ACK racing the last ret
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
@@ -20,7 +21,14 @@ from chalicelib.auth.identity import Identity
 from chalicelib.channel.errors import ImError
 from chalicelib.channel.presence import PresenceService
 from chalicelib.im.delivery import DeliveryTimer
-from chalicelib.im.events import DeliveredEvent, MessageEvent, ResumedEvent, SendFailedEvent, StoredEvent
+from chalicelib.im.events import (
+    DeliveredEvent,
+    DeliveredItem,
+    MessageEvent,
+    ResumedEvent,
+    SendFailedEvent,
+    StoredEvent,
+)
 from chalicelib.im.models import Message, marker_sk, message_sk
 from chalicelib.im.schemas import MessageRef, SendFrame, is_session_id, message_id
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
@@ -101,6 +109,22 @@ def supervises(caller: Identity, session: Session) -> bool:
     return caller.role == "admin" or (caller.role == "supervisor" and session.group_id in caller.groups)
 
 
+@dataclass
+class AckOutcome:
+    """What a multi-id ACK did with each id: ``delivered`` (it confirmed a delivery, the sender is told),
+    ``repeated`` (already delivered: nothing to do), ``unknown`` (no such message, or it failed), ``forbidden``
+    (not sent to the caller). The last three changed nothing."""
+
+    delivered: list[MessageRef] = field(default_factory=list)
+    repeated: list[MessageRef] = field(default_factory=list)
+    unknown: list[MessageRef] = field(default_factory=list)
+    forbidden: list[MessageRef] = field(default_factory=list)
+
+    @property
+    def unchanged(self) -> int:
+        return len(self.repeated) + len(self.unknown) + len(self.forbidden)
+
+
 Companion = Callable[[Session, Message], dict[str, Any] | None]
 ROBOT_ID = "robot"
 ROBOT_ROLE = "robot"
@@ -133,7 +157,8 @@ class ImService:
                       message_id=message_id(frame.session_id, seq), sender_id=caller.user_id,
                       sender_role=caller.role, recipient_id=recipient_id,
                       kind=frame.kind, content=frame.content, client_msg_id=frame.client_msg_id,
-                      sender_conn=connection_id, status=PENDING, attempts=1, created_at=now)
+                      sender_conn=connection_id, sender_protocol=caller.protocol if caller.protocol > 1 else None,
+                      status=PENDING, attempts=1, created_at=now)
         companion = None if self.companion is None else _pool.submit(self.companion, session, msg)
         if not self.claim_client_id(caller, frame, seq):
             for pending in (recipient_conns, companion):
@@ -283,6 +308,75 @@ class ImService:
         self._tell_delivered(msg)
         return True
 
+    def ack_many(self, caller: Identity, refs: Sequence[MessageRef]) -> AckOutcome:
+        """Several ACKs in one pass: one conditional write per message, side by side (DynamoDB has no
+        conditional batch write: a transaction would cost twice the units and fail whole on one repeat), one
+        batched read to explain those refused, and one ``delivered`` per sender connection of protocol 2 for
+        all of its messages (one per message to others, as a single ACK would)."""
+        out = AckOutcome()
+        refs = list(dict.fromkeys(refs))
+        now = self._clock.now_ms()
+        attempts = list(_pool.map(lambda r: self._try_deliver(caller, r, now), refs)) if len(refs) > 1 else \
+            [self._try_deliver(caller, r, now) for r in refs]
+        refused = [ref for ref, (msg, _) in zip(refs, attempts, strict=True) if msg is None]
+        delivered = [msg for msg, _ in attempts if msg is not None]
+        out.delivered = [ref for ref, (msg, _) in zip(refs, attempts, strict=True) if msg is not None]
+        try:
+            if refused:
+                self._explain_acks(caller, refused, out, delivered)
+        finally:
+            # Whatever failed after, the deliveries made are told (their ACK is not repeated to tell them).
+            for _ in delivered:
+                message_delivered()
+            self._tell_delivered_many(delivered)
+        errors = [err for _, err in attempts if err is not None]
+        if errors:
+            raise errors[0]
+        return out
+
+    def _try_deliver(self, caller: Identity, ref: MessageRef, now: int) -> tuple[Message | None, Exception | None]:
+        """The ACK's write: the message as delivered, or None if its condition failed (or the write did)."""
+        msg = Message(ref.session_id, message_sk(ref.seq))
+        try:
+            msg.update(actions=[Message.status.set(DELIVERED), Message.delivered_at.set(now)],
+                       condition=Message.status.is_in(PENDING, STORED) & (Message.recipient_id == caller.user_id))
+        except UpdateError as err:
+            return None, (None if is_condition_failed(err) else err)
+        except Exception as err:  # raised by ack_many once the others are done and told
+            return None, err
+        return msg, None
+
+    def _explain_acks(self, caller: Identity, refs: list[MessageRef], out: AckOutcome,
+                      delivered: list[Message]) -> None:
+        """Why each refused ACK changed nothing, read in batches (consistently, as for one ACK)."""
+        found: dict[tuple[str, str], Message] = {}
+        keys = [(r.session_id, message_sk(r.seq)) for r in refs]
+        for item in Message.batch_get(keys, consistent_read=True):
+            found[(str(item.session_id), str(item.sk))] = item
+        for ref, key in zip(refs, keys, strict=True):
+            if (msg := found.get(key)) is None:
+                out.unknown.append(ref)
+            elif msg.recipient_id == caller.user_id:
+                out.repeated.append(ref)
+            elif self._take_over(caller, msg, tell=False):
+                out.delivered.append(ref)
+                if msg.status == DELIVERED and msg.recipient_id == caller.user_id:
+                    delivered.append(msg)
+            else:
+                out.forbidden.append(ref)
+
+    def acks_would_change(self, caller: Identity, refs: Iterable[MessageRef]) -> set[MessageRef]:
+        """Of ``refs``, those whose ACK would confirm a delivery: ``ack_would_change`` for several, in one
+        batched, eventually consistent read (half a read unit each)."""
+        refs = [r for r in refs if r.seq >= 1]
+        by_key = {(r.session_id, message_sk(r.seq)): r for r in refs}
+        out: set[MessageRef] = set()
+        for msg in Message.batch_get(list(by_key), attributes_to_get=["session_id", "sk", "status", "recipient_id"]):
+            if msg.status in (PENDING, STORED) and (
+                    msg.recipient_id == caller.user_id or (msg.status == STORED and caller.is_staff)):
+                out.add(by_key[(str(msg.session_id), str(msg.sk))])
+        return out
+
     def ack_would_change(self, caller: Identity, ref: MessageRef) -> bool:
         """Whether an ACK would confirm a delivery, read without writing (an eventually consistent read, half a
         read unit): for a user past the budget of ACKs that changed nothing. A stale read only costs the refused
@@ -302,6 +396,23 @@ class ImService:
         if not (msg.sender_conn and self._presence.post(msg.sender_conn, frame, msg.sender_id)):
             self._presence.push(str(msg.sender_id), frame)
 
+    def _tell_delivered_many(self, msgs: Iterable[Message]) -> None:
+        """``delivered`` for messages ACKed together: one frame per sender connection of protocol 2, covering
+        all of its messages; one per message otherwise. Should that connection be gone, the sender's other
+        connections are told one frame per message (their versions are not known without a read)."""
+        by_conn: dict[tuple[str, str], list[Message]] = {}
+        for msg in msgs:
+            if msg.sender_conn and int(msg.sender_protocol or 1) >= 2:
+                by_conn.setdefault((msg.sender_conn, str(msg.sender_id)), []).append(msg)
+            else:
+                self._tell_delivered(msg)
+        for (conn, sender_id), group in by_conn.items():
+            group.sort(key=lambda m: (str(m.session_id), int(m.seq or 0)))
+            frame = self.delivered_frame(group[0]) if len(group) == 1 else self.delivered_batch_frame(group)
+            if not self._presence.post(conn, frame, sender_id):
+                for msg in group:
+                    self._presence.push(sender_id, self.delivered_frame(msg))
+
     def _explain_ack(self, caller: Identity, ref: MessageRef) -> bool:
         try:
             msg = Message.get(ref.session_id, message_sk(ref.seq), consistent_read=True)
@@ -315,9 +426,10 @@ class ImService:
         # Already delivered: a repeated ACK is harmless and needs no answer.
         return False
 
-    def _take_over(self, caller: Identity, msg: Message) -> bool:
+    def _take_over(self, caller: Identity, msg: Message, tell: bool = True) -> bool:
         """A visitor's message kept for an agent who left the session (it went back to the queue): the agent
-        serving it now may ACK it, which makes it theirs and delivered. Only on the refused-ACK path."""
+        serving it now may ACK it, which makes it theirs and delivered. Only on the refused-ACK path. Without
+        ``tell`` the caller tells the sender (``msg`` then says delivered, and whose)."""
         if msg.status != STORED:
             return False
         try:
@@ -334,7 +446,8 @@ class ImService:
             if not is_condition_failed(err):
                 raise
             return True  # taken by another ACK meanwhile
-        self._tell_delivered(msg)
+        if tell:
+            self._tell_delivered(msg)
         return True
 
     @staticmethod
@@ -342,6 +455,14 @@ class ImService:
         return DeliveredEvent(client_msg_id=msg.client_msg_id, message_id=msg.message_id, session_id=msg.session_id,
                               seq=int(msg.seq or 0),
                               delivered_at=None if msg.delivered_at is None else int(msg.delivered_at)).frame()
+
+    @staticmethod
+    def delivered_batch_frame(msgs: Sequence[Message]) -> dict[str, Any]:
+        """One ``delivered`` for several messages (protocol 2): the first one's fields, and all in ``messages``."""
+        items = [DeliveredItem(client_msg_id=m.client_msg_id, message_id=str(m.message_id),
+                               session_id=str(m.session_id), seq=int(m.seq or 0),
+                               delivered_at=None if m.delivered_at is None else int(m.delivered_at)) for m in msgs]
+        return DeliveredEvent(**items[0].model_dump(), messages=items).frame()
 
     @staticmethod
     def stored_frame(msg: Message) -> dict[str, Any]:

@@ -1,9 +1,15 @@
 // A reliable client for the customer-service WebSocket protocol (docs/protocol.md).
 // It ACKs every delivery, shows each message once (by message_id), resends unconfirmed messages with
 // their original client_msg_id after a reconnect, resumes each session from the last seq seen, and
-// keeps the connection alive with a heartbeat.
+// keeps the connection alive with a heartbeat. It speaks protocol 2: ACKs arriving together go in one frame,
+// and one `delivered` may confirm several of its messages.
 
 const HEARTBEAT_MS = 4 * 60 * 1000;
+// ACKs are sent at once when none went within this window, else held to its end and sent together: well below
+// the server's first retry wait (1 s), and one frame for a burst of messages instead of one each.
+const ACK_WINDOW_MS = 100;
+const MAX_ACK_IDS = 100;
+const PROTOCOL = 2;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 15000;
 
@@ -26,12 +32,15 @@ export class ImClient {
     this.heartbeat = null;
     this.userId = null;
     this.everOpened = false;
+    this.heldAcks = new Set();      // message ids to ACK when the window ends
+    this.ackTimer = null;
+    this.lastAckAt = -Infinity;
   }
 
   connect() {
     this.closedByUser = false;
     this.onEvent("state", this.attempt ? "reconnecting" : "connecting");
-    const ws = new WebSocket(`${this.url}?token=${encodeURIComponent(this.token)}`);
+    const ws = new WebSocket(`${this.url}?token=${encodeURIComponent(this.token)}&protocol=${PROTOCOL}`);
     this.ws = ws;
     ws.onopen = () => {
       this.attempt = 0;
@@ -47,6 +56,10 @@ export class ImClient {
     };
     ws.onclose = (e) => {
       clearInterval(this.heartbeat);
+      // Held ACKs died with the socket: what they covered comes again on resume, and is ACKed then.
+      clearTimeout(this.ackTimer);
+      this.ackTimer = null;
+      this.heldAcks.clear();
       if (this.closedByUser) { this.onEvent("state", "closed"); return; }
       this.attempt += 1;
       if (!this.everOpened && this.attempt >= 3) {
@@ -71,6 +84,36 @@ export class ImClient {
       return true;
     }
     return false;
+  }
+
+  /** ACK a delivery: at once when no ACK went within the window, else together with the others held. */
+  ack(messageId) {
+    const now = performance.now();
+    if (this.ackTimer === null && now - this.lastAckAt >= ACK_WINDOW_MS) {
+      this.lastAckAt = now;
+      this.raw({ action: "ack", message_id: messageId });
+      return;
+    }
+    this.heldAcks.add(messageId);
+    if (this.ackTimer === null) {
+      this.ackTimer = setTimeout(() => this.flushAcks(), this.lastAckAt + ACK_WINDOW_MS - now);
+    }
+  }
+
+  flushAcks() {
+    this.ackTimer = null;
+    this.lastAckAt = performance.now();
+    const ids = [...this.heldAcks];
+    this.heldAcks.clear();
+    this.ackAll(ids);
+  }
+
+  /** ACK these in as few frames as the server takes (a resumed backlog: one frame). */
+  ackAll(ids) {
+    for (let i = 0; i < ids.length; i += MAX_ACK_IDS) {
+      const chunk = ids.slice(i, i + MAX_ACK_IDS);
+      this.raw(chunk.length === 1 ? { action: "ack", message_id: chunk[0] } : { action: "ack", message_ids: chunk });
+    }
   }
 
   /** Send a message; returns its client_msg_id. It is resent after a reconnect until confirmed. */
@@ -118,23 +161,30 @@ export class ImClient {
         break;
       }
       case "message":
-        this.raw({ action: "ack", message_id: frame.message.message_id });
+        this.ack(frame.message.message_id);
         if (this.showOnce(frame.message)) this.onEvent("message", frame.message);
         // An agent's copy of a visitor text carries the SOP assistant's suggestions frame when it was ready.
         if (frame.suggestions) this.onEvent("suggestions", frame.suggestions);
         break;
-      case "resumed":
+      case "resumed": {
+        // Everything still owed to us, ACKed in one frame.
+        const owed = frame.messages.filter((m) => (m.status === "pending" || m.status === "stored") && m.sender_id !== this.userId);
+        this.ackAll(owed.map((m) => m.message_id));
+        if (owed.length) this.lastAckAt = performance.now();
         for (const m of frame.messages) {
-          if ((m.status === "pending" || m.status === "stored") && m.sender_id !== this.userId) this.raw({ action: "ack", message_id: m.message_id });
           if (m.sender_id === this.userId && this.unconfirmed.has(m.client_msg_id)) continue;
           if (this.showOnce(m)) this.onEvent("message", m);
         }
         if (frame.more) this.raw({ action: "resume", session_id: frame.session_id, after_seq: frame.last_seq });
         break;
+      }
       case "delivered":
-        this.unconfirmed.delete(frame.client_msg_id);
-        this.seen.add(frame.message_id);
-        this.onEvent("delivered", frame);
+        // Protocol 2: one frame may confirm several messages (`messages`); the page hears of each.
+        for (const d of frame.messages || [frame]) {
+          this.unconfirmed.delete(d.client_msg_id);
+          this.seen.add(d.message_id);
+          this.onEvent("delivered", d);
+        }
         break;
       case "send_failed": {
         const original = this.unconfirmed.get(frame.client_msg_id);
@@ -153,6 +203,11 @@ export class ImClient {
         break;
       case "error":
         if (frame.client_msg_id) this.unconfirmed.delete(frame.client_msg_id);
+        // ACKs refused for now (too many that changed nothing): those that still deliver go through later.
+        if (frame.action === "ack" && frame.code === "rate_limited") {
+          const ids = frame.message_ids || (frame.message_id ? [frame.message_id] : []);
+          setTimeout(() => this.ackAll(ids), frame.retry_after_ms || 1000);
+        }
         this.onEvent("error", frame);
         break;
       default:
