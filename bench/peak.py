@@ -545,7 +545,14 @@ GRACE_SECONDS = 3  # a dropped visitor's grace: short, so the timers reconnects 
 ACK_FIRST_WAIT_SECONDS = 3  # long enough to read the stack between a message and its ACK without a resend
 ACK_WAIT_SECONDS = 5
 REPEAT = {"connect": 5, "robot_turn": 6, "chat_message": 10, "close": 4, "reconnect": 3, "assignment": 4,
-          "arrival_queued": 8, "queue_move": 5}
+          "arrival_queued": 8, "queue_move": 5, "turn": 4}
+# Frames per chat message under the conversational pattern: a turn is 2 to 3 lines (TURN_LINES measured). Typed,
+# a turn's lines leave seconds apart, beyond the clients' ACK window (ACK_WINDOW_MS), so each is ACKed alone: the
+# single message's cost, which the API Gateway demand takes. Lines that arrive within the window (cards sent
+# together, pasted lines) are ACKed as the clients do (the first at once, the others in one frame: "burst"); a
+# resumed backlog is ACKed in one frame ("backlog").
+TURN_LINES = 3
+ACK_WINDOW_MS = 100
 SMALL_QUEUE = 50
 SETTLE_SECONDS = 180.0  # a scheduled run may start an execution that lasts its whole period
 QUIET_SECONDS = 0.25
@@ -663,8 +670,9 @@ class Run:
 
     async def agent(self, username: str) -> Peer:
         # ACKs are sent by hand, so a message's and its ACK's windows can be read apart.
+        # Protocol 2, as the web clients: a `delivered` may cover several messages ACKed together.
         peer = await connect(self.http, self.stack, await agent_token(self.http, self.stack.base, username),
-                             should_ack=lambda f: False)
+                             should_ack=lambda f: False, protocol=2)
         await peer.request({"action": "hello"}, "welcome")
         self.agents[username] = peer
         return peer
@@ -673,7 +681,7 @@ class Run:
         self._visitors += 1
         token = await visitor_token(self.http, self.stack.base, f"Peak {self._visitors}")
         # The widget ACKs what people send; robot messages need none.
-        peer = await connect(self.http, self.stack, token, should_ack=lambda f: False)
+        peer = await connect(self.http, self.stack, token, should_ack=lambda f: False, protocol=2)
         welcome = await peer.request({"action": "hello"}, "welcome")
         return Visitor(peer, token, welcome["session"]["session_id"])
 
@@ -755,6 +763,43 @@ class Run:
             repeats += await self.message(sender, recipient, visitor.session_id, TEXTS[i % len(TEXTS)])
         if repeats:
             self.notes.append(f"{repeats} chat messages were posted again (an ACK missed the first wait)")
+
+    async def turn(self, sender: Peer, recipient: Peer, session_id: str, kind: str) -> None:
+        """TURN_LINES lines sent back to back, read as ``message``: the sends until the recipient has them all,
+        their ACKs until the sender has every ``delivered``, and the delivery executions' reads. ``kind``
+        ``burst`` ACKs as the clients do lines that arrive within their window (the first at once, the others in
+        one frame), ``backlog`` all in one frame (a resumed backlog). Recorded per message, as ``{kind}_message``
+        and ``{kind}_ack``, outside the projection."""
+        before = await self.settle()
+        ids = {await sender.text(session_id, TEXTS[i % len(TEXTS)]) for i in range(TURN_LINES)}
+
+        def mine(p: Peer) -> list[str]:
+            return list(dict.fromkeys(f["message"]["message_id"] for f in p.by_event["message"]
+                                      if f["message"].get("client_msg_id") in ids))
+
+        await recipient.wait_for(lambda p: len(mine(p)) == TURN_LINES, 30)
+        sent = await self.settle(express=TURN_LINES)
+        got = mine(recipient)
+        if kind == "burst":
+            await recipient.send({"action": "ack", "message_id": got[0]})
+            await recipient.ack_all(got[1:])
+        else:
+            await recipient.ack_all(got)
+        await sender.wait_for(lambda p: len({d["client_msg_id"] for d in p.delivered()} & ids) == TURN_LINES, 30)
+        acked = await self.settle(express=TURN_LINES)
+        after = await self.settle()
+        self.recorder.add(f"{kind}_message", before, sent, events=TURN_LINES)
+        self.recorder.add(f"{kind}_message", acked, after, events=0)
+        self.recorder.add(f"{kind}_ack", sent, acked, events=TURN_LINES)
+
+    async def turns(self) -> None:
+        """Turns of several lines both ways in one session, ACKed as a burst and as a backlog."""
+        visitor, agent_id = self.active[0]
+        agent = self.agents[agent_id]
+        for i in range(REPEAT["turn"]):
+            sender, recipient = (visitor.peer, agent) if i % 2 == 0 else (agent, visitor.peer)
+            for kind in ("burst", "backlog"):
+                await self.turn(sender, recipient, visitor.session_id, kind)
 
     async def warm_up(self) -> None:
         """Every path once, unmeasured: the first call of each in a fresh process pays its imports and caches,
@@ -838,6 +883,7 @@ class Run:
         more = [await self.visitor() for _ in range(len(AGENTS) * CAPACITY - len(started))]
         await self.arrivals_direct(started + more)
         await self.chat()
+        await self.turns()
         await self.closes()
         for _ in range(REPEAT["close"]):  # every slot taken again
             await self.request_agent(await self.visitor(), "active")
@@ -1098,9 +1144,7 @@ def assemble(profile: Profile, recorder: Recorder, extra: Mapping[str, Any], not
     limits = project(profile, usages, group, agents, domain)
     fixed, after = headrooms(limits)
     stress = hot_group_stress(profile, usages, group, agents, domain)
-    message = describe("chat_message", per["chat_message"], group, agents, 1)["frames"]
-    ack = describe("ack", per["ack"], group, agents, 1)["frames"]
-    frames = {"message": round(message["in"] + message["posts"], 2), "ack": round(ack["in"] + ack["posts"], 2)}
+    frames = frames_per_message(per)
     return {
         "profile": asdict(profile),
         "rates": {k: asdict(r) for k, r in rates(profile).items()},
@@ -1120,8 +1164,7 @@ def assemble(profile: Profile, recorder: Recorder, extra: Mapping[str, Any], not
                                                   **move_summary(per["tick"])}},
                        "seeding": extra.get("seed", {})},
         "cold_start": dict(cold),
-        "frames_per_chat_message": round(frames["message"] + frames["ack"], 2),
-        "frames_per_chat_message_parts": frames,
+        **frames,
         "assumptions": {
             "measured_group": group, "measured_agents": list(agents), "agent_capacity": CAPACITY,
             "lambda_cpu_factor": {route: round(cpu_factor(route), 2) for route in sorted(
@@ -1134,9 +1177,46 @@ def assemble(profile: Profile, recorder: Recorder, extra: Mapping[str, Any], not
             "ssm": "one GetParametersByPath per container per config max age; containers = Lambda concurrency",
             "ack_first_wait_seconds": ACK_FIRST_WAIT_SECONDS, "reconnect_grace_seconds": GRACE_SECONDS,
             "schedules": tick.get("schedules", {}), "clock": CLOCK_ENV,
+            "frames_per_chat_message": FRAMES_ASSUMPTION,
         },
         "notes": notes,
     }
+
+
+FRAMES_ASSUMPTION = (
+    f"a turn is 2 to 3 lines, typed: each line leaves seconds after the last, beyond the clients' {ACK_WINDOW_MS} ms "
+    "ACK window, so each is ACKed alone (an `ack` in, one `delivered` out): the single message's frames, which the "
+    "API Gateway demand counts at the profile's message rate. Lines that arrive within the window (cards sent "
+    f"together, pasted lines; measured as turns of {TURN_LINES}) are ACKed the first at once and the others in one "
+    "frame (`burst`), a resumed backlog in one frame (`backlog`); neither is in the demand, as the profile does not "
+    "say how many turns come so")
+
+
+def _frames(usage: Usage | None) -> float | None:
+    """Frames in and posts (410s included) of one event, as ``describe`` counts them."""
+    if usage is None:
+        return None
+    gateway = usage.get("gateway", {})
+    return round(max(0.0, float(gateway.get("frames_in", 0)))
+                 + max(0.0, float(gateway.get("posts", 0)) + float(gateway.get("posts_gone", 0))), 2)
+
+
+def frames_per_message(per: Mapping[str, Usage]) -> dict[str, Any]:
+    """peak.json's frames per chat message (WebSocket frames in and ``@connections`` posts): the single
+    message's, which the demand uses (``frames_per_chat_message``, parts: the message and its ACK), and per message
+    of a turn of TURN_LINES lines ACKed as a burst and as a backlog (``frames_per_chat_message_by_pattern``; None
+    where not measured)."""
+    parts = {"message": _frames(per["chat_message"]), "ack": _frames(per["ack"])}
+    single = round(float(parts["message"] or 0) + float(parts["ack"] or 0), 2)
+    patterns: dict[str, Any] = {"single": {"frames": single, "parts": parts, "pattern": "one line, ACKed alone"}}
+    for kind, how in (("burst", f"{TURN_LINES} lines within the ACK window: the first ACKed at once, the others in "
+                                "one frame; one `delivered` per ACK frame"),
+                      ("backlog", f"{TURN_LINES} lines ACKed in one frame (a resumed backlog); one `delivered`")):
+        turn = {"message": _frames(per.get(f"{kind}_message")), "ack": _frames(per.get(f"{kind}_ack"))}
+        total = None if None in turn.values() else round(float(turn["message"] or 0) + float(turn["ack"] or 0), 2)
+        patterns[kind] = {"frames": total, "parts": turn, "lines": TURN_LINES, "pattern": how}
+    return {"frames_per_chat_message": single, "frames_per_chat_message_parts": parts,
+            "frames_per_chat_message_by_pattern": patterns}
 
 
 def run(state_dir: Path, profile: Profile | None = None) -> dict[str, Any]:
@@ -1323,10 +1403,13 @@ def render(r: Mapping[str, Any], search_section: str = SEARCH_PLACEHOLDER) -> st
         "",
         "## Frames per chat message",
         "",
-        f"**{_num(r['frames_per_chat_message'])}** WebSocket frames in and `@connections` posts per chat message: "
+        f"**{_num(r['frames_per_chat_message'])}** WebSocket frames in and `@connections` posts per chat message, "
+        "the figure the API Gateway demand uses: "
         f"{_num(r['frames_per_chat_message_parts']['message'])} for the message (the `send` in, the post to the "
         f"recipient) and {_num(r['frames_per_chat_message_parts']['ack'])} for its ACK (the `ack` in, `delivered` "
-        "out).",
+        f"out). The pattern it assumes: {r['assumptions'].get('frames_per_chat_message', FRAMES_ASSUMPTION)}.",
+        "",
+        *_pattern_lines(r),
         "",
         "## How it is measured, and what it leaves out",
         "",
@@ -1360,6 +1443,15 @@ def render(r: Mapping[str, Any], search_section: str = SEARCH_PLACEHOLDER) -> st
         "",
     ]
     return "\n".join(lines)
+
+
+def _pattern_lines(r: Mapping[str, Any]) -> list[str]:
+    patterns = r.get("frames_per_chat_message_by_pattern") or {}
+    if not patterns:
+        return []
+    return ["| lines arrive | frames per message | message | ACK |", "|---|---|---|---|",
+            *[f"| {p['pattern']} | {_num(p['frames'])} | {_num(p['parts']['message'])} | {_num(p['parts']['ack'])} |"
+              for p in patterns.values()]]
 
 
 COLD_LABELS = {"import_app_ms": "import the app module (`app.py` and what it imports)",
@@ -1425,8 +1517,35 @@ def summary(r: Mapping[str, Any]) -> str:
     ])
 
 
+def run_frames(state_dir: Path) -> dict[str, Any]:
+    """Only the frames per chat message (``python -m bench.peak frames``, about a minute and a half): the agents,
+    a visitor assigned to one, the single messages and the turns of the full run, on the same metered stack."""
+    async def measure(stack: Stack) -> Run:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+            one = Run(http, stack, Profile())
+            for username in AGENTS:
+                await one.agent(username)
+            await one.warm_up()
+            await one.request_agent(await one.visitor(), "active")
+            await one.chat()
+            await one.turns()
+            return one
+
+    with metered_stack(state_dir, ack_wait_seconds=ACK_WAIT_SECONDS, config_edit=config_edit,
+                       extensions=("bench.peak",),
+                       extra_env={**CLOCK_ENV, "ACK_FIRST_WAIT_SECONDS": str(ACK_FIRST_WAIT_SECONDS),
+                                  "LOCAL_JOURNAL_MAX_BYTES": str(1 << 32)}) as stack:
+        measured = asyncio.run(measure(stack))
+    per = {k: measured.recorder.per_event(k) for k in measured.recorder.sums}
+    return {**frames_per_message(per), "assumption": FRAMES_ASSUMPTION, "notes": measured.notes}
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["cold-start"]:
         print(json.dumps(_cold_start_child()))
+    elif sys.argv[1:] == ["frames"]:  # the frames per chat message alone, printed (peak.json is untouched)
+        with tempfile.TemporaryDirectory(prefix="cs-bench-frames-") as state:
+            print(json.dumps(run_frames(Path(state)), indent=1))
     else:
-        sys.exit("usage: python -m bench.peak cold-start   (the benchmark itself: python -m bench --only peak)")
+        sys.exit("usage: python -m bench.peak cold-start | frames   (the benchmark itself: python -m bench --only "
+                 "peak)")
