@@ -13,7 +13,7 @@ from chalicelib.auth.errors import AuthError
 from chalicelib.auth.keys import default_key_source
 from chalicelib.auth.tokens import authenticate
 from chalicelib.channel.presence import TooManyConnections
-from chalicelib.edge import auth, commerce, faq, health, im, media, routing, sessions, tickets
+from chalicelib.edge import auth, coldstart, commerce, faq, health, im, media, routing, sessions, tickets
 from chalicelib.edge.frames import handle_frame
 from chalicelib.im.schemas import protocol_version
 from chalicelib.platform import cors
@@ -76,3 +76,7 @@ app.api.binary_types.extend(t for t in media.BINARY_TYPES if t not in app.api.bi
 cors.install(app)
 # Registered after CORS so that it runs inside it: error answers carry the CORS headers too.
 app.register_middleware(error_middleware(), "http")
+
+# Last: in a Lambda function that embeds text ($default, the REST API) the model and the FAQ classifier are loaded
+# now, at init (under SnapStart, once per published version), not on a visitor's first message. Never raises.
+coldstart.at_init()

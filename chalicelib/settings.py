@@ -73,6 +73,10 @@ class Settings:
     media_bucket: str
     # Origins (scheme://host[:port]) whose pages may call the REST API from the browser; empty: same origin only.
     cors_origins: tuple[str, ...]
+    # Set by Lambda in a function's environment (empty elsewhere): which function this process serves, named by
+    # its handler ("app.ws_message": the handlers' names are fixed, the generated function names are not).
+    lambda_function_name: str
+    lambda_handler: str
 
     def table_name(self, short: str) -> str:
         return f"{self.table_prefix}-{short}"
@@ -138,4 +142,6 @@ def get_settings() -> Settings:
                                      f"{os.environ.get('TABLE_PREFIX', f'cs-{stage}')}/faq-intent-model.npz"),
         media_bucket=os.environ.get("MEDIA_BUCKET", ""),
         cors_origins=_origins(os.environ.get("CORS_ORIGINS", "")),
+        lambda_function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""),
+        lambda_handler=os.environ.get("_HANDLER", ""),
     )

@@ -24,6 +24,11 @@ from chalicelib.tables import ALL_MODELS, ttl_attribute
 TEMPLATE = Path(__file__).resolve().parent / "template.json"
 FUNCTIONS = ("APIHandler", "WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect", "DeliveryStep",
              "ClockStep", "QueueTick")
+# The functions that load the embedding model and the FAQ classifier at init (chalicelib/edge/coldstart.py). SnapStart
+# runs that init once per published version and resumes every new container from its snapshot; API Gateway calls
+# the alias (infra/package.py points it there), as $LATEST never runs from a snapshot.
+SNAPSTART_FUNCTIONS = ("APIHandler", "WebsocketMessage")
+SNAPSTART_ALIAS = "live"
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 WS_STAGE = "api"  # Chalice names the WebSocket stage after api_gateway_stage
 REST_STAGE = "api"  # .chalice/config.json api_gateway_stage (the pages call /api/...)
@@ -602,6 +607,9 @@ def build() -> dict[str, Any]:
         # Tracing Active: X-Ray samples invocations; Powertools' Tracer adds the AWS calls and handlers to them.
         resources[function] = {"Properties": {"Role": {"Fn::GetAtt": [f"{function}Role", "Arn"]},
                                               "Environment": {"Variables": env}, "Tracing": "Active"}}
+    for function in SNAPSTART_FUNCTIONS:
+        resources[function]["Properties"].update(SnapStart={"ApplyOn": "PublishedVersions"},
+                                                 AutoPublishAlias=SNAPSTART_ALIAS)
     resources.update(search_domain())
     resources.update(web_hosting())
     resources["MediaBucket"].update(RETAIN)  # the photos sent in chats

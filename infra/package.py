@@ -10,7 +10,9 @@ requirements.txt), this script sets ``RUNTIME`` on every function, installs ``re
 manylinux wheels for ``PYTHON_VERSION``, trims what a Lambda never loads (``TRIMMED_DISTRIBUTIONS``,
 ``TRIMMED_PATHS``, each with its reason), checks that every module the app imports is still there and
 that the whole stays under Lambda's 250 MB unzipped limit, and writes one reproducible zip (sorted
-entries, fixed timestamps) that every function's ``CodeUri`` names.
+entries, fixed timestamps) that every function's ``CodeUri`` names. With a Python of the target version at
+hand (``--bytecode-python``, or ``python3.12`` on the PATH) the zip also carries every module's bytecode for it;
+API Gateway is pointed at the SnapStart functions' alias (``serve_aliases``).
 
 The trimmed dependency tree is cached in ``build/.cache/`` under a hash of its inputs; only a change of
 ``requirements.txt`` or of the rules below downloads again (from PyPI, through pip's own cache).
@@ -72,8 +74,8 @@ ALLOWED_MISSING = {"tokenizers": {"huggingface-hub"}, "aws-lambda-powertools": {
 
 # Paths left out, with why (globs relative to the dependency tree).
 TRIMMED_PATHS = {
-    # Compiled by pip for the interpreter that ran it (not the Lambda's); /var/task is read-only, so
-    # Python compiles the modules it imports in memory on a cold start either way.
+    # Compiled by pip for the interpreter that ran it (not the Lambda's); the runtime's own is compiled
+    # when the zip is written (compile_bytecode), where a Python of its version is at hand.
     "**/__pycache__": "bytecode of the build interpreter",
     # onnxruntime's offline tooling (model conversion, transformer graph fusion, quantisation); an
     # InferenceSession never imports them, and the model ships already quantised.
@@ -95,13 +97,15 @@ class Report:
     zipped_bytes: int = 0
     trimmed_bytes: int = 0
     trimmed: list[str] = field(default_factory=list)
+    bytecode: str = "none"  # what the zip carries: "cpython-312: N modules", or none and why
 
     def lines(self) -> list[str]:
         if self.template_only:
             return [f"build/{self.stage}/sam.json written (template only: no deployment.zip)"]
         return [f"build/{self.stage}/sam.json and deployment.zip written (runtime {self.runtime})",
                 f"  unzipped {mib(self.unzipped_bytes)} (Lambda limit {mib(MAX_UNZIPPED_BYTES)}), "
-                f"zipped {mib(self.zipped_bytes)}, trimmed {mib(self.trimmed_bytes)}"]
+                f"zipped {mib(self.zipped_bytes)}, trimmed {mib(self.trimmed_bytes)}",
+                f"  bytecode: {self.bytecode}"]
 
 
 def mib(size: int) -> str:
@@ -139,14 +143,63 @@ def chalice_package(stage: str, out: Path) -> None:
 
 
 def finish_template(sam: dict[str, Any], stage: str) -> dict[str, Any]:
-    """Every function on RUNTIME, and the stack's TablePrefix defaulting to the stage's."""
+    """Every function on RUNTIME, API Gateway calling the published aliases, and the stack's TablePrefix
+    defaulting to the stage's."""
     for resource in sam["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["Runtime"] = RUNTIME
+    serve_aliases(sam)
     prefix = stage_environment(stage).get("TABLE_PREFIX")
     if prefix:
         sam["Parameters"]["TablePrefix"]["Default"] = prefix
     return sam
+
+
+def serve_aliases(sam: dict[str, Any]) -> list[str]:
+    """Points API Gateway at the alias of every function that has one (``AutoPublishAlias``: the SnapStart ones,
+    infra/build.py): chalice wires the routes to the unqualified function, which runs $LATEST, and SnapStart only
+    ever resumes published versions. Rewrites the WebSocket integrations, the REST API's integration URIs and
+    the invoke permissions; returns the functions served through their alias."""
+    resources = sam["Resources"]
+    aliased = sorted(name for name, r in resources.items()
+                     if r["Type"] == "AWS::Serverless::Function" and "AutoPublishAlias" in r["Properties"])
+    invocations = "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/%s/invocations"
+    for resource in resources.values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::ApiGatewayV2::Integration":
+            target = _sub_target(props.get("IntegrationUri"))
+            if target in aliased:
+                props["IntegrationUri"] = {"Fn::Sub": [invocations % "${Target}",
+                                                       {"Target": {"Ref": f"{target}.Alias"}}]}
+        elif resource["Type"] == "AWS::Lambda::Permission":
+            if props.get("FunctionName") in ({"Ref": f} for f in aliased):
+                props["FunctionName"] = {"Ref": f"{props['FunctionName']['Ref']}.Alias"}
+        elif resource["Type"] == "AWS::Serverless::Api":
+            _alias_uris(props.get("DefinitionBody", {}), aliased)
+    return aliased
+
+
+def _sub_target(uri: Any) -> str | None:
+    """The function a chalice WebSocket integration URI names (``Fn::Sub`` with one ``Ref``), if any."""
+    if isinstance(uri, dict) and isinstance(uri.get("Fn::Sub"), list) and len(uri["Fn::Sub"]) == 2:
+        refs = [v.get("Ref") for v in uri["Fn::Sub"][1].values() if isinstance(v, dict)]
+        return refs[0] if len(refs) == 1 else None
+    return None
+
+
+def _alias_uris(node: Any, aliased: list[str]) -> None:
+    """``${F.Arn}`` -> ``${F.Alias}`` in every ``Fn::Sub`` string of a REST API's definition."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Fn::Sub" and isinstance(value, str):
+                for function in aliased:
+                    value = value.replace(f"${{{function}.Arn}}", f"${{{function}.Alias}}")
+                node[key] = value
+            else:
+                _alias_uris(value, aliased)
+    elif isinstance(node, list):
+        for item in node:
+            _alias_uris(item, aliased)
 
 
 # -- dependencies ---------------------------------------------------------------------------------
@@ -300,6 +353,45 @@ def dependencies(python_version: str) -> tuple[Path, int, list[str]]:
     return cache, trimmed_bytes, trimmed
 
 
+# -- bytecode -------------------------------------------------------------------------------------
+# /var/task is read-only: without bytecode in the zip, a cold start compiles every module it imports, in memory,
+# every time (docs/deploy.md says how much). The pycs must come from an interpreter of the runtime's version: each
+# version reads only its own tag's (cpython-312 for python3.12) and ignores the rest.
+
+def bytecode_python(explicit: Path | None, python_version: str) -> Path | None:
+    """The interpreter that compiles the zip's bytecode: ``explicit``, else ``python<version>`` on the PATH; None
+    when there is neither. One of another version is refused (its bytecode would be shipped and never read)."""
+    found = shutil.which(f"python{python_version}")
+    candidate = explicit or (Path(found) if found else None)
+    if candidate is None:
+        return None
+    tag = subprocess.run([str(candidate), "-c", "import sys; print(sys.implementation.cache_tag)"], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    expected = f"cpython-{python_version.replace('.', '')}"
+    if tag != expected:
+        raise SystemExit(f"{candidate} writes {tag} bytecode; python{python_version} reads only {expected}")
+    return candidate
+
+
+def compile_bytecode(sources: dict[str, bytes], python: Path, prefix: str = "/var/task") -> dict[str, bytes]:
+    """Zip name -> bytecode (``pkg/__pycache__/mod.<tag>.pyc``) of every module in ``sources`` (zip name ->
+    source) that ``python`` compiles; tracebacks name the files under ``prefix``, where Lambda unpacks them.
+
+    Unchecked hash-based pycs: a timestamp pyc is valid only while its source keeps the mtime it was compiled
+    from, and the zip gives every file the same fixed date; the zip is never changed in place, so nothing needs
+    checking. A file the interpreter cannot compile (a library's Python 2 leftovers) just goes without."""
+    with tempfile.TemporaryDirectory(prefix="cs-bytecode-") as tmp:
+        root = Path(tmp)
+        for name, data in sources.items():
+            if name.endswith(".py"):
+                path = root / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+        subprocess.run([str(python), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
+                        "-s", str(root), "-p", prefix, str(root)], check=False, stdout=subprocess.DEVNULL)
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*.pyc"))}
+
+
 # -- the zip --------------------------------------------------------------------------------------
 
 def _entry(name: str, mode: int) -> zipfile.ZipInfo:
@@ -309,8 +401,9 @@ def _entry(name: str, mode: int) -> zipfile.ZipInfo:
     return info
 
 
-def write_zip(out: Path, app_zip: Path, deps: Path) -> int:
-    """The app (as chalice packaged it) plus ``deps``, sorted, with fixed dates; returns unzipped bytes."""
+def write_zip(out: Path, app_zip: Path, deps: Path, python: Path | None = None) -> tuple[int, int]:
+    """The app (as chalice packaged it) plus ``deps``, sorted, with fixed dates, and with ``python`` the bytecode
+    it compiles for them; returns (unzipped bytes, modules compiled)."""
     files: dict[str, tuple[Path, int]] = {}
     for path in deps.rglob("*"):
         if path.is_file():
@@ -322,21 +415,30 @@ def write_zip(out: Path, app_zip: Path, deps: Path) -> int:
         clash = app_names & set(files)
         if clash:
             raise SystemExit(f"app files clash with dependencies: {sorted(clash)[:5]}")
-        for name in sorted(app_names | set(files)):
+        bytecode: dict[str, bytes] = {}
+        if python is not None:
+            sources = {n: app.read(n) for n in app_names if n.endswith(".py")}
+            sources.update((n, p.read_bytes()) for n, (p, _) in files.items() if n.endswith(".py"))
+            bytecode = {n: b for n, b in compile_bytecode(sources, python).items() if n not in files}
+        for name in sorted(app_names | set(files) | set(bytecode)):
             if name in app_names:
                 data = app.read(name)
                 archive.writestr(_entry(name, 0o644), data)
-                unzipped += len(data)
+            elif name in bytecode:
+                data = bytecode[name]
+                archive.writestr(_entry(name, 0o644), data)
             else:
                 source, mode = files[name]
                 data = source.read_bytes()
                 archive.writestr(_entry(name, mode), data)
-                unzipped += len(data)
+            unzipped += len(data)
     tmp.replace(out)
-    return unzipped
+    return unzipped, len(bytecode)
 
 
-def package(stage: str, *, template_only: bool = False, check: bool = False, out: Path | None = None) -> Report:
+def package(stage: str, *, template_only: bool = False, check: bool = False, out: Path | None = None,
+            python: Path | None = None) -> Report:
+    """``python``: the interpreter that compiles the bytecode (default: ``python3.12`` on the PATH, if any)."""
     out = BUILD / stage if out is None else out
     report = Report(stage=stage, runtime=RUNTIME, template_only=template_only)
     chalice_package(stage, out)
@@ -347,9 +449,13 @@ def package(stage: str, *, template_only: bool = False, check: bool = False, out
         app_zip.unlink()  # the app without its dependencies would deploy and then fail on import
         return report
     deps, report.trimmed_bytes, report.trimmed = dependencies(PYTHON_VERSION)
+    compiler = bytecode_python(python, PYTHON_VERSION)
     app_only = out / "app.zip"
     app_zip.replace(app_only)
-    report.unzipped_bytes = write_zip(app_zip, app_only, deps)
+    report.unzipped_bytes, compiled = write_zip(app_zip, app_only, deps, compiler)
+    report.bytecode = (f"cpython-{PYTHON_VERSION.replace('.', '')}: {compiled} modules" if compiler else
+                       f"none: no python{PYTHON_VERSION} here (--bytecode-python); every cold start compiles "
+                       "what it imports, once per version under SnapStart")
     if check:
         check_trimmed_tree(app_only)
     app_only.unlink()
@@ -416,8 +522,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--template-only", action="store_true", help="sam.json only, no dependencies")
     parser.add_argument("--check", action="store_true",
                         help="also import the app and embed a sentence from the trimmed tree on this Python")
+    parser.add_argument("--bytecode-python", type=Path,
+                        help=f"a python{PYTHON_VERSION} to compile the zip's bytecode with (default: "
+                             f"python{PYTHON_VERSION} on the PATH; without one the zip carries none)")
     args = parser.parse_args(argv)
-    report = package(args.stage, template_only=args.template_only, check=args.check, out=args.out)
+    report = package(args.stage, template_only=args.template_only, check=args.check, out=args.out,
+                     python=args.bytecode_python)
     print("\n".join(report.lines()))
 
 

@@ -44,7 +44,8 @@ class KnowledgeBase:
                  load_on_first_use: bool | None = None, settings_max_age: float = SETTINGS_MAX_AGE_SECONDS,
                  clock: Callable[[], float] = time.monotonic,
                  snapshots: ClassifierSnapshots | Literal["settings"] | None = "settings",
-                 snapshot_max_age: float = SNAPSHOT_MAX_AGE_SECONDS) -> None:
+                 snapshot_max_age: float = SNAPSHOT_MAX_AGE_SECONDS,
+                 learn_later: Callable[[Callable[[], None]], None] | None = None) -> None:
         self.store = store
         self.backend = backend
         self.embedder = embedder
@@ -58,27 +59,68 @@ class KnowledgeBase:
         self._settings: tuple[float, RobotSettings] | None = None
         self._snapshot_version: str | None = None  # of the snapshot the classifier was restored from or saved as
         self._snapshot_checked = 0.0
+        self._learn_later = learn_later or in_background
 
     def matcher(self) -> Matcher:
         """The matcher over the backend, built on first use. The index is loaded from the store then if
         ``load_on_first_use`` says so (None, the default: if the backend holds no FAQ); otherwise only the
-        intent classifier is, from the snapshot or else from the store."""
+        intent classifier is, from the snapshot. Without a snapshot the classifier is fitted off the request
+        path (``learn_later``; it embeds every text of the knowledge base, seconds for a thousand FAQs) and
+        until then the matcher ranks without it (BM25 and cosine)."""
         with self._lock:
             if self._matcher is None:
-                matcher = Matcher(self.backend, self.embedder)
-                load = self._load_on_first_use
-                if load or (load is None and self.backend.count() == 0):
-                    matcher.index(self.store.all())
-                    self._publish(matcher)
-                elif matcher.embedder is not None and not self._restore(matcher):
-                    matcher.learn(self.store.all())
-                    self._publish(matcher)
-                self._snapshot_checked = self._clock()
-                self._matcher = matcher
+                self._build(learn_now=False)
             elif self.snapshots is not None and self._clock() - self._snapshot_checked >= self._snapshot_max_age:
                 self._snapshot_checked = self._clock()
+                assert self._matcher is not None
                 self._refresh(self._matcher)
+            assert self._matcher is not None
             return self._matcher
+
+    def _build(self, learn_now: bool) -> str:
+        """Make the matcher (under the lock); returns where its classifier came from."""
+        matcher = Matcher(self.backend, self.embedder)
+        load = self._load_on_first_use
+        source = "none"
+        if load or (load is None and self.backend.count() == 0):
+            matcher.index(self.store.all())
+            self._publish(matcher)
+            source = "index"
+        elif matcher.embedder is not None:
+            if self._restore(matcher):
+                source = "snapshot"
+            elif learn_now:
+                self._learn(matcher)
+                source = "fitted"
+            else:
+                source = "later"
+                self._learn_later(lambda: self._learn(matcher))
+        self._snapshot_checked = self._clock()
+        self._matcher = matcher
+        return source
+
+    def _learn(self, matcher: Matcher) -> None:
+        """Fit the classifier on every stored FAQ and save it for the other processes."""
+        matcher.learn(self.store.all())
+        with self._lock:
+            self._publish(matcher)
+
+    def prepare(self, *, learn: bool = True) -> str:
+        """Build the matcher now rather than on first use (a Lambda's init: under SnapStart, once per published
+        version). With ``learn``, a missing snapshot is fitted here and saved, not off the request path later.
+        Returns where the classifier came from: ``snapshot``, ``fitted``, ``index`` (the index was loaded from
+        the store), ``later``, ``none`` (no embedder) or ``built`` (the matcher was there already)."""
+        with self._lock:
+            return "built" if self._matcher is not None else self._build(learn_now=learn)
+
+    def after_restore(self) -> None:
+        """This process was resumed from a snapshot of its memory (SnapStart), maybe hours after it was taken:
+        look for a newer classifier snapshot on the next use, and drop the search backend's connections."""
+        with self._lock:
+            self._snapshot_checked = float("-inf")
+        close = getattr(self.backend, "close", None)
+        if callable(close):
+            close()
 
     # -- the classifier's snapshot ------------------------------------------------------------------
     def _restore(self, matcher: Matcher) -> bool:
@@ -231,6 +273,17 @@ class KnowledgeBase:
             self._settings = (self._clock(), saved)
         return saved
 
+
+
+def in_background(work: Callable[[], None]) -> None:
+    """Run ``work`` on a daemon thread, logging a failure (a Lambda runs it while it serves its next requests)."""
+    def run() -> None:
+        try:
+            work()
+        except Exception as e:  # a failed fit leaves the matcher as it was (ranking without the classifier)
+            logger.warning("FAQ classifier not fitted in the background", extra={"error": repr(e)})
+
+    threading.Thread(target=run, name="faq-classifier-fit", daemon=True).start()
 
 
 def search_backend() -> SearchBackend:

@@ -45,6 +45,7 @@ KERNEL_GAMMA = 1.0  # its RBF kernel's width, likewise (0.5 to 1 equal, 2 worse)
 MAX_LANDMARKS = 1000  # Nyström landmarks: exact up to this many texts; a query reads (385 + this)² floats
 LINEAR_WEIGHT = 0.5  # of the vectors themselves beside the kernel features: keeps texts far from every landmark
 SNAPSHOT_FORMAT = 5  # of IntentModel.to_bytes; another format is not read (4: answers, words; 5: CJK answers)
+WARM_UP_QUERY = "where is my order"  # any question: only the first query's one-time costs matter
 CJK_ANSWER_CHARS = 1000  # of a Chinese answer kept for its overlap with questions: its opening says what it is about
 
 TIE_BREAK = 0.01  # BM25's share in a CJK score: it only orders equal overlaps
@@ -484,6 +485,16 @@ class Matcher:
         if not texts or self.embedder is None:
             return {}
         return dict(zip(texts, self.embedder.embed(texts), strict=True))
+
+    def warm_up(self, text: str = WARM_UP_QUERY) -> None:
+        """Pay a first query's one-time costs now (at a Lambda's init): the model's first runs, the
+        classifier's inverse (about 0.3 s for a thousand FAQs), the spelling vocabulary's first correction.
+        The search backend is not asked: its connection would not outlive a SnapStart snapshot."""
+        cleaned = self.intents.vocabulary.correct(clean_query(text, self.max_chars))
+        if self.method != "bm25" and self.embedder is not None:
+            vector = self.embedder.embed([cleaned])[0]
+            self.intents.scores(vector, ())
+            self.intents.answer_cosines(vector, ())
 
     # -- matching -----------------------------------------------------------------------------
     def candidates_for(self, query: str, language: str | None = None, synonyms: Synonyms = NONE) -> list[Candidate]:

@@ -31,7 +31,9 @@ SAFE_DEFAULTS = {"AWS_REGION", "AWS_DEFAULT_REGION", "VISITOR_TOKEN_TTL_SECONDS"
                  # empty: the REST API answers no other origin (the pages call their own)
                  "CORS_ORIGINS",
                  # the clock's minute in rounds (checked against the schedule and Express's limit below)
-                 "CLOCK_PERIOD_SECONDS", "CLOCK_ROUND_SECONDS", "CLOCK_TICK_SECONDS", "CLOCK_SWEEPERS"}
+                 "CLOCK_PERIOD_SECONDS", "CLOCK_ROUND_SECONDS", "CLOCK_TICK_SECONDS", "CLOCK_SWEEPERS",
+                 # set by the Lambda runtime itself in every function: which function runs (cold-start warm-up)
+                 "AWS_LAMBDA_FUNCTION_NAME", "_HANDLER"}
 TABLES = [build.logical_id(m.Meta.table_name) for m in ALL_MODELS]
 
 
@@ -305,9 +307,71 @@ def test_the_zip_is_reproducible(tmp_path: Path) -> None:
     (deps / "pkg").mkdir(parents=True)
     (deps / "pkg" / "__init__.py").write_text("x = 1\n")
     first, second = tmp_path / "a.zip", tmp_path / "b.zip"
-    size = package.write_zip(first, app_zip, deps)
+    size, compiled = package.write_zip(first, app_zip, deps)
     (deps / "pkg" / "__init__.py").touch()
     package.write_zip(second, app_zip, deps)
     assert first.read_bytes() == second.read_bytes()
-    assert size == len("print('hi')\n") + len("x = 1\n")
+    assert size == len("print('hi')\n") + len("x = 1\n") and compiled == 0
     assert zipfile.ZipFile(first).namelist() == ["app.py", "chalice/app.py", "pkg/__init__.py"]
+
+
+def test_the_zip_carries_bytecode_that_its_runtime_reads_whatever_the_files_dates(tmp_path: Path) -> None:
+    """Compiled by an interpreter of the runtime's version (this one stands in for python3.12 here): hash-based
+    pycs that never check their source, so the zip's fixed dates cannot invalidate them, naming /var/task."""
+    app_zip = tmp_path / "app.zip"
+    with zipfile.ZipFile(app_zip, "w") as archive:
+        archive.writestr("app.py", "def handler():\n    return 1\n")
+        archive.writestr("chalice/app.py", "")
+    deps = tmp_path / "deps"
+    (deps / "pkg").mkdir(parents=True)
+    (deps / "pkg" / "__init__.py").write_text("x = 1\n")
+    out = tmp_path / "deployment.zip"
+    _, compiled = package.write_zip(out, app_zip, deps, Path(sys.executable))
+    tag = sys.implementation.cache_tag
+    names = zipfile.ZipFile(out).namelist()
+    assert compiled == 3
+    assert {f"__pycache__/app.{tag}.pyc", f"chalice/__pycache__/app.{tag}.pyc", f"pkg/__pycache__/__init__.{tag}.pyc"} \
+        <= set(names)
+    unpacked = tmp_path / "task"
+    zipfile.ZipFile(out).extractall(unpacked)
+    pyc = (unpacked / "__pycache__" / f"app.{tag}.pyc").read_bytes()
+    assert int.from_bytes(pyc[4:8], "little") == 0b01  # hash-based, source never checked
+    (unpacked / "app.py").write_text("def handler():\n    return 2\n")  # a new date, even other text
+    result = subprocess.run([sys.executable, "-c", "import app; print(app.handler())"], cwd=unpacked,
+                            capture_output=True, text=True, check=True,
+                            env={"PYTHONPATH": str(unpacked), "PYTHONDONTWRITEBYTECODE": "1"})
+    assert result.stdout.strip() == "1"  # the shipped bytecode ran: the source was neither checked nor compiled
+
+
+def test_bytecode_for_another_python_version_is_refused_and_none_found_means_none(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    other = "3.12" if sys.version_info[:2] != (3, 12) else "3.11"
+    with pytest.raises(SystemExit, match=f"python{other} reads only cpython-{other.replace('.', '')}"):
+        package.bytecode_python(Path(sys.executable), other)
+    monkeypatch.setenv("PATH", "")
+    assert package.bytecode_python(None, "3.99") is None
+
+
+def test_the_embedding_functions_run_from_snapstart_behind_the_alias_api_gateway_calls(sam: dict[str, Any]) -> None:
+    from chalicelib.edge.coldstart import EMBEDDING_HANDLERS
+
+    functions = resources(sam, "AWS::Serverless::Function")
+    snapstart = {name for name, f in functions.items() if "SnapStart" in f["Properties"]}
+    assert snapstart == set(build.SNAPSTART_FUNCTIONS)
+    # The functions that warm up at init are the ones SnapStart snapshots, and the other way round.
+    assert {f["Properties"]["Handler"] for f in functions.values()} & set(EMBEDDING_HANDLERS) == \
+        {functions[name]["Properties"]["Handler"] for name in snapstart}
+    for name in snapstart:
+        assert functions[name]["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+        assert functions[name]["Properties"]["AutoPublishAlias"] == build.SNAPSTART_ALIAS
+        assert functions[name]["Properties"]["Runtime"] == package.RUNTIME  # SnapStart: python3.12 and later
+    # Nothing reaches them unqualified ($LATEST never runs from a snapshot): integrations, permissions, REST URIs.
+    # (Alarms and the dashboard name the function: its metrics cover every version.)
+    routing = ("AWS::ApiGatewayV2::Integration", "AWS::Lambda::Permission", "AWS::Serverless::Api")
+    text = json.dumps({k: v for k, v in sam["Resources"].items() if v["Type"] in routing})
+    for name in snapstart:
+        assert f"${{{name}.Arn}}" not in text and json.dumps({"Ref": name}) not in text
+        assert f"${{{name}.Alias}}" in text or json.dumps({"Ref": f"{name}.Alias"}) in text
+    integration = sam["Resources"]["WebsocketMessageAPIIntegration"]["Properties"]["IntegrationUri"]
+    assert integration["Fn::Sub"][1] == {"Target": {"Ref": "WebsocketMessage.Alias"}}
+    assert sam["Resources"]["APIHandlerInvokePermission"]["Properties"]["FunctionName"] == {"Ref": "APIHandler.Alias"}

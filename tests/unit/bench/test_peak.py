@@ -194,8 +194,11 @@ def recorder() -> Recorder:
 
 
 def assembled() -> dict[str, Any]:
-    cold = {"total_ms": 3.0, "breakdown_ms": {"import_app_ms": 1.0, "first_answer_ms": 2.0}, "warm_answer_ms": 0.5,
-            "local_index_build_ms": 9.0}
+    cold = {"route": "$default", "cpu_factor": 2.0, "goal_ms": 1000.0, "added_before_first_reply_ms": 2.5,
+            "added_before_first_reply_scaled_ms": 5.0,
+            "after_init_ms": {"after_restore_hook_ms": 0.5, "first_answer_ms": 2.0},
+            "init_ms": 3.0, "init_scaled_ms": 6.0, "init_breakdown_ms": {"import_app_ms": 1.0, "classifier_ms": 2.0},
+            "warm_answer_ms": 0.5, "snapstart": {"restore": "not measured here"}, "local_index_build_ms": 9.0}
     extra = {"tick": {"waiting": 5_000, "connected": 40}, "tick_small": {"waiting": 45}, "seed": {"seconds": 1.0}}
     r = peak.assemble(Profile(), recorder(), extra, [], cold, DOMAIN)
     return {**r, "date": "2026-12-07", "machine": {"cpus": 2}, "seconds": 1.0}
