@@ -71,6 +71,8 @@ class Settings:
     faq_model_key: str
     # S3 bucket of the images sent in chats (chalicelib/media); empty: uploads are refused.
     media_bucket: str
+    # The Lambda that rebuilds the FAQ index for POST /faqs/reindex, invoked asynchronously; empty: refused.
+    faq_reindex_function: str
     # Origins (scheme://host[:port]) whose pages may call the REST API from the browser; empty: same origin only.
     cors_origins: tuple[str, ...]
     # Set by Lambda in a function's environment (empty elsewhere): which function this process serves, named by
@@ -141,6 +143,7 @@ def get_settings() -> Settings:
         faq_model_key=os.environ.get("FAQ_MODEL_KEY",
                                      f"{os.environ.get('TABLE_PREFIX', f'cs-{stage}')}/faq-intent-model.npz"),
         media_bucket=os.environ.get("MEDIA_BUCKET", ""),
+        faq_reindex_function=os.environ.get("FAQ_REINDEX_FUNCTION", ""),
         cors_origins=_origins(os.environ.get("CORS_ORIGINS", "")),
         lambda_function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""),
         lambda_handler=os.environ.get("_HANDLER", ""),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pynamodb.models import Model
 
 from chalicelib.channel.models import Connection, Presence
-from chalicelib.faq.models import FaqItem, RobotSettingsItem
+from chalicelib.faq.models import FaqItem, ReindexJobItem, RobotSettingsItem
 from chalicelib.im.models import Message
 from chalicelib.platform.idempotency import IdempotencyRecord
 from chalicelib.platform.quota import QuotaCounter
@@ -17,7 +17,7 @@ from chalicelib.sessions.models import Session
 from chalicelib.tickets.models import TicketItem
 
 ALL_MODELS: tuple[type[Model], ...] = (Connection, Presence, Session, Message, Agent, Member, GroupState,
-                                       QueueEntry, TicketItem, FaqItem, RobotSettingsItem, QuotaCounter,
-                                       IdempotencyRecord)
+                                       QueueEntry, TicketItem, FaqItem, RobotSettingsItem, ReindexJobItem,
+                                       QuotaCounter, IdempotencyRecord)
 
 __all__ = ["ALL_MODELS", "ttl_attribute"]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from chalicelib.channel.presence import PresenceService
 from chalicelib.config.model import RoutingConfig
+from chalicelib.faq.jobs import ReindexJobs
 from chalicelib.faq.kb import KnowledgeBase, default_knowledge_base
 from chalicelib.faq.robot import RobotService
 from chalicelib.im.delivery import DeliveryTimer, StepFunctionsTimer
@@ -16,6 +17,7 @@ from chalicelib.im.service import ImService
 from chalicelib.media.uploads import MediaStore
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.hooks import Late
+from chalicelib.platform.invoke import Invoker, LambdaInvoker
 from chalicelib.platform.ws import Sender, WebSocketSender
 from chalicelib.routing.agents import AgentBook
 from chalicelib.routing.dashboard import Dashboard
@@ -23,6 +25,7 @@ from chalicelib.routing.service import RoutingService
 from chalicelib.sessions.lifecycle import LifecycleService
 from chalicelib.sessions.service import SessionService
 from chalicelib.sessions.survey import SurveyService
+from chalicelib.settings import get_settings
 from chalicelib.tickets.service import TicketService
 
 
@@ -36,6 +39,7 @@ class Services:
     dashboard: Dashboard
     config: Callable[[], RoutingConfig]
     kb: KnowledgeBase
+    reindex: ReindexJobs
     robot: RobotService
     lifecycle: LifecycleService
     survey: SurveyService
@@ -53,10 +57,11 @@ def _stored_config() -> RoutingConfig:
 
 def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConfig] | None = None,
           clock: Clock = SYSTEM_CLOCK, publisher: Callable[[str, str], None] | None = None,
-          kb: KnowledgeBase | None = None) -> Services:
-    """The services over ``sender`` and ``timer``, all on one ``clock``; ``config`` defaults to the SSM documents
-    and ``kb`` to the process's knowledge base. Sessions' timers are due times that only the clock's sweep acts
-    on (``lifecycle.sweep``): tests of other parts never sweep.
+          kb: KnowledgeBase | None = None, invoker: Invoker | None = None) -> Services:
+    """The services over ``sender`` and ``timer``, all on one ``clock``; ``config`` defaults to the SSM documents,
+    ``kb`` to the process's knowledge base and ``invoker`` (what starts the reindex job's function) to the
+    process's. Sessions' timers are due times that only the clock's sweep acts on (``lifecycle.sweep``): tests of
+    other parts never sweep.
 
     Two pairs call each other: presence tells the lifecycle (built over it) of a user gone, and the sessions
     service asks routing (built over it) to move an agent's slot or a queue entry with a session; each gets a
@@ -78,8 +83,10 @@ def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConf
                    clock=clock)
     robot = robot_hook.bind(RobotService(presence, im, sessions, knowledge.matcher, knowledge.robot_settings,
                                          knowledge.lookup, routing.request_agent))
+    reindex = ReindexJobs(knowledge, invoker or background_invoker(), get_settings().faq_reindex_function, clock)
     return Services(presence=presence, im=im, sessions=sessions, agents=agents, routing=routing,
-                    dashboard=dashboard, config=config, kb=knowledge, robot=robot, lifecycle=lifecycle,
+                    dashboard=dashboard, config=config, kb=knowledge, reindex=reindex, robot=robot,
+                    lifecycle=lifecycle,
                     survey=SurveyService(sessions, routing, config, clock=clock), tickets=tickets,
                     limiter=RateLimiter(), media=MediaStore(), clock=clock)
 
@@ -102,6 +109,22 @@ def use_knowledge_base(kb: KnowledgeBase | None) -> None:
     global _kb
     with _kb_lock:
         _kb = kb
+
+
+_invoker: Invoker | None = None
+
+
+def background_invoker() -> Invoker:
+    """What starts the app's background functions (the FAQ reindex job): Lambda's asynchronous invoke, unless
+    the local stack set its own."""
+    return _invoker or LambdaInvoker()
+
+
+def use_invoker(invoker: Invoker | None) -> None:
+    """Start background functions with ``invoker`` (the local stack's threads); None goes back to Lambda's."""
+    global _invoker
+    _invoker = invoker
+    override(None)
 
 
 _lock = threading.Lock()

@@ -23,7 +23,7 @@ from chalicelib.tables import ALL_MODELS, ttl_attribute
 
 TEMPLATE = Path(__file__).resolve().parent / "template.json"
 FUNCTIONS = ("APIHandler", "WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect", "DeliveryStep",
-             "ClockStep", "QueueTick")
+             "ClockStep", "QueueTick", "FaqReindex")
 # The functions that load the embedding model and the FAQ classifier at init (chalicelib/edge/coldstart.py). SnapStart
 # runs that init once per published version and resumes every new container from its snapshot; API Gateway calls
 # the alias (infra/package.py points it there), as $LATEST never runs from a snapshot.
@@ -35,6 +35,12 @@ REST_STAGE = "api"  # .chalice/config.json api_gateway_stage (the pages call /ap
 REST_API_NAME = "customer-service"  # Chalice names the REST API after the app
 # Referenced by name, not Ref: a state machine invokes a Lambda whose environment names it (a cycle otherwise).
 STATE_MACHINE_ARN = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${TablePrefix}-%s"
+# The reindex job's function is named, not Ref'd: every function's environment names it, its own included (a cycle).
+REINDEX_FUNCTION = "${TablePrefix}-faq-reindex"
+# A rebuild of a large index (embedding every FAQ's texts, then the bulk write) runs far past API Gateway's 29 s:
+# Lambda's longest timeout, and the memory that brings a second vCPU for the embedding's two threads.
+REINDEX_TIMEOUT_SECONDS = 900
+REINDEX_MEMORY_MB = 2048
 COGNITO_ISSUER = "https://cognito-idp.${AWS::Region}.amazonaws.com/${AgentUserPool}"
 # By name, not GetAtt: the domain's access policy names the Lambda role, whose policy names the domain.
 SEARCH_DOMAIN = "${TablePrefix}-faq"
@@ -121,7 +127,9 @@ FUNCTION_TABLES: dict[str, dict[str, Actions]] = {
     # Token minting and photos count against allowances (limits); keyed retries are answered from idempotency.
     "APIHandler": {"presence": READ, "sessions": WRITE, "messages": READ, "agents": READ, "members": READ,
                    "group-state": READ, "queue": READ, "tickets": WRITE, "faqs": SCAN_WRITE,
-                   "robot-settings": WRITE, "limits": WRITE, "idempotency": WRITE},
+                   "robot-settings": WRITE, "limits": WRITE, "idempotency": WRITE, "faq-jobs": WRITE},
+    # The reindex job: reads every FAQ, records its progress and outcome on its job.
+    "FaqReindex": {"faqs": SCAN, "faq-jobs": WRITE},
 }
 ROUTING_GRANTS = ("logs", "config", "connections", "alerts")
 FUNCTION_GRANTS: dict[str, tuple[str, ...]] = {
@@ -131,7 +139,9 @@ FUNCTION_GRANTS: dict[str, tuple[str, ...]] = {
     "QueueTick": ("logs", "clock"),
     "DeliveryStep": ROUTING_GRANTS,
     "WebsocketMessage": (*ROUTING_GRANTS, "delivery", "search", "faq-model"),
-    "APIHandler": ("logs", "config", "visitor-token-key", "commerce-token", "search-admin", "faq-model", "media"),
+    "APIHandler": ("logs", "config", "visitor-token-key", "commerce-token", "search-admin", "faq-model", "media",
+                   "faq-reindex"),
+    "FaqReindex": ("logs", "search-admin", "faq-model"),
 }
 SEARCHERS = [f for f in FUNCTIONS if {"search", "search-admin"} & set(FUNCTION_GRANTS[f])]
 
@@ -164,6 +174,9 @@ GRANTS: dict[str, list[dict[str, Any]]] = {
     "faq-model": [allow(["s3:GetObject", "s3:PutObject"], {"Fn::Sub": "${FaqModelBucket.Arn}/*"}),
                   allow("s3:ListBucket", {"Fn::GetAtt": ["FaqModelBucket", "Arn"]})],
     "media": [allow("s3:PutObject", {"Fn::Sub": "${MediaBucket.Arn}/media/*"})],
+    # POST /faqs/reindex starts the job's function (an asynchronous invoke).
+    "faq-reindex": [allow("lambda:InvokeFunction", {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:"
+                                                              "${AWS::AccountId}:function:" + REINDEX_FUNCTION})],
 }
 
 
@@ -600,6 +613,8 @@ def build() -> dict[str, Any]:
         "COMMERCE_BACKEND": {"Fn::If": ["CommerceConnected", "http", "none"]},
         "COMMERCE_URL": {"Ref": "CommerceUrl"},
         "COMMERCE_TOKEN_SECRET_ID": {"Fn::If": ["CommerceTokenGiven", {"Ref": "CommerceTokenSecret"}, ""]},
+        # The function that runs FAQ reindex jobs (chalicelib/faq/jobs.py), started by POST /faqs/reindex.
+        "FAQ_REINDEX_FUNCTION": {"Fn::Sub": REINDEX_FUNCTION},
     }
     # .chalice/config.json leaves the roles to this template (manage_iam_role: false): each function gets its own.
     resources.update(roles)
@@ -607,6 +622,8 @@ def build() -> dict[str, Any]:
         # Tracing Active: X-Ray samples invocations; Powertools' Tracer adds the AWS calls and handlers to them.
         resources[function] = {"Properties": {"Role": {"Fn::GetAtt": [f"{function}Role", "Arn"]},
                                               "Environment": {"Variables": env}, "Tracing": "Active"}}
+    resources["FaqReindex"]["Properties"].update(FunctionName={"Fn::Sub": REINDEX_FUNCTION},
+                                                 Timeout=REINDEX_TIMEOUT_SECONDS, MemorySize=REINDEX_MEMORY_MB)
     for function in SNAPSTART_FUNCTIONS:
         resources[function]["Properties"].update(SnapStart={"ApplyOn": "PublishedVersions"},
                                                  AutoPublishAlias=SNAPSTART_ALIAS)

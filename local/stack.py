@@ -60,6 +60,8 @@ def configure_environment(port: int, state_dir: Path) -> None:
         # The console's orders and products come from the demo shop's tables (config/demo/commerce.json).
         "COMMERCE_BACKEND": "demo",
         "MEDIA_BUCKET": "cs-local-media",
+        # The reindex job's function, by its name in the app: local/invoker.py runs it in a thread.
+        "FAQ_REINDEX_FUNCTION": "faq_reindex",
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
@@ -503,9 +505,11 @@ def prepare(state_dir: Path) -> Prepared:
     shop. Starts no thread, so ``local/zygote.py`` can fork a prepared stack for each test."""
     from moto import mock_aws
 
+    from chalicelib import wiring
     from chalicelib.platform import metering
     from chalicelib.settings import get_settings
     from local import dynamodb_atomic, moto_speed, sfn_adapter
+    from local.invoker import ThreadInvoker
 
     metering.install()
     moto_speed.install()
@@ -518,6 +522,8 @@ def prepare(state_dir: Path) -> Prepared:
     get_settings.cache_clear()
     app = import_app()
     sfn_adapter.install({f.name: f for f in app.pure_lambda_functions})
+    # Lambda's asynchronous invoke (the reindex job): the same function, in a thread of this process.
+    wiring.use_invoker(ThreadInvoker({f.name: f for f in app.pure_lambda_functions}))
 
     state = DurableState(state_dir, fsync=os.environ.get("LOCAL_FSYNC") == "1",
                          max_journal_bytes=int(os.environ.get("LOCAL_JOURNAL_MAX_BYTES", str(4 << 20))))

@@ -1,4 +1,5 @@
-"""Robot management: the knowledge base (staff read it, admins change it) and the robot's settings."""
+"""Robot management: the knowledge base (staff read it, admins change it), its reindex jobs (and the function that
+runs them) and the robot's settings."""
 
 from __future__ import annotations
 
@@ -50,9 +51,29 @@ def faqs_export() -> Response:
 
 
 @bp.route("/faqs/reindex", methods=["POST"])
-def faqs_reindex() -> Any:
+def faqs_reindex() -> Response:
+    who = requires(bp.current_request, ADMINS, WRITERS)
+    return Response(body=faq_api.start_reindex(who, services().reindex), status_code=202)
+
+
+@bp.route("/faqs/reindex", methods=["GET"])
+def faqs_reindex_latest() -> Any:
     requires(bp.current_request, ADMINS, WRITERS)
-    return faq_api.reindex(services().kb)
+    return faq_api.latest_reindex(services().reindex)
+
+
+@bp.route("/faqs/reindex/{job_id}", methods=["GET"])
+def faqs_reindex_job(job_id: str) -> Any:
+    requires(bp.current_request, ADMINS, WRITERS)
+    return faq_api.get_reindex(job_id, services().reindex)
+
+
+@bp.lambda_function(name="faq_reindex")
+def faq_reindex(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The reindex job (started by POST /faqs/reindex through an asynchronous invoke): rebuild the search index,
+    recording progress and outcome on the job."""
+    job = services().reindex.run(str(event.get("job_id", "")))
+    return {"job_id": event.get("job_id"), "state": job.state if job is not None else "not_run"}
 
 
 @bp.route("/faqs/{faq_id}", methods=["GET"])

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from chalicelib.auth.identity import Identity
+from chalicelib.faq.jobs import ReindexJobs
 from chalicelib.faq.kb import KnowledgeBase
 from chalicelib.faq.matcher import DEFAULT_THRESHOLD
 from chalicelib.faq.model import LANGUAGES, RobotSettings
@@ -141,9 +142,20 @@ def export_faqs(params: Mapping[str, str], kb: KnowledgeBase) -> tuple[str, str]
     return kb.export(fmt), CONTENT_TYPES[fmt]
 
 
-def reindex(kb: KnowledgeBase) -> dict[str, Any]:
-    """POST /faqs/reindex (admin): the index rebuilt from the store."""
-    return {"indexed": kb.rebuild()}
+def start_reindex(who: Identity, jobs: ReindexJobs) -> dict[str, Any]:
+    """POST /faqs/reindex (admin): a new job rebuilding the index in the background, queued (202); 409
+    ``reindex_running`` with that job when one is queued or running."""
+    return jobs.start(who.user_id).as_dict()
+
+
+def latest_reindex(jobs: ReindexJobs) -> dict[str, Any]:
+    """GET /faqs/reindex (admin): the newest job, its progress or outcome."""
+    return jobs.latest().as_dict()
+
+
+def get_reindex(raw_id: str, jobs: ReindexJobs) -> dict[str, Any]:
+    """GET /faqs/reindex/{job_id} (admin)."""
+    return jobs.get(unquote(raw_id)).as_dict()
 
 
 # -- the robot ------------------------------------------------------------------------------------

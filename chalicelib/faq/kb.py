@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.faq.embed import Embedder, default_embedder
 from chalicelib.faq.matcher import Matcher
 from chalicelib.faq.model import Faq, RobotSettings
+from chalicelib.faq.progress import CountingEmbedder
 from chalicelib.faq.search.base import SearchBackend
 from chalicelib.faq.snapshots import ClassifierSnapshots, SnapshotConflict, classifier_snapshots
 from chalicelib.faq.store import FaqError, FaqNotFound, FaqRecord, FaqStore, validate_faq, validate_robot_settings
@@ -237,18 +238,39 @@ class KnowledgeBase:
         """Every stored FAQ as JSONL or CSV (importing it gives the same FAQs back)."""
         return export_text(self.store.all(), fmt, progress)
 
-    def rebuild(self, stored: Sequence[Faq] | None = None) -> int:
+    def rebuild(self, stored: Sequence[Faq] | None = None,
+                progress: Callable[[int, int], object] | None = None) -> int:
         """Index every stored FAQ afresh; returns how many are indexed (the enabled ones). ``stored``: a
         caller that has just written every FAQ the store holds (an import into an empty table) passes them,
-        sparing a read of the whole table."""
+        sparing a read of the whole table. ``progress(done, total)``: told how many of the ``total`` enabled
+        FAQs are embedded (estimated from the texts embedded, which is where the time goes), first with 0 and
+        last with ``total`` once the index holds them; an exception it raises stops the rebuild."""
         with self._lock:
             if self._matcher is None:
                 self._matcher = Matcher(self.backend, self.embedder)
             matcher = self._matcher
-        count = matcher.index(self.store.all() if stored is None else stored)
+        faqs = self.store.all() if stored is None else stored
+        if progress is None:
+            count = matcher.index(faqs)
+        else:
+            matcher, count = self._index_counting(list(faqs), progress)
         with self._lock:
             self._publish(matcher)
         return count
+
+    def _index_counting(self, faqs: list[Faq], progress: Callable[[int, int], object]) -> tuple[Matcher, int]:
+        """``rebuild`` through a matcher of its own whose embedder reports, adopted once the index is built."""
+        total = sum(1 for f in faqs if f.enabled)
+        progress(0, total)
+        counting = None if self.embedder is None else CountingEmbedder(
+            self.embedder, lambda share: progress(min(total - 1, int(total * share)), total) if total else None)
+        matcher = Matcher(self.backend, counting or self.embedder)
+        count = matcher.index(faqs)
+        matcher.embedder = self.embedder  # the queries it embeds from now on are nobody's progress
+        with self._lock:
+            self._matcher = matcher
+        progress(total, total)
+        return matcher, count
 
     # -- robot settings ---------------------------------------------------------------------------
     def robot_settings(self) -> RobotSettings:

@@ -1,5 +1,5 @@
-"""The knowledge base's tables: one item per FAQ (the source of truth the search index is built from)
-and one item holding the robot's settings."""
+"""The knowledge base's tables: one item per FAQ (the source of truth the search index is built from),
+one item holding the robot's settings, and the jobs that rebuild the search index."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
 )
 from pynamodb.models import Model
@@ -14,6 +15,7 @@ from pynamodb.models import Model
 from chalicelib.platform.modelbase import meta
 
 ROBOT_SETTINGS_KEY = "robot"  # the one item of the robot-settings table
+LATEST_JOB_KEY = "latest"  # the faq-jobs item naming the newest job (never a job id: those are hex digits)
 
 
 class FaqItem(Model):
@@ -49,3 +51,23 @@ class RobotSettingsItem(Model):
     suggested_questions = ListAttribute(of=UnicodeAttribute, default=list)
     synonyms = UnicodeAttribute(null=True)  # JSON: [[term, ...], ...]; None: none
     updated_at = NumberAttribute(default=0)
+
+
+class ReindexJobItem(Model):
+    """A rebuild of the search index (POST /faqs/reindex), or, under ``LATEST_JOB_KEY``, the pointer to the newest
+    one: starting a job moves the pointer conditionally, which is what keeps two rebuilds from running at once."""
+
+    Meta = meta("faq-jobs")
+    job_id = UnicodeAttribute(hash_key=True)
+    latest = UnicodeAttribute(null=True)  # the pointer's only attribute: the newest job's id
+    state = UnicodeAttribute(null=True)  # queued, running, succeeded, failed
+    requested_by = UnicodeAttribute(null=True)
+    total = NumberAttribute(null=True)  # enabled FAQs to index, once the job has read them
+    done = NumberAttribute(null=True)
+    indexed = NumberAttribute(null=True)  # on success: the FAQs the index holds
+    error = UnicodeAttribute(null=True)
+    created_at = NumberAttribute(null=True)  # epoch milliseconds
+    started_at = NumberAttribute(null=True)
+    finished_at = NumberAttribute(null=True)
+    heartbeat_at = NumberAttribute(null=True)  # the last write of a queued or running job: its sign of life
+    expires_at = TTLAttribute(null=True)

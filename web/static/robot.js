@@ -569,18 +569,76 @@ async function exportAs(format) {
   }
 }
 
+// The rebuild runs as a job on the server (POST answers at once); the page polls it until it ends.
+const REINDEX_POLL_MS = 1000;
+const REINDEX_TEXT = {
+  starting: "Starting the rebuild…",
+  queued: "Rebuild queued: waiting for it to start…",
+  running: (done, total) => total
+    ? `Rebuilding the index: ${done.toLocaleString()} of ${plural(total, "FAQ")} (${Math.floor((100 * done) / total)}%)…`
+    : "Rebuilding the index: reading the FAQs…",
+  succeeded: (indexed) => `Index rebuilt: ${plural(indexed, "enabled FAQ")}.`,
+  failed: (error) => `The rebuild failed: ${error || "no reason was recorded"}. Try again.`,
+  lost: "Lost track of the rebuild (the server cannot be reached); reload the page to see how it ended.",
+};
+let reindexWatch = 0; // only the latest watch may update the status
+
+function showReindex(job) {
+  const status = $("reindex-status");
+  const bar = $("reindex-progress");
+  const active = job.state === "queued" || job.state === "running";
+  $("reindex").disabled = active;
+  bar.hidden = !active;
+  bar.max = job.total || 1;
+  bar.value = job.total ? job.done : 0;
+  status.dataset.state = job.state;
+  if (job.state === "queued") flash(status, REINDEX_TEXT.queued, "", 0);
+  else if (job.state === "running") flash(status, REINDEX_TEXT.running(job.done, job.total), "", 0);
+  else if (job.state === "succeeded") flash(status, REINDEX_TEXT.succeeded(job.indexed), "ok", 0);
+  else flash(status, REINDEX_TEXT.failed(job.error), "error", 0);
+}
+
+async function watchReindex(job) {
+  const watch = ++reindexWatch;
+  showReindex(job);
+  while (watch === reindexWatch && (job.state === "queued" || job.state === "running")) {
+    await new Promise((resolve) => setTimeout(resolve, REINDEX_POLL_MS));
+    try {
+      job = await api(`/faqs/reindex/${encodeURIComponent(job.job_id)}`);
+    } catch (err) {
+      if (err.status === 0) continue; // a blip: ask again
+      flash($("reindex-status"), err.status === 404 ? REINDEX_TEXT.lost : err.message, "error", 0);
+      $("reindex").disabled = false;
+      $("reindex-progress").hidden = true;
+      return;
+    }
+    if (watch === reindexWatch) showReindex(job);
+  }
+}
+
 async function reindex() {
   const status = $("reindex-status");
-  const button = $("reindex");
-  button.disabled = true;
-  flash(status, "Rebuilding…", "", 0);
+  $("reindex").disabled = true;
+  flash(status, REINDEX_TEXT.starting, "", 0);
   try {
-    const r = await api("/faqs/reindex", { method: "POST" });
-    flash(status, `Index rebuilt: ${plural(r.indexed, "enabled FAQ")}.`, "ok", 0);
+    await watchReindex(await api("/faqs/reindex", { method: "POST" }));
   } catch (err) {
+    if (err.status === 409 && err.details.job) {
+      await watchReindex(err.details.job); // someone (or another tab) started one: follow it
+      return;
+    }
     flash(status, err.message, "error", 0);
-  } finally {
-    button.disabled = false;
+    $("reindex").disabled = false;
+  }
+}
+
+/** On opening the page: follow a rebuild that is still running (its last outcome is not news). */
+async function resumeReindex() {
+  try {
+    const job = await api("/faqs/reindex");
+    if (job.state === "queued" || job.state === "running") await watchReindex(job);
+  } catch {
+    // none yet (404), or not readable now: the button works either way
   }
 }
 
@@ -636,6 +694,7 @@ function start() {
   $("import-file").addEventListener("change", () => $("import-result").replaceChildren());
   for (const id of ["export-jsonl", "export-csv"]) $(id).addEventListener("click", (e) => exportAs(e.currentTarget.dataset.format));
   $("reindex").addEventListener("click", reindex);
+  resumeReindex();
 
   fillEditor(null);
   loadPage();

@@ -418,8 +418,13 @@ def test_robot_import_names_the_bad_line_and_a_good_file_imports(stack: Stack, b
     expect(page.get_by_test_id("export-status")).to_contain_text("Downloaded faqs.jsonl")
 
     page.get_by_test_id("reindex").click()
+    # The server answers at once with a queued job; the page polls it, button off and progress shown, to the end.
+    expect(page.get_by_test_id("reindex-status")).to_contain_text(re.compile(r"Rebuild queued|Rebuilding the index"))
+    expect(page.get_by_test_id("reindex")).to_be_disabled()
     expect(page.get_by_test_id("reindex-status")).to_contain_text(re.compile(r"Index rebuilt: [\d,]+ enabled FAQs"),
                                                                   timeout=INDEXING_MS)
+    expect(page.get_by_test_id("reindex")).to_be_enabled()
+    expect(page.get_by_test_id("reindex-progress")).to_be_hidden()
     page.context.close()
 
 

@@ -92,6 +92,8 @@ REST: list[tuple[str, str, dict[str, Any] | None, frozenset[str]]] = [
     ("POST", "/faqs/import", {"format": "jsonl", "content": ""}, frozenset({ADMIN})),
     ("GET", "/faqs/export", None, frozenset({ADMIN})),
     ("POST", "/faqs/reindex", None, frozenset({ADMIN})),
+    ("GET", "/faqs/reindex", None, frozenset({ADMIN})),
+    ("GET", "/faqs/reindex/0123456789abcdef01234", None, frozenset({ADMIN})),
     ("GET", "/robot/settings", None, STAFF),
     ("PUT", "/robot/settings", {"threshold": 0.6}, frozenset({ADMIN})),
     ("POST", "/robot/try", {"question": "Where is my parcel?"}, STAFF),

@@ -4,7 +4,7 @@ vectors (fast): each route's success, each role it refuses, each bad body as 400
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -13,10 +13,12 @@ from chalice.test import Client
 from app import app
 from chalicelib.auth.devidp import dev_idp
 from chalicelib.auth.tokens import issue_visitor_token
+from chalicelib.edge.faq import faq_reindex
 from chalicelib.faq.kb import KnowledgeBase
 from chalicelib.faq.matcher import DEFAULT_THRESHOLD
 from chalicelib.faq.model import DEFAULT_GREETING
 from chalicelib.faq.schemas import MAX_IMPORT_CHARS
+from chalicelib.settings import get_settings
 from chalicelib.wiring import build, override
 from tests.conftest import RecordingSender, RecordingTimer, routing_config
 from tests.functional.conftest import RecordingBackend, error
@@ -32,9 +34,19 @@ ZH = {"faq_id": "zh-returns", "question": "如何退货", "answer": "签收后7�
 
 
 
+class NoInvoker:
+    """Starts nothing: a test runs the reindex job's function itself."""
+
+    def invoke(self, function: str, event: Mapping[str, Any]) -> None:
+        pass
+
+
 @pytest.fixture
-def client(kb: KnowledgeBase, sender: RecordingSender, timer: RecordingTimer) -> Iterator[Client]:
-    override(build(sender, timer, config=lambda: CONFIG, kb=kb))
+def client(kb: KnowledgeBase, sender: RecordingSender, timer: RecordingTimer,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    monkeypatch.setenv("FAQ_REINDEX_FUNCTION", "faq_reindex")
+    get_settings.cache_clear()
+    override(build(sender, timer, config=lambda: CONFIG, kb=kb, invoker=NoInvoker()))
     with Client(app) as c:
         yield c
 
@@ -156,9 +168,10 @@ def test_import_export_and_reindex(api: Api, backend: RecordingBackend) -> None:
     again = api("POST", "/faqs/import", body={"format": "csv", "data": csv_text})
     assert again.json_body["created"] == 0
 
-    reindexed = api("POST", "/faqs/reindex")
-    assert reindexed.status_code == 200
-    assert reindexed.json_body == {"indexed": 2}  # the disabled COD FAQ is not searchable
+    started = api("POST", "/faqs/reindex")  # a job (tests/functional/faq/test_reindex_jobs.py), run here at once
+    assert started.status_code == 202
+    assert faq_reindex({"job_id": started.json_body["job_id"]}, None)["state"] == "succeeded"
+    assert api("GET", "/faqs/reindex").json_body["indexed"] == 2  # the disabled COD FAQ is not searchable
     assert backend.calls[-1][0] == "replace_all"
 
 
@@ -226,6 +239,8 @@ ROUTES = [
     ("POST", "/faqs/import", {"format": "jsonl", "data": '{"id": "a", "question": "A?", "answer": "A."}'}, "admin"),
     ("GET", "/faqs/export", None, "admin"),
     ("POST", "/faqs/reindex", None, "admin"),
+    ("GET", "/faqs/reindex", None, "admin"),
+    ("GET", "/faqs/reindex/0123456789abcdef01234", None, "admin"),
     ("GET", "/robot/settings", None, "staff"),
     ("PUT", "/robot/settings", {"greeting": "Hi"}, "admin"),
     ("POST", "/robot/try", {"query": "refund"}, "staff"),

@@ -41,7 +41,8 @@ EXPECTED_TABLES: dict[str, dict[str, set[str]]] = {
     "APIHandler": {"PresenceTable": READ, "SessionsTable": WRITE, "MessagesTable": READ, "AgentsTable": READ,
                    "MembersTable": READ, "GroupStateTable": READ, "QueueTable": READ, "TicketsTable": WRITE,
                    "FaqsTable": SCAN | WRITE, "RobotSettingsTable": WRITE, "LimitsTable": WRITE,
-                   "IdempotencyTable": WRITE},
+                   "IdempotencyTable": WRITE, "FaqJobsTable": WRITE},
+    "FaqReindex": {"FaqsTable": SCAN, "FaqJobsTable": WRITE},
 }
 LOGS = {(a, "log-group:/aws/lambda/*") for a in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")}
 CONFIG = {("ssm:GetParametersByPath", "parameter/${TablePrefix}/config")}
@@ -54,6 +55,8 @@ VISITOR_KEY = {("secretsmanager:GetSecretValue", "VisitorTokenSecret")}
 SEARCH = {(f"es:ESHttp{m}", "domain/${TablePrefix}-faq/*") for m in ("Get", "Head", "Post")}
 FAQ_MODEL = {("s3:GetObject", "FaqModelBucket/*"), ("s3:PutObject", "FaqModelBucket/*"),
              ("s3:ListBucket", "FaqModelBucket")}
+SEARCH_ADMIN = SEARCH | {(f"es:ESHttp{m}", "domain/${TablePrefix}-faq/*") for m in ("Put", "Delete")}
+START_REINDEX = {("lambda:InvokeFunction", "function:${TablePrefix}-faq-reindex")}
 EXPECTED_OTHER: dict[str, set[tuple[str, str]]] = {
     "WebsocketConnect": ROUTING_GRANTS | VISITOR_KEY,
     "WebsocketDisconnect": ROUTING_GRANTS,
@@ -61,10 +64,11 @@ EXPECTED_OTHER: dict[str, set[tuple[str, str]]] = {
     "QueueTick": LOGS | START_CLOCK,
     "DeliveryStep": ROUTING_GRANTS,
     "WebsocketMessage": ROUTING_GRANTS | SEARCH | FAQ_MODEL | START_DELIVERY,
-    "APIHandler": LOGS | CONFIG | VISITOR_KEY | FAQ_MODEL | SEARCH
-    | {("es:ESHttpPut", "domain/${TablePrefix}-faq/*"), ("es:ESHttpDelete", "domain/${TablePrefix}-faq/*"),
-       ("secretsmanager:GetSecretValue", "CommerceTokenSecret if CommerceTokenGiven"),
+    "APIHandler": LOGS | CONFIG | VISITOR_KEY | FAQ_MODEL | SEARCH_ADMIN | START_REINDEX
+    | {("secretsmanager:GetSecretValue", "CommerceTokenSecret if CommerceTokenGiven"),
        ("s3:PutObject", "MediaBucket/media/*")},
+    # The reindex job: the index and the classifier's snapshot; no configuration, no @connections.
+    "FaqReindex": LOGS | FAQ_MODEL | SEARCH_ADMIN,
 }
 
 
@@ -152,7 +156,9 @@ def test_the_clock_step_invokes_nothing_and_only_the_clock_machine_invokes_it() 
     roles = {k for k, v in RESOURCES.items() if v.get("Type") == "AWS::IAM::Role"}
     invokers = {role: {r for a, r in permissions(role) if a == "lambda:InvokeFunction"} for role in roles}
     assert {role for role, targets in invokers.items() if "ClockStep" in targets} == {"ClockStateMachineRole"}
-    assert all(not invokers[f"{f}Role"] for f in build.FUNCTIONS), "a function may invoke a Lambda"
+    # The one function that invokes another: the REST API starts the reindex job's function (by its name).
+    assert {f: invokers[f"{f}Role"] for f in build.FUNCTIONS if invokers[f"{f}Role"]} == {
+        "APIHandler": {"function:${TablePrefix}-faq-reindex"}}
     assert not {a for a, _ in permissions("ClockStepRole") if a.startswith(("states:", "lambda:"))}
 
 
@@ -169,7 +175,7 @@ def test_each_state_machine_may_invoke_exactly_the_lambdas_its_definition_names(
 def test_only_the_functions_that_search_may_call_the_search_domain() -> None:
     (statement,) = RESOURCES["SearchDomain"]["Properties"]["AccessPolicies"]["Statement"]
     principals = {p["Fn::GetAtt"][0] for p in statement["Principal"]["AWS"]}
-    assert principals == {"WebsocketMessageRole", "APIHandlerRole"}
+    assert principals == {"WebsocketMessageRole", "APIHandlerRole", "FaqReindexRole"}
     searching = {f"{f}Role" for f in build.FUNCTIONS if any(a.startswith("es:") for a, _ in permissions(f"{f}Role"))}
     assert searching == principals
 

@@ -165,16 +165,32 @@ def test_only_the_searching_functions_roles_may_call_the_search_domain(sam: dict
     assert sam["Conditions"]["SearchMultiNode"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "SearchInstanceCount"}, "1"]}]}
     (statement,) = props["AccessPolicies"]["Statement"]
     assert statement["Principal"] == {"AWS": [{"Fn::GetAtt": ["APIHandlerRole", "Arn"]},
-                                              {"Fn::GetAtt": ["WebsocketMessageRole", "Arn"]}]}
+                                              {"Fn::GetAtt": ["WebsocketMessageRole", "Arn"]},
+                                              {"Fn::GetAtt": ["FaqReindexRole", "Arn"]}]}
     assert statement["Action"] == "es:ESHttp*"
     assert statement["Effect"] == "Allow"
     domain_arn = statement["Resource"]["Fn::Sub"]
     assert domain_arn.endswith("domain/" + props["DomainName"]["Fn::Sub"] + "/*")
-    for role in ("WebsocketMessageRole", "APIHandlerRole"):
+    for role in ("WebsocketMessageRole", "APIHandlerRole", "FaqReindexRole"):
         role_statements = sam["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         search = [s for s in role_statements if any(a.startswith("es:") for a in s.get("Action", []))]
         assert len(search) == 1
         assert search[0]["Resource"] == {"Fn::Sub": domain_arn}
+
+
+def test_the_reindex_job_runs_in_its_own_function_for_up_to_15_minutes_started_by_name(sam: dict[str, Any]) -> None:
+    """POST /faqs/reindex (APIHandler, 29 s at most behind API Gateway) invokes FaqReindex asynchronously by the
+    name every function's FAQ_REINDEX_FUNCTION holds; the job itself may run for Lambda's longest timeout."""
+    job = sam["Resources"]["FaqReindex"]["Properties"]
+    assert job["Handler"] == "chalicelib.edge.faq.faq_reindex"
+    assert job["Timeout"] == build.REINDEX_TIMEOUT_SECONDS == 900
+    assert job["MemorySize"] >= 1769  # a second vCPU for the embedding's two threads
+    for name, function in resources(sam, "AWS::Serverless::Function").items():
+        assert function["Properties"]["Environment"]["Variables"]["FAQ_REINDEX_FUNCTION"] == job["FunctionName"], name
+    assert sam["Resources"]["APIHandler"]["Properties"]["Timeout"] < 29
+    statements = sam["Resources"]["APIHandlerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    (invoke,) = [s for s in statements if s.get("Action") == "lambda:InvokeFunction"]
+    assert invoke["Resource"]["Fn::Sub"].endswith(":function:" + job["FunctionName"]["Fn::Sub"])
 
 
 def test_the_buckets_are_private_and_pages_and_media_are_served_by_cloudfront_only(sam: dict[str, Any]) -> None:
