@@ -30,8 +30,10 @@ def test_each_table_matches_its_model(model: Any) -> None:
     assert len(tables) == 1
     table = tables[0]
     keys = {k["KeyType"]: k["AttributeName"] for k in table["KeySchema"]}
-    assert keys["HASH"] == model._hash_keyname
-    assert keys.get("RANGE") == model._range_keyname
+    # The names stored (a key's Python name may differ: the queue's ``key`` is stored as ``group_id``).
+    range_key = model._range_key_attribute()
+    assert keys["HASH"] == model._hash_key_attribute().attr_name
+    assert keys.get("RANGE") == (range_key.attr_name if range_key else None)
     indexes = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes", [])}
     assert set(indexes) == {i.Meta.index_name for i in model._indexes.values()}
     for index in model._indexes.values():
@@ -42,9 +44,9 @@ def test_each_table_matches_its_model(model: Any) -> None:
         assert declared == expected
         assert indexes[index.Meta.index_name]["Projection"] == {"ProjectionType": index.Meta.projection.projection_type}
     types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
-    for name, attr in model.get_attributes().items():
-        if name in types:
-            assert types[name] == attr.attr_type
+    for attr in model.get_attributes().values():
+        if attr.attr_name in types:
+            assert types[attr.attr_name] == attr.attr_type
     assert table.get("TimeToLiveSpecification", {}).get("AttributeName") == ttl_attribute(model)
 
 
