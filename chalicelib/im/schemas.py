@@ -43,7 +43,7 @@ MESSAGE_TYPES = ("text", "image", "product", "order")
 AGENT_STATUSES = ("online", "busy", "offline")
 MAX_LEFT_MESSAGE_CHARS = 2000
 # Why a visitor was offered leave-a-message (or chose to leave one).
-LEAVE_MESSAGE_REASONS = ("closed", "overflow", "queue_timeout", "visitor")
+LEAVE_MESSAGE_REASONS = ("closed", "overflow", "queue_timeout", "no_agents", "left_queue", "visitor")
 MAX_CAPACITY = 100
 MIN_FRACTION = 1e-6  # the smallest non-zero number a message's content may hold
 MAX_NUMBER = 1e12

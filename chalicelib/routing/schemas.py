@@ -8,8 +8,8 @@ from typing import Literal
 from chalicelib.platform.events import Shape
 
 AgentStatus = Literal["online", "busy", "offline"]
-OfferReason = Literal["closed", "overflow", "queue_timeout"]
-OverflowReason = Literal["queue_full", "waiting_count", "waiting_per_capacity", "longest_wait"]
+OfferReason = Literal["closed", "overflow", "queue_timeout", "no_agents", "left_queue"]
+OverflowReason = Literal["queue_full", "waiting_count", "waiting_per_capacity", "longest_wait", "no_agents_online"]
 
 
 

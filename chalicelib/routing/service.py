@@ -107,6 +107,9 @@ def left_message_json(left: LeftMessage) -> dict[str, Any]:
 
 # An agent may take a session only while online with a free slot; every slot change bumps its seq (so its
 # memberships' refresh applies changes in order).
+NO_AGENTS_MESSAGE = ("No one is online to help right now. Leave a message and we will get back to you, or keep your "
+                     "place in the queue.")
+LEFT_QUEUE_MESSAGE = "You have left the queue. Leave a message and we will get back to you."
 _HAS_FREE_SLOT = (Agent.status == ONLINE) & (Agent.active < Agent.capacity)
 
 
@@ -173,7 +176,10 @@ class RoutingService:
         # The request's time and rule are written with the assignment or the enqueue, not on their own.
         if int(state.waiting or 0) == 0 and self._assign_direct(session, group, now, rule):
             return session
-        self._enqueue(session, group, state, now, rule)
+        if self._enqueue(session, group, state, now, rule) and int(state.online_agents or 0) == 0:
+            # Nobody here or in a backup can answer soon: the visitor keeps its place, and may leave a message now
+            # rather than wait for someone to come online.
+            self._offer_leave_message(session, group, "no_agents", NO_AGENTS_MESSAGE, None)
         return session
 
     def _open_session(self, visitor: Identity) -> Session:
@@ -195,6 +201,17 @@ class RoutingService:
             return None
         state = q.state_of(group.group_id)
         reason = self.overflow_reason(group, state, now)
+        if reason is None and int(state.online_agents or 0) == 0:
+            # Nobody online here: the first open backup with someone online takes the visitor; without one the
+            # visitor queues here (and is offered leave-a-message at once).
+            for backup_id in group.overflow.to if group.overflow else ():
+                spare = config.groups[backup_id]
+                if not hours.is_open(config.schedules[spare.schedule], at):
+                    continue
+                spare_state = q.state_of(backup_id)
+                if int(spare_state.online_agents or 0) > 0 and self.overflow_reason(spare, spare_state, now) is None:
+                    self._record_overflow(group, "no_agents_online", spare, session, now)
+                    return spare, spare_state
         if reason is None:
             return group, state
         backups = group.overflow.to if group.overflow else ()
@@ -261,6 +278,9 @@ class RoutingService:
         self._sessions.dequeue(session, sm.BOT)
         session.refresh(consistent_read=True)
         self._sessions.announce(session)
+        group = self._config().groups.get(str(session.group_id))
+        if group is not None and session.status == sm.BOT:  # not if an agent took it at the same moment
+            self._offer_leave_message(session, group, "left_queue", LEFT_QUEUE_MESSAGE, None)
         return session
 
     def leave_message(self, visitor: Identity, text: str, contact: str | None, reason: str | None,
@@ -369,8 +389,9 @@ class RoutingService:
             self._sessions.announce(assigned)
         return Result.OK
 
-    def _enqueue(self, session: Session, group: Group, state: GroupState, now: int, rule: str | None) -> None:
-        """Queue the session; ``state`` is the group's counters as read before (for its ticket and place)."""
+    def _enqueue(self, session: Session, group: Group, state: GroupState, now: int, rule: str | None) -> bool:
+        """Queue the session; ``state`` is the group's counters as read before (for its ticket and place). False:
+        it may have been assigned meanwhile (or by the drain that closes the enqueue's gap)."""
         requested_at = now  # the request's own time, as the queue orders by it
         cls = q.priority_class(group, session.tier)
         entry = QueueEntry(queue_key(group.group_id, session.session_id),
@@ -387,7 +408,7 @@ class RoutingService:
                 raise
             session.refresh(consistent_read=True)  # assigned meanwhile: say so
             self._sessions.announce(session)
-            return
+            return False
         self._sessions.enqueued(session, group.group_id, entry.sk, requested_at, now, rule, ticket)
         session_queued()
         conns = self._presence.connections_of(session.visitor_id)  # one read for both frames
@@ -396,7 +417,7 @@ class RoutingService:
         self._tell_position(group, entry, state=state, conns=conns,
                             position=int(state.waiting or 0) + 1 if ticket is not None else None)
         # A slot may have freed between the look at the counters and the enqueue: drain closes that gap.
-        self.drain(group.group_id)
+        return self.drain(group.group_id) == 0
 
     # -- the sessions service's Placement: what moves with a session -------------------------------
 

@@ -29,6 +29,12 @@ async function visitorToken() {
 
 function scroll() { list.scrollTop = list.scrollHeight; }
 
+// Kept at the newest message while the reader is there: when a card (queue, leave-a-message, survey) opens under
+// the list and shrinks it, on a phone it would otherwise cover the last messages.
+let pinned = true;
+list.addEventListener("scroll", () => { pinned = list.scrollHeight - list.scrollTop - list.clientHeight < 24; });
+new ResizeObserver(() => { if (pinned) scroll(); }).observe(list);
+
 /** Show a message in seq order: frames can arrive out of order (a reply kept while the line was down comes
  *  with the resume, after a newer one pushed live). */
 function place(el, seq) {
@@ -61,20 +67,29 @@ function showQueue(q) {
 
 function offerLeaveMessage(offer) {
   offerReason = offer.reason;
+  if (offer.reason === "left_queue") system("You left the queue.");
   const form = $("leave-form");
   form.hidden = false;
   form.querySelector("[data-testid=vis-leave-reason]").textContent = offer.message;
-  if (offer.reason !== "queue_timeout") $("talk").disabled = false;
+  // Still waiting (queue_timeout, no_agents): the place is kept, so asking again stays off.
+  if (!session || session.status !== "waiting") $("talk").disabled = false;
+}
+
+function confirmLeave(asking) {
+  $("leave-queue").hidden = asking;
+  $("leave-confirm").hidden = !asking;
+  if (asking) $("leave-yes").focus();
 }
 
 function showSession(s) {
   session = s;
-  if (s.status !== "waiting") $("queue").hidden = true;
+  if (s.status !== "waiting") { $("queue").hidden = true; confirmLeave(false); }
   const talk = $("talk");
   $("end").hidden = s.status !== "active" && s.status !== "waiting";
   if (s.status === "active") {
     statusText.textContent = `You are chatting with ${s.agent_id}`;
     talk.hidden = true;
+    $("leave-form").hidden = true; // an offer made while waiting is moot once someone answers
   } else if (s.status === "waiting") {
     statusText.textContent = "Waiting for an agent…";
     talk.disabled = true;
@@ -260,7 +275,10 @@ list.addEventListener("click", (e) => {
 
 $("talk").addEventListener("click", () => client.requestAgent());
 
-$("leave-queue").addEventListener("click", () => client.raw({ action: "leave_queue" }));
+// Leaving gives up the place: asked once more, in the card, before it is sent.
+$("leave-queue").addEventListener("click", () => confirmLeave(true));
+$("leave-stay").addEventListener("click", () => { confirmLeave(false); $("leave-queue").focus(); });
+$("leave-yes").addEventListener("click", () => { confirmLeave(false); client.raw({ action: "leave_queue" }); });
 
 $("leave-form").addEventListener("submit", (e) => {
   e.preventDefault();

@@ -110,12 +110,19 @@ def test_a_visitor_goes_from_the_robot_to_an_agent_and_rates_the_chat(stack: Sta
     expect(queue).to_be_visible()
     expect(queue.get_by_test_id("vis-queue-position")).to_have_text("You are next in line")
     expect(queue.get_by_test_id("vis-queue-wait")).to_contain_text("waiting for an agent to come online")
+    # ...and, as nobody may come soon, offers a message at once while the place is kept.
+    offer = visitor.get_by_test_id("vis-leave-form")
+    expect(offer.get_by_test_id("vis-leave-reason")).to_contain_text("No one is online to help right now")
+    expect(visitor.get_by_test_id("vis-talk")).to_be_disabled()
+    # On a phone (420 x 760 here) the cards that opened under the messages leave the newest one in view.
+    expect(visitor.locator("#messages > *").last).to_be_in_viewport()
 
     # An agent signs in and is given the chat, robot part included.
     agent = new_page(browser)
     sign_in(agent, stack, "alice")
     expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with alice")
     expect(queue).to_be_hidden()
+    expect(offer).to_be_hidden()
     expect(agent.get_by_test_id("list-online").locator("[data-testid=session-item]")).to_have_count(1)
     expect(agent.get_by_test_id("list-online").locator("[data-testid=session-item]")).to_contain_text("Mei Lin")
     thread = agent.get_by_test_id("con-messages")

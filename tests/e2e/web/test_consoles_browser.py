@@ -176,7 +176,17 @@ def test_dashboard_shows_a_visitor_joining_and_leaving_the_queue_live(stack: Sta
     expect(board.locator("[data-testid=dash-chart-waits] rect")).to_have_count(1)
     expect(board.locator("[data-testid=dash-chart-waiting] path")).not_to_have_count(0)
 
+    # Leaving gives up the place: the card asks first, and "Stay" keeps it.
     visitor.get_by_test_id("vis-leave-queue").click()
+    visitor.get_by_test_id("vis-leave-stay").click()
+    expect(visitor.get_by_test_id("vis-leave-queue")).to_be_focused()
+    expect(general.locator("[data-field=waiting]")).to_have_text("1")
+    visitor.get_by_test_id("vis-leave-queue").click()
+    visitor.get_by_test_id("vis-leave-yes").click()
+    expect(visitor.locator(".system").last).to_have_text("You left the queue.")
+    expect(visitor.get_by_test_id("vis-leave-reason")).to_have_text(
+        "You have left the queue. Leave a message and we will get back to you.")
+    expect(visitor.get_by_test_id("vis-queue")).to_be_hidden()
     expect(general.locator("[data-field=waiting]")).to_have_text("0")
     expect(general.locator("[data-field=longest]")).to_have_text("—")
     assert board.evaluate("window.__sameDocument") is True  # all of it without a reload

@@ -487,10 +487,11 @@ def test_the_wait_estimate_is_unknown_with_nobody_online(world: World) -> None:
 def test_queue_timeout_offers_leave_a_message_once(world: World) -> None:
     policy = QueuePolicy(max_waiting=100, timeout_seconds=60, priority_tiers=frozenset())
     use(world, routing_config([group("general", ["alice"], queue=policy)]))
-    world.ask(world.visitor(1))
+    world.ask(world.visitor(1))  # nobody online: offered at once, and offered again when the wait runs out
+    assert [f["reason"] for f in world.frames("v_1", "leave_message_offered")] == ["no_agents"]
     world.clock.tick(30)
     world.svc.routing.tick()
-    assert world.frames("v_1", "leave_message_offered") == []
+    assert [f["reason"] for f in world.frames("v_1", "leave_message_offered")] == ["no_agents"]
     world.clock.tick(31)
     assert world.svc.routing.tick() == {"timeout_offers": 1}
     assert world.last("v_1", "leave_message_offered")["reason"] == "queue_timeout"
@@ -500,6 +501,56 @@ def test_queue_timeout_offers_leave_a_message_once(world: World) -> None:
     world.svc.routing.leave_message(world.visitor(1), "call me", None, "queue_timeout")
     assert queue_order("general") == []
     assert int(q.state_of("general").waiting) == 0
+
+
+# -- never stranded --------------------------------------------------------------------------------
+
+def test_with_nobody_online_the_visitor_keeps_a_place_and_is_offered_leave_a_message_at_once(world: World) -> None:
+    use(world, routing_config([group("general", ["alice"])], default_capacity=1))
+    visitor = world.visitor(1)
+    assert world.ask(visitor).status == sm.WAITING
+    frames = [f["event"] for f in world.sender.frames("c-v_1") if f["event"] in ("session", "leave_message_offered")]
+    assert frames[-2:] == ["session", "leave_message_offered"]  # the offer after "waiting": the form stays shown
+    offer = world.last("v_1", "leave_message_offered")
+    assert (offer["reason"], offer["group"]["id"]) == ("no_agents", "general")
+    assert "No one is online" in offer["message"]
+    world.agent("alice")  # someone comes online: the waiting visitor is served at once
+    assert world.svc.sessions.current(visitor).agent_id == "alice"  # type: ignore[union-attr]
+    # With someone online, nobody is offered anything.
+    world.ask(world.visitor(2))
+    assert world.frames("v_2", "leave_message_offered") == []
+
+
+def test_with_nobody_online_a_backup_with_someone_online_takes_the_visitor(world: World) -> None:
+    use(world, routing_config([group("shoes", ["alice"], overflow=OverflowPolicy(to=("empty", "general"))),
+                               group("empty", ["carol"]), group("general", ["bob"])], default_group="shoes"))
+    world.agent("bob")
+    session = world.ask(world.visitor(1))
+    # "empty" has nobody online either: skipped, like shoes.
+    assert (session.status, session.group_id, session.agent_id) == (sm.ACTIVE, "general", "bob")
+    assert world.frames("v_1", "leave_message_offered") == []
+    assert int(q.state_of("shoes").overflow_events) == 1
+    world.svc.routing.set_agent_status(Identity("bob", "agent"), "offline")
+    # Nobody online anywhere: queued where the rules sent it, and offered to leave a message.
+    waiting = world.ask(world.visitor(2))
+    assert (waiting.status, waiting.group_id) == (sm.WAITING, "shoes")
+    assert world.last("v_2", "leave_message_offered")["reason"] == "no_agents"
+
+
+def test_leaving_the_queue_is_confirmed_with_an_offer_to_leave_a_message(world: World) -> None:
+    use(world, routing_config([group("general", ["alice"])], default_capacity=1))
+    world.agent("alice")
+    world.ask(world.visitor(1))
+    visitor = world.visitor(2)
+    world.ask(visitor)
+    world.svc.routing.leave_queue(visitor)
+    frames = [f for f in world.sender.frames("c-v_2") if f["event"] in ("session", "leave_message_offered")]
+    assert [f["event"] for f in frames[-2:]] == ["session", "leave_message_offered"]
+    assert frames[-2]["session"]["status"] == "bot"
+    assert (frames[-1]["reason"], frames[-1]["message"]) == (
+        "left_queue", "You have left the queue. Leave a message and we will get back to you.")
+    left = world.svc.routing.leave_message(visitor, "please call me", None, "left_queue")
+    assert left.ticket.ticket_id
 
 
 # -- overflow --------------------------------------------------------------------------------------
