@@ -106,6 +106,33 @@ def _ack_many(svc: Services, caller: Identity, conn: str, batch: schemas.AckBatc
                                                                "message_ids": ids, **extra}).frame(), caller.user_id)
 
 
+def _read(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    """``read``: messages shown in the caller's window; answered as an ``ack`` with ``message_ids`` is (one error
+    frame per code, listing its ids). Ids that changed nothing draw on the ACKs' budget; past it the frame is
+    refused whole (a reader re-reading old messages has nothing to lose by waiting)."""
+    batch = schemas.read_batch(frame)
+    if (wait := svc.limiter.refused_acks.peek(caller.user_id)) > 0:
+        raise ImError("rate_limited", "too many ACKs or reads that changed nothing; send this frame again after "
+                      "retry_after_ms", retry_after_ms=_ms(wait))
+    outcome = svc.im.read_many(caller, batch.refs)
+    svc.limiter.refused_acks.spend(caller.user_id, outcome.unchanged, -float(schemas.MAX_ACK_IDS))
+    refusals = [("unknown_message", "no such message (it may have failed after three attempts)",
+                 [*batch.unknown, *(r.message_id for r in outcome.unknown)]),
+                ("forbidden", "these messages were not sent to you", [r.message_id for r in outcome.forbidden])]
+    for code, why, ids in refusals:
+        if ids:
+            svc.presence.post(conn, ErrorEvent.model_validate({"code": code, "message": why, "action": "read",
+                                                               "message_ids": ids}).frame(), caller.user_id)
+
+
+def _typing(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    session_id, state = schemas.typing_frame(frame)
+    if (wait := svc.limiter.typing.take(caller.user_id)) > 0:
+        raise ImError("rate_limited", "too many typing frames: send one at most every 4 seconds while typing; "
+                      "do not resend this one", retry_after_ms=_ms(wait), session_id=session_id)
+    svc.im.typing(caller, session_id, state)
+
+
 def _resume(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
     session_id, after_seq = schemas.resume_frame(frame)
     svc.presence.post(conn, svc.im.resume(caller, session_id, after_seq), caller.user_id)
@@ -198,6 +225,8 @@ ACTIONS: dict[str, Action] = {
     "hello": _hello,
     "send": _send,
     "ack": _ack,
+    "read": _read,
+    "typing": _typing,
     "resume": _resume,
     "request_agent": _request_agent,
     "leave_queue": _leave_queue,

@@ -79,6 +79,8 @@ class MessageView(Shape):
     client_msg_id: str | None
     created_at: int
     status: MessageStatus
+    # When the recipient's window showed it (``read``), null before; only for delivered messages.
+    read_at: int | None = None
 
 
 class Why(Shape):
@@ -136,6 +138,33 @@ class DeliveredEvent(Shape):
     messages: list[DeliveredItem] | None = None
 
 
+class ReadItem(Shape):
+    """One message a ``read`` frame covers."""
+
+    client_msg_id: str | None
+    message_id: str
+    session_id: str
+    seq: int
+
+
+class ReadEvent(Shape):
+    """Your messages were shown in the recipient's window: one frame per sending connection for all of them."""
+
+    event: Literal["read"] = "read"
+    read_at: int
+    messages: list[ReadItem]
+
+
+class TypingEvent(Shape):
+    """The other side of the session is typing (``start``: show it for ``ttl_ms`` unless renewed) or stopped."""
+
+    event: Literal["typing"] = "typing"
+    session_id: str
+    state: Literal["start", "stop"]
+    sender_role: Role
+    ttl_ms: int
+
+
 class StoredEvent(Shape):
     event: Literal["stored"] = "stored"
     client_msg_id: str | None
@@ -180,5 +209,5 @@ class ErrorEvent(BaseErrorEvent):
     # An `ack` with `message_ids`: the ids this refusal is about (one error frame per code, not per id).
     message_ids: list[str] | None = None
 
-EVENTS = (WelcomeEvent, PongEvent, MessageEvent, DeliveredEvent, StoredEvent, SendFailedEvent, ResumedEvent,
-          StatusEvent, MessageLeftEvent, SuggestionsEvent, ErrorEvent)
+EVENTS = (WelcomeEvent, PongEvent, MessageEvent, DeliveredEvent, ReadEvent, TypingEvent, StoredEvent,
+          SendFailedEvent, ResumedEvent, StatusEvent, MessageLeftEvent, SuggestionsEvent, ErrorEvent)

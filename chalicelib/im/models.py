@@ -48,5 +48,7 @@ class Message(Model):
     attempts = NumberAttribute(null=True)
     created_at = NumberAttribute(null=True)
     delivered_at = NumberAttribute(null=True)
+    # When the recipient's window showed it (the `read` frame); set once, only on a delivered message.
+    read_at = NumberAttribute(null=True)
     # Markers only: a client resend after this long is a new message.
     expires_at = TTLAttribute(null=True)

@@ -11,6 +11,8 @@
   ``rate_limited``. A valid ACK never draws on it and is never refused. An ACK of several ids draws one per
   id that changed nothing, and may overdraw the bucket (to at most ``-MAX_ACK_IDS``): the refused writes of
   one large frame are paid back before the next is written unread, so ids cost what they cost one by one.
+- **Typing indicators** per user: a bucket of their own (one every 2 s, bursts of 4) on top of the frame rate;
+  one over it is answered ``rate_limited`` and not relayed.
 - **Expensive actions** (left messages, uploads, visitor tokens): shared counters in DynamoDB
   (``chalicelib/platform/quota.py``), one conditional write per call, that hold across containers.
 """
@@ -29,6 +31,10 @@ BURST = 60.0  # a reconnecting client resends its unconfirmed messages at once
 # Refused ACKs: a client that re-ACKs what it already ACKed after a reconnect stays well inside.
 REFUSED_ACKS_PER_SECOND = 2.0
 REFUSED_ACK_BURST = 20.0
+# `typing` frames: the clients send one at most every 4 s while typing (and a `stop`); a little slack for a
+# second tab or a stop-start, and no more, since each one is relayed as a post.
+TYPING_PER_SECOND = 0.5
+TYPING_BURST = 4.0
 _TRACKED = 20_000  # users remembered per container (least recently seen dropped first)
 
 # A visitor's left messages, whatever its connections and sessions (each one is a ticket for people to read).
@@ -94,6 +100,7 @@ class RateLimiter:
         self.burst = burst
         self.frames = TokenBuckets(rate, burst, clock)
         self.refused_acks = TokenBuckets(REFUSED_ACKS_PER_SECOND, REFUSED_ACK_BURST, clock)
+        self.typing = TokenBuckets(TYPING_PER_SECOND, TYPING_BURST, clock)
         self.quota = quota or Quota()
 
     def take(self, user_id: str) -> float:

@@ -41,6 +41,7 @@ MAX_LABEL_CHARS = 200
 MAX_ORDER_ITEMS = 50
 MESSAGE_TYPES = ("text", "image", "product", "order")
 AGENT_STATUSES = ("online", "busy", "offline")
+TYPING_STATES = ("start", "stop")
 MAX_LEFT_MESSAGE_CHARS = 2000
 # Why a visitor was offered leave-a-message (or chose to leave one).
 LEAVE_MESSAGE_REASONS = ("closed", "overflow", "queue_timeout", "no_agents", "left_queue", "visitor")
@@ -250,6 +251,18 @@ def _message_ids(value: Any, info: ValidationInfo) -> list[str] | None:
     return list(value)
 
 
+def _read_ids(value: Any) -> list[str]:
+    """``read``'s ids: as ``ack``'s ``message_ids`` (1 to MAX_ACK_IDS strings), required."""
+    if not isinstance(value, list) or not value:
+        raise _refuse("must be a list of 1 to 100 message ids")
+    if len(value) > MAX_ACK_IDS:
+        raise _refuse(f"may hold at most {MAX_ACK_IDS} message ids; mark the rest read in another frame")
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not 0 < len(item) <= MAX_MESSAGE_ID_CHARS:
+            raise _refuse(f"must be a string of 1 to {MAX_MESSAGE_ID_CHARS} characters", field=f"message_ids[{i}]")
+    return list(value)
+
+
 def _content_items(value: Any) -> Any:
     if value is not None:
         if not isinstance(value, list):
@@ -392,6 +405,23 @@ class Ack(Strict):
         None, validate_default=True)
 
 
+class Read(Strict):
+    """``read``: messages the recipient's window has shown; read implies delivered, so it also ACKs them."""
+
+    action: Literal["read"]
+    message_ids: Annotated[list[str], _Check(_read_ids, {
+        "type": "array", "minItems": 1, "maxItems": MAX_ACK_IDS,
+        "items": {"type": "string", "minLength": 1, "maxLength": MAX_MESSAGE_ID_CHARS}})]
+
+
+class Typing(Strict):
+    """``typing``: the sender started (again: at most every few seconds) or stopped typing in a session."""
+
+    action: Literal["typing"]
+    session_id: SessionId
+    state: Annotated[str, OneOf(*TYPING_STATES)]
+
+
 class Resume(Strict):
     action: Literal["resume"]
     session_id: SessionId
@@ -472,14 +502,15 @@ class UnsubscribeDashboard(Strict):
 
 
 # Every frame a client may send, by action (``send`` by message type as well).
-Frame = Annotated[Ping | Hello | Send | Ack | Resume | RequestAgent | LeaveQueue | LeaveMessage | EndSession
-                  | Resolve | TransferFrame | RateFrame | SetStatus | Suggest | SubscribeDashboard
+Frame = Annotated[Ping | Hello | Send | Ack | Read | Typing | Resume | RequestAgent | LeaveQueue | LeaveMessage
+                  | EndSession | Resolve | TransferFrame | RateFrame | SetStatus | Suggest | SubscribeDashboard
                   | UnsubscribeDashboard, Field(discriminator="action")]
 FRAMES: TypeAdapter[Frame] = TypeAdapter(Frame)
 # The models of each action, for the documentation check.
 FRAME_MODELS: dict[str, tuple[type[Strict], ...]] = {
     "ping": (Ping,), "hello": (Hello,), "send": (SendText, SendImage, SendProduct, SendOrder), "ack": (Ack,),
-    "resume": (Resume,), "request_agent": (RequestAgent,), "leave_queue": (LeaveQueue,),
+    "read": (Read,), "typing": (Typing,), "resume": (Resume,), "request_agent": (RequestAgent,),
+    "leave_queue": (LeaveQueue,),
     "leave_message": (LeaveMessage,), "end_session": (EndSession,), "resolve": (Resolve,),
     "transfer": (TransferFrame,), "rate": (RateFrame,), "set_status": (SetStatus,), "suggest": (Suggest,),
     "subscribe_dashboard": (SubscribeDashboard,), "unsubscribe_dashboard": (UnsubscribeDashboard,),
@@ -610,9 +641,13 @@ def ack_batch(frame: dict[str, Any]) -> AckBatch:
     parsed = _as(frame, Ack)
     if parsed.message_id is not None:
         return AckBatch((parse_message_id(parsed.message_id),), (), single=True)
+    return _split_ids(parsed.message_ids or [])
+
+
+def _split_ids(values: list[str]) -> AckBatch:
     refs: dict[MessageRef, None] = {}
     unknown: dict[str, None] = {}
-    for value in parsed.message_ids or ():
+    for value in values:
         m = _MESSAGE_ID.fullmatch(value)
         # Sequence numbers start at 1: a ".0" names no message either.
         if m and int(m.group(2)) >= 1:
@@ -620,6 +655,17 @@ def ack_batch(frame: dict[str, Any]) -> AckBatch:
         else:
             unknown[value] = None
     return AckBatch(tuple(refs), tuple(unknown), single=False)
+
+
+def read_batch(frame: dict[str, Any]) -> AckBatch:
+    """A ``read``'s ids, split as an ``ack``'s are (refs of the server's format, the others unknown)."""
+    parsed = _as(frame, Read)
+    return _split_ids(parsed.message_ids)
+
+
+def typing_frame(frame: dict[str, Any]) -> tuple[str, str]:
+    parsed = _as(frame, Typing)
+    return parsed.session_id, parsed.state
 
 
 def protocol_version(value: Any) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 
 from chalicelib.auth.identity import Identity
 from chalicelib.channel.errors import ImError
@@ -25,9 +26,12 @@ from chalicelib.im.events import (
     DeliveredEvent,
     DeliveredItem,
     MessageEvent,
+    ReadEvent,
+    ReadItem,
     ResumedEvent,
     SendFailedEvent,
     StoredEvent,
+    TypingEvent,
 )
 from chalicelib.im.models import Message, marker_sk, message_sk
 from chalicelib.im.schemas import MessageRef, SendFrame, is_session_id, message_id
@@ -86,6 +90,8 @@ def message_json(msg: Message) -> dict[str, Any]:
         "created_at": int(msg.created_at or 0),
         "status": msg.status,
     }
+    if msg.read_at is not None:
+        out["read_at"] = int(msg.read_at)
     return out
 
 
@@ -124,6 +130,28 @@ class AckOutcome:
     def unchanged(self) -> int:
         return len(self.repeated) + len(self.unknown) + len(self.forbidden)
 
+
+@dataclass
+class ReadOutcome:
+    """What a ``read`` did with each id: ``read`` (marked read now, the sender is told; ``delivered`` those of
+    them it also delivered), ``repeated`` (read already), ``unknown`` (no such message, or it failed),
+    ``forbidden`` (not sent to the caller). The last three changed nothing."""
+
+    read: list[MessageRef] = field(default_factory=list)
+    delivered: list[MessageRef] = field(default_factory=list)
+    repeated: list[MessageRef] = field(default_factory=list)
+    unknown: list[MessageRef] = field(default_factory=list)
+    forbidden: list[MessageRef] = field(default_factory=list)
+
+    @property
+    def unchanged(self) -> int:
+        return len(self.repeated) + len(self.unknown) + len(self.forbidden)
+
+
+# How long a receiver shows "typing…" after a `typing` start: a little over the clients' resend interval
+# (TYPING_RESEND_SECONDS), so a steady typist's indicator never flickers between frames.
+TYPING_RESEND_SECONDS = 4
+TYPING_TTL_MS = 6000
 
 Companion = Callable[[Session, Message], dict[str, Any] | None]
 ROBOT_ID = "robot"
@@ -473,6 +501,106 @@ class ImService:
     def _failed_frame(session_id: str, client_msg_id: str | None) -> dict[str, Any]:
         return SendFailedEvent(client_msg_id=client_msg_id, session_id=session_id, reason="not_acknowledged",
                                attempts=MAX_DELIVERY_ATTEMPTS).frame()
+
+    # -- read receipts -------------------------------------------------------------------------------
+
+    def read_many(self, caller: Identity, refs: Sequence[MessageRef]) -> ReadOutcome:
+        """Mark messages sent to ``caller`` read (once: ``read_at`` is only ever set, never moved). Read implies
+        delivered: an undelivered one is delivered by the same write, and its sender gets ``delivered`` too.
+        One conditional write per message (the usual case: ACKed on arrival, read when shown), a second only
+        for those not delivered yet, one batched read to explain those refused; then one ``read`` frame per
+        sending connection of protocol 2."""
+        out = ReadOutcome()
+        refs = [r for r in dict.fromkeys(refs)]
+        now = self._clock.now_ms()
+        first = self._map(lambda r: self._try_read(caller, r, now, deliver=False), refs)
+        rest = [ref for ref, (msg, err) in zip(refs, first, strict=True) if msg is None and err is None]
+        second = self._map(lambda r: self._try_read(caller, r, now, deliver=True), rest)
+        read = [msg for msg, _ in first if msg is not None]
+        delivered = [msg for msg, _ in second if msg is not None]
+        out.read = [MessageRef(str(m.session_id), int(m.seq or 0)) for m in read + delivered]
+        out.delivered = [MessageRef(str(m.session_id), int(m.seq or 0)) for m in delivered]
+        refused = [ref for ref, (msg, err) in zip(rest, second, strict=True) if msg is None and err is None]
+        try:
+            if refused:
+                found = {(str(m.session_id), str(m.sk)): m for m in Message.batch_get(
+                    [(r.session_id, message_sk(r.seq)) for r in refused], consistent_read=True,
+                    attributes_to_get=["session_id", "sk", "recipient_id"])}
+                for ref in refused:
+                    msg = found.get((ref.session_id, message_sk(ref.seq)))
+                    (out.unknown if msg is None else out.repeated if msg.recipient_id == caller.user_id
+                     else out.forbidden).append(ref)
+        finally:
+            for _ in delivered:
+                message_delivered()
+            self._tell_delivered_many(delivered)
+            self._tell_read(read + delivered, now)
+        errors = [err for _, err in first + second if err is not None]
+        if errors:
+            raise errors[0]
+        return out
+
+    @staticmethod
+    def _map(fn: Callable[[MessageRef], tuple[Message | None, Exception | None]],
+             refs: list[MessageRef]) -> list[tuple[Message | None, Exception | None]]:
+        return list(_pool.map(fn, refs)) if len(refs) > 1 else [fn(r) for r in refs]
+
+    def _try_read(self, caller: Identity, ref: MessageRef, now: int,
+                  deliver: bool) -> tuple[Message | None, Exception | None]:
+        """The read's write: of a delivered message not read yet, or (``deliver``) of one still owed to the
+        caller, which it delivers too. None if its condition failed (or, with the error, if the write did)."""
+        msg = Message(ref.session_id, message_sk(ref.seq))
+        mine = Message.recipient_id == caller.user_id
+        actions: list[Action]
+        if deliver:
+            actions = [Message.status.set(DELIVERED), Message.delivered_at.set(now), Message.read_at.set(now)]
+            condition = Message.status.is_in(PENDING, STORED) & mine
+        else:
+            actions = [Message.read_at.set(now)]
+            condition = (Message.status == DELIVERED) & mine & Message.read_at.does_not_exist()
+        try:
+            msg.update(actions=actions, condition=condition)
+        except UpdateError as err:
+            return None, (None if is_condition_failed(err) else err)
+        except Exception as err:  # raised by read_many once the others are done and told
+            return None, err
+        return msg, None
+
+    def _tell_read(self, msgs: Iterable[Message], read_at: int) -> None:
+        """One ``read`` per sending connection of protocol 2 (a protocol-1 client never asked for them; the
+        read state is in its history all the same); to the sender's other connections if that one is gone."""
+        by_conn: dict[tuple[str, str], list[Message]] = {}
+        for msg in msgs:
+            if msg.sender_conn and int(msg.sender_protocol or 1) >= 2 and msg.sender_id != ROBOT_ID:
+                by_conn.setdefault((msg.sender_conn, str(msg.sender_id)), []).append(msg)
+        for (conn, sender_id), group in by_conn.items():
+            group.sort(key=lambda m: (str(m.session_id), int(m.seq or 0)))
+            frame = ReadEvent(read_at=read_at, messages=[
+                ReadItem(client_msg_id=m.client_msg_id, message_id=str(m.message_id), session_id=str(m.session_id),
+                         seq=int(m.seq or 0)) for m in group]).frame()
+            if not self._presence.post(conn, frame, sender_id):
+                self._presence.push(sender_id, frame)
+
+    # -- typing --------------------------------------------------------------------------------------
+
+    def typing(self, caller: Identity, session_id: str, state: str) -> int:
+        """Relay ``caller``'s typing state to the other side of an active session; nobody while the robot has
+        it or it waits in a queue. Nothing is written: one (eventually consistent) session read, one presence
+        read and one post per connection of the other side. Returns how many connections took it."""
+        try:
+            session = Session.get(session_id)
+        except DoesNotExist:
+            raise ImError("not_found", "no such session", session_id=session_id) from None
+        if not participant(session, caller):
+            raise ImError("forbidden", "you are not a participant of this session", session_id=session_id)
+        if session.status == sm.CLOSED:
+            raise ImError("session_closed", "this session has ended", session_id=session_id)
+        if session.status != sm.ACTIVE or session.agent_id is None:
+            return 0  # the robot (or a queue) has it: nobody to tell
+        recipient = session.visitor_id if caller.is_staff else session.agent_id
+        frame = TypingEvent.model_validate({"session_id": session_id, "state": state, "sender_role": caller.role,
+                                            "ttl_ms": TYPING_TTL_MS}).frame()
+        return self._presence.push(str(recipient), frame)
 
     # -- steps run by the delivery state machine -------------------------------------------------
 

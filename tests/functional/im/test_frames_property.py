@@ -58,7 +58,8 @@ FAQS: list[dict[str, Any]] = [
 ]
 
 # Frames that change no session, whoever sends them.
-READ_ONLY = frozenset({"ping", "hello", "ack", "resume", "suggest", "subscribe_dashboard", "unsubscribe_dashboard"})
+READ_ONLY = frozenset({"ping", "hello", "ack", "read", "typing", "resume", "suggest", "subscribe_dashboard",
+                       "unsubscribe_dashboard"})
 
 SETTINGS = settings(deadline=None, derandomize=True, database=None, print_blob=False,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
@@ -305,6 +306,8 @@ def frame_fields(ids: Ids) -> dict[str, dict[str, st.SearchStrategy[Any]]]:
         "send": {"session_id": sid, "client_msg_id": field(CLIENT_IDS, 64),
                  "type": field(st.sampled_from(["text", "image", "product", "order", "video"]))},
         "ack": {"message_id": field(message_ids(ids), 64)},
+        "read": {"message_ids": field(st.lists(message_ids(ids), min_size=0, max_size=3))},
+        "typing": {"session_id": sid, "state": field(st.sampled_from(["start", "stop", "x"]))},
         "resume": {"session_id": sid, "after_seq": field(seqs)},
         "leave_message": {"text": field(TEXT, 2000), "contact": field(TEXT, 200),
                           "reason": field(st.sampled_from(["closed", "overflow", "queue_timeout", "visitor", "x"]))},
@@ -448,6 +451,8 @@ def resolved(value: Any, ids: Ids) -> Any:
         return value.resolve(ids)
     if isinstance(value, dict):
         return {k: resolved(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolved(v, ids) for v in value]
     return value
 
 
@@ -485,6 +490,10 @@ def well_formed() -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
             lambda s, c, rest: {"action": "send", "session_id": s, "client_msg_id": c, **rest},
             sid, CLIENT_IDS, content)),
         st.tuples(sent_by(*chat), st.builds(lambda m: {"action": "ack", "message_id": m}, mid)),
+        st.tuples(sent_by(*chat), st.builds(lambda ms: {"action": "read", "message_ids": ms},
+                                            st.lists(mid, min_size=1, max_size=3))),
+        st.tuples(sent_by(*chat), st.builds(lambda s, t: {"action": "typing", "session_id": s, "state": t}, sid,
+                                            st.sampled_from(["start", "stop"]))),
         st.tuples(sent_by(*chat), st.builds(
             lambda s, n: {"action": "resume", "session_id": s, "after_seq": n}, sid,
             st.one_of(st.integers(0, 12), st.sampled_from([10**12, 10**14 - 2, 10**20])))),
