@@ -48,6 +48,11 @@ _LAST_VISITOR_TEXTS = 20
 
 HANDOFF_TEXT = "Let me connect you with a person."
 NOT_TEXT = "I can only read text. Ask me in words, or tap \u201cTalk to a person\u201d."
+# A photo or a card is something for a person to look at: acknowledged, and a person offered who will see it.
+PHOTO_TEXT = ("Thanks for the photo. A person can look at it with you: tap \u201cTalk to a person\u201d and they "
+              "will see it.")
+CARD_TEXT = ("Thanks, I have your card. A person can look at it with you: tap \u201cTalk to a person\u201d and they "
+             "will see it.")
 MISS_TEXT = "I'm not sure I understood. Did you mean one of these? You can also talk to a person."
 NOTHING_TEXT = "Sorry, I can't help with that. Try rephrasing, or talk to a person."
 THANKS_TEXT = "You're welcome! Anything else I can help with?"
@@ -118,7 +123,10 @@ class RobotService:
 
     def _answer(self, visitor: Identity, session: Session, frame: SendFrame) -> None:
         settings = self._settings()
-        text = str(frame.content.get("text", "")) if frame.kind == "text" else ""
+        if frame.kind != "text":
+            self._offer_person_for(session, frame.kind)
+            return
+        text = str(frame.content.get("text", ""))
         if not text.strip():
             self._reply(session, {"text": NOT_TEXT, "handoff": True})
             return
@@ -155,6 +163,12 @@ class RobotService:
         observability.robot_suggested()
         self._reply(session, {"text": MISS_TEXT if offered else NOTHING_TEXT, "suggestions": offered,
                               "handoff": True, "confidence": round(decision.confidence, 4)})
+
+    def _offer_person_for(self, session: Session, kind: str) -> None:
+        """A photo or a card: the robot cannot read it, a person can. Acknowledged with the hand-off button (no miss
+        counted); the message stays in the session's history for the agent who takes over."""
+        self._reply(session, {"text": PHOTO_TEXT if kind == "image" else CARD_TEXT, "handoff": True,
+                              "received": kind})
 
     def hand_off(self, visitor: Identity, session: Session, reason: str) -> None:
         """The robot stops for good in this session, says so, and routing takes over."""

@@ -198,11 +198,29 @@ def test_a_resent_message_is_kept_once_and_answered_once(bot: Bot) -> None:
     assert len(bot.sent()) == 2  # the resend is told it was delivered
 
 
-def test_images_and_cards_get_a_clear_reply(bot: Bot) -> None:
+@pytest.mark.parametrize(("kind", "content", "says"), [
+    ("image", {"url": "https://shop.example.com/x.jpg"}, "Thanks for the photo."),
+    ("product", {"product_id": "SKU-1042", "title": "Trail Runner 2", "price": 89.9, "currency": "CNY"},
+     "Thanks, I have your card."),
+    ("order", {"order_id": "SO-88121"}, "Thanks, I have your card."),
+])
+def test_a_photo_or_card_is_acknowledged_with_a_person_offered_and_kept_for_the_agent(
+        bot: Bot, kind: str, content: dict[str, Any], says: str) -> None:
     session = bot.session()
-    bot.frame("cv", action="send", session_id=session.session_id, client_msg_id="img", type="image",
-              content={"url": "https://shop.example.com/x.jpg"})
-    assert bot.robot()[-1]["content"]["text"].startswith("I can only read text")
+    bot.frame("cv", action="send", session_id=session.session_id, client_msg_id="card", type=kind, content=content)
+    (reply,) = bot.robot()
+    assert reply["content"]["text"].startswith(says)
+    assert reply["content"]["handoff"] is True and reply["content"]["received"] == kind
+    assert "I can only read text" not in reply["content"]["text"]
+    assert int(bot.session().robot_misses or 0) == 0  # not counted as a question the robot missed
+
+    # The visitor takes the offer; the agent who takes over finds the card in the history.
+    bot.frame("cv", action="request_agent")
+    bot.svc.presence.connect("ca", ALICE)
+    bot.svc.routing.agent_connected(ALICE)
+    bot.frame("ca", action="hello")
+    history = bot.svc.im.history(ALICE, session.session_id, 0, 50)["messages"]
+    assert [(m["type"], m["content"]) for m in history if m["sender_role"] == "visitor"] == [(kind, content)]
 
 
 def test_the_welcome_carries_the_greeting_and_suggested_questions(bot: Bot) -> None:
