@@ -12,6 +12,17 @@ const MAX_ACK_IDS = 100;
 const PROTOCOL = 2;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 15000;
+// Typing (docs/protocol.md, "Typing"): one `start` at most this often while the user types; the other side shows
+// "typing…" for the server's ttl_ms (6 s), a little longer, so it does not flicker between frames.
+const TYPING_RESEND_MS = 4000;
+// Messages that became visible within this window are marked read in one frame.
+const READ_WINDOW_MS = 300;
+
+// Every string these helpers show, in one place (a zh-CN/English catalogue can take them over).
+export const TEXT = {
+  sending: "sending…", delivered: "✓ delivered", read: "✓✓ read", stored: "✓ sent, not yet read",
+  failed: "not delivered", typing: "typing…", agentTyping: "The agent is typing…", visitorTyping: "The visitor is typing…",
+};
 
 export class ImClient {
   /**
@@ -35,6 +46,10 @@ export class ImClient {
     this.heldAcks = new Set();      // message ids to ACK when the window ends
     this.ackTimer = null;
     this.lastAckAt = -Infinity;
+    this.typingSentAt = new Map();  // session id -> when the last `start` went (ms), while typing
+    this.readSent = new Set();      // message ids marked read (or being)
+    this.heldReads = [];
+    this.readTimer = null;
   }
 
   connect() {
@@ -116,8 +131,41 @@ export class ImClient {
     }
   }
 
+  /** The user typed in a session's box: a `start` at most every TYPING_RESEND_MS (not one per key). */
+  typing(sessionId) {
+    const now = performance.now();
+    const last = this.typingSentAt.get(sessionId);
+    if (last !== undefined && now - last < TYPING_RESEND_MS) return;
+    if (this.raw({ action: "typing", session_id: sessionId, state: "start" })) this.typingSentAt.set(sessionId, now);
+  }
+
+  /** The box was cleared without sending: `stop`, if a `start` went. Sending needs none (the message clears it). */
+  stopTyping(sessionId) {
+    if (!this.typingSentAt.delete(sessionId)) return;
+    this.raw({ action: "typing", session_id: sessionId, state: "stop" });
+  }
+
+  /** A message sent to us is shown in the window: marked read, with the others shown within READ_WINDOW_MS. */
+  markRead(messageId) {
+    if (!messageId || this.readSent.has(messageId)) return;
+    this.readSent.add(messageId);
+    this.heldReads.push(messageId);
+    if (this.readTimer === null) this.readTimer = setTimeout(() => this.flushReads(), READ_WINDOW_MS);
+  }
+
+  flushReads() {
+    this.readTimer = null;
+    const ids = this.heldReads.splice(0);
+    for (let i = 0; i < ids.length; i += MAX_ACK_IDS) {
+      const chunk = ids.slice(i, i + MAX_ACK_IDS);
+      // Not sent (the line is down): marked again when next shown after the reconnect.
+      if (!this.raw({ action: "read", message_ids: chunk })) chunk.forEach((id) => this.readSent.delete(id));
+    }
+  }
+
   /** Send a message; returns its client_msg_id. It is resent after a reconnect until confirmed. */
   send(sessionId, type, content) {
+    this.typingSentAt.delete(sessionId);  // the message ends the typing on the other side
     const frame = { action: "send", session_id: sessionId, client_msg_id: crypto.randomUUID(), type, content };
     this.unconfirmed.set(frame.client_msg_id, frame);
     this.raw(frame);
@@ -186,6 +234,10 @@ export class ImClient {
           this.onEvent("delivered", d);
         }
         break;
+      case "read":
+        // One frame for several of our messages, shown in the recipient's window.
+        for (const r of frame.messages) this.onEvent("read", { ...r, read_at: frame.read_at });
+        break;
       case "send_failed": {
         const original = this.unconfirmed.get(frame.client_msg_id);
         this.unconfirmed.delete(frame.client_msg_id);
@@ -208,6 +260,13 @@ export class ImClient {
           const ids = frame.message_ids || (frame.message_id ? [frame.message_id] : []);
           setTimeout(() => this.ackAll(ids), frame.retry_after_ms || 1000);
         }
+        // Reads and typing are best effort: a refused read is tried again the next time the message is shown;
+        // a typing frame is never resent. The page is not bothered with either.
+        if (frame.action === "read") {
+          (frame.message_ids || []).forEach((id) => this.readSent.delete(id));
+          break;
+        }
+        if (frame.action === "typing") break;
         this.onEvent("error", frame);
         break;
       default:
@@ -248,8 +307,48 @@ export function setStatus(el, status) {
   el.dataset.status = status || "";
   const mark = el.querySelector(".mark");
   if (!mark) return;
-  mark.textContent = { sending: "sending…", delivered: "✓ delivered", stored: "✓ sent, not yet read",
-    failed: "not delivered" }[status] || "";
+  mark.textContent = (status && TEXT[status]) || "";
+}
+
+/**
+ * Marks read the messages of `box` sent to us (elements with data-read-watch) once they are in its viewport
+ * while the page is visible: an IntersectionObserver, and a look again when the page becomes visible.
+ * Returns `watch(el)`, to call for each such element added.
+ */
+export function readWatcher(box, client) {
+  const inView = new Set();
+  const flush = () => {
+    if (document.visibilityState !== "visible") return;
+    for (const el of inView) {
+      if (!el.isConnected) { inView.delete(el); continue; }
+      client.markRead(el.dataset.messageId);
+      inView.delete(el);
+      observer.unobserve(el);
+    }
+  };
+  const observer = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      if (e.isIntersecting) inView.add(e.target); else inView.delete(e.target);
+    }
+    flush();
+  }, { root: box, threshold: 0.5 });
+  document.addEventListener("visibilitychange", flush);
+  return (el) => { if (el.dataset.messageId) observer.observe(el); };
+}
+
+/** "typing…" in `el` for `ttlMs`, renewed by each `start`; cleared by `stop`, a message, or the time running out. */
+export function typingIndicator(el, words) {
+  let timer = null;
+  const clear = () => { clearTimeout(timer); timer = null; el.hidden = true; };
+  return {
+    show(ttlMs) {
+      el.textContent = words;
+      el.hidden = false;
+      clearTimeout(timer);
+      timer = setTimeout(clear, ttlMs || 6000);
+    },
+    clear,
+  };
 }
 
 function safeUrl(url) {

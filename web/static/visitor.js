@@ -1,4 +1,6 @@
-import { ImClient, renderMessage, setStatus, suggestionList, uploadImage, wsUrl } from "./imclient.js";
+import {
+  ImClient, TEXT, readWatcher, renderMessage, setStatus, suggestionList, typingIndicator, uploadImage, wsUrl,
+} from "./imclient.js";
 
 const $ = (id) => document.getElementById(id);
 const list = $("messages");
@@ -28,6 +30,19 @@ async function visitorToken() {
 }
 
 function scroll() { list.scrollTop = list.scrollHeight; }
+
+// The agent's "typing…" under the list, and read receipts for the agent's messages once shown here.
+const typingLine = document.createElement("p");
+typingLine.className = "system typing";
+typingLine.dataset.testid = "vis-typing";
+typingLine.hidden = true;
+list.after(typingLine);
+const agentTyping = typingIndicator(typingLine, TEXT.agentTyping);
+let watch = null;
+function watchRead(el) {
+  if (!watch) watch = readWatcher(list, client);
+  watch(el);
+}
 
 // Kept at the newest message while the reader is there: when a card (queue, leave-a-message, survey) opens under
 // the list and shrinks it, on a phone it would otherwise cover the last messages.
@@ -155,8 +170,19 @@ function onEvent(name, data) {
   } else if (name === "message") {
     const mine = data.sender_role === "visitor";
     if (mine && pendingEls.has(data.client_msg_id)) return;
-    place(renderMessage(data, { mine, status: mine ? data.status : "" }), data.seq);
+    const el = renderMessage(data, { mine, status: mine ? (data.read_at ? "read" : data.status) : "" });
+    place(el, data.seq);
+    if (!mine) agentTyping.clear();
+    // The agent's messages not read yet are marked read once shown (the robot's need no receipt).
+    if (!mine && data.sender_role !== "robot" && !data.read_at) watchRead(el);
     scroll();
+  } else if (name === "read") {
+    const el = list.querySelector(`[data-testid=msg][data-message-id="${CSS.escape(data.message_id)}"]`);
+    if (el) setStatus(el, "read");
+  } else if (name === "typing") {
+    if (session && data.session_id === session.session_id) {
+      if (data.state === "start") agentTyping.show(data.ttl_ms); else agentTyping.clear();
+    }
   } else if (name === "delivered") {
     const el = pendingEls.get(data.client_msg_id);
     if (el) {
@@ -263,6 +289,11 @@ $("composer").addEventListener("submit", (e) => {
   if (!text || !session) return;
   $("input").value = "";
   sendText(text);
+});
+// The agent sees "typing…" while the visitor types (a frame every few seconds at most, see imclient.js).
+$("input").addEventListener("input", () => {
+  if (!client || !session || session.status !== "active") return;
+  if ($("input").value.trim()) client.typing(session.session_id); else client.stopTyping(session.session_id);
 });
 
 // Taps on the robot's suggested questions and "talk to a person" buttons inside its messages.

@@ -1,7 +1,7 @@
 // The centre column: one conversation in seq order, the agent's own messages from "sending" to
 // "delivered", and the composer (text, image by address or upload, resolve, end).
 
-import { renderMessage, setStatus, uploadImage } from "../imclient.js";
+import { TEXT, readWatcher, renderMessage, setStatus, typingIndicator, uploadImage } from "../imclient.js";
 import { api, currentSignIn } from "../auth.js";
 import { $, h } from "../ui.js";
 import { toast } from "./alerts.js";
@@ -11,6 +11,31 @@ import {
 } from "./store.js";
 
 const ORDER_MENTION = /\b[A-Z]{2,4}-\d{4,}\b/g;
+
+// The visitor's "typing…" under the conversation (for the chat on screen), and read receipts for the visitor's
+// messages once they are shown in it.
+const typingLine = h("p", { className: "system ac-typing", dataset: { testid: "con-typing" } });
+typingLine.hidden = true;
+$("messages").after(typingLine);
+const visitorTyping = typingIndicator(typingLine, TEXT.visitorTyping);
+let watch = null;
+function watchRead(el) {
+  if (!watch) watch = readWatcher($("messages"), state.client);
+  watch(el);
+}
+
+/** `typing` from the visitor of a chat: shown while that chat is on screen. */
+export function typing(d) {
+  if (d.session_id !== state.current) return;
+  if (d.state === "start") visitorTyping.show(d.ttl_ms); else visitorTyping.clear();
+}
+
+/** `read`: the visitor's window showed one of the agent's messages. */
+export function read(d) {
+  const t = state.threads.get(d.session_id);
+  const el = t && t.ids.get(d.message_id);
+  if (el) mark(el, "read");
+}
 
 function seqOf(el) {
   const raw = el.dataset.seq;
@@ -80,11 +105,15 @@ export function addMessage(m) {
     own.el.dataset.messageId = m.message_id;
     own.el.dataset.seq = String(m.seq);
     t.ids.set(m.message_id, own.el);
-    if (m.status === "delivered") { mark(own.el, "delivered"); state.pending.delete(m.client_msg_id); }
+    if (m.status === "delivered") { mark(own.el, m.read_at ? "read" : "delivered"); state.pending.delete(m.client_msg_id); }
     return false;
   }
-  const el = renderMessage(m, { mine, status: mine ? m.status : "" });
+  const el = renderMessage(m, { mine, status: mine ? (m.read_at ? "read" : m.status) : "" });
   if (mine && m.status === "stored") mark(el, "stored");
+  if (m.sender_role === "visitor") {
+    if (m.session_id === state.current) visitorTyping.clear();  // the line they were typing has come
+    if (!m.read_at) watchRead(el);
+  }
   el.dataset.seq = String(m.seq);
   el.dataset.summary = preview(m);
   decorate(el, m, state.sessions.get(m.session_id));
@@ -119,8 +148,10 @@ export async function loadHistory(id) {
   if (id === state.current) notify("thread");
 }
 
+let shownId = null;
 function renderChat() {
   const s = currentSession();
+  if (state.current !== shownId) { visitorTyping.clear(); shownId = state.current; }
   $("placeholder").hidden = Boolean(s);
   $("messages").hidden = !s;
   if (!s) {
@@ -259,6 +290,12 @@ $("composer").addEventListener("submit", (e) => {
   const text = $("input").value.trim();
   if (!text) return;
   if (sendOwn("text", { text })) $("input").value = "";
+});
+// The visitor sees "typing…" while the agent types (a frame every few seconds at most, see imclient.js).
+$("input").addEventListener("input", () => {
+  const s = currentSession();
+  if (!isOpen(s) || !state.client) return;
+  if ($("input").value.trim()) state.client.typing(s.session_id); else state.client.stopTyping(s.session_id);
 });
 $("input").addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {

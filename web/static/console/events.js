@@ -7,7 +7,7 @@ import { alertAgent, toast } from "./alerts.js";
 import { suggestRefused, suggestionsArrived } from "./answers.js";
 import { statusChanged, statusRefused } from "./availability.js";
 import {
-  addMessage, delivered, loadHistory, notice, resendLater, sendFailed, sendRefused, stored,
+  addMessage, delivered, loadHistory, notice, read, resendLater, sendFailed, sendRefused, stored, typing,
 } from "./chat.js";
 import { loadLeftMessages } from "./left-messages.js";
 import { CLOSE_REASONS, dropSession, isOpen, nameOf, notify, select, state } from "./store.js";
@@ -20,6 +20,8 @@ export function onEvent(name, data) {
     case "session": return onSession(data);
     case "message": return onMessage(data);
     case "delivered": return delivered(data);
+    case "read": return read(data);
+    case "typing": return typing(data);
     case "stored": return stored(data);
     case "send_failed": return sendFailed(data);
     case "status": return statusChanged(data);
