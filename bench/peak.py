@@ -1453,6 +1453,8 @@ def render(r: Mapping[str, Any], search_section: str = SEARCH_PLACEHOLDER) -> st
         "",
         *_pattern_lines(r),
         "",
+        TYPING_READ_NOTE,
+        "",
         "## How it is measured, and what it leaves out",
         "",
         "- The stack is `bench/metered.py`'s (the local stack with meters); its schedule is off and run once on "
@@ -1485,6 +1487,17 @@ def render(r: Mapping[str, Any], search_section: str = SEARCH_PLACEHOLDER) -> st
         "",
     ]
     return "\n".join(lines)
+
+
+# Typing indicators and read receipts (docs/protocol.md, section 3) are not measured here, nor in the demand.
+TYPING_READ_NOTE = (
+    "Not in these figures nor in the demand: typing indicators and read receipts (docs/protocol.md, \"Typing\" "
+    "and \"Read receipts\"). The reference clients send one `typing` per 4 s of typing (relayed as one post per "
+    "tab of the other side: 2 frames for a line typed in under 4 s; two DynamoDB reads, no write) and one `read` "
+    "for the lines shown together (one `read` out per sending connection; one conditional write per message). A "
+    "line typed, sent and read alone therefore costs up to 8 frames instead of 4: with both in use the API Gateway "
+    "demand of chat messages would double, so a peak that counts on them needs the quota raised to match, or the "
+    "clients told to leave them off.")
 
 
 def _pattern_lines(r: Mapping[str, Any]) -> list[str]:
