@@ -19,6 +19,7 @@ from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.hooks import Late
 from chalicelib.platform.invoke import Invoker, LambdaInvoker
 from chalicelib.platform.ws import Sender, WebSocketSender
+from chalicelib.replies.service import ReplyService
 from chalicelib.routing.agents import AgentBook
 from chalicelib.routing.dashboard import Dashboard
 from chalicelib.routing.service import RoutingService
@@ -46,6 +47,7 @@ class Services:
     tickets: TicketService
     limiter: RateLimiter
     media: MediaStore
+    replies: ReplyService
     clock: Clock  # what the services read the time from; the edge's own stamps (pong) too
 
 
@@ -88,7 +90,8 @@ def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConf
                     dashboard=dashboard, config=config, kb=knowledge, reindex=reindex, robot=robot,
                     lifecycle=lifecycle,
                     survey=SurveyService(sessions, routing, config, clock=clock), tickets=tickets,
-                    limiter=RateLimiter(), media=MediaStore(), clock=clock)
+                    limiter=RateLimiter(), media=MediaStore(),
+                    replies=ReplyService(config, clock=clock), clock=clock)
 
 
 _kb: KnowledgeBase | None = None

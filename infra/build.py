@@ -127,7 +127,8 @@ FUNCTION_TABLES: dict[str, dict[str, Actions]] = {
     # Token minting and photos count against allowances (limits); keyed retries are answered from idempotency.
     "APIHandler": {"presence": READ, "sessions": WRITE, "messages": READ, "agents": READ, "members": READ,
                    "group-state": READ, "queue": READ, "tickets": WRITE, "faqs": SCAN_WRITE,
-                   "robot-settings": WRITE, "limits": WRITE, "idempotency": WRITE, "faq-jobs": WRITE},
+                   "robot-settings": WRITE, "limits": WRITE, "idempotency": WRITE, "faq-jobs": WRITE,
+                   "canned-replies": WRITE},
     # The reindex job: reads every FAQ, records its progress and outcome on its job.
     "FaqReindex": {"faqs": SCAN, "faq-jobs": WRITE},
 }

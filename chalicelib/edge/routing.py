@@ -13,6 +13,7 @@ from chalicelib.platform import ticks
 from chalicelib.platform.http import int_param
 from chalicelib.routing.access import visible_groups
 from chalicelib.routing.service import left_message_json
+from chalicelib.routing.targets import transfer_targets
 from chalicelib.sessions.models import TIMER_SHARDS
 from chalicelib.wiring import services
 
@@ -34,6 +35,13 @@ def left_messages() -> Any:
     limit = int_param(request.query_params, "limit", 50, 1, 200)
     groups = visible_groups(svc.config(), who)
     return {"left_messages": [left_message_json(m) for m in svc.routing.left_messages(groups, limit)]}
+
+
+@bp.route("/transfer-targets", methods=["GET"])
+def transfer_targets_list() -> Any:
+    """The groups and the colleagues with a free slot that the caller may transfer a chat to."""
+    who = requires(bp.current_request, STAFF, "transfers are for staff")
+    return transfer_targets(services().config(), who)
 
 
 @bp.schedule(Rate(1, unit=Rate.MINUTES), name="queue_tick")

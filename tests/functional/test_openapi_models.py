@@ -12,6 +12,7 @@ import yaml
 from chalicelib.auth.schemas import LoginRequest, VisitorTokenRequest
 from chalicelib.faq.schemas import FaqCreate, FaqImport, FaqUpdate, RobotSettingsUpdate, RobotTry
 from chalicelib.platform.http import BadRequest, Body, parse_body
+from chalicelib.replies.schemas import ReplyCreate, ReplyUpdate
 from chalicelib.tickets.schemas import CommentCreate, TicketCreate, TicketQuery, TicketUpdate
 
 SPEC = yaml.safe_load((Path(__file__).parents[2] / "docs" / "openapi.yaml").read_text())
@@ -27,6 +28,8 @@ MODELS: dict[tuple[str, str], type[Body]] = {
     ("post", "/tickets"): TicketCreate,
     ("patch", "/tickets/{ticket_id}"): TicketUpdate,
     ("post", "/tickets/{ticket_id}/comments"): CommentCreate,
+    ("post", "/canned-replies"): ReplyCreate,
+    ("put", "/canned-replies/{group_id}/{reply_id}"): ReplyUpdate,
 }
 
 
@@ -100,4 +103,6 @@ def test_the_ticket_list_query_parameters_are_the_models_fields() -> None:
 def test_a_refusal_names_the_bodys_own_unknown_field_before_a_nested_ones() -> None:
     with pytest.raises(BadRequest) as refused:
         parse_body(TicketCreate, {"subject": "a", "zz": 1, "customer": {"q": 1}})
-    assert refused.value.body() == {"code": "invalid_body", "message": "'zz' is not a known field", "field": "zz"}
+    assert refused.value.body() == {"code": "invalid_body", "message": "'zz' is not a known field", "field": "zz",
+                                    "errors": [{"field": "zz", "message": "'zz' is not a known field"},
+                                               {"field": "customer.q", "message": "'customer.q' is not a known field"}]}

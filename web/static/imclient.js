@@ -246,8 +246,10 @@ export class ImClient {
       }
       case "session":
         this.track(frame.session);
+        // The notice first: it announces the change the session then shows ("you are being transferred to ..."
+        // before the next agent joins).
+        if (frame.notice) this.onEvent("notice", frame);
         this.onEvent("session", frame.session);
-        if (frame.notice) this.onEvent("notice", frame);  // e.g. a transfer, in words for the visitor
         break;
       case "pong":
       case "status":

@@ -81,6 +81,13 @@ REST: list[tuple[str, str, dict[str, Any] | None, frozenset[str]]] = [
     ("GET", "/visitors/v_vera/sessions", None, STAFF),
     ("GET", "/dashboard", None, OVERSEERS),
     ("GET", "/left-messages", None, STAFF),
+    ("GET", "/transfer-targets", None, STAFF),
+    ("GET", "/canned-replies", None, STAFF),
+    ("POST", "/canned-replies", {"group_id": "general", "language": "en", "shortcut": "hi", "text": "Hello"},
+     OVERSEERS),
+    # No such reply: 404 for those allowed.
+    ("PUT", "/canned-replies/general/r_0123456789abcdef", {"text": "Hi"}, OVERSEERS),
+    ("DELETE", "/canned-replies/general/r_0123456789abcdef", None, OVERSEERS),
     ("GET", "/orders", {"query": "customer_id=c_1001"}, STAFF),
     ("GET", "/orders/SO-88121", None, STAFF),
     ("GET", "/products/recommendations", None, STAFF),

@@ -41,7 +41,7 @@ EXPECTED_TABLES: dict[str, dict[str, set[str]]] = {
     "APIHandler": {"PresenceTable": READ, "SessionsTable": WRITE, "MessagesTable": READ, "AgentsTable": READ,
                    "MembersTable": READ, "GroupStateTable": READ, "QueueTable": READ, "TicketsTable": WRITE,
                    "FaqsTable": SCAN | WRITE, "RobotSettingsTable": WRITE, "LimitsTable": WRITE,
-                   "IdempotencyTable": WRITE, "FaqJobsTable": WRITE},
+                   "IdempotencyTable": WRITE, "FaqJobsTable": WRITE, "CannedRepliesTable": WRITE},
     "FaqReindex": {"FaqsTable": SCAN, "FaqJobsTable": WRITE},
 }
 LOGS = {(a, "log-group:/aws/lambda/*") for a in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")}

@@ -57,11 +57,12 @@ function place(id, el) {
   box.scrollTop = box.scrollHeight;
 }
 
-/** A line of the conversation that is not a message: a transfer note, a warning, the close. */
-export function notice(id, text, kind = "") {
+/** A line of the conversation that is not a message: a transfer note, a warning, the close. It goes after the
+ * messages shown so far, or after message `afterSeq` when given (a history still loading goes before it). */
+export function notice(id, text, kind = "", afterSeq = null) {
   const t = thread(id);
   const el = h("p", { className: `system ac-notice ${kind}`.trim(), text,
-    dataset: { testid: "con-notice", kind, seq: t.maxSeq + 0.5 } });
+    dataset: { testid: "con-notice", kind, seq: (afterSeq ?? t.maxSeq) + 0.5 } });
   place(id, el);
   return el;
 }

@@ -62,7 +62,8 @@ function onWelcome(frame) {
 
 function transferNote(s) {
   const note = s.transfer.note ? `: “${s.transfer.note}”` : " (no note)";
-  notice(s.session_id, `Transferred to you by ${s.transfer.from}${note}`, "transfer");
+  // After the history the chat had when it was handed over, which loads after this line is placed.
+  notice(s.session_id, `Transferred to you by ${s.transfer.from}${note}`, "transfer", s.last_seq || 0);
 }
 
 function onSession(s) {
