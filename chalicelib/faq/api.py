@@ -18,7 +18,7 @@ from chalicelib.faq.matcher import DEFAULT_THRESHOLD
 from chalicelib.faq.model import LANGUAGES, RobotSettings
 from chalicelib.faq.robot import language_of
 from chalicelib.faq.schemas import FaqCreate, FaqImport, FaqUpdate, RobotSettingsUpdate, RobotTry
-from chalicelib.faq.store import RENAME_REFUSED, FaqError, FaqNotFound, FaqRecord, valid_faq_id
+from chalicelib.faq.store import RENAME_REFUSED, FaqError, FaqNotFound, FaqRecord, new_faq_id, valid_faq_id
 from chalicelib.faq.synonyms import synonyms_of
 from chalicelib.faq.transfer import CONTENT_TYPES, FORMATS, Source
 from chalicelib.platform.errors import DomainError
@@ -84,8 +84,11 @@ def get_faq(raw_id: str, kb: KnowledgeBase) -> dict[str, Any]:
 
 
 def create_faq(body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
-    """POST /faqs (admin): the FAQ as stored, at version 1."""
-    return faq_json(kb.create(parse_body(FaqCreate, body).model_dump(exclude_unset=True)))
+    """POST /faqs (admin): the FAQ as stored, at version 1; without ``faq_id``, under an id made from its question."""
+    fields = parse_body(FaqCreate, body).model_dump(exclude_unset=True)
+    if not fields.get("faq_id"):
+        fields["faq_id"] = new_faq_id(fields["question"])
+    return faq_json(kb.create(fields))
 
 
 def update_faq(raw_id: str, body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:

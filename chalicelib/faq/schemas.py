@@ -163,7 +163,8 @@ class FaqCreate(_FaqBody):
     MESSAGES: ClassVar[dict[str, str]] = _FAQ_MESSAGES
 
     # In the order the store checks them, so a body with several faults is refused for the same one.
-    faq_id: Annotated[FaqId, AfterValidator(_not_reserved)]
+    # Left out, null or blank: the server makes one from the question (chalicelib/faq/store.py new_faq_id).
+    faq_id: Annotated[FaqId, AfterValidator(_not_reserved)] | None = None
     question: Question
     enabled: bool = True
     answer: Answer | None = Field(None, validate_default=True)
@@ -172,6 +173,11 @@ class FaqCreate(_FaqBody):
     category: Category | None = None
     product_category: Category | None = None
     tags: list[Tag] | None = None
+
+    @field_validator("faq_id", mode="before")
+    @classmethod
+    def _blank_is_none(cls, faq_id: Any) -> Any:
+        return None if isinstance(faq_id, str) and not faq_id.strip() else faq_id
 
     @field_validator("answer")
     @classmethod

@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import re
+import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from itertools import islice
@@ -131,6 +132,20 @@ def _texts(value: Any, field: str, max_items: int | None, max_len: int, *, bar: 
 
 def valid_faq_id(value: Any) -> bool:
     return isinstance(value, str) and re.fullmatch(FAQ_ID_PATTERN, value) is not None
+
+
+_SLUG_WORDS = 48  # characters of the question's words in a made id, so the id stays readable in a list
+
+
+def new_faq_id(question: str) -> str:
+    """An id for a FAQ created without one: the question's Latin words and a random tail
+    ("how-do-i-return-an-item-3fa9c2"), or ``faq-`` and the tail for a question without any (Chinese).
+    Six hex digits make a clash with another made from the same words unlikely; the create's own condition
+    turns one into a 409."""
+    words = re.sub(r"[^a-z0-9]+", "-", question.lower()).strip("-")
+    if len(words) > _SLUG_WORDS:
+        words = words[:_SLUG_WORDS].rsplit("-", 1)[0] if "-" in words[:_SLUG_WORDS] else words[:_SLUG_WORDS]
+    return f"{words or 'faq'}-{secrets.token_hex(3)}"
 
 
 def validate_faq(data: Mapping[str, Any]) -> Faq:

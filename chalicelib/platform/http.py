@@ -36,8 +36,9 @@ _REFUSALS: tuple[type[Exception], ...] = (DomainError, RateLimited, KeyReused, I
 class BadRequest(DomainError):
     """A body, query parameter or header the API cannot take: 400 ``invalid_body``, naming the field."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__("invalid_body", message, field=field, status=400)
+    def __init__(self, message: str, field: str | None = None, errors: list[dict[str, str]] | None = None) -> None:
+        # ``errors``: every field at fault, ``[{field, message}]``, so a form can mark them all at once.
+        super().__init__("invalid_body", message, field=field, status=400, errors=errors)
 
 
 class Refused(ChaliceUnhandledError):
@@ -187,8 +188,8 @@ class Body(BaseModel):
 
 
 def parse_body(model: type[M], body: Mapping[str, Any]) -> M:
-    """``body`` as ``model`` (Powertools Parser), or BadRequest naming the first field at fault: an unknown
-    field first (the first by name), then the fields in the model's order."""
+    """``body`` as ``model`` (Powertools Parser), or BadRequest naming the first field at fault (an unknown
+    field first, the first by name, then the fields in the model's order) and listing every one in ``errors``."""
     try:
         parsed: M = parse(event=dict(body), model=model)
     except ValidationError as err:
@@ -200,16 +201,23 @@ def _refusal(model: type[Body], err: ValidationError) -> BadRequest:
     errors = err.errors()
     # The body's own unknown fields before a nested object's, as the API has always named them.
     extra = sorted((len(e["loc"]), _key(e["loc"])) for e in errors if e["type"] == "extra_forbidden")
-    if extra:
-        unknown = extra[0][1]
-        return BadRequest(f"'{unknown}' is not a known field", unknown)
-    first = errors[0]
-    key = _key(first["loc"])
-    owner, info = _field(model, first["loc"])
-    kind, generic = _generic(key, first, info)
-    name = str(first["loc"][-1])
+    faults = [(unknown, f"'{unknown}' is not a known field") for _, unknown in extra]
+    faults += [_explain(model, e) for e in errors if e["type"] != "extra_forbidden"]
+    listed: dict[str, str] = {}
+    for key, message in faults:
+        listed.setdefault(key, message)  # one message per field: the first, as the field alone would get
+    first_key, first_message = faults[0]
+    return BadRequest(first_message, first_key, [{"field": k, "message": m} for k, m in listed.items()])
+
+
+def _explain(model: type[Body], error: Any) -> tuple[str, str]:
+    """The field a pydantic error is about, as the API names it, and why it is refused in the API's words."""
+    key = _key(error["loc"])
+    owner, info = _field(model, error["loc"])
+    kind, generic = _generic(key, error, info)
+    name = str(error["loc"][-1])
     message = owner.MESSAGES.get(f"{name}:{kind}") or owner.MESSAGES.get(name) or generic
-    return BadRequest(message.replace(f"'{name}'", f"'{key}'"), key)
+    return key, message.replace(f"'{name}'", f"'{key}'")
 
 
 def _key(loc: tuple[int | str, ...]) -> str:

@@ -43,12 +43,30 @@ function clearErrors(form) {
 
 /**
  * Show a server validation error next to its field: `field` is e.g. "question" or "similar[2]" (the 3rd
- * item sent, i.e. the 3rd non-empty line of a one-per-line box). Returns false when no field shows it.
+ * item sent, i.e. the 3rd non-empty line of a one-per-line box). Every field at fault is marked at once
+ * (the error's `errors`, or the one `field` of an older answer); the first is focused. Returns false when no
+ * field shows any of them.
  */
 function showFieldError(form, err) {
-  if (!err.field) return false;
+  const faults = (err.details && Array.isArray(err.details.errors) && err.details.errors.length)
+    ? err.details.errors : err.field ? [{ field: err.field, message: err.message }] : [];
+  let first = null;
+  let shown = false;
+  for (const fault of faults) {
+    const input = markField(form, fault);
+    if (input === false) continue;
+    shown = true;
+    if (!first && input) first = input;
+  }
+  if (first) first.focus();
+  return shown;
+}
+
+/** One field's refusal under it (added to any already there); the field's input, null without one, false when no
+ *  slot shows the field. */
+function markField(form, { field, message }) {
   // "synonyms[2][1]": the field, and its line (the group); a term's own index is not shown.
-  const [, base, index] = /^([a-z_]+)(?:\[(\d+)\])?(?:\[\d+\])?$/.exec(err.field) || [];
+  const [, base, index] = /^([a-z_]+)(?:\[(\d+)\])?(?:\[\d+\])?$/.exec(field || "") || [];
   const slot = base && form.querySelector(`#e-${base}`);
   if (!slot) return false;
   const input = form.querySelector(`[data-field="${base}"] :is(input, textarea, select)`);
@@ -59,12 +77,9 @@ function showFieldError(form, err) {
     const line = all.findIndex((s) => s.trim() && ++seen === Number(index));
     if (line >= 0) where = ` (line ${line + 1})`;
   }
-  slot.textContent = err.message + where;
-  if (input) {
-    input.setAttribute("aria-invalid", "true");
-    input.focus();
-  }
-  return true;
+  slot.textContent = [slot.textContent, message + where].filter(Boolean).join(" ");
+  if (input) input.setAttribute("aria-invalid", "true");
+  return input || null;
 }
 
 function showNotice(message) {
@@ -280,7 +295,7 @@ function editorBody() {
     language: $("f-language").value,
   };
   if (editing) body.version = editing.version;
-  else body.faq_id = text("f-faq_id");
+  else if (text("f-faq_id")) body.faq_id = text("f-faq_id"); // left empty: the server makes one
   return body;
 }
 

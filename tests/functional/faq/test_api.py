@@ -4,6 +4,7 @@ vectors (fast): each route's success, each role it refuses, each bad body as 400
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -111,6 +112,29 @@ def test_faq_lifecycle_with_versions_and_write_through(api: Api, backend: Record
 def test_a_taken_id_is_a_conflict(api: Api) -> None:
     assert api("POST", "/faqs", body=REFUND).status_code == 201
     error(api("POST", "/faqs", body={**REFUND, "answer": "Other"}), 409, "conflict", "faq_id")
+
+
+def test_a_faq_created_without_an_id_gets_one_made_from_its_question(api: Api, backend: RecordingBackend) -> None:
+    english = api("POST", "/faqs", body={k: v for k, v in REFUND.items() if k != "faq_id"})
+    assert english.status_code == 201
+    made = english.json_body["faq_id"]
+    assert re.fullmatch(r"how-long-does-a-refund-take-[0-9a-f]{6}", made), made
+    assert api("GET", f"/faqs/{made}", "agent").json_body["question"] == REFUND["question"]
+    chinese = api("POST", "/faqs", body={**ZH, "faq_id": "  "})  # blank as a form leaves it: the same
+    assert chinese.status_code == 201 and re.fullmatch(r"faq-[0-9a-f]{6}", chinese.json_body["faq_id"])
+    again = api("POST", "/faqs", body={k: v for k, v in REFUND.items() if k != "faq_id"} | {"faq_id": None})
+    assert again.status_code == 201 and again.json_body["faq_id"] != made  # the same question twice: two FAQs
+    assert backend.calls == [("upsert", [made]), ("upsert", [chinese.json_body["faq_id"]]),
+                             ("upsert", [again.json_body["faq_id"]])]
+
+
+def test_a_new_faq_with_several_faults_is_refused_once_with_every_field_named(api: Api) -> None:
+    body = {"faq_id": "has space", "question": "", "answer": "a" * 5001, "tags": ["ok", "a|b"], "language": "de"}
+    refused = error(api("POST", "/faqs", body=body), 400, "invalid_body", "faq_id")
+    assert refused["message"].startswith("'faq_id' must be")
+    assert [e["field"] for e in refused["errors"]] == ["faq_id", "question", "answer", "language", "tags[1]"]
+    assert all(e["message"].startswith(f"'{e['field']}'") for e in refused["errors"])
+    assert api("GET", "/faqs", "agent").json_body["faqs"] == []  # nothing written
 
 
 def test_an_update_is_refused_in_the_order_it_always_was(api: Api) -> None:
@@ -263,7 +287,7 @@ def test_each_route_refuses_the_roles_it_is_not_for(api: Api, method: str, path:
 # -- bad bodies and parameters ----------------------------------------------------------------------
 
 BAD = [
-    ("POST", "/faqs", {"question": "Q?", "answer": "A."}, "faq_id"),
+    ("POST", "/faqs", {"faq_id": 5, "question": "Q?", "answer": "A."}, "faq_id"),
     ("POST", "/faqs", {**REFUND, "faq_id": "has space"}, "faq_id"),
     ("POST", "/faqs", {**REFUND, "faq_id": "import"}, "faq_id"),
     ("POST", "/faqs", {"faq_id": "x", "answer": "A."}, "question"),

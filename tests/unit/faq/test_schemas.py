@@ -34,7 +34,8 @@ FAQS: list[dict[str, Any]] = [
     {"similar": [f"q{i}" for i in range(200)] + ["q1", REFUND["question"]]},  # repeats are not counted
     {"category": "c" * 61}, {"category": " "}, {"category": 5}, {"product_category": "c" * 61},
     {"tags": "orders"}, {"tags": ["t" * 41]}, {"tags": ["a|b"]}, {"tags": [f"t{i}" for i in range(21)]},
-    {"tags": ["t"] * 30}, {"colour": "red"}, {"zz": 1, "question": ""},
+    {"tags": ["t"] * 30}, {"colour": "red"}, {"zz": 1, "question": ""}, {"faq_id": " "},
+    {"faq_id": LEFT_OUT, "question": ""}, {"faq_id": None, "answer": None},
 ]
 SETTINGS: list[dict[str, Any]] = [
     {"greeting": ""}, {"greeting": None}, {"greeting": "g" * 501}, {"greeting": " Hi "},
@@ -68,7 +69,10 @@ def model(cls: type[Body]) -> Any:
 @pytest.mark.parametrize("changes", FAQS, ids=lambda c: str(c)[:60])
 def test_a_new_faq_is_refused_for_the_field_the_store_refuses_it_for(changes: dict[str, Any]) -> None:
     body = {k: v for k, v in {**REFUND, **changes}.items() if v is not LEFT_OUT}
-    assert refused_field(model(FaqCreate), body) == refused_field(validate_faq, body)
+    # Without an id (left out, null or blank) the API makes one before the store sees the FAQ.
+    given = body.get("faq_id")
+    stored = {**body, "faq_id": "made-1"} if given is None or (isinstance(given, str) and not given.strip()) else body
+    assert refused_field(model(FaqCreate), body) == refused_field(validate_faq, stored)
 
 
 # Not the rules the update leaves to the store or the path: a new faq_id, an enabled FAQ's answer.
@@ -96,5 +100,29 @@ def test_a_refusal_names_a_list_item_by_its_index_and_says_the_rule() -> None:
     assert refused.value.field == "synonyms[1][1]"
     with pytest.raises(BadRequest) as reserved:
         parse_body(FaqCreate, {**REFUND, "faq_id": "export"})
-    assert reserved.value.body() == {"code": "invalid_body", "field": "faq_id",
-                                     "message": "'faq_id' 'export' is reserved (a route of its own); choose another id"}
+    reason = "'faq_id' 'export' is reserved (a route of its own); choose another id"
+    assert reserved.value.body() == {"code": "invalid_body", "field": "faq_id", "message": reason,
+                                     "errors": [{"field": "faq_id", "message": reason}]}
+
+
+def test_every_faulty_field_is_listed_and_the_first_is_still_named() -> None:
+    with pytest.raises(BadRequest) as refused:
+        parse_body(FaqCreate, {"faq_id": "has space", "question": " ", "answer": "a" * 5001, "similar": ["ok", 3],
+                               "language": "de", "colour": "red"})
+    body = refused.value.body()
+    # Unknown fields first, then the body's fields in the model's order; field and message stay the first.
+    assert (body["code"], body["field"], body["message"]) == ("invalid_body", "colour", "'colour' is not a known field")
+    assert [(e["field"], e["message"]) for e in body["errors"]] == [
+        ("colour", "'colour' is not a known field"),
+        ("faq_id", "'faq_id' must be 1 to 128 letters, digits or _ . : / - and start with a letter or digit"),
+        ("question", "'question' must be a non-empty string"),
+        ("answer", "'answer' may be at most 5000 characters"),
+        ("language", "'language' must be one of en, zh"),
+        ("similar[1]", "'similar[1]' must be a non-empty string"),
+    ]
+
+
+def test_a_new_faq_needs_no_id() -> None:
+    for faq_id in (LEFT_OUT, None, "", "   "):
+        body = {k: v for k, v in {**REFUND, "faq_id": faq_id}.items() if v is not LEFT_OUT}
+        assert parse_body(FaqCreate, body).faq_id is None
