@@ -1,6 +1,8 @@
 // Two small inline-SVG charts for the dashboard: series over time (step lines) and stacked bars.
 // Labels are set with textContent; sizes follow the container's width.
 
+import { t } from "./i18n.js";
+
 const NS = "http://www.w3.org/2000/svg";
 const PAD = { top: 14, right: 16, bottom: 30, left: 36 };
 
@@ -67,7 +69,7 @@ export function stepChart(container, { series, from, to, timeLabel, title, heigh
     }
     d += `H${x(to).toFixed(1)}`;
     const path = svgEl("path", { d, fill: "none", stroke: s.color, "stroke-width": 2.25, "stroke-linejoin": "round" });
-    path.appendChild(svgEl("title", {}, `${s.name}: ${last.v} waiting now`));
+    path.appendChild(svgEl("title", {}, t("chart.waiting_now", { name: s.name, count: last.v })));
     svg.appendChild(path);
     svg.appendChild(svgEl("circle", { cx: x(to), cy: y(last.v), r: 3.5, fill: s.color }));
   }
@@ -95,7 +97,7 @@ export function stackedBars(container, { buckets, series, title, emptyText, heig
       if (!v) continue;
       const rect = svgEl("rect", { x: cx - barW / 2, y: y(base + v), width: barW, height: Math.max(1, y(base) - y(base + v)),
         fill: s.color, rx: 2 });
-      rect.appendChild(svgEl("title", {}, `${s.name}: ${v} waiting ${label}`));
+      rect.appendChild(svgEl("title", {}, t("chart.waiting_bucket", { name: s.name, count: v, label })));
       svg.appendChild(rect);
       base += v;
     }

@@ -6,6 +6,7 @@ import { ImClient, wsUrl } from "./imclient.js";
 import { api, signOut } from "./auth.js";
 import { gate } from "./sign-in.js";
 import { $, h, DASH, clock, duration, shortDuration } from "./ui.js";
+import { number, parts, t, tn } from "./i18n.js";
 import { stackedBars, stepChart } from "./charts.js";
 
 const PALETTE = ["#2f6fed", "#1f9d55", "#d97706", "#9333ea", "#db2777", "#0891b2", "#65a30d", "#dc2626"];
@@ -15,15 +16,11 @@ const SAMPLE_MS = 5000;
 const REFRESH_DELAY_MS = 1500;       // a full snapshot this long after a push, for the per-visitor waits
 const FEED_MAX = 50;
 const BUCKETS = [
-  { upTo: 30, label: "< 30 s" }, { upTo: 60, label: "30–60 s" }, { upTo: 120, label: "1–2 min" },
-  { upTo: 300, label: "2–5 min" }, { upTo: 600, label: "5–10 min" }, { upTo: Infinity, label: "10 min +" },
+  { upTo: 30, label: t("dash.bucket.30s") }, { upTo: 60, label: t("dash.bucket.1m") },
+  { upTo: 120, label: t("dash.bucket.2m") }, { upTo: 300, label: t("dash.bucket.5m") },
+  { upTo: 600, label: t("dash.bucket.10m") }, { upTo: Infinity, label: t("dash.bucket.more") },
 ];
-const OVERFLOW_REASONS = {
-  queue_full: "the queue is full",
-  waiting_count: "too many visitors waiting",
-  waiting_per_capacity: "too many waiting per agent slot",
-  longest_wait: "waits are too long",
-};
+const OVERFLOW_REASONS = ["queue_full", "waiting_count", "waiting_per_capacity", "longest_wait"];
 
 const groups = new Map();      // group id -> figures (the last snapshot, with pushed counters merged in)
 const waitStarts = new Map();  // group id -> when each waiting visitor started waiting (ms, this clock)
@@ -120,22 +117,22 @@ function cell(field, label, value, className = "num") {
 
 function agentsCell(agents) {
   const a = agents || {};
-  const pill = (status, n) => h("span", { className: `pill ${status}`, text: n ?? 0, attrs: { title: `${n ?? 0} ${status}` },
-    dataset: { status } });
-  return h("td", { dataset: { field: "agents", label: "Agents online · busy · offline" } },
+  const pill = (status, n) => h("span", { className: `pill ${status}`, text: number(n ?? 0),
+    attrs: { title: t(`dash.pill.${status}`, { count: number(n ?? 0) }) }, dataset: { status } });
+  return h("td", { dataset: { field: "agents", label: t("dash.col.agents_label") } },
     h("span", { className: "pills" }, pill("online", a.online), pill("busy", a.busy), pill("offline", a.offline)));
 }
 
 function loadCell(load) {
-  const td = h("td", { dataset: { field: "load", label: "Load" } });
+  const td = h("td", { dataset: { field: "load", label: t("dash.col.load") } });
   if (load === null || load === undefined) {
-    td.append(h("span", { className: "muted", text: "no agent online" }));
+    td.append(h("span", { className: "muted", text: t("dash.no_agent_online") }));
     return td;
   }
   const pct = Math.round(load * 100);
   const level = load >= 1 ? "over" : load >= 0.8 ? "high" : "ok";
   const bar = h("span", { className: `meter ${level}`, attrs: { role: "meter", "aria-valuemin": 0, "aria-valuemax": 100,
-    "aria-valuenow": Math.min(pct, 100), "aria-label": `Load ${pct}%` } },
+    "aria-valuenow": Math.min(pct, 100), "aria-label": t("dash.load_label", { pct }) } },
   h("span", { className: "meter-fill", style: { width: `${Math.min(pct, 100)}%` } }));
   td.append(h("span", { className: "score" }, bar, h("span", { className: "meter-text", text: `${pct}%` })));
   return td;
@@ -143,13 +140,13 @@ function loadCell(load) {
 
 // CSAT arrives as `csat: {avg, count}` per group once surveys are counted; until then "—".
 function csatCell(csat) {
-  const td = h("td", { className: "num csat", dataset: { field: "csat", label: "CSAT" } });
+  const td = h("td", { className: "num csat", dataset: { field: "csat", label: t("dash.col.csat") } });
   if (csat && typeof csat.avg === "number") {
     td.append(h("strong", { text: csat.avg.toFixed(1) }), h("span", { className: "star", text: " ★", attrs: { "aria-hidden": "true" } }),
-      h("span", { className: "sub", text: ` ${csat.count ?? 0} survey${csat.count === 1 ? "" : "s"}` }));
+      " ", h("span", { className: "sub", text: tn("dash.surveys", csat.count ?? 0) }));
   } else {
     td.textContent = DASH;
-    td.title = "No satisfaction figures yet";
+    td.title = t("dash.no_csat");
   }
   return td;
 }
@@ -160,21 +157,21 @@ function renderTable(now) {
     const waits = waitsOf(g.id, now);
     const longest = waits.length ? Math.max(...waits) : 0;
     const average = waits.length ? waits.reduce((a, b) => a + b, 0) / waits.length : 0;
-    const name = h("th", { scope: "row", dataset: { field: "name", label: "Group" } },
+    const name = h("th", { scope: "row", dataset: { field: "name", label: t("dash.col.group") } },
       h("span", { className: "swatch", style: { background: colorOf(g.id) }, attrs: { "aria-hidden": "true" } }),
-      h("span", { className: "group-name", text: g.name || g.id }));
-    const waiting = cell("waiting", "Waiting", g.waiting ?? 0, `num big${g.waiting ? " alert" : ""}`);
+      h("span", { className: "group-name", text: g.name || g.id, dataset: { userContent: "" } }));
+    const waiting = cell("waiting", t("dash.col.waiting"), g.waiting ?? 0, `num big${g.waiting ? " alert" : ""}`);
     rows.push(h("tr", { dataset: { testid: "dash-group", group: g.id } },
       name, waiting,
-      cell("longest", "Longest wait", waits.length ? duration(longest) : DASH),
-      cell("average_now", "Average wait now", waits.length ? duration(average) : DASH),
-      cell("average_wait", "Wait to agent", duration(g.average_wait_seconds)),
+      cell("longest", t("dash.col.longest"), waits.length ? duration(longest) : DASH),
+      cell("average_now", t("dash.col.average_now"), waits.length ? duration(average) : DASH),
+      cell("average_wait", t("dash.col.wait_to_agent"), duration(g.average_wait_seconds)),
       agentsCell(g.agents),
-      cell("active", "Active sessions", g.active_sessions ?? DASH),
+      cell("active", t("dash.col.active"), g.active_sessions ?? DASH),
       loadCell(g.load),
-      cell("overflow", "Overflows", g.overflow_events ?? 0),
-      cell("assigned", "Assigned", g.assigned_total ?? 0),
-      cell("handle", "Handle time", duration(g.average_handle_seconds)),
+      cell("overflow", t("dash.col.overflows"), g.overflow_events ?? 0),
+      cell("assigned", t("dash.col.assigned"), g.assigned_total ?? 0),
+      cell("handle", t("dash.col.handle"), duration(g.average_handle_seconds)),
       csatCell(g.csat)));
   }
   $("groups").replaceChildren(...rows);
@@ -195,13 +192,13 @@ function renderCharts(now) {
   const ids = [...groups.keys()];
   const from = Math.max(now - HISTORY_MS, Math.min(startedAt, now - MIN_SPAN_MS));
   stepChart($("chart-waiting"), {
-    title: "Visitors waiting per group over time",
+    title: t("dash.chart.waiting_title"),
     from, to: now, timeLabel: (t) => clock(t).slice(0, 5 + (now - from < 10 * 60 * 1000 ? 3 : 0)),
     series: ids.map((id) => ({ name: nameOf(id), color: colorOf(id), points: history.get(id) || [] })),
   });
   stackedBars($("chart-waits"), {
-    title: "Visitors waiting now by time in the queue",
-    emptyText: "Nobody is waiting",
+    title: t("dash.chart.waits_title"),
+    emptyText: t("dash.chart.nobody"),
     buckets: BUCKETS.map((b) => b.label),
     series: ids.map((id) => {
       const values = BUCKETS.map(() => 0);
@@ -211,15 +208,15 @@ function renderCharts(now) {
   });
   $("legend").replaceChildren(...ids.map((id) => h("li", {},
     h("span", { className: "swatch", style: { background: colorOf(id) }, attrs: { "aria-hidden": "true" } }),
-    h("span", { text: nameOf(id) }),
+    h("span", { text: nameOf(id), dataset: { userContent: "" } }),
     h("span", { className: "sub", text: ` ${groups.get(id).waiting ?? 0}` }))));
 }
 
 function renderUpdated(now) {
   if (lastFigures === null) return;
   const ago = Math.round((now - lastFigures) / 1000);
-  $("updated").textContent = `${live ? "Live" : "Not live"} · figures from ${clock(lastFigures)}` +
-    (ago >= 90 ? ` (${shortDuration(ago)} ago)` : "");
+  $("updated").textContent = t(live ? "dash.live" : "dash.not_live", { time: clock(lastFigures) }) +
+    (ago >= 90 ? ` ${t("dash.ago", { ago: shortDuration(ago) })}` : "");
 }
 
 function render() {
@@ -235,7 +232,7 @@ function render() {
 function addEvent(kind, at, ...parts) {
   const item = h("li", { className: `feed-item ${kind}`, dataset: { testid: "dash-event", kind } },
     h("time", { text: clock(at || Date.now()), attrs: { datetime: new Date(at || Date.now()).toISOString() } }),
-    h("span", { className: "feed-kind", text: kind === "overflow" ? "Overflow" : "Left message" }),
+    h("span", { className: "feed-kind", text: t(kind === "overflow" ? "dash.event.overflow" : "dash.event.left_message") }),
     h("span", { className: "feed-text" }, ...parts));
   const feed = $("feed");
   feed.prepend(item);
@@ -244,9 +241,7 @@ function addEvent(kind, at, ...parts) {
 }
 
 function setConnection(state) {
-  const labels = { connecting: "connecting", open: "connected", live: "live", reconnecting: "reconnecting…",
-    closed: "offline", refused: "signed out" };
-  $("conn").textContent = labels[state] || state;
+  $("conn").textContent = t(`conn.${state}`);
   $("conn").dataset.state = state;
 }
 
@@ -257,7 +252,7 @@ function onEvent(name, data) {
     if (data === "refused") {
       // The WebSocket never opened: the token was most likely refused.
       signOut();
-      sessionStorage.setItem("cs.notice", "Your sign-in has expired. Please sign in again.");
+      sessionStorage.setItem("cs.notice", t("common.expired"));
       location.reload();
     }
     renderUpdated(Date.now());
@@ -271,15 +266,16 @@ function onEvent(name, data) {
   } else if (name === "dashboard.group") {
     applyGroup(data.group);
   } else if (name === "dashboard.overflow") {
-    const reason = OVERFLOW_REASONS[data.reason] || data.reason;
-    addEvent("overflow", data.at, h("strong", { text: nameOf(data.group_id) }), `: ${reason}; `,
-      data.to ? "sent to " : "offered to leave a message",
-      data.to ? h("strong", { text: nameOf(data.to) }) : null);
+    const reason = OVERFLOW_REASONS.includes(data.reason) ? t(`dash.reason.${data.reason}`) : data.reason;
+    const group = (id) => h("strong", { text: nameOf(id), dataset: { userContent: "" } });
+    addEvent("overflow", data.at, ...parts(data.to ? "dash.overflow_to" : "dash.overflow_leave",
+      { group: group(data.group_id), reason, to: data.to ? group(data.to) : null }));
     refreshSoon();
   } else if (name === "dashboard.left_message") {
-    addEvent("left_message", data.at, "A visitor left a message for ", h("strong", { text: nameOf(data.group_id) }));
+    addEvent("left_message", data.at, ...parts("dash.left_message_for",
+      { group: h("strong", { text: nameOf(data.group_id), dataset: { userContent: "" } }) }));
   } else if (name === "error") {
-    showNotice(data.message || "The server refused a request.");
+    showNotice(data.message || t("common.server_refused"));
   }
 }
 
@@ -301,4 +297,4 @@ async function start(auth) {
   window.addEventListener("pagehide", () => client && client.close());
 }
 
-gate({ roles: ["supervisor", "admin"], deniedText: "The dashboard is for supervisors and admins.", onStart: start });
+gate({ roles: ["supervisor", "admin"], deniedText: t("dash.denied"), onStart: start });

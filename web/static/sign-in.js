@@ -2,15 +2,16 @@
 // management: the <cs-sign-in> element (the sign-in form and the "not allowed" view) and the page gate
 // that shows it, or the page's app once a user with one of its roles is signed in.
 //
-//   <cs-sign-in heading="Supervisor dashboard" hint="Demo: carol / demo (supervisor)" console-link></cs-sign-in>
+//   <cs-sign-in heading="dash.title" hint="signin.hint.dashboard" console-link></cs-sign-in>
 //
-// heading: the form's title; hint: a line under the form (optional); console-link: the "not allowed"
+// heading: the catalogue key of the form's title; hint: that of a line under the form (optional); console-link: the "not allowed"
 // view offers the agent console. The element renders into the page itself (no shadow root), so the page's
 // style sheet applies and its fields keep their ids (#login, #login-form, #user, #pass, #login-error,
 // #denied, #denied-text, #denied-signout).
 
 import { currentSignIn, signIn, signOut, takeNotice } from "./auth.js";
 import { $, h } from "./ui.js";
+import { t } from "./i18n.js";
 
 /** Signing out from anywhere on a page: forget the sign-in and start the page afresh. */
 function leave() {
@@ -23,24 +24,25 @@ export class SignInElement extends HTMLElement {
     if (this.childElementCount) return; // rendered once, even if moved
     const hint = this.getAttribute("hint");
     this.form = h("form", { id: "login-form", className: "login-card", on: { submit: (e) => this.submit(e) } },
-      h("h1", { text: this.getAttribute("heading") || "Sign in" }),
-      h("label", {}, "Username ", h("input", { id: "user", dataset: { testid: "login-user" },
+      h("div", { className: "login-lang" }, h("cs-lang-switch")),
+      h("h1", { text: t(this.getAttribute("heading") || "signin.title") }),
+      h("label", {}, h("span", { text: t("signin.username") }), " ", h("input", { id: "user", dataset: { testid: "login-user" },
         attrs: { autocomplete: "username", required: true } })),
-      h("label", {}, "Password ", h("input", { id: "pass", type: "password", dataset: { testid: "login-pass" },
+      h("label", {}, h("span", { text: t("signin.password") }), " ", h("input", { id: "pass", type: "password", dataset: { testid: "login-pass" },
         attrs: { autocomplete: "current-password", required: true } })),
-      h("button", { type: "submit", text: "Sign in", dataset: { testid: "login-submit" } }),
+      h("button", { type: "submit", text: t("signin.submit"), dataset: { testid: "login-submit" } }),
       h("p", { className: "error", id: "login-error", dataset: { testid: "login-error" }, attrs: { role: "alert" } }),
-      hint ? h("p", { className: "hint", text: hint }) : null);
+      hint ? h("p", { className: "hint", text: t(hint) }) : null);
     this.error = this.form.querySelector("#login-error");
     this.login = h("section", { className: "login", id: "login", hidden: true }, this.form);
     this.deniedText = h("p", { id: "denied-text" });
     this.denied = h("section", { className: "login", id: "denied", hidden: true },
       h("div", { className: "login-card", dataset: { testid: "denied" } },
-        h("h1", { text: "Not allowed" }),
+        h("h1", { text: t("signin.not_allowed") }),
         this.deniedText,
-        h("button", { type: "button", id: "denied-signout", text: "Sign in as someone else",
+        h("button", { type: "button", id: "denied-signout", text: t("signin.as_someone_else"),
           dataset: { testid: "denied-signout" }, on: { click: leave } }),
-        this.hasAttribute("console-link") ? h("a", { className: "hint", href: "/console", text: "Go to the agent console" }) : null));
+        this.hasAttribute("console-link") ? h("a", { className: "hint", href: "/console", text: t("signin.to_console") }) : null));
     this.append(this.login, this.denied);
   }
 
@@ -86,15 +88,18 @@ export class SignInElement extends HTMLElement {
 customElements.define("cs-sign-in", SignInElement);
 
 const PAGES = [
-  { href: "/console", label: "Agent console", roles: ["agent", "supervisor", "admin"] },
-  { href: "/tickets", label: "Tickets", roles: ["agent", "supervisor", "admin"] },
-  { href: "/dashboard", label: "Dashboard", roles: ["supervisor", "admin"] },
-  { href: "/robot", label: "Robot", roles: ["admin"] },
+  { href: "/console", label: "nav.console", roles: ["agent", "supervisor", "admin"] },
+  { href: "/tickets", label: "nav.tickets", roles: ["agent", "supervisor", "admin"] },
+  { href: "/dashboard", label: "nav.dashboard", roles: ["supervisor", "admin"] },
+  { href: "/robot", label: "nav.robot", roles: ["admin"] },
 ];
+
+/** A role in the page's language ("agent" / "客服"). */
+export const roleName = (role) => t(`role.${role}`);
 
 function navigation(nav, role) {
   nav.replaceChildren(...PAGES.filter((page) => page.roles.includes(role)).map((page) => h("a", {
-    href: page.href, text: page.label, attrs: { "aria-current": location.pathname === page.href ? "page" : null } })));
+    href: page.href, text: t(page.label), attrs: { "aria-current": location.pathname === page.href ? "page" : null } })));
 }
 
 /**
@@ -113,12 +118,13 @@ export function gate({ roles, deniedText, onStart }) {
     }
     if (!roles.includes(auth.user.role)) {
       $("app").hidden = true;
-      signInView.deny(`${deniedText} You are signed in as ${auth.user.name} (${auth.user.role}).`);
+      signInView.deny(t("signin.denied_who", { reason: deniedText, name: auth.user.name, role: roleName(auth.user.role) }));
       return;
     }
     signInView.hide();
     $("app").hidden = false;
-    $("me").textContent = `${auth.user.name} · ${auth.user.role}`;
+    $("me").replaceChildren(h("span", { text: auth.user.name, dataset: { userContent: "" } }), " · ",
+      h("span", { text: roleName(auth.user.role) }));
     navigation($("nav"), auth.user.role);
     onStart(auth);
   }

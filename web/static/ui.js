@@ -1,5 +1,8 @@
 // Small DOM and formatting helpers for the staff pages. Everything that comes from users or the server is
-// set as text (textContent, attribute values), never parsed as HTML.
+// set as text (textContent, attribute values), never parsed as HTML. Words and formats are the page's language's
+// (i18n.js).
+
+import { t, time, dateTime as localDateTime } from "./i18n.js";
 
 export const $ = (id) => document.getElementById(id);
 
@@ -32,33 +35,29 @@ export function h(tag, props = {}, ...children) {
 /** "—" for a missing figure. */
 export const DASH = "—";
 
-/** A duration in seconds as "42 s", "3 min 05 s", "1 h 02 min"; "—" for null. */
+/** A duration in seconds as "42 s", "3 min 05 s", "1 h 02 min" (in the page's language); "—" for null. */
 export function duration(seconds) {
   if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return DASH;
   const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
-  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
+  const pad = (n) => String(n).padStart(2, "0");
+  if (s < 60) return t("duration.s", { s });
+  if (s < 3600) return t("duration.m_s", { m: Math.floor(s / 60), s: pad(s % 60) });
+  return t("duration.h_m", { h: Math.floor(s / 3600), m: pad(Math.floor((s % 3600) / 60)) });
 }
 
 /** A short duration for chart axes: "30 s", "5 min", "2 h". */
 export function shortDuration(seconds) {
-  if (seconds < 60) return `${seconds} s`;
-  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
-  return `${Math.round(seconds / 3600)} h`;
+  if (seconds < 60) return t("duration.s", { s: seconds });
+  if (seconds < 3600) return t("duration.m", { m: Math.round(seconds / 60) });
+  return t("duration.h", { h: Math.round(seconds / 3600) });
 }
 
 /** Epoch milliseconds as the local time of day, "14:03:27". */
-export function clock(ms) {
-  return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
-}
+export const clock = (ms) => time(ms);
 
-/** Epoch milliseconds as a local date and time, "2026-11-11 14:03". */
+/** Epoch milliseconds as a local date and time, "Dec 7, 2026, 14:03" / "2026年12月7日 14:03"; "—" for none. */
 export function dateTime(ms) {
-  if (!ms) return DASH;
-  const d = new Date(ms);
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return ms ? localDateTime(ms) : DASH;
 }
 
 /** Show `message` in a status line (role=status or alert) for a while; kind: "ok" | "error" | "". */

@@ -17,7 +17,8 @@ from local.harness import Stack, run_stack
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+# English, whatever the machine's locale: the pages follow the browser's language (test_i18n_browser.py tests zh-CN).
+ARGS = ["--lang=en-US", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 
