@@ -11,6 +11,7 @@ import { ImClient, wsUrl } from "./imclient.js";
 import { gate } from "./sign-in.js";
 import { paintSound } from "./console/alerts.js";
 import "./console/answers.js";
+import { loadCanned } from "./console/canned.js";
 import "./console/customer.js";
 import "./console/orders.js";
 import "./console/ticket.js";
@@ -18,6 +19,7 @@ import "./console/products.js";
 import { onEvent } from "./console/events.js";
 import { loadLeftMessages } from "./console/left-messages.js";
 import { renderQuick } from "./console/quick-replies.js";
+import "./console/shortcuts.js";
 import { tick } from "./console/sessions.js";
 import { notify, state } from "./console/store.js";
 import { showTab } from "./console/tabs.js";
@@ -35,6 +37,7 @@ function start(auth) {
   state.client = new ImClient({ url: wsUrl(), token: auth.token, onEvent });
   state.client.connect();
   loadLeftMessages();
+  loadCanned();
   setInterval(loadLeftMessages, LEFT_REFRESH_MS);
   setInterval(tick, 1000);
 }

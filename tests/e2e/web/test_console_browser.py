@@ -256,20 +256,23 @@ def test_a_transfer_moves_the_chat_and_its_note_to_the_next_agent(stack: Stack, 
     visitor_says(visitor, "I would like express shipping instead")
     expect(bob.locator("[data-testid=session-item]")).to_have_count(1)
 
-    # Alice is not online yet: the server refuses, and the dialog says why.
+    # Alice is not online yet: the list has no colleague to pick, only groups.
     note = "VIP customer, wants express shipping on SO-88121"
     bob.get_by_test_id("con-transfer").click()
     dialog = bob.get_by_test_id("transfer-dialog")
     expect(dialog).to_be_visible()
-    bob.get_by_test_id("transfer-to").fill("alice")
+    expect(bob.get_by_test_id("transfer-no-agents")).to_be_visible()
     bob.get_by_test_id("transfer-note-input").fill(note)
     bob.get_by_test_id("transfer-submit").click()
-    expect(bob.get_by_test_id("transfer-error")).to_contain_text("not online")
+    expect(bob.get_by_test_id("transfer-error")).to_have_text("Pick a colleague or a group first.")
     expect(dialog).to_be_visible()
     expect(bob.locator("[data-testid=session-item]")).to_have_count(1)
 
     alice = new_page(browser)
     sign_in(alice, stack, "alice")
+    expect(alice.locator("#conn")).to_have_attribute("data-state", "live")  # online: a target now
+    bob.get_by_test_id("transfer-refresh").click()
+    bob.locator("[data-testid=transfer-target][data-kind=agent][data-id=alice]").click()
     bob.get_by_test_id("transfer-submit").click()
     expect(dialog).to_be_hidden()
     expect(bob.locator("[data-testid=session-item]")).to_have_count(0)

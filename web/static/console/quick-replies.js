@@ -13,7 +13,8 @@ const DEFAULT_QUICK_REPLIES = [
   "Thank you for contacting us. Have a nice day!",
 ];
 
-function quickReplies() {
+/** This browser's own replies (the defaults until the agent edits them); "/" in the reply box finds them too. */
+export function quickReplies() {
   try {
     const saved = JSON.parse(localStorage.getItem(QUICK_KEY) || "null");
     if (Array.isArray(saved) && saved.every((x) => typeof x === "string")) return saved;

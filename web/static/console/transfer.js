@@ -1,55 +1,113 @@
-// Transfer: hand the open chat to another agent or to a group's queue, with a note for whoever takes it.
-// The dialog stays open until the server answers: the session leaves this page, or an error says why not.
+// Transfer: hand the open chat to a colleague who is online with a free slot, or to a group's queue (first in
+// line), picked from GET /api/transfer-targets, with a note for whoever takes it. The list is read each time the
+// dialog opens (and on Refresh), so the loads it shows are fresh. The dialog stays open until the server answers:
+// the session leaves this page, or an error says why not.
 
+import { api } from "../auth.js";
 import { $, h } from "../ui.js";
 import { currentSession, isOpen, nameOf, state } from "./store.js";
 
-function transferKind() {
-  return document.querySelector("input[name=transfer-kind]:checked").value;
+// Every string this dialog shows, in one place.
+const TEXT = {
+  title: (name) => `Transfer ${name}`,
+  agents: "Colleagues online",
+  groups: "Groups (the chat goes first in the queue)",
+  loading: "Looking for who can take it…",
+  noAgents: "No colleague has a free slot right now: pick a group, the chat goes first in its queue.",
+  agentLoad: (a) => `${a.active} of ${a.capacity} chats · ${a.free_slots} free`,
+  groupLoad: (g) => `${g.online_agents} online · ${g.free_slots} free · ${g.waiting} waiting`,
+  note: "Note for the next agent",
+  notePlaceholder: "What they should know (optional)",
+  submit: "Transfer",
+  refresh: "Refresh",
+  cancel: "Cancel",
+  pick: "Pick a colleague or a group first.",
+  offline: "Not connected; try again in a moment.",
+  failed: (message) => `The list could not be loaded: ${message}`,
+};
+
+let picked = null; // {kind: "agent" | "group", id}
+
+function form() {
+  const note = h("textarea", { id: "transfer-note", rows: 3, maxLength: 1000, placeholder: TEXT.notePlaceholder,
+    dataset: { testid: "transfer-note-input" } });
+  return [
+    h("h2", { id: "transfer-title", text: TEXT.title("") }),
+    h("p", { className: "status", id: "transfer-status", dataset: { testid: "transfer-status" }, attrs: { role: "status" } }),
+    h("h3", { id: "transfer-agents-h", text: TEXT.agents }),
+    h("ul", { className: "ac-targets", id: "transfer-agents", dataset: { testid: "transfer-agents" },
+      attrs: { "aria-labelledby": "transfer-agents-h" } }),
+    h("h3", { id: "transfer-groups-h", text: TEXT.groups }),
+    h("ul", { className: "ac-targets", id: "transfer-groups", dataset: { testid: "transfer-groups" },
+      attrs: { "aria-labelledby": "transfer-groups-h" } }),
+    h("div", { className: "field" }, h("label", { text: TEXT.note, attrs: { for: "transfer-note" } }), note),
+    h("p", { className: "field-error", id: "transfer-error", dataset: { testid: "transfer-error" }, attrs: { role: "alert" } }),
+    h("div", { className: "form-actions" },
+      h("button", { type: "submit", id: "transfer-submit", text: TEXT.submit, dataset: { testid: "transfer-submit" } }),
+      h("button", { type: "button", className: "ghost", id: "transfer-refresh", text: TEXT.refresh,
+        dataset: { testid: "transfer-refresh" }, on: { click: loadTargets } }),
+      h("button", { type: "button", className: "ghost", id: "transfer-cancel", text: TEXT.cancel,
+        on: { click: () => { state.transferFor = null; $("transfer-dialog").close(); } } })),
+  ];
 }
 
-function paintTransferKind() {
-  const group = transferKind() === "group";
-  $("transfer-to-label").textContent = group ? "Group" : "Agent";
-  $("transfer-to").placeholder = group ? "group id, e.g. vip" : "username, e.g. bob";
-  const options = new Set();
-  if (group) {
-    for (const s of state.sessions.values()) if (s.group_id) options.add(s.group_id);
-    for (const m of state.leftMessages) if (m.group_id) options.add(m.group_id);
-  } else {
-    for (const s of state.sessions.values()) if (s.transfer && s.transfer.from !== state.me.id) options.add(s.transfer.from);
+function choose(kind, id) {
+  picked = { kind, id };
+  $("transfer-error").textContent = "";
+  document.querySelectorAll("#transfer-dialog [data-testid=transfer-target]").forEach((b) => {
+    b.setAttribute("aria-pressed", String(b.dataset.kind === kind && b.dataset.id === id));
+  });
+}
+
+function target(kind, id, name, load) {
+  return h("li", {}, h("button", { type: "button", className: "ac-target",
+    dataset: { testid: "transfer-target", kind, id }, attrs: { "aria-pressed": "false" },
+    on: { click: () => choose(kind, id), dblclick: () => { choose(kind, id); $("transfer-form").requestSubmit(); } } },
+  h("strong", { text: name }), h("span", { className: "muted", text: load })));
+}
+
+async function loadTargets() {
+  const status = $("transfer-status");
+  status.textContent = TEXT.loading;
+  try {
+    const found = await api("/transfer-targets");
+    const agents = found.agents.map((a) => target("agent", a.id, a.name, TEXT.agentLoad(a)));
+    $("transfer-agents").replaceChildren(...(agents.length ? agents
+      : [h("li", { className: "muted", text: TEXT.noAgents, dataset: { testid: "transfer-no-agents" } })]));
+    $("transfer-groups").replaceChildren(...found.groups.map((g) => target("group", g.id, g.name, TEXT.groupLoad(g))));
+    status.textContent = "";
+    if (picked) choose(picked.kind, picked.id);
+  } catch (err) {
+    status.textContent = TEXT.failed(err.message);
   }
-  $("transfer-options").replaceChildren(...[...options].sort().map((v) => h("option", { value: v })));
 }
 
-function openTransfer() {
+/** Open the dialog for the open chat (the Transfer button, or its shortcut). */
+export function openTransfer() {
   const s = currentSession();
   if (!isOpen(s)) return;
   $("transfer-form").reset();
+  picked = null;
   $("transfer-error").textContent = "";
   $("transfer-submit").disabled = false;
-  $("transfer-title").textContent = `Transfer ${nameOf(s)}`;
-  paintTransferKind();
+  $("transfer-title").textContent = TEXT.title(nameOf(s));
+  $("transfer-agents").replaceChildren();
+  $("transfer-groups").replaceChildren();
   $("transfer-dialog").showModal();
-  $("transfer-to").focus();
+  loadTargets();
 }
 
 function submitTransfer(e) {
   e.preventDefault();
   const s = currentSession();
   if (!isOpen(s)) { $("transfer-dialog").close(); return; }
-  const to = $("transfer-to").value.trim();
-  if (!to) { $("transfer-error").textContent = "Say who takes the chat."; return; }
-  if (transferKind() === "agent" && to === state.me.id) {
-    $("transfer-error").textContent = "That is you. Pick another agent, or a group.";
-    return;
-  }
+  if (!picked) { $("transfer-error").textContent = TEXT.pick; return; }
   const frame = { action: "transfer", session_id: s.session_id };
-  frame[transferKind() === "group" ? "to_group" : "to_agent"] = to;
+  frame[picked.kind === "group" ? "to_group" : "to_agent"] = picked.id;
   const note = $("transfer-note").value.trim();
   if (note) frame.note = note;
   $("transfer-error").textContent = "";
-  if (!state.client.raw(frame)) { $("transfer-error").textContent = "Not connected; try again in a moment."; return; }
+  if (!state.client.raw(frame)) { $("transfer-error").textContent = TEXT.offline; return; }
   state.transferFor = s.session_id;
   $("transfer-submit").disabled = true;
 }
@@ -61,14 +119,15 @@ export function transferred(id) {
   $("transfer-dialog").close();
 }
 
-/** The server refused the transfer; its message says what to do instead (e.g. agent_unavailable). */
+/** The server refused the transfer; its message says what to do instead (e.g. agent_unavailable). The list is read
+ * again, since whoever was picked is likely no longer free. */
 export function transferRefused(message) {
   $("transfer-error").textContent = message;
   $("transfer-submit").disabled = false;
   state.transferFor = null;
+  loadTargets();
 }
 
+$("transfer-form").replaceChildren(...form());
 $("transfer-open").addEventListener("click", openTransfer);
-$("transfer-cancel").addEventListener("click", () => { state.transferFor = null; $("transfer-dialog").close(); });
 $("transfer-form").addEventListener("submit", submitTransfer);
-document.querySelectorAll("input[name=transfer-kind]").forEach((r) => r.addEventListener("change", paintTransferKind));
