@@ -13,6 +13,8 @@ from functools import lru_cache
 
 # The delivery state machine gives a message this many attempts in all before send_failed.
 MAX_DELIVERY_ATTEMPTS = 3
+# The lowest score of an FAQ suggested to an agent (docs/faq-matching.md, "Suggestions for agents", says why).
+SUGGESTION_MIN_SCORE = 0.25
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class Settings:
     # Seconds an OpenSearch request on a visitor's path may take (searches; retried at most once, never after a
     # timeout): past it the robot answers without search.
     opensearch_timeout_seconds: float
+    # Agents' FAQ suggestions scoring under this (the matcher's 0..1 blend) are not sent: too far off to help.
+    suggestion_min_score: float
     # The console's orders and products: "demo" (the local stack's tables), "http" (the shop's systems at
     # commerce_url, chalicelib/commerce/hook.py) or "none".
     commerce_backend: str
@@ -135,6 +139,7 @@ def get_settings() -> Settings:
         opensearch_url=os.environ.get("OPENSEARCH_URL", ""),
         opensearch_index=os.environ.get("OPENSEARCH_INDEX", f"{os.environ.get('TABLE_PREFIX', f'cs-{stage}')}-faqs"),
         opensearch_timeout_seconds=_float("OPENSEARCH_TIMEOUT_SECONDS", 1.0),
+        suggestion_min_score=_float("SUGGESTION_MIN_SCORE", SUGGESTION_MIN_SCORE),
         commerce_backend=os.environ.get("COMMERCE_BACKEND") or ("http" if os.environ.get("COMMERCE_URL") else "none"),
         commerce_url=os.environ.get("COMMERCE_URL", ""),
         commerce_token=os.environ.get("COMMERCE_TOKEN", ""),

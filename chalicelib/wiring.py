@@ -84,7 +84,8 @@ def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConf
     im = ImService(presence, timer, sessions, companion=lambda session, msg: robot_hook().for_agent(session, msg),
                    clock=clock)
     robot = robot_hook.bind(RobotService(presence, im, sessions, knowledge.matcher, knowledge.robot_settings,
-                                         knowledge.lookup, routing.request_agent))
+                                         knowledge.lookup, routing.request_agent,
+                                         get_settings().suggestion_min_score))
     reindex = ReindexJobs(knowledge, invoker or background_invoker(), get_settings().faq_reindex_function, clock)
     return Services(presence=presence, im=im, sessions=sessions, agents=agents, routing=routing,
                     dashboard=dashboard, config=config, kb=knowledge, reindex=reindex, robot=robot,

@@ -36,6 +36,7 @@ from chalicelib.platform.observability import logger
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
 from chalicelib.sessions.service import SessionService
+from chalicelib.settings import SUGGESTION_MIN_SCORE
 
 
 class RobotError(ImError):
@@ -98,7 +99,8 @@ def hit_json(hit: Hit, faq: Faq | None) -> dict[str, Any]:
 class RobotService:
     def __init__(self, presence: PresenceService, im: ImService, sessions: SessionService,
                  matcher: Callable[[], Matcher], settings: Callable[[], RobotSettings],
-                 faqs: Callable[[Sequence[str]], dict[str, Faq]], hand_off: Callable[[Identity], object]) -> None:
+                 faqs: Callable[[Sequence[str]], dict[str, Faq]], hand_off: Callable[[Identity], object],
+                 min_suggestion_score: float = SUGGESTION_MIN_SCORE) -> None:
         self._presence = presence
         self._im = im  # the robot's messages go through the IM service, as everyone's do
         self._sessions = sessions  # and its marks on a session through the sessions service
@@ -106,6 +108,7 @@ class RobotService:
         self._settings = settings
         self._faqs = faqs
         self._hand_off = hand_off
+        self._min_suggestion_score = min_suggestion_score  # agents' suggestions under it are too far off to send
         # The greeting as built for a settings object: every visitor's hello shows it, and the settings are read
         # again at most every 30 s, so the suggested questions' texts are read that often, not once per hello.
         self._greeting: tuple[RobotSettings, dict[str, Any]] | None = None
@@ -222,7 +225,7 @@ class RobotService:
         ranked = self._search("suggestions", lambda m: m.rank(text, k=settings.suggestions,
                                                                language=language_of(text),
                                                                synonyms=synonyms_of(settings.synonyms)))
-        hits = [h for h in ranked or [] if h.score > 0]
+        hits = [h for h in ranked or [] if h.score > 0 and h.score >= self._min_suggestion_score]
         found = self._faqs([h.faq_id for h in hits])
         return SuggestionsEvent.model_validate({
             "session_id": session_id, "seq": seq, "query": text[:500],

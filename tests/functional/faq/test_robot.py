@@ -14,13 +14,14 @@ from chalicelib.auth.identity import Identity
 from chalicelib.edge.frames import handle_frame
 from chalicelib.faq.embed import default_embedder
 from chalicelib.faq.matcher import DEFAULT_THRESHOLD, Matcher
-from chalicelib.faq.model import Faq, RobotSettings
+from chalicelib.faq.model import Faq, Hit, RobotSettings
 from chalicelib.faq.robot import RobotService, language_of, wants_person
 from chalicelib.faq.search.embedded import EmbeddedBackend
 from chalicelib.im import service
 from chalicelib.im.models import Message
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
+from chalicelib.settings import SUGGESTION_MIN_SCORE, get_settings
 from chalicelib.wiring import Services, build
 from tests.conftest import RecordingSender, RecordingTimer, routing_config
 
@@ -221,6 +222,58 @@ def test_a_photo_or_card_is_acknowledged_with_a_person_offered_and_kept_for_the_
     bot.frame("ca", action="hello")
     history = bot.svc.im.history(ALICE, session.session_id, 0, 50)["messages"]
     assert [(m["type"], m["content"]) for m in history if m["sender_role"] == "visitor"] == [(kind, content)]
+
+
+class RankingMatcher:
+    """A matcher that ranks every text the same, chosen hits and records what it was asked."""
+
+    def __init__(self, hits: Sequence[Hit]) -> None:
+        self.hits = list(hits)
+        self.asked: list[str] = []
+
+    def rank(self, text: str, **_: Any) -> list[Hit]:
+        self.asked.append(text)
+        return list(self.hits)
+
+
+def test_suggestions_under_the_minimum_score_never_reach_the_agent(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    ranked = RankingMatcher([Hit("returns-window", 0.81, "what is your return policy"),
+                             Hit("shipping-time", 0.25, "delivery time"), Hit("payment-methods", 0.24, "alipay")])
+    monkeypatch.setenv("SUGGESTION_MIN_SCORE", "0.25")
+    get_settings.cache_clear()
+    robot = RobotService(bot.svc.presence, bot.svc.im, bot.svc.sessions, lambda: ranked,  # type: ignore[arg-type,return-value]
+                         lambda: bot.settings[0], lookup, bot.svc.routing.request_agent,
+                         get_settings().suggestion_min_score)
+    frame = robot.suggestions("s_1", "can I send it back?", 4)
+    assert ranked.asked == ["can I send it back?"]
+    assert [s["faq_id"] for s in frame["suggestions"]] == ["returns-window", "shipping-time"]  # 0.24 is left out
+
+    # The minimum is the deployment's: raised, the 0.25 one goes too; none left is an empty list, no error.
+    monkeypatch.setenv("SUGGESTION_MIN_SCORE", "0.9")
+    get_settings.cache_clear()
+    strict = RobotService(bot.svc.presence, bot.svc.im, bot.svc.sessions, lambda: ranked,  # type: ignore[arg-type,return-value]
+                          lambda: bot.settings[0], lookup, bot.svc.routing.request_agent,
+                          get_settings().suggestion_min_score)
+    assert strict.suggestions("s_1", "can I send it back?")["suggestions"] == []
+    monkeypatch.delenv("SUGGESTION_MIN_SCORE")
+    get_settings.cache_clear()
+    assert get_settings().suggestion_min_score == SUGGESTION_MIN_SCORE == 0.25  # the default, unset
+
+
+def test_an_agent_gets_only_the_suggestions_above_the_minimum_with_a_visitor_message(bot: Bot) -> None:
+    # The wired service: the visitor's text reaches the agent with its suggestions, none of them under 0.25.
+    bot.frame("cv", action="request_agent")
+    bot.svc.presence.connect("ca", ALICE)
+    bot.svc.routing.agent_connected(ALICE)
+    bot.frame("ca", action="hello")
+    bot.say("is the weather nice on the moon today", cmid="moon")  # nothing in the knowledge base is near it
+    bot.say("can i pay with alipay", cmid="alipay")
+    frames = [f["suggestions"] for f in bot.sender.frames("ca", "message") if f.get("suggestions")]
+    frames += bot.sender.frames("ca", "suggestions")
+    by_query = {f["query"]: [(s["faq_id"], s["score"]) for s in f["suggestions"]] for f in frames}
+    assert by_query["is the weather nice on the moon today"] == []
+    alipay = by_query["can i pay with alipay"]
+    assert alipay[0][0] == "payment-methods" and min(score for _, score in alipay) >= SUGGESTION_MIN_SCORE
 
 
 def test_the_welcome_carries_the_greeting_and_suggested_questions(bot: Bot) -> None:
