@@ -44,9 +44,11 @@ class ReplyChange:
 
 
 class ReplyService:
-    def __init__(self, config: Callable[[], RoutingConfig], clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(self, config: Callable[[], RoutingConfig], clock: Clock = SYSTEM_CLOCK,
+                 max_per_group: int = MAX_PER_GROUP) -> None:
         self._config = config
         self._clock = clock
+        self._max = max_per_group
 
     # -- who may do what ------------------------------------------------------------------------
 
@@ -97,11 +99,10 @@ class ReplyService:
     # -- keeping ----------------------------------------------------------------------------------
 
     def create(self, who: Identity, group_id: str, language: str, shortcut: str, text: str) -> CannedReply:
-        """A new reply in ``group_id`` (409 ``too_many`` past MAX_PER_GROUP: one counting Query)."""
+        """A new reply in ``group_id`` (409 ``too_many`` past the group's limit: one counting Query)."""
         self._must_manage(who, group_id)
-        held = CannedReply.count(group_id)
-        if held >= MAX_PER_GROUP:
-            raise ReplyError("too_many", f"a group keeps at most {MAX_PER_GROUP} canned replies; delete some first")
+        if CannedReply.count(group_id) >= self._max:
+            raise ReplyError("too_many", f"a group keeps at most {self._max} canned replies; delete some first")
         reply = CannedReply(group_id, "r_" + secrets.token_hex(8), language=language, shortcut=shortcut,
                             text=text.strip(), updated_by=who.user_id, updated_at=self._clock.now_ms())
         reply.save(condition=CannedReply.reply_id.does_not_exist())

@@ -12,8 +12,10 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.auth.devidp import dev_idp
+from chalicelib.auth.identity import Identity
 from chalicelib.platform import metering
-from chalicelib.replies.service import MAX_PER_GROUP, language_matches
+from chalicelib.replies.errors import ReplyError
+from chalicelib.replies.service import MAX_PER_GROUP, ReplyService, language_matches
 from chalicelib.wiring import Services, build, override
 from tests.conftest import RecordingSender, RecordingTimer, count_aws_calls, group, routing_config
 from tests.functional.conftest import error
@@ -139,15 +141,18 @@ def test_bad_updates_queries_and_paths(api: Api) -> None:
     assert api.call("alice", "GET", "/canned-replies").json_body["replies"] == [reply]
 
 
-def test_a_group_keeps_at_most_its_limit(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.replies import service
-
-    monkeypatch.setattr(service, "MAX_PER_GROUP", 2)
-    api.add("carol", shortcut="one")
-    api.add("carol", shortcut="two")
-    error(api.call("carol", "POST", "/canned-replies", {"group_id": "general", "language": "en", "shortcut": "three",
-                                                       "text": "3"}), 409, "too_many")
+def test_a_group_keeps_at_most_its_limit(api: Api) -> None:
+    carol = Identity("carol", "supervisor", "Carol Wang", groups=("general",))
+    small = ReplyService(lambda: CONFIG, max_per_group=2)
+    small.create(carol, "general", "en", "one", "1")
+    small.create(carol, "general", "en", "two", "2")
+    with pytest.raises(ReplyError) as refused:
+        small.create(carol, "general", "en", "three", "3")
+    assert (refused.value.code, refused.value.status) == ("too_many", 409)
+    assert len(small.list(carol, "general")) == 2
+    # The product's own limit is far above a group's few dozen replies.
     assert MAX_PER_GROUP == 200
+    api.add("carol", shortcut="three")
 
 
 def test_the_list_is_one_query_per_group_and_never_a_scan(api: Api) -> None:
