@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.validation.exceptions import SchemaValidati
 
 from chalicelib.config.errors import ConfigError
 from chalicelib.config.model import (
+    SURVEY_TAGS,
     Group,
     Member,
     OverflowPolicy,
@@ -36,6 +37,7 @@ from chalicelib.config.model import (
     SpecialPeriod,
     SurveyPolicy,
 )
+from chalicelib.i18n import shipped
 
 DOCUMENTS = ("hours", "groups", "routing")
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
@@ -88,7 +90,8 @@ def _sessions(body: dict[str, Any]) -> SessionPolicy:
                          agent_grace_seconds=body["agent_grace_seconds"],
                          survey=SurveyPolicy(robot_sessions=survey["robot_sessions"],
                                              answer_within_seconds=survey["answer_within_seconds"],
-                                             tags=tuple(survey["tags"])))
+                                             tags=tuple(survey["tags"]) if "tags" in survey else SURVEY_TAGS,
+                                             question=survey.get("question") or shipped("survey.question")))
 
 
 def load_json(text: str, document: str, source: str) -> Any:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from chalicelib.i18n import LocalText, shipped
+
 LEAST_LOADED = "least_loaded"
 ROUND_ROBIN = "round_robin"
 ALLOCATIONS = (LEAST_LOADED, ROUND_ROBIN)
@@ -45,7 +47,7 @@ class Schedule:
     weekly: tuple[tuple[Span, ...], ...]  # 7 entries, Monday first; an empty entry is a closed weekday
     special: tuple[SpecialPeriod, ...] = ()
     closed: frozenset[date] = frozenset()  # no service on these dates (their past-midnight spans included)
-    closed_message: str = ""
+    closed_message: LocalText = ""  # per language, or one text for all (chalicelib/i18n)
 
 
 @dataclass(frozen=True)
@@ -102,11 +104,17 @@ class Rule:
     language: frozenset[str] | None = None
 
 
+# The survey's tags when the configuration names none, in every language (the catalogues' texts).
+SURVEY_TAGS: tuple[LocalText, ...] = tuple(
+    shipped(f"survey.tag.{key}") for key in ("quick", "friendly", "solved", "slow", "unclear", "not_solved"))
+
+
 @dataclass(frozen=True)
 class SurveyPolicy:
     robot_sessions: bool = False  # also survey sessions only the robot served
     answer_within_seconds: int = 86400  # an answer after this long past the close is refused
-    tags: tuple[str, ...] = ("quick", "friendly", "solved my problem", "slow", "unclear", "not solved")
+    tags: tuple[LocalText, ...] = field(default_factory=lambda: SURVEY_TAGS)
+    question: LocalText = field(default_factory=lambda: shipped("survey.question"))
 
 
 @dataclass(frozen=True)

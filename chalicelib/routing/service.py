@@ -26,6 +26,7 @@ from chalicelib.auth.identity import Identity
 from chalicelib.channel.errors import ImError
 from chalicelib.channel.presence import PresenceService
 from chalicelib.config.model import Group, RoutingConfig
+from chalicelib.i18n import EN, t
 from chalicelib.im.service import supervises
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.dynamo import CONFLICT, Transaction, is_condition_failed, transaction
@@ -64,9 +65,10 @@ from chalicelib.tickets.service import Ticket, TicketService, left_message_key
 _ASSIGN_ROUNDS = 4
 _DRAIN_LIMIT = 200
 # A session handed back because its agent's connection stayed closed: the note the next agent reads, and
-# what the visitor is told.
-AGENT_GONE_NOTE = "The previous agent was disconnected."
-AGENT_GONE_NOTICE = "Your agent was disconnected. You keep your place ahead of new arrivals for the next one."
+# what the visitor is told (this is its English; each visitor reads it in its own language). Staff read English:
+# the platform knows no staff member's language.
+AGENT_GONE_NOTE = t(EN, "transfer.agent_gone_note")
+AGENT_GONE_NOTICE = t(EN, "transfer.agent_gone")
 
 
 class Result(Enum):
@@ -107,9 +109,9 @@ def left_message_json(left: LeftMessage) -> dict[str, Any]:
 
 # An agent may take a session only while online with a free slot; every slot change bumps its seq (so its
 # memberships' refresh applies changes in order).
-NO_AGENTS_MESSAGE = ("No one is online to help right now. Leave a message and we will get back to you, or keep your "
-                     "place in the queue.")
-LEFT_QUEUE_MESSAGE = "You have left the queue. Leave a message and we will get back to you."
+# What a leave-a-message offer says, by reason: catalogue keys, read in the visitor's language.
+OFFER_TEXTS = {"no_agents": "queue.no_agents", "left_queue": "queue.left", "overflow": "queue.overflow",
+               "queue_timeout": "queue.timeout"}
 _HAS_FREE_SLOT = (Agent.status == ONLINE) & (Agent.active < Agent.capacity)
 
 
@@ -179,7 +181,7 @@ class RoutingService:
         if self._enqueue(session, group, state, now, rule) and int(state.online_agents or 0) == 0:
             # Nobody here or in a backup can answer soon: the visitor keeps its place, and may leave a message now
             # rather than wait for someone to come online.
-            self._offer_leave_message(session, group, "no_agents", NO_AGENTS_MESSAGE, None)
+            self._offer_leave_message(session, group, "no_agents", None, None)
         return session
 
     def _open_session(self, visitor: Identity) -> Session:
@@ -196,7 +198,7 @@ class RoutingService:
         schedule = config.schedules[group.schedule]
         opening = hours.status(schedule, at)
         if not opening.open:
-            self._offer_leave_message(session, group, "closed", hours.describe(schedule, opening),
+            self._offer_leave_message(session, group, "closed", hours.describe(schedule, opening, session.language),
                                       hours.hours_json(opening))
             return None
         state = q.state_of(group.group_id)
@@ -228,9 +230,7 @@ class RoutingService:
         self._record_overflow(group, reason, taken_by, session, now)
         if taken_by is not None and backup_state is not None:
             return taken_by, backup_state
-        self._offer_leave_message(session, group, "overflow",
-                                  "All our agents are busy right now. Leave a message and we will get back to you.",
-                                  None)
+        self._offer_leave_message(session, group, "overflow", None, None)
         return None
 
     @staticmethod
@@ -262,10 +262,12 @@ class RoutingService:
         if group.overflow is None or group.overflow.notify:
             self._dashboard.overflow(group, reason, to.group_id if to else None, session.session_id, now)
 
-    def _offer_leave_message(self, session: Session, group: Group, reason: str, message: str,
+    def _offer_leave_message(self, session: Session, group: Group, reason: str, message: str | None,
                              opening: dict[str, Any] | None) -> None:
+        """``message``: what to say, already in the visitor's language; None: the reason's catalogue text."""
         fields: dict[str, Any] = {"session_id": session.session_id, "reason": reason,
-                                  "group": {"id": group.group_id, "name": group.name}, "message": message}
+                                  "group": {"id": group.group_id, "name": group.name},
+                                  "message": message or t(session.language, OFFER_TEXTS[reason])}
         if opening is not None:
             fields["hours"] = opening
         self._presence.push(session.visitor_id, LeaveMessageOfferedEvent.model_validate(fields).frame())
@@ -280,7 +282,7 @@ class RoutingService:
         self._sessions.announce(session)
         group = self._config().groups.get(str(session.group_id))
         if group is not None and session.status == sm.BOT:  # not if an agent took it at the same moment
-            self._offer_leave_message(session, group, "left_queue", LEFT_QUEUE_MESSAGE, None)
+            self._offer_leave_message(session, group, "left_queue", None, None)
         return session
 
     def leave_message(self, visitor: Identity, text: str, contact: str | None, reason: str | None,
@@ -681,7 +683,7 @@ class RoutingService:
         group_id = session.group_id if session.group_id in config.groups else config.default_group
         try:
             self._transfer_to_group(session, str(session.agent_id), group_id, AGENT_GONE_NOTE,
-                                    notice=AGENT_GONE_NOTICE)
+                                    notice=t(session.language, "transfer.agent_gone"))
         except ImError:
             return False
         return True
@@ -689,8 +691,12 @@ class RoutingService:
     def _tell_transfer(self, session: Session, from_id: str, agent_name: str | None,
                        group: Group | None = None, notice: str | None = None) -> None:
         to = {"agent": agent_name} if group is None else {"group": group.name}
-        notice = notice or (f"You are being transferred to {agent_name or 'a colleague'}." if group is None else
-                            f"You are being transferred to {group.name}; you keep your place ahead of new arrivals.")
+        language = session.language
+        if notice is None and group is not None:
+            notice = t(language, "transfer.to_group", group=group.name)
+        elif notice is None:
+            notice = (t(language, "transfer.to_agent", agent=agent_name) if agent_name else
+                      t(language, "transfer.to_colleague"))
         self._sessions.announce(session, transferred={"from": from_id, **to}, notice=notice)
 
     # -- periodic --------------------------------------------------------------------------------
@@ -706,10 +712,12 @@ class RoutingService:
                 if entry.timeout_offered or now - int(entry.requested_at) < group.queue.timeout_seconds * 1000:
                     continue
                 entry.update(actions=[QueueEntry.timeout_offered.set(True)])
+                # Once per wait, so reading the session for the visitor's language costs little.
+                waiting = self._sessions.get(entry.session_id)
                 self._presence.push(entry.visitor_id, LeaveMessageOfferedEvent(
                     session_id=entry.session_id, reason="queue_timeout",
                     group=GroupRef(id=group.group_id, name=group.name),
-                    message="Sorry for the wait. You can keep your place or leave a message instead.").frame())
+                    message=t(waiting.language if waiting else None, OFFER_TEXTS["queue_timeout"])).frame())
                 offered += 1
             # A safety net: whatever wake-up a queue might have missed, it moves within a minute.
             self.drain(group.group_id)

@@ -25,12 +25,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from chalicelib.config.model import Schedule, Span
+from chalicelib.i18n import pick, t
 
 HORIZON_DAYS = 400  # how far ahead closes_at and next_open are searched
 _DAY_MINUTES = 1440
 _ONE_DAY = timedelta(days=1)
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 _Interval = tuple[datetime, datetime]  # naive local wall times, half-open
 
@@ -110,41 +109,44 @@ def hours_json(st: OpenStatus) -> dict[str, Any]:
     }
 
 
-def describe(schedule: Schedule, st: OpenStatus) -> str:
-    """One visitor-facing sentence (or a few) about the status."""
+def describe(schedule: Schedule, st: OpenStatus, language: str | None = None) -> str:
+    """One visitor-facing sentence (or a few) about the status, in the visitor's ``language`` (zh-CN or English),
+    its dates and times on the schedule's wall clock."""
     today = st.at.date()
-    zone = f"({st.time_zone})"
+    zone = st.time_zone
     if st.open:
         if st.closes_at is None:
-            return "Open around the clock."
+            return t(language, "hours.open_always")
         end = st.closes_at
         days = (end.date() - today).days
         if days == 0:
-            until = _hhmm(end)
+            until = t(language, "hours.until_today", time=_hhmm(end))
         elif days == 1 and end.time() == time():
-            until = "24:00"
+            until = t(language, "hours.until_today", time="24:00")
         elif days == 1:
-            until = f"{_hhmm(end)} tomorrow"
+            until = t(language, "hours.until_tomorrow", time=_hhmm(end))
         else:
-            until = f"{_day(end, today)} at {_hhmm(end)}"
-        return f"Open until {until} {zone}."
+            until = t(language, "hours.until_day", day=_day(end, today, language), time=_hhmm(end))
+        return t(language, "hours.open_until", until=until, zone=zone)
 
-    message = schedule.closed_message.strip()
+    message = pick(schedule.closed_message, language).strip()
     parts = [message] if message else []
-    parts.append("We are closed now.")
+    parts.append(t(language, "hours.closed_now"))
     if st.today:
-        parts.append(f"Today's hours: {', '.join(format_span(s) for s in st.today)} {zone}.")
+        spans = t(language, "text.list_join").join(format_span(s) for s in st.today)
+        parts.append(t(language, "hours.today", spans=spans, zone=zone))
         zone_said = True
     else:
-        parts.append("No service today.")
+        parts.append(t(language, "hours.no_service_today"))
         zone_said = False
     if st.next_open is None:
-        parts.append("We have no opening hours scheduled.")
+        parts.append(t(language, "hours.none_scheduled"))
     else:
         nxt = st.next_open
-        when = f"today at {_hhmm(nxt)}" if nxt.date() == today else f"on {_day(nxt, today)} at {_hhmm(nxt)}"
-        parts.append(f"We open again {when}." if zone_said else f"We open again {when} {zone}.")
-    return " ".join(parts)
+        when = (t(language, "hours.at_today", time=_hhmm(nxt)) if nxt.date() == today else
+                t(language, "hours.at_day", day=_day(nxt, today, language), time=_hhmm(nxt)))
+        parts.append(t(language, "hours.open_again" if zone_said else "hours.open_again_zone", when=when, zone=zone))
+    return t(language, "text.sentence_join").join(parts)
 
 
 class _Hours:
@@ -281,6 +283,8 @@ def _hhmm(dt: datetime) -> str:
     return f"{dt.hour:02d}:{dt.minute:02d}"
 
 
-def _day(dt: datetime, today: date) -> str:
-    text = f"{_WEEKDAYS[dt.weekday()]} {dt.day} {_MONTHS[dt.month - 1]}"
-    return text if dt.year == today.year else f"{text} {dt.year}"
+def _day(dt: datetime, today: date, language: str | None) -> str:
+    """A date as the catalogue writes it (``Sun 7 Feb``), with the year when it is not this one."""
+    return t(language, "date.day" if dt.year == today.year else "date.day_year", weekday=t(
+        language, f"date.weekday.{dt.weekday()}"), day=dt.day, month=t(language, f"date.month.{dt.month}"),
+             year=dt.year)

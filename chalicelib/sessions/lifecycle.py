@@ -22,6 +22,7 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib.channel.presence import PresenceService
 from chalicelib.config.model import RoutingConfig
+from chalicelib.i18n import t
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.observability import logger
 from chalicelib.sessions import models as sm
@@ -149,10 +150,12 @@ class LifecycleService:
                            & (Session.last_agent_at == session.last_agent_at))
         except UpdateError:
             return False
-        frame = IdleWarningEvent(
-            session_id=session.session_id, closes_at=now + close_seconds * 1000,
-            message="Are you still there? This chat will close soon if we don't hear from you.").frame()
-        self._presence.push_many(dict.fromkeys([session.visitor_id, str(session.agent_id)], frame))
+        closes_at = now + close_seconds * 1000
+        # Each side reads it in its own language (staff in English: the platform knows no staff language).
+        self._presence.push_many({who: IdleWarningEvent(session_id=session.session_id, closes_at=closes_at,
+                                                        message=t(language, "idle.warning")).frame()
+                                  for who, language in ((session.visitor_id, session.language),
+                                                        (str(session.agent_id), None))})
         return True
 
     def _agent_away(self, session: Session, now: int, grace_seconds: int) -> int | None:

@@ -18,6 +18,7 @@ from chalicelib.auth.identity import Identity, shop_customer_id
 from chalicelib.channel.models import Presence
 from chalicelib.channel.presence import PresenceService
 from chalicelib.config.model import RoutingConfig
+from chalicelib.i18n import pick
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.dynamo import Transaction, is_condition_failed, transaction
 from chalicelib.sessions import models as sm
@@ -408,9 +409,10 @@ class SessionService:
     def _survey_frame(self, session: Session, agent: dict[str, Any] | None = None) -> dict[str, Any]:
         if agent is None and session.agent_id:
             agent = self._placement().agent_ref(session.agent_id)
+        survey, language = self._config().sessions.survey, session.language
         return SurveyEvent.model_validate({
-            "session_id": session.session_id, "question": "How satisfied are you with this chat?", "scale": [1, 5],
-            "tags": list(self._config().sessions.survey.tags), "agent": agent,
+            "session_id": session.session_id, "question": pick(survey.question, language), "scale": [1, 5],
+            "tags": [pick(tag, language) for tag in survey.tags], "agent": agent,
             "expires_at": int(session.survey_expires_at or 0)}).frame()
 
     def _survey_actions(self, now: int, served: bool) -> list[Any]:

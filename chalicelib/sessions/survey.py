@@ -15,6 +15,7 @@ from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.auth.identity import Identity
 from chalicelib.config.model import RoutingConfig
+from chalicelib.i18n import pick, texts_of
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.dynamo import Transaction, is_condition_failed, transaction
 from chalicelib.sessions.errors import SessionError
@@ -40,11 +41,13 @@ class SurveyService:
     def rate(self, visitor: Identity, session_id: str, stars: int, tags: list[str],
              comment: str | None) -> dict[str, Any]:
         """Store the visitor's answer; returns the ``rated`` frame. Refusals say why (SessionError)."""
-        allowed = self._config().sessions.survey.tags
+        configured = self._config().sessions.survey.tags
+        # A tag is taken in any of its languages: the survey the visitor was shown holds one of them.
+        allowed = {text for tag in configured for text in texts_of(tag)}
         unknown = [t for t in tags if t not in allowed]
         if unknown:
-            raise SessionError("invalid_frame", f"'tags' has {unknown[0]!r}; pick from: {', '.join(allowed)}",
-                               field="tags")
+            shown = ", ".join(pick(tag, visitor.language) for tag in configured)
+            raise SessionError("invalid_frame", f"'tags' has {unknown[0]!r}; pick from: {shown}", field="tags")
         session = self._sessions.get(session_id)
         if session is None or session.visitor_id != visitor.user_id:
             raise SessionError("not_found", "no such session of yours", session_id=session_id)
@@ -61,6 +64,10 @@ class SurveyService:
             if not is_condition_failed(err):
                 raise
             raise self._why_not(session_id, now) from None
+        # The agent who served the chat sees the stars, tags and comment in its list of ended chats at once.
+        session.rating, session.rating_tags, session.rated_at = stars, cast(Any, tags), now
+        session.rating_comment = comment or None
+        self._sessions.tell_agent(session)
         return RatedEvent(session_id=session_id, stars=stars, tags=tags, answered_at=now).frame()
 
     def _why_not(self, session_id: str, now: int) -> SessionError:

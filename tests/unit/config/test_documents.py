@@ -16,6 +16,7 @@ import pytest
 from chalicelib.config.documents import DOCUMENTS, load_directory, parse, schema
 from chalicelib.config.errors import ConfigError
 from chalicelib.config.model import LEAST_LOADED, ROUND_ROBIN, Member, OverflowPolicy, QueuePolicy, Span
+from chalicelib.i18n import LANGUAGES, pick
 
 ROOT = Path(__file__).resolve().parents[3]
 DEFAULTS = load_directory(ROOT / "config")
@@ -114,7 +115,7 @@ def test_the_schemas_fill_in_defaults_without_touching_the_input() -> None:
     assert general.members == (Member("alice", 1),)
     assert config.groups["night"].overflow == OverflowPolicy(longest_wait_seconds=60, to=(), notify=True)
     assert (config.default_capacity, config.max_capacity) == (5, 20)
-    assert config.schedules["standard"].closed_message.startswith("Our team")
+    assert pick(config.schedules["standard"].closed_message, "en").startswith("Our team")
     assert config.schedules["always"].closed_message == ""
 
 
@@ -138,6 +139,29 @@ def _set(*path: Any, value: Any) -> Callable[[Docs], None]:
             node = node[step]
         node[path[-1]] = value
     return change
+
+
+def _survey(**fields: Any) -> Callable[[Docs], None]:
+    def change(docs: Docs) -> None:
+        docs["groups"].setdefault("sessions", {}).setdefault("survey", {}).update(fields)
+    return change
+
+
+def test_shop_texts_per_language_or_one_for_all() -> None:
+    docs = _docs()
+    docs["hours"]["schedules"]["standard"]["closed_message"] = {"en": "Closed for the holiday.", "zh-CN": "节日休息。"}
+    _survey(question={"zh-CN": "满意吗？"}, tags=[{"en": "quick", "zh-CN": "响应快"}, "OK"])(docs)
+    config = parse(**docs)
+    assert config.schedules["standard"].closed_message == {"en": "Closed for the holiday.", "zh-CN": "节日休息。"}
+    assert config.sessions.survey.question == {"zh-CN": "满意吗？"}
+    assert config.sessions.survey.tags == ({"en": "quick", "zh-CN": "响应快"}, "OK")
+
+
+def test_the_survey_ships_in_both_languages() -> None:
+    survey = parse(**_docs()).sessions.survey
+    assert survey.question == {"en": "How satisfied are you with this chat?", "zh-CN": "您对本次服务满意吗？"}
+    assert survey.tags[0] == {"en": "quick", "zh-CN": "响应快"}
+    assert len(survey.tags) == 6
 
 
 def _delete(*path: Any) -> Callable[[Docs], None]:
@@ -181,6 +205,26 @@ BAD = [
      "schedules.standard.closed[1]", 'repeats "2027-02-05" (already at [0])'),
     ("closed message too long", _set(*STD, "closed_message", value="x" * 501), "hours",
      "schedules.standard.closed_message", "must be at most 500 characters"),
+    ("closed message in another language", _set(*STD, "closed_message", value={"fr": "Fermé"}), "hours",
+     "schedules.standard.closed_message.fr", "unknown key (allowed: en, zh-CN)"),
+    ("closed message of no language", _set(*STD, "closed_message", value={}), "hours",
+     "schedules.standard.closed_message", "must have at least 1 key"),
+    ("closed message not text", _set(*STD, "closed_message", value=5), "hours",
+     "schedules.standard.closed_message", "must be a string or an object of languages (en, zh-CN) to strings (got 5)"),
+    ("closed message empty in a language", _set(*STD, "closed_message", value={"zh-CN": ""}), "hours",
+     "schedules.standard.closed_message.zh-CN", "must not be empty"),
+    ("Chinese closed message too long", _set(*STD, "closed_message", value={"zh-CN": "关" * 501}), "hours",
+     "schedules.standard.closed_message.zh-CN", "must be at most 500 characters"),
+    ("survey tag in another language", _survey(tags=[{"en": "quick", "de": "schnell"}]), "groups",
+     "sessions.survey.tags[0].de", "unknown key (allowed: en, zh-CN)"),
+    ("survey tag not text", _survey(tags=[["quick"]]), "groups", "sessions.survey.tags[0]",
+     "must be a string or an object of languages"),
+    ("survey tag too long in Chinese", _survey(tags=[{"zh-CN": "快" * 41}]), "groups",
+     "sessions.survey.tags[0].zh-CN", "must be at most 40 characters"),
+    ("survey question of no language", _survey(question={}), "groups", "sessions.survey.question",
+     "must have at least 1 key"),
+    ("survey question a number", _survey(question=3), "groups", "sessions.survey.question",
+     "must be a string or an object of languages (en, zh-CN) to strings (got 3)"),
     ("bad schedule name", lambda d: d["hours"]["schedules"].update({"Late Night": {"daily": []}}), "hours",
      'schedules["Late Night"]', "is not a valid name: must be 1 to 40 lowercase letters"),
     ("no groups", _set("groups", "groups", value=[]), "groups", "groups", "must not be empty"),
@@ -316,4 +360,6 @@ def _properties(node: Any) -> Iterator[str]:
 def test_the_docs_describe_every_field(document: str) -> None:
     section = (ROOT / "docs" / "configuration.md").read_text().split("## Routing, service hours and queues", 1)[1]
     described = set(re.findall(r"`([a-z_]+)`", section))
-    assert set(_properties(schema(document))) - described == set()
+    # A per-language text's keys are languages (``en``, ``zh-CN``), described once as such, not as fields.
+    assert set(_properties(schema(document))) - described - set(LANGUAGES) == set()
+    assert "`{\"en\": \"...\", \"zh-CN\": \"...\"}`" in section

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from chalicelib.config.model import Schedule, Span, SpecialPeriod
+from chalicelib.i18n import LocalText
 from chalicelib.schedule.hours import (
     always_open,
     describe,
@@ -41,7 +42,7 @@ def sched(
     tz: str = SH,
     special: tuple[SpecialPeriod, ...] = (),
     closed: Iterable[date] = (),
-    message: str = "",
+    message: LocalText = "",
 ) -> Schedule:
     return Schedule(
         name="test", time_zone=tz, weekly=weekly, special=special, closed=frozenset(closed), closed_message=message
@@ -429,3 +430,41 @@ def test_open_status_for_the_visitor() -> None:
 )
 def test_describe_open(schedule: Schedule, at: datetime, expected: str) -> None:
     assert describe(schedule, status(schedule, at)) == f"{expected} (Asia/Shanghai)."
+
+
+# --- in the visitor's language --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("schedule", "at", "expected"),
+    [
+        pytest.param(REGULAR, sh(2026, 11, 24, 7, 0),
+                     "现在是非服务时间。今日服务时间：08:00-24:00（Asia/Shanghai）。我们将于今天 08:00 恢复服务。",
+                     id="later today"),
+        pytest.param(sched(every_day(DAYTIME), closed=[date(2026, 12, 25)]), sh(2026, 12, 25, 12, 0),
+                     "现在是非服务时间。今日暂停服务。我们将于12月26日（周六） 08:00 恢复服务（Asia/Shanghai）。",
+                     id="closed date"),
+        pytest.param(sched(every_day(DAYTIME), closed=[date(2026, 12, 31)]), sh(2026, 12, 31, 12, 0),
+                     "现在是非服务时间。今日暂停服务。我们将于2027年1月1日（周五） 08:00 恢复服务（Asia/Shanghai）。",
+                     id="next year"),
+        pytest.param(sched(every_day(), message={"en": "Closed for good.", "zh-CN": "本店已停止营业。"}),
+                     sh(2026, 11, 24, 12, 0), "本店已停止营业。现在是非服务时间。今日暂停服务。暂未安排服务时间。",
+                     id="the shop's own message"),
+        pytest.param(sched(every_day(DAYTIME), tz=NY), utc(2026, 11, 24, 12, 0),
+                     "现在是非服务时间。今日服务时间：08:00-24:00（America/New_York）。我们将于今天 08:00 恢复服务。",
+                     id="the schedule's own zone"),
+        pytest.param(sched(FRIDAY_ONLY), sh(2026, 11, 20, 21, 0), "服务至明天 02:00（Asia/Shanghai）。", id="open"),
+        pytest.param(DOUBLE_ELEVEN, sh(2026, 11, 10, 12, 0), "服务至11月13日（周五） 00:00（Asia/Shanghai）。",
+                     id="open until another day"),
+    ],
+)
+@pytest.mark.parametrize("language", ["zh-CN", "zh", "zh-Hans-CN"])
+def test_describe_in_chinese(schedule: Schedule, at: datetime, expected: str, language: str) -> None:
+    assert describe(schedule, status(schedule, at), language) == expected
+
+
+def test_describe_in_english_for_other_languages_with_the_shops_english() -> None:
+    schedule = sched(every_day(), message={"en": "Closed for good.", "zh-CN": "本店已停止营业。"})
+    for language in ("en-US", "fr", None):
+        assert describe(schedule, status(schedule, sh(2026, 11, 24, 12, 0)), language) == (
+            "Closed for good. We are closed now. No service today. We have no opening hours scheduled.")
