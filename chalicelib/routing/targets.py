@@ -7,7 +7,7 @@ does), and the listed agents' own items in one BatchGetItem for their names and 
 busy, offline or full is not in the index, so it is not listed: a transfer to it would be refused.
 
 Who sees what: every staff member sees every group's figures (a transfer may go to any group), but only the
-agents of groups it works in or supervises: an agent its own groups' colleagues, a supervisor the agents of the
+agents of groups it works in or supervises: an agent its own groups' colleagues, a supervisor also the agents of the
 groups in its token, an admin everyone's.
 """
 
@@ -29,9 +29,10 @@ def _colleague_groups(config: RoutingConfig, who: Identity) -> set[str]:
     """The groups whose agents ``who`` may see by name."""
     if who.role == "admin":
         return set(config.groups)
+    mine = {group.group_id for group, _ in config.groups_of(who.user_id)}
     if who.role == "supervisor":
-        return {g for g in who.groups if g in config.groups}
-    return {group.group_id for group, _ in config.groups_of(who.user_id)}
+        mine |= {g for g in who.groups if g in config.groups}
+    return mine
 
 
 def transfer_targets(config: RoutingConfig, who: Identity) -> dict[str, Any]:
