@@ -43,7 +43,7 @@ def _hello(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) ->
         session = svc.sessions.current(caller)
         welcome["session"] = svc.sessions.view(session) if session else None
         if session is not None and session.status == sm.BOT and not session.robot_off:
-            welcome["robot"] = svc.robot.greeting()
+            welcome["robot"] = svc.robot.greeting(session.language)
     svc.presence.post(conn, WelcomeEvent.model_validate(welcome).frame(), caller.user_id)
     if agent is not None:
         svc.routing.agent_ready(agent)

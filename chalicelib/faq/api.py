@@ -21,6 +21,7 @@ from chalicelib.faq.schemas import FaqCreate, FaqImport, FaqUpdate, RobotSetting
 from chalicelib.faq.store import RENAME_REFUSED, FaqError, FaqNotFound, FaqRecord, new_faq_id, valid_faq_id
 from chalicelib.faq.synonyms import synonyms_of
 from chalicelib.faq.transfer import CONTENT_TYPES, FORMATS, Source
+from chalicelib.i18n import as_json
 from chalicelib.platform.errors import DomainError
 from chalicelib.platform.http import BadRequest, int_param, parse_body
 from chalicelib.platform.idempotency import once
@@ -46,11 +47,14 @@ def faq_json(record: FaqRecord) -> dict[str, Any]:
 
 
 def settings_json(settings: RobotSettings) -> dict[str, Any]:
-    return {"greeting": settings.greeting, "threshold": settings.threshold, "default_threshold": DEFAULT_THRESHOLD,
-            "handoff_keywords": list(settings.handoff_keywords),
+    questions = settings.suggested_questions
+    return {"greeting": as_json(settings.greeting), "threshold": settings.threshold,
+            "default_threshold": DEFAULT_THRESHOLD, "handoff_keywords": list(settings.handoff_keywords),
             "misses_before_handoff": settings.misses_before_handoff, "suggestions": settings.suggestions,
-            "suggested_questions": list(settings.suggested_questions),
-            "synonyms": [list(g) for g in settings.synonyms]}
+            "suggested_questions": ({k: list(v) for k, v in questions.items()} if isinstance(questions, Mapping)
+                                    else list(questions)),
+            "synonyms": [list(g) for g in settings.synonyms],
+            "phrases": {name: as_json(text) for name, text in settings.phrases.items()}}
 
 
 def _param(params: Mapping[str, str], key: str, max_len: int = 200) -> str | None:

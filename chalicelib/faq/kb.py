@@ -286,10 +286,14 @@ class KnowledgeBase:
         name stored FAQs."""
         settings = validate_robot_settings(changes, self.store.robot_settings())
         if "suggested_questions" in changes:
-            found = self.store.get_many(settings.suggested_questions)
-            for i, faq_id in enumerate(settings.suggested_questions):
-                if faq_id not in found:
-                    raise FaqError(f"suggested_questions[{i}]", f"no FAQ with id '{faq_id}'")
+            found = self.store.get_many(settings.all_questions())
+            questions = settings.suggested_questions
+            lists = ({f"suggested_questions.{k}": v for k, v in questions.items()} if isinstance(questions, Mapping)
+                     else {"suggested_questions": questions})
+            for where, ids in lists.items():
+                for i, faq_id in enumerate(ids):
+                    if faq_id not in found:
+                        raise FaqError(f"{where}[{i}]", f"no FAQ with id '{faq_id}'")
         saved = self.store.save_robot_settings(settings)
         with self._lock:
             self._settings = (self._clock(), saved)

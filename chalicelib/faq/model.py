@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from chalicelib.i18n import EN, LocalText, negotiate, pick, shipped
+from chalicelib.i18n import LANGUAGES as TEXT_LANGUAGES
 
 LANGUAGES = ("en", "zh")
 
@@ -37,7 +41,17 @@ class Hit:
     semantic: float | None = None  # cosine similarity of the query and the best text, when embeddings are on
 
 
-DEFAULT_GREETING = "Hi! I'm the shop's assistant. Ask me anything, or tap \u201cTalk to a person\u201d."
+# What the robot says besides the FAQs' answers: each a shop text (one for all languages, or one per language),
+# shipped in every language of the catalogues (chalicelib/i18n) as ``robot.<name>``.
+PHRASES = ("handoff", "not_text", "photo", "card", "miss", "nothing", "thanks")
+DEFAULT_GREETING: LocalText = shipped("robot.greeting")
+
+
+def default_phrases() -> dict[str, LocalText]:
+    """The shipped phrases, in every language."""
+    return {name: shipped(f"robot.{name}") for name in PHRASES}
+
+
 DEFAULT_HANDOFF_KEYWORDS = ("agent", "human", "real person", "representative", "\u4eba\u5de5", "\u8f6c\u4eba\u5de5",
                             "\u4eba\u5de5\u5ba2\u670d")
 
@@ -46,12 +60,34 @@ DEFAULT_HANDOFF_KEYWORDS = ("agent", "human", "real person", "representative", "
 class RobotSettings:
     """What admins tune about the robot (robot-management API)."""
 
-    greeting: str = DEFAULT_GREETING
+    greeting: LocalText = field(default_factory=lambda: shipped("robot.greeting"))
     # Confidence the robot needs to answer on its own; None means the matcher's shipped threshold.
     threshold: float | None = None
     handoff_keywords: tuple[str, ...] = DEFAULT_HANDOFF_KEYWORDS
     misses_before_handoff: int = 2  # unanswered questions in a row before a person takes over; 0: never
     suggestions: int = 3  # how many FAQs to offer when not answering
-    suggested_questions: tuple[str, ...] = ()  # FAQ ids offered with the greeting
+    # FAQ ids offered with the greeting: one list for every visitor, or one per language ({"en": (...), ...}).
+    suggested_questions: tuple[str, ...] | Mapping[str, tuple[str, ...]] = ()
     # Terms that mean the same in this shop's questions, in groups (chalicelib/faq/synonyms.py).
     synonyms: tuple[tuple[str, ...], ...] = ()
+    phrases: Mapping[str, LocalText] = field(default_factory=default_phrases)
+
+    def phrase(self, name: str, language: str | None) -> str:
+        """One of :data:`PHRASES` in the visitor's language."""
+        return pick(self.phrases.get(name) or shipped(f"robot.{name}"), language)
+
+    def questions_for(self, language: str | None) -> tuple[str, ...]:
+        """The suggested questions a visitor of ``language`` is offered: its language's list, else English's,
+        else the other's."""
+        if not isinstance(self.suggested_questions, Mapping):
+            return self.suggested_questions
+        for choice in (negotiate(language), EN, *TEXT_LANGUAGES):
+            if choice in self.suggested_questions:
+                return self.suggested_questions[choice]
+        return ()
+
+    def all_questions(self) -> tuple[str, ...]:
+        """Every suggested question, of every language (each once)."""
+        lists = (self.suggested_questions.values() if isinstance(self.suggested_questions, Mapping)
+                 else [self.suggested_questions])
+        return tuple(dict.fromkeys(faq_id for ids in lists for faq_id in ids))

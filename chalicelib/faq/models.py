@@ -50,6 +50,9 @@ class RobotSettingsItem(Model):
     suggestions = NumberAttribute()
     suggested_questions = ListAttribute(of=UnicodeAttribute, default=list)
     synonyms = UnicodeAttribute(null=True)  # JSON: [[term, ...], ...]; None: none
+    # JSON: the texts that may be per language ({"greeting", "phrases", "suggested_questions"?}); ``greeting`` and
+    # ``suggested_questions`` above keep the English ones for readers of the item written before it.
+    texts = UnicodeAttribute(null=True)
     updated_at = NumberAttribute(default=0)
 
 

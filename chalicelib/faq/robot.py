@@ -27,6 +27,7 @@ from chalicelib.faq.matcher import DEFAULT_THRESHOLD, Decision, Matcher
 from chalicelib.faq.model import Faq, Hit, RobotSettings
 from chalicelib.faq.search.base import SearchUnavailable
 from chalicelib.faq.synonyms import synonyms_of
+from chalicelib.i18n import EN, LANGUAGES, negotiate, pick, t
 from chalicelib.im.events import SuggestionsEvent
 from chalicelib.im.models import Message
 from chalicelib.im.schemas import SendFrame
@@ -47,16 +48,16 @@ _T = TypeVar("_T")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LAST_VISITOR_TEXTS = 20
 
-HANDOFF_TEXT = "Let me connect you with a person."
-NOT_TEXT = "I can only read text. Ask me in words, or tap \u201cTalk to a person\u201d."
+# The robot's own words, as shipped in English: each visitor reads the settings' phrase in its own language
+# (RobotSettings.phrase; the catalogues' ``robot.*`` unless the shop wrote its own).
+HANDOFF_TEXT = t(EN, "robot.handoff")
+NOT_TEXT = t(EN, "robot.not_text")
 # A photo or a card is something for a person to look at: acknowledged, and a person offered who will see it.
-PHOTO_TEXT = ("Thanks for the photo. A person can look at it with you: tap \u201cTalk to a person\u201d and they "
-              "will see it.")
-CARD_TEXT = ("Thanks, I have your card. A person can look at it with you: tap \u201cTalk to a person\u201d and they "
-             "will see it.")
-MISS_TEXT = "I'm not sure I understood. Did you mean one of these? You can also talk to a person."
-NOTHING_TEXT = "Sorry, I can't help with that. Try rephrasing, or talk to a person."
-THANKS_TEXT = "You're welcome! Anything else I can help with?"
+PHOTO_TEXT = t(EN, "robot.photo")
+CARD_TEXT = t(EN, "robot.card")
+MISS_TEXT = t(EN, "robot.miss")
+NOTHING_TEXT = t(EN, "robot.nothing")
+THANKS_TEXT = t(EN, "robot.thanks")
 # Small talk the knowledge base has no answer for, and which is no miss either.
 _PUNCT = "[\\s!.,~?\uff01\u3002\uff0c\uff1f]*"  # ASCII and full-width punctuation
 _GREETING = re.compile(r"^\s*(hi|hello|hey|hiya|good (morning|afternoon|evening)|你好|您好|在吗|在不在|哈喽|嗨)"
@@ -109,9 +110,9 @@ class RobotService:
         self._faqs = faqs
         self._hand_off = hand_off
         self._min_suggestion_score = min_suggestion_score  # agents' suggestions under it are too far off to send
-        # The greeting as built for a settings object: every visitor's hello shows it, and the settings are read
-        # again at most every 30 s, so the suggested questions' texts are read that often, not once per hello.
-        self._greeting: tuple[RobotSettings, dict[str, Any]] | None = None
+        # The greeting as built for a settings object, per language: every visitor's hello shows it, and the settings
+        # are read again at most every 30 s, so the suggested questions' texts are read that often, not per hello.
+        self._greeting: tuple[RobotSettings, dict[str, dict[str, Any]]] | None = None
 
     # -- visitors' messages while the robot has the session -----------------------------------------
 
@@ -126,21 +127,22 @@ class RobotService:
 
     def _answer(self, visitor: Identity, session: Session, frame: SendFrame) -> None:
         settings = self._settings()
+        language = session.language
         if frame.kind != "text":
-            self._offer_person_for(session, frame.kind)
+            self._offer_person_for(session, frame.kind, settings)
             return
         text = str(frame.content.get("text", ""))
         if not text.strip():
-            self._reply(session, {"text": NOT_TEXT, "handoff": True})
+            self._reply(session, {"text": settings.phrase("not_text", language), "handoff": True})
             return
         if wants_person(text, settings.handoff_keywords):
             self.hand_off(visitor, session, "keyword")
             return
         if _GREETING.match(text):
-            self._reply(session, {"text": settings.greeting, "small_talk": "greeting"})
+            self._reply(session, {"text": pick(settings.greeting, language), "small_talk": "greeting"})
             return
         if _THANKS.match(text):
-            self._reply(session, {"text": THANKS_TEXT, "small_talk": "thanks"})
+            self._reply(session, {"text": settings.phrase("thanks", language), "small_talk": "thanks"})
             return
         threshold = DEFAULT_THRESHOLD if settings.threshold is None else settings.threshold
         decision = self._search("answer", lambda m: m.decide(
@@ -164,13 +166,14 @@ class RobotService:
         offered = [{"faq_id": h.faq_id, "question": found[h.faq_id].question}
                    for h in decision.suggestions if h.faq_id in found]
         observability.robot_suggested()
-        self._reply(session, {"text": MISS_TEXT if offered else NOTHING_TEXT, "suggestions": offered,
-                              "handoff": True, "confidence": round(decision.confidence, 4)})
+        self._reply(session, {"text": settings.phrase("miss" if offered else "nothing", language),
+                              "suggestions": offered, "handoff": True, "confidence": round(decision.confidence, 4)})
 
-    def _offer_person_for(self, session: Session, kind: str) -> None:
+    def _offer_person_for(self, session: Session, kind: str, settings: RobotSettings) -> None:
         """A photo or a card: the robot cannot read it, a person can. Acknowledged with the hand-off button (no miss
         counted); the message stays in the session's history for the agent who takes over."""
-        self._reply(session, {"text": PHOTO_TEXT if kind == "image" else CARD_TEXT, "handoff": True,
+        self._reply(session, {"text": settings.phrase("photo" if kind == "image" else "card", session.language),
+                              "handoff": True,
                               "received": kind})
 
     def hand_off(self, visitor: Identity, session: Session, reason: str) -> None:
@@ -178,25 +181,26 @@ class RobotService:
         self.silence(session)
         observability.robot_handed_off()
         if reason != "button":
-            self._reply(session, {"text": HANDOFF_TEXT, "handoff_reason": reason})
+            self._reply(session, {"text": self._settings().phrase("handoff", session.language),
+                                  "handoff_reason": reason})
         self._hand_off(visitor)
 
     def silence(self, session: Session) -> None:
         """Mark the session handed off: the robot never answers in it again."""
         self._sessions.robot_off(session)
 
-    def greeting(self) -> dict[str, Any]:
-        """What a visitor sees first: the greeting and the suggested questions."""
+    def greeting(self, language: str | None = None) -> dict[str, Any]:
+        """What a visitor sees first: the greeting and the suggested questions, in the visitor's language."""
         settings = self._settings()
         cached = self._greeting
-        if cached is not None and cached[0] is settings:
-            return cached[1]
-        found = self._faqs(list(settings.suggested_questions))
-        greeting = {"greeting": settings.greeting,
-                    "suggested_questions": [{"faq_id": i, "question": found[i].question}
-                                            for i in settings.suggested_questions if i in found]}
-        self._greeting = (settings, greeting)
-        return greeting
+        if cached is None or cached[0] is not settings:
+            found = self._faqs(list(settings.all_questions()))  # every language's at once: one read per settings
+            cached = self._greeting = (settings, {
+                lang: {"greeting": pick(settings.greeting, lang),
+                       "suggested_questions": [{"faq_id": i, "question": found[i].question}
+                                               for i in settings.questions_for(lang) if i in found]}
+                for lang in LANGUAGES})
+        return cached[1][negotiate(language)]
 
     def _set_misses(self, session: Session, misses: int) -> int:
         self._sessions.set_robot_misses(session, misses)

@@ -9,12 +9,21 @@ body (each model says which).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 from chalicelib.faq import synonyms as syn
-from chalicelib.faq.model import LANGUAGES
+from chalicelib.faq.model import LANGUAGES, PHRASES
 from chalicelib.faq.store import (
     FAQ_ID_PATTERN,
     LIST_BAR,
@@ -24,6 +33,7 @@ from chalicelib.faq.store import (
     MAX_KEYWORD,
     MAX_KEYWORDS,
     MAX_MISSES,
+    MAX_PHRASE,
     MAX_QUESTION,
     MAX_SIMILAR,
     MAX_SUGGESTED_QUESTIONS,
@@ -32,9 +42,14 @@ from chalicelib.faq.store import (
     MAX_TAGS,
     MIN_THRESHOLD,
     RESERVED_IDS,
+    FaqError,
+    local_text,
+    robot_phrases,
+    suggested_questions,
 )
 from chalicelib.faq.transfer import FORMATS
-from chalicelib.platform.http import Body, NonBlank
+from chalicelib.i18n import LANGUAGES as TEXT_LANGUAGES
+from chalicelib.platform.http import Body, FieldRefusal, NonBlank
 
 MAX_IMPORT_CHARS = 5_000_000  # API Gateway takes 10 MB a request; bigger files go through the CLI
 
@@ -88,12 +103,6 @@ def _not_reserved(faq_id: str) -> str:
     return faq_id
 
 
-def _a_faq_id(text: str) -> str:
-    if not _FAQ_ID.fullmatch(text):
-        raise ValueError("is not a FAQ id")
-    return text
-
-
 def _not_null(value: Any) -> Any:
     """For fields that may be left out but not sent as null (the refusal says the field is required)."""
     if value is None:
@@ -120,10 +129,38 @@ Similar = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
                     AfterValidator(_no_bar)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG),
                 AfterValidator(_no_bar)]
-Greeting = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_GREETING)]
+
+
+def _store_rule(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The store's own check of a field whose parts it names (``greeting.zh-CN``), as the body's rule; null is
+    left to the field's other rules."""
+    def run(value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except FaqError as err:
+            raise FieldRefusal(err.field or "", err.message) from None
+    return run
+
+
+def _text_schema(max_length: int) -> dict[str, Any]:
+    """A shop text's JSON Schema: one string, or one per language."""
+    one = {"type": "string", "minLength": 1, "maxLength": max_length}
+    return {"oneOf": [one, {"type": "object", "additionalProperties": False, "minProperties": 1,
+                            "properties": dict.fromkeys(TEXT_LANGUAGES, one)}]}
+
+
+Greeting = Annotated[Any, BeforeValidator(_store_rule(lambda v: local_text(v, "greeting", MAX_GREETING))),
+                     WithJsonSchema(_text_schema(MAX_GREETING))]
+Phrases = Annotated[Any, BeforeValidator(_store_rule(robot_phrases)),
+                    WithJsonSchema({"type": "object", "additionalProperties": False,
+                                    "properties": {name: _text_schema(MAX_PHRASE) for name in PHRASES}})]
+_IDS = {"type": "array", "maxItems": MAX_SUGGESTED_QUESTIONS, "items": {"type": "string", "maxLength": 128}}
+SuggestedQuestions = Annotated[Any, BeforeValidator(_store_rule(suggested_questions)), WithJsonSchema(
+    {"oneOf": [_IDS, {"type": "object", "additionalProperties": False, "minProperties": 1,
+                      "properties": dict.fromkeys(TEXT_LANGUAGES, _IDS)}]})]
 Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_KEYWORD)]
-SuggestedQuestion = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
-                              AfterValidator(_a_faq_id)]
 Term = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=syn.MAX_TERM)]
 
 
@@ -254,10 +291,11 @@ class RobotSettingsUpdate(Body):
     handoff_keywords: list[Keyword] | None = None
     misses_before_handoff: int | None = Field(None, ge=0, le=MAX_MISSES)
     suggestions: int | None = Field(None, ge=1, le=MAX_SUGGESTIONS)
-    suggested_questions: list[SuggestedQuestion] | None = None
+    suggested_questions: SuggestedQuestions | None = None
     synonyms: list[SynonymGroup] | None = Field(None, max_length=syn.MAX_GROUPS)
+    phrases: Phrases | None = None
 
-    @field_validator("greeting", "handoff_keywords", "misses_before_handoff", "suggestions", "synonyms",
+    @field_validator("greeting", "handoff_keywords", "misses_before_handoff", "suggestions", "synonyms", "phrases",
                      mode="before")
     @classmethod
     def _given(cls, value: Any) -> Any:
@@ -280,8 +318,3 @@ class RobotSettingsUpdate(Body):
         _at_most(distinct, MAX_KEYWORDS)
         return keywords
 
-    @field_validator("suggested_questions")
-    @classmethod
-    def _few_questions(cls, ids: list[str] | None) -> list[str] | None:
-        _at_most(_distinct(ids), MAX_SUGGESTED_QUESTIONS)
-        return ids

@@ -20,8 +20,10 @@ from typing import Any, ClassVar
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 
 from chalicelib.faq import synonyms as syn
-from chalicelib.faq.model import LANGUAGES, Faq, RobotSettings
+from chalicelib.faq.model import LANGUAGES, PHRASES, Faq, RobotSettings, default_phrases
 from chalicelib.faq.models import ROBOT_SETTINGS_KEY, FaqItem, RobotSettingsItem
+from chalicelib.i18n import EN, LocalText, TextError, as_json, check_text, pick
+from chalicelib.i18n import LANGUAGES as TEXT_LANGUAGES
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.dynamo import is_condition_failed
 from chalicelib.platform.errors import DomainError
@@ -42,8 +44,9 @@ LIST_BAR = "|"
 
 MIN_THRESHOLD = 1e-6
 SETTINGS_FIELDS = ("greeting", "threshold", "handoff_keywords", "misses_before_handoff", "suggestions",
-                   "suggested_questions", "synonyms")
+                   "suggested_questions", "synonyms", "phrases")
 MAX_GREETING = 500
+MAX_PHRASE = 500
 MAX_KEYWORDS = 50
 MAX_KEYWORD = 40
 MAX_MISSES = 10
@@ -208,7 +211,9 @@ def validate_robot_settings(data: Mapping[str, Any], base: RobotSettings | None 
         raise FaqError(unknown[0], f"'{unknown[0]}' is not a known field")
     out = asdict(base or RobotSettings())
     if "greeting" in data:
-        out["greeting"] = _text(data["greeting"], "greeting", MAX_GREETING, required=True)
+        out["greeting"] = local_text(data["greeting"], "greeting", MAX_GREETING)
+    if "phrases" in data:
+        out["phrases"] = robot_phrases(data["phrases"])
     if "threshold" in data:
         threshold = data["threshold"]
         if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int | float)
@@ -228,18 +233,61 @@ def validate_robot_settings(data: Mapping[str, Any], base: RobotSettings | None 
     if "suggestions" in data:
         out["suggestions"] = _int(data["suggestions"], "suggestions", 1, MAX_SUGGESTIONS)
     if "suggested_questions" in data:
-        ids = _texts(data["suggested_questions"], "suggested_questions", MAX_SUGGESTED_QUESTIONS, 128, bar=False)
-        for i, faq_id in enumerate(ids):
-            if not valid_faq_id(faq_id):
-                raise FaqError(f"suggested_questions[{i}]", f"'suggested_questions[{i}]' is not a FAQ id")
-        out["suggested_questions"] = ids
+        out["suggested_questions"] = suggested_questions(data["suggested_questions"])
     if "synonyms" in data:
         out["synonyms"] = _synonyms(data["synonyms"])
+    questions = out["suggested_questions"]
     return RobotSettings(
         greeting=out["greeting"], threshold=out["threshold"], handoff_keywords=tuple(out["handoff_keywords"]),
         misses_before_handoff=out["misses_before_handoff"], suggestions=out["suggestions"],
-        suggested_questions=tuple(out["suggested_questions"]),
-        synonyms=tuple(tuple(g) for g in out["synonyms"]))
+        suggested_questions=({k: tuple(v) for k, v in questions.items()} if isinstance(questions, Mapping)
+                             else tuple(questions)),
+        synonyms=tuple(tuple(g) for g in out["synonyms"]), phrases=dict(out["phrases"]))
+
+
+def local_text(value: Any, field: str, max_len: int) -> LocalText:
+    """A shop text: one for every language, or one per language (chalicelib/i18n), trimmed and checked."""
+    if value is None:
+        raise FaqError(field, f"'{field}' is required")
+    try:
+        return check_text(value, field, max_len)
+    except TextError as err:
+        raise FaqError(err.field, err.message) from None
+
+
+def robot_phrases(value: Any) -> dict[str, LocalText]:
+    """The robot's phrases: the shipped ones with those given replaced (each a shop text)."""
+    if not isinstance(value, Mapping):
+        raise FaqError("phrases", f"'phrases' must be an object of phrases ({', '.join(PHRASES)}) to texts")
+    for name in value:
+        if name not in PHRASES:
+            raise FaqError(f"phrases.{name}", f"'phrases' has no phrase {name!r}; the phrases are "
+                                              f"{', '.join(PHRASES)}")
+    return {**default_phrases(), **{name: local_text(text, f"phrases.{name}", MAX_PHRASE)
+                                    for name, text in value.items()}}
+
+
+def suggested_questions(value: Any) -> tuple[str, ...] | dict[str, tuple[str, ...]]:
+    """FAQ ids offered with the greeting: one list for everyone, or one per language (``{"zh-CN": [...]}``)."""
+    if isinstance(value, Mapping):
+        if not value:
+            raise FaqError("suggested_questions", "'suggested_questions' needs at least one language "
+                                                  f"({', '.join(TEXT_LANGUAGES)})")
+        for language in value:
+            if language not in TEXT_LANGUAGES:
+                raise FaqError(f"suggested_questions.{language}", f"'suggested_questions' has language "
+                                                                  f"{language!r}; the languages are "
+                                                                  f"{', '.join(TEXT_LANGUAGES)}")
+        return {language: _faq_ids(ids, f"suggested_questions.{language}") for language, ids in value.items()}
+    return _faq_ids(value, "suggested_questions")
+
+
+def _faq_ids(value: Any, field: str) -> tuple[str, ...]:
+    ids = _texts(value, field, MAX_SUGGESTED_QUESTIONS, 128, bar=False)
+    for i, faq_id in enumerate(ids):
+        if not valid_faq_id(faq_id):
+            raise FaqError(f"{field}[{i}]", f"'{field}[{i}]' is not a FAQ id")
+    return ids
 
 
 def _synonyms(value: Any) -> tuple[tuple[str, ...], ...]:
@@ -458,20 +506,32 @@ class FaqStore:
             item = RobotSettingsItem.get(ROBOT_SETTINGS_KEY, consistent_read=True)
         except DoesNotExist:
             return RobotSettings()
+        # Per-language texts live in ``texts`` (JSON); settings saved before it have plain strings only.
+        texts = json.loads(item.texts or "{}")
+        questions = texts.get("suggested_questions")
         return RobotSettings(
-            greeting=item.greeting, threshold=None if item.threshold is None else float(item.threshold),
+            greeting=texts.get("greeting", item.greeting),
+            threshold=None if item.threshold is None else float(item.threshold),
             handoff_keywords=_strings(item.handoff_keywords),
             misses_before_handoff=int(item.misses_before_handoff), suggestions=int(item.suggestions),
-            suggested_questions=_strings(item.suggested_questions),
-            synonyms=tuple(tuple(g) for g in json.loads(item.synonyms or "[]")))
+            suggested_questions=({k: tuple(v) for k, v in questions.items()} if isinstance(questions, dict)
+                                 else _strings(item.suggested_questions)),
+            synonyms=tuple(tuple(g) for g in json.loads(item.synonyms or "[]")),
+            phrases={**default_phrases(), **texts.get("phrases", {})})
 
     def save_robot_settings(self, settings: RobotSettings) -> RobotSettings:
         """Replace the settings (validated first)."""
         settings = validate_robot_settings(asdict(settings))
+        questions = settings.suggested_questions
+        texts = {"greeting": as_json(settings.greeting),
+                 "phrases": {name: as_json(text) for name, text in settings.phrases.items()},
+                 **({"suggested_questions": {k: list(v) for k, v in questions.items()}}
+                    if isinstance(questions, Mapping) else {})}
         RobotSettingsItem(
-            ROBOT_SETTINGS_KEY, greeting=settings.greeting, threshold=settings.threshold,
+            ROBOT_SETTINGS_KEY, greeting=pick(settings.greeting, EN), threshold=settings.threshold,
             handoff_keywords=list(settings.handoff_keywords), misses_before_handoff=settings.misses_before_handoff,
-            suggestions=settings.suggestions, suggested_questions=list(settings.suggested_questions),
+            suggestions=settings.suggestions, suggested_questions=list(settings.questions_for(EN)),
+            texts=json.dumps(texts, ensure_ascii=False),
             synonyms=json.dumps(settings.synonyms, ensure_ascii=False) if settings.synonyms else None,
             updated_at=self._clock.now_ms()).save()
         return settings

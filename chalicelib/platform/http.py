@@ -174,6 +174,16 @@ def int_param(params: Mapping[str, str] | None, key: str, default: int, low: int
 
 # -- typed bodies ---------------------------------------------------------------------------------
 
+class FieldRefusal(ValueError):
+    """A model's rule refusing a part of its field (``greeting.zh-CN``): ``field`` names that part from the field's
+    own name on, ``message`` says why in full. A refusal names the part instead of the whole field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
 class Body(BaseModel):
     """A REST request body (or a query string): unknown fields refused, types strict (no "1" for 1, no true
     for 1). Its JSON Schema is what docs/openapi.yaml documents (tests/functional/test_openapi_models.py).
@@ -216,6 +226,9 @@ def _explain(model: type[Body], error: Any) -> tuple[str, str]:
     owner, info = _field(model, error["loc"])
     kind, generic = _generic(key, error, info)
     name = str(error["loc"][-1])
+    part = (error.get("ctx") or {}).get("error")
+    if isinstance(part, FieldRefusal) and error.get("input") is not None:
+        return key[:len(key) - len(name)] + part.field, part.message
     message = owner.MESSAGES.get(f"{name}:{kind}") or owner.MESSAGES.get(name) or generic
     return key, message.replace(f"'{name}'", f"'{key}'")
 

@@ -226,6 +226,29 @@ def test_robot_settings_defaults_then_partial_updates(api: Api) -> None:
     assert api("GET", "/robot/settings", "supervisor").json_body == later
 
 
+def test_robot_texts_per_language_or_one_for_all(api: Api) -> None:
+    defaults = api("GET", "/robot/settings", "agent").json_body
+    assert defaults["greeting"]["zh-CN"].startswith("您好！我是本店的智能助手")
+    assert defaults["phrases"]["handoff"] == {"en": "Let me connect you with a person.",
+                                              "zh-CN": "正在为您转接人工客服，请稍候。"}
+    for body in (REFUND, ZH):
+        api("POST", "/faqs", body=body)
+    saved = api("PUT", "/robot/settings", body={
+        "greeting": {"en": " Welcome! ", "zh-CN": "欢迎光临！"},
+        "phrases": {"miss": "Sorry?", "handoff": {"zh-CN": "马上为您转人工。"}},
+        "suggested_questions": {"en": ["refund-time"], "zh-CN": ["zh-returns"]}})
+    assert saved.status_code == 200, saved.json_body
+    body = saved.json_body
+    assert body["greeting"] == {"en": "Welcome!", "zh-CN": "欢迎光临！"}
+    assert (body["phrases"]["miss"], body["phrases"]["handoff"]) == ("Sorry?", {"zh-CN": "马上为您转人工。"})
+    assert body["phrases"]["thanks"] == defaults["phrases"]["thanks"]  # not given: the shipped one
+    assert body["suggested_questions"] == {"en": ["refund-time"], "zh-CN": ["zh-returns"]}
+    assert api("GET", "/robot/settings", "agent").json_body == body
+    # A plain string again means every language.
+    plain = api("PUT", "/robot/settings", body={"greeting": "Hello", "suggested_questions": ["refund-time"]})
+    assert (plain.json_body["greeting"], plain.json_body["suggested_questions"]) == ("Hello", ["refund-time"])
+
+
 def test_trying_a_question_shows_the_ranked_hits_and_the_decision(api: Api) -> None:
     for body in (PARCEL, REFUND, ZH):
         api("POST", "/faqs", body=body)
@@ -321,6 +344,23 @@ BAD = [
     ("PUT", "/robot/settings", {"suggestions": 0}, "suggestions"),
     ("PUT", "/robot/settings", {"suggested_questions": ["no-such-faq"]}, "suggested_questions[0]"),
     ("PUT", "/robot/settings", {"volume": 11}, "volume"),
+    # per-language texts: each refusal names the language or the phrase at fault
+    ("PUT", "/robot/settings", {"greeting": {"fr": "Bonjour"}}, "greeting.fr"),
+    ("PUT", "/robot/settings", {"greeting": {}}, "greeting"),
+    ("PUT", "/robot/settings", {"greeting": 5}, "greeting"),
+    ("PUT", "/robot/settings", {"greeting": {"zh-CN": "  "}}, "greeting.zh-CN"),
+    ("PUT", "/robot/settings", {"greeting": {"en": "Hi", "zh-CN": "您" * 501}}, "greeting.zh-CN"),
+    ("PUT", "/robot/settings", {"greeting": {"en": ["Hi"]}}, "greeting.en"),
+    ("PUT", "/robot/settings", {"phrases": {"goodbye": "Bye"}}, "phrases.goodbye"),
+    ("PUT", "/robot/settings", {"phrases": ["Bye"]}, "phrases"),
+    ("PUT", "/robot/settings", {"phrases": {"miss": {"zh-CN": ""}}}, "phrases.miss.zh-CN"),
+    ("PUT", "/robot/settings", {"phrases": {"thanks": "t" * 501}}, "phrases.thanks"),
+    ("PUT", "/robot/settings", {"phrases": None}, "phrases"),
+    ("PUT", "/robot/settings", {"suggested_questions": {"de": ["refund-time"]}}, "suggested_questions.de"),
+    ("PUT", "/robot/settings", {"suggested_questions": {}}, "suggested_questions"),
+    ("PUT", "/robot/settings", {"suggested_questions": {"zh-CN": ["bad id"]}}, "suggested_questions.zh-CN[0]"),
+    ("PUT", "/robot/settings", {"suggested_questions": {"zh-CN": ["no-such-faq"]}},
+     "suggested_questions.zh-CN[0]"),
     ("POST", "/robot/try", {}, "query"),
     ("POST", "/robot/try", {"query": "  "}, "query"),
     ("POST", "/robot/try", {"query": "q" * 501}, "query"),

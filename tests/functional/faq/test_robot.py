@@ -279,7 +279,7 @@ def test_an_agent_gets_only_the_suggestions_above_the_minimum_with_a_visitor_mes
 def test_the_welcome_carries_the_greeting_and_suggested_questions(bot: Bot) -> None:
     bot.frame("cv", action="hello")
     robot = bot.sender.frames("cv", "welcome")[-1]["robot"]
-    assert robot["greeting"] == RobotSettings().greeting
+    assert robot["greeting"] == "Hi! I'm the shop's assistant. Ask me anything, or tap \u201cTalk to a person\u201d."
     assert [q["faq_id"] for q in robot["suggested_questions"]] == ["returns-window", "shipping-time"]
 
 
