@@ -19,7 +19,6 @@ browser = pages.browser  # one Chromium for the module
 stack = pages.stack      # a fresh stack per test
 sign_in = pages.sign_in
 new_page = console.new_page
-visitor_says = console.visitor_says
 agent_says = console.agent_says
 
 LINES = "els => els.map(e => e.textContent)"
@@ -36,6 +35,14 @@ def zh_visitor(browser: Browser, stack: Stack) -> Page:
 def talk_to(visitor: Page, agent: str) -> None:
     visitor.get_by_test_id("vis-talk").click()
     expect(visitor.get_by_test_id("vis-status")).to_have_text(f"You are chatting with {agent}")
+
+
+def visitor_says(visitor: Page, text: str) -> None:
+    visitor.get_by_test_id("vis-input").fill(text)
+    visitor.get_by_test_id("vis-send").click()
+    # Delivered, and read as soon as the agent's console shows it.
+    expect(visitor.locator("[data-testid=msg][data-mine='1']").last).to_have_attribute(
+        "data-status", re.compile("^(delivered|read)$"))
 
 
 def system_lines(visitor: Page) -> list[str]:
@@ -118,7 +125,13 @@ def test_a_chat_goes_to_a_group_picked_from_the_list_and_the_notice_comes_before
     bob.get_by_test_id("con-transfer").click()
     vip = bob.locator("[data-testid=transfer-target][data-kind=group][data-id=vip]")
     expect(vip).to_contain_text("VIP service")
-    expect(vip).to_contain_text("1 online · 5 free · 0 waiting")  # bob is busy: only alice counts
+    # Bob is busy (once the server has it: Refresh reads the list again): only alice counts.
+    for _ in range(20):
+        if "1 online · 5 free · 0 waiting" in vip.inner_text():
+            break
+        bob.wait_for_timeout(250)
+        bob.get_by_test_id("transfer-refresh").click()
+    expect(vip).to_contain_text("1 online · 5 free · 0 waiting")
     # Only alice is free among bob's colleagues.
     expect(bob.locator("[data-testid=transfer-target][data-kind=agent]")).to_have_count(1)
     vip.click()

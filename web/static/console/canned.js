@@ -120,7 +120,6 @@ function openPop() {
   pop.open = true;
   pop.index = 0;
   $("canned-pop").hidden = false;
-  $("input").setAttribute("aria-expanded", "true");
   showMatches();
   loadCanned(); // a reply a supervisor just added is found on the next "/"
 }
@@ -129,7 +128,6 @@ function closePop() {
   if (!pop.open) return;
   pop.open = false;
   $("canned-pop").hidden = true;
-  $("input").setAttribute("aria-expanded", "false");
   $("input").removeAttribute("aria-activedescendant");
 }
 
