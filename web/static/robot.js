@@ -5,10 +5,12 @@ import { renderContent } from "./imclient.js";
 import { api } from "./auth.js";
 import { gate } from "./sign-in.js";
 import { $, h, DASH, arrowTabs, dateTime, flash } from "./ui.js";
+import { number, parts, t as tr, tn } from "./i18n.js";
 
 const MAX_IMPORT_CHARS = 5_000_000;
 const FAQ_ID = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/;
-const LANGUAGES = { en: "English", zh: "Chinese" };
+const LANGUAGES = ["en", "zh"];
+const languageName = (code) => (LANGUAGES.includes(code) ? tr(`robot.lang_name.${code}`) : code);
 
 // -- tabs ------------------------------------------------------------------------------------------
 
@@ -75,7 +77,7 @@ function markField(form, { field, message }) {
     const all = input.value.split("\n");
     let seen = -1;
     const line = all.findIndex((s) => s.trim() && ++seen === Number(index));
-    if (line >= 0) where = ` (line ${line + 1})`;
+    if (line >= 0) where = ` ${tr("robot.line", { line: line + 1 })}`;
   }
   slot.textContent = [slot.textContent, message + where].filter(Boolean).join(" ");
   if (input) input.setAttribute("aria-invalid", "true");
@@ -107,21 +109,23 @@ function rememberCategories(faqs) {
 
 function faqRow(faq, hit) {
   const open = h("button", { type: "button", className: "linklike", text: faq.question,
-    dataset: { testid: "faq-open" }, on: { click: () => openFaq(faq.faq_id) } });
+    dataset: { testid: "faq-open", userContent: "" }, on: { click: () => openFaq(faq.faq_id) } });
   const tags = faq.tags && faq.tags.length
-    ? h("span", { className: "tags" }, ...faq.tags.slice(0, 4).map((t) => h("span", { className: "tag", text: t })))
+    ? h("span", { className: "tags", dataset: { userContent: "" } }, ...faq.tags.slice(0, 4).map((t) => h("span", { className: "tag", text: t })))
     : null;
-  const question = h("td", { dataset: { label: "Question" } }, open,
-    h("div", { className: "faq-id" }, h("code", { text: faq.faq_id }), tags));
-  const category = h("td", { dataset: { label: "Category" } },
-    faq.category || DASH, faq.product_category ? h("div", { className: "sub", text: faq.product_category }) : null);
-  const status = h("td", { dataset: { label: "Status" } },
-    faq.enabled ? pill("enabled", "online") : pill(faq.answer ? "disabled" : "needs an answer", "offline"));
+  const question = h("td", { dataset: { label: tr("robot.col.question") } }, open,
+    h("div", { className: "faq-id" }, h("code", { text: faq.faq_id, dataset: { userContent: "" } }), tags));
+  const category = h("td", { dataset: { label: tr("robot.category") } },
+    h("span", { text: faq.category || DASH, dataset: { userContent: "" } }),
+    faq.product_category ? h("div", { className: "sub", text: faq.product_category, dataset: { userContent: "" } }) : null);
+  const status = h("td", { dataset: { label: tr("robot.col.status") } },
+    faq.enabled ? pill(tr("robot.pill.enabled"), "online")
+      : pill(tr(faq.answer ? "robot.pill.disabled" : "robot.pill.needs_answer"), "offline"));
   const row = h("tr", { dataset: { testid: "faq-row", faqId: faq.faq_id } }, question, category,
-    h("td", { dataset: { label: "Language" }, text: LANGUAGES[faq.language] || faq.language }), status);
+    h("td", { dataset: { label: tr("robot.language") }, text: languageName(faq.language) }), status);
   if (hit) {
-    row.append(h("td", { className: "num", dataset: { label: "Score", testid: "faq-score" } },
-      hit.score === null ? h("span", { className: "sub", text: "id match" }) : scoreMeter(hit.score)));
+    row.append(h("td", { className: "num", dataset: { label: tr("robot.col.score"), testid: "faq-score" } },
+      hit.score === null ? h("span", { className: "sub", text: tr("robot.id_match") }) : scoreMeter(hit.score)));
   }
   return row;
 }
@@ -139,10 +143,10 @@ function markSelected(faqId) {
 }
 
 function filtersText() {
-  const parts = [];
-  if (list.category) parts.push(`category “${list.category}”`);
-  if (list.language) parts.push(LANGUAGES[list.language]);
-  return parts.length ? ` · ${parts.join(", ")}` : "";
+  const shown = [];
+  if (list.category) shown.push(tr("robot.filter.category", { category: list.category }));
+  if (list.language) shown.push(languageName(list.language));
+  return shown.length ? ` · ${shown.join(", ")}` : "";
 }
 
 async function loadPage() {
@@ -151,7 +155,7 @@ async function loadPage() {
   if (cursor) params.set("cursor", cursor);
   if (list.category) params.set("category", list.category);
   if (list.language) params.set("language", list.language);
-  $("list-caption").textContent = "Loading…";
+  $("list-caption").textContent = tr("common.loading");
   const mine = ++listRequest;
   try {
     const page = await api(`/faqs?${params}`);
@@ -159,7 +163,8 @@ async function loadPage() {
     list.next = page.next_cursor;
     rememberCategories(page.faqs);
     renderRows(page.faqs.map((faq) => ({ faq })), { scored: false });
-    $("list-caption").textContent = `Page ${list.page + 1} · ${page.faqs.length} FAQ${page.faqs.length === 1 ? "" : "s"}${filtersText()}`;
+    $("list-caption").textContent = tr("robot.caption.page", { page: list.page + 1, faqs: tn("robot.faqs", page.faqs.length),
+      filters: filtersText() });
   } catch (err) {
     if (mine !== listRequest) return;
     $("list-caption").textContent = err.message;
@@ -167,7 +172,7 @@ async function loadPage() {
   $("pager").hidden = false;
   $("prev").disabled = list.page === 0;
   $("next").disabled = !list.next;
-  $("page-label").textContent = `Page ${list.page + 1}`;
+  $("page-label").textContent = tr("robot.page", { page: list.page + 1 });
 }
 
 // Searching asks the robot's own matcher (the ranking visitors get, enabled FAQs only) and, for text that
@@ -175,7 +180,7 @@ async function loadPage() {
 async function search() {
   const q = list.q;
   const mine = ++listRequest;
-  $("list-caption").textContent = "Searching…";
+  $("list-caption").textContent = tr("robot.searching");
   $("pager").hidden = true;
   const body = { query: q };
   if (list.language) body.language = list.language;
@@ -192,7 +197,7 @@ async function search() {
       && (!list.language || faq.language === list.language));
     rememberCategories(shown.map((r) => r.faq));
     renderRows(shown, { scored: true });
-    $("list-caption").textContent = `${shown.length} best match${shown.length === 1 ? "" : "es"} for “${q}”${filtersText()}`;
+    $("list-caption").textContent = tn("robot.best_matches", shown.length, { q, filters: filtersText() });
   } catch (err) {
     if (mine !== listRequest) return;
     renderRows([], { scored: true });
@@ -229,17 +234,17 @@ function renderPreview() {
   const text = $("f-answer").value.trim();
   const box = $("preview");
   if (!text) {
-    box.replaceChildren(h("p", { className: "empty", text: "The answer appears here as a chat message." }));
+    box.replaceChildren(h("p", { className: "empty", text: tr("robot.preview_empty") }));
     return;
   }
-  const bubble = h("div", { className: "bubble" }, renderContent("robot", { text }));
+  const bubble = h("div", { className: "bubble", dataset: { userContent: "" } }, renderContent("robot", { text }));
   box.replaceChildren(h("div", { className: "msg theirs" }, bubble));
 }
 
 function disarmDelete() {
   clearTimeout(deleteArmed);
   deleteArmed = null;
-  $("faq-delete").textContent = "Delete";
+  $("faq-delete").textContent = tr("robot.delete");
   $("faq-delete").classList.remove("armed");
 }
 
@@ -250,10 +255,8 @@ function fillEditor(faq) {
   const form = $("faq-form");
   clearErrors(form);
   $("faq-form-error").replaceChildren();
-  $("editor-title").textContent = faq ? "Edit FAQ" : "New FAQ";
-  $("editor-meta").textContent = faq
-    ? `version ${faq.version} · updated ${dateTime(faq.updated_at)}`
-    : "";
+  $("editor-title").textContent = tr(faq ? "robot.edit" : "robot.new");
+  $("editor-meta").textContent = faq ? tr("robot.meta", { n: faq.version, time: dateTime(faq.updated_at) }) : "";
   $("f-faq_id").value = faq ? faq.faq_id : "";
   $("f-faq_id").readOnly = Boolean(faq);
   $("f-question").value = faq ? faq.question : "";
@@ -300,10 +303,10 @@ function editorBody() {
 }
 
 function conflict(err) {
-  const reload = h("button", { type: "button", className: "ghost small", text: "Load the current version",
+  const reload = h("button", { type: "button", className: "ghost small", text: tr("robot.load_current"),
     on: { click: () => openFaq(editing.faq_id) } });
   $("faq-form-error").replaceChildren(
-    h("span", { text: `Someone else saved this FAQ after you opened it (${err.message}). Your changes are still in the form. ` }),
+    h("span", { text: `${tr("robot.conflict", { reason: err.message })} ` }),
     reload);
 }
 
@@ -315,13 +318,13 @@ async function saveFaq(e) {
   const button = $("faq-form").querySelector("[data-testid=faq-save]");
   button.disabled = true;
   const creating = !editing;
-  flash($("faq-status"), "Saving…", "", 0);
+  flash($("faq-status"), tr("robot.saving"), "", 0);
   try {
     const saved = creating
       ? await api("/faqs", { method: "POST", body: editorBody() })
       : await api(`/faqs/${encodeURIComponent(editing.faq_id)}`, { method: "PUT", body: editorBody() });
     fillEditor(saved);
-    flash($("faq-status"), creating ? `Created “${saved.faq_id}”.` : `Saved: version ${saved.version}.`);
+    flash($("faq-status"), creating ? tr("robot.created", { id: saved.faq_id }) : tr("robot.saved_version", { n: saved.version }));
     rememberCategories([saved]);
     const row = $("faq-rows").querySelector(`tr[data-faq-id="${CSS.escape(saved.faq_id)}"]`);
     if (row) {
@@ -347,7 +350,7 @@ async function saveFaq(e) {
 async function deleteFaq() {
   if (!editing) return;
   if (!deleteArmed) {
-    $("faq-delete").textContent = "Click again to delete";
+    $("faq-delete").textContent = tr("robot.confirm_delete");
     $("faq-delete").classList.add("armed");
     deleteArmed = setTimeout(disarmDelete, 5000);
     return;
@@ -359,7 +362,7 @@ async function deleteFaq() {
     const row = $("faq-rows").querySelector(`tr[data-faq-id="${CSS.escape(faqId)}"]`);
     if (row) row.remove();
     fillEditor(null);
-    flash($("faq-status"), `Deleted “${faqId}”.`);
+    flash($("faq-status"), tr("robot.deleted", { id: faqId }));
   } catch (err) {
     $("faq-form-error").textContent = err.message;
   }
@@ -379,35 +382,36 @@ function renderTry(result) {
   const byId = new Map(result.hits.map((hit) => [hit.faq_id, hit]));
   const questionOf = (id) => (byId.get(id) && byId.get(id).question) || id;
   const decision = $("try-decision");
-  const comparison = `confidence ${result.confidence.toFixed(3)} ${result.decision === "answer" ? "≥" : "<"} threshold ${result.threshold.toFixed(2)}`;
+  const comparison = h("div", { className: "sub", text: tr("robot.comparison", { score: result.confidence.toFixed(3),
+    sign: result.decision === "answer" ? "≥" : "<", threshold: result.threshold.toFixed(2), language: languageName(result.language) }) });
+  const faqText = (text) => h("span", { text, dataset: { userContent: "" } });
   decision.dataset.decision = result.decision;
   if (result.decision === "answer") {
-    decision.replaceChildren(
-      h("strong", { text: "The robot would answer" }), " with “", h("span", { text: questionOf(result.answer) }), "”",
-      h("div", { className: "sub", text: `${comparison} · language ${LANGUAGES[result.language] || result.language}` }));
+    decision.replaceChildren(h("strong", {}, ...parts("robot.would_answer", { question: faqText(questionOf(result.answer)) })),
+      comparison);
   } else {
     const offers = result.suggestions.map(questionOf);
-    decision.replaceChildren(
-      h("strong", { text: "The robot would not answer on its own" }),
-      offers.length ? ` and would offer: ${offers.map((q) => `“${q}”`).join(", ")}` : "",
-      h("div", { className: "sub", text: `${comparison} · language ${LANGUAGES[result.language] || result.language}` }));
+    decision.replaceChildren(offers.length
+      ? h("strong", {}, ...parts("robot.would_offer", { offers: faqText(offers.map((q) => `“${q}”`).join(", ")) }))
+      : h("strong", { text: tr("robot.would_not_answer") }), comparison);
   }
   const suggested = new Set(result.suggestions);
   $("try-rows").replaceChildren(...result.hits.map((hit, i) => {
-    const badge = hit.faq_id === result.answer ? pill("answers", "online")
-      : suggested.has(hit.faq_id) ? pill("suggested", "busy") : null;
+    const badge = hit.faq_id === result.answer ? pill(tr("robot.pill.answers"), "online")
+      : suggested.has(hit.faq_id) ? pill(tr("robot.pill.suggested"), "busy") : null;
     const open = h("button", { type: "button", className: "linklike", text: hit.question || hit.faq_id,
-      on: { click: () => openFaq(hit.faq_id) } });
+      dataset: { userContent: "" }, on: { click: () => openFaq(hit.faq_id) } });
     return h("tr", { dataset: { testid: "try-hit", faqId: hit.faq_id }, className: hit.faq_id === result.answer ? "selected" : "" },
       h("td", { className: "num", dataset: { label: "#" }, text: i + 1 }),
-      h("td", { dataset: { label: "FAQ" } }, open, " ", badge, h("div", { className: "faq-id" }, h("code", { text: hit.faq_id }))),
-      h("td", { dataset: { label: "Best matching text" }, text: hit.matched }),
-      h("td", { dataset: { label: "Score", testid: "try-score" } }, scoreMeter(hit.score)),
-      h("td", { className: "num", dataset: { label: "Lexical (BM25)" }, text: hit.lexical.toFixed(2) }),
-      h("td", { className: "num", dataset: { label: "Semantic" }, text: hit.semantic === null ? DASH : hit.semantic.toFixed(3) }));
+      h("td", { dataset: { label: tr("robot.col.faq") } }, open, " ", badge,
+        h("div", { className: "faq-id" }, h("code", { text: hit.faq_id, dataset: { userContent: "" } }))),
+      h("td", { dataset: { label: tr("robot.col.best"), userContent: "" }, text: hit.matched }),
+      h("td", { dataset: { label: tr("robot.col.score"), testid: "try-score" } }, scoreMeter(hit.score)),
+      h("td", { className: "num", dataset: { label: tr("robot.col.lexical") }, text: hit.lexical.toFixed(2) }),
+      h("td", { className: "num", dataset: { label: tr("robot.col.semantic") }, text: hit.semantic === null ? DASH : hit.semantic.toFixed(3) }));
   }));
   if (!result.hits.length) {
-    $("try-rows").replaceChildren(h("tr", {}, h("td", { attrs: { colspan: 6 }, className: "empty", text: "No FAQ matches at all." })));
+    $("try-rows").replaceChildren(h("tr", {}, h("td", { attrs: { colspan: 6 }, className: "empty", text: tr("robot.no_hits") })));
   }
   $("try-result").hidden = false;
 }
@@ -417,7 +421,7 @@ async function tryQuestion(e) {
   $("try-error").textContent = "";
   const query = $("try-q").value.trim();
   if (!query) {
-    $("try-error").textContent = "Type a question to try.";
+    $("try-error").textContent = tr("robot.type_question");
     $("try-q").focus();
     return;
   }
@@ -443,7 +447,7 @@ let settings = null;
 function fillSettings(s) {
   settings = s;
   $("s-greeting").value = s.greeting;
-  $("default-threshold").textContent = s.default_threshold.toFixed(2);
+  $("default-threshold-label").textContent = tr("robot.use_default", { value: s.default_threshold.toFixed(2) });
   $("s-threshold-default").checked = s.threshold === null;
   $("s-threshold").value = (s.threshold === null ? s.default_threshold : s.threshold).toString();
   $("s-threshold").disabled = s.threshold === null;
@@ -485,10 +489,10 @@ async function saveSettings(e) {
   };
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
-  flash($("settings-status"), "Saving…", "", 0);
+  flash($("settings-status"), tr("robot.saving"), "", 0);
   try {
     fillSettings(await api("/robot/settings", { method: "PUT", body }));
-    flash($("settings-status"), "Saved. The robot uses the new settings within 30 seconds.", "ok", 10000);
+    flash($("settings-status"), tr("robot.settings_saved"), "ok", 10000);
   } catch (err) {
     flash($("settings-status"), "", "", 0);
     if (!showFieldError(form, err)) $("settings-error").textContent = err.message;
@@ -506,9 +510,6 @@ function formatOf(name) {
   return null;
 }
 
-function plural(n, one, many = `${one}s`) {
-  return `${n.toLocaleString()} ${n === 1 ? one : many}`;
-}
 
 function importProblem(fileName, err) {
   const { line, source } = err.details;
@@ -517,10 +518,10 @@ function importProblem(fileName, err) {
   for (const prefix of [`${source} line ${line}: `, `${source}: `]) {
     if (source && message.startsWith(prefix)) message = message.slice(prefix.length);
   }
-  const where = line ? `${fileName}, line ${line}` : fileName;
+  const where = line ? tr("robot.import.file_line", { file: fileName, line }) : fileName;
   return h("div", { className: "import-error", dataset: { testid: "import-error", line: line ?? "" } },
-    h("strong", { text: `Nothing was imported. ${where}` }),
-    err.field ? h("span", { className: "sub", text: ` · field ${err.field}` }) : null,
+    h("strong", { text: tr("robot.import.nothing", { where }) }),
+    err.field ? h("span", { className: "sub", text: ` ${tr("robot.import.field", { field: err.field })}` }) : null,
     h("p", { text: message }));
 }
 
@@ -530,18 +531,18 @@ async function importFile(e) {
   out.replaceChildren();
   const file = $("import-file").files[0];
   if (!file) {
-    out.replaceChildren(h("p", { className: "error", text: "Choose a file to import." }));
+    out.replaceChildren(h("p", { className: "error", text: tr("robot.import.choose") }));
     return;
   }
   const format = $("import-format").value || formatOf(file.name);
   if (!format) {
-    out.replaceChildren(h("p", { className: "error", text: "The file name does not say JSONL or CSV: choose the format." }));
+    out.replaceChildren(h("p", { className: "error", text: tr("robot.import.no_format") }));
     return;
   }
   const data = await file.text();
   if (data.length > MAX_IMPORT_CHARS) {
     out.replaceChildren(h("p", { className: "error",
-      text: `${file.name} has more than ${MAX_IMPORT_CHARS.toLocaleString()} characters: import it with the command line (make faq-import).` }));
+      text: tr("robot.import.too_big", { file: file.name, max: number(MAX_IMPORT_CHARS) }) }));
     return;
   }
   const body = { format, data };
@@ -549,15 +550,16 @@ async function importFile(e) {
   if (namespace) body.namespace = namespace;
   const button = $("import-form").querySelector("button[type=submit]");
   button.disabled = true;
-  out.replaceChildren(h("p", { className: "muted", text: `Importing ${file.name}…` }));
+  out.replaceChildren(h("p", { className: "muted", text: tr("robot.import.importing", { file: file.name }) }));
   try {
     const r = await api("/faqs/import", { method: "POST", body });
-    const parts = [`${plural(r.faqs, "FAQ")} written (${r.created.toLocaleString()} new)`];
-    if (r.similar_added) parts.push(`${plural(r.similar_added, "similar question")} added`);
-    if (r.placeholders) parts.push(`${plural(r.placeholders, "FAQ")} waiting for an answer (disabled)`);
-    if (r.skipped) parts.push(`${plural(r.skipped, "out-of-scope row")} skipped`);
+    const done = [tr("robot.import.written", { faqs: tn("robot.faqs", r.faqs), created: number(r.created) })];
+    if (r.similar_added) done.push(tn("robot.import.similar", r.similar_added));
+    if (r.placeholders) done.push(tr("robot.import.placeholders", { faqs: tn("robot.faqs", r.placeholders) }));
+    if (r.skipped) done.push(tn("robot.import.skipped", r.skipped));
     out.replaceChildren(h("div", { className: "import-ok", dataset: { testid: "import-ok" } },
-      h("strong", { text: `Imported ${file.name}.` }), h("p", { text: `${parts.join("; ")}.` })));
+      h("strong", { text: tr("robot.import.done", { file: file.name }) }),
+      h("p", { text: tr("robot.import.summary", { parts: done.join(tr("robot.import.separator")) }) })));
     refreshList();
   } catch (err) {
     out.replaceChildren(err.status === 400 ? importProblem(file.name, err) : h("p", { className: "error", text: err.message }));
@@ -568,7 +570,7 @@ async function importFile(e) {
 
 async function exportAs(format) {
   const status = $("export-status");
-  flash(status, "Preparing the file…", "", 0);
+  flash(status, tr("robot.export.preparing"), "", 0);
   try {
     const res = await api(`/faqs/export?format=${format}`, { raw: true });
     const blob = await res.blob();
@@ -578,7 +580,7 @@ async function exportAs(format) {
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
-    flash(status, `Downloaded faqs.${format} (${Math.max(1, Math.round(blob.size / 1024)).toLocaleString()} KB).`);
+    flash(status, tr("robot.export.done", { format, size: number(Math.max(1, Math.round(blob.size / 1024))) }));
   } catch (err) {
     flash(status, err.message, "error", 0);
   }
@@ -587,14 +589,14 @@ async function exportAs(format) {
 // The rebuild runs as a job on the server (POST answers at once); the page polls it until it ends.
 const REINDEX_POLL_MS = 1000;
 const REINDEX_TEXT = {
-  starting: "Starting the rebuild…",
-  queued: "Rebuild queued: waiting for it to start…",
+  starting: tr("robot.reindex.starting"),
+  queued: tr("robot.reindex.queued"),
   running: (done, total) => total
-    ? `Rebuilding the index: ${done.toLocaleString()} of ${plural(total, "FAQ")} (${Math.floor((100 * done) / total)}%)…`
-    : "Rebuilding the index: reading the FAQs…",
-  succeeded: (indexed) => `Index rebuilt: ${plural(indexed, "enabled FAQ")}.`,
-  failed: (error) => `The rebuild failed: ${error || "no reason was recorded"}. Try again.`,
-  lost: "Lost track of the rebuild (the server cannot be reached); reload the page to see how it ended.",
+    ? tr("robot.reindex.running", { done: number(done), faqs: tn("robot.faqs", total), pct: Math.floor((100 * done) / total) })
+    : tr("robot.reindex.reading"),
+  succeeded: (indexed) => tn("robot.reindex.succeeded", indexed),
+  failed: (error) => tr("robot.reindex.failed", { reason: error || tr("robot.reindex.no_reason") }),
+  lost: tr("robot.reindex.lost"),
 };
 let reindexWatch = 0; // only the latest watch may update the status
 
@@ -716,4 +718,4 @@ function start() {
   loadSettings();
 }
 
-gate({ roles: ["admin"], deniedText: "Robot management is for admins.", onStart: start });
+gate({ roles: ["admin"], deniedText: tr("robot.denied"), onStart: start });

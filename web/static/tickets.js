@@ -5,13 +5,17 @@
 import { api } from "./auth.js";
 import { gate } from "./sign-in.js";
 import { $, h, DASH, dateTime } from "./ui.js";
+import { parts, t as tr } from "./i18n.js";
 
 const FILTERS = { status: "f-status", priority: "f-priority", source: "f-source", assignee: "f-assignee", group_id: "f-group" };
-const SOURCES = { chat: "Chat", left_message: "Left message", console: "Console" };
-const REASONS = { closed: "left outside service hours", overflow: "left while all agents were busy",
-  queue_timeout: "left after a long wait", visitor: "left by the visitor" };
-const MOVES = { open: "Reopen", pending: "Mark pending", solved: "Mark solved", closed: "Close" };
-const FIELDS = { status: "status", assignee: "assignee", priority: "priority", subject: "subject", description: "description" };
+const SOURCES = ["chat", "left_message", "console"];
+const REASONS = ["closed", "overflow", "queue_timeout", "visitor"];
+const MOVES = ["open", "pending", "solved", "closed"];
+const FIELDS = ["status", "assignee", "priority", "subject", "description"];
+// A known value in words ("pending" / "挂起"); an unknown one as the server sent it.
+const word = (kind, value) => (value ? tr(`tk.value.${kind}.${value}`) : DASH);
+const known = (list, value, key) => (list.includes(value) ? tr(`${key}.${value}`) : value);
+const sourceWord = (source) => (SOURCES.includes(source) ? word("source", source) : source);
 
 const state = {
   me: null,
@@ -30,9 +34,8 @@ function setText(el, message, kind = "") {
   el.dataset.kind = kind;
 }
 
-function pill(value, label) {
-  return h("span", { className: "state-pill", text: label || (value ? String(value).replace(/_/g, " ") : DASH),
-    dataset: { value: value || "" } });
+function pill(kind, value) {
+  return h("span", { className: "state-pill", text: value ? word(kind, value) : DASH, dataset: { value: value || "" } });
 }
 
 function customerName(c) {
@@ -64,7 +67,7 @@ async function loadList() {
   if (cursor) params.set("cursor", cursor);
   const status = $("list-status");
   const asked = ++state.asked; // only the latest answer is shown, whatever order answers come in
-  setText(status, "Loading…");
+  setText(status, tr("tk.loading"));
   try {
     const page = await api(`/tickets?${params}`);
     if (asked !== state.asked) return;
@@ -75,7 +78,7 @@ async function loadList() {
     if (asked !== state.asked) return;
     state.rows = [];
     state.next = null;
-    setText(status, err.field ? `${err.message} (${err.field})` : err.message, "error");
+    setText(status, err.field ? tr("common.error_field", { message: err.message, field: err.field }) : err.message, "error");
   }
   renderRows();
   syncUrl();
@@ -96,20 +99,20 @@ function renderRows() {
   state.rows.forEach(learn);
   paintDatalists();
   $("rows").replaceChildren(...state.rows.map((t) => {
-    const open = h("button", { type: "button", className: "linklike", text: t.subject, dataset: { testid: "tk-open" },
+    const open = h("button", { type: "button", className: "linklike", text: t.subject, dataset: { testid: "tk-open", userContent: "" },
       on: { click: () => openTicket(t.ticket_id) } });
-    const sub = [t.ticket_id, SOURCES[t.source] || t.source, t.group_id, t.order_ref].filter(Boolean).join(" · ");
+    const sub = [t.ticket_id, sourceWord(t.source), t.group_id, t.order_ref].filter(Boolean).join(" · ");
     return h("tr", { className: t.ticket_id === state.selected ? "selected" : "",
       dataset: { testid: "tk-row", ticketId: t.ticket_id, status: t.status } },
-    h("th", { attrs: { scope: "row" } }, open, h("span", { className: "sub tk-sub", text: sub })),
-    h("td", { attrs: { "data-label": "Status" } }, pill(t.status)),
-    h("td", { attrs: { "data-label": "Priority" } }, pill(t.priority)),
-    h("td", { attrs: { "data-label": "Customer" }, text: customerName(t.customer) }),
-    h("td", { attrs: { "data-label": "Assignee" }, text: t.assignee || DASH }),
-    h("td", { attrs: { "data-label": "Updated" }, className: "tk-when", text: dateTime(t.updated_at) }));
+    h("th", { attrs: { scope: "row" } }, open, h("span", { className: "sub tk-sub", text: sub, dataset: { userContent: "" } })),
+    h("td", { attrs: { "data-label": tr("tk.status") } }, pill("status", t.status)),
+    h("td", { attrs: { "data-label": tr("tk.priority") } }, pill("priority", t.priority)),
+    h("td", { attrs: { "data-label": tr("tk.col.customer") }, text: customerName(t.customer), dataset: { userContent: "" } }),
+    h("td", { attrs: { "data-label": tr("tk.assignee") }, text: t.assignee || DASH, dataset: { userContent: "" } }),
+    h("td", { attrs: { "data-label": tr("tk.col.updated") }, className: "tk-when", text: dateTime(t.updated_at) }));
   }));
   $("no-rows").hidden = state.rows.length > 0;
-  $("page").textContent = `Page ${state.cursors.length}`;
+  $("page").textContent = tr("tk.page", { page: state.cursors.length });
   $("prev").disabled = state.cursors.length <= 1;
   $("next").disabled = !state.next;
 }
@@ -139,12 +142,12 @@ async function openTicket(id, { focus = true } = {}) {
     $("detail-body").hidden = true;
     $("detail-empty").hidden = false;
     $("detail-empty").replaceChildren(h("p", { className: "error", dataset: { testid: "tk-detail-error" },
-      text: err.status === 404 ? `There is no ticket ${id}, or it is not yours to see.` : err.message }));
+      text: err.status === 404 ? tr("tk.no_such", { id }) : err.message }));
   }
 }
 
-function fact(label, value) {
-  return [h("dt", { text: label }), h("dd", { text: value || DASH, dataset: { field: label.toLowerCase() } })];
+function fact(field, value) {
+  return [h("dt", { text: tr(`tk.fact.${field}`) }), h("dd", { text: value || DASH, dataset: { field, userContent: "" } })];
 }
 
 function renderDetail(t) {
@@ -154,29 +157,31 @@ function renderDetail(t) {
   $("detail-body").hidden = false;
   $("d-subject").textContent = t.subject;
   $("d-id").textContent = t.ticket_id;
-  $("d-badges").replaceChildren(pill(t.status), pill(t.priority),
-    h("span", { className: "tk-source", text: SOURCES[t.source] || t.source }),
-    ...(t.reason ? [h("span", { className: "muted", text: REASONS[t.reason] || t.reason })] : []));
-  $("d-description").textContent = t.description || "No description.";
+  $("d-badges").replaceChildren(pill("status", t.status), pill("priority", t.priority),
+    h("span", { className: "tk-source", text: known(SOURCES, t.source, "tk.source") }),
+    ...(t.reason ? [h("span", { className: "muted", text: known(REASONS, t.reason, "tk.reason") })] : []));
+  $("d-description").textContent = t.description || tr("tk.no_description");
+  if (t.description) $("d-description").dataset.userContent = "";
+  else delete $("d-description").dataset.userContent;
   $("d-description").classList.toggle("muted", !t.description);
   const c = t.customer || {};
   $("d-facts").replaceChildren(
-    ...fact("Customer", [c.name, c.id].filter(Boolean).join(" · ")),
-    ...fact("Contact", c.contact),
-    ...fact("Order", t.order_ref),
-    ...fact("Chat", t.session_id),
-    ...fact("Group", t.group_id),
-    ...fact("Assignee", t.assignee),
-    ...fact("Created", `${dateTime(t.created_at)} by ${t.created_by || DASH}`),
-    ...fact("Updated", dateTime(t.updated_at)),
+    ...fact("customer", [c.name, c.id].filter(Boolean).join(" · ")),
+    ...fact("contact", c.contact),
+    ...fact("order", t.order_ref),
+    ...fact("chat", t.session_id),
+    ...fact("group", t.group_id),
+    ...fact("assignee", t.assignee),
+    ...fact("created", tr("tk.created_at_by", { time: dateTime(t.created_at), who: t.created_by || DASH })),
+    ...fact("updated", dateTime(t.updated_at)),
   );
 
   const moves = t.next_statuses || [];
   $("d-moves").replaceChildren(...(moves.length
     ? moves.map((to) => h("button", { type: "button", className: to === "closed" ? "ghost" : "",
-      text: to === "open" && t.status !== "solved" ? "Mark open" : MOVES[to] || to,
+      text: to === "open" && t.status !== "solved" ? tr("tk.move.mark_open") : known(MOVES, to, "tk.move"),
       dataset: { testid: `tk-move-${to}` }, on: { click: () => change({ status: to }) } }))
-    : [h("p", { className: "muted", text: "Closed tickets are final." })]));
+    : [h("p", { className: "muted", text: tr("tk.final") })]));
 
   const closed = t.status === "closed";
   $("e-status").value = t.status;
@@ -184,23 +189,29 @@ function renderDetail(t) {
   $("e-assignee").value = t.assignee || "";
   for (const el of $("edit").elements) el.disabled = closed;
   for (const el of $("comment").elements) el.disabled = closed;
-  $("c-text").placeholder = closed ? "A closed ticket takes no more comments." : "Add a comment";
+  $("c-text").placeholder = tr(closed ? "tk.closed_no_comments" : "tk.add_comment_ph");
 
   $("d-comments").replaceChildren(...(t.comments.length ? t.comments.map((cm) => h("li", { dataset: { testid: "tk-comment" } },
-    h("div", { className: "tk-comment-head" }, h("strong", { text: cm.author_name || cm.author_id }),
+    h("div", { className: "tk-comment-head" }, h("strong", { text: cm.author_name || cm.author_id, dataset: { userContent: "" } }),
       h("span", { className: "muted", text: dateTime(cm.created_at) })),
-    h("p", { text: cm.text }))) : [h("li", { className: "muted tk-none", text: "No comments yet." })]));
+    h("p", { text: cm.text, dataset: { userContent: "" } }))) : [h("li", { className: "muted tk-none", text: tr("tk.no_comments") })]));
 
   const created = h("li", { dataset: { testid: "tk-change" } }, h("span", { className: "muted", text: dateTime(t.created_at) }),
-    h("span", { text: `Created by ${t.created_by || DASH}${t.source ? ` (${(SOURCES[t.source] || t.source).toLowerCase()})` : ""}` }));
+    h("span", {}, ...parts(t.source ? "tk.created_by_source" : "tk.created_by",
+      { who: person(t.created_by || DASH), source: sourceWord(t.source) })));
   $("d-history").replaceChildren(created, ...t.history.map((ch) => h("li", { dataset: { testid: "tk-change", field: ch.field } },
     h("span", { className: "muted", text: dateTime(ch.at) }),
-    h("span", { text: `${ch.by_name || ch.by} changed ${FIELDS[ch.field] || ch.field} from ${shown(ch, ch.from)} to ${shown(ch, ch.to)}` }))));
+    h("span", {}, ...parts("tk.changed", { who: person(ch.by_name || ch.by),
+      field: known(FIELDS, ch.field, "tk.field"), from: shown(ch, ch.from), to: shown(ch, ch.to) })))));
 }
 
+const person = (name) => h("span", { text: name, dataset: { userContent: "" } });
+
+// A changed value: a status or priority in words, a person or a text as written.
 function shown(change, value) {
-  if (value === null || value === undefined || value === "") return change.field === "assignee" ? "nobody" : DASH;
-  return change.field === "subject" || change.field === "description" ? `“${value}”` : String(value).replace(/_/g, " ");
+  if (value === null || value === undefined || value === "") return change.field === "assignee" ? tr("tk.nobody_value") : DASH;
+  if (change.field === "status" || change.field === "priority") return word(change.field, value);
+  return person(change.field === "subject" || change.field === "description" ? `“${value}”` : String(value));
 }
 
 /** PATCH the ticket at the version read; the server's refusal is shown as it says it. */
@@ -208,16 +219,16 @@ async function change(fields) {
   const t = state.detail;
   if (!t) return;
   const status = $("edit-status");
-  setText(status, "Saving…");
+  setText(status, tr("tk.saving"));
   try {
     await api(`/tickets/${encodeURIComponent(t.ticket_id)}`, { method: "PATCH", body: { ...fields, version: t.version } });
     await openTicket(t.ticket_id, { focus: false });
-    setText(status, "Saved.", "ok");
+    setText(status, tr("tk.saved"), "ok");
     loadList();
   } catch (err) {
     if (err.code === "conflict") {
       await openTicket(t.ticket_id, { focus: false });
-      setText(status, "Someone changed this ticket in the meantime. It is shown as it is now; check and try again.", "error");
+      setText(status, tr("tk.conflict"), "error");
       return;
     }
     setText(status, err.message, "error");
@@ -236,7 +247,7 @@ function saveEdits(e) {
   if (statusValue !== t.status) fields.status = statusValue;
   if (priority !== t.priority) fields.priority = priority;
   if (assignee !== (t.assignee || "")) fields.assignee = assignee || null;
-  if (!Object.keys(fields).length) { setText($("edit-status"), "Nothing changed.", ""); return; }
+  if (!Object.keys(fields).length) { setText($("edit-status"), tr("tk.nothing_changed"), ""); return; }
   change(fields);
 }
 
@@ -252,7 +263,7 @@ async function addComment(e) {
     await api(`/tickets/${encodeURIComponent(t.ticket_id)}/comments`, { method: "POST", body: { text } });
     $("c-text").value = "";
     await openTicket(t.ticket_id, { focus: false });
-    setText(status, "Comment added.", "ok");
+    setText(status, tr("tk.comment_added"), "ok");
     loadList();
   } catch (err) {
     setText(status, err.message, "error");
@@ -284,4 +295,4 @@ $("edit").addEventListener("submit", saveEdits);
 $("e-me").addEventListener("click", () => { $("e-assignee").value = state.me.id; });
 $("comment").addEventListener("submit", addComment);
 
-gate({ roles: ["agent", "supervisor", "admin"], deniedText: "The ticket console is for staff.", onStart: start });
+gate({ roles: ["agent", "supervisor", "admin"], deniedText: tr("tk.denied"), onStart: start });
