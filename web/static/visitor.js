@@ -33,7 +33,7 @@ function scroll() { list.scrollTop = list.scrollHeight; }
 
 // The agent's "typing…" under the list, and read receipts for the agent's messages once shown here.
 const typingLine = document.createElement("p");
-typingLine.className = "system typing";
+typingLine.className = "typing";
 typingLine.dataset.testid = "vis-typing";
 typingLine.hidden = true;
 list.after(typingLine);

@@ -23,6 +23,9 @@ from tests.e2e.web import test_pages_browser as pages
 
 pytestmark = pytest.mark.e2e
 
+# Delivered, and perhaps read already: read implies delivered (the other side's window showed it).
+DELIVERED = re.compile(r"^(delivered|read)$")
+
 browser = pages.browser  # one Chromium for the module
 stack = pages.stack      # a fresh stack per test, every group open around the clock
 sign_in = pages.sign_in  # the agent console's sign-in
@@ -64,7 +67,7 @@ def open_widget(browser: Browser, stack: Stack, query: str = "") -> Page:
 def visitor_says(visitor: Page, text: str) -> None:
     visitor.get_by_test_id("vis-input").fill(text)
     visitor.get_by_test_id("vis-send").click()
-    expect(visitor.locator("[data-testid=msg][data-mine='1']").last).to_have_attribute("data-status", "delivered")
+    expect(visitor.locator("[data-testid=msg][data-mine='1']").last).to_have_attribute("data-status", DELIVERED)
 
 
 def agent_says(agent: Page, text: str) -> None:
@@ -150,7 +153,7 @@ def test_a_visitor_goes_from_the_robot_to_an_agent_and_rates_the_chat(stack: Sta
                               " return i && i.complete && i.naturalWidth > 0; }")
     visitor.get_by_role("button", name="Share product").click()
     expect(thread.locator("[data-type=product][data-role=visitor]")).to_contain_text("Trail Runner 2")
-    expect(thread.locator("[data-type=image][data-mine='1']")).to_have_attribute("data-status", "delivered")
+    expect(thread.locator("[data-type=image][data-mine='1']")).to_have_attribute("data-status", DELIVERED)
 
     # Photos: a large one from the visitor arrives scaled down to 1,600 px, as JPEG; a small one sent from the
     # console stays PNG; a file that is not an image is refused before anything is sent.
@@ -166,7 +169,7 @@ def test_a_visitor_goes_from_the_robot_to_an_agent_and_rates_the_chat(stack: Sta
     expect(link).to_have_attribute("href", photo.get_attribute("src") or "")
     expect(link).to_have_attribute("target", "_blank")
     sent_photo = visitor.locator("[data-testid=msg][data-mine='1'][data-type=image]")
-    expect(sent_photo).to_have_attribute("data-status", "delivered")
+    expect(sent_photo).to_have_attribute("data-status", DELIVERED)
     agent.get_by_test_id("con-image").click()
     agent.get_by_test_id("con-image-file").set_input_files(
         FilePayload(name="label.png", mimeType="image/png", buffer=png(40, 20)))
@@ -191,7 +194,7 @@ def test_a_visitor_goes_from_the_robot_to_an_agent_and_rates_the_chat(stack: Sta
         card = visitor.locator("[data-testid=msg][data-type=order]")
         expect(card).to_contain_text("Order SO-88121")
         expect(card).to_contain_text("114.40 USD")
-        expect(thread.locator("[data-type=order][data-mine='1']")).to_have_attribute("data-status", "delivered")
+        expect(thread.locator("[data-type=order][data-mine='1']")).to_have_attribute("data-status", DELIVERED)
         agent.get_by_test_id("order-id").fill("SO-00000")
         agent.get_by_test_id("order-lookup").click()
         expect(agent.get_by_test_id("order-status")).to_have_text("No order “SO-00000” was found.")
@@ -378,7 +381,7 @@ def test_a_dropped_visitor_moves_to_offline_and_gets_the_kept_replies(browser: B
         back = browser.new_context(storage_state=saved, viewport={"width": 420, "height": 760}).new_page()
         back.goto(f"{shop.base}/")
         expect(back.locator("[data-testid=msg][data-mine='0']").last).to_contain_text("your parcel left today")
-        expect(kept).to_have_attribute("data-status", "delivered")
+        expect(kept).to_have_attribute("data-status", DELIVERED)
         expect(agent.get_by_test_id("list-online").locator("[data-testid=session-item]")).to_have_count(1)
         expect(agent.locator("[data-testid=con-notice][data-kind='presence online']")).to_have_count(1)
         expect(agent.get_by_test_id("chat-banner")).to_be_hidden()

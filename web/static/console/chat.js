@@ -14,7 +14,7 @@ const ORDER_MENTION = /\b[A-Z]{2,4}-\d{4,}\b/g;
 
 // The visitor's "typing…" under the conversation (for the chat on screen), and read receipts for the visitor's
 // messages once they are shown in it.
-const typingLine = h("p", { className: "system ac-typing", dataset: { testid: "con-typing" } });
+const typingLine = h("p", { className: "ac-typing", dataset: { testid: "con-typing" } });
 typingLine.hidden = true;
 $("messages").after(typingLine);
 const visitorTyping = typingIndicator(typingLine, TEXT.visitorTyping);
