@@ -3,11 +3,13 @@ services ``wiring`` built (so it sits with the other ways in, above the domains 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
 from chalicelib.auth.identity import Identity
 from chalicelib.channel.errors import ImError
+from chalicelib.i18n import EN, negotiate, t
 from chalicelib.im import schemas
 from chalicelib.im.events import (
     ErrorEvent,
@@ -102,8 +104,9 @@ def _ack_many(svc: Services, caller: Identity, conn: str, batch: schemas.AckBatc
     for code, why, ids in refusals:
         if ids:
             extra = {"retry_after_ms": _ms(wait)} if code == "rate_limited" else {}
-            svc.presence.post(conn, ErrorEvent.model_validate({"code": code, "message": why, "action": "ack",
-                                                               "message_ids": ids, **extra}).frame(), caller.user_id)
+            svc.presence.post(conn, _in_language(ErrorEvent.model_validate({
+                "code": code, "message": why, "action": "ack", "message_ids": ids, **extra}).frame(), caller),
+                caller.user_id)
 
 
 def _read(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
@@ -121,8 +124,8 @@ def _read(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> 
                 ("forbidden", "these messages were not sent to you", [r.message_id for r in outcome.forbidden])]
     for code, why, ids in refusals:
         if ids:
-            svc.presence.post(conn, ErrorEvent.model_validate({"code": code, "message": why, "action": "read",
-                                                               "message_ids": ids}).frame(), caller.user_id)
+            svc.presence.post(conn, _in_language(ErrorEvent.model_validate({
+                "code": code, "message": why, "action": "read", "message_ids": ids}).frame(), caller), caller.user_id)
 
 
 def _typing(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
@@ -250,6 +253,7 @@ UNLIMITED = frozenset({"ack", "ping"})
 def handle_frame(svc: Services, connection_id: str, body: str | None) -> None:
     """Run one client frame; every refusal becomes an error frame and the connection stays usable."""
     frame: dict[str, Any] = {}
+    caller: Identity | None = None
     try:
         frame = schemas.parse_frame(body)
         caller = svc.presence.identity(connection_id)  # cached in the container after a connection's first frame
@@ -266,12 +270,16 @@ def handle_frame(svc: Services, connection_id: str, body: str | None) -> None:
                           field="action")
         action(svc, caller, connection_id, frame)
     except ImError as err:
-        svc.presence.post(connection_id, _with_refs(err.frame(_str(frame.get("action"))), frame))
+        if caller is None and err.code != "expired_token":  # refused before the caller was read (a bad frame)
+            with contextlib.suppress(ImError):
+                caller = svc.presence.identity(connection_id)
+        svc.presence.post(connection_id, _in_language(_with_refs(err.frame(_str(frame.get("action"))), frame), caller))
     except Exception:
         logger.exception("frame failed", extra={"connection_id": connection_id, "action": _str(frame.get("action"))})
         count_frame_error()
         internal = ImError("internal_error", "the server could not process this frame; retry it")
-        svc.presence.post(connection_id, _with_refs(internal.frame(_str(frame.get("action"))), frame))
+        svc.presence.post(connection_id, _in_language(_with_refs(internal.frame(_str(frame.get("action"))), frame),
+                                                      caller))
 
 
 def _ms(seconds: float) -> int:
@@ -280,6 +288,15 @@ def _ms(seconds: float) -> int:
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and len(value) <= 64 else None
+
+
+def _in_language(out: dict[str, Any], caller: Identity | None) -> dict[str, Any]:
+    """An error frame as its reader gets it: a visitor whose language is not English reads the code's sentence in
+    its language (clients translate by ``code``; ``message`` is what they show without one). English readers and
+    staff keep the detailed English message."""
+    if caller is not None and not caller.is_staff and negotiate(caller.language) != EN:
+        out["message"] = t(caller.language, f"error.{out['code']}")
+    return out
 
 
 def _with_refs(out: dict[str, Any], frame: dict[str, Any]) -> dict[str, Any]:
