@@ -51,3 +51,37 @@ def test_plural_texts_have_an_other_form(language: str) -> None:
     """tn() falls back to `key.other`: a key with a `.one` form needs one."""
     catalogue = load(language)
     assert [k for k in catalogue if k.endswith(".one") and k[:-4] + ".other" not in catalogue] == []
+
+
+WEB = CATALOGUES.parents[1]
+# Where the pages name a key literally: t("key"), tn("key", n), parts("key"), has("key") in scripts (i18n.js's
+# functions, imported as t or tr), data-i18n="key" and data-i18n-<attribute>="key" in HTML, and the attributes of
+# the custom elements that take a key (<cs-sign-in heading hint>, <cs-connection-banner what>).
+CALL = re.compile(r"""\b(?:t|tr|parts|has)\(\s*["']([\w.-]+)["']""")
+COUNTED = re.compile(r"""\btn\(\s*["']([\w.-]+)["']""")  # key.one / key.other: .other is always there
+MARK = re.compile(r"""\bdata-i18n(?:-[\w-]+)?=["']([\w.-]+)["']""")
+ELEMENT_KEY = re.compile(r"""<cs-[\w-]+[^>]*?\b(?:heading|hint|what)=["']([\w.-]+)["']""")
+
+
+def named_keys() -> dict[str, set[str]]:
+    """Every catalogue key the pages and scripts name literally, with the files naming it."""
+    found: dict[str, set[str]] = {}
+    for path in [*WEB.glob("*.html"), *WEB.glob("static/**/*.js")]:
+        if path.name == "i18n.js":
+            continue  # the functions themselves (their comments name example keys)
+        text = path.read_text(encoding="utf-8")
+        patterns = (MARK, ELEMENT_KEY) if path.suffix == ".html" else (CALL, MARK)
+        keys = [key for pattern in patterns for key in pattern.findall(text)]
+        if path.suffix == ".js":
+            keys += [f"{key}.other" for key in COUNTED.findall(text)]
+        for key in keys:
+            found.setdefault(key, set()).add(str(path.relative_to(WEB)))
+    return found
+
+
+def test_every_key_the_pages_name_is_in_the_catalogue() -> None:
+    """A key a page or script names but the catalogue lacks would show as the key itself."""
+    catalogue = load("en")
+    named = named_keys()
+    assert len(named) > 100  # the patterns still find the pages' keys
+    assert {key: sorted(files) for key, files in named.items() if key not in catalogue} == {}
