@@ -1,6 +1,7 @@
 import {
   ImClient, TEXT, readWatcher, renderMessage, setStatus, suggestionList, typingIndicator, uploadImage, wsUrl,
 } from "./imclient.js";
+import { productFromPage } from "./product-card.js";
 
 const $ = (id) => document.getElementById(id);
 const list = $("messages");
@@ -338,10 +339,15 @@ $("photo-file").addEventListener("change", async () => {
   }
 });
 
+// "Share product" sends the card of the product the shop's page is about, named in the widget's address
+// (product-card.js); a page about no product has no such button.
+const page = productFromPage();
+for (const { param, reason } of page.refused) console.warn(`Customer service widget: ${param} ${reason}`);
+$("card").hidden = !page.product;
+if (page.product) $("card").title = page.product.title;
 $("card").addEventListener("click", () => {
-  if (!session) return;
-  const content = { product_id: "SKU-1042", title: "Trail Runner 2 — size 42", price: 89.9, currency: "USD",
-    url: "https://shop.example.com/p/SKU-1042" };
+  if (!session || !page.product) return;
+  const content = { ...page.product };
   addOwn(client.send(session.session_id, "product", content), "product", content);
 });
 

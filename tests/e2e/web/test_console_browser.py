@@ -34,6 +34,10 @@ DOCS = Path(__file__).resolve().parents[3] / "docs"
 T = TypeVar("T")
 HOSTILE = '<img src=x onerror="window.__pwned = 1"><script>window.__pwned = 2</script>'
 HOSTILE_LINK = "javascript:window.__pwned = 3"
+# The shoe's page as the shop embeds the widget on it: the product it is about, for "Share product".
+SHOE_PRODUCT = ("&product_id=SKU-1042&product_title=Trail%20Runner%202%20%E2%80%94%20size%2042&product_price=599"
+                "&product_currency=CNY&product_url=https://shop.example.com/p/SKU-1042"
+                "&product_image=https://shop.example.com/img/SKU-1042.svg")
 # What the shop's image host answers in these tests: a picture of a shoe, drawn.
 SHOE = ('<svg xmlns="http://www.w3.org/2000/svg" width="320" height="200" viewBox="0 0 320 200">'
         '<rect width="320" height="200" fill="#eef4ff"/>'
@@ -98,7 +102,7 @@ def never_pwned(*pages_: Page) -> None:
 
 def test_a_visitor_goes_from_the_robot_to_an_agent_and_rates_the_chat(stack: Stack, browser: Browser) -> None:
     # The robot answers a question it knows.
-    visitor = open_widget(browser, stack, "?category=shoes&source=/product/SKU-1042&name=Mei%20Lin")
+    visitor = open_widget(browser, stack, "?category=shoes&source=/product/SKU-1042&name=Mei%20Lin" + SHOE_PRODUCT)
     admin = bearer(visitor.request, stack, "admin")
     answer = visitor.request.get(f"{stack.base}/api/faqs/orders-track-order", headers=admin).json()["answer"]
     visitor.get_by_test_id("vis-input").fill("How do I track my order?")
@@ -682,7 +686,7 @@ def test_screenshots_of_the_agent_and_ticket_consoles(stack: Stack, browser: Bro
     expect(alice.locator("[data-testid=left-item]")).to_have_count(2)
 
     # The main chat: the browser's own visitor, with rich media and an order lookup.
-    visitor = open_widget(browser, stack, "?category=shoes&source=/product/SKU-1042")
+    visitor = open_widget(browser, stack, "?category=shoes&source=/product/SKU-1042" + SHOE_PRODUCT)
     visitor.get_by_test_id("vis-talk").click()
     expect(visitor.get_by_test_id("vis-status")).to_contain_text("You are chatting with")
     visitor_says(visitor, "Hi! Can I still change the delivery address of order SO-88121?")
