@@ -1,9 +1,11 @@
 // Staff sign-in shared by the staff pages: the token from POST /api/auth/login (or Cognito) kept in
-// sessionStorage under the agent console's key (one sign-in serves every staff page of a tab, and closing the
-// tab forgets it), and REST calls with the bearer token. The sign-in form and the page gate are in sign-in.js.
+// localStorage under the agent console's key with its expiry, so one sign-in serves every staff page in every tab
+// of this origin until it expires or someone signs out; a sign-out or another sign-in in one tab reaches the
+// others through the `storage` event (onSignInChange). REST calls carry the bearer token. The sign-in form and
+// the page gate are in sign-in.js.
 
 const KEY = "cs.agent";
-const NOTICE = "cs.notice"; // a message for the sign-in form after a reload (e.g. an expired sign-in)
+const NOTICE = "cs.notice"; // a message for the sign-in form after a reload (e.g. an expired sign-in), per tab
 
 /** An error answer of the REST API: `{"error": {"code", "message", "field"?, ...}}`. */
 export class ApiError extends Error {
@@ -20,16 +22,26 @@ export class ApiError extends Error {
 export function currentSignIn() {
   let saved = null;
   try {
-    saved = JSON.parse(sessionStorage.getItem(KEY) || "null");
+    saved = JSON.parse(localStorage.getItem(KEY) || "null");
   } catch {
     saved = null;
   }
   if (!saved || typeof saved.token !== "string" || !saved.user) return null;
   if (typeof saved.expires_at === "number" && saved.expires_at * 1000 <= Date.now()) {
-    sessionStorage.removeItem(KEY);
+    localStorage.removeItem(KEY);
     return null;
   }
   return saved;
+}
+
+/**
+ * Call `listener(signIn)` when another tab of this origin signs in, signs out or its sign-in expires (`signIn` is
+ * the sign-in now in force, or null). The tab that made the change is not told: it acts on it itself.
+ */
+export function onSignInChange(listener) {
+  window.addEventListener("storage", (e) => {
+    if (e.key === KEY || e.key === null) listener(currentSignIn());
+  });
 }
 
 let provider = null; // GET /api/auth/config: {provider: "local"} or {provider: "cognito", region, client_id}
@@ -105,7 +117,7 @@ export async function signIn(username, password) {
   const config = await signInConfig();
   if (config.provider === "cognito") {
     const signedIn = await cognitoSignIn(config, username, password);
-    sessionStorage.setItem(KEY, JSON.stringify(signedIn));
+    localStorage.setItem(KEY, JSON.stringify(signedIn));
     return signedIn;
   }
   let res;
@@ -119,12 +131,16 @@ export async function signIn(username, password) {
   }
   const body = await res.json().catch(() => null);
   if (!res.ok) throw new ApiError(res.status, (body && body.error) || { message: "Sign-in failed" });
-  sessionStorage.setItem(KEY, JSON.stringify(body));
+  localStorage.setItem(KEY, JSON.stringify(body));
   return body;
 }
 
-export function signOut() {
-  sessionStorage.removeItem(KEY);
+/** Sign out of every staff tab; with `token`, only if that is still the sign-in in force (a newer one made in
+ *  another tab stays). */
+export function signOut(token) {
+  const saved = currentSignIn();
+  if (token && saved && saved.token !== token) return;
+  localStorage.removeItem(KEY);
 }
 
 /** The notice left for the sign-in form (then forgotten), or null. */
@@ -134,9 +150,10 @@ export function takeNotice() {
   return notice;
 }
 
-/** The sign-in has expired (a 401, or `expired_token` on the WebSocket): back to the sign-in form. */
-export function expired() {
-  signOut();
+/** The sign-in `token` has expired (a 401, or `expired_token` on the WebSocket): back to the sign-in form (or on
+ *  with a newer sign-in another tab made meanwhile). */
+export function expired(token) {
+  signOut(token);
   sessionStorage.setItem(NOTICE, "Your sign-in has expired. Please sign in again.");
   location.reload();
 }
@@ -158,7 +175,7 @@ export async function api(path, { method = "GET", body, raw = false } = {}) {
     throw new ApiError(0, { code: "network", message: "The server cannot be reached. Check the connection and try again." });
   }
   if (res.status === 401) {
-    expired();
+    expired(auth && auth.token);
     throw new ApiError(401, { code: "expired_token", message: "Your sign-in has expired." });
   }
   if (raw && res.ok) return res;

@@ -250,8 +250,8 @@ function onEvent(name, data) {
     live = false;
     setConnection(data);
     if (data === "refused") {
-      // The WebSocket never opened: the token was most likely refused.
-      signOut();
+      // The WebSocket never opened: the token was most likely refused (unless another tab has signed in since).
+      signOut(client.token);
       sessionStorage.setItem("cs.notice", t("common.expired"));
       location.reload();
     }

@@ -9,11 +9,11 @@
 // style sheet applies and its fields keep their ids (#login, #login-form, #user, #pass, #login-error,
 // #denied, #denied-text, #denied-signout).
 
-import { currentSignIn, signIn, signOut, takeNotice } from "./auth.js";
+import { currentSignIn, onSignInChange, signIn, signOut, takeNotice } from "./auth.js";
 import { $, h } from "./ui.js";
 import { t } from "./i18n.js";
 
-/** Signing out from anywhere on a page: forget the sign-in and start the page afresh. */
+/** Signing out from anywhere on a page: forget the sign-in (in every tab) and start the page afresh. */
 function leave() {
   signOut();
   location.reload();
@@ -108,6 +108,7 @@ function navigation(nav, role) {
  */
 export function gate({ roles, deniedText, onStart }) {
   const signInView = document.querySelector("cs-sign-in");
+  let started = null; // the user the app started for
 
   function enter() {
     const auth = currentSignIn();
@@ -126,9 +127,16 @@ export function gate({ roles, deniedText, onStart }) {
     $("me").replaceChildren(h("span", { text: auth.user.name, dataset: { userContent: "" } }), " · ",
       h("span", { text: roleName(auth.user.role) }));
     navigation($("nav"), auth.user.role);
+    started = auth.user.id;
     onStart(auth);
   }
 
+  // Another tab signed in, out or as someone else: a page not started yet takes the sign-in at once; a started one
+  // starts afresh, unless the same user only signed in again (its calls take the new token as they go).
+  onSignInChange((auth) => {
+    if (started === null) enter();
+    else if (!auth || auth.user.id !== started) location.reload();
+  });
   signInView.addEventListener("signed-in", enter);
   $("signout").addEventListener("click", leave);
   enter();

@@ -487,7 +487,7 @@ def test_only_staff_open_the_consoles(stack: Stack, browser: Browser) -> None:
 
     # A visitor's token, saved where a staff sign-in goes, opens neither console.
     page.goto(f"{stack.base}/console")
-    page.evaluate("""(issued) => sessionStorage.setItem('cs.agent', JSON.stringify({token: issued.token,
+    page.evaluate("""(issued) => localStorage.setItem('cs.agent', JSON.stringify({token: issued.token,
         expires_at: issued.expires_at, user: {id: issued.visitor_id, name: 'Vera', role: 'visitor'}}))""", issued)
     for path in ("/tickets", "/console"):
         page.goto(f"{stack.base}{path}")

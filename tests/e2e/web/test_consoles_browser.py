@@ -72,7 +72,7 @@ def test_sign_in_and_role_gating_on_both_consoles(stack: Stack, browser: Browser
     expect(page.get_by_test_id("me")).to_have_text("Carol Wang · supervisor")
     expect(page.get_by_test_id("dash-conn")).to_have_text("live")
     expect(page.locator("#nav a")).to_have_text(["Agent console", "Tickets", "Dashboard"])
-    page.reload()  # the sign-in lasts for the tab
+    page.reload()  # the sign-in outlasts a reload
     expect(page.get_by_test_id("dash-groups")).to_be_visible()
 
     # A supervisor is not an admin: the robot console says so and shows nothing of the knowledge base.
@@ -82,7 +82,7 @@ def test_sign_in_and_role_gating_on_both_consoles(stack: Stack, browser: Browser
     expect(page.get_by_test_id("faq-table")).to_be_hidden()
     page.get_by_test_id("denied-signout").click()
     expect(page.get_by_test_id("login-user")).to_be_visible()
-    assert page.evaluate("sessionStorage.getItem('cs.agent')") is None
+    assert page.evaluate("localStorage.getItem('cs.agent')") is None
 
     sign_in(page, stack, "/robot", "admin")
     expect(page.get_by_test_id("faq-caption")).to_contain_text("Page 1")

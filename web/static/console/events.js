@@ -38,10 +38,7 @@ function connectionState(value) {
   const conn = $("conn");
   conn.textContent = value;
   conn.dataset.state = value === "open" ? "live" : value;
-  if (value === "refused") {
-    sessionStorage.removeItem("cs.agent");
-    location.reload();
-  }
+  if (value === "refused") expired(state.client.token); // never accepted: most likely the token was refused
 }
 
 function onWelcome(frame) {
@@ -135,7 +132,7 @@ function onError(e) {
   if (e.code === "expired_token") {
     // The socket's sign-in has run out: nothing more is processed on it, so sign in again.
     state.client.close();
-    expired();
+    expired(state.client.token);
     return;
   }
   if (e.code === "rate_limited") {
