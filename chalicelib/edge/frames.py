@@ -33,6 +33,10 @@ def _ping(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> 
 
 def _hello(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
     schemas.bare_frame(frame)
+    _welcome(svc, caller, conn)
+
+
+def _welcome(svc: Services, caller: Identity, conn: str) -> None:
     # Built from the services' dicts and checked against the model (a field it does not declare is refused).
     welcome: dict[str, Any] = {"connection_id": conn,
                                "user": {"id": caller.user_id, "role": caller.role, "name": caller.name}}
@@ -160,6 +164,17 @@ def _leave_queue(svc: Services, caller: Identity, conn: str, frame: dict[str, An
     svc.routing.leave_queue(caller)
 
 
+def _new_session(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    """After a chat ended, another on the same connection (no reconnect): answered as ``hello`` is, with the new
+    session and the robot's greeting; the visitor's other tabs get its ``session`` frame."""
+    schemas.bare_frame(frame)
+    _visitor_only(caller, "start chats")
+    session, opened = svc.sessions.start_over(caller)
+    if opened:
+        svc.sessions.announce(session)
+    _welcome(svc, caller, conn)
+
+
 def _leave_message(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
     text, contact, reason, client_msg_id = schemas.leave_message_frame(frame)
     _visitor_only(caller, "leave messages")
@@ -233,6 +248,7 @@ ACTIONS: dict[str, Action] = {
     "resume": _resume,
     "request_agent": _request_agent,
     "leave_queue": _leave_queue,
+    "new_session": _new_session,
     "leave_message": _leave_message,
     "end_session": _end_session,
     "resolve": _resolve,

@@ -74,6 +74,8 @@ class MessageView(Shape):
     seq: int
     sender_id: str
     sender_role: SenderRole
+    # The sender's display name when it was sent (left out for the robot and for visitors without one).
+    sender_name: str | None = None
     type: MessageType
     content: dict[str, Any]
     client_msg_id: str | None

@@ -35,6 +35,9 @@ class Message(Model):
     message_id = UnicodeAttribute(null=True)
     sender_id = UnicodeAttribute(null=True)
     sender_role = UnicodeAttribute(null=True)
+    # The sender's display name as its token gave it when sent (null for the robot and for anonymous visitors):
+    # a bubble names its sender, a colleague who has left the session included, without a read of anyone.
+    sender_name = UnicodeAttribute(null=True)
     recipient_id = UnicodeAttribute(null=True)
     kind = UnicodeAttribute(null=True)
     content = MapAttribute[str, object](null=True)  # type: ignore[no-untyped-call]  # raw map: any JSON

@@ -437,6 +437,10 @@ class LeaveQueue(Strict):
     action: Literal["leave_queue"]
 
 
+class NewSession(Strict):
+    action: Literal["new_session"]
+
+
 class LeaveMessage(Strict):
     action: Literal["leave_message"]
     text: Annotated[str, Text(MAX_LEFT_MESSAGE_CHARS)]
@@ -502,7 +506,8 @@ class UnsubscribeDashboard(Strict):
 
 
 # Every frame a client may send, by action (``send`` by message type as well).
-Frame = Annotated[Ping | Hello | Send | Ack | Read | Typing | Resume | RequestAgent | LeaveQueue | LeaveMessage
+Frame = Annotated[Ping | Hello | Send | Ack | Read | Typing | Resume | RequestAgent | LeaveQueue | NewSession
+                  | LeaveMessage
                   | EndSession | Resolve | TransferFrame | RateFrame | SetStatus | Suggest | SubscribeDashboard
                   | UnsubscribeDashboard, Field(discriminator="action")]
 FRAMES: TypeAdapter[Frame] = TypeAdapter(Frame)
@@ -510,7 +515,7 @@ FRAMES: TypeAdapter[Frame] = TypeAdapter(Frame)
 FRAME_MODELS: dict[str, tuple[type[Strict], ...]] = {
     "ping": (Ping,), "hello": (Hello,), "send": (SendText, SendImage, SendProduct, SendOrder), "ack": (Ack,),
     "read": (Read,), "typing": (Typing,), "resume": (Resume,), "request_agent": (RequestAgent,),
-    "leave_queue": (LeaveQueue,),
+    "leave_queue": (LeaveQueue,), "new_session": (NewSession,),
     "leave_message": (LeaveMessage,), "end_session": (EndSession,), "resolve": (Resolve,),
     "transfer": (TransferFrame,), "rate": (RateFrame,), "set_status": (SetStatus,), "suggest": (Suggest,),
     "subscribe_dashboard": (SubscribeDashboard,), "unsubscribe_dashboard": (UnsubscribeDashboard,),

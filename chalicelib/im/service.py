@@ -92,6 +92,8 @@ def message_json(msg: Message) -> dict[str, Any]:
     }
     if msg.read_at is not None:
         out["read_at"] = int(msg.read_at)
+    if msg.sender_name:
+        out["sender_name"] = msg.sender_name
     return out
 
 
@@ -183,7 +185,7 @@ class ImService:
         to_visitor = recipient_id == session.visitor_id
         msg = Message(frame.session_id, message_sk(seq), seq=seq,
                       message_id=message_id(frame.session_id, seq), sender_id=caller.user_id,
-                      sender_role=caller.role, recipient_id=recipient_id,
+                      sender_role=caller.role, sender_name=caller.name, recipient_id=recipient_id,
                       kind=frame.kind, content=frame.content, client_msg_id=frame.client_msg_id,
                       sender_conn=connection_id, sender_protocol=caller.protocol if caller.protocol > 1 else None,
                       status=PENDING, attempts=1, created_at=now)
@@ -257,7 +259,8 @@ class ImService:
             return None
         now = self._clock.now_ms()
         msg = Message(frame.session_id, message_sk(seq), seq=seq, message_id=message_id(frame.session_id, seq),
-                      sender_id=visitor.user_id, sender_role=visitor.role, recipient_id=ROBOT_ID, kind=frame.kind,
+                      sender_id=visitor.user_id, sender_role=visitor.role, sender_name=visitor.name,
+                      recipient_id=ROBOT_ID, kind=frame.kind,
                       content=frame.content, client_msg_id=frame.client_msg_id, sender_conn=connection_id,
                       status=DELIVERED, attempts=1, created_at=now, delivered_at=now)
         msg.save(condition=Message.sk.does_not_exist())

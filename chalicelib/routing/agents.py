@@ -137,6 +137,7 @@ class AgentBook:
                 Member.priority.set(priority), Member.status.set(agent.status),
                 Member.capacity.set(int(agent.capacity)), Member.active.set(int(agent.active)),
                 Member.agent_seq.set(int(agent.seq)),
+                *([Member.name.set(agent.name)] if agent.name else []),
             ]
             if free:
                 actions += [Member.avail_group.set(key), Member.rank.set(rank(group, priority, agent))]

@@ -77,6 +77,8 @@ class Member(Model):
     capacity = NumberAttribute(default=5)
     active = NumberAttribute(default=0)
     agent_seq = NumberAttribute(default=0)
+    # The agent's display name, so an assignment found through the index names the agent without a read.
+    name = UnicodeAttribute(null=True)
     # Set (to ``key``) only while the agent is online with a free slot: the index is sparse.
     avail_group = UnicodeAttribute(null=True)
     rank = UnicodeAttribute(null=True)

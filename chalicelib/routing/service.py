@@ -187,7 +187,7 @@ class RoutingService:
     def _open_session(self, visitor: Identity) -> Session:
         session = self._sessions.current(visitor)
         if session is None or session.status == sm.CLOSED:
-            raise RoutingError("not_found", "you have no open session; reconnect to start one")
+            raise RoutingError("not_found", "you have no open session; send new_session to start one")
         return session
 
     def _target_group(self, config: RoutingConfig, group: Group, session: Session,
@@ -341,7 +341,8 @@ class RoutingService:
                 any(m.agent_id == session.last_agent_id for m in group.members):
             last = self._agents.get(session.last_agent_id)
             if last is not None and is_available(last):
-                result = self._assign(session.session_id, last.agent_id, group, None, session, requested_at, rule)
+                result = self._assign(session.session_id, last.agent_id, group, None, session, requested_at, rule,
+                                      agent_name=last.name)
                 if result in (Result.OK, Result.SESSION_TAKEN):
                     return True
         for _ in range(_ASSIGN_ROUNDS):
@@ -349,20 +350,23 @@ class RoutingService:
             if not candidates:
                 return False
             for member in candidates:
-                result = self._assign(session.session_id, member.agent_id, group, None, session, requested_at, rule)
+                result = self._assign(session.session_id, member.agent_id, group, None, session, requested_at, rule,
+                                      agent_name=member.name)
                 if result in (Result.OK, Result.SESSION_TAKEN):
                     return True
         return False
 
     def _assign(self, session_id: str, agent_id: str, group: Group, entry: QueueEntry | None,
-                session: Session | None, requested_at: int | None = None, rule: str | None = None) -> Result:
+                session: Session | None, requested_at: int | None = None, rule: str | None = None, *,
+                agent_name: str | None = None) -> Result:
         now = self._clock.now_ms()
         requested_at = int(entry.requested_at) if entry else requested_at if requested_at is not None else now
         timer = timer_name(session_id, now)
         tx = Transaction()
         tx.update(Agent(agent_id), _slot_taken(now), condition=_HAS_FREE_SLOT, label="agent")
         self._sessions.stage_assign(tx, session_id, agent_id, group.group_id, now, timer,
-                                    queue_sk=entry.sk if entry else None, requested_at=requested_at, rule=rule)
+                                    queue_sk=entry.sk if entry else None, requested_at=requested_at, rule=rule,
+                                    agent_name=agent_name)
         counters = [GroupState.assigned.add(1), GroupState.active.add(1),
                     GroupState.wait_ms_total.add(max(0, now - requested_at))]
         if entry is not None:
@@ -384,7 +388,7 @@ class RoutingService:
         session_assigned()
         if session is not None:
             assigned: Session | None = self._sessions.assigned(session, agent_id, group.group_id, now, requested_at,
-                                                               timer, rule)
+                                                               timer, rule, agent_name)
         else:
             assigned = self._sessions.get(session_id)
         if assigned is not None:
@@ -481,13 +485,13 @@ class RoutingService:
                 break
             candidates = self._agents.candidates(group_id)
             if freed is not None and is_available(freed) and freed.agent_id not in {m.agent_id for m in candidates}:
-                candidates.append(Member(member_key(group_id, freed.agent_id), freed.agent_id))
+                candidates.append(Member(member_key(group_id, freed.agent_id), freed.agent_id, name=freed.name))
             freed = None  # read before this round's assignment: from here on the index knows better
             if not candidates:
                 break
             progressed = False
             for member in candidates:
-                result = self._assign(entry.session_id, member.agent_id, group, entry, None)
+                result = self._assign(entry.session_id, member.agent_id, group, entry, None, agent_name=member.name)
                 if result is Result.OK:
                     assigned += 1
                     progressed = True
@@ -615,11 +619,14 @@ class RoutingService:
     def _transfer_to_agent(self, session: Session, from_id: str, to_id: str, note: str | None) -> Session:
         if to_id == from_id:
             raise RoutingError("invalid_frame", "'to_agent' already serves this session", field="to_agent")
+        # Read first (it was read after the commit before) so that its name goes on the session in the same write.
+        target = self._agents.get(to_id)
         now = self._clock.now_ms()
         tx = Transaction()
         tx.update(Agent(to_id), _slot_taken(now), condition=_HAS_FREE_SLOT, label="agent")
         tx.update(Agent(from_id), _slot_freed(now), condition=Agent.active > 0, label="from")
-        self._sessions.stage_transfer_to_agent(tx, session, from_id, to_id, note, now)
+        self._sessions.stage_transfer_to_agent(tx, session, from_id, to_id, note, now,
+                                               target.name if target else None)
         try:
             tx.commit()
         except TransactWriteError as err:
@@ -632,7 +639,6 @@ class RoutingService:
         self._agents.refresh(agent_id=to_id)
         freed = self._agents.refresh(agent_id=from_id)
         session.refresh(consistent_read=True)
-        target = self._agents.get(to_id)
         self._tell_transfer(session, from_id, target.name if target else None)
         self._presence.push(from_id, _former_view(session))
         if freed is not None and is_available(freed):

@@ -53,6 +53,9 @@ class Session(Model):
     visitor_id = UnicodeAttribute()
     visitor_name = UnicodeAttribute(null=True)
     agent_id = UnicodeAttribute(null=True)
+    # The agent's display name ("Alice Chen"), written with its agent_id by the assignment or transfer that sets
+    # it (copied from the membership routing found it by), so a session view names the agent without a read.
+    agent_name = UnicodeAttribute(null=True)
     status = UnicodeAttribute()
     channel = UnicodeAttribute(null=True)
     source = UnicodeAttribute(null=True)

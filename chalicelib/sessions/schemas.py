@@ -41,6 +41,7 @@ class SessionView(Shape):
     visitor_id: str
     visitor_name: str | None
     agent_id: str | None
+    agent_name: str | None
     group_id: str | None
     channel: str | None
     source: str | None

@@ -27,6 +27,10 @@ from chalicelib.sessions.models import Session
 from chalicelib.sessions.schemas import SessionEvent, SurveyEvent
 from chalicelib.sessions.timers import timer_due, timer_off, visitor_silent_since
 
+# An agent's index entries hold its open sessions as well as its ended ones (at most max_capacity, 20 by default):
+# a page of ended sessions reads this many keys more than it returns.
+ENDED_PAGE_SLACK = 20
+
 
 def new_session_id() -> str:
     return "s_" + secrets.token_hex(10)
@@ -41,6 +45,7 @@ def session_json(session: Session, now_ms: int, staff: bool = False) -> dict[str
         "visitor_id": session.visitor_id,
         "visitor_name": session.visitor_name,
         "agent_id": session.agent_id,
+        "agent_name": session.agent_name if session.agent_id else None,
         "group_id": session.group_id,
         "channel": session.channel,
         "source": session.source,
@@ -116,6 +121,10 @@ def _note_action(note: str | None) -> list[Any]:
     return [Session.transfer_note.set(note)] if note else [Session.transfer_note.remove()]
 
 
+def _agent_name_action(name: str | None) -> list[Any]:
+    return [Session.agent_name.set(name)] if name else [Session.agent_name.remove()]
+
+
 def _rule_action(rule: str | None) -> list[Any]:
     return [Session.rule.set(rule)] if rule else []
 
@@ -149,6 +158,18 @@ class SessionService:
         session.save()
         presence.update(actions=[Presence.session_id.set(session.session_id)])
         return session
+
+    def start_over(self, visitor: Identity) -> tuple[Session, bool]:
+        """A visitor whose chat ended starts another on the same connection (``new_session``): its open session if
+        it has one (a second tab or a double tap opens nothing more), else a new one. Returns it, and whether it is
+        new. Two reads and, for a new one, two writes, as a connection's opening costs."""
+        try:
+            presence = Presence.get(visitor.user_id, consistent_read=True)
+        except DoesNotExist:
+            raise SessionError("not_found", "this connection is not registered; reconnect") from None
+        before = presence.session_id
+        session = self.current_or_new(visitor, presence)
+        return session, session.session_id != before
 
     def count_upload(self, visitor: Identity, limit: int) -> str | None:
         """Count a photo against the visitor's open session in one conditional write: None when it may be
@@ -189,9 +210,38 @@ class SessionService:
             return None
 
     @staticmethod
-    def of_visitor(visitor_id: str, limit: int) -> list[Session]:
-        """The visitor's sessions, newest first."""
-        return _fetch(Session.by_visitor.query(visitor_id, scan_index_forward=False, limit=limit))
+    def of_visitor(visitor_id: str, limit: int, before: int | None = None) -> tuple[list[Session], int | None]:
+        """One page of the visitor's sessions, newest first, opened before ``before`` (ms; None: from the
+        newest), and the ``before`` of the next page (None at the end): one Query of the index (keys only, one
+        more than the page to know if another follows) and one BatchGetItem."""
+        condition = Session.created_at < before if before is not None else None
+        keys = list(Session.by_visitor.query(visitor_id, condition, scan_index_forward=False, limit=limit + 1))
+        page = _fetch(keys[:limit])
+        return page, int(keys[limit - 1].created_at) if len(keys) > limit else None
+
+    @staticmethod
+    def ended_of(who: Identity, limit: int, before: int | None = None) -> tuple[list[Session], int | None]:
+        """One page of the caller's ended sessions, newest first, opened before ``before`` (ms): an agent's (the
+        ones it served last, with their surveys), a visitor's (its own earlier chats). Returns them and the next
+        page's ``before`` (None at the end). The caller's index entries hold its open sessions too (an agent's
+        are at most its capacity), so a page reads up to ``limit + 20`` keys (one Query, keys only) and their
+        items (one BatchGetItem); never a scan."""
+        index = Session.by_agent if who.is_staff else Session.by_visitor
+        condition = Session.created_at < before if before is not None else None
+        want = limit + ENDED_PAGE_SLACK
+        keys = list(index.query(who.user_id, condition, scan_index_forward=False, limit=want))
+        found = _fetch(keys)
+        ended: list[Session] = []
+        seen = 0
+        for session in found:
+            if len(ended) == limit:
+                break
+            seen += 1
+            if session.status == sm.CLOSED:
+                ended.append(session)
+        # More may follow when sessions were left unread here, or the Query stopped at its limit.
+        more = seen < len(found) or len(keys) == want
+        return ended, int(found[seen - 1].created_at) if more and seen else None
 
     def of_agent(self, agent_id: str) -> list[Session]:
         """The agent's active sessions, newest first (among its last 100)."""
@@ -213,6 +263,13 @@ class SessionService:
             self._presence.push(session.visitor_id, frames[session.visitor_id], conns=visitor_conns)
             return
         self._presence.push_many(frames)  # one read for both sides
+
+    def tell_agent(self, session: Session) -> None:
+        """The session's agent (for a closed one, its last) gets the session's staff view: its survey answered.
+        One read of the agent's connections and a post to each."""
+        if session.agent_id:
+            frame = SessionEvent.model_validate({"session": self.view(session, staff=True)}).frame()
+            self._presence.push(session.agent_id, frame)
 
     # -- the robot's marks and sequence numbers ------------------------------------------------------
 
@@ -258,11 +315,12 @@ class SessionService:
         ], condition=Session.status == sm.BOT, label="session")
 
     def stage_assign(self, tx: Transaction, session_id: str, agent_id: str, group_id: str, now: int, timer: str, *,
-                     queue_sk: str | None, requested_at: int, rule: str | None) -> None:
-        """The session goes to ``agent_id``: from its place ``queue_sk`` in a queue, or straight from the robot.
-        Its timer is armed in the same write: first due when a warning could first be."""
+                     queue_sk: str | None, requested_at: int, rule: str | None, agent_name: str | None = None) -> None:
+        """The session goes to ``agent_id`` (named ``agent_name``): from its place ``queue_sk`` in a queue, or
+        straight from the robot. Its timer is armed in the same write: first due when a warning could first be."""
         first_due = now + self._config().sessions.idle_warn_seconds * 1000
         actions: list[Any] = [Session.status.set(sm.ACTIVE), Session.agent_id.set(agent_id),
+                              *_agent_name_action(agent_name),
                               Session.group_id.set(group_id), Session.assigned_at.set(now),
                               Session.updated_at.set(now), Session.timer.set(timer),
                               *timer_due(session_id, first_due)]
@@ -287,9 +345,10 @@ class SessionService:
 
     @staticmethod
     def assigned(session: Session, agent_id: str, group_id: str, now: int, requested_at: int, timer: str,
-                 rule: str | None) -> Session:
+                 rule: str | None, agent_name: str | None = None) -> Session:
         """``session`` as the assignment that just committed left it (its condition proved what it was)."""
         session.status, session.agent_id, session.group_id = sm.ACTIVE, agent_id, group_id
+        session.agent_name = agent_name
         session.assigned_at, session.requested_at, session.updated_at = now, requested_at, now
         session.timer = timer
         if rule:
@@ -330,9 +389,10 @@ class SessionService:
 
     @staticmethod
     def stage_transfer_to_agent(tx: Transaction, session: Session, from_id: str, to_id: str, note: str | None,
-                                now: int) -> None:
+                                now: int, to_name: str | None = None) -> None:
         tx.update(Session(session.session_id), [
-            Session.agent_id.set(to_id), Session.transfers.add(1), Session.transferred_from.set(from_id),
+            Session.agent_id.set(to_id), *_agent_name_action(to_name), Session.transfers.add(1),
+            Session.transferred_from.set(from_id),
             *_note_action(note), Session.updated_at.set(now), Session.agent_away_at.remove(),
         ], condition=(Session.status == sm.ACTIVE) & (Session.agent_id == from_id), label="session")
 
@@ -340,7 +400,8 @@ class SessionService:
     def stage_transfer_to_queue(tx: Transaction, session: Session, from_id: str, group_id: str, queue_sk: str,
                                 note: str | None, now: int) -> None:
         tx.update(Session(session.session_id), actions=[
-            Session.status.set(sm.WAITING), Session.agent_id.remove(), Session.group_id.set(group_id),
+            Session.status.set(sm.WAITING), Session.agent_id.remove(), Session.agent_name.remove(),
+            Session.group_id.set(group_id),
             Session.queue_sk.set(queue_sk), Session.requested_at.set(now), Session.timer.remove(), *timer_off(),
             Session.agent_away_at.remove(), Session.queue_ticket.remove(),
             Session.transfers.add(1), Session.transferred_from.set(from_id), *_note_action(note),

@@ -168,6 +168,7 @@ WS: dict[str, tuple[dict[str, Any], frozenset[str]]] = {
              frozenset({OTHER_VISITOR, OTHER_AGENT, SUPERVISOR, ADMIN})),
     "request_agent": ({}, frozenset({AGENT, OTHER_AGENT, SUPERVISOR, ADMIN})),
     "leave_queue": ({}, frozenset({AGENT, OTHER_AGENT, SUPERVISOR, ADMIN})),
+    "new_session": ({}, frozenset({AGENT, OTHER_AGENT, SUPERVISOR, ADMIN})),
     "leave_message": ({"text": "call me"}, frozenset({AGENT, OTHER_AGENT, SUPERVISOR, ADMIN})),
     "rate": ({"session_id": "{session}", "stars": 5}, frozenset({AGENT, OTHER_AGENT, SUPERVISOR, ADMIN})),
     "end_session": ({"session_id": "{session}"}, frozenset({OTHER_VISITOR, OTHER_AGENT, SUPERVISOR, ADMIN})),

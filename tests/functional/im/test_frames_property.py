@@ -301,7 +301,7 @@ def frame_fields(ids: Ids) -> dict[str, dict[str, st.SearchStrategy[Any]]]:
     sid = field(session_ids(ids), 64)
     seqs = st.one_of(st.integers(0, 12), NUMBERS)
     return {
-        "hello": {}, "ping": {}, "request_agent": {}, "leave_queue": {},
+        "hello": {}, "ping": {}, "request_agent": {}, "leave_queue": {}, "new_session": {},
         "subscribe_dashboard": {}, "unsubscribe_dashboard": {},
         "send": {"session_id": sid, "client_msg_id": field(CLIENT_IDS, 64),
                  "type": field(st.sampled_from(["text", "image", "product", "order", "video"]))},
@@ -516,6 +516,7 @@ def well_formed() -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
             st.one_of(st.none(), st.sampled_from(["closed", "overflow", "queue_timeout", "visitor"])))),
         st.tuples(sent_by("c-olga", "c-vera"), st.sampled_from([{"action": "request_agent"},
                                                                {"action": "leave_queue"}])),
+        st.tuples(sent_by("c-olga", "c-vera"), st.just({"action": "new_session"})),
         st.tuples(sent_by("c-carol", "c-admin"), st.sampled_from([{"action": "subscribe_dashboard"},
                                                                  {"action": "unsubscribe_dashboard"}])),
         st.tuples(st.sampled_from(CONNECTIONS), st.just({"action": "hello"})),
