@@ -68,7 +68,8 @@ function showFieldError(form, err) {
  *  slot shows the field. */
 function markField(form, { field, message }) {
   // "synonyms[2][1]": the field, and its line (the group); a term's own index is not shown.
-  const [, base, index] = /^([a-z_]+)(?:\[(\d+)\])?(?:\[\d+\])?$/.exec(field || "") || [];
+  // "greeting.zh-CN", "suggested_questions.zh-CN[0]": a language's part is shown under the field too.
+  const [, base, index] = /^([a-z_]+)(?:\.[A-Za-z-]+)?(?:\[(\d+)\])?(?:\[\d+\])?$/.exec(field || "") || [];
   const slot = base && form.querySelector(`#e-${base}`);
   if (!slot) return false;
   const input = form.querySelector(`[data-field="${base}"] :is(input, textarea, select)`);
@@ -444,9 +445,17 @@ async function tryQuestion(e) {
 
 let settings = null;
 
+// A shop text is one string for everyone or {"en", "zh-CN"}; the form has a box for each language.
+function byLanguage(value, empty) {
+  if (typeof value === "string" || Array.isArray(value)) return [value, empty];
+  return [value.en ?? empty, value["zh-CN"] ?? empty];
+}
+
 function fillSettings(s) {
   settings = s;
-  $("s-greeting").value = s.greeting;
+  const [greeting, greetingZh] = byLanguage(s.greeting, "");
+  $("s-greeting").value = greeting;
+  $("s-greeting-zh").value = greetingZh;
   $("default-threshold-label").textContent = tr("robot.use_default", { value: s.default_threshold.toFixed(2) });
   $("s-threshold-default").checked = s.threshold === null;
   $("s-threshold").value = (s.threshold === null ? s.default_threshold : s.threshold).toString();
@@ -454,7 +463,9 @@ function fillSettings(s) {
   $("s-misses").value = String(s.misses_before_handoff);
   $("s-suggestions").value = String(s.suggestions);
   $("s-keywords").value = s.handoff_keywords.join("\n");
-  $("s-suggested").value = s.suggested_questions.join("\n");
+  const [suggested, suggestedZh] = byLanguage(s.suggested_questions, []);
+  $("s-suggested").value = suggested.join("\n");
+  $("s-suggested-zh").value = suggestedZh.join("\n");
   $("s-synonyms").value = s.synonyms.map((group) => group.join(", ")).join("\n");
 }
 
@@ -477,13 +488,19 @@ async function saveSettings(e) {
   const form = $("settings-form");
   clearErrors(form);
   $("settings-error").textContent = "";
+  const greeting = $("s-greeting").value.trim();
+  const greetingZh = $("s-greeting-zh").value.trim();
+  const suggested = lines($("s-suggested").value);
+  const suggestedZh = lines($("s-suggested-zh").value);
   const body = {
-    greeting: $("s-greeting").value.trim(),
+    // Only one box filled (or both the same): one text for everyone.
+    greeting: greeting && greetingZh && greeting !== greetingZh ? { en: greeting, "zh-CN": greetingZh }
+      : greeting || greetingZh,
     threshold: $("s-threshold-default").checked ? null : numberField("s-threshold"),
     handoff_keywords: lines($("s-keywords").value),
     misses_before_handoff: numberField("s-misses"),
     suggestions: numberField("s-suggestions"),
-    suggested_questions: lines($("s-suggested").value),
+    suggested_questions: suggestedZh.length ? { en: suggested, "zh-CN": suggestedZh } : suggested,
     // One group a line; commas, Chinese ones too, between its terms.
     synonyms: lines($("s-synonyms").value).map((line) => line.split(/[,，、]/).map((t) => t.trim()).filter(Boolean)),
   };
