@@ -50,6 +50,7 @@ class SessionView(Shape):
     language: str | None
     last_seq: int
     created_at: int
+    requested_at: int | None
     assigned_at: int | None
     closed_at: int | None
     close_reason: CloseReason | None

@@ -54,6 +54,8 @@ def session_json(session: Session, now_ms: int, staff: bool = False) -> dict[str
         "language": session.language,
         "last_seq": int(session.seq or 0),
         "created_at": int(session.created_at),
+        # When the visitor asked for a person (queued, or assigned at once): a wait is counted from it.
+        "requested_at": int(session.requested_at) if session.requested_at else None,
         "assigned_at": int(session.assigned_at) if session.assigned_at else None,
         "closed_at": int(session.closed_at) if session.closed_at else None,
         "close_reason": session.close_reason,

@@ -4,6 +4,7 @@
 
 import { ImClient, wsUrl } from "./imclient.js";
 import { api, signOut } from "./auth.js";
+import "./connection-banner.js";
 import { gate } from "./sign-in.js";
 import { $, h, DASH, clock, duration, shortDuration } from "./ui.js";
 import { number, parts, t, tn } from "./i18n.js";
@@ -243,6 +244,7 @@ function addEvent(kind, at, ...parts) {
 function setConnection(state) {
   $("conn").textContent = t(`conn.${state}`);
   $("conn").dataset.state = state;
+  document.querySelector("cs-connection-banner").show(state);
 }
 
 function onEvent(name, data) {

@@ -734,3 +734,15 @@ def test_an_overflow_alert_reaches_the_sns_topic(aws: None, sender: RecordingSen
     assert len(got) == 1
     assert body["Subject"] == "Queue overflow in General"
     assert "queue_full" in body["Message"] and "leave-a-message" in body["Message"]
+
+
+def test_the_session_says_when_the_visitor_asked_as_well_as_when_an_agent_took_it(world: World) -> None:
+    queued = world.ask(world.visitor(1))  # nobody online: the visitor waits
+    assert queued.status == sm.WAITING
+    asked = int(queued.requested_at or 0)
+    assert world.last("v_1", "session")["session"]["requested_at"] == asked
+    world.clock.tick(42)
+    world.agent("alice")  # online: the queue's head is hers
+    view = world.last("alice", "session")["session"]
+    # The console counts the visitor's wait from requested_at: the 42 s in the queue are part of it.
+    assert view["requested_at"] == asked and view["assigned_at"] - asked >= 42_000

@@ -1,10 +1,14 @@
 // Telling the agent: a toast for what just happened, a short sound and a count in the tab title for
-// something new (a chat or a visitor's message) until it is seen.
+// something new (a chat or a visitor's message) until it is seen, a desktop notification for it while the tab is
+// hidden (once the agent has turned them on), and a banner while the connection is down.
 
+import "../connection-banner.js";
+import { t } from "../i18n.js";
 import { $ } from "../ui.js";
-import { TITLE, state, subscribe } from "./store.js";
+import { TITLE, nameOf, preview, select, state, subscribe } from "./store.js";
 
 const SOUND_KEY = "cs.sound";
+const NOTIFY_KEY = "cs.notify"; // "on" or "off": the agent's answer to the prompt or the header button
 
 export function toast(message, kind = "ok") {
   const el = $("toast");
@@ -53,9 +57,13 @@ export function paintSound() {
   $("sound").setAttribute("aria-pressed", String(soundOn));
 }
 
-/** Something new for the agent: a sound, and a count in the tab title until it is seen. */
-export function alertAgent() {
+/**
+ * Something new for the agent: a sound, a count in the tab title until it is seen, and a desktop notification
+ * while the tab is hidden. `about`: `{sessionId}` for a new chat, `{sessionId, message}` for a visitor's message.
+ */
+export function alertAgent(about = null) {
   beep();
+  if (about) notifyDesktop(about);
   const app = $("app");
   app.dataset.alerts = String(Number(app.dataset.alerts || 0) + 1);
   paintTitle();
@@ -78,3 +86,66 @@ $("sound").addEventListener("click", () => {
   paintSound();
   if (soundOn) { unlockAudio(); beep(); }
 });
+
+// -- desktop notifications ----------------------------------------------------------------------------------
+// Asked for from the console's own prompt, never on page load (a browser's question out of nowhere gets "block"
+// and cannot be asked again), and remembered: the prompt is answered once, the header button changes it later.
+
+const canNotify = typeof Notification === "function";
+let notifyChoice = localStorage.getItem(NOTIFY_KEY); // null until the agent answers
+
+function notifyOn() {
+  return canNotify && notifyChoice === "on" && Notification.permission === "granted";
+}
+
+function paintNotify() {
+  const blocked = canNotify && Notification.permission === "denied";
+  $("notify-ask").hidden = !canNotify || notifyChoice !== null || blocked;
+  const button = $("notify");
+  button.hidden = !canNotify || (notifyChoice === null && !blocked);
+  button.disabled = blocked;
+  button.textContent = t(blocked ? "alerts.desktop_blocked" : notifyOn() ? "alerts.desktop_on" : "alerts.desktop_off");
+  button.setAttribute("aria-pressed", String(notifyOn()));
+}
+
+function remember(choice) {
+  notifyChoice = choice;
+  localStorage.setItem(NOTIFY_KEY, choice);
+  paintNotify();
+}
+
+async function turnOn() {
+  let permission = Notification.permission;
+  if (permission === "default") permission = await Notification.requestPermission();
+  remember(permission === "granted" ? "on" : "off");
+}
+
+function notifyDesktop({ sessionId, message }) {
+  if (!document.hidden || !notifyOn()) return;
+  const s = state.sessions.get(sessionId);
+  const name = nameOf(s);
+  const title = message ? t("alerts.message_from", { name }) : t("alerts.new_chat", { name });
+  const body = message ? preview(message)
+    : s && s.transfer ? t("alerts.transferred_by", { from: s.transfer.from }) : t("alerts.new_chat_body");
+  try {
+    // One notification per chat (its tag): a newer line replaces the one before instead of piling up.
+    const shown = new Notification(title, { body, tag: sessionId });
+    shown.onclick = () => {
+      window.focus();
+      if (state.sessions.has(sessionId)) select(sessionId);
+      shown.close();
+    };
+  } catch {
+    // A browser that shows them only from a service worker: the sound and the title's count still tell.
+  }
+}
+
+$("notify-yes").addEventListener("click", turnOn);
+$("notify-no").addEventListener("click", () => remember("off"));
+$("notify").addEventListener("click", () => (notifyOn() ? remember("off") : turnOn()));
+paintNotify();
+
+/** The connection's state from ImClient: the banner shows while it is down and reconnecting. */
+export function showConnection(value) {
+  document.querySelector("cs-connection-banner").show(value);
+}

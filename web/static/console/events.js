@@ -3,7 +3,7 @@
 
 import { expired } from "../auth.js";
 import { $, clock } from "../ui.js";
-import { alertAgent, toast } from "./alerts.js";
+import { alertAgent, showConnection, toast } from "./alerts.js";
 import { suggestRefused, suggestionsArrived } from "./answers.js";
 import { statusChanged, statusRefused } from "./availability.js";
 import {
@@ -38,6 +38,7 @@ function connectionState(value) {
   const conn = $("conn");
   conn.textContent = value;
   conn.dataset.state = value === "open" ? "live" : value;
+  showConnection(value);
   if (value === "refused") expired(state.client.token); // never accepted: most likely the token was refused
 }
 
@@ -80,7 +81,7 @@ function onSession(s) {
   if (!known && s.status === "active") {
     state.fresh.add(id);
     if (s.transfer) transferNote(merged);
-    alertAgent();
+    alertAgent({ sessionId: id });
     loadHistory(id);
   }
   if (known && known.status !== "closed" && s.status === "closed") {
@@ -104,7 +105,7 @@ function onMessage(m) {
     if (m.session_id !== state.current || document.hidden) {
       state.unread.set(m.session_id, (state.unread.get(m.session_id) || 0) + 1);
     }
-    alertAgent();
+    alertAgent({ sessionId: m.session_id, message: m });
   }
   notify("list");
   if (m.session_id === state.current) notify("thread");

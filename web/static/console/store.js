@@ -78,14 +78,18 @@ export function thread(id) {
   return t;
 }
 
-/** Since when the visitor has been waiting for the agent: their last unanswered message, or the assignment. */
+/**
+ * Since when the visitor has been waiting for the agent: before the agent's first reply, since they asked for a
+ * person (`requested_at`: the time in the queue counts, not only since the assignment); after it, since their
+ * last unanswered message.
+ */
 export function waitingSince(s) {
   if (!isOpen(s)) return null;
   const t = thread(s.session_id);
   const agentAt = t.lastAgentAt || 0;
   const visitorAt = t.lastVisitorAt || 0;
   if (agentAt && agentAt >= visitorAt) return null;
-  const from = Math.max(visitorAt, s.assigned_at || 0);
+  const from = agentAt ? visitorAt : s.requested_at || s.assigned_at || visitorAt;
   return from || null;
 }
 
