@@ -384,6 +384,9 @@ def load_config() -> Any:
 DEMO_FAQS = ROOT / "config" / "faq" / "demo_faqs.jsonl"
 DEMO_SUGGESTED_QUESTIONS = ("shipping-delivery-time-mainland", "returns-return-policy", "refunds-refund-time",
                             "shipping-tracking-number")
+# What a Chinese visitor is offered instead: the same topics among the demo's Chinese FAQs.
+DEMO_SUGGESTED_QUESTIONS_ZH = ("shipping-dispatch-time-zh", "returns-seven-day-zh", "refunds-refund-time-zh",
+                               "shipping-tracking-stuck-zh")
 # Words the demo shop's customers use for the same thing (robot settings; an admin edits them in /robot).
 DEMO_SYNONYMS = (("优惠", "折扣", "打折"), ("物流", "快递"), ("运费", "邮费"), ("包邮", "免运费", "免邮"),
                  ("多久", "几天", "多长时间"), ("尺码", "码数", "尺寸"), ("正品", "真货"), ("退款", "退钱"),
@@ -422,7 +425,8 @@ def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
     if not kb.page(1)[0]:
         demo = plan_import([Source(DEMO_FAQS.name, DEMO_FAQS.read_text(), "jsonl")], kb.store.get_many).faqs
         kb.store.put_many(demo)
-        kb.save_robot_settings({"suggested_questions": list(DEMO_SUGGESTED_QUESTIONS),
+        kb.save_robot_settings({"suggested_questions": {"en": list(DEMO_SUGGESTED_QUESTIONS),
+                                                        "zh-CN": list(DEMO_SUGGESTED_QUESTIONS_ZH)},
                                 "synonyms": [list(g) for g in DEMO_SYNONYMS]})
     with filling(cache):
         indexed = kb.rebuild(demo)  # the demo FAQs are all an empty table now holds: no need to read them back

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from local.harness import Peer, Stack, connect, run_client, run_stack
+from local.stack import DEMO_SUGGESTED_QUESTIONS, DEMO_SUGGESTED_QUESTIONS_ZH
 
 pytestmark = pytest.mark.e2e
 
@@ -55,6 +56,9 @@ def test_a_chinese_visitor_reads_chinese_and_an_english_one_english(stack: Stack
     async def scenario(http: aiohttp.ClientSession) -> None:
         wang, welcome = await visitor(http, stack, "zh-Hans-CN")
         assert welcome["robot"]["greeting"].startswith("您好！我是本店的智能助手")
+        questions = welcome["robot"]["suggested_questions"]
+        assert [q["faq_id"] for q in questions] == list(DEMO_SUGGESTED_QUESTIONS_ZH)  # the demo's Chinese FAQs
+        assert questions[0]["question"] == "下单后多久发货？"
         assert (await robot_reply(wang, welcome["session"]["session_id"], "在吗"))["text"] == (
             welcome["robot"]["greeting"])
         refused = await wang.request({"action": "end_session", "session_id": "s_00000000000000000000"}, "error")
@@ -68,6 +72,7 @@ def test_a_chinese_visitor_reads_chinese_and_an_english_one_english(stack: Stack
 
         vera, welcome = await visitor(http, stack, "en-GB")
         assert welcome["robot"]["greeting"].startswith("Hi! I'm the shop's assistant.")
+        assert [q["faq_id"] for q in welcome["robot"]["suggested_questions"]] == list(DEMO_SUGGESTED_QUESTIONS)
         refused = await vera.request({"action": "end_session", "session_id": "s_00000000000000000000"}, "error")
         assert refused["code"] == "not_found" and refused["message"].isascii()
         offer = await vera.request({"action": "request_agent"}, "leave_message_offered")
