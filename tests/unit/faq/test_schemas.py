@@ -50,6 +50,14 @@ SETTINGS: list[dict[str, Any]] = [
     {"synonyms": [["a"]]}, {"synonyms": [["a", "a"]]}, {"synonyms": [["a", ""]]}, {"synonyms": [["a", 3]]},
     {"synonyms": [["a", "b" * 31]]}, {"synonyms": [[f"t{i}" for i in range(21)]]}, {"synonyms": ["ab"]},
     {"synonyms": [[f"a{i}", f"b{i}"] for i in range(201)]},
+    # per-language texts: the part at fault is named (greeting.fr, phrases.miss.zh-CN...)
+    {"greeting": {"fr": "Bonjour"}}, {"greeting": {}}, {"greeting": 5}, {"greeting": {"en": " "}},
+    {"greeting": {"zh-CN": "您" * 501}}, {"greeting": {"en": "Hi", "zh-CN": "您好"}}, {"phrases": {"bye": "Bye"}},
+    {"phrases": "Bye"}, {"phrases": None}, {"phrases": {"miss": {"zh-CN": ""}}}, {"phrases": {"thanks": 3}},
+    {"phrases": {"miss": "Hm?", "handoff": {"zh-CN": "稍等"}}}, {"suggested_questions": {"de": ["a"]}},
+    {"suggested_questions": {}}, {"suggested_questions": {"zh-CN": ["bad id"]}},
+    {"suggested_questions": {"zh-CN": [f"f{i}" for i in range(11)]}}, {"suggested_questions": {"en": "a"}},
+    {"suggested_questions": {"en": ["a"], "zh-CN": ["b"]}},
 ]
 
 
