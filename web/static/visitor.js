@@ -2,6 +2,7 @@ import {
   ImClient, TEXT, readWatcher, renderMessage, setStatus, suggestionList, typingIndicator, uploadImage, wsUrl,
 } from "./imclient.js";
 import { productFromPage } from "./product-card.js";
+import { signBubble } from "./avatar.js";
 
 const $ = (id) => document.getElementById(id);
 const list = $("messages");
@@ -11,6 +12,37 @@ const pendingEls = new Map(); // client_msg_id -> element
 let session = null;
 let client = null;
 let offerReason = null;
+
+// This page's words for who is who, the end of a chat and earlier chats ({name} is filled in).
+const WORDS = {
+  robot: "Assistant",
+  you: "You",
+  agent: "Agent",
+  joined: "{name} joined the chat",
+  chattingWith: "You are chatting with {name}",
+  ended: "This chat has ended.",
+  endedNotSent: "not sent: the chat had ended",
+  robotOnly: "with the assistant",
+  withAgent: "with {name}",
+  earlierFailed: "Earlier chats could not be loaded.",
+  pastHeading: "Chat of {when}",
+  pastClose: "Close",
+  stars: "{n} of 5 stars",
+};
+const fill = (text, params) => text.replace(/\{(\w+)\}/g, (_, k) => String(params[k] ?? ""));
+
+/** The agent as the visitor knows them: the display name the session gives, else the id. */
+function agentName(s) {
+  return (s && (s.agent_name || s.agent_id)) || WORDS.agent;
+}
+
+/** Who sent a message, for its bubble's avatar and name (docs/protocol.md, section 2.8). */
+function sender(m, s = session) {
+  if (m.sender_role === "robot") return { robot: true, name: WORDS.robot };
+  if (m.sender_role === "visitor") return { id: m.sender_id, name: WORDS.you, word: true };
+  const name = m.sender_name || (s && m.sender_id === s.agent_id && s.agent_name) || m.sender_id || WORDS.agent;
+  return { id: m.sender_id, name };
+}
 
 async function visitorToken() {
   const saved = JSON.parse(localStorage.getItem("cs.visitor") || "null");
@@ -102,8 +134,9 @@ function showSession(s) {
   if (s.status !== "waiting") { $("queue").hidden = true; confirmLeave(false); }
   const talk = $("talk");
   $("end").hidden = s.status !== "active" && s.status !== "waiting";
+  setEnded(s.status === "closed");
   if (s.status === "active") {
-    statusText.textContent = `You are chatting with ${s.agent_id}`;
+    statusText.textContent = fill(WORDS.chattingWith, { name: agentName(s) });
     talk.hidden = true;
     $("leave-form").hidden = true; // an offer made while waiting is moot once someone answers
   } else if (s.status === "waiting") {
@@ -122,19 +155,21 @@ function showSession(s) {
 function greet(robot) {
   const el = renderMessage({ type: "robot", content: { text: robot.greeting } }, { mine: false, status: "" });
   el.dataset.testid = "robot-greeting";
+  signBubble(el, { robot: true, name: WORDS.robot });
   if (robot.suggested_questions.length) el.querySelector(".bubble").appendChild(suggestionList(robot.suggested_questions));
   list.appendChild(el);
   scroll();
 }
 
 function sendText(text) {
-  if (!text || !session) return;
+  if (!text || !session || session.status === "closed") return;
   const id = client.send(session.session_id, "text", { text });
   addOwn(id, "text", { text });
 }
 
 function addOwn(clientMsgId, type, content) {
   const el = renderMessage({ type, content, client_msg_id: clientMsgId }, { mine: true, status: "sending" });
+  signBubble(el, { id: client.userId, name: WORDS.you, word: true });
   pendingEls.set(clientMsgId, el);
   list.appendChild(el);
   scroll();
@@ -146,11 +181,22 @@ function onEvent(name, data) {
     $("banner").hidden = data !== "reconnecting";
     if (data === "refused") { localStorage.removeItem("cs.visitor"); location.reload(); }
   } else if (name === "welcome") {
+    // After "New chat" (or a reconnect that opened a new session) the ended conversation leaves the view.
+    if (data.session && session && session.status === "closed" && data.session.session_id !== session.session_id) {
+      startFresh();
+    }
     if (data.session) showSession(data.session);
+    loadEarlier();
     if (data.robot && !list.querySelector("[data-testid=robot-greeting]")) greet(data.robot);
   } else if (name === "session") {
+    const was = session;
+    // Another tab started a new chat, or this one did (its session frame comes before the welcome).
+    if (was && was.status === "closed" && data.session_id !== was.session_id) startFresh();
     showSession(data);
-    if (data.status === "active") system(`${data.agent_id} joined the chat`);
+    if (data.status === "active") system(fill(WORDS.joined, { name: agentName(data) }));
+    if (data.status === "closed" && !(was && was.status === "closed" && was.session_id === data.session_id)) {
+      chatEnded(data);
+    }
   } else if (name === "notice") {
     system(data.notice);
   } else if (name === "idle_warning") {
@@ -172,6 +218,7 @@ function onEvent(name, data) {
     const mine = data.sender_role === "visitor";
     if (mine && pendingEls.has(data.client_msg_id)) return;
     const el = renderMessage(data, { mine, status: mine ? (data.read_at ? "read" : data.status) : "" });
+    signBubble(el, sender(data));
     place(el, data.seq);
     if (!mine) agentTyping.clear();
     // The agent's messages not read yet are marked read once shown (the robot's need no receipt).
@@ -206,10 +253,145 @@ function onEvent(name, data) {
     system("This chat has expired. Reload the page to start a new one.");
   } else if (name === "error") {
     const el = data.client_msg_id && pendingEls.get(data.client_msg_id);
+    // Sent as the chat closed: not a failed delivery, and the "chat ended" line already says why.
+    if (el && data.code === "session_closed") { notSentEnded(el, data.client_msg_id); return; }
     if (el) failed(el, null);
     system(data.code === "no_agent" ? "Please choose “Talk to a person” first." : data.message);
   }
 }
+
+// -- the end of a chat, and the next one ------------------------------------------------------------------
+
+/** A closed session: the input gives way to the "chat ended" bar and its "New chat" button. */
+function setEnded(ended) {
+  $("composer").hidden = ended;
+  $("input").disabled = ended;
+  $("chat-ended").hidden = !ended;
+  $("chat-ended-text").textContent = WORDS.ended;
+  $("new-chat").disabled = false;
+  $("photo").disabled = ended;
+  $("card").disabled = ended;
+  if (ended) $("talk").hidden = true;
+}
+
+function chatEnded(s) {
+  agentTyping.clear();
+  const line = document.createElement("p");
+  line.className = "system ended-line";
+  line.dataset.testid = "vis-ended-line";
+  line.textContent = WORDS.ended;
+  list.appendChild(line);
+  scroll();
+  // Nothing of this chat is sent again after a reconnect, and it is not resumed: it is over.
+  for (const [id, frame] of client.unconfirmed) {
+    if (frame.session_id === s.session_id) { client.unconfirmed.delete(id); notSentEnded(pendingEls.get(id), id); }
+  }
+  client.lastSeq.delete(s.session_id);
+  loadEarlier();
+}
+
+function notSentEnded(el, clientMsgId) {
+  pendingEls.delete(clientMsgId);
+  if (!el) return;
+  setStatus(el, "ended");
+  const mark = el.querySelector(".mark");
+  if (mark) { mark.textContent = WORDS.endedNotSent; mark.classList.add("ended"); }
+}
+
+/** The new session's view: the ended conversation is gone from it (it is under "Earlier chats"). */
+function startFresh() {
+  list.replaceChildren();
+  pendingEls.clear();
+  $("survey").hidden = true;
+  $("leave-form").hidden = true;
+  $("queue").hidden = true;
+  $("past-chat").hidden = true;
+}
+
+$("new-chat").addEventListener("click", () => {
+  // Answered with a welcome naming the new session (and the robot's greeting); see onEvent.
+  if (client.raw({ action: "new_session" })) $("new-chat").disabled = true;
+});
+
+// -- earlier chats: the visitor's own ended sessions, and one's messages when opened -----------------------
+
+let earlierNext = null;
+
+async function api(path) {
+  const res = await fetch(`/api${path}`, { headers: { Authorization: `Bearer ${await visitorToken()}` } });
+  if (!res.ok) throw new Error(`${res.status}`);
+  return res.json();
+}
+
+async function loadEarlier(more = false) {
+  let page;
+  try {
+    page = await api(`/sessions?status=closed&limit=10${more && earlierNext ? `&before=${earlierNext}` : ""}`);
+  } catch {
+    if (more) system(WORDS.earlierFailed);
+    return;
+  }
+  const items = page.sessions.map(earlierItem);
+  if (more) $("earlier-list").append(...items); else $("earlier-list").replaceChildren(...items);
+  earlierNext = page.next_before;
+  $("earlier-more").hidden = !earlierNext;
+  $("earlier").hidden = $("earlier-list").children.length === 0;
+}
+
+function when(ms) {
+  return new Date(ms).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+}
+
+function earlierItem(s) {
+  const li = document.createElement("li");
+  li.dataset.testid = "vis-earlier-item";
+  li.dataset.sessionId = s.session_id;
+  const b = document.createElement("button");
+  b.type = "button";
+  const what = document.createElement("span");
+  what.textContent = `${when(s.created_at)} · ${s.agent_id ? fill(WORDS.withAgent, { name: agentName(s) }) : WORDS.robotOnly}`;
+  b.appendChild(what);
+  if (s.survey && s.survey.status === "answered") {
+    const stars = document.createElement("span");
+    stars.className = "stars-shown";
+    stars.textContent = "★".repeat(s.survey.stars);
+    stars.setAttribute("aria-label", fill(WORDS.stars, { n: s.survey.stars }));
+    b.appendChild(stars);
+  }
+  b.addEventListener("click", () => openPast(s));
+  li.appendChild(b);
+  return li;
+}
+
+async function openPast(s) {
+  const box = $("past-chat");
+  const heading = document.createElement("p");
+  heading.className = "system";
+  heading.textContent = fill(WORDS.pastHeading, { when: when(s.created_at) });
+  const close = document.createElement("button");
+  close.type = "button";
+  close.className = "ghost small";
+  close.textContent = WORDS.pastClose;
+  close.addEventListener("click", () => { box.hidden = true; });
+  box.replaceChildren(heading, close);
+  box.dataset.sessionId = s.session_id;
+  box.hidden = false;
+  try {
+    // A chat is at most a few hundred lines: its pages in order, 100 at a time.
+    for (let after = 0, pages = 0; after !== null && pages < 10; pages += 1) {
+      const page = await api(`/sessions/${encodeURIComponent(s.session_id)}/messages?after_seq=${after}&limit=100`);
+      for (const m of page.messages) {
+        const mine = m.sender_role === "visitor";
+        box.appendChild(signBubble(renderMessage(m, { mine, status: "" }), sender(m, s)));
+      }
+      after = page.next_after_seq;
+    }
+  } catch {
+    box.appendChild(Object.assign(document.createElement("p"), { className: "system", textContent: WORDS.earlierFailed }));
+  }
+}
+
+$("earlier-more").addEventListener("click", () => loadEarlier(true));
 
 // The one satisfaction survey, sent as the chat closes: 1 to 5 stars, optional tags and a comment.
 let surveyFor = null;
@@ -287,7 +469,7 @@ function failed(el, original) {
 $("composer").addEventListener("submit", (e) => {
   e.preventDefault();
   const text = $("input").value.trim();
-  if (!text || !session) return;
+  if (!text || !session || session.status === "closed") return;
   $("input").value = "";
   sendText(text);
 });

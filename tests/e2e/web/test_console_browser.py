@@ -127,7 +127,7 @@ def test_a_visitor_goes_from_the_robot_to_an_agent_and_rates_the_chat(stack: Sta
     # An agent signs in and is given the chat, robot part included.
     agent = new_page(browser)
     sign_in(agent, stack, "alice")
-    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with alice")
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with Alice Chen")
     expect(queue).to_be_hidden()
     expect(offer).to_be_hidden()
     expect(agent.get_by_test_id("list-online").locator("[data-testid=session-item]")).to_have_count(1)
@@ -259,7 +259,7 @@ def test_a_transfer_moves_the_chat_and_its_note_to_the_next_agent(stack: Stack, 
     sign_in(bob, stack, "bob")
     visitor = open_widget(browser, stack)
     visitor.get_by_test_id("vis-talk").click()
-    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with bob")
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with Bob Li")
     visitor_says(visitor, "I would like express shipping instead")
     expect(bob.locator("[data-testid=session-item]")).to_have_count(1)
 
@@ -310,7 +310,7 @@ def test_a_transfer_moves_the_chat_and_its_note_to_the_next_agent(stack: Stack, 
     expect(bob.get_by_test_id("agent-load")).to_contain_text("0 of")
     other = open_widget(browser, stack)
     other.get_by_test_id("vis-talk").click()
-    expect(other.get_by_test_id("vis-status")).to_have_text("You are chatting with alice")
+    expect(other.get_by_test_id("vis-status")).to_have_text("You are chatting with Alice Chen")
     expect(alice.locator("[data-testid=session-item]")).to_have_count(2)
     expect(alice.get_by_test_id("agent-load")).to_have_text("2 of 3 chats")
     second = alice.locator("[data-testid=session-item]:not(.selected)")
@@ -359,7 +359,7 @@ def test_a_dropped_visitor_moves_to_offline_and_gets_the_kept_replies(browser: B
         sign_in(agent, shop, "alice")
         visitor = open_widget(browser, shop)
         visitor.get_by_test_id("vis-talk").click()
-        expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with alice")
+        expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with Alice Chen")
         visitor_says(visitor, "Hello, anyone there?")
 
         # The agent answers and the visitor goes quiet: both get the idle warning.
@@ -539,7 +539,7 @@ def test_hostile_chat_and_ticket_content_shows_as_text_and_runs_nothing(stack: S
     sign_in(agent, stack, "alice")
     visitor = open_widget(browser, stack)
     visitor.get_by_test_id("vis-talk").click()
-    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with alice")
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with Alice Chen")
     visitor_says(visitor, f"{HOSTILE} {HOSTILE_LINK}")
     shown = agent.get_by_test_id("con-messages").locator("[data-role=visitor]").last
     expect(shown).to_contain_text("<script>window.__pwned = 2</script>")

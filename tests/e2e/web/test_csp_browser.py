@@ -73,7 +73,7 @@ def test_every_page_works_under_its_csp_without_a_violation(stack: Stack, browse
     assert_policy_in_force(visitor)
     expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
     visitor.get_by_test_id("vis-talk").click()
-    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with alice")
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with Alice Chen")
     visitor.get_by_test_id("vis-input").fill("The strap broke, photo attached")
     visitor.get_by_test_id("vis-send").click()
     visitor.get_by_test_id("vis-photo-file").set_input_files(

@@ -62,7 +62,7 @@ def test_visitor_and_agent_chat_through_the_pages(stack: Stack, browser: Browser
     visitor.goto(f"{stack.base}/?source=/product/SKU-1042&category=shoes")
     expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
     visitor.get_by_test_id("vis-talk").click()
-    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with alice")
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with Alice Chen")
 
     visitor.get_by_test_id("vis-input").fill("Hi! Do the Trail Runner 2 run small?")
     visitor.get_by_test_id("vis-send").click()
@@ -96,7 +96,7 @@ def test_hostile_content_shows_as_text_and_runs_nothing(stack: Stack, browser: B
     visitor.goto(stack.base + "/")
     expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
     visitor.get_by_test_id("vis-talk").click()
-    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with bob")
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with Bob Li")
     hostile = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
     visitor.get_by_test_id("vis-input").fill(hostile)
     visitor.get_by_test_id("vis-send").click()
@@ -119,7 +119,7 @@ def chat_through(stack: Stack, browser: Browser, proxy: Callable[[WebSocketRoute
     visitor.goto(stack.base + "/")
     expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
     visitor.get_by_test_id("vis-talk").click()
-    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with alice")
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with Alice Chen")
     return agent, visitor
 
 
@@ -186,7 +186,7 @@ def test_the_visitor_rates_the_chat_once_when_the_agent_ends_it(stack: Stack, br
     visitor.goto(f"{stack.base}/")
     expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
     visitor.get_by_test_id("vis-talk").click()
-    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with bob")
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with Bob Li")
     expect(agent.locator("[data-testid=session-item]")).to_have_count(1)
     expect(visitor.get_by_test_id("vis-survey")).to_be_hidden()
 

@@ -32,9 +32,12 @@ def zh_visitor(browser: Browser, stack: Stack) -> Page:
     return page
 
 
+NAMES = {"alice": "Alice Chen", "bob": "Bob Li"}  # the demo agents' display names (config/dev_users.json)
+
+
 def talk_to(visitor: Page, agent: str) -> None:
     visitor.get_by_test_id("vis-talk").click()
-    expect(visitor.get_by_test_id("vis-status")).to_have_text(f"You are chatting with {agent}")
+    expect(visitor.get_by_test_id("vis-status")).to_have_text(f"You are chatting with {NAMES[agent]}")
 
 
 def visitor_says(visitor: Page, text: str) -> None:
@@ -139,7 +142,7 @@ def test_a_chat_goes_to_a_group_picked_from_the_list_and_the_notice_comes_before
     expect(bob.get_by_test_id("transfer-dialog")).to_be_hidden()
     expect(bob.locator("[data-testid=session-item]")).to_have_count(0)
 
-    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with alice")
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("You are chatting with Alice Chen")
     lines = system_lines(visitor)
     assert index_of(lines, "being transferred to VIP service") < index_of(lines, "joined", last=True), lines
     thread = alice.get_by_test_id("con-messages")

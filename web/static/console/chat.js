@@ -3,6 +3,7 @@
 
 import { TEXT, readWatcher, renderMessage, setStatus, typingIndicator, uploadImage } from "../imclient.js";
 import { api, currentSignIn } from "../auth.js";
+import { signBubble } from "../avatar.js";
 import { $, h } from "../ui.js";
 import { toast } from "./alerts.js";
 import { safeUrl } from "./format.js";
@@ -11,6 +12,24 @@ import {
 } from "./store.js";
 
 const ORDER_MENTION = /\b[A-Z]{2,4}-\d{4,}\b/g;
+
+// Who is who on the bubbles, and a closed chat's rating ({n} is filled in).
+const WHO = {
+  robot: "Robot",
+  rated: "Rated {n} of 5",
+  notRated: "Not rated yet: the visitor was asked for a rating.",
+  ratingExpired: "The visitor did not rate this chat.",
+};
+
+/** Who sent a message, for its bubble's avatar and name (docs/protocol.md, section 2.8): the name it was sent
+ *  under, else the session's names; a colleague's earlier messages keep theirs after a transfer. */
+function whoOf(m, s) {
+  if (m.sender_role === "robot") return { robot: true, name: WHO.robot };
+  if (m.sender_role === "visitor") return { id: m.sender_id || (s && s.visitor_id), name: m.sender_name || nameOf(s) };
+  if (m.sender_id === state.me.id) return { id: state.me.id, name: state.me.name || state.me.id };
+  const name = m.sender_name || (s && m.sender_id === s.agent_id && s.agent_name) || m.sender_id;
+  return { id: m.sender_id, name };
+}
 
 // The visitor's "typing…" under the conversation (for the chat on screen), and read receipts for the visitor's
 // messages once they are shown in it.
@@ -78,12 +97,7 @@ function decorate(el, m, s) {
   el.querySelectorAll(".handoff").forEach((b) => b.remove());
   el.querySelectorAll("button").forEach((b) => { b.disabled = true; });
   el.dataset.role = m.sender_role || "";
-  let who = null;
-  if (m.sender_role === "robot") who = "Robot";
-  else if (m.sender_role === "visitor") who = nameOf(s);
-  else if (m.sender_id && m.sender_id !== state.me.id) who = m.sender_id;
-  const meta = el.querySelector(".meta");
-  if (who && meta) meta.prepend(h("span", { className: "ac-sender", text: who }));
+  signBubble(el, whoOf(m, s));
 }
 
 function noteMention(t, m) {
@@ -150,12 +164,33 @@ export async function loadHistory(id) {
 }
 
 let shownId = null;
+// A closed chat's survey answer as the visitor gave it: stars, tags and comment (the agent learns of it at once).
+const ratingBox = h("div", { className: "ac-rating", dataset: { testid: "chat-rating" } });
+ratingBox.hidden = true;
+$("chat-banner").after(ratingBox);
+
+function showRating(s) {
+  const survey = s.status === "closed" ? s.survey : null;
+  ratingBox.hidden = !survey;
+  if (!survey) return;
+  if (survey.status !== "answered") {
+    ratingBox.replaceChildren(h("span", { text: survey.status === "expired" ? WHO.ratingExpired : WHO.notRated }));
+    return;
+  }
+  ratingBox.replaceChildren(
+    h("span", { className: "stars-shown", text: "★".repeat(survey.stars) + "☆".repeat(5 - survey.stars),
+      dataset: { testid: "chat-rating-stars" }, attrs: { "aria-label": WHO.rated.replace("{n}", survey.stars) } }),
+    survey.tags.length ? h("span", { className: "tags", text: survey.tags.join(" · "), dataset: { testid: "chat-rating-tags" } }) : null,
+    survey.comment ? h("q", { text: survey.comment, dataset: { testid: "chat-rating-comment" } }) : null);
+}
+
 function renderChat() {
   const s = currentSession();
   if (state.current !== shownId) { visitorTyping.clear(); shownId = state.current; }
   $("placeholder").hidden = Boolean(s);
   $("messages").hidden = !s;
   if (!s) {
+    ratingBox.hidden = true;
     $("chat-title").textContent = "No conversation selected";
     $("chat-sub").textContent = "";
     $("chat-banner").hidden = true;
@@ -179,6 +214,7 @@ function renderChat() {
     } else {
       banner.hidden = true;
     }
+    showRating(s);
     $("messages").replaceChildren(...thread(s.session_id).els);
     $("messages").scrollTop = $("messages").scrollHeight;
   }
@@ -202,6 +238,7 @@ export function sendOwn(type, content) {
   const el = renderMessage({ type, content, client_msg_id: id, session_id: s.session_id, created_at: Date.now() },
     { mine: true, status: "sending" });
   el.dataset.role = "agent";
+  signBubble(el, whoOf({ sender_role: "agent", sender_id: state.me.id }, s));
   state.pending.set(id, { el, sessionId: s.session_id, type, content });
   const t = thread(s.session_id);
   t.lastAgentAt = Date.now();

@@ -69,7 +69,7 @@ async function loadPastSessions(s) {
     const how = p.status === "closed" ? CLOSE_REASONS[p.close_reason] || "ended" : p.status;
     return h("li", { dataset: { testid: "past-session" } },
       h("span", { className: "ac-past-when", text: dateTime(p.created_at) }),
-      h("span", { text: [how, p.agent_id ? `with ${p.agent_id}` : "robot only", p.category].filter(Boolean).join(" · ") }),
+      h("span", { text: [how, p.agent_id ? `with ${p.agent_name || p.agent_id}` : "robot only", p.category].filter(Boolean).join(" · ") }),
       survey ? h("span", { className: "ac-stars", text: survey, attrs: { "aria-label": `${p.survey.stars} stars` } }) : null);
   }));
 }

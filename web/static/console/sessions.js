@@ -1,6 +1,7 @@
 // The left column's conversations: online, offline (the visitor's connection dropped) and ended, each
 // with how long the visitor has been waiting for a reply.
 
+import { api } from "../auth.js";
 import { $, h, duration } from "../ui.js";
 import { CLOSE_REASONS, nameOf, notify, select, state, subscribe, thread, waitingSince } from "./store.js";
 
@@ -30,6 +31,10 @@ function sessionItem(s, testid) {
     top.appendChild(wait);
   } else if (s.status === "closed") {
     top.appendChild(h("span", { className: "ac-when", text: CLOSE_REASONS[s.close_reason] || "ended" }));
+    if (s.survey && s.survey.status === "answered") {
+      top.appendChild(h("span", { className: "stars-shown", text: "★".repeat(s.survey.stars),
+        dataset: { testid: "ended-stars" }, attrs: { "aria-label": `${s.survey.stars} / 5` } }));
+    }
   }
   const tags = [s.category, s.channel, s.tier && s.tier.toUpperCase()].filter(Boolean).join(" · ");
   const main = h("span", { className: "ac-conv-main" }, top,
@@ -70,8 +75,22 @@ function renderSessions() {
   fill("list-offline", "empty-offline", "count-offline", offline.sort(byWait).map((s) => sessionItem(s, "session-item")));
   fill("list-ended", null, "count-ended",
     ended.sort((a, b) => (b.closed_at || 0) - (a.closed_at || 0)).slice(0, 20).map((s) => sessionItem(s, "ended-item")));
-  $("ended-group").hidden = ended.length === 0;
 }
+
+// The chats this agent ended before this page was opened (GET /sessions?status=closed), with their ratings: read
+// when the list is opened, and kept up to date by the session frames after (a rating comes as one).
+let endedLoaded = false;
+$("ended-group").addEventListener("toggle", async () => {
+  if (!$("ended-group").open || endedLoaded) return;
+  endedLoaded = true;
+  try {
+    const page = await api("/sessions?status=closed&limit=20");
+    for (const s of page.sessions) if (!state.sessions.has(s.session_id)) state.sessions.set(s.session_id, s);
+  } catch {
+    endedLoaded = false;
+  }
+  notify("list");
+});
 
 subscribe("list", renderSessions);
 
