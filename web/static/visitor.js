@@ -181,10 +181,9 @@ function onEvent(name, data) {
     $("banner").hidden = data !== "reconnecting";
     if (data === "refused") { localStorage.removeItem("cs.visitor"); location.reload(); }
   } else if (name === "welcome") {
-    // After "New chat" (or a reconnect that opened a new session) the ended conversation leaves the view.
-    if (data.session && session && session.status === "closed" && data.session.session_id !== session.session_id) {
-      startFresh();
-    }
+    // After "New chat", or a reconnect to a new session (the last one closed meanwhile, e.g. idle), the ended
+    // conversation leaves the view: it is under "Earlier chats".
+    if (data.session && session && data.session.session_id !== session.session_id) startFresh();
     if (data.session) showSession(data.session);
     loadEarlier();
     if (data.robot && !list.querySelector("[data-testid=robot-greeting]")) greet(data.robot);
@@ -215,6 +214,7 @@ function onEvent(name, data) {
     $("queue").hidden = true;
     system("Thanks, your message was left for our team. We will get back to you.");
   } else if (name === "message") {
+    if (session && data.session_id !== session.session_id) return; // an ended chat's, resumed: it is history now
     const mine = data.sender_role === "visitor";
     if (mine && pendingEls.has(data.client_msg_id)) return;
     const el = renderMessage(data, { mine, status: mine ? (data.read_at ? "read" : data.status) : "" });
@@ -300,6 +300,7 @@ function notSentEnded(el, clientMsgId) {
 
 /** The new session's view: the ended conversation is gone from it (it is under "Earlier chats"). */
 function startFresh() {
+  if (session) client.lastSeq.delete(session.session_id);
   list.replaceChildren();
   pendingEls.clear();
   $("survey").hidden = true;
@@ -427,7 +428,7 @@ function showSurvey(survey) {
 function paintStars() {
   for (const b of $("survey").querySelectorAll("[data-stars]")) {
     b.classList.toggle("on", Number(b.dataset.stars) <= stars);
-    b.setAttribute("aria-checked", String(Number(b.dataset.stars) === stars));
+    b.setAttribute("aria-pressed", String(Number(b.dataset.stars) === stars));
   }
   $("survey").querySelector("[data-testid=vis-survey-send]").disabled = stars === 0;
 }
