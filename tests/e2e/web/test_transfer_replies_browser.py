@@ -104,10 +104,15 @@ def test_a_chat_goes_to_a_colleague_picked_from_the_list_and_both_sides_read_it_
     # Alice's console: the history first, then the hand-over, then what follows it.
     thread = alice.get_by_test_id("con-messages")
     expect(thread.locator("[data-role=agent]")).to_contain_text("hand you to Alice")
+    # Each bubble keeps its sender's name: Bob's line before the hand-over is his, on both sides.
+    expect(thread.locator("[data-role=agent]").first.get_by_test_id("sender-name")).to_have_text("Bob Li")
     expect(thread.locator("[data-testid=con-notice][data-kind=transfer]")).to_have_text(
         "Transferred to you by bob: “Parcel SO-88121 is late”")
     agent_says(alice, "Hi, Alice here")
     expect(visitor.locator("[data-testid=msg][data-mine='0']").last).to_contain_text("Alice here")
+    theirs = visitor.locator("[data-testid=msg][data-mine='0']")
+    expect(theirs.last.get_by_test_id("sender-name")).to_have_text("Alice Chen")
+    expect(theirs.filter(has_text="hand you to Alice").get_by_test_id("sender-name")).to_have_text("Bob Li")
     lines = thread_lines(alice)
     assert index_of(lines, "not arrived") < index_of(lines, "hand you to Alice") < index_of(
         lines, "Transferred to you by bob") < index_of(lines, "Alice here"), lines
