@@ -3,7 +3,24 @@
 // same colour on every page; the robot is a glyph. docs/protocol.md, section 2.8, says which name to show.
 
 const COLOURS = 8; // .avatar.c0 to .c7 in app.css
-const ROBOT_GLYPH = "🤖";
+const SVG = "http://www.w3.org/2000/svg";
+
+/** The robot's face, drawn (an emoji needs a font many phones and servers lack): head, antenna, eyes, mouth. */
+function robotFace() {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "18");
+  svg.setAttribute("height", "18");
+  const parts = [["rect", { x: 4, y: 7, width: 16, height: 13, rx: 4 }], ["line", { x1: 12, y1: 3, x2: 12, y2: 7 }],
+    ["circle", { cx: 12, cy: 3, r: 1.4 }], ["circle", { cx: 9, cy: 12.5, r: 1.6, class: "eye" }],
+    ["circle", { cx: 15, cy: 12.5, r: 1.6, class: "eye" }], ["line", { x1: 9, y1: 16.5, x2: 15, y2: 16.5 }]];
+  for (const [tag, attrs] of parts) {
+    const el = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+    svg.appendChild(el);
+  }
+  return svg;
+}
 
 /** A stable small number from an id (the same on every page and every load). */
 function hue(id) {
@@ -30,7 +47,7 @@ export function avatar({ id, name, robot = false }) {
   el.dataset.testid = "avatar";
   if (robot) {
     el.className = "avatar robot";
-    el.textContent = ROBOT_GLYPH;
+    el.appendChild(robotFace());
   } else {
     el.className = `avatar c${hue(id || name)}`;
     el.textContent = initials(name || id);

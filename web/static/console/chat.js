@@ -177,11 +177,12 @@ function showRating(s) {
     ratingBox.replaceChildren(h("span", { text: survey.status === "expired" ? WHO.ratingExpired : WHO.notRated }));
     return;
   }
-  ratingBox.replaceChildren(
+  ratingBox.replaceChildren(...[
     h("span", { className: "stars-shown", text: "★".repeat(survey.stars) + "☆".repeat(5 - survey.stars),
       dataset: { testid: "chat-rating-stars" }, attrs: { "aria-label": WHO.rated.replace("{n}", survey.stars) } }),
     survey.tags.length ? h("span", { className: "tags", text: survey.tags.join(" · "), dataset: { testid: "chat-rating-tags" } }) : null,
-    survey.comment ? h("q", { text: survey.comment, dataset: { testid: "chat-rating-comment" } }) : null);
+    survey.comment ? h("q", { text: survey.comment, dataset: { testid: "chat-rating-comment" } }) : null,
+  ].filter(Boolean));
 }
 
 function renderChat() {
