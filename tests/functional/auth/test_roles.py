@@ -162,6 +162,9 @@ WS: dict[str, tuple[dict[str, Any], frozenset[str]]] = {
     "hello": ({}, frozenset()),
     "ping": ({}, frozenset()),
     "ack": ({"message_id": "{session}.1"}, frozenset()),  # no such message: unknown_message for everyone
+    "read": ({"message_ids": ["{session}.1"]}, frozenset()),  # the same
+    "typing": ({"session_id": "{session}", "state": "start"},
+               frozenset({OTHER_VISITOR, OTHER_AGENT, SUPERVISOR, ADMIN})),
     "resume": ({"session_id": "{session}", "after_seq": 0},
                frozenset({OTHER_VISITOR, OTHER_AGENT, SUPERVISOR, ADMIN})),
     "send": ({"session_id": "{session}", "client_msg_id": "m1", "type": "text", "content": {"text": "hi"}},
