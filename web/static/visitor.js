@@ -428,7 +428,7 @@ function showSurvey(survey) {
 function paintStars() {
   for (const b of $("survey").querySelectorAll("[data-stars]")) {
     b.classList.toggle("on", Number(b.dataset.stars) <= stars);
-    b.setAttribute("aria-checked", String(Number(b.dataset.stars) === stars));
+    b.setAttribute("aria-pressed", String(Number(b.dataset.stars) === stars));
   }
   $("survey").querySelector("[data-testid=vis-survey-send]").disabled = stars === 0;
 }

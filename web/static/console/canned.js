@@ -144,6 +144,7 @@ function insert(i) {
 
 $("input").setAttribute("aria-controls", "canned-pop");
 $("input").setAttribute("aria-autocomplete", "list");
+$("canned-pop").setAttribute("aria-labelledby", "input"); // the list is named after the box it fills ("Reply")
 $("input").addEventListener("input", () => {
   const slash = SLASH.test($("input").value);
   if (slash && !pop.open) openPop();

@@ -1,0 +1,41 @@
+"""axe-core (pinned in requirements-dev.txt, shipped inside axe-playwright-python) run in a page, for WCAG 2.1 A
+and AA."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axe_playwright_python.base import AXE_SCRIPT
+from playwright.sync_api import Page
+
+# The rules of WCAG 2.0 and 2.1, levels A and AA.
+WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+# axe leaves text made only of symbols out of its contrast check; the pages' rating stars (★) are such text and must
+# be seen too. configure() replaces a check's options whole, so axe's own are kept around the one changed.
+CHECK_SYMBOLS = """axe.configure({checks: [{id: "color-contrast",
+  options: {...axe._audit.checks["color-contrast"].options, ignoreUnicode: false}}]})"""
+
+
+def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """axe's violations on ``page`` as it is now. The script is evaluated through DevTools, as a page's own
+    script could not be: the pages' CSP refuses an injected <script>, and the check must see the pages under the
+    policy they are served with (a context bypassing the CSP could hide styles the policy blocks)."""
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(AXE_SCRIPT)
+        page.evaluate(CHECK_SYMBOLS)
+    result: dict[str, Any] = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+        WCAG_21_AA)
+    found: list[dict[str, Any]] = result["violations"]
+    return found
+
+
+def report(violations: list[dict[str, Any]]) -> list[str]:
+    """One line per element at fault: the rule, the element and what axe measured (the contrast ratio, the
+    missing name), so a failing test says what to fix."""
+    lines = []
+    for rule in violations:
+        for node in rule["nodes"]:
+            why = "; ".join(check["message"] for kind in ("any", "all", "none") for check in node[kind])
+            lines.append(f"{rule['id']} ({rule['impact']}): {' '.join(node['target'])} {node['html'][:120]} -- {why}")
+    return lines
