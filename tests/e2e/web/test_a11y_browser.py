@@ -110,6 +110,10 @@ def test_every_page_in_its_main_states_meets_wcag_21_aa(stack: Stack, browser: B
     agent.get_by_test_id("tab-products").click()
     check(agent, "console: products tab")
     agent.get_by_test_id("tab-answers").click()
+    agent.get_by_test_id("con-image").click()
+    expect(agent.get_by_test_id("image-form")).to_be_visible()
+    check(agent, "console: the image form")
+    agent.locator("#image-cancel").click()
 
     # Its overlays: the transfer dialog, the replies found with "/", the shortcuts' help.
     agent.get_by_test_id("con-transfer").click()
@@ -288,6 +292,15 @@ def test_the_console_is_used_with_the_keyboard_alone(stack: Stack, browser: Brow
     agent.keyboard.type("Hello, how can I help?")
     agent.keyboard.press("Enter")
     expect(visitors[other].locator("[data-testid=msg][data-mine='0']").last).to_contain_text("how can I help")
+
+    # The image form: its address box takes focus, and Upload (a file box under its label) is a stop of its own.
+    tab_to(agent, "con-image", "Shift+Tab")
+    agent.keyboard.press("Enter")
+    expect(agent.get_by_test_id("con-image-url")).to_be_focused()
+    tab_to(agent, "con-image-file")
+    tab_to(agent, "image-cancel")
+    agent.keyboard.press("Enter")
+    expect(agent.get_by_test_id("image-form")).to_be_hidden()
 
     # The transfer dialog takes focus and keeps Tab inside it (past its last control focus goes to the browser's
     # own bar, as in any modal dialog, then back to its first): nothing behind it is reached. Escape closes it and
