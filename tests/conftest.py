@@ -62,6 +62,7 @@ LONGEST_FIRST = (
     "tests/e2e/im/test_im.py",
     "tests/functional/routing/test_service.py",
     "tests/e2e/web/test_pages_browser.py",
+    "tests/e2e/web/test_a11y_browser.py",
 )
 _TIERS = ("tests/e2e/", "tests/functional/", "tests/unit/")
 _SHARED_SCOPES = ("module", "package", "session")

@@ -30,6 +30,39 @@ def axe_violations(page: Page) -> list[dict[str, Any]]:
     return found
 
 
+# axe checks no contrast but text's. WCAG 1.4.11 asks 3:1 of what shows a control, and a text field shows only its
+# edge: each visible field's border against the first opaque background behind the field.
+FIELD_EDGES = """() => {
+  const rgb = (css) => (css.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => v / 255)
+    .map((v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4))
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const behind = (el) => {
+    for (let e = el.parentElement; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || c[3] === 1) return c;
+    }
+    return [255, 255, 255];
+  };
+  const weak = [];
+  const fields = "input:not([type=checkbox]):not([type=radio]):not([type=file]), select, textarea";
+  for (const el of document.querySelectorAll(fields)) {
+    const style = getComputedStyle(el);
+    if (!el.checkVisibility() || parseFloat(style.borderTopWidth) === 0 || el.matches(":focus")) continue;
+    const [a, b] = [lum(rgb(style.borderTopColor)), lum(behind(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 3) weak.push(`field-edge: #${el.id || el.name}, ${style.borderTopColor}: ${ratio.toFixed(2)}:1 < 3:1`);
+  }
+  return weak;
+}"""
+
+
+def field_edges(page: Page) -> list[str]:
+    """The visible text fields, lists and boxes whose edge is under 3:1 against what surrounds them."""
+    weak: list[str] = page.evaluate(FIELD_EDGES)
+    return weak
+
+
 def report(violations: list[dict[str, Any]]) -> list[str]:
     """One line per element at fault: the rule, the element and what axe measured (the contrast ratio, the
     missing name), so a failing test says what to fix."""

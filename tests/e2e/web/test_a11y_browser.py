@@ -13,7 +13,7 @@ from local.harness import Stack
 from tests.e2e.web import test_console_browser as console
 from tests.e2e.web import test_consoles_browser as consoles
 from tests.e2e.web import test_pages_browser as pages
-from tests.e2e.web.a11y import axe_violations, report
+from tests.e2e.web.a11y import axe_violations, field_edges, report
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +31,7 @@ class Audit:
         self.found: dict[str, list[str]] = {}
 
     def __call__(self, page: Page, state: str) -> None:
-        lines = report(axe_violations(page))
+        lines = report(axe_violations(page)) + field_edges(page)
         if lines:
             self.found[state] = lines
 
