@@ -4,6 +4,8 @@
 // keeps the connection alive with a heartbeat. It speaks protocol 2: ACKs arriving together go in one frame,
 // and one `delivered` may confirm several of its messages.
 
+import { shortTime, t } from "./i18n.js";
+
 const HEARTBEAT_MS = 4 * 60 * 1000;
 // ACKs are sent at once when none went within this window, else held to its end and sent together: well below
 // the server's first retry wait (1 s), and one frame for a burst of messages instead of one each.
@@ -18,10 +20,11 @@ const TYPING_RESEND_MS = 4000;
 // Messages that became visible within this window are marked read in one frame.
 const READ_WINDOW_MS = 300;
 
-// Every string these helpers show, in one place (a zh-CN/English catalogue can take them over).
+// Every string these helpers show, in one place, from the page's catalogue (i18n.js).
 export const TEXT = {
-  sending: "sending…", delivered: "✓ delivered", read: "✓✓ read", stored: "✓ sent, not yet read",
-  failed: "not delivered", typing: "typing…", agentTyping: "The agent is typing…", visitorTyping: "The visitor is typing…",
+  sending: t("msg.sending"), delivered: t("msg.delivered"), read: t("msg.read"), stored: t("msg.stored"),
+  failed: t("msg.failed"), typing: t("msg.typing"), agentTyping: t("msg.agent_typing"),
+  visitorTyping: t("msg.visitor_typing"),
 };
 
 export class ImClient {
@@ -295,7 +298,7 @@ export function renderMessage(message, { mine, status }) {
   const meta = document.createElement("div");
   meta.className = "meta";
   const time = document.createElement("span");
-  time.textContent = new Date(message.created_at || Date.now()).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  time.textContent = shortTime(message.created_at || Date.now());
   meta.appendChild(time);
   const mark = document.createElement("span");
   mark.className = "mark";
@@ -357,6 +360,12 @@ function safeUrl(url) {
   return typeof url === "string" && /^https?:\/\//i.test(url) ? url : null;
 }
 
+/** An element of a message's box that says the page's own words, not the sender's: checked like the page's. */
+function pageWords(el) {
+  el.dataset.pageWords = "";
+  return el;
+}
+
 function text(tag, value, className) {
   const el = document.createElement(tag);
   el.textContent = value == null ? "" : String(value);
@@ -371,6 +380,8 @@ function money(value, currency) {
 
 export function renderContent(type, content) {
   const box = document.createElement("div");
+  // What a message says is the sender's (or the knowledge base's), not the page's words: data for the catalogue test.
+  box.dataset.userContent = "";
   if (type === "text") {
     box.appendChild(text("p", content.text));
   } else if (type === "image") {
@@ -378,16 +389,16 @@ export function renderContent(type, content) {
     if (url) {
       const img = document.createElement("img");
       img.src = url;
-      img.alt = content.alt || "image";
+      img.alt = content.alt || t("msg.image_alt");
       img.className = "chat-image";
       // The bubble shows a thumbnail; a click opens the photo at full size (a damaged parcel, a label...).
       const link = document.createElement("a");
       link.href = url; link.target = "_blank"; link.rel = "noopener noreferrer";
-      link.title = "Open the image";
+      link.title = t("msg.open_image");
       link.appendChild(img);
       box.appendChild(link);
     } else {
-      box.appendChild(text("p", "[image]"));
+      box.appendChild(text("p", t("msg.image_missing")));
     }
   } else if (type === "product") {
     box.className = "card product";
@@ -397,26 +408,28 @@ export function renderContent(type, content) {
     box.appendChild(text("span", money(content.price, content.currency), "price"));
     const link = safeUrl(content.url);
     if (link) {
-      const a = text("a", "View product");
+      const a = pageWords(text("a", t("msg.view_product")));
       a.href = link; a.target = "_blank"; a.rel = "noopener noreferrer";
       box.appendChild(a);
     }
   } else if (type === "order") {
     box.className = "card order";
-    box.appendChild(text("strong", `Order ${content.order_id}`));
+    box.appendChild(pageWords(text("strong", t("msg.order", { id: content.order_id }))));
     if (content.status) box.appendChild(text("span", content.status, "badge"));
     const list = document.createElement("ul");
     for (const item of content.items || []) {
       list.appendChild(text("li", `${item.quantity || 1} × ${item.title}${item.price != null ? " — " + money(item.price, content.currency) : ""}`));
     }
     box.appendChild(list);
-    if (content.total != null) box.appendChild(text("span", `Total ${money(content.total, content.currency)}`, "price"));
+    if (content.total != null) {
+      box.appendChild(pageWords(text("span", t("msg.total", { amount: money(content.total, content.currency) }), "price")));
+    }
   } else if (type === "robot") {
     box.className = "robot";
     box.appendChild(linkified(content.text));
     if (content.suggestions && content.suggestions.length) box.appendChild(suggestionList(content.suggestions));
     if (content.handoff) {
-      const person = text("button", "Talk to a person", "ghost handoff");
+      const person = pageWords(text("button", t("msg.talk"), "ghost handoff"));
       person.type = "button";
       person.dataset.testid = "robot-handoff";
       box.appendChild(person);
@@ -445,6 +458,7 @@ function linkified(value) {
 export function suggestionList(suggestions) {
   const list = document.createElement("div");
   list.className = "suggested";
+  list.dataset.userContent = ""; // FAQ questions: the knowledge base's words
   for (const s of suggestions) {
     const b = text("button", s.question, "suggestion");
     b.type = "button";
@@ -476,7 +490,7 @@ async function shrunk(file) {
   canvas.height = Math.round(bitmap.height * scale);
   canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
   return new Promise((resolve, reject) => canvas.toBlob(
-    (blob) => (blob ? resolve(blob) : reject(new Error("could not read this image"))), "image/jpeg", 0.85));
+    (blob) => (blob ? resolve(blob) : reject(new Error(t("msg.image_unreadable")))), "image/jpeg", 0.85));
 }
 
 /**
@@ -484,13 +498,13 @@ async function shrunk(file) {
  * `{url, alt}` or rejects with an Error whose message can be shown as it is.
  */
 export async function uploadImage(file, token) {
-  if (!file.type.startsWith("image/")) throw new Error("Only images can be sent (JPEG, PNG, GIF or WebP).");
+  if (!file.type.startsWith("image/")) throw new Error(t("msg.only_images"));
   let body;
-  try { body = await shrunk(file); } catch { throw new Error("This image could not be read."); }
+  try { body = await shrunk(file); } catch { throw new Error(t("msg.image_unreadable")); }
   const res = await fetch("/api/uploads", {
     method: "POST", headers: { Authorization: `Bearer ${token}`, "Content-Type": body.type }, body,
   });
   const data = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error((data.error && data.error.message) || `The image was not sent (${res.status}).`);
-  return { url: new URL(data.path, location.origin).href, alt: file.name.slice(0, 200) || "image" };
+  if (!res.ok) throw new Error((data.error && data.error.message) || t("msg.image_not_sent", { status: res.status }));
+  return { url: new URL(data.path, location.origin).href, alt: file.name.slice(0, 200) || t("msg.image_alt") };
 }

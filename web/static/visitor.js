@@ -3,6 +3,7 @@ import {
 } from "./imclient.js";
 import { productFromPage } from "./product-card.js";
 import { signBubble } from "./avatar.js";
+import { dateTime, lang, parts, t, tn } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const list = $("messages");
@@ -13,21 +14,21 @@ let session = null;
 let client = null;
 let offerReason = null;
 
-// This page's words for who is who, the end of a chat and earlier chats ({name} is filled in).
+// This page's words for who is who, the end of a chat and earlier chats ({name} is filled in), from the catalogue.
 const WORDS = {
-  robot: "Assistant",
-  you: "You",
-  agent: "Agent",
-  joined: "{name} joined the chat",
-  chattingWith: "You are chatting with {name}",
-  ended: "This chat has ended.",
-  endedNotSent: "not sent: the chat had ended",
-  robotOnly: "with the assistant",
-  withAgent: "with {name}",
-  earlierFailed: "Earlier chats could not be loaded.",
-  pastHeading: "Chat of {when}",
-  pastClose: "Close",
-  stars: "{n} of 5 stars",
+  robot: t("vis.w.robot"),
+  you: t("vis.w.you"),
+  agent: t("vis.w.agent"),
+  joined: t("vis.joined"),
+  chattingWith: t("vis.status.chatting"),
+  ended: t("vis.chat_ended"),
+  endedNotSent: t("vis.ended_not_sent"),
+  robotOnly: t("vis.robot_only"),
+  withAgent: t("vis.with_agent"),
+  earlierFailed: t("vis.earlier_failed"),
+  pastHeading: t("vis.past_heading"),
+  pastClose: t("vis.past_close"),
+  stars: t("vis.stars_shown"),
 };
 const fill = (text, params) => text.replace(/\{(\w+)\}/g, (_, k) => String(params[k] ?? ""));
 
@@ -49,14 +50,14 @@ async function visitorToken() {
   if (saved && saved.expires_at * 1000 > Date.now() + 60_000) return saved.token;
   const params = new URLSearchParams(location.search);
   const body = { channel: "web", source: params.get("source") || location.pathname,
-    language: (navigator.language || "en").slice(0, 35) };
+    language: lang }; // the page's language: the server's own texts (robot, queue, survey) come in it
   if (params.get("category")) body.category = params.get("category");
   // The shop's page knows its signed-in customer: the agent sees the name (the server keeps 80 characters).
   if (params.get("name")) body.name = params.get("name").trim().slice(0, 80);
   const res = await fetch("/api/visitors/token", {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
   });
-  if (!res.ok) throw new Error("could not get a visitor token");
+  if (!res.ok) throw new Error(t("vis.token_failed"));
   const issued = await res.json();
   localStorage.setItem("cs.visitor", JSON.stringify(issued));
   return issued.token;
@@ -100,22 +101,22 @@ function system(text) {
 }
 
 function minutes(seconds) {
-  if (seconds === null || seconds === undefined) return "waiting for an agent to come online";
-  if (seconds < 60) return "less than a minute";
-  const m = Math.round(seconds / 60);
-  return `about ${m} minute${m === 1 ? "" : "s"}`;
+  if (seconds === null || seconds === undefined) return t("vis.wait.unknown");
+  if (seconds < 60) return t("vis.wait.under_minute");
+  return tn("vis.wait.minutes", Math.round(seconds / 60));
 }
 
 function showQueue(q) {
   $("queue").hidden = false;
   $("queue").querySelector("[data-testid=vis-queue-position]").textContent =
-    q.position === 1 ? "You are next in line" : `You are number ${q.position} in line`;
-  $("queue").querySelector("[data-testid=vis-queue-wait]").textContent = `Estimated wait: ${minutes(q.estimated_wait_seconds)}`;
+    q.position === 1 ? t("vis.queue.next") : t("vis.queue.position", { position: q.position });
+  $("queue").querySelector("[data-testid=vis-queue-wait]").textContent =
+    t("vis.queue.wait", { wait: minutes(q.estimated_wait_seconds) });
 }
 
 function offerLeaveMessage(offer) {
   offerReason = offer.reason;
-  if (offer.reason === "left_queue") system("You left the queue.");
+  if (offer.reason === "left_queue") system(t("vis.left_queue"));
   const form = $("leave-form");
   form.hidden = false;
   form.querySelector("[data-testid=vis-leave-reason]").textContent = offer.message;
@@ -140,13 +141,13 @@ function showSession(s) {
     talk.hidden = true;
     $("leave-form").hidden = true; // an offer made while waiting is moot once someone answers
   } else if (s.status === "waiting") {
-    statusText.textContent = "Waiting for an agent…";
+    statusText.textContent = t("vis.status.waiting");
     talk.disabled = true;
     $("leave-form").hidden = true;
   } else if (s.status === "closed") {
-    statusText.textContent = "This chat has ended";
+    statusText.textContent = t("vis.status.ended");
   } else {
-    statusText.textContent = "Ask us anything, or talk to a person";
+    statusText.textContent = t("vis.status.idle");
     talk.hidden = false;
     talk.disabled = false;
   }
@@ -177,7 +178,7 @@ function addOwn(clientMsgId, type, content) {
 
 function onEvent(name, data) {
   if (name === "state") {
-    connText.textContent = data;
+    connText.textContent = t(`vis.conn.${data}`);
     $("banner").hidden = data !== "reconnecting";
     if (data === "refused") { localStorage.removeItem("cs.visitor"); location.reload(); }
   } else if (name === "welcome") {
@@ -204,7 +205,7 @@ function onEvent(name, data) {
     showSurvey(data);
   } else if (name === "rated") {
     $("survey").hidden = true;
-    system("Thank you for your feedback!");
+    system(t("vis.rated"));
   } else if (name === "queue") {
     showQueue(data);
   } else if (name === "leave_message_offered") {
@@ -212,7 +213,7 @@ function onEvent(name, data) {
   } else if (name === "message_left") {
     $("leave-form").hidden = true;
     $("queue").hidden = true;
-    system("Thanks, your message was left for our team. We will get back to you.");
+    system(t("vis.message_left"));
   } else if (name === "message") {
     if (session && data.session_id !== session.session_id) return; // an ended chat's, resumed: it is history now
     const mine = data.sender_role === "visitor";
@@ -250,13 +251,13 @@ function onEvent(name, data) {
     // Nothing more is processed on this socket: the next visit starts with a new token.
     client.close();
     localStorage.removeItem("cs.visitor");
-    system("This chat has expired. Reload the page to start a new one.");
+    system(t("vis.expired"));
   } else if (name === "error") {
     const el = data.client_msg_id && pendingEls.get(data.client_msg_id);
     // Sent as the chat closed: not a failed delivery, and the "chat ended" line already says why.
     if (el && data.code === "session_closed") { notSentEnded(el, data.client_msg_id); return; }
     if (el) failed(el, null);
-    system(data.code === "no_agent" ? "Please choose “Talk to a person” first." : data.message);
+    system(data.code === "no_agent" ? t("vis.no_agent") : data.message);
   }
 }
 
@@ -339,9 +340,7 @@ async function loadEarlier(more = false) {
   $("earlier").hidden = $("earlier-list").children.length === 0;
 }
 
-function when(ms) {
-  return new Date(ms).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-}
+const when = (ms) => dateTime(ms);
 
 function earlierItem(s) {
   const li = document.createElement("li");
@@ -350,7 +349,10 @@ function earlierItem(s) {
   const b = document.createElement("button");
   b.type = "button";
   const what = document.createElement("span");
-  what.textContent = `${when(s.created_at)} · ${s.agent_id ? fill(WORDS.withAgent, { name: agentName(s) }) : WORDS.robotOnly}`;
+  // The date and who served, apart: the second is a sentence of the catalogue around a name.
+  what.append(when(s.created_at), " · ",
+    Object.assign(document.createElement("span"), {
+      textContent: s.agent_id ? fill(WORDS.withAgent, { name: agentName(s) }) : WORDS.robotOnly }));
   b.appendChild(what);
   if (s.survey && s.survey.status === "answered") {
     const stars = document.createElement("span");
@@ -404,8 +406,13 @@ function showSurvey(survey) {
   stars = 0;
   picked.clear();
   const form = $("survey");
-  form.querySelector("[data-testid=vis-survey-question]").textContent = survey.agent
-    ? `${survey.question} (${survey.agent.name || survey.agent.id})` : survey.question;
+  // The server's question (in the chat's language) and the agent's name (data), in the catalogue's order.
+  const agent = survey.agent ? Object.assign(document.createElement("span"), {
+    textContent: survey.agent.name || survey.agent.id }) : null;
+  if (agent) agent.dataset.userContent = "";
+  const question = Object.assign(document.createElement("span"), { textContent: survey.question });
+  form.querySelector("[data-testid=vis-survey-question]").replaceChildren(
+    ...(agent ? parts("vis.survey_agent", { question, agent }) : [question]));
   const tags = form.querySelector("[data-testid=vis-survey-tags]");
   tags.replaceChildren();
   for (const tag of survey.tags) {
@@ -458,7 +465,7 @@ function failed(el, original) {
   retry.type = "button";
   retry.className = "retry";
   retry.dataset.testid = "retry";
-  retry.textContent = "Retry";
+  retry.textContent = t("vis.retry");
   retry.onclick = () => {
     el.remove();
     const id = client.retry(original.client_msg_id, original);
@@ -539,6 +546,6 @@ $("card").addEventListener("click", () => {
     client = new ImClient({ url: wsUrl(), token: await visitorToken(), onEvent });
     client.connect();
   } catch (err) {
-    statusText.textContent = "Chat is unavailable right now";
+    statusText.textContent = t("vis.unavailable");
   }
 })();

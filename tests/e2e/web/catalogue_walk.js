@@ -1,9 +1,10 @@
-// The catalogue test's walk of a page (tests/e2e/web/test_i18n_browser.py), run in the page with the catalogue's
+// The catalogue test's walk of a page (tests/e2e/web/test_i18n_browser.py), run in the page with the catalogues'
 // texts and the names of the placeholders that stand for figures. Every text node (hidden ones too: they show later)
 // and the attributes a reader meets, outside scripts and data (elements marked data-user-content: names, messages,
-// FAQ texts), must be: without a letter (figures, times, symbols), a date as Intl writes it in the page's language,
-// a catalogue text, or a catalogue template filled in; a text built around a name passes when an element up to
-// three levels up reads, as a whole, as a catalogue template. Returns what fails, as "where: text".
+// FAQ texts; within them, data-page-words marks the page's own words again), must be: without a letter (figures,
+// times, symbols), a date as Intl writes it in the page's language, a catalogue text, or a catalogue template filled
+// in; a text built around a name passes when an element up to three levels up reads, as a whole, as a catalogue
+// template. Returns what fails, as "where: text".
 ([values, figureNames]) => {
   const norm = (s) => s.replace(/\s+/g, " ").trim();
   const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -33,7 +34,12 @@
       return m !== null && figureAt.every((figure, i) => !figure || !/\p{L}/u.test(m[i + 1]) || figures(m[i + 1]));
     });
   };
-  const skipped = (el) => el.closest("script, style, noscript, template, [data-user-content]");
+  const skipped = (el) => {
+    if (el.closest("script, style, noscript, template")) return true;
+    const data = el.closest("[data-user-content]");
+    const words = el.closest("[data-page-words]"); // the page's own words inside data (an order card's "Total")
+    return data !== null && !(words !== null && data.contains(words));
+  };
   const where = (el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
     (el.dataset && el.dataset.testid ? "[" + el.dataset.testid + "]" : "");
   const found = [];
