@@ -120,6 +120,16 @@ def test_every_page_in_its_main_states_meets_wcag_21_aa(stack: Stack, browser: B
     check(agent, "console: the image form")
     agent.locator("#image-cancel").click()
 
+    # A second visitor whose connection drops: the console's list of visitors offline.
+    gone = page_in(browser, language, 420, 760)
+    gone.goto(f"{stack.base}/?name=Li%20Wei")
+    expect(gone.get_by_test_id("robot-greeting")).to_be_visible()
+    gone.get_by_test_id("vis-talk").click()
+    expect(agent.locator("[data-testid=session-item]")).to_have_count(2)
+    gone.context.close()
+    expect(agent.get_by_test_id("list-offline").locator("[data-testid=session-item]")).to_have_count(1, timeout=15_000)
+    check(agent, "console: a visitor gone offline")
+
     # Its overlays: the transfer dialog, the replies found with "/", the shortcuts' help.
     agent.get_by_test_id("con-transfer").click()
     expect(agent.get_by_test_id("transfer-dialog")).to_be_visible()
