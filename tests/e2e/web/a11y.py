@@ -19,7 +19,7 @@ CHECK_SYMBOLS = """axe.configure({checks: [{id: "color-contrast",
 def axe_violations(page: Page) -> list[dict[str, Any]]:
     """axe's violations on ``page`` as it is now. The script is evaluated through DevTools, as a page's own
     script could not be: the pages' CSP refuses an injected <script>, and the check must see the pages under the
-    policy they are served with (a context bypassing the CSP could hide styles the policy blocks)."""
+    policy they are served with (a context bypassing the CSP would apply styles the policy keeps from users)."""
     if not page.evaluate("typeof window.axe === 'object'"):
         page.evaluate(AXE_SCRIPT)
         page.evaluate(CHECK_SYMBOLS)
