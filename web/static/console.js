@@ -23,6 +23,7 @@ import "./console/shortcuts.js";
 import { tick } from "./console/sessions.js";
 import { notify, state } from "./console/store.js";
 import { showTab } from "./console/tabs.js";
+import { t } from "./i18n.js";
 
 const LEFT_REFRESH_MS = 30_000;
 
@@ -42,5 +43,4 @@ function start(auth) {
   setInterval(tick, 1000);
 }
 
-gate({ roles: ["agent", "supervisor", "admin"], deniedText: "The agent console is for agents, supervisors and admins.",
-  onStart: start });
+gate({ roles: ["agent", "supervisor", "admin"], deniedText: t("con.denied"), onStart: start });

@@ -101,7 +101,7 @@ function renderRows() {
   $("rows").replaceChildren(...state.rows.map((t) => {
     const open = h("button", { type: "button", className: "linklike", text: t.subject, dataset: { testid: "tk-open", userContent: "" },
       on: { click: () => openTicket(t.ticket_id) } });
-    const sub = [t.ticket_id, sourceWord(t.source), t.group_id, t.order_ref].filter(Boolean).join(" · ");
+    const sub = [t.ticket_id, known(SOURCES, t.source, "tk.source"), t.group_id, t.order_ref].filter(Boolean).join(" · ");
     return h("tr", { className: t.ticket_id === state.selected ? "selected" : "",
       dataset: { testid: "tk-row", ticketId: t.ticket_id, status: t.status } },
     h("th", { attrs: { scope: "row" } }, open, h("span", { className: "sub tk-sub", text: sub, dataset: { userContent: "" } })),

@@ -5,14 +5,15 @@ renders with a Chinese font."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from local.harness import Stack
+from chalicelib import i18n
+from local.harness import Stack, run_stack
 from tests.e2e.web import test_consoles_browser as consoles
 from tests.e2e.web import test_pages_browser as pages
 
@@ -26,7 +27,8 @@ BROWSER_LOCALE = {"en": "en-US", "zh-CN": "zh-CN"}
 
 # Placeholders that stand for figures: filled with anything but digits, separators and dates they fail, so that a
 # template such as "{s} s" cannot pass an untranslated "Loading s". Every other placeholder stands for data.
-FIGURES = ["count", "n", "s", "m", "h", "pct", "position", "total", "page", "pages", "status", "time", "ago"]
+FIGURES = ["count", "n", "s", "m", "h", "pct", "position", "total", "page", "pages", "status", "time", "ago", "active",
+           "capacity", "free", "online", "waiting", "done"]
 
 WALK = (Path(__file__).parent / "catalogue_walk.js").read_text(encoding="utf-8")
 
@@ -37,9 +39,11 @@ def catalogue(language: str) -> dict[str, str]:
 
 
 def strays(page: Page, language: str) -> list[str]:
-    """The texts on ``page`` that are not of ``language``'s catalogue."""
+    """The texts on ``page`` that are not of ``language``'s catalogues: the page's, and the server's for the lines
+    it sends (a queue offer, a transfer notice, the survey's question and tags)."""
     assert page.evaluate("document.documentElement.lang") == language
-    found: list[str] = page.evaluate(WALK, [list(catalogue(language).values()), FIGURES])
+    texts = [*catalogue(language).values(), *i18n.catalogue(language).values()]
+    found: list[str] = page.evaluate(WALK, [texts, FIGURES])
     return found
 
 
@@ -130,7 +134,20 @@ def check_robot(stack: Stack, page: Page, language: str, seen: Callable[[str], N
     page.get_by_test_id("signout").click()
 
 
-CHECKS: list[Callable[[Stack, Page, str, Callable[[str], None]], None]] = [check_dashboard, check_tickets, check_robot]
+def check_console(stack: Stack, page: Page, language: str, seen: Callable[[str], None]) -> None:
+    consoles.sign_in(page, stack, "/console", "bob")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    seen("console")
+    page.get_by_test_id("help-open").click()
+    expect(page.get_by_test_id("help-dialog")).to_be_visible()
+    seen("console: keyboard shortcuts")
+    page.keyboard.press("Escape")
+    page.get_by_test_id("tab-ticket").click()
+    page.get_by_test_id("signout").click()
+
+
+CHECKS: list[Callable[[Stack, Page, str, Callable[[str], None]], None]] = [
+    check_dashboard, check_tickets, check_robot, check_console]
 
 
 @pytest.mark.parametrize("language", ["en", "zh-CN"])
@@ -215,3 +232,76 @@ def test_chinese_renders_with_a_chinese_font(stack: Stack, browser: Browser) -> 
     assert any("WenQuanYi" in family or "CJK" in family for family in used), used
     assert heading.evaluate("e => e.getBoundingClientRect().width") > 0
     page.context.close()
+
+
+# -- the widget and the console in Chinese, end to end -----------------------------------------------
+
+@pytest.fixture
+def own_stack(tmp_path: Path) -> Iterator[Stack]:
+    """A stack of the test's own: nobody online until the test signs an agent in."""
+    with run_stack(tmp_path, config_edit=pages.open_all_day) as running:
+        yield running
+
+
+def test_a_chinese_visitor_chats_with_an_agent_in_chinese(own_stack: Stack, browser: Browser) -> None:
+    stack = own_stack
+    visitor = in_language(browser, "zh-CN", viewport={"width": 420, "height": 760})
+    visitor.goto(f"{stack.base}/")
+    expect(visitor.get_by_test_id("vis-talk")).to_have_text("转人工")
+    expect(visitor.get_by_test_id("robot-greeting")).to_contain_text("智能助手")  # the server's words, in Chinese
+    expect(visitor.get_by_test_id("vis-input")).to_have_attribute("placeholder", "请输入消息…")
+    assert strays(visitor, "zh-CN") == []
+    talk = fonts_of(visitor, "[data-testid=vis-talk]")
+    assert sum(talk.values()) == len("转人工") and any("WenQuanYi" in f or "CJK" in f for f in talk), talk
+    assert visitor.get_by_test_id("vis-talk").evaluate("e => e.getBoundingClientRect().width") > 0
+
+    # Nobody is online: the visitor waits in the queue, told so in Chinese.
+    visitor.get_by_test_id("vis-talk").click()
+    expect(visitor.get_by_test_id("vis-queue")).to_be_visible()
+    expect(visitor.get_by_test_id("vis-queue-position")).to_have_text("下一位就是您")
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("正在等待客服接入…")
+    assert strays(visitor, "zh-CN") == []
+
+    # An agent comes online in a Chinese console and takes the chat.
+    agent = in_language(browser, "zh-CN", viewport={"width": 1280, "height": 800})
+    agent.goto(f"{stack.base}/console")
+    agent.get_by_test_id("login-user").fill("alice")
+    agent.get_by_test_id("login-pass").fill("demo")
+    agent.get_by_test_id("login-submit").click()
+    expect(agent.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(visitor.get_by_test_id("vis-status")).to_have_text("正在与 Alice Chen 对话")
+    visitor.get_by_test_id("vis-input").fill("你好，这双鞋偏小吗？")
+    visitor.get_by_test_id("vis-send").click()
+    expect(agent.locator("#messages [data-testid=msg][data-mine='0']").last).to_contain_text("偏小")
+    agent.get_by_test_id("con-input").fill("尺码标准，按平时的尺码选就可以。")
+    agent.get_by_test_id("con-send").click()
+    expect(visitor.locator("[data-testid=msg][data-mine='0']").last).to_contain_text("尺码标准")
+    mine = visitor.locator("[data-testid=msg][data-mine='1']").last
+    expect(mine).to_have_attribute("data-status", "read")
+    expect(mine).to_contain_text("已读")
+    assert strays(visitor, "zh-CN") == []
+    assert strays(agent, "zh-CN") == []
+
+    # The agent resolves: the survey, in Chinese, answered.
+    agent.get_by_test_id("con-resolve").click()
+    survey = visitor.get_by_test_id("vis-survey")
+    expect(survey).to_be_visible()
+    expect(survey.get_by_test_id("vis-survey-question")).to_contain_text("满意")
+    expect(survey.get_by_test_id("vis-survey-send")).to_have_text("提交评价")
+    assert strays(visitor, "zh-CN") == []
+    survey.locator("[data-stars='5']").click()
+    survey.get_by_role("button", name="解决了问题").click()
+    survey.get_by_test_id("vis-survey-send").click()
+    expect(visitor.locator("p.system").last).to_have_text("感谢您的评价！")
+    assert strays(visitor, "zh-CN") == []
+    assert strays(agent, "zh-CN") == []
+
+    # The switch: the widget again in English, remembered, the ended chat under the earlier ones.
+    shown_switch(visitor).get_by_test_id("lang-en").click()
+    expect(visitor.get_by_test_id("vis-talk")).to_have_text("Talk to a person")
+    expect(visitor.locator("[data-testid=vis-earlier-item]")).to_contain_text(["with Alice Chen"])
+    assert strays(visitor, "en") == []
+    visitor.reload()
+    expect(visitor.get_by_test_id("vis-input")).to_have_attribute("placeholder", "Type a message…")
+    agent.context.close()
+    visitor.context.close()

@@ -37,7 +37,10 @@ NAMES = {"alice": "Alice Chen", "bob": "Bob Li"}  # the demo agents' display nam
 
 def talk_to(visitor: Page, agent: str) -> None:
     visitor.get_by_test_id("vis-talk").click()
-    expect(visitor.get_by_test_id("vis-status")).to_have_text(f"You are chatting with {NAMES[agent]}")
+    # The widget speaks its visitor's language: a Chinese phone's reads Chinese.
+    name = re.escape(NAMES[agent])
+    chatting = re.compile(rf"^(You are chatting with {name}|正在与 {name} 对话)$")
+    expect(visitor.get_by_test_id("vis-status")).to_have_text(chatting)
 
 
 def visitor_says(visitor: Page, text: str) -> None:

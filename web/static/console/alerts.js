@@ -53,7 +53,7 @@ function beep() {
 }
 
 export function paintSound() {
-  $("sound").textContent = soundOn ? "Sound on" : "Sound off";
+  $("sound").textContent = t(soundOn ? "con.sound_on" : "con.sound_off");
   $("sound").setAttribute("aria-pressed", String(soundOn));
 }
 

@@ -5,6 +5,7 @@ import { $, h } from "../ui.js";
 import { draft, sendOwn } from "./chat.js";
 import { setText } from "./format.js";
 import { currentSession, state, subscribe } from "./store.js";
+import { t } from "../i18n.js";
 
 /** A `suggestions` frame: kept for its session, shown if that is the open one. */
 export function suggestionsArrived(frame) {
@@ -23,24 +24,24 @@ function renderSuggestions() {
   const count = $("answers-count");
   count.hidden = !frame || !frame.suggestions.length;
   count.textContent = frame ? String(frame.suggestions.length) : "";
-  setText($("sop-query-shown"), frame && frame.query ? `For “${frame.query}”` : "");
+  setText($("sop-query-shown"), frame && frame.query ? t("con.answers.for", { query: frame.query }) : "");
   if (!frame || !frame.suggestions.length) {
-    box.replaceChildren(h("p", { className: "empty", text: frame
-      ? "No FAQ matches this. Try other words in the search above."
-      : "FAQ answers for the visitor's messages appear here." }));
+    box.replaceChildren(h("p", { className: "empty", text: t(frame ? "con.answers.none" : "con.answers.hint") }));
     return;
   }
   box.replaceChildren(...frame.suggestions.map((s) => {
-    const why = s.why && s.why.matched ? `matched “${s.why.matched}”` : "";
-    const score = typeof s.score === "number" ? `score ${s.score.toFixed(2)}` : "";
+    const why = s.why && s.why.matched ? h("span", { text: t("con.answers.matched", { text: s.why.matched }) }) : null;
+    const score = typeof s.score === "number" ? h("span", { text: t("con.answers.score", { score: s.score.toFixed(2) }) }) : null;
+    const category = s.category ? h("span", { text: s.category, dataset: { userContent: "" } }) : null;
+    const facts = [why, score, category].filter(Boolean).flatMap((el, i) => (i ? [" · ", el] : [el]));
     return h("div", { className: "sop-item", dataset: { testid: "sop-item", faqId: s.faq_id } },
-      h("strong", { text: s.question }),
-      h("div", { className: "why", text: [why, score, s.category].filter(Boolean).join(" · ") }),
-      h("p", { text: s.answer }),
+      h("strong", { text: s.question, dataset: { userContent: "" } }),
+      h("div", { className: "why" }, ...facts),
+      h("p", { text: s.answer, dataset: { userContent: "" } }),
       h("div", { className: "form-actions" },
-        h("button", { type: "button", className: "small", text: "Send", dataset: { testid: "sop-send" },
+        h("button", { type: "button", className: "small", text: t("con.answers.send"), dataset: { testid: "sop-send" },
           on: { click: () => sendOwn("text", { text: s.answer }) } }),
-        h("button", { type: "button", className: "ghost small", text: "Edit first", dataset: { testid: "sop-edit" },
+        h("button", { type: "button", className: "ghost small", text: t("con.answers.edit"), dataset: { testid: "sop-edit" },
           on: { click: () => draft(s.answer) } })));
   }));
 }

@@ -3,6 +3,7 @@
 
 import { $ } from "../ui.js";
 import { isOpen, state, subscribe } from "./store.js";
+import { t, tn } from "../i18n.js";
 
 /** A `status` frame: the agent's status and capacity as the server has them. */
 export function statusChanged(d) {
@@ -22,7 +23,7 @@ export function statusRefused() {
 function paintLoad() {
   let active = 0;
   for (const s of state.sessions.values()) if (isOpen(s)) active += 1;
-  $("load").textContent = state.capacity ? `${active} of ${state.capacity} chats` : `${active} chat${active === 1 ? "" : "s"}`;
+  $("load").textContent = state.capacity ? t("con.load.of", { active, capacity: state.capacity }) : tn("con.load", active);
   $("load").dataset.full = String(Boolean(state.capacity) && active >= state.capacity);
 }
 

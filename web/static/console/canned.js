@@ -8,29 +8,30 @@ import { $, h } from "../ui.js";
 import { toast } from "./alerts.js";
 import { quickReplies } from "./quick-replies.js";
 import { currentSession, isOpen } from "./store.js";
+import { t } from "../i18n.js";
 
-// Every string this module shows, in one place.
+// Every string this module shows, in one place, from the page's catalogue.
 const TEXT = {
-  mine: "mine",
-  none: "No reply matches. Keep typing to send it as it is, or Escape.",
-  manage: "Shared replies",
-  manageTitle: "Shared replies",
-  group: "Group",
-  language: "Language",
-  languages: { "zh-CN": "中文 (zh-CN)", en: "English (en)" },
-  shortcut: "Shortcut (typed after /)",
-  text: "Reply",
-  add: "Add reply",
-  save: "Save changes",
-  cancelEdit: "Cancel edit",
-  close: "Close",
-  edit: "Edit",
-  remove: "Delete",
-  empty: "This group has no shared replies yet.",
-  saved: "Saved: agents find it with /",
-  removed: "Deleted.",
-  failed: (message) => `Not saved: ${message}`,
-  loadFailed: (message) => `Shared replies could not be loaded: ${message}`,
+  mine: t("con.canned.mine"),
+  none: t("con.canned.none"),
+  manage: t("con.canned.manage"),
+  manageTitle: t("con.canned.manage"),
+  group: t("con.canned.group"),
+  language: t("con.canned.language"),
+  languages: { "zh-CN": t("con.canned.lang.zh-CN"), en: t("con.canned.lang.en") },
+  shortcut: t("con.canned.shortcut"),
+  text: t("con.canned.text"),
+  add: t("con.canned.add"),
+  save: t("con.canned.save"),
+  cancelEdit: t("con.canned.cancel_edit"),
+  close: t("con.canned.close"),
+  edit: t("con.canned.edit"),
+  remove: t("con.canned.remove"),
+  empty: t("con.canned.empty"),
+  saved: t("con.canned.saved"),
+  removed: t("con.canned.removed"),
+  failed: (message) => t("con.canned.failed", { message }),
+  loadFailed: (message) => t("con.canned.load_failed", { message }),
 };
 const LANGUAGES = ["zh-CN", "en"];
 const MAX_SHOWN = 8;
@@ -72,7 +73,7 @@ function candidates(query) {
   const shared = canned.replies
     .filter((r) => !s || !s.language || languageMatches(r.language, s.language))
     .map((r) => ({ key: r.id, shortcut: r.shortcut, text: r.text, ownGroup: Boolean(s) && r.group_id === s.group_id,
-      tag: r.language }));
+      tag: TEXT.languages[r.language] || r.language }));
   const mine = quickReplies().map((text, i) => ({ key: `mine-${i}`, shortcut: "", text, ownGroup: false, tag: TEXT.mine }));
   const score = (c) => {
     if (!q) return 1;
@@ -101,7 +102,8 @@ function paintPop() {
     attrs: { role: "option", "aria-selected": String(i === pop.index) },
     // mousedown, not click: the reply box keeps the focus.
     on: { mousedown: (e) => { e.preventDefault(); insert(i); } },
-  }, c.shortcut ? h("strong", { text: `/${c.shortcut}` }) : null, h("span", { text: c.text }),
+  }, c.shortcut ? h("strong", { text: `/${c.shortcut}`, dataset: { userContent: "" } }) : null,
+  h("span", { text: c.text, dataset: { userContent: "" } }),
   h("span", { className: "muted", text: c.tag }))));
   $("input").setAttribute("aria-activedescendant", `canned-opt-${pop.index}`);
   const current = $(`canned-opt-${pop.index}`);
@@ -188,7 +190,7 @@ function renderManage() {
   dialog.dataset.group = chosen || "";
   const groupSelect = h("select", { id: "canned-group", dataset: { testid: "canned-group" },
     on: { change: (e) => { dialog.dataset.group = e.target.value; editing = null; renderManage(); } } },
-  ...groups.map((g) => h("option", { value: g.id, text: g.name, selected: g.id === chosen })));
+  ...groups.map((g) => h("option", { value: g.id, text: g.name, selected: g.id === chosen, dataset: { userContent: "" } })));
   const language = h("select", { id: "canned-language", dataset: { testid: "canned-language" } },
     ...LANGUAGES.map((l) => h("option", { value: l, text: TEXT.languages[l],
       selected: editing ? editing.language === l : l === LANGUAGES[0] })));
@@ -199,7 +201,8 @@ function renderManage() {
   const status = h("p", { className: "status", id: "canned-status", dataset: { testid: "canned-status" },
     attrs: { role: "status" } });
   const rows = canned.replies.filter((r) => r.group_id === chosen).map((r) => h("li", { dataset: { testid: "canned-row" } },
-    h("strong", { text: `/${r.shortcut}` }), h("span", { className: "muted", text: r.language }), h("span", { text: r.text }),
+    h("strong", { text: `/${r.shortcut}`, dataset: { userContent: "" } }), h("span", { className: "muted", text: TEXT.languages[r.language] || r.language }),
+    h("span", { text: r.text, dataset: { userContent: "" } }),
     h("span", { className: "form-actions" },
       h("button", { type: "button", className: "ghost small", text: TEXT.edit, dataset: { testid: "canned-edit" },
         on: { click: () => { editing = r; renderManage(); $("canned-text").focus(); } } }),

@@ -8,17 +8,18 @@ import { $, h } from "../ui.js";
 import { toast } from "./alerts.js";
 import { safeUrl } from "./format.js";
 import {
-  CLOSE_REASONS, PRESENCE, currentSession, isOpen, nameOf, notify, preview, state, subscribe, thread,
+  PRESENCE, closedHow, currentSession, isOpen, nameOf, notify, preview, state, subscribe, thread,
 } from "./store.js";
+import { t as tr } from "../i18n.js";
 
 const ORDER_MENTION = /\b[A-Z]{2,4}-\d{4,}\b/g;
 
 // Who is who on the bubbles, and a closed chat's rating ({n} is filled in).
 const WHO = {
-  robot: "Robot",
-  rated: "Rated {n} of 5",
-  notRated: "Not rated yet: the visitor was asked for a rating.",
-  ratingExpired: "The visitor did not rate this chat.",
+  robot: tr("con.robot"),
+  rated: tr("con.rated"),
+  notRated: tr("con.not_rated"),
+  ratingExpired: tr("con.rating_expired"),
 };
 
 /** Who sent a message, for its bubble's avatar and name (docs/protocol.md, section 2.8): the name it was sent
@@ -89,7 +90,7 @@ export function notice(id, text, kind = "", afterSeq = null) {
 function mark(el, status) {
   setStatus(el, status);
   const m = el.querySelector(".mark");
-  if (status === "stored" && m) m.textContent = "kept for the visitor (offline)";
+  if (status === "stored" && m) m.textContent = tr("con.stored");
 }
 
 function decorate(el, m, s) {
@@ -157,7 +158,7 @@ export async function loadHistory(id) {
     }
   } catch (err) {
     t.loaded = false;
-    if (id === state.current) toast(`The history could not be loaded: ${err.message}`, "error");
+    if (id === state.current) toast(tr("con.history_failed", { message: err.message }), "error");
   }
   notify("list");
   if (id === state.current) notify("thread");
@@ -180,8 +181,9 @@ function showRating(s) {
   ratingBox.replaceChildren(...[
     h("span", { className: "stars-shown", text: "★".repeat(survey.stars) + "☆".repeat(5 - survey.stars),
       dataset: { testid: "chat-rating-stars" }, attrs: { "aria-label": WHO.rated.replace("{n}", survey.stars) } }),
-    survey.tags.length ? h("span", { className: "tags", text: survey.tags.join(" · "), dataset: { testid: "chat-rating-tags" } }) : null,
-    survey.comment ? h("q", { text: survey.comment, dataset: { testid: "chat-rating-comment" } }) : null,
+    survey.tags.length ? h("span", { className: "tags", text: survey.tags.join(" · "),
+      dataset: { testid: "chat-rating-tags", userContent: "" } }) : null,
+    survey.comment ? h("q", { text: survey.comment, dataset: { testid: "chat-rating-comment", userContent: "" } }) : null,
   ].filter(Boolean));
 }
 
@@ -192,26 +194,28 @@ function renderChat() {
   $("messages").hidden = !s;
   if (!s) {
     ratingBox.hidden = true;
-    $("chat-title").textContent = "No conversation selected";
+    $("chat-title").textContent = tr("con.no_selection");
+    delete $("chat-title").dataset.userContent;
     $("chat-sub").textContent = "";
     $("chat-banner").hidden = true;
   } else {
     $("chat-title").textContent = nameOf(s);
+    $("chat-title").dataset.userContent = "";
     const where = [s.channel, s.source, s.category, s.language].filter(Boolean).join(" · ");
     const presence = s.status === "closed"
-      ? `Chat ${CLOSE_REASONS[s.close_reason] || "ended"}`
-      : `Visitor ${PRESENCE[s.visitor_presence || "online"]}`;
-    $("chat-sub").textContent = [presence, where].filter(Boolean).join(" — ");
+      ? tr("con.chat_closed", { reason: closedHow(s.close_reason) })
+      : tr("con.visitor_presence", { presence: PRESENCE[s.visitor_presence || "online"] });
+    // The presence in words, then where the visitor came from (data).
+    $("chat-sub").replaceChildren(h("span", { text: presence }),
+      ...(where ? [" — ", h("span", { text: where, dataset: { userContent: "" } })] : []));
     $("chat-sub").dataset.presence = s.status === "closed" ? "closed" : s.visitor_presence || "online";
     const banner = $("chat-banner");
     if (s.status === "closed") {
       banner.hidden = false;
-      banner.textContent = "This chat has ended. You can still read it and create a ticket from it.";
+      banner.textContent = tr("con.banner.closed");
     } else if (s.visitor_presence === "reconnecting" || s.visitor_presence === "offline") {
       banner.hidden = false;
-      banner.textContent = s.visitor_presence === "offline"
-        ? "The visitor is offline. Your replies are kept and delivered when they come back."
-        : "The visitor's connection dropped; they may be back in a moment.";
+      banner.textContent = tr(s.visitor_presence === "offline" ? "con.banner.offline" : "con.banner.reconnecting");
     } else {
       banner.hidden = true;
     }
@@ -224,15 +228,14 @@ function renderChat() {
     $(id).disabled = !open;
   }
   document.querySelectorAll("#quick button[data-testid=quick-reply]").forEach((b) => { b.disabled = !open; });
-  $("input").placeholder = open ? "Reply… (Enter sends, Shift+Enter for a new line)"
-    : s ? "This chat has ended" : "Pick a conversation to reply";
+  $("input").placeholder = tr(open ? "con.reply_ph" : s ? "con.input.ended" : "con.input.pick");
 }
 
 /** Send a message of the agent's into the open conversation; false (and a toast) if it cannot be sent. */
 export function sendOwn(type, content) {
   const s = currentSession();
   if (!isOpen(s)) {
-    toast(s ? "This chat has ended." : "Pick a conversation first.", "error");
+    toast(tr(s ? "con.toast.ended" : "con.toast.pick"), "error");
     return false;
   }
   const id = state.client.send(s.session_id, type, content);
@@ -302,7 +305,7 @@ export function sendRefused(e) {
   const own = state.pending.get(e.client_msg_id);
   state.pending.delete(e.client_msg_id);
   mark(own.el, "failed");
-  toast(e.code === "session_closed" ? "Not sent: this chat has ended." : `Not sent: ${e.message}`, "error");
+  toast(e.code === "session_closed" ? tr("con.not_sent_closed") : tr("con.not_sent", { message: e.message }), "error");
   return true;
 }
 
@@ -359,8 +362,8 @@ $("image-cancel").addEventListener("click", () => { $("image-form").hidden = tru
 $("image-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const url = $("image-url").value.trim();
-  if (!safeUrl(url)) { toast("An image address starts with https://", "error"); return; }
-  if (sendOwn("image", { url, alt: "Image from the agent" })) {
+  if (!safeUrl(url)) { toast(tr("con.image_https"), "error"); return; }
+  if (sendOwn("image", { url, alt: tr("con.image_alt") })) {
     $("image-url").value = "";
     $("image-form").hidden = true;
   }

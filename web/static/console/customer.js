@@ -2,31 +2,34 @@
 
 import { api } from "../auth.js";
 import { $, h, DASH, dateTime } from "../ui.js";
-import { CLOSE_REASONS, PRESENCE, currentSession, state, subscribe } from "./store.js";
+import { PRESENCE, closedHow, currentSession, state, subscribe } from "./store.js";
+import { t } from "../i18n.js";
 
 function renderCustomer() {
   const s = currentSession();
   const dl = $("visitor-info");
   const noteBox = $("transfer-note-box");
   if (!s) {
-    dl.replaceChildren(h("dt", { text: "Visitor" }), h("dd", { text: DASH }));
+    dl.replaceChildren(h("dt", { text: t("con.fact.visitor") }), h("dd", { text: DASH }));
     noteBox.hidden = true;
     $("past-sessions").replaceChildren();
     return;
   }
+  // [field, value, the value is the page's words (not the visitor's data)]
   const rows = [
-    ["Name", s.visitor_name], ["Visitor id", s.visitor_id], ["Channel", s.channel], ["Source", s.source],
-    ["Category", s.category], ["Tier", s.tier], ["Language", s.language],
-    ["Presence", s.status === "closed" ? "chat ended" : PRESENCE[s.visitor_presence || "online"]],
-    ["Group", s.group_id], ["Assigned", s.assigned_at ? dateTime(s.assigned_at) : null],
-    ["Transfers", s.transfers ? String(s.transfers) : null],
+    ["name", s.visitor_name], ["visitor_id", s.visitor_id], ["channel", s.channel], ["source", s.source],
+    ["category", s.category], ["tier", s.tier], ["language", s.language],
+    ["presence", s.status === "closed" ? t("con.chat_ended") : PRESENCE[s.visitor_presence || "online"], true],
+    ["group", s.group_id], ["assigned", s.assigned_at ? dateTime(s.assigned_at) : null, true],
+    ["transfers", s.transfers ? String(s.transfers) : null],
   ];
-  dl.replaceChildren(...rows.flatMap(([k, v]) => [
-    h("dt", { text: k }), h("dd", { text: v || DASH, dataset: { field: k.toLowerCase().replace(/\s+/g, "_") } })]));
+  dl.replaceChildren(...rows.flatMap(([field, v, words]) => [
+    h("dt", { text: t(`con.fact.${field}`) }),
+    h("dd", { text: v || DASH, dataset: { field, ...(words ? {} : { userContent: "" }) } })]));
   if (s.transfer) {
     noteBox.hidden = false;
-    noteBox.replaceChildren(h("strong", { text: `Transferred by ${s.transfer.from}` }),
-      h("p", { text: s.transfer.note || "No note." }));
+    noteBox.replaceChildren(h("strong", { text: t("con.transferred_by", { from: s.transfer.from }) }),
+      s.transfer.note ? h("p", { text: s.transfer.note, dataset: { userContent: "" } }) : h("p", { text: t("con.no_note") }));
   } else {
     noteBox.hidden = true;
   }
@@ -42,7 +45,7 @@ async function loadPastSessions(s) {
   const cached = pastCache.get(visitorId);
   let sessions = cached && Date.now() - cached.at < 60_000 ? cached.sessions : undefined;
   if (sessions === undefined) {
-    list.replaceChildren(h("li", { className: "muted", text: "Loading…" }));
+    list.replaceChildren(h("li", { className: "muted", text: t("common.loading") }));
     try {
       sessions = (await api(`/visitors/${encodeURIComponent(visitorId)}/sessions?limit=10`)).sessions;
     } catch (err) {
@@ -52,7 +55,7 @@ async function loadPastSessions(s) {
   }
   if (state.current !== s.session_id) return;
   if (sessions instanceof Error) {
-    list.replaceChildren(h("li", { className: "muted", text: `Could not load: ${sessions.message}` }));
+    list.replaceChildren(h("li", { className: "muted", text: t("con.could_not_load", { message: sessions.message }) }));
     return;
   }
   if (sessions === null) {
@@ -61,16 +64,19 @@ async function loadPastSessions(s) {
   }
   const past = sessions.filter((p) => p.session_id !== s.session_id);
   if (!past.length) {
-    list.replaceChildren(h("li", { className: "muted", text: "None before this chat." }));
+    list.replaceChildren(h("li", { className: "muted", text: t("con.none_before") }));
     return;
   }
   list.replaceChildren(...past.map((p) => {
     const survey = p.survey && p.survey.status === "answered" ? `${"★".repeat(p.survey.stars)}` : "";
-    const how = p.status === "closed" ? CLOSE_REASONS[p.close_reason] || "ended" : p.status;
+    const how = p.status === "closed" ? closedHow(p.close_reason)
+      : ["active", "waiting"].includes(p.status) ? t(`con.past.status.${p.status}`) : p.status;
     return h("li", { dataset: { testid: "past-session" } },
       h("span", { className: "ac-past-when", text: dateTime(p.created_at) }),
-      h("span", { text: [how, p.agent_id ? `with ${p.agent_name || p.agent_id}` : "robot only", p.category].filter(Boolean).join(" · ") }),
-      survey ? h("span", { className: "ac-stars", text: survey, attrs: { "aria-label": `${p.survey.stars} stars` } }) : null);
+      h("span", { text: how }), " · ",
+      h("span", { text: p.agent_id ? t("con.past.with", { agent: p.agent_name || p.agent_id }) : t("con.past.robot_only") }),
+      p.category ? " · " : null, p.category ? h("span", { text: p.category, dataset: { userContent: "" } }) : null,
+      survey ? h("span", { className: "ac-stars", text: survey, attrs: { "aria-label": t("con.stars", { n: p.survey.stars }) } }) : null);
   }));
 }
 

@@ -10,7 +10,8 @@ import {
   addMessage, delivered, loadHistory, notice, read, resendLater, sendFailed, sendRefused, stored, typing,
 } from "./chat.js";
 import { loadLeftMessages } from "./left-messages.js";
-import { CLOSE_REASONS, dropSession, isOpen, nameOf, notify, select, state } from "./store.js";
+import { closedHow, dropSession, isOpen, nameOf, notify, select, state } from "./store.js";
+import { t } from "../i18n.js";
 import { transferRefused, transferred } from "./transfer.js";
 
 export function onEvent(name, data) {
@@ -36,7 +37,7 @@ export function onEvent(name, data) {
 
 function connectionState(value) {
   const conn = $("conn");
-  conn.textContent = value;
+  conn.textContent = t(`con.conn.${value}`);
   conn.dataset.state = value === "open" ? "live" : value;
   showConnection(value);
   if (value === "refused") expired(state.client.token); // never accepted: most likely the token was refused
@@ -59,9 +60,10 @@ function onWelcome(frame) {
 }
 
 function transferNote(s) {
-  const note = s.transfer.note ? `: “${s.transfer.note}”` : " (no note)";
+  const text = s.transfer.note ? t("con.transferred_to_you", { from: s.transfer.from, note: s.transfer.note })
+    : t("con.transferred_to_you_no_note", { from: s.transfer.from });
   // After the history the chat had when it was handed over, which loads after this line is placed.
-  notice(s.session_id, `Transferred to you by ${s.transfer.from}${note}`, "transfer", s.last_seq || 0);
+  notice(s.session_id, text, "transfer", s.last_seq || 0);
 }
 
 function onSession(s) {
@@ -69,7 +71,7 @@ function onSession(s) {
   const known = state.sessions.get(id);
   if (s.status === "transferred") {
     // Handed on: the chat is the next agent's now.
-    if (known) toast(`${nameOf(known)} was transferred to ${s.agent_id || s.group_id || "a colleague"}.`);
+    if (known) toast(t("con.transferred_away", { name: nameOf(known), to: s.agent_id || s.group_id || t("con.a_colleague") }));
     transferred(id);
     dropSession(id);
     notify("list");
@@ -85,7 +87,8 @@ function onSession(s) {
     loadHistory(id);
   }
   if (known && known.status !== "closed" && s.status === "closed") {
-    notice(id, `Chat ${CLOSE_REASONS[s.close_reason] || "ended"}${s.close_reason === "resolved" ? "; the visitor was asked for a rating" : ""}.`, "closed");
+    notice(id, t(s.close_reason === "resolved" ? "con.closed_notice_rated" : "con.closed_notice",
+      { reason: closedHow(s.close_reason) }), "closed");
     state.client.lastSeq.delete(id);
   }
   if (!state.current && s.status === "active") {
@@ -112,19 +115,17 @@ function onMessage(m) {
 }
 
 function onIdleWarning(d) {
-  notice(d.session_id, `${d.message} (closes at ${clock(d.closes_at)} unless the visitor writes)`, "warn");
+  // What the visitor was told (in the visitor's language), and when the chat closes, in the console's.
+  notice(d.session_id, t("con.idle_warning", { message: d.message, time: clock(d.closes_at) }), "warn");
 }
 
 function onPresence(d) {
   const s = state.sessions.get(d.session_id);
   if (!s) return;
   s.visitor_presence = d.state;
-  const words = {
-    reconnecting: "The visitor's connection dropped; waiting for them to come back.",
-    offline: "The visitor is offline. Your replies are kept and delivered when they return.",
-    online: "The visitor is back online.",
-  };
-  if (words[d.state]) notice(d.session_id, words[d.state], `presence ${d.state}`);
+  if (["reconnecting", "offline", "online"].includes(d.state)) {
+    notice(d.session_id, t(`con.presence_notice.${d.state}`), `presence ${d.state}`);
+  }
   notify("list");
   if (d.session_id === state.current) { notify("chat"); notify("customer"); }
 }
@@ -138,7 +139,7 @@ function onError(e) {
   }
   if (e.code === "rate_limited") {
     // Not processed: a message is sent again after the wait; anything else is the agent's to retry.
-    if (!resendLater(e)) toast("Too many actions at once; try again in a moment.", "error");
+    if (!resendLater(e)) toast(t("con.rate_limited"), "error");
     return;
   }
   if (sendRefused(e)) return;
@@ -152,7 +153,7 @@ function onError(e) {
     return;
   }
   if (e.code === "session_closed") {
-    toast("This chat has already ended.", "error");
+    toast(t("con.already_ended"), "error");
     return;
   }
   toast(e.message || e.code, "error");

@@ -1,6 +1,7 @@
 // Small view helpers the console's panels share. Everything is set as text, never parsed as HTML.
 
 import { h, DASH } from "../ui.js";
+import { t } from "../i18n.js";
 
 /** A status line's text and its kind ("ok", "error" or ""), which the style sheet colours. */
 export function setText(el, message, kind = "") {
@@ -9,6 +10,14 @@ export function setText(el, message, kind = "") {
 }
 
 /** A status as a coloured pill: open, pending, solved, closed; shipped, delivered... */
+/** A ticket's status as a pill, in words ("pending" / "挂起"); a status the page does not know as it came. */
+export function ticketStatusPill(value) {
+  const el = pill(value);
+  if (TICKET_STATUSES.includes(value)) el.textContent = t(`tk.value.status.${value}`);
+  return el;
+}
+const TICKET_STATUSES = ["open", "pending", "solved", "closed"];
+
 export function pill(value) {
   return h("span", { className: "state-pill", text: value ? String(value).replace(/_/g, " ") : DASH,
     dataset: { value: value || "" } });

@@ -3,11 +3,12 @@
 
 import { api } from "../auth.js";
 import { $, h, dateTime } from "../ui.js";
-import { pill } from "./format.js";
+import { ticketStatusPill } from "./format.js";
 import { fill } from "./sessions.js";
 import { notify, state, subscribe } from "./store.js";
+import { t } from "../i18n.js";
 
-const EMPTY = "No messages left outside service hours.";
+const EMPTY = t("con.left.empty");
 
 function leftItem(m) {
   const link = h("a", {
@@ -15,16 +16,20 @@ function leftItem(m) {
     href: `/tickets?ticket=${encodeURIComponent(m.ticket_id)}`,
     target: "_blank",
     rel: "opener", // the ticket console shares this tab's sign-in
-    attrs: { title: "Open the ticket" },
+    attrs: { title: t("con.left.open") },
   },
   h("span", { className: "ac-avatar left", text: (m.visitor_name || "?").trim().charAt(0).toUpperCase() || "?",
-    attrs: { "aria-hidden": "true" } }),
+    dataset: { userContent: "" }, attrs: { "aria-hidden": "true" } }),
   h("span", { className: "ac-conv-main" },
-    h("span", { className: "ac-conv-top" }, h("strong", { className: "ac-conv-name", text: m.visitor_name || m.contact || m.visitor_id || "Visitor" }),
+    h("span", { className: "ac-conv-top" },
+      m.visitor_name || m.contact || m.visitor_id
+        ? h("strong", { className: "ac-conv-name", text: m.visitor_name || m.contact || m.visitor_id, dataset: { userContent: "" } })
+        : h("strong", { className: "ac-conv-name", text: t("con.visitor") }),
       h("span", { className: "ac-when", text: dateTime(m.created_at) })),
-    h("span", { className: "ac-conv-preview", text: m.text }),
-    h("span", { className: "ac-conv-tags" }, h("span", { text: [m.group_id, m.contact].filter(Boolean).join(" · ") }),
-      pill(m.status))));
+    h("span", { className: "ac-conv-preview", text: m.text, dataset: { userContent: "" } }),
+    h("span", { className: "ac-conv-tags" },
+      h("span", { text: [m.group_id, m.contact].filter(Boolean).join(" · "), dataset: { userContent: "" } }),
+      ticketStatusPill(m.status))));
   return h("li", { dataset: { testid: "left-item", ticketId: m.ticket_id } }, link);
 }
 
@@ -48,7 +53,7 @@ export async function loadLeftMessages() {
     $("empty-left").textContent = EMPTY;
   } catch (err) {
     if (asked !== leftAsked) return;
-    state.leftError = `Left messages could not be loaded: ${err.message}`;
+    state.leftError = t("con.left.failed", { message: err.message });
   }
   notify("list");
 }

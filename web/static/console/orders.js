@@ -8,6 +8,13 @@ import { sendOwn } from "./chat.js";
 import { money, pill, setText } from "./format.js";
 import { currentSession, isOpen, state, subscribe } from "./store.js";
 import { showTab } from "./tabs.js";
+import { t as tr } from "../i18n.js";
+
+/** The shop's own words for its order (a status such as "shipped"): data, as the shop's API gives them. */
+function shopWords(el) {
+  el.dataset.userContent = "";
+  return el;
+}
 
 function prefillOrder() {
   const t = state.current ? state.threads.get(state.current) : null;
@@ -40,33 +47,35 @@ function showOrder(order) {
   const ship = order.shipping || {};
   const items = h("table", { className: "ac-items" },
     h("tbody", {}, ...(order.items || []).map((i) => h("tr", {},
-      h("td", { text: `${i.quantity ?? 1} ×` }), h("td", { text: i.title }),
+      h("td", { text: `${i.quantity ?? 1} ×` }), h("td", { text: i.title, dataset: { userContent: "" } }),
       h("td", { className: "num", text: money(i.price, order.currency) })))));
   box.replaceChildren(h("article", { className: "ac-order", dataset: { testid: "order-card", orderId: order.order_id } },
-    h("header", {}, h("strong", { text: `Order ${order.order_id}` }),
-      pill(order.status)),
-    h("p", { className: "muted", text: `Placed ${dateTime(order.created_at)}${order.customer_id ? ` · customer ${order.customer_id}` : ""}` }),
+    h("header", {}, h("strong", { text: tr("con.order.title", { id: order.order_id }) }),
+      shopWords(pill(order.status))),
+    h("p", { className: "muted", text: order.customer_id
+      ? tr("con.order.placed_by", { time: dateTime(order.created_at), customer: order.customer_id })
+      : tr("con.order.placed", { time: dateTime(order.created_at) }) }),
     items,
-    h("p", { className: "ac-total" }, "Total ", h("strong", { text: money(order.total, order.currency) })),
+    h("p", { className: "ac-total" }, tr("con.order.total"), " ", h("strong", { text: money(order.total, order.currency) })),
     h("dl", { className: "ac-facts" },
-      h("dt", { text: "Carrier" }), h("dd", { text: ship.carrier || DASH }),
-      h("dt", { text: "Tracking" }), h("dd", { text: ship.tracking_number || DASH }),
-      h("dt", { text: "Arrives" }), h("dd", { text: ship.eta || DASH })),
+      h("dt", { text: tr("con.order.carrier") }), h("dd", { text: ship.carrier || DASH, dataset: { userContent: "" } }),
+      h("dt", { text: tr("con.order.tracking") }), h("dd", { text: ship.tracking_number || DASH, dataset: { userContent: "" } }),
+      h("dt", { text: tr("con.order.arrives") }), h("dd", { text: ship.eta || DASH, dataset: { userContent: "" } })),
     h("div", { className: "form-actions" },
-      h("button", { type: "button", className: "small", text: "Send to chat", dataset: { testid: "order-send" },
+      h("button", { type: "button", className: "small", text: tr("con.order.send_chat"), dataset: { testid: "order-send" },
         disabled: !isOpen(currentSession()), on: { click: () => sendOrder(order) } }),
-      h("button", { type: "button", className: "ghost small", text: "Use in ticket", dataset: { testid: "order-to-ticket" },
+      h("button", { type: "button", className: "ghost small", text: tr("con.order.to_ticket"), dataset: { testid: "order-to-ticket" },
         on: { click: () => { $("ticket-order").value = order.order_id; showTab("ticket"); $("ticket-subject").focus(); } } }))));
 }
 
 function sendOrder(order) {
-  if (sendOwn("order", orderCard(order))) toast(`Order ${order.order_id} sent to the chat.`);
+  if (sendOwn("order", orderCard(order))) toast(tr("con.order.sent", { id: order.order_id }));
 }
 
 async function lookUpOrder(orderId) {
   const forSession = state.current;
   const status = $("order-status");
-  setText(status, "Looking up…", "");
+  setText(status, tr("con.order.looking"), "");
   try {
     const { order } = await api(`/orders/${encodeURIComponent(orderId)}`);
     if (state.current !== forSession) return;
@@ -78,9 +87,9 @@ async function lookUpOrder(orderId) {
     if (state.current !== forSession) return;
     if (forSession) state.orders.delete(forSession);
     showOrder(null);
-    let message = `The order could not be looked up: ${err.message}`;
-    if (err.status === 404 && err.code === "not_found") message = `No order “${orderId}” was found.`;
-    else if (err.status === 404 || err.status === 501) message = "Order lookup is not set up for this shop.";
+    let message = tr("con.order.failed", { message: err.message });
+    if (err.status === 404 && err.code === "not_found") message = tr("con.order.not_found", { id: orderId });
+    else if (err.status === 404 || err.status === 501) message = tr("con.order.not_set_up");
     else if (err.status === 400) message = err.message;
     setText(status, message, "error");
   }
@@ -96,9 +105,9 @@ async function loadCustomerOrders() {
       ? await api(`/orders?customer_id=${encodeURIComponent(s.customer_id)}&limit=5`) : { orders: [] };
     if (state.current !== s.session_id) return;
     box.replaceChildren(...(orders.length ? orders.map((o) => h("button", {
-      type: "button", className: "ghost small", dataset: { testid: "customer-order" },
+      type: "button", className: "ghost small", dataset: { testid: "customer-order", userContent: "" },
       text: `${o.order_id} · ${o.status}`, on: { click: () => { $("order-id").value = o.order_id; lookUpOrder(o.order_id); } },
-    })) : [h("p", { className: "muted", text: "No orders on file for this visitor." })]));
+    })) : [h("p", { className: "muted", text: tr("con.order.none") })]));
   } catch {
     if (state.current === s.session_id) box.replaceChildren(h("p", { className: "muted", text: DASH }));
   }

@@ -7,6 +7,7 @@ import { sendOwn } from "./chat.js";
 import { money, safeUrl, setText } from "./format.js";
 import { currentSession, isOpen, state, subscribe } from "./store.js";
 import { showTab } from "./tabs.js";
+import { t } from "../i18n.js";
 
 const productCache = new Map(); // category -> products
 
@@ -14,12 +15,12 @@ async function renderProducts() {
   const s = currentSession();
   const box = $("products");
   const note = $("products-for");
-  if (!s) { box.replaceChildren(); setText(note, "Pick a conversation to see products for it."); return; }
+  if (!s) { box.replaceChildren(); setText(note, t("con.products.pick")); return; }
   const category = s.category || "";
-  setText(note, category ? `Best sellers in “${category}”` : "Best sellers of the shop");
+  setText(note, category ? t("con.products.best_in", { category }) : t("con.products.best"));
   let products = productCache.get(category);
   if (!products) {
-    box.replaceChildren(h("p", { className: "muted", text: "Loading…" }));
+    box.replaceChildren(h("p", { className: "muted", text: t("common.loading") }));
     try {
       const query = category ? `category=${encodeURIComponent(category)}&limit=4` : "limit=4";
       products = (await api(`/products/recommendations?${query}`)).products;
@@ -27,25 +28,25 @@ async function renderProducts() {
     } catch (err) {
       if (state.current !== s.session_id) return;
       box.replaceChildren(h("p", { className: "muted", text: err.status === 404 || err.status === 501
-        ? "Product recommendations are not set up for this shop." : `Could not load products: ${err.message}` }));
+        ? t("con.products.not_set_up") : t("con.products.failed", { message: err.message }) }));
       return;
     }
   }
   if (state.current !== s.session_id) return;
-  if (!products.length) { box.replaceChildren(h("p", { className: "muted", text: "No products to recommend." })); return; }
+  if (!products.length) { box.replaceChildren(h("p", { className: "muted", text: t("con.products.none") })); return; }
   box.replaceChildren(...products.map((p) => {
     const image = safeUrl(p.image_url);
     const link = safeUrl(p.url);
     return h("article", { className: "ac-product", dataset: { testid: "product", productId: p.product_id } },
       image ? h("img", { src: image, alt: "" }) : h("span", { className: "ac-product-thumb", text: (p.title || "?").charAt(0),
-        attrs: { "aria-hidden": "true" } }),
+        dataset: { userContent: "" }, attrs: { "aria-hidden": "true" } }),
       h("div", { className: "ac-product-main" },
-        h("strong", { text: p.title }),
-        h("span", { className: "muted", text: [money(p.price, p.currency), p.product_id].join(" · ") }),
+        h("strong", { text: p.title, dataset: { userContent: "" } }),
+        h("span", { className: "muted", text: [money(p.price, p.currency), p.product_id].join(" · "), dataset: { userContent: "" } }),
         h("div", { className: "form-actions" },
-          h("button", { type: "button", className: "small", text: "Send", dataset: { testid: "product-send" },
+          h("button", { type: "button", className: "small", text: t("con.products.send"), dataset: { testid: "product-send" },
             disabled: !isOpen(s), on: { click: () => sendProduct(p) } }),
-          link ? h("a", { href: link, target: "_blank", rel: "noopener noreferrer", text: "View" }) : null)));
+          link ? h("a", { href: link, target: "_blank", rel: "noopener noreferrer", text: t("con.products.view") }) : null)));
   }));
 }
 
@@ -55,7 +56,7 @@ function sendProduct(p) {
   if (p.currency) content.currency = p.currency;
   if (safeUrl(p.image_url)) content.image_url = p.image_url;
   if (safeUrl(p.url)) content.url = p.url;
-  if (sendOwn("product", content)) toast(`${p.title} sent to the chat.`);
+  if (sendOwn("product", content)) toast(t("con.products.sent", { title: p.title }));
 }
 
 subscribe("tools", renderProducts);

@@ -3,15 +3,11 @@
 import { $, h } from "../ui.js";
 import { draft } from "./chat.js";
 import { currentSession, isOpen } from "./store.js";
+import { t } from "../i18n.js";
 
 const QUICK_KEY = "cs.quickReplies";
-const DEFAULT_QUICK_REPLIES = [
-  "Hello! How can I help you today?",
-  "Let me check that for you, one moment please.",
-  "Could you tell me your order number?",
-  "Is there anything else I can help you with?",
-  "Thank you for contacting us. Have a nice day!",
-];
+// In the console's language until the agent writes their own.
+const DEFAULT_QUICK_REPLIES = [1, 2, 3, 4, 5].map((n) => t(`con.quick.default.${n}`));
 
 /** This browser's own replies (the defaults until the agent edits them); "/" in the reply box finds them too. */
 export function quickReplies() {
@@ -27,8 +23,8 @@ export function quickReplies() {
 export function renderQuick() {
   const open = isOpen(currentSession());
   $("quick").replaceChildren(...quickReplies().map((text) => h("button", {
-    type: "button", className: "ac-chip", text, disabled: !open, dataset: { testid: "quick-reply" },
-    attrs: { title: "Put this reply in the box" },
+    type: "button", className: "ac-chip", text, disabled: !open, dataset: { testid: "quick-reply", userContent: "" },
+    attrs: { title: t("con.quick.title") },
     on: { click: () => draft(text) },
   })));
 }

@@ -3,7 +3,8 @@
 
 import { api } from "../auth.js";
 import { $, h, duration } from "../ui.js";
-import { CLOSE_REASONS, nameOf, notify, select, state, subscribe, thread, waitingSince } from "./store.js";
+import { closedHow, nameOf, notify, select, state, subscribe, thread, waitingSince } from "./store.js";
+import { t as tr } from "../i18n.js";
 
 function waitLabel(el) {
   const from = Number(el.dataset.since);
@@ -22,34 +23,37 @@ function sessionItem(s, testid) {
   const t = thread(s.session_id);
   const unread = state.unread.get(s.session_id) || 0;
   const name = nameOf(s);
-  const top = h("span", { className: "ac-conv-top" }, h("strong", { className: "ac-conv-name", text: name }));
+  const top = h("span", { className: "ac-conv-top" },
+    h("strong", { className: "ac-conv-name", text: name, dataset: { userContent: "" } }));
   const from = waitingSince(s);
   if (from) {
     const wait = h("span", { className: "ac-wait", dataset: { since: from, testid: "wait" },
-      attrs: { title: "Waiting for your reply" } });
+      attrs: { title: tr("con.waiting_title") } });
     waitLabel(wait);
     top.appendChild(wait);
   } else if (s.status === "closed") {
-    top.appendChild(h("span", { className: "ac-when", text: CLOSE_REASONS[s.close_reason] || "ended" }));
+    top.appendChild(h("span", { className: "ac-when", text: closedHow(s.close_reason) }));
     if (s.survey && s.survey.status === "answered") {
       top.appendChild(h("span", { className: "stars-shown", text: "★".repeat(s.survey.stars),
-        dataset: { testid: "ended-stars" }, attrs: { "aria-label": `${s.survey.stars} / 5` } }));
+        dataset: { testid: "ended-stars" }, attrs: { "aria-label": tr("con.stars_of_5", { n: s.survey.stars }) } }));
     }
   }
   const tags = [s.category, s.channel, s.tier && s.tier.toUpperCase()].filter(Boolean).join(" · ");
   const main = h("span", { className: "ac-conv-main" }, top,
-    h("span", { className: "ac-conv-preview", text: t.preview || (s.transfer ? "Transferred to you" : "New chat") }),
+    t.preview ? h("span", { className: "ac-conv-preview", text: t.preview, dataset: { userContent: "" } })
+      : h("span", { className: "ac-conv-preview", text: tr(s.transfer ? "con.transferred_to_you_short" : "con.new_chat") }),
     tags || s.transfer ? h("span", { className: "ac-conv-tags" },
-      tags ? h("span", { text: tags }) : null,
-      s.transfer ? h("span", { className: "ac-tag-transfer", text: `from ${s.transfer.from}` }) : null) : null);
+      tags ? h("span", { text: tags, dataset: { userContent: "" } }) : null,
+      s.transfer ? h("span", { className: "ac-tag-transfer", text: tr("con.from", { from: s.transfer.from }) }) : null) : null);
   const badge = unread
-    ? h("span", { className: "unread", text: unread, dataset: { testid: "unread" }, attrs: { "aria-label": `${unread} unread` } })
-    : state.fresh.has(s.session_id) ? h("span", { className: "unread ac-new", text: "new", dataset: { testid: "unread" } }) : null;
+    ? h("span", { className: "unread", text: unread, dataset: { testid: "unread" },
+      attrs: { "aria-label": tr("con.unread", { count: unread }) } })
+    : state.fresh.has(s.session_id) ? h("span", { className: "unread ac-new", text: tr("con.new"), dataset: { testid: "unread" } }) : null;
   const button = h("button", { type: "button", className: "ac-conv",
     attrs: { "aria-current": s.session_id === state.current ? "true" : null },
     on: { click: () => select(s.session_id) } },
   h("span", { className: `ac-avatar ${s.visitor_presence || "online"}`, text: name.trim().charAt(0).toUpperCase() || "?",
-    attrs: { "aria-hidden": "true" } }), main, badge);
+    dataset: { userContent: "" }, attrs: { "aria-hidden": "true" } }), main, badge);
   return h("li", { className: s.session_id === state.current ? "selected" : "",
     dataset: { testid, sessionId: s.session_id, presence: s.visitor_presence || "online" } }, button);
 }

@@ -5,20 +5,21 @@
 import { $, h } from "../ui.js";
 import { openTransfer } from "./transfer.js";
 import { currentSession, isOpen, select, state } from "./store.js";
+import { t } from "../i18n.js";
 
-// Every string this module shows, in one place.
+// Every string this module shows, in one place, from the page's catalogue (the keys are the keyboard's names).
 const TEXT = {
-  title: "Keyboard shortcuts",
-  close: "Close",
-  help: "Keyboard shortcuts (?)",
+  title: t("con.help.title"),
+  close: t("con.help.close"),
+  help: t("con.help.button"),
   keys: [
-    ["Alt + N", "Next chat (the one waiting longest after this one)"],
-    ["Alt + R", "Resolve the open chat"],
-    ["Alt + T", "Transfer the open chat"],
-    ["/", "In the reply box: search the shared and your own replies; ↑ ↓ to pick, Enter to insert, Esc to close"],
-    ["Enter", "Send the reply (Shift + Enter: a new line)"],
-    ["?", "This list (outside a text field)"],
-    ["Esc", "Close a dialog or list"],
+    ["Alt + N", t("con.help.next")],
+    ["Alt + R", t("con.help.resolve")],
+    ["Alt + T", t("con.help.transfer")],
+    ["/", t("con.help.slash")],
+    ["Enter", t("con.help.enter")],
+    ["?", t("con.help.question")],
+    ["Esc", t("con.help.esc")],
   ],
 };
 
@@ -45,7 +46,8 @@ function showHelp() {
   const dialog = $("help-dialog");
   dialog.replaceChildren(h("h2", { id: "help-title", text: TEXT.title }),
     h("dl", { className: "ac-keys", dataset: { testid: "help-keys" } },
-      ...TEXT.keys.flatMap(([keys, what]) => [h("dt", {}, h("kbd", { text: keys })), h("dd", { text: what })])),
+      ...TEXT.keys.flatMap(([keys, what]) => [h("dt", {}, h("kbd", { text: keys, dataset: { userContent: "" } })),
+        h("dd", { text: what })])),
     h("div", { className: "form-actions" },
       h("button", { type: "button", text: TEXT.close, on: { click: () => dialog.close() } })));
   if (!dialog.open) dialog.showModal();

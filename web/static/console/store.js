@@ -7,16 +7,22 @@
 //   "thread"   the open conversation's messages changed (an order number may have been mentioned)
 //   "history"  a conversation's history is wanted (its id is passed)
 
-export const TITLE = "Agent console";
+import { t as tr } from "../i18n.js";
+
+export const TITLE = tr("nav.console");
 
 export const CLOSE_REASONS = {
-  resolved: "resolved",
-  visitor_ended: "ended by the visitor",
-  agent_ended: "ended",
-  idle_timeout: "closed: the visitor did not answer",
+  resolved: tr("con.close.resolved"),
+  visitor_ended: tr("con.close.visitor_ended"),
+  agent_ended: tr("con.close.agent_ended"),
+  idle_timeout: tr("con.close.idle_timeout"),
 };
+/** How a chat ended, in words: "resolved", or "ended" for a reason the page does not know. */
+export const closedHow = (reason) => CLOSE_REASONS[reason] || tr("con.close.ended");
 
-export const PRESENCE = { online: "online", reconnecting: "reconnecting…", offline: "offline" };
+export const PRESENCE = {
+  online: tr("con.presence.online"), reconnecting: tr("con.presence.reconnecting"), offline: tr("con.presence.offline"),
+};
 
 export const state = {
   me: null,
@@ -62,9 +68,9 @@ export function isOpen(s) {
 
 /** The visitor's name, or "Visitor" and the end of its id for an anonymous one. */
 export function nameOf(s) {
-  if (!s) return "Visitor";
+  if (!s) return tr("con.visitor");
   if (s.visitor_name) return s.visitor_name;
-  return s.visitor_id ? `Visitor ${String(s.visitor_id).slice(-4)}` : "Visitor";
+  return s.visitor_id ? tr("con.visitor_short", { id: String(s.visitor_id).slice(-4) }) : tr("con.visitor");
 }
 
 /** A session's conversation as shown on this page (created empty on first use). */
@@ -98,10 +104,11 @@ export function preview(m) {
   const c = m.content || {};
   switch (m.type) {
     case "text": return c.text || "";
-    case "image": return c.alt ? `Image: ${c.alt}` : "Image";
-    case "product": return `Product: ${c.title || ""} (${c.product_id || ""})`;
-    case "order": return `Order ${c.order_id || ""}${c.status ? ` (${c.status})` : ""}`;
-    case "robot": return `Robot: ${c.text || ""}`;
+    case "image": return c.alt ? tr("con.preview.image_alt", { alt: c.alt }) : tr("con.preview.image");
+    case "product": return tr("con.preview.product", { title: c.title || "", id: c.product_id || "" });
+    case "order": return c.status ? tr("con.preview.order_status", { id: c.order_id || "", status: c.status })
+      : tr("con.preview.order", { id: c.order_id || "" });
+    case "robot": return tr("con.preview.robot", { text: c.text || "" });
     default: return "";
   }
 }

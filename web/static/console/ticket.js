@@ -3,8 +3,9 @@
 
 import { api } from "../auth.js";
 import { $, h, DASH, dateTime } from "../ui.js";
-import { pill, setText } from "./format.js";
+import { setText, ticketStatusPill } from "./format.js";
 import { currentSession, nameOf, state, subscribe, thread } from "./store.js";
+import { t as tr } from "../i18n.js";
 
 function renderTicketPanel() {
   const s = currentSession();
@@ -23,11 +24,18 @@ function ticketLink(ticket, text) {
     text, dataset: { testid: "ticket-link" } });
 }
 
+/** A ticket's subject as a link: the agent's words, data to the page. */
+function subjectLink(ticket) {
+  const link = ticketLink(ticket, ticket.subject);
+  link.dataset.userContent = "";
+  return link;
+}
+
 function showCreated(ticket) {
   const status = $("ticket-status");
   if (!ticket) { setText(status, ""); return; }
   status.dataset.kind = "ok";
-  status.replaceChildren(`Ticket ${ticket.ticket_id} created. `, ticketLink(ticket, "Open it in the ticket console"));
+  status.replaceChildren(tr("con.ticket.created", { id: ticket.ticket_id }), " ", ticketLink(ticket, tr("con.ticket.open_it")));
 }
 
 async function createTicket(e) {
@@ -37,13 +45,13 @@ async function createTicket(e) {
   const subject = $("ticket-subject").value.trim();
   const status = $("ticket-status");
   $("ticket-subject").setAttribute("aria-invalid", String(!subject));
-  if (!subject) { setText(status, "Give the ticket a subject.", "error"); $("ticket-subject").focus(); return; }
+  if (!subject) { setText(status, tr("con.ticket.no_subject"), "error"); $("ticket-subject").focus(); return; }
   const body = { session_id: s.session_id, subject, description: $("ticket-description").value.trim(),
     priority: $("ticket-priority").value };
   const orderRef = $("ticket-order").value.trim();
   if (orderRef) body.order_ref = orderRef;
   $("ticket-create").disabled = true;
-  setText(status, "Creating…", "");
+  setText(status, tr("con.ticket.creating"), "");
   try {
     const ticket = await api("/tickets", { method: "POST", body });
     state.created.set(s.session_id, ticket);
@@ -53,7 +61,7 @@ async function createTicket(e) {
       loadCustomerTickets();
     }
   } catch (err) {
-    setText(status, err.field ? `${err.message} (${err.field})` : err.message, "error");
+    setText(status, err.field ? tr("common.error_field", { message: err.message, field: err.field }) : err.message, "error");
   } finally {
     $("ticket-create").disabled = false;
   }
@@ -67,9 +75,10 @@ async function loadCustomerTickets() {
     const { tickets } = await api(`/tickets?customer_id=${encodeURIComponent(s.visitor_id)}&limit=5`);
     if (state.current !== s.session_id) return;
     list.replaceChildren(...(tickets.length ? tickets.map((t) => h("li", { dataset: { testid: "customer-ticket" } },
-      ticketLink(t, t.subject), pill(t.status),
-      h("span", { className: "muted", text: `${t.priority} · ${dateTime(t.updated_at)}` })))
-      : [h("li", { className: "muted", text: "No tickets yet." })]));
+      subjectLink(t), ticketStatusPill(t.status),
+      h("span", { className: "muted" }, h("span", { text: tr(`tk.value.priority.${t.priority}`) }), " · ",
+        dateTime(t.updated_at))))
+      : [h("li", { className: "muted", text: tr("con.ticket.none") })]));
   } catch (err) {
     if (state.current === s.session_id) list.replaceChildren(h("li", { className: "muted", text: err.status === 403 ? DASH : err.message }));
   }

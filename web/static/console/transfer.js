@@ -6,24 +6,25 @@
 import { api } from "../auth.js";
 import { $, h } from "../ui.js";
 import { currentSession, isOpen, nameOf, state } from "./store.js";
+import { t } from "../i18n.js";
 
-// Every string this dialog shows, in one place.
+// Every string this dialog shows, in one place, from the page's catalogue.
 const TEXT = {
-  title: (name) => `Transfer ${name}`,
-  agents: "Colleagues online",
-  groups: "Groups (the chat goes first in the queue)",
-  loading: "Looking for who can take it…",
-  noAgents: "No colleague has a free slot right now: pick a group, the chat goes first in its queue.",
-  agentLoad: (a) => `${a.active} of ${a.capacity} chats · ${a.free_slots} free`,
-  groupLoad: (g) => `${g.online_agents} online · ${g.free_slots} free · ${g.waiting} waiting`,
-  note: "Note for the next agent",
-  notePlaceholder: "What they should know (optional)",
-  submit: "Transfer",
-  refresh: "Refresh",
-  cancel: "Cancel",
-  pick: "Pick a colleague or a group first.",
-  offline: "Not connected; try again in a moment.",
-  failed: (message) => `The list could not be loaded: ${message}`,
+  title: (name) => t("con.transfer.title", { name }),
+  agents: t("con.transfer.agents"),
+  groups: t("con.transfer.groups"),
+  loading: t("con.transfer.loading"),
+  noAgents: t("con.transfer.no_agents"),
+  agentLoad: (a) => t("con.transfer.agent_load", { active: a.active, capacity: a.capacity, free: a.free_slots }),
+  groupLoad: (g) => t("con.transfer.group_load", { online: g.online_agents, free: g.free_slots, waiting: g.waiting }),
+  note: t("con.transfer.note"),
+  notePlaceholder: t("con.transfer.note_ph"),
+  submit: t("con.transfer.submit"),
+  refresh: t("con.transfer.refresh"),
+  cancel: t("con.transfer.cancel"),
+  pick: t("con.transfer.pick"),
+  offline: t("con.transfer.offline"),
+  failed: (message) => t("con.transfer.failed", { message }),
 };
 
 let picked = null; // {kind: "agent" | "group", id}
@@ -63,7 +64,7 @@ function target(kind, id, name, load) {
   return h("li", {}, h("button", { type: "button", className: "ac-target",
     dataset: { testid: "transfer-target", kind, id }, attrs: { "aria-pressed": "false" },
     on: { click: () => choose(kind, id), dblclick: () => { choose(kind, id); $("transfer-form").requestSubmit(); } } },
-  h("strong", { text: name }), h("span", { className: "muted", text: load })));
+  h("strong", { text: name, dataset: { userContent: "" } }), h("span", { className: "muted", text: load })));
 }
 
 async function loadTargets() {
