@@ -81,8 +81,20 @@ function watchRead(el) {
 // Kept at the newest message while the reader is there: when a card (queue, leave-a-message, survey) opens under
 // the list and shrinks it, on a phone it would otherwise cover the last messages.
 let pinned = true;
-list.addEventListener("scroll", () => { pinned = list.scrollHeight - list.scrollTop - list.clientHeight < 24; });
-new ResizeObserver(() => { if (pinned) scroll(); }).observe(list);
+let seenHeight = list.clientHeight;
+list.addEventListener("scroll", () => {
+  // The browser's own scroll when the list shrinks comes before the resize is observed: no reader moved.
+  if (list.clientHeight !== seenHeight) return;
+  pinned = list.scrollHeight - list.scrollTop - list.clientHeight < 24;
+});
+// The list shrinking (a card opened) or a message growing after it was placed (a font or a picture loaded late)
+// both leave the newest line below the edge without a scroll event: watch the list and each message's size.
+const keepPinned = new ResizeObserver(() => { seenHeight = list.clientHeight; if (pinned) scroll(); });
+keepPinned.observe(list);
+new MutationObserver((changes) => {
+  for (const change of changes) for (const node of change.addedNodes) if (node.nodeType === 1) keepPinned.observe(node);
+  if (pinned) scroll();
+}).observe(list, { childList: true });
 
 /** Show a message in seq order: frames can arrive out of order (a reply kept while the line was down comes
  *  with the resume, after a newer one pushed live). */
