@@ -4,13 +4,19 @@
 // others through the `storage` event (onSignInChange). REST calls carry the bearer token. The sign-in form and
 // the page gate are in sign-in.js.
 
+import { has, t } from "./i18n.js";
+
 const KEY = "cs.agent";
 const NOTICE = "cs.notice"; // a message for the sign-in form after a reload (e.g. an expired sign-in), per tab
 
 /** An error answer of the REST API: `{"error": {"code", "message", "field"?, ...}}`. */
 export class ApiError extends Error {
   constructor(status, error) {
-    super((error && error.message) || `The server answered ${status}`);
+    // A refusal that says the same whatever the request is told in the page's language; one that names what was
+    // wrong (a field, a state) keeps the server's precise words.
+    const code = error && error.code;
+    super(code && has(`error.${code}`) ? t(`error.${code}`)
+      : (error && error.message) || t("common.server_answered", { status }));
     this.status = status;
     this.code = (error && error.code) || "error";
     this.field = (error && error.field) || null;
@@ -154,7 +160,7 @@ export function takeNotice() {
  *  with a newer sign-in another tab made meanwhile). */
 export function expired(token) {
   signOut(token);
-  sessionStorage.setItem(NOTICE, "Your sign-in has expired. Please sign in again.");
+  sessionStorage.setItem(NOTICE, t("common.expired"));
   location.reload();
 }
 

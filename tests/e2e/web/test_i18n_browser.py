@@ -74,6 +74,9 @@ def check_dashboard(stack: Stack, page: Page, language: str, seen: Callable[[str
     page.goto(f"{stack.base}/dashboard")
     expect(page.get_by_test_id("login-user")).to_be_visible()
     seen("dashboard sign-in")
+    consoles.sign_in(page, stack, "/dashboard", "carol", "wrong")
+    expect(page.get_by_test_id("login-error")).not_to_be_empty()
+    seen("dashboard sign-in refused")
     consoles.sign_in(page, stack, "/dashboard", "alice")  # an agent: the page says who may use it
     expect(page.get_by_test_id("denied")).to_be_visible()
     seen("dashboard denied")
