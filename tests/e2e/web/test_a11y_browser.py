@@ -161,6 +161,8 @@ def test_every_page_in_its_main_states_meets_wcag_21_aa(stack: Stack, browser: B
     expect(agent.get_by_test_id("chat-banner")).to_be_visible()
     check(agent, "console: the chat resolved and rated")
     visitor.get_by_test_id("vis-new-chat").click()
+    # The new session has begun once the ended conversation has left the list (its welcome clears the view).
+    expect(visitor.locator("#messages [data-testid=msg][data-mine='1']")).to_have_count(0)
     expect(visitor.get_by_test_id("vis-earlier")).to_be_visible()
     visitor.get_by_test_id("vis-earlier-toggle").click()
     visitor.get_by_test_id("vis-earlier-list").locator("button").first.click()

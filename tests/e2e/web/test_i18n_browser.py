@@ -230,6 +230,7 @@ def test_chinese_renders_with_a_chinese_font(stack: Stack, browser: Browser) -> 
     consoles.sign_in(page, stack, "/dashboard", "carol")
     heading = page.locator("main h1")
     expect(heading).to_have_text("实时排队")
+    expect(heading).to_be_visible()  # drawn: the signed-in view is shown once the sign-in lands
     used = fonts_of(page, "main h1")
     assert sum(used.values()) == len("实时排队"), used  # every glyph drawn by a font that has it
     assert any("WenQuanYi" in family or "CJK" in family for family in used), used

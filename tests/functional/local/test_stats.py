@@ -121,7 +121,8 @@ def test_step_functions_usage_reads_executions_transitions_and_billed_time_from_
     assert usage["running"] == 0
     assert usage["transitions"] == 6  # Hold, Shape, Done, twice
     assert usage["lambda_tasks"] == 0
-    assert usage["billed_ms"] == 200  # each well under 100 ms, rounded up to it
+    # Each execution's duration rounded up to 100 ms: 200 when both run under 100 ms, more on a loaded machine.
+    assert usage["billed_ms"] >= 200 and usage["billed_ms"] % 100 == 0
     assert 0 < usage["duration_ms"] <= usage["billed_ms"]
     assert (usage["standard_executions"], usage["standard_transitions"]) == (1, 3)
     assert usage["by_machine"] == {
