@@ -241,22 +241,20 @@ def _message_ids(value: Any, info: ValidationInfo) -> list[str] | None:
                       field="message_id")
     if value is None:
         return None
-    if not isinstance(value, list) or not value:
-        raise _refuse("must be a list of 1 to 100 message ids")
-    if len(value) > MAX_ACK_IDS:
-        raise _refuse(f"may hold at most {MAX_ACK_IDS} message ids; ACK the rest in another frame")
-    for i, item in enumerate(value):
-        if not isinstance(item, str) or not 0 < len(item) <= MAX_MESSAGE_ID_CHARS:
-            raise _refuse(f"must be a string of 1 to {MAX_MESSAGE_ID_CHARS} characters", field=f"message_ids[{i}]")
-    return list(value)
+    return _id_list(value, "ACK the rest in another frame")
 
 
 def _read_ids(value: Any) -> list[str]:
     """``read``'s ids: as ``ack``'s ``message_ids`` (1 to MAX_ACK_IDS strings), required."""
+    return _id_list(value, "mark the rest read in another frame")
+
+
+def _id_list(value: Any, rest: str) -> list[str]:
+    """A frame's ``message_ids``: 1 to MAX_ACK_IDS strings (``rest``: what to do with ids past the limit)."""
     if not isinstance(value, list) or not value:
         raise _refuse("must be a list of 1 to 100 message ids")
     if len(value) > MAX_ACK_IDS:
-        raise _refuse(f"may hold at most {MAX_ACK_IDS} message ids; mark the rest read in another frame")
+        raise _refuse(f"may hold at most {MAX_ACK_IDS} message ids; {rest}")
     for i, item in enumerate(value):
         if not isinstance(item, str) or not 0 < len(item) <= MAX_MESSAGE_ID_CHARS:
             raise _refuse(f"must be a string of 1 to {MAX_MESSAGE_ID_CHARS} characters", field=f"message_ids[{i}]")
