@@ -134,20 +134,11 @@ class AckOutcome:
 
 
 @dataclass
-class ReadOutcome:
-    """What a ``read`` did with each id: ``read`` (marked read now, the sender is told; ``delivered`` those of
-    them it also delivered), ``repeated`` (read already), ``unknown`` (no such message, or it failed),
-    ``forbidden`` (not sent to the caller). The last three changed nothing."""
+class ReadOutcome(AckOutcome):
+    """What a ``read`` did with each id: as an ACK's, plus ``read`` (marked read now, the sender is told;
+    ``delivered`` those of them it also delivered); ``repeated`` here means read already."""
 
     read: list[MessageRef] = field(default_factory=list)
-    delivered: list[MessageRef] = field(default_factory=list)
-    repeated: list[MessageRef] = field(default_factory=list)
-    unknown: list[MessageRef] = field(default_factory=list)
-    forbidden: list[MessageRef] = field(default_factory=list)
-
-    @property
-    def unchanged(self) -> int:
-        return len(self.repeated) + len(self.unknown) + len(self.forbidden)
 
 
 # How long a receiver shows "typing…" after a `typing` start: a little over the clients' resend interval
