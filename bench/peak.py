@@ -27,6 +27,7 @@ profile and set against the AWS limits that would bind (``python -m bench --only
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import math
@@ -1247,6 +1248,15 @@ def frames_per_message(per: Mapping[str, Usage]) -> dict[str, Any]:
             "frames_per_chat_message_by_pattern": patterns}
 
 
+def peak_stack(state_dir: Path) -> contextlib.AbstractContextManager[Stack]:
+    """The metered local stack every peak measurement runs on."""
+    return metered_stack(state_dir, ack_wait_seconds=ACK_WAIT_SECONDS, config_edit=config_edit,
+                         extensions=("bench.peak",),
+                         extra_env={**CLOCK_ENV, "ACK_FIRST_WAIT_SECONDS": str(ACK_FIRST_WAIT_SECONDS),
+                                    # No journal compaction (a full scan under the tables' lock) inside a window.
+                                    "LOCAL_JOURNAL_MAX_BYTES": str(1 << 32)})
+
+
 def run(state_dir: Path, profile: Profile | None = None) -> dict[str, Any]:
     profile = profile or Profile()
     started = time.perf_counter()
@@ -1258,11 +1268,7 @@ def run(state_dir: Path, profile: Profile | None = None) -> dict[str, Any]:
             await one.run()
             return one
 
-    with metered_stack(state_dir, ack_wait_seconds=ACK_WAIT_SECONDS, config_edit=config_edit,
-                       extensions=("bench.peak",),
-                       extra_env={**CLOCK_ENV, "ACK_FIRST_WAIT_SECONDS": str(ACK_FIRST_WAIT_SECONDS),
-                                  # No journal compaction (a full scan under the tables' lock) inside a window.
-                                  "LOCAL_JOURNAL_MAX_BYTES": str(1 << 32)}) as stack:
+    with peak_stack(state_dir) as stack:
         measured = asyncio.run(measure(stack))
     cold = cold_start()
     result = assemble(profile, measured.recorder, measured.extra, measured.notes, cold, search_domain())
@@ -1590,10 +1596,7 @@ def run_frames(state_dir: Path) -> dict[str, Any]:
             await one.turns()
             return one
 
-    with metered_stack(state_dir, ack_wait_seconds=ACK_WAIT_SECONDS, config_edit=config_edit,
-                       extensions=("bench.peak",),
-                       extra_env={**CLOCK_ENV, "ACK_FIRST_WAIT_SECONDS": str(ACK_FIRST_WAIT_SECONDS),
-                                  "LOCAL_JOURNAL_MAX_BYTES": str(1 << 32)}) as stack:
+    with peak_stack(state_dir) as stack:
         measured = asyncio.run(measure(stack))
     per = {k: measured.recorder.per_event(k) for k in measured.recorder.sums}
     return {**frames_per_message(per), "assumption": FRAMES_ASSUMPTION, "notes": measured.notes}
