@@ -146,6 +146,31 @@ def step_functions_usage() -> dict[str, Any]:
     return {**usage, "by_machine": by_machine}
 
 
+class _PerThread:
+    """An attribute of the app that each handler thread sees on its own."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        return self if obj is None else getattr(obj.__dict__["_per_thread"], self._name, None)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        setattr(obj.__dict__["_per_thread"], self._name, value)
+
+
+def per_thread_requests(app: Chalice) -> None:
+    """Chalice keeps the request it is handling on the app (``current_request``, ``lambda_context``): right in
+    Lambda, where a container handles one request at a time, but here several handler threads share one app, and
+    a REST call could read another call's request (a login answered with someone else's token). Each thread gets
+    its own, as each Lambda container has."""
+    if isinstance(type(app).__dict__.get("current_request"), _PerThread):
+        return
+    app.__dict__["_per_thread"] = threading.local()
+    app.__class__ = type(type(app).__name__, (type(app),), {
+        "current_request": _PerThread("current_request"), "lambda_context": _PerThread("lambda_context")})
+
+
 def _lambda_context(name: str) -> LambdaContext:
     # Chalice's own fake Lambda context, as its local REST gateway passes.
     return LambdaContext(function_name=name, memory_size=256, max_runtime_ms=900_000)
@@ -156,6 +181,7 @@ class Gateway:
 
     def __init__(self, app: Chalice, port: int, web_root: Path, *, idle_timeout: float = IDLE_TIMEOUT_SECONDS,
                  max_connection_seconds: float = MAX_CONNECTION_SECONDS, workers: int = 8) -> None:
+        per_thread_requests(app)
         self._app = app
         self._port = port
         self._web_root = web_root.resolve()

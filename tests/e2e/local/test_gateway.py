@@ -57,3 +57,23 @@ def test_pages_are_served_and_traversal_is_refused(stack: Stack) -> None:
                 assert r.status == 403  # API Gateway's answer for an unknown route
 
     asyncio.run(scenario())
+
+
+def test_concurrent_rest_calls_each_see_their_own_request(stack: Stack) -> None:
+    """Chalice keeps the request being handled on the app object; the emulator runs REST calls on several
+    threads at once, as Lambda runs several containers, so each call must still read its own body (a login of
+    load11 answered with load16's token once left an agent offline in the load benchmark)."""
+    users = [f"load{n:02d}" for n in range(1, 41)]
+
+    async def login(http: aiohttp.ClientSession, username: str) -> str:
+        async with http.post(f"{stack.base}/api/auth/login", json={"username": username, "password": "demo"}) as r:
+            assert r.status == 200, await r.text()
+            return str((await r.json())["user"]["id"])
+
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(3):
+                answered = await asyncio.gather(*(login(http, u) for u in users))
+                assert answered == users
+
+    asyncio.run(scenario())
