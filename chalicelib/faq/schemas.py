@@ -49,7 +49,7 @@ from chalicelib.faq.store import (
 )
 from chalicelib.faq.transfer import FORMATS
 from chalicelib.i18n import LANGUAGES as TEXT_LANGUAGES
-from chalicelib.platform.http import Body, FieldRefusal, NonBlank
+from chalicelib.platform.http import Body, FieldRefusal, Missing, NonBlank
 
 MAX_IMPORT_CHARS = 5_000_000  # API Gateway takes 10 MB a request; bigger files go through the CLI
 
@@ -106,7 +106,7 @@ def _not_reserved(faq_id: str) -> str:
 def _not_null(value: Any) -> Any:
     """For fields that may be left out but not sent as null (the refusal says the field is required)."""
     if value is None:
-        raise ValueError("is required")
+        raise Missing("is required")
     return value
 
 
@@ -220,7 +220,7 @@ class FaqCreate(_FaqBody):
     @classmethod
     def _answered(cls, answer: str | None, info: ValidationInfo) -> str | None:
         if not answer and info.data.get("enabled") is True:
-            raise ValueError("is required (only a disabled FAQ may be without one)")
+            raise Missing("is required (only a disabled FAQ may be without one)")
         return answer
 
     @field_validator("similar")

@@ -13,6 +13,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import wraps
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
@@ -36,8 +37,9 @@ _REFUSALS: tuple[type[Exception], ...] = (DomainError, RateLimited, KeyReused, I
 class BadRequest(DomainError):
     """A body, query parameter or header the API cannot take: 400 ``invalid_body``, naming the field."""
 
-    def __init__(self, message: str, field: str | None = None, errors: list[dict[str, str]] | None = None) -> None:
-        # ``errors``: every field at fault, ``[{field, message}]``, so a form can mark them all at once.
+    def __init__(self, message: str, field: str | None = None, errors: list[dict[str, Any]] | None = None) -> None:
+        # ``errors``: every field at fault, ``[{field, message, code, limit?}]``, so a form can mark them all at
+        # once, in its own language.
         super().__init__("invalid_body", message, field=field, status=400, errors=errors)
 
 
@@ -184,6 +186,10 @@ class FieldRefusal(ValueError):
         self.message = message
 
 
+class Missing(ValueError):
+    """A model's rule saying its field is required here (the refusal's code is ``required``, not ``rule``)."""
+
+
 class Body(BaseModel):
     """A REST request body (or a query string): unknown fields refused, types strict (no "1" for 1, no true
     for 1). Its JSON Schema is what docs/openapi.yaml documents (tests/functional/test_openapi_models.py).
@@ -211,26 +217,43 @@ def _refusal(model: type[Body], err: ValidationError) -> BadRequest:
     errors = err.errors()
     # The body's own unknown fields before a nested object's, as the API has always named them.
     extra = sorted((len(e["loc"]), _key(e["loc"])) for e in errors if e["type"] == "extra_forbidden")
-    faults = [(unknown, f"'{unknown}' is not a known field") for _, unknown in extra]
+    faults = [Fault(unknown, f"'{unknown}' is not a known field", "unknown") for _, unknown in extra]
     faults += [_explain(model, e) for e in errors if e["type"] != "extra_forbidden"]
-    listed: dict[str, str] = {}
-    for key, message in faults:
-        listed.setdefault(key, message)  # one message per field: the first, as the field alone would get
-    first_key, first_message = faults[0]
-    return BadRequest(first_message, first_key, [{"field": k, "message": m} for k, m in listed.items()])
+    listed: dict[str, Fault] = {}
+    for fault in faults:
+        listed.setdefault(fault.field, fault)  # one per field: the first, as the field alone would get
+    first = faults[0]
+    return BadRequest(first.message, first.field, [f.entry() for f in listed.values()])
 
 
-def _explain(model: type[Body], error: Any) -> tuple[str, str]:
+@dataclass(frozen=True)
+class Fault:
+    """One field's refusal: the field as the API names it, why in the API's words, and the kind of refusal as a
+    code (with its limit), so a page or an app can say it in its user's language (docs/openapi.yaml, Error)."""
+
+    field: str
+    message: str
+    code: str  # required, invalid, too_long, too_many, choice, format, unknown, or rule (a model's own rule)
+    limit: int | None = None
+
+    def entry(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"field": self.field, "message": self.message, "code": self.code}
+        if self.limit is not None:
+            out["limit"] = self.limit
+        return out
+
+
+def _explain(model: type[Body], error: Any) -> Fault:
     """The field a pydantic error is about, as the API names it, and why it is refused in the API's words."""
     key = _key(error["loc"])
     owner, info = _field(model, error["loc"])
-    kind, generic = _generic(key, error, info)
+    kind, generic, limit = _generic(key, error, info)
     name = str(error["loc"][-1])
     part = (error.get("ctx") or {}).get("error")
     if isinstance(part, FieldRefusal) and error.get("input") is not None:
-        return key[:len(key) - len(name)] + part.field, part.message
+        return Fault(key[:len(key) - len(name)] + part.field, part.message, "rule")
     message = owner.MESSAGES.get(f"{name}:{kind}") or owner.MESSAGES.get(name) or generic
-    return key, message.replace(f"'{name}'", f"'{key}'")
+    return Fault(key, message.replace(f"'{name}'", f"'{key}'"), kind, limit)
 
 
 def _key(loc: tuple[int | str, ...]) -> str:
@@ -267,31 +290,32 @@ def _nested(annotation: Any) -> type[Body] | None:
     return None
 
 
-def _generic(key: str, error: Any, info: FieldInfo | None) -> tuple[str, str]:
-    """(kind, message) of a pydantic error, in the words the API has always used."""
+def _generic(key: str, error: Any, info: FieldInfo | None) -> tuple[str, str, int | None]:
+    """(kind, message, limit) of a pydantic error, in the words the API has always used."""
     kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
     annotation = info.annotation if info is not None else None
     required = info is not None and info.is_required()
     if kind == "missing" or value is None:
-        return "required", f"'{key}' is required"
+        return "required", f"'{key}' is required", None
     if kind == "value_error":  # a model's own rule (see Body)
-        return "rule", f"'{key}' {ctx.get('error')}"
+        return "required" if isinstance(ctx.get("error"), Missing) else "rule", f"'{key}' {ctx.get('error')}", None
     if kind == "too_long":  # a list's
-        return "too_many", f"'{key}' may have at most {ctx['max_length']} items (it has {ctx['actual_length']})"
+        return ("too_many", f"'{key}' may have at most {ctx['max_length']} items (it has {ctx['actual_length']})",
+                int(ctx["max_length"]))
     nested = _nested(annotation)
     if nested is not None and not isinstance(value, dict):
         names = list(nested.model_fields)
-        return "invalid", f"'{key}' must be an object with {', '.join(names[:-1])} or {names[-1]}"
+        return "invalid", f"'{key}' must be an object with {', '.join(names[:-1])} or {names[-1]}", None
     blank = kind == "string_too_short" or (kind == "string_pattern_mismatch" and ctx.get("pattern") == NON_BLANK)
     if not isinstance(value, str) or blank or (required and not value.strip()):
-        return "invalid", f"'{key}' must be a non-empty string"
+        return "invalid", f"'{key}' must be a non-empty string", None
     if kind == "string_too_long":
-        return "too_long", f"'{key}' may be at most {ctx['max_length']} characters"
+        return "too_long", f"'{key}' may be at most {ctx['max_length']} characters", int(ctx["max_length"])
     if kind == "literal_error":
-        return "choice", f"'{key}' must be one of {', '.join(_choices(annotation))}"
+        return "choice", f"'{key}' must be one of {', '.join(_choices(annotation))}", None
     if kind == "string_pattern_mismatch":
-        return "format", f"'{key}' has an invalid format"
-    return "invalid", f"'{key}' must be a non-empty string"
+        return "format", f"'{key}' has an invalid format", None
+    return "invalid", f"'{key}' must be a non-empty string", None
 
 
 # A required text field: not empty, not only spaces.

@@ -103,6 +103,6 @@ def test_the_ticket_list_query_parameters_are_the_models_fields() -> None:
 def test_a_refusal_names_the_bodys_own_unknown_field_before_a_nested_ones() -> None:
     with pytest.raises(BadRequest) as refused:
         parse_body(TicketCreate, {"subject": "a", "zz": 1, "customer": {"q": 1}})
+    unknown = [{"field": f, "message": f"'{f}' is not a known field", "code": "unknown"} for f in ("zz", "customer.q")]
     assert refused.value.body() == {"code": "invalid_body", "message": "'zz' is not a known field", "field": "zz",
-                                    "errors": [{"field": "zz", "message": "'zz' is not a known field"},
-                                               {"field": "customer.q", "message": "'customer.q' is not a known field"}]}
+                                    "errors": unknown}

@@ -9,14 +9,25 @@ import { has, t } from "./i18n.js";
 const KEY = "cs.agent";
 const NOTICE = "cs.notice"; // a message for the sign-in form after a reload (e.g. an expired sign-in), per tab
 
+/**
+ * One field's refusal (`error.errors[i]`: `{field, message, code, limit?}`) in the page's language: by its code,
+ * or the server's own words for a rule of the field's own (code `rule`) or an older answer without a code.
+ */
+export function faultText(fault) {
+  return fault.code && has(`field_error.${fault.code}`)
+    ? t(`field_error.${fault.code}`, { field: fault.field, limit: fault.limit }) : fault.message;
+}
+
 /** An error answer of the REST API: `{"error": {"code", "message", "field"?, ...}}`. */
 export class ApiError extends Error {
   constructor(status, error) {
-    // A refusal that says the same whatever the request is told in the page's language; one that names what was
-    // wrong (a field, a state) keeps the server's precise words.
+    // A refusal that says the same whatever the request is told in the page's language; a body's refusal by its
+    // first field's code; one that names what was wrong otherwise (a state) keeps the server's precise words.
     const code = error && error.code;
+    const first = error && Array.isArray(error.errors) && error.errors[0];
     super(code && has(`error.${code}`) ? t(`error.${code}`)
-      : (error && error.message) || t("common.server_answered", { status }));
+      : first && first.field === error.field ? faultText(first)
+        : (error && error.message) || t("common.server_answered", { status }));
     this.status = status;
     this.code = (error && error.code) || "error";
     this.field = (error && error.field) || null;

@@ -2,7 +2,7 @@
 // "try a question", the robot's settings, and import / export / reindex. REST contract: docs/openapi.yaml.
 
 import { renderContent } from "./imclient.js";
-import { api } from "./auth.js";
+import { api, faultText } from "./auth.js";
 import { gate } from "./sign-in.js";
 import { $, h, DASH, arrowTabs, dateTime, flash } from "./ui.js";
 import { number, parts, t as tr, tn } from "./i18n.js";
@@ -66,7 +66,9 @@ function showFieldError(form, err) {
 
 /** One field's refusal under it (added to any already there); the field's input, null without one, false when no
  *  slot shows the field. */
-function markField(form, { field, message }) {
+function markField(form, fault) {
+  const { field } = fault;
+  const message = faultText(fault);
   // "synonyms[2][1]": the field, and its line (the group); a term's own index is not shown.
   // "greeting.zh-CN", "suggested_questions.zh-CN[0]": a language's part is shown under the field too.
   const [, base, index] = /^([a-z_]+)(?:\.[A-Za-z-]+)?(?:\[(\d+)\])?(?:\[\d+\])?$/.exec(field || "") || [];

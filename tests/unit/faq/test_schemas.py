@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.faq import synonyms as syn
 from chalicelib.faq.schemas import FaqCreate, FaqUpdate, RobotSettingsUpdate
 from chalicelib.faq.store import FaqError, validate_faq, validate_robot_settings
 from chalicelib.platform.http import BadRequest, Body, parse_body
@@ -110,7 +111,7 @@ def test_a_refusal_names_a_list_item_by_its_index_and_says_the_rule() -> None:
         parse_body(FaqCreate, {**REFUND, "faq_id": "export"})
     reason = "'faq_id' 'export' is reserved (a route of its own); choose another id"
     assert reserved.value.body() == {"code": "invalid_body", "field": "faq_id", "message": reason,
-                                     "errors": [{"field": "faq_id", "message": reason}]}
+                                     "errors": [{"field": "faq_id", "message": reason, "code": "rule"}]}
 
 
 def test_every_faulty_field_is_listed_and_the_first_is_still_named() -> None:
@@ -128,6 +129,20 @@ def test_every_faulty_field_is_listed_and_the_first_is_still_named() -> None:
         ("language", "'language' must be one of en, zh"),
         ("similar[1]", "'similar[1]' must be a non-empty string"),
     ]
+    # The kind of each refusal as a code (with its limit), for a page or an app to say in its own language.
+    assert [(e["code"], e.get("limit")) for e in body["errors"]] == [
+        ("unknown", None), ("format", None), ("invalid", None), ("too_long", 5000), ("choice", None),
+        ("invalid", None)]
+
+
+def test_a_list_over_its_limit_is_coded_too_many_with_the_limit() -> None:
+    with pytest.raises(BadRequest) as refused:
+        parse_body(RobotSettingsUpdate, {"synonyms": [["a", "b"]] * (syn.MAX_GROUPS + 1)})
+    (fault,) = refused.value.body()["errors"]
+    assert (fault["field"], fault["code"], fault["limit"]) == ("synonyms", "too_many", syn.MAX_GROUPS)
+    with pytest.raises(BadRequest) as missing:
+        parse_body(FaqCreate, {"answer": "a"})
+    assert {(e["field"], e["code"]) for e in missing.value.body()["errors"]} >= {("question", "required")}
 
 
 def test_a_new_faq_needs_no_id() -> None:
