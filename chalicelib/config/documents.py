@@ -392,7 +392,7 @@ def _wrapup(raw: dict[str, Any], at: str) -> WrapupPolicy:
         label = {lang: text.strip() for lang, text in item["label"].items()}
         for lang, text in label.items():
             if not text:
-                raise ConfigError("groups", f'{at}.reasons[{index}].label["{lang}"]', "must not be blank")
+                raise ConfigError("groups", f"{at}.reasons[{index}].label.{lang}", "must not be blank")
         reasons.append(WrapupReason(item["code"], label))
     return WrapupPolicy(required=raw["required"], reasons=tuple(reasons))
 
