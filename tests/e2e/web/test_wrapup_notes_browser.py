@@ -101,7 +101,8 @@ def test_notes_stay_with_staff_and_a_resolve_asks_the_group_s_reason_in_chinese(
     expect(carol.get_by_test_id("con-messages").get_by_test_id("note")).to_contain_text("退款 600 元")
     expect(carol.get_by_test_id("con-messages")).to_contain_text("money back")  # the history, in place
     expect(carol.get_by_test_id("con-input")).to_be_disabled()  # she reads it; she does not reply to the visitor
-    carol.get_by_test_id("con-note").click()
+    carol.keyboard.press("Alt+i")  # the shortcut opens the note box, as its button does
+    expect(carol.get_by_test_id("note-input")).to_be_focused()
     carol.get_by_test_id("note-input").fill(ANSWER)
     carol.get_by_test_id("note-input").press("Enter")
     expect(alice.get_by_test_id("con-messages").get_by_test_id("note").last).to_contain_text(
