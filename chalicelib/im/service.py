@@ -684,6 +684,7 @@ class ImService:
 
     def _answer_duplicate_note(self, caller: Identity, connection_id: str, session_id: str,
                                client_msg_id: str) -> None:
+        """A resent note (its client id taken already): the note kept is posted again to the sending connection."""
         marker = Message.get(session_id, marker_sk(caller.user_id, client_msg_id), consistent_read=True)
         try:
             original = Message.get(session_id, message_sk(int(marker.seq or 0)), consistent_read=True)
