@@ -27,6 +27,8 @@ ERROR_CODES = frozenset(
         "survey_expired",
         "rate_limited",
         "expired_token",  # the connection's token expired: get a new one, reconnect and resume
+        "wrapup_required",  # resolve without a wrap-up reason in a group that requires one
+        "invalid_wrapup",  # resolve with a reason code the session's group does not have
         "internal_error",
     }
 )

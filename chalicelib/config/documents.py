@@ -36,6 +36,8 @@ from chalicelib.config.model import (
     Span,
     SpecialPeriod,
     SurveyPolicy,
+    WrapupPolicy,
+    WrapupReason,
 )
 from chalicelib.i18n import shipped
 
@@ -375,7 +377,24 @@ def _group(item: dict[str, Any], at: str, ids: Mapping[str, int], schedules: Map
                           priority_tiers=frozenset(queue["priority_tiers"])),
         overflow=_overflow(item["overflow"], item["id"], f"{at}.overflow", ids) if "overflow" in item else None,
         avg_handle_seconds=item["avg_handle_seconds"],
+        wrapup=_wrapup(item["wrapup"], f"{at}.wrapup") if "wrapup" in item else WrapupPolicy(),
     )
+
+
+def _wrapup(raw: dict[str, Any], at: str) -> WrapupPolicy:
+    seen: dict[str, int] = {}
+    reasons: list[WrapupReason] = []
+    for index, item in enumerate(raw["reasons"]):
+        if item["code"] in seen:
+            raise ConfigError("groups", f"{at}.reasons[{index}].code",
+                              f'duplicate reason code "{item["code"]}" (also reasons[{seen[item["code"]]}])')
+        seen[item["code"]] = index
+        label = {lang: text.strip() for lang, text in item["label"].items()}
+        for lang, text in label.items():
+            if not text:
+                raise ConfigError("groups", f"{at}.reasons[{index}].label.{lang}", "must not be blank")
+        reasons.append(WrapupReason(item["code"], label))
+    return WrapupPolicy(required=raw["required"], reasons=tuple(reasons))
 
 
 def _members(raw: list[str | dict[str, Any]], at: str) -> tuple[Member, ...]:

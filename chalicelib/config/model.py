@@ -7,6 +7,7 @@ rule or an overflow names exists, every schedule a group names exists, capacitie
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -75,6 +76,27 @@ class OverflowPolicy:
 
 
 @dataclass(frozen=True)
+class WrapupReason:
+    """Why a session was resolved: a stable ``code`` (stored on the session, counted by reports) and what staff read
+    in each language (``en``, ``zh-CN``)."""
+
+    code: str
+    label: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class WrapupPolicy:
+    """The reasons an agent picks from when resolving a session of the group; ``required``: resolve is refused
+    without one. No reasons: nothing is asked."""
+
+    required: bool = False
+    reasons: tuple[WrapupReason, ...] = ()
+
+    def reason(self, code: str) -> WrapupReason | None:
+        return next((r for r in self.reasons if r.code == code), None)
+
+
+@dataclass(frozen=True)
 class Group:
     group_id: str
     name: str
@@ -85,6 +107,7 @@ class Group:
     queue: QueuePolicy
     overflow: OverflowPolicy | None = None
     avg_handle_seconds: int = 300  # for the wait estimate until measured figures exist
+    wrapup: WrapupPolicy = field(default_factory=WrapupPolicy)
 
 
 @dataclass(frozen=True)

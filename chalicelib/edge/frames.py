@@ -189,10 +189,17 @@ def _end_session(svc: Services, caller: Identity, conn: str, frame: dict[str, An
 
 
 def _resolve(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
-    session_id = schemas.session_frame(frame)
+    parsed = schemas.resolve_frame(frame)
     if not caller.is_staff:
         raise ImError("forbidden", "only the session's agent resolves it; visitors use end_session")
-    svc.sessions.resolve(caller, session_id)
+    svc.sessions.resolve(caller, parsed.session_id, parsed.wrapup, parsed.wrapup_note)
+
+
+def _note(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    parsed = schemas.note_frame(frame)
+    if not caller.is_staff:
+        raise ImError("forbidden", "notes are for staff")
+    svc.im.note(caller, conn, parsed.session_id, parsed.client_msg_id, parsed.text, tuple(parsed.mentions or ()))
 
 
 def _transfer(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
@@ -252,6 +259,7 @@ ACTIONS: dict[str, Action] = {
     "leave_message": _leave_message,
     "end_session": _end_session,
     "resolve": _resolve,
+    "note": _note,
     "transfer": _transfer,
     "rate": _rate,
     "set_status": _set_status,

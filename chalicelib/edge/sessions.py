@@ -10,6 +10,7 @@ from chalicelib.auth.guard import ANYONE, STAFF, requires
 from chalicelib.edge import routes
 from chalicelib.platform.http import BadRequest, int_param
 from chalicelib.platform.observability import correlate
+from chalicelib.sessions.service import wrapup_reasons_json
 from chalicelib.wiring import services
 
 bp = routes(__name__)
@@ -67,3 +68,11 @@ def visitor_sessions(visitor_id: str) -> Any:
     sessions = services().sessions
     page, next_before = sessions.of_visitor(visitor_id, limit, _before(request.query_params))
     return {"sessions": [sessions.view(s, staff=True) for s in page], "next_before": next_before}
+
+
+@bp.route("/wrapup-reasons", methods=["GET"])
+def wrapup_reasons() -> Any:
+    """Every group's wrap-up reasons, in both languages, and whether resolve requires one (staff only): the
+    console's Resolve dialog. Read from the configuration in memory, no AWS call."""
+    requires(bp.current_request, STAFF, "wrap-up reasons are for staff")
+    return {"groups": wrapup_reasons_json(services().config())}

@@ -15,8 +15,8 @@ from chalicelib.sessions.schemas import SessionView
 
 Role = Literal["visitor", "agent", "supervisor", "admin"]
 SenderRole = Literal["visitor", "agent", "supervisor", "admin", "robot"]
-MessageType = Literal["text", "image", "product", "order", "robot"]
-MessageStatus = Literal["pending", "delivered", "stored"]
+MessageType = Literal["text", "image", "product", "order", "robot", "note"]
+MessageStatus = Literal["pending", "delivered", "stored", "internal"]
 
 
 def _known_code(code: str) -> str:
@@ -83,6 +83,16 @@ class MessageView(Shape):
     status: MessageStatus
     # When the recipient's window showed it (``read``), null before; only for delivered messages.
     read_at: int | None = None
+
+
+class NoteEvent(Shape):
+    """An internal note (``message`` of type ``note``, status ``internal``), to staff only: its author's connections,
+    the session's agent, and those it mentions (``mentioned``, with the ``session`` they may not have open)."""
+
+    event: Literal["note"] = "note"
+    message: MessageView
+    mentioned: bool | None = None
+    session: SessionView | None = None
 
 
 class Why(Shape):
@@ -211,5 +221,5 @@ class ErrorEvent(BaseErrorEvent):
     # An `ack` with `message_ids`: the ids this refusal is about (one error frame per code, not per id).
     message_ids: list[str] | None = None
 
-EVENTS = (WelcomeEvent, PongEvent, MessageEvent, DeliveredEvent, ReadEvent, TypingEvent, StoredEvent,
+EVENTS = (WelcomeEvent, PongEvent, MessageEvent, NoteEvent, DeliveredEvent, ReadEvent, TypingEvent, StoredEvent,
           SendFailedEvent, ResumedEvent, StatusEvent, MessageLeftEvent, SuggestionsEvent, ErrorEvent)

@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import ErrorDetails, PydanticCustomError, core_schema
 
+from chalicelib.auth.identity import is_staff_id
 from chalicelib.channel.errors import ImError
 
 MAX_FRAME_BYTES = 32 * 1024  # one API Gateway WebSocket frame, and one billing unit
@@ -50,6 +51,8 @@ MIN_FRACTION = 1e-6  # the smallest non-zero number a message's content may hold
 MAX_NUMBER = 1e12
 MAX_SEQ = 10**12 - 1  # message keys hold 12 digits; GET .../messages takes the same
 MAX_NOTE_CHARS = 1000
+MAX_WRAPUP_CODE_CHARS = 40
+MAX_MENTIONS = 5
 MAX_COMMENT_CHARS = 1000
 MAX_SURVEY_TAGS = 20
 # Ids one `ack` may carry: a resume's page (100) in one frame, and about 4 KB of ids.
@@ -285,6 +288,20 @@ def _to_group(value: Any, info: ValidationInfo) -> str | None:
     return group
 
 
+def _mentions(value: Any) -> list[str] | None:
+    """A note's mentions: 1 to MAX_MENTIONS distinct staff user names (never a visitor's id nor the robot's)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or len(value) > MAX_MENTIONS:
+        raise _refuse(f"must be a list of 1 to {MAX_MENTIONS} staff user names")
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not _AGENT_ID.fullmatch(item) or not is_staff_id(item):
+            raise _refuse("must be a staff member's user name", field=f"mentions[{i}]")
+    if len(set(value)) != len(value):
+        raise _refuse("must not name anyone twice")
+    return list(value)
+
+
 def _comment(value: Any) -> str | None:
     return _text(value, required=False, max_len=MAX_COMMENT_CHARS, pattern=None) or None
 
@@ -453,8 +470,25 @@ class EndSession(Strict):
 
 
 class Resolve(Strict):
+    """``resolve``: the issue is solved, with the wrap-up reason's code (required where the group says so; which
+    codes a group has is the service's check) and an optional note for staff."""
+
     action: Literal["resolve"]
     session_id: SessionId
+    wrapup: Annotated[str | None, Text(MAX_WRAPUP_CODE_CHARS, required=False)] = None
+    wrapup_note: Annotated[str | None, Text(MAX_NOTE_CHARS, required=False)] = None
+
+
+class NoteFrame(Strict):
+    """``note``: an internal note in a session, for staff only, optionally mentioning colleagues to notify."""
+
+    action: Literal["note"]
+    session_id: SessionId
+    client_msg_id: ClientMsgId
+    text: Annotated[str, Text(MAX_NOTE_CHARS)]
+    mentions: Annotated[list[str] | None, _Check(_mentions, {
+        "type": "array", "minItems": 1, "maxItems": MAX_MENTIONS, "uniqueItems": True,
+        "items": {"type": "string", "pattern": f"^{_AGENT_ID.pattern}$"}})] = None
 
 
 class TransferFrame(Strict):
@@ -505,16 +539,15 @@ class UnsubscribeDashboard(Strict):
 
 # Every frame a client may send, by action (``send`` by message type as well).
 Frame = Annotated[Ping | Hello | Send | Ack | Read | Typing | Resume | RequestAgent | LeaveQueue | NewSession
-                  | LeaveMessage
-                  | EndSession | Resolve | TransferFrame | RateFrame | SetStatus | Suggest | SubscribeDashboard
-                  | UnsubscribeDashboard, Field(discriminator="action")]
+                  | LeaveMessage | EndSession | Resolve | NoteFrame | TransferFrame | RateFrame | SetStatus | Suggest
+                  | SubscribeDashboard | UnsubscribeDashboard, Field(discriminator="action")]
 FRAMES: TypeAdapter[Frame] = TypeAdapter(Frame)
 # The models of each action, for the documentation check.
 FRAME_MODELS: dict[str, tuple[type[Strict], ...]] = {
     "ping": (Ping,), "hello": (Hello,), "send": (SendText, SendImage, SendProduct, SendOrder), "ack": (Ack,),
     "read": (Read,), "typing": (Typing,), "resume": (Resume,), "request_agent": (RequestAgent,),
     "leave_queue": (LeaveQueue,), "new_session": (NewSession,),
-    "leave_message": (LeaveMessage,), "end_session": (EndSession,), "resolve": (Resolve,),
+    "leave_message": (LeaveMessage,), "end_session": (EndSession,), "resolve": (Resolve,), "note": (NoteFrame,),
     "transfer": (TransferFrame,), "rate": (RateFrame,), "set_status": (SetStatus,), "suggest": (Suggest,),
     "subscribe_dashboard": (SubscribeDashboard,), "unsubscribe_dashboard": (UnsubscribeDashboard,),
 }
@@ -702,10 +735,16 @@ def suggest_frame(frame: dict[str, Any]) -> tuple[str, str | None]:
 
 
 def session_frame(frame: dict[str, Any]) -> str:
-    """Actions on one session that take nothing else (``end_session``, ``resolve``)."""
-    parsed = validate(frame)
-    assert isinstance(parsed, EndSession | Resolve), frame.get("action")
-    return parsed.session_id
+    """Actions on one session that take nothing else (``end_session``)."""
+    return _as(frame, EndSession).session_id
+
+
+def resolve_frame(frame: dict[str, Any]) -> Resolve:
+    return _as(frame, Resolve)
+
+
+def note_frame(frame: dict[str, Any]) -> NoteFrame:
+    return _as(frame, NoteFrame)
 
 
 def bare_frame(frame: dict[str, Any]) -> None:

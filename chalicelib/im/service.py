@@ -18,14 +18,16 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from chalicelib.auth.identity import Identity
+from chalicelib.auth.identity import STAFF_ROLES, Identity
 from chalicelib.channel.errors import ImError
+from chalicelib.channel.models import Presence
 from chalicelib.channel.presence import PresenceService
 from chalicelib.im.delivery import DeliveryTimer
 from chalicelib.im.events import (
     DeliveredEvent,
     DeliveredItem,
     MessageEvent,
+    NoteEvent,
     ReadEvent,
     ReadItem,
     ResumedEvent,
@@ -49,6 +51,12 @@ DELIVERED = "delivered"
 # Kept for a recipient with no connection (a dropped visitor the session waits for, an agent whose console
 # is closed): no delivery attempts, no send_failed; they get it on resume and their ACK makes it delivered.
 STORED = "stored"
+# An internal note (docs/protocol.md, "Internal notes"): ``kind`` ``note`` and status ``internal``. It takes the
+# session's next sequence number (so staff read it in place) but is sent to nobody: it is never pending, never
+# ACKed, and every path that shows a visitor messages leaves it out (``for_visitor``). Indexes of transcripts
+# skip kind ``note`` too.
+NOTE = "note"
+INTERNAL = "internal"
 MARKER_TTL_SECONDS = 7 * 24 * 3600
 RESUME_PAGE = 100
 RESUME_LOOKBACK = 20  # messages below a resume's after_seq that are still looked at for deliveries owed
@@ -115,6 +123,18 @@ def _side(caller: Identity) -> Condition:
 def supervises(caller: Identity, session: Session) -> bool:
     """Admins oversee every session; a supervisor those of the groups in its token."""
     return caller.role == "admin" or (caller.role == "supervisor" and session.group_id in caller.groups)
+
+
+def reads_notes(caller: Identity, session: Session) -> bool:
+    """Who reads and writes a session's internal notes: its agent, a supervisor of its group, an admin. Never a
+    visitor, whatever the session."""
+    return caller.is_staff and (caller.user_id == session.agent_id or supervises(caller, session))
+
+
+def for_visitor(msg: Message) -> bool:
+    """Whether a visitor may ever be shown ``msg``: every read path a visitor has (resume, history) asks this, so
+    a note can never reach one, whatever its status."""
+    return msg.kind != NOTE and msg.status != INTERNAL
 
 
 @dataclass
@@ -575,6 +595,105 @@ class ImService:
             if not self._presence.post(conn, frame, sender_id):
                 self._presence.push(sender_id, frame)
 
+    # -- internal notes --------------------------------------------------------------------------------
+
+    def note(self, caller: Identity, connection_id: str, session_id: str, client_msg_id: str, text: str,
+             mentions: Sequence[str] = ()) -> Message | None:
+        """An internal note of ``caller`` in an open session, for staff only: the session's agent, a supervisor of
+        its group or an admin writes it; ``mentions`` (staff who read the session) are told at once. It takes the
+        session's next sequence number without stamping the idle clock (a note is no reply to the visitor), is
+        stored as kind ``note``, status ``internal``, and goes to the author's connections, the session's agent
+        and those mentioned: never to the visitor. A resend of ``client_msg_id`` is answered with the note kept
+        (and None returned).
+        Cost: a consistent session read, a read of the mentioned users' presence (when any), the sequence number
+        write, the client id marker and the note (3 writes), then one presence read and a post per connection."""
+        session = self.session_of(caller, session_id, observe=True)
+        if session.status == sm.CLOSED:
+            raise ImError("session_closed", "this session has ended", session_id=session_id)
+        if not reads_notes(caller, session):
+            raise ImError("forbidden", "notes are written by the session's agent, a supervisor of its group or an "
+                          "admin", session_id=session_id)
+        targets = self._mention_targets(caller, session, mentions)
+        condition = Session.status.is_in(sm.BOT, sm.WAITING, sm.ACTIVE)
+        if caller.role == "agent":
+            condition &= Session.agent_id == caller.user_id  # a transfer meanwhile takes the agent's right away
+        taken = self._sessions.take_seq(session_id, staff=None, condition=condition)
+        if taken is None:
+            latest = self._sessions.get(session_id)
+            if latest is None or latest.status == sm.CLOSED:
+                raise ImError("session_closed", "this session has ended", session_id=session_id)
+            raise ImError("forbidden", "this session is no longer yours", session_id=session_id)
+        seq = int(taken.seq)
+        content: dict[str, Any] = {"text": text, **({"mentions": list(mentions)} if mentions else {})}
+        if not self.claim_client_id(caller, SendFrame(session_id, client_msg_id, NOTE, content), seq):
+            self._answer_duplicate_note(caller, connection_id, session_id, client_msg_id)
+            return None
+        msg = Message(session_id, message_sk(seq), seq=seq, message_id=message_id(session_id, seq),
+                      sender_id=caller.user_id, sender_role=caller.role, sender_name=caller.name, kind=NOTE,
+                      content=content, client_msg_id=client_msg_id, sender_conn=connection_id, status=INTERNAL,
+                      created_at=self._clock.now_ms())
+        msg.save(condition=Message.sk.does_not_exist())
+        self._tell_note(caller, session, msg, targets)
+        return msg
+
+    def _mention_targets(self, caller: Identity, session: Session,
+                         mentions: Sequence[str]) -> dict[str, tuple[str, set[str]]]:
+        """The mentioned users (role and connections, one batched read of their presence), each one checked: a
+        staff member who has signed in, not the author, and able to read the session's notes (its agent, or a
+        supervisor or an admin: a supervisor's groups are checked on each of its connections, from its token)."""
+        if not mentions:
+            return {}
+        found = {p.user_id: (str(p.role), set(p.conns or ())) for p in Presence.batch_get(
+            list(mentions), attributes_to_get=["user_id", "role", "conns"])}
+        for i, who in enumerate(mentions):
+            field = f"mentions[{i}]"
+            if who == caller.user_id:
+                raise ImError("invalid_frame", "'mentions' names the note's author", field=field,
+                              session_id=session.session_id)
+            role = found.get(who, ("", set()))[0]
+            if role not in STAFF_ROLES:
+                raise ImError("invalid_frame", f"no staff member '{who}' has signed in", field=field,
+                              session_id=session.session_id)
+            if role == "agent" and who != session.agent_id:
+                raise ImError("invalid_frame", f"'{who}' cannot read this session's notes: mention its agent, a "
+                              "supervisor of its group or an admin", field=field, session_id=session.session_id)
+        return {who: found[who] for who in mentions}
+
+    def _tell_note(self, caller: Identity, session: Session, msg: Message,
+                   mentioned: dict[str, tuple[str, set[str]]]) -> None:
+        """The note to the author's connections and the session's agent (one batched presence read), and to each
+        connection of those mentioned whose token lets them read it (with ``mentioned`` and the session)."""
+        plain = NoteEvent.model_validate({"message": message_json(msg)}).frame()
+        frames = {who: plain for who in (caller.user_id, session.agent_id) if who and who not in mentioned}
+        if frames:
+            self._presence.push_many(frames)
+        if not mentioned:
+            return
+        loud = NoteEvent.model_validate({"message": message_json(msg), "mentioned": True,
+                                         "session": self._sessions.view(session, staff=True)}).frame()
+        for who, (role, conns) in mentioned.items():
+            for conn in sorted(conns):
+                if who != session.agent_id and role == "supervisor":
+                    try:
+                        reader = self._presence.identity(conn)
+                    except ImError:
+                        continue  # its token has expired: nothing more is pushed to it
+                    if reader is None or not reads_notes(reader, session):
+                        continue  # a supervisor of other groups: told nothing about this session
+                self._presence.post(conn, loud, who)
+
+    def _answer_duplicate_note(self, caller: Identity, connection_id: str, session_id: str,
+                               client_msg_id: str) -> None:
+        """A resent note (its client id taken already): the note kept is posted again to the sending connection."""
+        marker = Message.get(session_id, marker_sk(caller.user_id, client_msg_id), consistent_read=True)
+        try:
+            original = Message.get(session_id, message_sk(int(marker.seq or 0)), consistent_read=True)
+        except DoesNotExist:
+            return  # its write failed after the marker: the client sends it again under a new id
+        if original.kind == NOTE:
+            self._presence.post(connection_id, NoteEvent.model_validate({"message": message_json(original)}).frame(),
+                                caller.user_id)
+
     # -- typing --------------------------------------------------------------------------------------
 
     def typing(self, caller: Identity, session_id: str, state: str) -> int:
@@ -663,20 +782,27 @@ class ImService:
             return ((m.status in (PENDING, STORED) and m.recipient_id == caller.user_id)
                     or (inherited and m.status == STORED and m.sender_id == session.visitor_id))
 
-        earlier = [m for m in rows if int(m.seq or 0) <= after_seq and owed(m)]
+        notes = reads_notes(caller, session)
+
+        def shown(m: Message) -> bool:
+            if not for_visitor(m):
+                return notes  # staff who read the session's notes get them in place; nobody else, ever
+            return m.status == DELIVERED or caller.user_id in (m.recipient_id, m.sender_id) or owed(m)
+
+        earlier = [m for m in rows if int(m.seq or 0) <= after_seq and owed(m) and for_visitor(m)]
         items = [m for m in rows if int(m.seq or 0) > after_seq]
         more = len(items) > RESUME_PAGE
         items = items[:RESUME_PAGE]
-        visible = earlier + [m for m in items
-                             if m.status == DELIVERED or caller.user_id in (m.recipient_id, m.sender_id) or owed(m)]
+        visible = earlier + [m for m in items if shown(m)]
         return ResumedEvent.model_validate({
             "session_id": session_id, "messages": [message_json(m) for m in visible],
             "last_seq": int(items[-1].seq or 0) if more else int(session.seq or 0), "more": more}).frame()
 
     def history(self, caller: Identity, session_id: str, after_seq: int, limit: int) -> dict[str, Any]:
         """Delivered (and stored, awaiting an offline visitor) messages in sequence order, one page at a time;
-        for participants and for the supervisors of the session's group."""
-        self.session_of(caller, session_id, observe=True)
+        for participants and for the supervisors of the session's group. Staff who read the session's notes get
+        them in place; a visitor never does."""
+        notes = reads_notes(caller, self.session_of(caller, session_id, observe=True))
         out: list[dict[str, Any]] = []
         last_seen = after_seq
         more = False
@@ -687,6 +813,6 @@ class ImService:
                 more = True
                 break
             last_seen = int(msg.seq or 0)
-            if msg.status in (DELIVERED, STORED):
+            if (msg.status in (DELIVERED, STORED) and for_visitor(msg)) or (notes and not for_visitor(msg)):
                 out.append(message_json(msg))
         return {"messages": out, "next_after_seq": last_seen if more else None}

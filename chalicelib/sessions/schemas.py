@@ -34,7 +34,8 @@ class TransferNote(Shape):
 
 
 class SessionView(Shape):
-    """A session as its participants see it; ``transfer`` and ``customer_id`` are sent to staff only."""
+    """A session as its participants see it; ``transfer``, ``customer_id``, ``wrapup`` and ``wrapup_note`` are sent
+    to staff only."""
 
     session_id: str
     status: SessionStatus
@@ -59,6 +60,8 @@ class SessionView(Shape):
     survey: SurveyPending | SurveyAnswered | None
     transfer: TransferNote | None = None
     customer_id: str | None = None
+    wrapup: str | None = None
+    wrapup_note: str | None = None
 
 
 class FormerSessionView(Shape):

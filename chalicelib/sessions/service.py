@@ -17,7 +17,7 @@ from pynamodb.expressions.condition import Condition
 from chalicelib.auth.identity import Identity, shop_customer_id
 from chalicelib.channel.models import Presence
 from chalicelib.channel.presence import PresenceService
-from chalicelib.config.model import RoutingConfig
+from chalicelib.config.model import RoutingConfig, WrapupPolicy
 from chalicelib.i18n import pick
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.dynamo import Transaction, is_condition_failed, transaction
@@ -68,7 +68,23 @@ def session_json(session: Session, now_ms: int, staff: bool = False) -> dict[str
                            if session.transferred_from else None)
         # The shop's own id for its order lookup (null for an anonymous visitor); visitor_id is namespaced.
         out["customer_id"] = shop_customer_id(session.visitor_id)
+        # The wrap-up given at resolve (a reason's code, and the agent's note): internal, like notes.
+        out["wrapup"] = session.wrapup
+        out["wrapup_note"] = session.wrapup_note
     return out
+
+
+def wrapup_policy(config: RoutingConfig, group_id: str | None) -> WrapupPolicy:
+    """The wrap-up reasons of a session's group (none for a group no longer configured, or no group)."""
+    group = config.groups.get(group_id) if group_id else None
+    return group.wrapup if group is not None else WrapupPolicy()
+
+
+def wrapup_reasons_json(config: RoutingConfig) -> list[dict[str, Any]]:
+    """Every group's wrap-up reasons as staff read them (``GET /wrapup-reasons``), in the configuration's order."""
+    return [{"id": g.group_id, "name": g.name, "required": g.wrapup.required,
+             "reasons": [{"code": r.code, "label": dict(r.label)} for r in g.wrapup.reasons]}
+            for g in config.groups.values()]
 
 
 def visitor_presence(session: Session) -> str:
@@ -426,12 +442,26 @@ class SessionService:
             won = self._close_bot(session, caller.user_id, reason)
         return self._closed(session, agent) if won else self._lost(session)
 
-    def resolve(self, caller: Identity, session_id: str) -> Session:
-        """The agent confirms the issue is solved: the session closes (with its survey)."""
+    def resolve(self, caller: Identity, session_id: str, wrapup: str | None = None,
+                wrapup_note: str | None = None) -> Session:
+        """The agent confirms the issue is solved: the session closes (with its survey), keeping the wrap-up
+        reason ``wrapup`` (a code of the session's group's reasons; required where the group says so) and an
+        optional ``wrapup_note`` for staff, in the close's own write."""
         session = self._participant_session(caller, session_id)
         if caller.user_id != session.agent_id or session.status != sm.ACTIVE:
             raise SessionError("forbidden", "only the session's agent resolves it", session_id=session_id)
-        won, agent = self._release(session, caller.user_id, sm.RESOLVED)
+        policy = wrapup_policy(self._config(), session.group_id)
+        if wrapup is None and policy.required:
+            raise SessionError("wrapup_required", "this group asks for a wrap-up reason: send 'wrapup' with one of "
+                               f"its codes ({', '.join(r.code for r in policy.reasons)})", field="wrapup",
+                               session_id=session_id)
+        if wrapup is not None and policy.reason(wrapup) is None:
+            known = ", ".join(r.code for r in policy.reasons) or "none"
+            raise SessionError("invalid_wrapup", f"'{wrapup[:40]}' is not a wrap-up reason of group "
+                               f"{session.group_id} (its codes: {known})", field="wrapup", session_id=session_id)
+        note = (wrapup_note or "").strip()
+        extra = [*([Session.wrapup.set(wrapup)] if wrapup else []), *([Session.wrapup_note.set(note)] if note else [])]
+        won, agent = self._release(session, caller.user_id, sm.RESOLVED, extra=extra)
         return self._closed(session, agent) if won else self._lost(session)
 
     def close_idle(self, session: Session) -> bool:
@@ -499,8 +529,8 @@ class SessionService:
             return False
         return True
 
-    def _release(self, session: Session, by: str, reason: str,
-                 condition: Any = None) -> tuple[bool, dict[str, Any] | None]:
+    def _release(self, session: Session, by: str, reason: str, condition: Any = None,
+                 extra: list[Any] | None = None) -> tuple[bool, dict[str, Any] | None]:
         """Close an active session and free its agent's slot in one transaction; (False, None) if already done
         (or ``condition`` no longer holds), else (True, the agent as it is now)."""
         now = self._clock.now_ms()
@@ -511,7 +541,7 @@ class SessionService:
                 tx.update(Session(session.session_id), actions=[
                     Session.status.set(sm.CLOSED), Session.closed_at.set(now), Session.closed_by.set(by),
                     Session.close_reason.set(reason), Session.updated_at.set(now), *timer_off(),
-                    *self._survey_actions(now, served=True),
+                    *self._survey_actions(now, served=True), *(extra or []),
                 ], condition=owned if condition is None else owned & condition)
                 placement.stage_release(tx, session, now)
         except TransactWriteError as err:

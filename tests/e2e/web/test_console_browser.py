@@ -227,8 +227,11 @@ def test_a_visitor_goes_from_the_robot_to_an_agent_and_rates_the_chat(stack: Sta
     expect(row).to_contain_text("high")
     expect(row).to_have_attribute("data-status", "open")
 
-    # The agent resolves: the visitor gets the one survey and answers it.
+    # The agent resolves: the shoe group asks why (config/groups.json), then the visitor gets the one survey and
+    # answers it.
     agent.get_by_test_id("con-resolve").click()
+    agent.get_by_test_id("resolve-dialog").locator("[data-code=size]").check()
+    agent.get_by_test_id("resolve-submit").click()
     survey = visitor.get_by_test_id("vis-survey")
     expect(survey).to_be_visible()
     survey.locator("[data-stars='5']").click()
@@ -241,6 +244,7 @@ def test_a_visitor_goes_from_the_robot_to_an_agent_and_rates_the_chat(stack: Sta
     expect(agent.locator("[data-testid=ended-item]")).to_have_count(1)
     expect(agent.get_by_test_id("con-resolve")).to_be_disabled()
     expect(agent.get_by_test_id("con-input")).to_be_disabled()
+    expect(agent.get_by_test_id("chat-wrapup")).to_have_text("Wrap-up: Size & fit")
 
     carol = bearer(visitor.request, stack, "carol")
     board = visitor.request.get(f"{stack.base}/api/dashboard", headers=carol).json()

@@ -82,6 +82,7 @@ REST: list[tuple[str, str, dict[str, Any] | None, frozenset[str]]] = [
     ("GET", "/dashboard", None, OVERSEERS),
     ("GET", "/left-messages", None, STAFF),
     ("GET", "/transfer-targets", None, STAFF),
+    ("GET", "/wrapup-reasons", None, STAFF),
     ("GET", "/canned-replies", None, STAFF),
     ("POST", "/canned-replies", {"group_id": "general", "language": "en", "shortcut": "hi", "text": "Hello"},
      OVERSEERS),
@@ -176,6 +177,9 @@ WS: dict[str, tuple[dict[str, Any], frozenset[str]]] = {
     "rate": ({"session_id": "{session}", "stars": 5}, frozenset({AGENT, OTHER_AGENT, SUPERVISOR, ADMIN})),
     "end_session": ({"session_id": "{session}"}, frozenset({OTHER_VISITOR, OTHER_AGENT, SUPERVISOR, ADMIN})),
     "resolve": ({"session_id": "{session}"}, frozenset({VISITOR, OTHER_VISITOR, OTHER_AGENT, SUPERVISOR, ADMIN})),
+    # Notes: the session's agent, a supervisor of its group, an admin; never a visitor, nor another agent.
+    "note": ({"session_id": "{session}", "client_msg_id": "n1", "text": "check the order"},
+             frozenset({VISITOR, OTHER_VISITOR, OTHER_AGENT})),
     "transfer": ({"session_id": "{session}", "to_group": "cosmetics"},
                  frozenset({VISITOR, OTHER_VISITOR, OTHER_AGENT})),
     "set_status": ({"status": "online"}, frozenset({VISITOR, OTHER_VISITOR})),

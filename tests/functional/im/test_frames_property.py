@@ -312,7 +312,11 @@ def frame_fields(ids: Ids) -> dict[str, dict[str, st.SearchStrategy[Any]]]:
         "leave_message": {"text": field(TEXT, 2000), "contact": field(TEXT, 200),
                           "reason": field(st.sampled_from(["closed", "overflow", "queue_timeout", "visitor", "x"]))},
         "end_session": {"session_id": sid},
-        "resolve": {"session_id": sid},
+        "resolve": {"session_id": sid, "wrapup": field(st.sampled_from(["logistics", "returns", "x"]), 40),
+                    "wrapup_note": field(TEXT, 1000)},
+        "note": {"session_id": sid, "client_msg_id": field(CLIENT_IDS, 64), "text": field(TEXT, 1000),
+                 "mentions": field(st.lists(st.one_of(AGENT_IDS, st.sampled_from(["carol", "alice", "v_x"])),
+                                            max_size=6))},
         "transfer": {"session_id": sid, "to_agent": field(AGENT_IDS, 64), "to_group": field(GROUP_IDS, 40),
                      "note": field(TEXT, 1000)},
         "rate": {"session_id": sid, "stars": field(st.integers(0, 6)),
@@ -508,6 +512,10 @@ def well_formed() -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
             sid, st.one_of(st.none(), AGENT_IDS), GROUP_IDS)),
         st.tuples(sent_by(*chat), st.builds(lambda s: {"action": "end_session", "session_id": s}, sid)),
         st.tuples(sent_by("c-alice"), st.builds(lambda s: {"action": "resolve", "session_id": s}, sid)),
+        st.tuples(sent_by(*staff), st.builds(
+            lambda s, c, t, m: {"action": "note", "session_id": s, "client_msg_id": c, "text": t,
+                                **({"mentions": m} if m else {})},
+            sid, CLIENT_IDS, text, st.lists(st.sampled_from(["alice", "carol", "admin"]), unique=True, max_size=2))),
         st.tuples(sent_by(*staff), st.builds(
             lambda s, c: {"action": "set_status", "status": s, **({"capacity": c} if c else {})},
             st.sampled_from(["online", "busy", "offline"]), st.one_of(st.none(), st.integers(1, 20)))),

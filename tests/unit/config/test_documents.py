@@ -301,7 +301,36 @@ BAD = [
      'no group "support" in groups (there: general, shoes'),
     ("duplicate rule name", _set("routing", "rules", 2, "name", value="Shoes"), "routing", "rules[2].name",
      'duplicate rule name "Shoes" (also rules[1])'),
+    ("wrap-up without reasons", _set(*SHOES, "wrapup", value={"required": True}), "groups",
+     "groups[1].wrapup.reasons", "is required"),
+    ("wrap-up with an empty list", _set(*SHOES, "wrapup", "reasons", value=[]), "groups",
+     "groups[1].wrapup.reasons", "must not be empty"),
+    ("wrap-up reason code", _set(*SHOES, "wrapup", "reasons", 0, "code", value="Logistics!"), "groups",
+     "groups[1].wrapup.reasons[0].code", "must be 1 to 40 lowercase letters"),
+    ("wrap-up label in one language", _set(*SHOES, "wrapup", "reasons", 0, "label", value={"en": "Logistics"}),
+     "groups", "groups[1].wrapup.reasons[0].label.zh-CN", "is required"),
+    ("wrap-up label in a third language", _set(*SHOES, "wrapup", "reasons", 0, "label",
+                                               value={"en": "A", "zh-CN": "乙", "fr": "C"}),
+     "groups", "groups[1].wrapup.reasons[0].label.fr", "unknown key"),
+    ("wrap-up label blank", _set(*SHOES, "wrapup", "reasons", 0, "label", value={"en": " ", "zh-CN": "物流"}),
+     "groups", "groups[1].wrapup.reasons[0].label.en", "must not be blank"),
+    ("wrap-up code twice", _set(*SHOES, "wrapup", "reasons", 1, "code", value="logistics"), "groups",
+     "groups[1].wrapup.reasons[1].code", 'duplicate reason code "logistics" (also reasons[0])'),
+    ("wrap-up required not a boolean", _set(*SHOES, "wrapup", "required", value="yes"), "groups",
+     "groups[1].wrapup.required", "must be true or false"),
+    ("wrap-up unknown key", _set(*SHOES, "wrapup", "optional", value=True), "groups",
+     "groups[1].wrapup.optional", "unknown key"),
 ]
+
+
+def test_the_shipped_wrapup_reasons_one_group_requires_one_asks_and_general_asks_none() -> None:
+    config = parse(**_docs())
+    shoes, electronics = config.groups["shoes"].wrapup, config.groups["electronics"].wrapup
+    assert shoes.required and not electronics.required and config.groups["general"].wrapup.reasons == ()
+    assert shoes.reason("logistics") is not None and shoes.reason("logistics").label == {  # type: ignore[union-attr]
+        "zh-CN": "物流查询", "en": "Logistics"}
+    assert {"logistics", "returns", "quality", "coupons", "orders", "other"} <= {r.code for r in shoes.reasons}
+    assert shoes.reason("nope") is None
 
 
 @pytest.mark.parametrize(("change", "document", "path", "fragment"), [case[1:] for case in BAD],

@@ -59,7 +59,8 @@ export function paintSound() {
 
 /**
  * Something new for the agent: a sound, a count in the tab title until it is seen, and a desktop notification
- * while the tab is hidden. `about`: `{sessionId}` for a new chat, `{sessionId, message}` for a visitor's message.
+ * while the tab is hidden. `about`: `{sessionId}` for a new chat, `{sessionId, message}` for a visitor's message,
+ * `{sessionId, note}` for a note that mentions this user.
  */
 export function alertAgent(about = null) {
   beep();
@@ -120,13 +121,21 @@ async function turnOn() {
   remember(permission === "granted" ? "on" : "off");
 }
 
-function notifyDesktop({ sessionId, message }) {
+function notifyDesktop({ sessionId, message, note }) {
   if (!document.hidden || !notifyOn()) return;
   const s = state.sessions.get(sessionId);
   const name = nameOf(s);
+  if (note) {
+    show(t("alerts.mentioned_by", { name: note.sender_name || note.sender_id }), preview(note), sessionId);
+    return;
+  }
   const title = message ? t("alerts.message_from", { name }) : t("alerts.new_chat", { name });
   const body = message ? preview(message)
     : s && s.transfer ? t("alerts.transferred_by", { from: s.transfer.from }) : t("alerts.new_chat_body");
+  show(title, body, sessionId);
+}
+
+function show(title, body, sessionId) {
   try {
     // One notification per chat (its tag): a newer line replaces the one before instead of piling up.
     const shown = new Notification(title, { body, tag: sessionId });

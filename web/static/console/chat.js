@@ -11,6 +11,8 @@ import {
   PRESENCE, closedHow, currentSession, isOpen, nameOf, notify, preview, state, subscribe, thread,
 } from "./store.js";
 import { t as tr } from "../i18n.js";
+import { paintNoteBox, renderNote } from "./notes.js";
+import { resolveCurrent, wrapupLine } from "./wrapup.js";
 
 const ORDER_MENTION = /\b[A-Z]{2,4}-\d{4,}\b/g;
 
@@ -114,6 +116,14 @@ function noteMention(t, m) {
 export function addMessage(m) {
   const t = thread(m.session_id);
   if (m.message_id && t.ids.has(m.message_id)) return false;
+  if (m.type === "note") {
+    // Staff only, in its place: no ACK, no read receipt, no "delivered", not the chat's preview.
+    const el = renderNote(m);
+    t.ids.set(m.message_id, el);
+    t.maxSeq = Math.max(t.maxSeq, m.seq || 0);
+    place(m.session_id, el);
+    return true;
+  }
   const mine = m.sender_id === state.me.id;
   const own = mine && m.client_msg_id ? state.pending.get(m.client_msg_id) : null;
   if (own) {
@@ -169,6 +179,9 @@ let shownId = null;
 const ratingBox = h("div", { className: "ac-rating", dataset: { testid: "chat-rating" } });
 ratingBox.hidden = true;
 $("chat-banner").after(ratingBox);
+// Why an ended chat was resolved (its wrap-up reason and note), under its rating.
+const wrapupBox = h("div", { className: "ac-wrapup" });
+ratingBox.after(wrapupBox);
 
 function showRating(s) {
   const survey = s.status === "closed" ? s.survey : null;
@@ -194,6 +207,7 @@ function renderChat() {
   $("messages").hidden = !s;
   if (!s) {
     ratingBox.hidden = true;
+    wrapupBox.replaceChildren();
     $("chat-title").textContent = tr("con.no_selection");
     delete $("chat-title").dataset.userContent;
     $("chat-sub").textContent = "";
@@ -220,6 +234,8 @@ function renderChat() {
       banner.hidden = true;
     }
     showRating(s);
+    const line = wrapupLine(s);
+    wrapupBox.replaceChildren(...(line ? [line] : []));
     $("messages").replaceChildren(...thread(s.session_id).els);
     $("messages").scrollTop = $("messages").scrollHeight;
   }
@@ -228,7 +244,9 @@ function renderChat() {
     $(id).disabled = !open;
   }
   document.querySelectorAll("#quick button[data-testid=quick-reply]").forEach((b) => { b.disabled = !open; });
-  $("input").placeholder = tr(open ? "con.reply_ph" : s ? "con.input.ended" : "con.input.pick");
+  $("input").placeholder = tr(open ? "con.reply_ph" : s && s.observed && s.status !== "closed" ? "con.input.observed"
+    : s ? "con.input.ended" : "con.input.pick");
+  paintNoteBox();
 }
 
 /** Send a message of the agent's into the open conversation; false (and a toast) if it cannot be sent. */
@@ -345,10 +363,7 @@ $("input").addEventListener("keydown", (e) => {
     $("composer").requestSubmit();
   }
 });
-$("resolve").addEventListener("click", () => {
-  const s = currentSession();
-  if (isOpen(s)) state.client.raw({ action: "resolve", session_id: s.session_id });
-});
+$("resolve").addEventListener("click", resolveCurrent);
 $("end-chat").addEventListener("click", () => {
   const s = currentSession();
   if (isOpen(s)) state.client.raw({ action: "end_session", session_id: s.session_id });

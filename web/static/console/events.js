@@ -12,6 +12,7 @@ import {
 import { loadLeftMessages } from "./left-messages.js";
 import { closedHow, dropSession, isOpen, nameOf, notify, select, state } from "./store.js";
 import { t } from "../i18n.js";
+import { noteArrived, noteRefused } from "./notes.js";
 import { transferRefused, transferred } from "./transfer.js";
 
 export function onEvent(name, data) {
@@ -20,6 +21,7 @@ export function onEvent(name, data) {
     case "welcome": return onWelcome(data);
     case "session": return onSession(data);
     case "message": return onMessage(data);
+    case "note": return noteArrived(data, addMessage);
     case "delivered": return delivered(data);
     case "read": return read(data);
     case "typing": return typing(data);
@@ -143,6 +145,10 @@ function onError(e) {
     return;
   }
   if (sendRefused(e)) return;
+  if (e.action === "note") {
+    noteRefused(e);
+    return;
+  }
   if (e.action === "transfer") {
     transferRefused(e.message);
     return;

@@ -1,4 +1,4 @@
-// Keyboard shortcuts: the next chat, resolve and transfer with Alt and a letter (they work from the reply box too;
+// Keyboard shortcuts: the next chat, resolve, transfer and an internal note with Alt and a letter (they work from the reply box too;
 // Alt is matched by the key's place, e.code, so other keyboard layouts and macOS's Option work), and "?" (outside a
 // text field) or the header's ? button for the list of them.
 
@@ -16,6 +16,7 @@ const TEXT = {
     ["Alt + N", t("con.help.next")],
     ["Alt + R", t("con.help.resolve")],
     ["Alt + T", t("con.help.transfer")],
+    ["Alt + I", t("con.help.note")],
     ["/", t("con.help.slash")],
     ["Enter", t("con.help.enter")],
     ["?", t("con.help.question")],
@@ -23,7 +24,7 @@ const TEXT = {
   ],
 };
 
-const ALT = { KeyN: nextChat, KeyR: resolve, KeyT: transfer };
+const ALT = { KeyN: nextChat, KeyR: resolve, KeyT: transfer, KeyI: note };
 
 function nextChat() {
   const ids = [...document.querySelectorAll("#list-online li[data-session-id], #list-offline li[data-session-id]")]
@@ -40,6 +41,10 @@ function resolve() {
 
 function transfer() {
   if (isOpen(currentSession())) openTransfer();
+}
+
+function note() {
+  if (!$("note-open").disabled) $("note-open").click();
 }
 
 function showHelp() {

@@ -62,8 +62,10 @@ export function currentSession() {
   return state.current ? state.sessions.get(state.current) || null : null;
 }
 
+/** Whether this page serves the chat now: it is active and this user's (not one it only reads, as a supervisor
+ *  mentioned in a note of it). */
 export function isOpen(s) {
-  return Boolean(s) && s.status === "active";
+  return Boolean(s) && s.status === "active" && !s.observed;
 }
 
 /** The visitor's name, or "Visitor" and the end of its id for an anonymous one. */
@@ -109,6 +111,7 @@ export function preview(m) {
     case "order": return c.status ? tr("con.preview.order_status", { id: c.order_id || "", status: c.status })
       : tr("con.preview.order", { id: c.order_id || "" });
     case "robot": return tr("con.preview.robot", { text: c.text || "" });
+    case "note": return tr("con.preview.note", { text: c.text || "" });
     default: return "";
   }
 }
