@@ -106,6 +106,8 @@ class Session(Model):
     rating_tags = ListAttribute(of=UnicodeAttribute, null=True)
     rating_comment = UnicodeAttribute(null=True)
     rated_at = NumberAttribute(null=True)
+    # The wrap-up reason (a code of the group's configured reasons) given at resolve, or after: staff search by it.
+    wrapup = UnicodeAttribute(null=True)
     # Last sequence number handed out; each sent message takes the next.
     seq = NumberAttribute(default=0)
     created_at = NumberAttribute()
