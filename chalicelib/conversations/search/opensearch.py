@@ -179,9 +179,10 @@ class OpenSearchConversationIndex:
     signing as for the FAQ backend); ``client`` replaces the opensearch-py client (tests)."""
 
     def __init__(self, url: str, index: str, *, region: str, service: str = "es", client: Any | None = None,
-                 timeout: float = SEARCH_TIMEOUT, shards: int = 3) -> None:
+                 timeout: float = SEARCH_TIMEOUT, shards: int = 3, refresh: bool = False) -> None:
         self._url, self.index, self._region, self._service = url, index, region, service
-        self._timeout, self._shards = timeout, shards
+        # ``refresh``: every write waits until a search sees it (tests against a cluster; the stream's never wait).
+        self._timeout, self._shards, self._refresh = timeout, shards, refresh
         self._client: Any | None = client
         self._lock = threading.Lock()
         self._ready = False
@@ -207,6 +208,12 @@ class OpenSearchConversationIndex:
                 raise
         self._ready = True
 
+    def drop_index(self) -> None:
+        """Delete the index and everything in it (a missing index is fine)."""
+        with translated("delete index"), missing_index_is_empty():
+            self._ready = False
+            self._connection().indices.delete(index=self.index, request_timeout=WRITE_TIMEOUT)
+
     def put(self, conversations: Sequence[Conversation], refresh: bool = False) -> None:
         latest = {c.session_id: c for c in conversations}
         if not latest:
@@ -219,7 +226,7 @@ class OpenSearchConversationIndex:
                 chunk = docs[start:start + BULK_DOCS]
                 body = [line for c in chunk for line in ({"index": {"_id": c.session_id}}, c.source())]
                 last = start + BULK_DOCS >= len(docs)
-                params: dict[str, Any] = {"refresh": "wait_for"} if refresh and last else {}
+                params: dict[str, Any] = {"refresh": "wait_for"} if (refresh or self._refresh) and last else {}
                 response = self._connection().bulk(index=self.index, body=body, request_timeout=WRITE_TIMEOUT,
                                                    **params)
                 if response.get("errors"):

@@ -1,10 +1,13 @@
-"""Conversation search on the embedded index over moto: what a closed session's document holds, every filter,
-Chinese and English text, who finds what, paging, and what each bad query gets."""
+"""Conversation search over moto: what a closed session's document holds, every filter, Chinese and English text,
+who finds what, paging, and what each bad query gets. Each test runs on the embedded index, and on OpenSearch too
+wherever a cluster's URL is set (``OPENSEARCH_URL``): one contract for both backends."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import uuid
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -17,8 +20,9 @@ from chalicelib.auth.devidp import dev_idp
 from chalicelib.auth.identity import Identity
 from chalicelib.conversations.__main__ import main as cli
 from chalicelib.conversations.model import Found, Query, Scope
+from chalicelib.conversations.search.base import ConversationIndex
 from chalicelib.conversations.search.embedded import EmbeddedConversationIndex
-from chalicelib.conversations.service import ConversationService, encode_cursor
+from chalicelib.conversations.service import encode_cursor
 from chalicelib.im.models import Message, message_sk
 from chalicelib.im.schemas import MessageRef, SendFrame
 from chalicelib.platform.textsearch import SearchUnavailable
@@ -54,9 +58,28 @@ def text(role: str, words: str) -> tuple[str, str, dict[str, Any]]:
     return role, "text", {"text": words}
 
 
+@pytest.fixture(params=["embedded", "opensearch"])
+def index(request: pytest.FixtureRequest) -> Iterator[ConversationIndex]:
+    if request.param == "embedded":
+        yield EmbeddedConversationIndex()
+        return
+    url = os.environ.get("OPENSEARCH_URL")
+    if not url:
+        pytest.skip("OPENSEARCH_URL is not set")
+    from chalicelib.conversations.search.opensearch import OpenSearchConversationIndex
+
+    cluster = OpenSearchConversationIndex(url, f"conversations-contract-{uuid.uuid4().hex[:12]}", shards=1,
+                                          region=os.environ.get("AWS_REGION", "us-east-1"), refresh=True,
+                                          service=os.environ.get("OPENSEARCH_SERVICE", "es"))
+    try:
+        yield cluster
+    finally:
+        cluster.drop_index()
+
+
 @pytest.fixture
-def svc(aws: None, sender: RecordingSender, timer: RecordingTimer) -> Services:
-    services = build(sender, timer, config=lambda: CONFIG, conversations=EmbeddedConversationIndex())
+def svc(aws: None, sender: RecordingSender, timer: RecordingTimer, index: ConversationIndex) -> Services:
+    services = build(sender, timer, config=lambda: CONFIG, conversations=index)
     override(services)
     seed(S1, group_id="general", agent="alice", visitor="c:1001", name="Mei Lin", day=0, rating=5,
          wrapup="logistics",
@@ -312,7 +335,7 @@ def test_the_transcript_opens_for_staff_of_the_chats_group(http: Client) -> None
 # -- the backfill ----------------------------------------------------------------------------------------
 
 def test_the_backfill_indexes_every_closed_session(svc: Services) -> None:
-    fresh = ConversationService(EmbeddedConversationIndex(), lambda: CONFIG)
+    fresh = svc.conversations
     out = io.StringIO()
     assert cli(["reindex"], service=lambda: fresh, out=out) == 0
     assert out.getvalue() == "indexed 4 closed conversations\n"
