@@ -7,7 +7,7 @@ import { api } from "../auth.js";
 import { $, h, DASH } from "../ui.js";
 import { dateTime, t, tn } from "../i18n.js";
 import { showTranscript } from "../transcript.js";
-import { state } from "./store.js";
+import { nameOf, state } from "./store.js";
 
 const DAY_MS = 86_400_000;
 const FIELDS = { q: "search-q", customer: "search-customer", order: "search-order", group: "search-group",
@@ -45,9 +45,10 @@ function snippet(s) {
       ...s.parts.map((p) => (p.match ? h("mark", { text: p.text }) : p.text))));
 }
 
+/** The customer as the console names visitors everywhere: the name, else the shop's id, else "Visitor df73". */
 function customerName(hit) {
   const c = hit.customer || {};
-  return c.name || c.customer_id || c.visitor_id || t("con.visitor");
+  return c.name || c.customer_id || nameOf({ visitor_id: c.visitor_id });
 }
 
 function hitItem(hit) {
