@@ -279,6 +279,14 @@ def test_the_api_answers_hits_with_highlights_and_pages(http: Client) -> None:
     assert [h["session_id"] for h in get(http, "carol", order="SO-88121").json_body["conversations"]] == [S1]
 
 
+@pytest.fixture
+def bare(aws: None, sender: RecordingSender, timer: RecordingTimer) -> Iterator[Client]:
+    """The API over an empty index: refusals need no conversations."""
+    override(build(sender, timer, config=lambda: CONFIG, conversations=EmbeddedConversationIndex()))
+    with Client(app) as c:
+        yield c
+
+
 @pytest.mark.parametrize(("params", "status", "code", "field"), [
     ({"q": "x" * 201}, 400, "invalid_body", "q"),
     ({"customer": " "}, 400, "invalid_body", "customer"),
@@ -299,25 +307,25 @@ def test_the_api_answers_hits_with_highlights_and_pages(http: Client) -> None:
     ({"status": "closed"}, 400, "invalid_body", "status"),
     ({"group": "cosmetics"}, 403, "forbidden", "group"),  # alice does not serve it
 ])
-def test_what_each_bad_query_gets(http: Client, params: dict[str, str], status: int, code: str,
+def test_what_each_bad_query_gets(bare: Client, params: dict[str, str], status: int, code: str,
                                   field: str) -> None:
-    error(get(http, "alice", **params), status, code, field)
+    error(get(bare, "alice", **params), status, code, field)
 
 
-def test_visitors_and_strangers_are_refused(http: Client) -> None:
-    error(get(http, None), 401, "missing_token")
-    token = http.http.post("/visitors/token", body=json.dumps({"channel": "web"}),
+def test_visitors_and_strangers_are_refused(bare: Client) -> None:
+    error(get(bare, None), 401, "missing_token")
+    token = bare.http.post("/visitors/token", body=json.dumps({"channel": "web"}),
                            headers={"Content-Type": "application/json"}).json_body["token"]
-    error(http.http.get("/conversations", headers={"Authorization": f"Bearer {token}"}), 403, "forbidden")
+    error(bare.http.get("/conversations", headers={"Authorization": f"Bearer {token}"}), 403, "forbidden")
 
 
-def test_an_index_that_cannot_answer_is_503(http: Client, svc: Services) -> None:
+def test_an_index_that_cannot_answer_is_503(bare: Client) -> None:
     class Down(EmbeddedConversationIndex):
         def search(self, query: Query, scope: Scope, offset: int, limit: int) -> tuple[list[Found], bool]:
             raise SearchUnavailable("cluster unreachable")
 
     override(build(RecordingSender(), RecordingTimer(), config=lambda: CONFIG, conversations=Down()))
-    error(get(http, "admin"), 503, "unavailable")
+    error(get(bare, "admin"), 503, "unavailable")
 
 
 def test_the_transcript_opens_for_staff_of_the_chats_group(http: Client) -> None:
