@@ -15,8 +15,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
@@ -50,6 +51,22 @@ def decode_cursor(cursor: str) -> int:
     if not isinstance(offset, int) or isinstance(offset, bool) or not 0 < offset <= MAX_OFFSET:
         raise ConversationError("invalid_body", "'cursor' is not a cursor this API returned", "cursor")
     return offset
+
+
+# What a closed session's document shows that can change after the close.
+INDEXED_AFTER_CLOSE = ("rating", "wrapup", "agent_name", "visitor_name")
+
+
+def needs_indexing(old_image: Mapping[str, Any] | None, new_image: Mapping[str, Any] | None) -> bool:
+    """Whether a sessions-table stream record (its ``OldImage`` and ``NewImage``, DynamoDB JSON) changes what the
+    index holds: the session became closed, or a closed one's rating, wrap-up reason or names changed. The other
+    writes to a session (sequence numbers, timers, the survey's marks) change nothing searchable: indexing on
+    them would cost a Query and a document write each."""
+    if not new_image or new_image.get("status", {}).get("S") != CLOSED:
+        return False
+    if not old_image or old_image.get("status", {}).get("S") != CLOSED:
+        return True
+    return any(old_image.get(name) != new_image.get(name) for name in INDEXED_AFTER_CLOSE)
 
 
 @dataclass(frozen=True)

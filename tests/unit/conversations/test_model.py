@@ -44,3 +44,18 @@ def test_a_snippet_is_cut_around_the_first_match_with_every_match_inside_marked(
     assert snippet.parts[0] == Part("…") and snippet.parts[-1] == Part("…")
     assert [p.text for p in snippet.parts if p.match] == ["parcels", "returned", "退货"]
     assert highlight([Line("visitor", "no match")], "parcel") is None
+
+
+def test_a_stream_record_needs_indexing_when_the_session_closes_or_its_searchable_fields_change() -> None:
+    from chalicelib.conversations.service import needs_indexing
+
+    def image(status: str, **attrs: str) -> dict[str, Any]:
+        return {"status": {"S": status}, **{k: {"N" if k == "rating" else "S": v} for k, v in attrs.items()}}
+
+    assert needs_indexing(image("active"), image("closed"))
+    assert needs_indexing(None, image("closed"))  # written closed at once (a backfill's copy, a restore)
+    assert not needs_indexing(image("active"), image("active", rating="5"))
+    assert needs_indexing(image("closed"), image("closed", rating="5"))
+    assert needs_indexing(image("closed", rating="5"), image("closed", rating="5", wrapup="returns"))
+    assert not needs_indexing(image("closed", rating="5"), image("closed", rating="5"))  # a timer or survey mark
+    assert not needs_indexing(image("closed"), None)  # removed
