@@ -238,8 +238,10 @@ def snippet_of(text: str, spans: list[tuple[int, int]], width: int = PREVIEW_CHA
 
 
 def highlight(lines: Iterable[Line], query: str) -> Snippet | None:
-    """The snippet of the first line that holds one of ``query``'s words, its matches marked; None if none does."""
-    for line in lines:
+    """The snippet of the first line that holds one of ``query``'s words, the visitor's lines before the agent's
+    (as the OpenSearch backend picks), its matches marked; None if none does."""
+    ordered = sorted(lines, key=lambda line: line.side != "visitor")  # stable: each side stays in chat order
+    for line in ordered:
         spans = _spans(line.text, query)
         if spans:
             return Snippet(line.side, snippet_of(line.text, spans))

@@ -39,7 +39,7 @@ def test_each_side_is_capped_and_the_start_kept() -> None:
 
 def test_a_snippet_is_cut_around_the_first_match_with_every_match_inside_marked() -> None:
     text = "x" * 100 + " the parcels were returned, 已退货 " + "y" * 300
-    snippet = highlight([Line("agent", "nothing here"), Line("visitor", text)], "return parcel 退货")
+    snippet = highlight([Line("agent", "the parcel"), Line("visitor", text)], "return parcel 退货")
     assert snippet is not None and snippet.side == "visitor"
     assert snippet.parts[0] == Part("…") and snippet.parts[-1] == Part("…")
     assert [p.text for p in snippet.parts if p.match] == ["parcels", "returned", "退货"]
