@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 from local.harness import Stack, run_stack
 from tests.e2e.web import test_console_browser as console
 from tests.e2e.web import test_pages_browser as pages
+from tests.e2e.web.a11y import axe_violations, field_edges, report
 
 pytestmark = pytest.mark.e2e
 
@@ -84,6 +85,7 @@ def test_a_chat_is_found_by_its_order_number_and_a_chinese_word_and_opens_read_o
     expect(hit).to_have_count(1)
     expect(hit.locator("mark").first).to_have_text("退货")
     expect(hit.get_by_test_id("search-snippet")).to_contain_text("SO-88121")
+    assert report(axe_violations(alice)) + field_edges(alice) == []  # WCAG 2.1 AA, as every page
 
     search(alice, q="退款")  # the words must be in the chat
     expect(alice.get_by_test_id("search-status")).to_contain_text("No conversation matches")
@@ -99,6 +101,7 @@ def test_a_chat_is_found_by_its_order_number_and_a_chinese_word_and_opens_read_o
     expect(transcript.get_by_test_id("transcript-msg").last).to_contain_text(ANSWERED)
     expect(alice.get_by_test_id("search-view")).to_contain_text("Read only")
     expect(dialog.locator("textarea, [contenteditable]")).to_have_count(0)  # nothing to write with
+    assert report(axe_violations(alice)) == []
     alice.get_by_test_id("search-back").click()
     expect(hit).to_be_visible()
     alice.get_by_test_id("search-close").click()
