@@ -108,6 +108,24 @@ def test_a_chat_is_found_by_its_order_number_and_a_chinese_word_and_opens_read_o
     expect(dialog).to_be_hidden()
 
 
+def test_in_chinese_every_word_of_the_search_is_the_catalogues(stack: Stack, browser: Browser,
+                                                               ended: tuple[Page, str]) -> None:
+    from tests.e2e.web.test_i18n_browser import strays
+
+    page = new_page(browser)
+    pages.sign_in(page, stack, "alice")
+    page.goto(f"{stack.base}/console?lang=zh-CN")
+    page.get_by_test_id("search-open").click()
+    search(page, q="退货")
+    expect(page.get_by_test_id("search-status")).to_have_text("找到 1 个会话")
+    expect(page.get_by_test_id("search-hit-rating")).to_have_text("未评价")
+    assert strays(page, "zh-CN") == []
+    page.get_by_test_id("search-hit").click()
+    expect(page.get_by_test_id("transcript-msg")).to_have_count(2)
+    assert strays(page, "zh-CN") == []
+    page.context.close()
+
+
 def test_a_ticket_made_from_the_chat_shows_the_chat(stack: Stack, ended: tuple[Page, str]) -> None:
     alice, ticket_id = ended
     alice.goto(f"{stack.base}/tickets?ticket={ticket_id}")
