@@ -62,6 +62,9 @@ class Settings:
     # Seconds an OpenSearch request on a visitor's path may take (searches; retried at most once, never after a
     # timeout): past it the robot answers without search.
     opensearch_timeout_seconds: float
+    # The conversation index (chalicelib/conversations), on the same backend and domain as the FAQ's.
+    opensearch_conversations_index: str
+    opensearch_conversations_shards: int
     # Agents' FAQ suggestions scoring under this (the matcher's 0..1 blend) are not sent: too far off to help.
     suggestion_min_score: float
     # The console's orders and products: "demo" (the local stack's tables), "http" (the shop's systems at
@@ -139,6 +142,9 @@ def get_settings() -> Settings:
         opensearch_url=os.environ.get("OPENSEARCH_URL", ""),
         opensearch_index=os.environ.get("OPENSEARCH_INDEX", f"{os.environ.get('TABLE_PREFIX', f'cs-{stage}')}-faqs"),
         opensearch_timeout_seconds=_float("OPENSEARCH_TIMEOUT_SECONDS", 1.0),
+        opensearch_conversations_index=os.environ.get(
+            "OPENSEARCH_CONVERSATIONS_INDEX", f"{os.environ.get('TABLE_PREFIX', f'cs-{stage}')}-conversations"),
+        opensearch_conversations_shards=_int("OPENSEARCH_CONVERSATIONS_SHARDS", 3),
         suggestion_min_score=_float("SUGGESTION_MIN_SCORE", SUGGESTION_MIN_SCORE),
         commerce_backend=os.environ.get("COMMERCE_BACKEND") or ("http" if os.environ.get("COMMERCE_URL") else "none"),
         commerce_url=os.environ.get("COMMERCE_URL", ""),

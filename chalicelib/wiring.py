@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from chalicelib.channel.presence import PresenceService
 from chalicelib.config.model import RoutingConfig
+from chalicelib.conversations.search.base import ConversationIndex
+from chalicelib.conversations.service import ConversationService
 from chalicelib.faq.jobs import ReindexJobs
 from chalicelib.faq.kb import KnowledgeBase, default_knowledge_base
 from chalicelib.faq.robot import RobotService
@@ -48,6 +50,7 @@ class Services:
     limiter: RateLimiter
     media: MediaStore
     replies: ReplyService
+    conversations: ConversationService
     clock: Clock  # what the services read the time from; the edge's own stamps (pong) too
 
 
@@ -59,11 +62,12 @@ def _stored_config() -> RoutingConfig:
 
 def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConfig] | None = None,
           clock: Clock = SYSTEM_CLOCK, publisher: Callable[[str, str], None] | None = None,
-          kb: KnowledgeBase | None = None, invoker: Invoker | None = None) -> Services:
+          kb: KnowledgeBase | None = None, invoker: Invoker | None = None,
+          conversations: ConversationIndex | None = None) -> Services:
     """The services over ``sender`` and ``timer``, all on one ``clock``; ``config`` defaults to the SSM documents,
-    ``kb`` to the process's knowledge base and ``invoker`` (what starts the reindex job's function) to the
-    process's. Sessions' timers are due times that only the clock's sweep acts on (``lifecycle.sweep``): tests of
-    other parts never sweep.
+    ``kb`` to the process's knowledge base, ``conversations`` to the process's conversation index and ``invoker``
+    (what starts the reindex job's function) to the process's. Sessions' timers are due times that only the clock's
+    sweep acts on (``lifecycle.sweep``): tests of other parts never sweep.
 
     Two pairs call each other: presence tells the lifecycle (built over it) of a user gone, and the sessions
     service asks routing (built over it) to move an agent's slot or a queue entry with a session; each gets a
@@ -92,7 +96,8 @@ def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConf
                     lifecycle=lifecycle,
                     survey=SurveyService(sessions, routing, config, clock=clock), tickets=tickets,
                     limiter=RateLimiter(), media=MediaStore(),
-                    replies=ReplyService(config, clock=clock), clock=clock)
+                    replies=ReplyService(config, clock=clock),
+                    conversations=ConversationService(conversations or conversation_index(), config), clock=clock)
 
 
 _kb: KnowledgeBase | None = None
@@ -113,6 +118,20 @@ def use_knowledge_base(kb: KnowledgeBase | None) -> None:
     global _kb
     with _kb_lock:
         _kb = kb
+
+
+_conversations: ConversationIndex | None = None
+
+
+def conversation_index() -> ConversationIndex:
+    """The process's conversation index (in memory when embedded: every service built here shares it)."""
+    global _conversations
+    with _kb_lock:
+        if _conversations is None:
+            from chalicelib.conversations.service import conversation_index as configured
+
+            _conversations = configured()
+        return _conversations
 
 
 _invoker: Invoker | None = None
@@ -158,7 +177,9 @@ def forget_settings() -> None:
     from chalicelib.platform import aws
     from chalicelib.settings import get_settings
 
+    global _conversations
     get_settings.cache_clear()
     dev_idp.cache_clear()
+    _conversations = None  # the backend follows SEARCH_BACKEND, and a test starts with an empty one
     aws.reset_clients()
     override(None)

@@ -435,6 +435,17 @@ def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
     return imported, indexed
 
 
+def index_conversations(_: dict[str, Any] | None = None) -> dict[str, int]:
+    """Index every closed session for conversation search, in this process's embedded index (a scan: the local
+    stand-in for the sessions table's stream, at start and on ``POST /_local/actions/index_conversations``)."""
+    from chalicelib import wiring
+    from chalicelib.config.store import config_store
+    from chalicelib.conversations.service import ConversationService
+
+    service = ConversationService(wiring.conversation_index(), lambda: config_store().current())
+    return {"indexed": service.reindex()}
+
+
 def ticker(interval: float) -> Periodic:
     """Runs the app's scheduled ``queue_tick`` handler at once and then every ``interval`` seconds, as
     EventBridge does every minute on AWS (a shorter default here, so wait estimates visibly move): each run
@@ -546,7 +557,7 @@ def serve(port: int, prepared: Prepared) -> None:
     then compact the state into a snapshot."""
     from chalicelib.config.errors import ConfigError
     from chalicelib.faq.embed import default_embedder
-    from local.gateway import create_gateway_app
+    from local.gateway import ACTIONS, create_gateway_app
 
     try:
         watcher = load_config()
@@ -558,6 +569,9 @@ def serve(port: int, prepared: Prepared) -> None:
     compaction.start()
     if prepared.restored is not None:
         reset_live_state()  # agents go offline through routing, which reads the groups' configuration
+    # The chats closed before this start, searchable again (the embedded index lives in memory).
+    index_conversations()
+    ACTIONS["index_conversations"] = index_conversations
     ticks = ticker(float(os.environ.get("LOCAL_TICK_SECONDS", "10")))
     ticks.start()
     # The embedding cache spared the model so far; load it now, or the first new text (a visitor's) waits.

@@ -762,7 +762,8 @@ class ImService:
             session = Session.get(session_id, consistent_read=True)
         except DoesNotExist:
             raise ImError("not_found", "no such session", session_id=session_id) from None
-        if not participant(session, caller) and not (observe and supervises(caller, session)):
+        if not participant(session, caller) and not (observe and (supervises(caller, session)
+                                                                  or self._sessions.in_group_of(caller, session))):
             raise ImError("forbidden", "you are not a participant of this session", session_id=session_id)
         return session
 
@@ -800,8 +801,9 @@ class ImService:
 
     def history(self, caller: Identity, session_id: str, after_seq: int, limit: int) -> dict[str, Any]:
         """Delivered (and stored, awaiting an offline visitor) messages in sequence order, one page at a time;
-        for participants and for the supervisors of the session's group. Staff who read the session's notes get
-        them in place; a visitor never does."""
+        for participants, the supervisors of the session's group and the staff who serve that group (a chat
+        found by conversation search opens read-only). Staff who read the session's notes get them in place; a
+        visitor never does."""
         notes = reads_notes(caller, self.session_of(caller, session_id, observe=True))
         out: list[dict[str, Any]] = []
         last_seen = after_seq

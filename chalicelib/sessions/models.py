@@ -107,7 +107,7 @@ class Session(Model):
     rating_comment = UnicodeAttribute(null=True)
     rated_at = NumberAttribute(null=True)
     # The agent's wrap-up at resolve: the code of one of the group's reasons (config groups.wrapup; reports count
-    # by it, so the name is part of the contract) and an optional free-text note. Staff only.
+    # and staff search by it, so the name is part of the contract) and an optional free-text note. Staff only.
     wrapup = UnicodeAttribute(null=True)
     wrapup_note = UnicodeAttribute(null=True)
     # Last sequence number handed out; each sent message takes the next.

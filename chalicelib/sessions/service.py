@@ -157,6 +157,13 @@ class SessionService:
         self._placement = placement
         self._clock = clock
 
+    def in_group_of(self, who: Identity, session: Session) -> bool:
+        """Whether staff member ``who`` serves the session's group (as configured): its agents read the group's
+        conversations (issue 19: agents see their groups' conversations)."""
+        if not who.is_staff or session.group_id is None:
+            return False
+        return any(group.group_id == session.group_id for group, _ in self._config().groups_of(who.user_id))
+
     def current_or_new(self, visitor: Identity, presence: Presence) -> Session:
         """The visitor's open session, or a new one (robot first) if it has none."""
         last_agent: str | None = None

@@ -16,6 +16,7 @@ import "./console/customer.js";
 import "./console/orders.js";
 import "./console/ticket.js";
 import "./console/products.js";
+import "./console/search.js";
 import { onEvent } from "./console/events.js";
 import { loadLeftMessages } from "./console/left-messages.js";
 import { renderQuick } from "./console/quick-replies.js";

@@ -6,6 +6,7 @@ import { api } from "./auth.js";
 import { gate } from "./sign-in.js";
 import { $, h, DASH, dateTime } from "./ui.js";
 import { parts, t as tr } from "./i18n.js";
+import { showTranscript } from "./transcript.js";
 
 const FILTERS = { status: "f-status", priority: "f-priority", source: "f-source", assignee: "f-assignee", group_id: "f-group" };
 const SOURCES = ["chat", "left_message", "console"];
@@ -165,11 +166,19 @@ function renderDetail(t) {
   else delete $("d-description").dataset.userContent;
   $("d-description").classList.toggle("muted", !t.description);
   const c = t.customer || {};
+  // The chat a ticket came from, as its transcript (not its id): read once per ticket opened.
+  $("d-chat-section").hidden = !t.session_id;
+  if (t.session_id && $("d-chat").dataset.sessionId !== t.session_id) {
+    $("d-chat").dataset.sessionId = t.session_id;
+    showTranscript($("d-chat"), t.session_id, { visitor: c.name });
+  } else if (!t.session_id) {
+    delete $("d-chat").dataset.sessionId;
+    $("d-chat").replaceChildren();
+  }
   $("d-facts").replaceChildren(
     ...fact("customer", [c.name, c.id].filter(Boolean).join(" · ")),
     ...fact("contact", c.contact),
     ...fact("order", t.order_ref),
-    ...fact("chat", t.session_id),
     ...fact("group", t.group_id),
     ...fact("assignee", t.assignee),
     ...fact("created", tr("tk.created_at_by", { time: dateTime(t.created_at), who: t.created_by || DASH })),

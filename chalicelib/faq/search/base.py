@@ -26,34 +26,16 @@ and nothing else of its vendor's: callers on a visitor's path catch exactly that
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from chalicelib.faq.embed import Embedder, Vector
 from chalicelib.faq.model import Faq, Hit
 
-# Han, kana and hangul: scripts written without spaces, so both backends cut them into n-grams.
-CJK = re.compile(
-    "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ebef]+")
+# The cuts and the outage error are every index's (the conversations' too): re-exported for the FAQ code.
+from chalicelib.platform.textsearch import CJK, SearchUnavailable, cjk_terms
 
-
-def cjk_terms(text: str) -> tuple[list[str], list[str]]:
-    """(character bigrams, single characters) of the CJK runs in ``text``, in order."""
-    bigrams: list[str] = []
-    chars: list[str] = []
-    for run in CJK.findall(text):
-        chars.extend(run)
-        bigrams.extend(run[i:i + 2] for i in range(len(run) - 1))
-    return bigrams, chars
-
-
-class SearchUnavailable(Exception):
-    """The search backend could not answer: unreachable, timed out, refused or rejected the request."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+__all__ = ["CJK", "SearchBackend", "SearchUnavailable", "cjk_terms"]
 
 
 class SearchBackend(Protocol):

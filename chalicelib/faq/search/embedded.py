@@ -17,23 +17,14 @@ import tantivy
 
 from chalicelib.faq.embed import Embedder, Vector
 from chalicelib.faq.model import Faq, Hit
-from chalicelib.faq.search.base import CJK, cjk_terms
+from chalicelib.faq.search.base import cjk_terms
+from chalicelib.platform.textsearch import latin_terms
 
 MAX_QUERY_TERMS = 64  # a pasted essay should not turn into a thousand-clause query
 COARSE_ROWS = 50_000  # above this many vectors, a projected first pass picks the candidates
 COARSE_DIM = 128
 COARSE_KEEP = 512  # rows the projected pass hands to the exact one
 UNIGRAM_BOOST = 0.3  # single CJK characters catch near-misses ("退换货" vs "退货") without outranking bigrams
-_ANALYZER = (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-             .filter(tantivy.Filter.remove_long(40))
-             .filter(tantivy.Filter.lowercase())
-             .filter(tantivy.Filter.stemmer("english"))
-             .build())
-
-
-def latin_terms(text: str) -> list[str]:
-    """Stemmed, lowercased words outside CJK runs (emoji and punctuation dropped)."""
-    return list(_ANALYZER.analyze(CJK.sub(" ", text)))
 
 
 def _schema() -> tantivy.Schema:

@@ -24,28 +24,25 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-import boto3
 import numpy as np
-from botocore.exceptions import BotoCoreError
-from opensearchpy import (
-    ImproperlyConfigured,
-    NotFoundError,
-    OpenSearch,
-    OpenSearchException,
-    RequestError,
-    RequestsAWSV4SignerAuth,
-    RequestsHttpConnection,
-)
+from opensearchpy import NotFoundError, RequestError
 
 from chalicelib.faq.embed import Embedder, Vector
 from chalicelib.faq.model import Faq, Hit
 from chalicelib.faq.search.base import SearchUnavailable
+from chalicelib.platform.opensearch import SEARCH_RETRIES as SEARCH_RETRIES  # the client's, named here too
+from chalicelib.platform.opensearch import (
+    build_client,
+    first_bulk_error,
+    missing_index_is_empty,
+    text_analysis,
+    text_field,
+    translated,
+)
 
 MAX_QUERY_CHARS = 400  # CJK text yields a bigram and a character per char: stay under 1,024 clauses
 UNIGRAM_BOOST = 0.3  # as in the embedded backend: single CJK characters catch near-misses only
@@ -55,12 +52,9 @@ TERMS_PER_QUERY = 10_000  # ids per delete-by-query (OpenSearch allows 65,536 te
 COUNT_PAGE = 10_000  # FAQ ids per page of the count's composite aggregation
 # A search answers a visitor's message: a slow cluster must not hold it for the Lambda's whole timeout.
 SEARCH_TIMEOUT = 1.0  # seconds per request on the request path (searches, counts); OPENSEARCH_TIMEOUT_SECONDS
-SEARCH_RETRIES = 1  # on a refused connection or a 502/503/504; never on a timeout
 WRITE_TIMEOUT = 30.0  # seconds for bulk, delete-by-query and index creation (admin paths)
 MAX_ID_BYTES = 500  # OpenSearch rejects a document _id over 512 bytes
 
-# Token types of the standard tokenizer for CJK scripts (one token per Han character).
-CJK_TYPES = ["<IDEOGRAPHIC>", "<HIRAGANA>", "<KATAKANA>", "<HANGUL>"]
 LEXICAL_FIELDS = ["text", "text.cjk", f"text.cjk_char^{UNIGRAM_BOOST}"]
 # Scores must not be negative: 1 + cosine, floored at 0 against rounding at cosine -1.
 COSINE_SCRIPT = (
@@ -82,26 +76,7 @@ def index_body(dim: int, serverless: bool = False) -> dict[str, Any]:
     return {
         "settings": {
             "index": index_settings,
-            "analysis": {
-                "filter": {
-                    "faq_no_cjk": {"type": "keep_types", "types": CJK_TYPES, "mode": "exclude"},
-                    "faq_only_cjk": {"type": "keep_types", "types": CJK_TYPES, "mode": "include"},
-                    "faq_possessive": {"type": "stemmer", "language": "possessive_english"},
-                    "faq_stemmer": {"type": "stemmer", "language": "english"},
-                    "faq_bigrams": {"type": "cjk_bigram", "output_unigrams": False},
-                },
-                "analyzer": {
-                    # English words, stemmed; CJK characters left to the subfields.
-                    "faq_english": {"type": "custom", "tokenizer": "standard",
-                                    "filter": ["faq_no_cjk", "faq_possessive", "lowercase", "faq_stemmer"]},
-                    # CJK runs as overlapping character bigrams (a lone character stays a unigram).
-                    "faq_cjk_bigram": {"type": "custom", "tokenizer": "standard",
-                                       "filter": ["faq_only_cjk", "cjk_width", "lowercase", "faq_bigrams"]},
-                    # CJK runs as single characters.
-                    "faq_cjk_char": {"type": "custom", "tokenizer": "standard",
-                                     "filter": ["faq_only_cjk", "cjk_width", "lowercase"]},
-                },
-            },
+            "analysis": text_analysis("faq"),
         },
         "mappings": {
             "dynamic": False,
@@ -111,14 +86,7 @@ def index_body(dim: int, serverless: bool = False) -> dict[str, Any]:
                 "is_question": {"type": "boolean"},
                 "language": {"type": "keyword"},
                 "enabled": {"type": "boolean"},
-                "text": {
-                    "type": "text",
-                    "analyzer": "faq_english",
-                    "fields": {
-                        "cjk": {"type": "text", "analyzer": "faq_cjk_bigram"},
-                        "cjk_char": {"type": "text", "analyzer": "faq_cjk_char"},
-                    },
-                },
+                "text": text_field("faq"),
                 "vector": {
                     "type": "knn_vector",
                     "dimension": dim,
@@ -165,12 +133,12 @@ class OpenSearchBackend:
     # -- lifecycle ----------------------------------------------------------------------------
     def ensure_index(self) -> None:
         """Create the index with its mapping unless it exists (one request; safe to race)."""
-        with _translated("create index"):
+        with translated("create index"):
             self._create_index()
 
     def drop_index(self) -> None:
         """Delete the index and everything in it (a missing index is fine)."""
-        with _translated("delete index"):
+        with translated("delete index"):
             self._delete_index()
 
     def close(self) -> None:
@@ -180,14 +148,14 @@ class OpenSearchBackend:
         with self._lock:
             client, self._client = self._client, None
         if client is not None:
-            with _translated("close"):
+            with translated("close"):
                 client.close()
 
     # -- indexing -----------------------------------------------------------------------------
     def replace_all(self, faqs: Iterable[Faq], embedder: Embedder | None = None) -> int:
         kept = {f.faq_id: f for f in faqs if f.enabled}
         actions = self._actions(list(kept.values()), embedder)  # embed before the index goes away
-        with _translated("replace all"):
+        with translated("replace all"):
             self._delete_index()
             self._create_index()
             self._bulk(actions)
@@ -198,7 +166,7 @@ class OpenSearchBackend:
         if not latest:
             return
         actions = self._actions([f for f in latest.values() if f.enabled], embedder)
-        with _translated("upsert"):
+        with translated("upsert"):
             if not self._ready:
                 self._create_index()
             try:
@@ -215,13 +183,13 @@ class OpenSearchBackend:
         ids = list(dict.fromkeys(faq_ids))
         if not ids:
             return
-        with _translated("delete"), _missing_index_is_empty():
+        with translated("delete"), missing_index_is_empty():
             self._delete_faqs(ids)
 
     def count(self) -> int:
         total = 0
         after: dict[str, Any] | None = None
-        with _translated("count"), _missing_index_is_empty():
+        with translated("count"), missing_index_is_empty():
             while True:
                 composite: dict[str, Any] = {"size": COUNT_PAGE,
                                              "sources": [{"faq_id": {"terms": {"field": "faq_id"}}}]}
@@ -244,7 +212,7 @@ class OpenSearchBackend:
         query_vector = self._query_vector(vector) if vector is not None else None
         lexical: dict[str, _Best] = {}
         semantic: dict[str, _Best] = {}
-        with _translated("search"), _missing_index_is_empty():
+        with translated("search"), missing_index_is_empty():
             if query:
                 lexical = self._lexical(query, k, language)
             # A zero vector has no cosine (the server would score NaN): the vector side finds nothing.
@@ -312,7 +280,7 @@ class OpenSearchBackend:
     def _connection(self) -> Any:
         with self._lock:
             if self._client is None:
-                self._client = _build_client(self._url, self._region, self._service, self._timeout)
+                self._client = build_client(self._url, self._region, self._service, self._timeout)
             return self._client
 
     def _search(self, body: dict[str, Any]) -> Any:
@@ -330,7 +298,7 @@ class OpenSearchBackend:
 
     def _delete_index(self) -> None:
         self._ready = False
-        with _missing_index_is_empty():
+        with missing_index_is_empty():
             self._connection().indices.delete(index=self.index, request_timeout=WRITE_TIMEOUT)
 
     def _delete_faqs(self, faq_ids: list[str]) -> None:
@@ -351,7 +319,7 @@ class OpenSearchBackend:
             params: dict[str, Any] = {"refresh": "wait_for"} if last else {}
             response = client.bulk(index=self.index, body=body, request_timeout=WRITE_TIMEOUT, **params)
             if response.get("errors"):
-                raise SearchUnavailable(f"bulk indexing rejected documents: {_first_bulk_error(response)}")
+                raise SearchUnavailable(f"bulk indexing rejected documents: {first_bulk_error(response)}")
 
     def _actions(self, faqs: Sequence[Faq], embedder: Embedder | None) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """(bulk action, document) per text of every FAQ, with its vector when ``embedder`` is given."""
@@ -372,23 +340,6 @@ class OpenSearchBackend:
                     action["_id"] = _doc_id(faq.faq_id, position)
                 out.append(({"index": action}, doc))
         return out
-
-
-def _build_client(url: str, region: str, service: str, timeout: float) -> Any:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SearchUnavailable(f"OpenSearch URL must be http(s)://host[:port], not {url!r}")
-    secure = parts.scheme == "https"
-    auth: Any = None
-    if secure and not parts.username:
-        credentials = boto3.session.Session().get_credentials()
-        if credentials is None:
-            raise SearchUnavailable("no AWS credentials to sign OpenSearch requests with")
-        auth = RequestsAWSV4SignerAuth(credentials, region, service)
-    return OpenSearch(
-        hosts=[url], http_auth=auth, use_ssl=secure, verify_certs=secure,
-        connection_class=RequestsHttpConnection, timeout=timeout, max_retries=SEARCH_RETRIES,
-        retry_on_timeout=False)
 
 
 def _filters(language: str | None) -> list[dict[str, Any]]:
@@ -428,33 +379,3 @@ def _doc_id(faq_id: str, position: int) -> str:
     if len(faq_id.encode()) > MAX_ID_BYTES:
         faq_id = hashlib.sha256(faq_id.encode()).hexdigest()
     return f"{faq_id}#{position}"
-
-
-def _first_bulk_error(response: dict[str, Any]) -> str:
-    for item in response.get("items", []):
-        for result in item.values():
-            error = result.get("error")
-            if error:
-                return f"{error.get('type')}: {error.get('reason')}" if isinstance(error, dict) else str(error)
-    return "unknown error"
-
-
-@contextmanager
-def _translated(operation: str) -> Iterator[None]:
-    """Vendor and transport errors become :class:`SearchUnavailable`."""
-    try:
-        yield
-    except (OpenSearchException, ImproperlyConfigured, BotoCoreError) as e:
-        status = getattr(e, "status_code", None)
-        raise SearchUnavailable(f"OpenSearch {operation} failed: {e}",
-                                status if isinstance(status, int) else None) from e
-
-
-@contextmanager
-def _missing_index_is_empty() -> Iterator[None]:
-    """Reading or deleting from an index not created yet is reading or deleting from an empty one."""
-    try:
-        yield
-    except NotFoundError as e:
-        if e.error != "index_not_found_exception":
-            raise

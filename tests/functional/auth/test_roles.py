@@ -79,6 +79,8 @@ REST: list[tuple[str, str, dict[str, Any] | None, frozenset[str]]] = [
     ("GET", "/sessions", None, SIGNED_IN),
     ("GET", "/sessions/{session}/messages", None, frozenset({VISITOR, AGENT, SUPERVISOR, ADMIN})),
     ("GET", "/visitors/v_vera/sessions", None, STAFF),
+    # Every staff member searches; what each one finds is tests/functional/conversations/test_search.py's.
+    ("GET", "/conversations", None, STAFF),
     ("GET", "/dashboard", None, OVERSEERS),
     ("GET", "/left-messages", None, STAFF),
     ("GET", "/transfer-targets", None, STAFF),

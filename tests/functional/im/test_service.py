@@ -220,12 +220,15 @@ def test_resume_looks_back_a_bounded_number_of_messages(chat: Chat) -> None:
     assert resumed["last_seq"] == RESUME_LOOKBACK + 2 and resumed["more"] is False
 
 
-def test_resume_and_history_are_for_participants_only(chat: Chat) -> None:
+def test_resume_is_for_participants_and_history_also_for_staff_of_the_sessions_group(chat: Chat) -> None:
+    stranger = Identity(user_id="carl", role="agent", name="Carl")  # serves no group of this session
     for call in (lambda: chat.im.resume(OTHER, chat.session_id, 0),
-                 lambda: chat.im.history(OTHER, chat.session_id, 0, 10)):
+                 lambda: chat.im.history(stranger, chat.session_id, 0, 10)):
         with pytest.raises(ImError) as err:
             call()
         assert err.value.code == "forbidden"
+    # bob serves the session's group: he reads its history (conversation search opens it), never resumes it.
+    assert chat.im.history(OTHER, chat.session_id, 0, 10)["messages"] == []
 
 
 def test_history_pages_through_delivered_messages(chat: Chat) -> None:

@@ -33,7 +33,9 @@ SAFE_DEFAULTS = {"AWS_REGION", "AWS_DEFAULT_REGION", "VISITOR_TOKEN_TTL_SECONDS"
                  # the clock's minute in rounds (checked against the schedule and Express's limit below)
                  "CLOCK_PERIOD_SECONDS", "CLOCK_ROUND_SECONDS", "CLOCK_TICK_SECONDS", "CLOCK_SWEEPERS",
                  # set by the Lambda runtime itself in every function: which function runs (cold-start warm-up)
-                 "AWS_LAMBDA_FUNCTION_NAME", "_HANDLER"}
+                 "AWS_LAMBDA_FUNCTION_NAME", "_HANDLER",
+                 # the conversation index: named after TABLE_PREFIX (set everywhere), its shards read only to create it
+                 "OPENSEARCH_CONVERSATIONS_INDEX", "OPENSEARCH_CONVERSATIONS_SHARDS"}
 TABLES = [build.logical_id(m.Meta.table_name) for m in ALL_MODELS]
 
 
