@@ -233,7 +233,7 @@ class Fault:
 
     field: str
     message: str
-    code: str  # required, invalid, too_long, too_many, choice, format, unknown, or rule (a model's own rule)
+    code: str  # required, blank, invalid, too_long, too_many, choice, format, unknown, or rule (a model's own)
     limit: int | None = None
 
     def entry(self) -> dict[str, Any]:
@@ -253,7 +253,10 @@ def _explain(model: type[Body], error: Any) -> Fault:
     if isinstance(part, FieldRefusal) and error.get("input") is not None:
         return Fault(key[:len(key) - len(name)] + part.field, part.message, "rule")
     message = owner.MESSAGES.get(f"{name}:{kind}") or owner.MESSAGES.get(name) or generic
-    return Fault(key, message.replace(f"'{name}'", f"'{key}'"), kind, limit)
+    value = error.get("input")
+    # An empty or blank text is "invalid" for MESSAGES (as it always was) but its own code for a client.
+    code = "blank" if kind == "invalid" and isinstance(value, str) and not value.strip() else kind
+    return Fault(key, message.replace(f"'{name}'", f"'{key}'"), code, limit)
 
 
 def _key(loc: tuple[int | str, ...]) -> str:

@@ -4,17 +4,18 @@
 // others through the `storage` event (onSignInChange). REST calls carry the bearer token. The sign-in form and
 // the page gate are in sign-in.js.
 
-import { has, t } from "./i18n.js";
+import { has, lang, t } from "./i18n.js";
 
 const KEY = "cs.agent";
 const NOTICE = "cs.notice"; // a message for the sign-in form after a reload (e.g. an expired sign-in), per tab
 
 /**
- * One field's refusal (`error.errors[i]`: `{field, message, code, limit?}`) in the page's language: by its code,
- * or the server's own words for a rule of the field's own (code `rule`) or an older answer without a code.
+ * One field's refusal (`error.errors[i]`: `{field, message, code, limit?}`) in the page's language. The server
+ * words it in English, often more precisely than a code can ("a number from 0 to 1"): an English page shows those
+ * words; another language says the code's meaning, or the server's words for a rule of the field's own (`rule`).
  */
 export function faultText(fault) {
-  return fault.code && has(`field_error.${fault.code}`)
+  return lang !== "en" && fault.code && has(`field_error.${fault.code}`)
     ? t(`field_error.${fault.code}`, { field: fault.field, limit: fault.limit }) : fault.message;
 }
 

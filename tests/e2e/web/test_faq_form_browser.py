@@ -32,8 +32,8 @@ def test_the_faq_form_marks_every_faulty_field_at_once_and_makes_a_missing_id(st
     page.get_by_test_id("faq-similar").fill("can I get an invoice\n\nfapiao | invoice")
     page.get_by_test_id("faq-tags").fill("billing, a|b")
     page.get_by_test_id("faq-save").click()
-    # Each field's refusal by its code, in the page's language; a rule of the field's own in the server's words.
-    expect(page.get_by_test_id("error-question")).to_have_text("'question' must not be empty.")
+    # On the English page, the server's own words (the Chinese page says each refusal's code: below).
+    expect(page.get_by_test_id("error-question")).to_have_text("'question' must be a non-empty string")
     expect(page.get_by_test_id("error-answer")).to_contain_text("'answer' is required")
     expect(page.get_by_test_id("error-similar")).to_contain_text("(line 3)")
     expect(page.get_by_test_id("error-tags")).to_contain_text("may not contain '|'")

@@ -131,7 +131,7 @@ def test_every_faulty_field_is_listed_and_the_first_is_still_named() -> None:
     ]
     # The kind of each refusal as a code (with its limit), for a page or an app to say in its own language.
     assert [(e["code"], e.get("limit")) for e in body["errors"]] == [
-        ("unknown", None), ("format", None), ("invalid", None), ("too_long", 5000), ("choice", None),
+        ("unknown", None), ("format", None), ("blank", None), ("too_long", 5000), ("choice", None),
         ("invalid", None)]
 
 
