@@ -7,22 +7,41 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
 import pytest
 from playwright.sync_api import Browser, Page, WebSocket, expect
 
-from local.harness import Peer, Stack, agent_token, connect, visitor_token
+from local.harness import Peer, Stack, agent_token, connect, run_stack, visitor_token
 from tests.e2e.web import test_pages_browser as pages
 
 pytestmark = pytest.mark.e2e
 
 browser = pages.browser  # one Chromium for the module
-stack = pages.stack      # a fresh stack per test
 T = TypeVar("T")
 N = 6
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """A fresh stack per test, with the production ACK wait: a page's held ACKs must not race the first retry."""
+    with run_stack(tmp_path, ack_wait_seconds=5, config_edit=pages.open_all_day) as running:
+        yield running
+
+
+def held_still(page: Page) -> None:
+    """Stops the page's clock (its timers and performance.now()): what arrives now reaches the page at one moment,
+    as a burst does on a quiet phone, however slowly a loaded test machine delivers it."""
+    page.clock.pause_at(int(page.evaluate("Date.now()")) + 1)
+
+
+def let_go(page: Page) -> None:
+    """The page's clock runs again, past the ACK window first."""
+    page.clock.run_for(500)
+    page.clock.resume()
 
 
 class Side:
@@ -68,6 +87,11 @@ class Side:
         self._thread.join(timeout=5)
 
 
+def _frame(payload: Any) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(payload if isinstance(payload, str) else payload["payload"])
+    return found
+
+
 def record_sent(page: Page) -> tuple[list[str], list[dict[str, Any]]]:
     """The page's WebSocket URLs and every frame it sends, as they happen."""
     urls: list[str] = []
@@ -75,8 +99,7 @@ def record_sent(page: Page) -> tuple[list[str], list[dict[str, Any]]]:
 
     def opened(ws: WebSocket) -> None:
         urls.append(ws.url)
-        ws.on("framesent", lambda payload: sent.append(json.loads(payload if isinstance(payload, str)
-                                                                   else payload["payload"])))
+        ws.on("framesent", lambda payload: sent.append(_frame(payload)))
 
     page.on("websocket", opened)
     return urls, sent
@@ -95,6 +118,7 @@ def test_the_widget_acks_a_burst_in_fewer_frames_and_its_resumed_backlog_in_one(
         alice = side.peer(stack, side.run(agent_token(side.http, stack.base, "alice")))
         context = browser.new_context(viewport={"width": 420, "height": 760})
         visitor = context.new_page()
+        visitor.clock.install()
         urls, sent = record_sent(visitor)
         visitor.goto(f"{stack.base}/")
         expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
@@ -103,8 +127,10 @@ def test_the_widget_acks_a_burst_in_fewer_frames_and_its_resumed_backlog_in_one(
         side.wait(alice, lambda p: bool(p.by_event["session"]))
         session_id = alice.by_event["session"][-1]["session"]["session_id"]
 
+        held_still(visitor)
         side.burst(alice, session_id, "line")
         expect(visitor.locator("[data-testid=msg][data-mine='0']")).to_have_count(N)
+        let_go(visitor)
         side.wait(alice, lambda p: len(p.delivered()) == N)
         lists = acked(visitor, sent)
         assert sorted(i for ids in lists for i in ids) == sorted(d["message_id"] for d in alice.delivered())
