@@ -13,7 +13,20 @@ from chalicelib.auth.errors import AuthError
 from chalicelib.auth.keys import default_key_source
 from chalicelib.auth.tokens import authenticate
 from chalicelib.channel.presence import TooManyConnections
-from chalicelib.edge import auth, coldstart, commerce, faq, health, im, media, replies, routing, sessions, tickets
+from chalicelib.edge import (
+    auth,
+    coldstart,
+    commerce,
+    faq,
+    health,
+    im,
+    media,
+    replies,
+    reports,
+    routing,
+    sessions,
+    tickets,
+)
 from chalicelib.edge.frames import handle_frame
 from chalicelib.im.schemas import protocol_version
 from chalicelib.platform import cors
@@ -68,7 +81,7 @@ def ws_disconnect(event: WebsocketEvent) -> None:
 
 # The order only sets the order of app.routes and app.pure_lambda_functions (delivery_step first, as before).
 for blueprint in (im.bp, health.bp, auth.bp, sessions.bp, media.bp, commerce.bp, routing.bp, faq.bp, tickets.bp,
-                  replies.bp):
+                  replies.bp, reports.bp):
     app.register_blueprint(blueprint)
 # API Gateway passes these bodies to the Lambda as bytes (base64), not as text.
 app.api.binary_types.extend(t for t in media.BINARY_TYPES if t not in app.api.binary_types)

@@ -547,6 +547,7 @@ def serve(port: int, prepared: Prepared) -> None:
     from chalicelib.config.errors import ConfigError
     from chalicelib.faq.embed import default_embedder
     from local.gateway import create_gateway_app
+    from local.streams import sessions_poller
 
     try:
         watcher = load_config()
@@ -558,6 +559,11 @@ def serve(port: int, prepared: Prepared) -> None:
     compaction.start()
     if prepared.restored is not None:
         reset_live_state()  # agents go offline through routing, which reads the groups' configuration
+    # The sessions table's stream to its consumer (the reports), from here on: what restoring the state wrote to
+    # the stream is not news (local/streams.py).
+    stream = sessions_poller({f.name: f for f in prepared.app.pure_lambda_functions},
+                             float(os.environ.get("LOCAL_STREAM_SECONDS", "0.5")))
+    stream.start()
     ticks = ticker(float(os.environ.get("LOCAL_TICK_SECONDS", "10")))
     ticks.start()
     # The embedding cache spared the model so far; load it now, or the first new text (a visitor's) waits.
@@ -588,6 +594,11 @@ def serve(port: int, prepared: Prepared) -> None:
         ticks.stop()
         watcher.stop()
         compaction.stop()
+        stream.stop()
+        try:
+            stream.drain()  # what the last chats added reaches the reports before the state is saved
+        except Exception:
+            log.exception("the sessions stream could not be drained")
         saved = state.compact()
         print(f"Stopped; {saved} items saved to {state.snapshot}", flush=True)
 

@@ -41,8 +41,10 @@ EXPECTED_TABLES: dict[str, dict[str, set[str]]] = {
     "APIHandler": {"PresenceTable": READ, "SessionsTable": WRITE, "MessagesTable": READ, "AgentsTable": READ,
                    "MembersTable": READ, "GroupStateTable": READ, "QueueTable": READ, "TicketsTable": WRITE,
                    "FaqsTable": SCAN | WRITE, "RobotSettingsTable": WRITE, "LimitsTable": WRITE,
-                   "IdempotencyTable": WRITE, "FaqJobsTable": WRITE, "CannedRepliesTable": WRITE},
+                   "IdempotencyTable": WRITE, "FaqJobsTable": WRITE, "CannedRepliesTable": WRITE,
+                   "ReportsTable": READ},
     "FaqReindex": {"FaqsTable": SCAN, "FaqJobsTable": WRITE},
+    "SessionsStream": {"ReportsTable": WRITE},
 }
 LOGS = {(a, "log-group:/aws/lambda/*") for a in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")}
 CONFIG = {("ssm:GetParametersByPath", "parameter/${TablePrefix}/config")}
@@ -69,6 +71,9 @@ EXPECTED_OTHER: dict[str, set[tuple[str, str]]] = {
        ("s3:PutObject", "MediaBucket/media/*")},
     # The reindex job: the index and the classifier's snapshot; no configuration, no @connections.
     "FaqReindex": LOGS | FAQ_MODEL | SEARCH_ADMIN,
+    # The reports' consumer: what Lambda's poller reads of the sessions stream; no session, no configuration.
+    "SessionsStream": LOGS | {(a, "SessionsTable") for a in ("dynamodb:DescribeStream", "dynamodb:GetRecords",
+                                                             "dynamodb:GetShardIterator", "dynamodb:ListStreams")},
 }
 
 
