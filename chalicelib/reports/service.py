@@ -20,19 +20,24 @@ from chalicelib.reports.figures import ALL, HOUR_MS, Counts, add_counts, figures
 from chalicelib.reports.schemas import CHANNELS, MAX_DAILY_DAYS, MAX_HOURLY_DAYS, ReportQuery
 from chalicelib.reports.store import ReportStore
 
+FIRST_YEAR, LAST_YEAR = 2000, 2999
+
 
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name that is a folder of zones
         raise ReportError("invalid_query", f"'tz' {name!r} is not a known time zone", "tz") from None
 
 
 def _date(text: str, field: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise ReportError("invalid_query", f"'{field}' must be a date, YYYY-MM-DD", field) from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ReportError("invalid_query", f"'{field}' must be a date from {FIRST_YEAR} to {LAST_YEAR}", field)
+    return day
 
 
 def _midnight(day: date, zone: ZoneInfo) -> int:
