@@ -60,7 +60,7 @@ CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # API Gateway routes on its own Host header
 # The pages are static and call their own origin: /api/... (REST) and /ws (WebSocket); see docs/deploy.md.
 PAGES = {"/": "/visitor.html", "/console": "/console.html", "/tickets": "/tickets.html",
-         "/dashboard": "/dashboard.html", "/robot": "/robot.html"}
+         "/dashboard": "/dashboard.html", "/reports": "/reports.html", "/robot": "/robot.html"}
 
 
 def logical_id(table_name: str) -> str:
