@@ -563,7 +563,8 @@ def serve(port: int, prepared: Prepared) -> None:
     # the stream is not news (local/streams.py).
     stream = sessions_poller({f.name: f for f in prepared.app.pure_lambda_functions},
                              float(os.environ.get("LOCAL_STREAM_SECONDS", "0.5")))
-    stream.start()
+    if stream.interval < 3600:  # an hour or more means never (benchmarks that measure without it)
+        stream.start()
     ticks = ticker(float(os.environ.get("LOCAL_TICK_SECONDS", "10")))
     ticks.start()
     # The embedding cache spared the model so far; load it now, or the first new text (a visitor's) waits.
@@ -596,7 +597,8 @@ def serve(port: int, prepared: Prepared) -> None:
         compaction.stop()
         stream.stop()
         try:
-            stream.drain()  # what the last chats added reaches the reports before the state is saved
+            if stream.started:
+                stream.drain()  # what the last chats added reaches the reports before the state is saved
         except Exception:
             log.exception("the sessions stream could not be drained")
         saved = state.compact()

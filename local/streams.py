@@ -48,7 +48,7 @@ class StreamPoller:
     def __init__(self, table: str, handler: Handler, interval: float = 0.5, limit: int = 1000) -> None:
         self._table = table
         self._handler = handler
-        self._interval = interval
+        self.interval = interval
         self._limit = limit
         self._stopped = threading.Event()
         self._lock = threading.Lock()  # one poll at a time (the thread's and a drain's)
@@ -79,13 +79,17 @@ class StreamPoller:
         self._thread = threading.Thread(target=self._run, name="sessions stream", daemon=True)
         self._thread.start()
 
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
     def stop(self) -> None:
         self._stopped.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        while not self._stopped.wait(self._interval):
+        while not self._stopped.wait(self.interval):
             try:
                 self.drain()
             except Exception:  # the next poll gives the same records again, as Lambda retries a window
