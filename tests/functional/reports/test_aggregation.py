@@ -269,3 +269,20 @@ def test_a_report_reads_the_same_items_whatever_the_number_of_conversations(worl
     five = world.svc.reports.report(ADMIN, query)
     assert calls() == few == 1  # one Query of one scope
     assert (one["total"]["conversations"], five["total"]["conversations"]) == (1, 5)
+
+
+def test_the_agents_first_reply_is_stamped_once_in_the_write_that_takes_its_sequence_number(world: World) -> None:
+    alice = world.agent("alice")
+    visitor = world.visitor(1)
+    session = world.svc.routing.request_agent(visitor)
+    world.tick(30)
+    calls = count_aws_calls()
+    world.svc.im.next_seq(alice, session.session_id)
+    assert calls() == 1  # the UpdateItem that takes the sequence number, nothing more
+    world.tick(30)
+    world.svc.im.next_seq(alice, session.session_id)
+    world.svc.im.next_seq(visitor, session.session_id)
+    stored = Session.get(session.session_id, consistent_read=True)
+    assert int(stored.first_response_at) == int((START + 30) * 1000)
+    assert int(stored.last_agent_at) == int((START + 60) * 1000)
+    assert int(stored.handoff_at) == int(stored.first_assigned_at) == int(START * 1000)
