@@ -82,7 +82,9 @@ function fillForm() {
   const today = Date.now();
   $("to").value = isoDate(today);
   $("from").value = isoDate(today - (DEFAULT_DAYS - 1) * DAY_MS);
-  $("sla").replaceChildren(...SLA_CHOICES.map((s) => h("option", { value: String(s), text: t("reports.sla_within", { time: duration(s) }),
+  // "30 s", "1 min", "1 min 30 s": whole minutes without their zero seconds.
+  const label = (s) => (s >= 60 && s % 60 === 0 ? t("duration.m", { m: s / 60 }) : duration(s));
+  $("sla").replaceChildren(...SLA_CHOICES.map((s) => h("option", { value: String(s), text: t("reports.sla_within", { time: label(s) }),
     selected: s === 60 })));
   $("scope").replaceChildren(h("option", { value: "", text: t("reports.scope_default") }));
 }
