@@ -82,10 +82,10 @@ function fillForm() {
   const today = Date.now();
   $("to").value = isoDate(today);
   $("from").value = isoDate(today - (DEFAULT_DAYS - 1) * DAY_MS);
-  // "30 s", "1 min", "1 min 30 s": whole minutes without their zero seconds.
-  const label = (s) => (s >= 60 && s % 60 === 0 ? t("duration.m", { m: s / 60 }) : duration(s));
-  $("sla").replaceChildren(...SLA_CHOICES.map((s) => h("option", { value: String(s), text: t("reports.sla_within", { time: label(s) }),
-    selected: s === 60 })));
+  // "Within 30 s", "Within 1 min", "Within 1 min 30 s": whole minutes without their zero seconds.
+  const label = (s) => (s < 60 ? t("reports.sla_within_s", { s }) : s % 60 === 0 ? t("reports.sla_within_m", { m: s / 60 })
+    : t("reports.sla_within_m_s", { m: Math.floor(s / 60), s: s % 60 }));
+  $("sla").replaceChildren(...SLA_CHOICES.map((s) => h("option", { value: String(s), text: label(s), selected: s === 60 })));
   $("scope").replaceChildren(h("option", { value: "", text: t("reports.scope_default") }));
 }
 
@@ -94,13 +94,19 @@ function fillScopes(filters) {
   if (scopesFilled) return;
   scopesFilled = true;
   const groups = (label, items) => (items.length ? h("optgroup", { attrs: { label } }, ...items) : null);
-  $("scope").replaceChildren(
+  // replaceChildren would write a null as the text "null": the empty groups are left out first.
+  $("scope").replaceChildren(...[
     h("option", { value: "", text: t("reports.scope_default") }),
-    groups(t("reports.scope_group"), filters.groups.map((g) => h("option", { value: `group:${g.id}`, text: g.name }))),
-    groups(t("reports.scope_agent"), filters.agents.map((a) => h("option", { value: `agent:${a.id}`, text: a.id }))),
+    // Group names, agent ids and categories are the shop's data, not the page's words.
+    groups(t("reports.scope_group"), filters.groups.map((g) => h("option", { value: `group:${g.id}`, text: g.name,
+      dataset: { userContent: "" } }))),
+    groups(t("reports.scope_agent"), filters.agents.map((a) => h("option", { value: `agent:${a.id}`, text: a.id,
+      dataset: { userContent: "" } }))),
     groups(t("reports.scope_channel"), filters.channels.map((c) => h("option", { value: `channel:${c}`,
       text: t(`reports.channel.${c}`) }))),
-    groups(t("reports.scope_category"), filters.categories.map((c) => h("option", { value: `category:${c}`, text: c }))));
+    groups(t("reports.scope_category"), filters.categories.map((c) => h("option", { value: `category:${c}`, text: c,
+      dataset: { userContent: "" } }))),
+  ].filter(Boolean));
 }
 
 function query() {
@@ -170,7 +176,7 @@ function renderCharts() {
     line(t("reports.col.frt_p90"), COLORS.frt90, "first_response_p90_seconds"),
   ];
   stepChart($("chart-times"), { title: t("reports.chart.times_title"), from, to, timeLabel: label, series: times,
-    tip: (s, last) => t("reports.chart.seconds_tip", { name: s.name, time: duration(last.v) }) });
+    tip: (s, last) => t("reports.chart.seconds_tip", { name: s.name, when: label(last.t), s: number(Math.round(last.v)) }) });
   legend("legend-times", times.map((s) => [s.name, s.color]));
   const rates = [
     line(t("reports.col.robot_resolution_rate"), COLORS.resolution, "robot_resolution_rate", 100),
@@ -178,7 +184,7 @@ function renderCharts() {
     line(t("reports.col.csat_satisfied"), COLORS.csat, "csat_satisfied_share", 100),
   ];
   stepChart($("chart-rates"), { title: t("reports.chart.rates_title"), from, to, timeLabel: label, series: rates,
-    tip: (s, last) => t("reports.chart.percent_tip", { name: s.name, value: number(Math.round(last.v)) }) });
+    tip: (s, last) => t("reports.chart.percent_tip", { name: s.name, when: label(last.t), pct: number(Math.round(last.v)) }) });
   legend("legend-rates", rates.map((s) => [s.name, s.color]));
 }
 

@@ -16,6 +16,8 @@ from playwright.sync_api import Browser, Page, expect
 from local.harness import Stack, agent_token, connect, run_client
 from tests.e2e.routing.test_routing import visitor
 from tests.e2e.web import test_pages_browser as pages
+from tests.e2e.web.a11y import axe_violations
+from tests.e2e.web.test_i18n_browser import strays
 
 pytestmark = pytest.mark.e2e
 
@@ -89,6 +91,7 @@ def test_an_admin_reads_charts_filters_and_downloads_the_csv(stack: Stack, brows
     expect(page.locator("#chart-times svg path")).not_to_have_count(0)
     expect(page.locator("#chart-rates svg path")).to_have_count(3)
     expect(page.get_by_test_id("reports-row")).to_have_count(1)
+    assert axe_violations(page) == []
 
     # Narrowed to the app channel, per hour.
     page.get_by_test_id("reports-scope").select_option("channel:app")
@@ -124,4 +127,6 @@ def test_an_agent_sees_its_own_figures_in_chinese(stack: Stack, browser: Browser
     expect(page.get_by_test_id("reports-scope").locator("option")).to_have_text(["我可查看的全部", "alice"])
     expect(page.get_by_test_id("reports-status")).to_contain_text("共结束 3 个会话")
     expect(page.get_by_test_id("reports-apply")).to_have_text("查询")
+    found = strays(page, "zh-CN")
+    assert found == [], "\n".join(found)  # every text on the page is of the Chinese catalogues
     page.context.close()
