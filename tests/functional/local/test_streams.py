@@ -70,3 +70,20 @@ def test_the_filter_is_the_deployed_mappings() -> None:
     assert not wanted(record)
     record["dynamodb"]["NewImage"]["status"] = {"S": "closed"}
     assert wanted(record)
+
+
+def test_a_reader_that_delivers_nothing_still_drops_what_moto_keeps(
+        aws: None, sender: RecordingSender, timer: RecordingTimer) -> None:
+    svc = build(sender, timer, config=lambda: routing_config())
+    calls: list[dict[str, Any]] = []
+    poller = StreamPoller(str(Session.Meta.table_name), lambda event, context: calls.append(event), interval=3600)
+    poller.start(deliver=False)
+    try:
+        visitor = Identity(user_id="v_1", role="visitor", name="Ann", channel="web")
+        session = svc.sessions.current_or_new(visitor, svc.presence.connect("c-v", visitor))
+        svc.sessions.end_session(visitor, session.session_id)
+        assert shard().items
+        poller.drain()
+    finally:
+        poller.stop()
+    assert calls == [] and shard().items == []
