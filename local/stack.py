@@ -512,11 +512,12 @@ def prepare(state_dir: Path) -> Prepared:
     from chalicelib import wiring
     from chalicelib.platform import metering
     from chalicelib.settings import get_settings
-    from local import dynamodb_atomic, moto_speed, sfn_adapter
+    from local import dynamodb_atomic, moto_speed, sfn_adapter, streams
     from local.invoker import ThreadInvoker
 
     metering.install()
     moto_speed.install()
+    streams.install_filter()  # moto makes only the stream records the deployed mapping would pass
     dynamodb_atomic.install()  # the recorder joins once the saved state is back
     # Never stopped: executions still running at exit would otherwise send their calls to real AWS.
     mock_aws(config=MOTO_CONFIG).start()

@@ -16,15 +16,21 @@ moto starts a restarted stream's sequence numbers over, so each start takes a sh
 per-shard marks (chalicelib/reports/store.py) of an earlier run never hide a new record.
 
 moto keeps every record it ever made; the poller trims what it has consumed, so the stream's memory stays small.
+And moto makes a record (both images, as JSON) for every write, a message's sequence number included, where the
+deployed mapping's filter lets Lambda see only a few: ``install_filter`` makes moto keep only those of the sessions
+table (the rest would only be read and dropped, and held in memory until then).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from moto.dynamodb.models.table import StreamShard
 
 from local import dynamodb_atomic
 
@@ -40,6 +46,38 @@ def wanted(record: dict[str, Any]) -> bool:
     if new.get("status", {}).get("S") == "closed":
         return True
     return "left_message_at" in new and "left_message_at" not in old
+
+
+def wanted_items(old: Any, new: Any) -> bool:
+    """``wanted`` on moto's items (before a record is made of them)."""
+    def attr(item: Any, name: str) -> Any:
+        return item.attrs.get(name) if item is not None else None
+
+    status = attr(new, "status")
+    if status is not None and status.value == "closed":
+        return True
+    return attr(new, "left_message_at") is not None and attr(old, "left_message_at") is None
+
+
+_original_add = StreamShard.add
+
+
+def _add(self: StreamShard, old: Any, new: Any) -> None:
+    if self.table.name == _sessions_table() and not wanted_items(old, new):
+        return  # on AWS, the mapping's filter drops it; here it is never made
+    _original_add(self, old, new)
+
+
+@functools.cache
+def _sessions_table() -> str:
+    from chalicelib.sessions.models import Session
+
+    return str(Session.Meta.table_name)
+
+
+def install_filter() -> None:
+    """Make moto keep only the sessions table's stream records that the deployed filter passes."""
+    StreamShard.add = _add  # type: ignore[method-assign]
 
 
 class StreamPoller:
