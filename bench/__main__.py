@@ -160,9 +160,16 @@ def run_peak() -> None:
     peak.write_quotas(result)
 
 
+def run_reports() -> None:
+    from bench import reports
+
+    result = reports.run()
+    publish("reports", result, reports.table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=("relay", "routing", "faq", "cost", "load", "peak"),
+    parser.add_argument("--only", choices=("relay", "routing", "faq", "cost", "load", "peak", "reports"),
                         help="run one benchmark (default: all)")
     parser.add_argument("--pairs", type=int, default=20, help="relay: visitor/agent pairs")
     parser.add_argument("--seconds", type=float, default=20.0, help="relay: seconds of traffic")
@@ -185,6 +192,8 @@ def main() -> None:
         run_load(args.visitors, args.agents, args.load_seconds)
     if args.only in (None, "peak"):
         run_peak()
+    if args.only in (None, "reports"):
+        run_reports()
 
 
 if __name__ == "__main__":

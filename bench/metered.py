@@ -141,10 +141,13 @@ def serve(extensions: list[str]) -> None:
 def metered_stack(state_dir: Path, ack_wait_seconds: int = 5, extra_env: Mapping[str, str] | None = None,
                   config_edit: Callable[[dict[str, Any]], None] | None = None,
                   extensions: tuple[str, ...] = ()) -> contextlib.AbstractContextManager[Stack]:
-    """``serve`` on a free port, until READY: the tick off and settings cached as on AWS."""
+    """``serve`` on a free port, until READY: the tick off and settings cached as on AWS. The sessions stream's
+    reader only drops what moto keeps: locally each of its reads is a window of its own, so the reports' writes would
+    be counted at a quiet shop's rate whatever the load (bench/reports.py measures them, with AWS's windows)."""
     return run_stack(state_dir, ack_wait_seconds=ack_wait_seconds, command=("-m", "bench.metered", "serve",
                                                                             *extensions),
-                     extra_env={"LOCAL_TICK_SECONDS": "86400", "CONFIG_MAX_AGE_SECONDS": "60", **(extra_env or {})},
+                     extra_env={"LOCAL_TICK_SECONDS": "86400", "CONFIG_MAX_AGE_SECONDS": "60",
+                                "LOCAL_STREAM_SECONDS": "86400", **(extra_env or {})},
                      config_edit=config_edit)
 
 

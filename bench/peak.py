@@ -1303,6 +1303,57 @@ def _headroom(value: float | None) -> str:
     return f"**{text}**" if value < 2 else text
 
 
+# The reports' aggregates (chalicelib/reports, infra/build.py's stream mapping): at most this many sums per window of
+# a shard (chalicelib/reports/aggregator.py MAX_HELD) and write units per aggregate write (an item with every
+# counter and a few shards' marks stays under 2 KB).
+REPORT_CHANNELS, REPORT_CATEGORIES, REPORT_ITEM_WCU = 3, 20, 2.0
+
+
+def reports_lines(r: Mapping[str, Any]) -> list[str]:
+    """The reports' writes at the profile: not measured on the local stack (whose stream reader makes every read a
+    window of its own) but derived from the deployed mapping: one write per aggregate item per shard per window."""
+    from chalicelib.reports.aggregator import MAX_HELD
+    from infra.build import STREAM_WINDOW_SECONDS
+
+    p = r["profile"]
+    closes = float(r["rates"]["close"]["total"])
+    sessions_wcu = next((x["demand_per_s"] for x in r["limits"] if x["name"] == "DynamoDB table WCU: sessions"), 0.0)
+    # A stream has a shard per partition of its table; at least one per 1,000 write units, twice that after splits.
+    shards = max(1, 2 * math.ceil(sessions_wcu / PARTITION_WCU))
+    per_window = closes * STREAM_WINDOW_SECONDS / shards  # chats a shard's window holds
+    items = min(MAX_HELD, 1 + p["groups"] + min(p["agents"], per_window) + REPORT_CHANNELS + REPORT_CATEGORIES)
+    # A rating comes later, in another window: the same items again, at most.
+    table_wcu = 2 * shards * items / STREAM_WINDOW_SECONDS * REPORT_ITEM_WCU
+    key_wcu = 2 * shards / STREAM_WINDOW_SECONDS * REPORT_ITEM_WCU
+    return [
+        "## Reports",
+        "",
+        "The reports' aggregates are kept by the sessions table's stream (`chalicelib/sessions/stream.py`), not on "
+        "any request path, so none of the figures above include them; the local stack's benchmarks run without its "
+        f"reader. On AWS the mapping's tumbling window ({STREAM_WINDOW_SECONDS} s) makes each shard's minute one "
+        "write per aggregate item, whatever the number of chats in it; ratings, given later, touch the same items in "
+        f"a later window. At this profile ({_num(closes)} closes a second, the sessions table's "
+        f"{_num(sessions_wcu)} WCU a second in at least {shards} stream shards):",
+        "",
+        "| | at the profile | limit | headroom |",
+        "|---|---|---|---|",
+        f"| chats a shard's window holds | {_num(per_window)} | | |",
+        f"| aggregate items written per shard and window (all, groups, agents, channels, categories) | "
+        f"{_num(items)} | {_num(MAX_HELD)} held at most, then written early | |",
+        f"| DynamoDB table WCU: reports (a second) | {_num(table_wcu)} | {_num(TABLE_WCU)} | "
+        f"{_headroom(TABLE_WCU / table_wcu)} |",
+        f"| DynamoDB per-partition WCU: the hottest item (everything, or the hot group, this hour; a second) | "
+        f"{_num(key_wcu)} | "
+        f"{_num(PARTITION_WCU)} | {_headroom(PARTITION_WCU / key_wcu)} |",
+        f"| Lambda concurrency of the stream's function | {shards} (one per shard) | 1,000 | "
+        f"{_headroom(1000 / shards)} |",
+        "",
+        "So the \"all\" scope needs no sharding: its writes grow with the stream's shards, not with the closes. "
+        "`python -m bench --only reports` measures the writes per conversation and the cost of a report.",
+        "",
+    ]
+
+
 def render(r: Mapping[str, Any], search_section: str = SEARCH_PLACEHOLDER) -> str:
     """docs/capacity.md from peak.json (``search_section``: the Search block as it stands in the file)."""
     p, cold = r["profile"], r["cold_start"]
@@ -1461,6 +1512,7 @@ def render(r: Mapping[str, Any], search_section: str = SEARCH_PLACEHOLDER) -> st
         "",
         TYPING_READ_NOTE,
         "",
+        *reports_lines(r),
         "## How it is measured, and what it leaves out",
         "",
         "- The stack is `bench/metered.py`'s (the local stack with meters); its schedule is off and run once on "

@@ -13,12 +13,13 @@ from chalicelib.platform.idempotency import IdempotencyRecord
 from chalicelib.platform.quota import QuotaCounter
 from chalicelib.platform.tables import ttl_attribute
 from chalicelib.replies.models import CannedReply
+from chalicelib.reports.models import ReportHour
 from chalicelib.routing.models import Agent, GroupState, Member, QueueEntry
 from chalicelib.sessions.models import Session
 from chalicelib.tickets.models import TicketItem
 
 ALL_MODELS: tuple[type[Model], ...] = (Connection, Presence, Session, Message, Agent, Member, GroupState,
                                        QueueEntry, TicketItem, FaqItem, RobotSettingsItem, ReindexJobItem,
-                                       QuotaCounter, IdempotencyRecord, CannedReply)
+                                       QuotaCounter, IdempotencyRecord, CannedReply, ReportHour)
 
 __all__ = ["ALL_MODELS", "ttl_attribute"]

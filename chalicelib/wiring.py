@@ -22,11 +22,15 @@ from chalicelib.platform.hooks import Late
 from chalicelib.platform.invoke import Invoker, LambdaInvoker
 from chalicelib.platform.ws import Sender, WebSocketSender
 from chalicelib.replies.service import ReplyService
+from chalicelib.reports.aggregator import ReportAggregator
+from chalicelib.reports.service import ReportService
+from chalicelib.reports.store import ReportStore
 from chalicelib.routing.agents import AgentBook
 from chalicelib.routing.dashboard import Dashboard
 from chalicelib.routing.service import RoutingService
 from chalicelib.sessions.lifecycle import LifecycleService
 from chalicelib.sessions.service import SessionService
+from chalicelib.sessions.stream import SessionStream
 from chalicelib.sessions.survey import SurveyService
 from chalicelib.settings import get_settings
 from chalicelib.tickets.service import TicketService
@@ -51,6 +55,10 @@ class Services:
     media: MediaStore
     replies: ReplyService
     conversations: ConversationService
+    reports: ReportService
+    # The sessions table's stream and its consumers (chalicelib/sessions/stream.py): the reports' aggregator is
+    # registered as "reports", conversation search's indexer as "search", in build().
+    session_stream: SessionStream
     clock: Clock  # what the services read the time from; the edge's own stamps (pong) too
 
 
@@ -91,13 +99,18 @@ def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConf
                                          knowledge.lookup, routing.request_agent,
                                          get_settings().suggestion_min_score))
     reindex = ReindexJobs(knowledge, invoker or background_invoker(), get_settings().faq_reindex_function, clock)
+    report_store = ReportStore()
+    session_stream = SessionStream()
+    session_stream.register("reports", ReportAggregator(report_store))
+    conversation_service = ConversationService(conversations or conversation_index(), config)
+    session_stream.register("search", conversation_service.consume)
     return Services(presence=presence, im=im, sessions=sessions, agents=agents, routing=routing,
                     dashboard=dashboard, config=config, kb=knowledge, reindex=reindex, robot=robot,
                     lifecycle=lifecycle,
                     survey=SurveyService(sessions, routing, config, clock=clock), tickets=tickets,
                     limiter=RateLimiter(), media=MediaStore(),
-                    replies=ReplyService(config, clock=clock),
-                    conversations=ConversationService(conversations or conversation_index(), config), clock=clock)
+                    replies=ReplyService(config, clock=clock), conversations=conversation_service,
+                    reports=ReportService(report_store, config), session_stream=session_stream, clock=clock)
 
 
 _kb: KnowledgeBase | None = None

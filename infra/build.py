@@ -23,7 +23,7 @@ from chalicelib.tables import ALL_MODELS, ttl_attribute
 
 TEMPLATE = Path(__file__).resolve().parent / "template.json"
 FUNCTIONS = ("APIHandler", "WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect", "DeliveryStep",
-             "ClockStep", "QueueTick", "FaqReindex")
+             "ClockStep", "QueueTick", "FaqReindex", "SessionsStream")
 # The functions that load the embedding model and the FAQ classifier at init (chalicelib/edge/coldstart.py). SnapStart
 # runs that init once per published version and resumes every new container from its snapshot; API Gateway calls
 # the alias (infra/package.py points it there), as $LATEST never runs from a snapshot.
@@ -60,7 +60,7 @@ CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # API Gateway routes on its own Host header
 # The pages are static and call their own origin: /api/... (REST) and /ws (WebSocket); see docs/deploy.md.
 PAGES = {"/": "/visitor.html", "/console": "/console.html", "/tickets": "/tickets.html",
-         "/dashboard": "/dashboard.html", "/robot": "/robot.html"}
+         "/dashboard": "/dashboard.html", "/reports": "/reports.html", "/robot": "/robot.html"}
 
 
 def logical_id(table_name: str) -> str:
@@ -91,6 +91,9 @@ def table_resource(model: Any) -> tuple[str, dict[str, Any]]:
             {"IndexName": i["index_name"], "KeySchema": key_schema(i["key_schema"]), "Projection": i["projection"]}
             for i in schema["global_secondary_indexes"]
         ]
+    stream = getattr(model.Meta, "stream_view_type", None)
+    if stream:
+        props["StreamSpecification"] = {"StreamViewType": stream}
     ttl = ttl_attribute(model)
     if ttl:
         props["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
@@ -128,9 +131,12 @@ FUNCTION_TABLES: dict[str, dict[str, Actions]] = {
     "APIHandler": {"presence": READ, "sessions": WRITE, "messages": READ, "agents": READ, "members": READ,
                    "group-state": READ, "queue": READ, "tickets": WRITE, "faqs": SCAN_WRITE,
                    "robot-settings": WRITE, "limits": WRITE, "idempotency": WRITE, "faq-jobs": WRITE,
-                   "canned-replies": WRITE},
+                   "canned-replies": WRITE, "reports": READ},
     # The reindex job: reads every FAQ, records its progress and outcome on its job.
     "FaqReindex": {"faqs": SCAN, "faq-jobs": WRITE},
+    # The sessions table's stream: adds each window's sums to the reports' aggregates, and indexes each closed
+    # session's transcript (a Query of its messages) for conversation search; it reads no session item.
+    "SessionsStream": {"reports": WRITE, "messages": READ},
 }
 ROUTING_GRANTS = ("logs", "config", "connections", "alerts")
 FUNCTION_GRANTS: dict[str, tuple[str, ...]] = {
@@ -143,6 +149,7 @@ FUNCTION_GRANTS: dict[str, tuple[str, ...]] = {
     "APIHandler": ("logs", "config", "visitor-token-key", "commerce-token", "search-admin", "faq-model", "media",
                    "faq-reindex"),
     "FaqReindex": ("logs", "search-admin", "faq-model"),
+    "SessionsStream": ("logs", "sessions-stream", "search-admin"),
 }
 SEARCHERS = [f for f in FUNCTIONS if {"search", "search-admin"} & set(FUNCTION_GRANTS[f])]
 
@@ -175,6 +182,9 @@ GRANTS: dict[str, list[dict[str, Any]]] = {
     "faq-model": [allow(["s3:GetObject", "s3:PutObject"], {"Fn::Sub": "${FaqModelBucket.Arn}/*"}),
                   allow("s3:ListBucket", {"Fn::GetAtt": ["FaqModelBucket", "Arn"]})],
     "media": [allow("s3:PutObject", {"Fn::Sub": "${MediaBucket.Arn}/media/*"})],
+    # What Lambda's poller reads on the function's behalf (it polls with the function's role).
+    "sessions-stream": [allow(["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                               "dynamodb:ListStreams"], {"Fn::GetAtt": ["SessionsTable", "StreamArn"]})],
     # POST /faqs/reindex starts the job's function (an asynchronous invoke).
     "faq-reindex": [allow("lambda:InvokeFunction", {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:"
                                                               "${AWS::AccountId}:function:" + REINDEX_FUNCTION})],
@@ -519,6 +529,42 @@ def dashboard(tables: list[str]) -> dict[str, Any]:
         "DashboardName": {"Fn::Sub": "${TablePrefix}-customer-service"}, "DashboardBody": {"Fn::Sub": body}}}}
 
 
+# The sessions stream's consumer (chalicelib/sessions/stream.py): a tumbling window of a minute per shard, so the
+# reports' aggregates take one write per item per shard a minute whatever the load (docs/capacity.md); one batch of
+# a shard at a time (parallelization 1), so the per-shard marks that make a retried window count once only grow.
+STREAM_WINDOW_SECONDS = 60
+STREAM_BATCH_SIZE = 1000
+# Only the writes the consumers read reach the function: those of closed sessions (the close, then the survey's
+# answer) and the one that marks a left message. A message's sequence number on an open session (most writes) is
+# dropped by Lambda's filter, unbilled.
+STREAM_FILTERS = (
+    {"dynamodb": {"NewImage": {"status": {"S": ["closed"]}}}},
+    {"dynamodb": {"NewImage": {"left_message_at": {"N": [{"exists": True}]}},
+                  "OldImage": {"left_message_at": {"N": [{"exists": False}]}}}},
+)
+
+
+def sessions_stream_mapping() -> dict[str, Any]:
+    """The sessions table's stream feeding ``SessionsStream``; an alarm when it falls minutes behind."""
+    return {
+        "SessionsStreamMapping": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {
+            "EventSourceArn": {"Fn::GetAtt": ["SessionsTable", "StreamArn"]},
+            "FunctionName": {"Ref": "SessionsStream"},
+            "StartingPosition": "TRIM_HORIZON",
+            "BatchSize": STREAM_BATCH_SIZE,
+            "TumblingWindowInSeconds": STREAM_WINDOW_SECONDS,
+            "ParallelizationFactor": 1,
+            # A failing window is retried until it succeeds (records live 24 h); the alarm below says so.
+            "MaximumRetryAttempts": -1,
+            "FilterCriteria": {"Filters": [{"Pattern": json.dumps(f, separators=(",", ":"))}
+                                           for f in STREAM_FILTERS]}}},
+        "SessionsStreamBehindAlarm": alarm(
+            "sessions-stream-behind", "Reports: the sessions stream's consumer is over 10 minutes behind",
+            single("AWS/Lambda", "IteratorAge", {"FunctionName": {"Ref": "SessionsStream"}}, stat="Maximum",
+                   period=60), threshold=600_000),
+    }
+
+
 def build() -> dict[str, Any]:
     resources: dict[str, Any] = dict(table_resource(m) for m in ALL_MODELS)
     tables = list(resources)
@@ -633,6 +679,7 @@ def build() -> dict[str, Any]:
     resources["MediaBucket"].update(RETAIN)  # the photos sent in chats
     resources.update(api_stages())
     resources.update(alarms(tables))
+    resources.update(sessions_stream_mapping())
     resources.update(dashboard(tables))
     return {
         "AWSTemplateFormatVersion": "2010-09-09",

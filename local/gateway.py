@@ -8,7 +8,7 @@
   connection is not open here), reached by boto3's ``apigatewaymanagementapi`` client with
   ``endpoint_url=http://127.0.0.1:<port>/ws-api``.
 - ``/api/...``: the REST routes, through Chalice's own local gateway.
-- ``/``, ``/console``, ``/tickets``, ``/dashboard``, ``/robot``, ``/static/...``: the web pages.
+- ``/``, ``/console``, ``/tickets``, ``/dashboard``, ``/reports``, ``/robot``, ``/static/...``: the web pages.
 - ``/media/...``: the images sent in chats, from their S3 bucket (on AWS CloudFront serves them).
   Pages, static files and media carry the security headers CloudFront adds on AWS
   (chalicelib/platform/web_headers.py).
@@ -497,6 +497,7 @@ def create_gateway_app(app: Chalice, port: int, web_root: Path, *, idle_timeout:
     web_app.router.add_get("/console", gateway.page("console.html"))
     web_app.router.add_get("/tickets", gateway.page("tickets.html"))
     web_app.router.add_get("/dashboard", gateway.page("dashboard.html"))
+    web_app.router.add_get("/reports", gateway.page("reports.html"))
     web_app.router.add_get("/robot", gateway.page("robot.html"))
     web_app.router.add_get("/static/{path:.*}", gateway.static)
     web_app.router.add_get("/media/{path:.*}", gateway.media)

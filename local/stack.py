@@ -523,11 +523,12 @@ def prepare(state_dir: Path) -> Prepared:
     from chalicelib import wiring
     from chalicelib.platform import metering
     from chalicelib.settings import get_settings
-    from local import dynamodb_atomic, moto_speed, sfn_adapter
+    from local import dynamodb_atomic, moto_speed, sfn_adapter, streams
     from local.invoker import ThreadInvoker
 
     metering.install()
     moto_speed.install()
+    streams.install_filter()  # moto makes only the stream records the deployed mapping would pass
     dynamodb_atomic.install()  # the recorder joins once the saved state is back
     # Never stopped: executions still running at exit would otherwise send their calls to real AWS.
     mock_aws(config=MOTO_CONFIG).start()
@@ -558,6 +559,7 @@ def serve(port: int, prepared: Prepared) -> None:
     from chalicelib.config.errors import ConfigError
     from chalicelib.faq.embed import default_embedder
     from local.gateway import ACTIONS, create_gateway_app
+    from local.streams import sessions_poller
 
     try:
         watcher = load_config()
@@ -569,9 +571,19 @@ def serve(port: int, prepared: Prepared) -> None:
     compaction.start()
     if prepared.restored is not None:
         reset_live_state()  # agents go offline through routing, which reads the groups' configuration
-    # The chats closed before this start, searchable again (the embedded index lives in memory).
+    # The chats closed before this start, searchable again (the embedded index lives in memory); the stream
+    # below indexes those closed from now on.
     index_conversations()
     ACTIONS["index_conversations"] = index_conversations
+    # The sessions table's stream to its consumers (the reports, conversation search), from here on: what
+    # restoring the state wrote to the stream is not news (local/streams.py).
+    stream = sessions_poller({f.name: f for f in prepared.app.pure_lambda_functions},
+                             float(os.environ.get("LOCAL_STREAM_SECONDS", "0.5")))
+    if stream.interval < 3600:
+        stream.start()
+    else:  # an hour or more: no reports (benchmarks that measure without them); moto's copy is still dropped
+        stream.interval = 1.0
+        stream.start(deliver=False)
     ticks = ticker(float(os.environ.get("LOCAL_TICK_SECONDS", "10")))
     ticks.start()
     # The embedding cache spared the model so far; load it now, or the first new text (a visitor's) waits.
@@ -602,6 +614,11 @@ def serve(port: int, prepared: Prepared) -> None:
         ticks.stop()
         watcher.stop()
         compaction.stop()
+        stream.stop()
+        try:
+            stream.drain()  # what the last chats added reaches the reports before the state is saved
+        except Exception:
+            log.exception("the sessions stream could not be drained")
         saved = state.compact()
         print(f"Stopped; {saved} items saved to {state.snapshot}", flush=True)
 

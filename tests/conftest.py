@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from local import moto_speed
+from local import moto_speed, streams
 from local.harness import in_process_environment
 
 _STATE_DIR = tempfile.mkdtemp(prefix="cs-test-")
@@ -34,6 +34,7 @@ from chalicelib.settings import get_settings  # noqa: E402
 from tests.contracts import check_event  # noqa: E402
 
 moto_speed.install()  # moto's DynamoDB answers, byte for byte, without its slow generic walk
+streams.install_filter()  # moto's sessions stream holds only what the deployed mapping's filter passes
 
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 

@@ -15,9 +15,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
@@ -32,6 +31,7 @@ from chalicelib.im.service import DELIVERED, STORED
 from chalicelib.platform.observability import logger
 from chalicelib.platform.textsearch import SearchUnavailable
 from chalicelib.sessions.models import CLOSED, Session
+from chalicelib.sessions.stream import StreamBatch
 
 # Deep pages cost the index more with every page (it ranks offset + limit hits): past this, narrow the search.
 MAX_OFFSET = 1000
@@ -57,16 +57,16 @@ def decode_cursor(cursor: str) -> int:
 INDEXED_AFTER_CLOSE = ("rating", "wrapup", "agent_name", "visitor_name")
 
 
-def needs_indexing(old_image: Mapping[str, Any] | None, new_image: Mapping[str, Any] | None) -> bool:
-    """Whether a sessions-table stream record (its ``OldImage`` and ``NewImage``, DynamoDB JSON) changes what the
+def needs_indexing(old: Session | None, new: Session | None) -> bool:
+    """Whether a write to a session (as the sessions table's stream gives it, before and after) changes what the
     index holds: the session became closed, or a closed one's rating, wrap-up reason or names changed. The other
     writes to a session (sequence numbers, timers, the survey's marks) change nothing searchable: indexing on
     them would cost a Query and a document write each."""
-    if not new_image or new_image.get("status", {}).get("S") != CLOSED:
+    if new is None or new.status != CLOSED:
         return False
-    if not old_image or old_image.get("status", {}).get("S") != CLOSED:
+    if old is None or old.status != CLOSED:
         return True
-    return any(old_image.get(name) != new_image.get(name) for name in INDEXED_AFTER_CLOSE)
+    return any(getattr(old, name) != getattr(new, name) for name in INDEXED_AFTER_CLOSE)
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,13 @@ class ConversationService:
         self._config = config
 
     # -- indexing --------------------------------------------------------------------------------------
+    def consume(self, batch: StreamBatch) -> None:
+        """The sessions stream's consumer (registered as "search"): index what a batch changed in closed sessions,
+        each session once, in one write to the index. A batch given again indexes the same documents again."""
+        changed = {c.new.session_id: c.new for c in batch.changes if c.new is not None and needs_indexing(c.old, c.new)}
+        if changed:
+            self.index_many(changed.values())
+
     def index_closed(self, session: Session | str) -> bool:
         """Index one closed session (a ``Session`` as the stream's new image gives it, or its id) with its
         transcript, replacing its document if it has one. Returns False, indexing nothing, for a session that

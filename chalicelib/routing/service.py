@@ -315,6 +315,8 @@ class RoutingService:
         if not new:
             return self._left_before(ticket, text, contact)
         self._dashboard.left_message(group_id, ticket.ticket_id, ticket.created_at)
+        if session is not None:
+            self._sessions.mark_left_message(session.session_id, group_id, ticket.created_at)
         message_left()
         # The group's agents who are connected see it at once (one batched read of their presence).
         frame = LeftMessageEvent(group_id=group_id, ticket_id=ticket.ticket_id, at=ticket.created_at).frame()

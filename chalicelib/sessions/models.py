@@ -47,8 +47,13 @@ class SessionsTimerDue(GlobalSecondaryIndex["Session"]):
 TIMER_SHARDS = 8
 
 
+# Every change of a session goes to the table's stream (old and new images), which the consumers of finished
+# conversations read (chalicelib/sessions/stream.py): the reports' aggregates, nothing on the request path.
+STREAM_VIEW = "NEW_AND_OLD_IMAGES"
+
+
 class Session(Model):
-    Meta = meta("sessions")
+    Meta = meta("sessions", stream_view_type=STREAM_VIEW)
     session_id = UnicodeAttribute(hash_key=True)
     visitor_id = UnicodeAttribute()
     visitor_name = UnicodeAttribute(null=True)
@@ -71,6 +76,14 @@ class Session(Model):
     # place now is this minus the departures since (chalicelib/routing/queue.py), without counting the queue.
     queue_ticket = NumberAttribute(null=True)
     assigned_at = NumberAttribute(null=True)
+    # For the reports, each set once (if_not_exists, in the write that already happens): when the visitor first
+    # asked for a person (requested_at moves with a transfer to a group), when an agent first took it, when an
+    # agent first replied (with the stamp of last_agent_at), and when the visitor left a message from it.
+    handoff_at = NumberAttribute(null=True)
+    first_assigned_at = NumberAttribute(null=True)
+    first_response_at = NumberAttribute(null=True)
+    left_message_at = NumberAttribute(null=True)
+    left_message_group = UnicodeAttribute(null=True)  # the group the left message went to
     # The agent of the visitor's previous session, for sticky routing.
     last_agent_id = UnicodeAttribute(null=True)
     # The robot: unanswered questions in a row, and whether it has handed off (then it never speaks again).
@@ -79,6 +92,8 @@ class Session(Model):
     closed_at = NumberAttribute(null=True)
     closed_by = UnicodeAttribute(null=True)
     close_reason = UnicodeAttribute(null=True)
+    # The agent's wrap-up reason (a configured code) given at resolve.
+    wrapup = UnicodeAttribute(null=True)
     # The idle clock: the last message of each side (stamped by the same write that takes its sequence
     # number, so it costs nothing), and when the visitor was warned.
     last_agent_at = NumberAttribute(null=True)

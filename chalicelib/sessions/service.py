@@ -319,6 +319,9 @@ class SessionService:
             now = self._clock.now_ms()
             stamp = Session.last_agent_at if staff else Session.last_visitor_at
             actions += [Session.updated_at.set(now), stamp.set(now)]
+            if staff:
+                # The agent's first reply, for the reports' first response time: the same write, set once.
+                actions.append(Session.first_response_at.set(Session.first_response_at | now))
         try:
             item.update(actions=actions, condition=condition)
         except UpdateError as err:
@@ -326,6 +329,12 @@ class SessionService:
                 raise
             return None
         return item
+
+    @staticmethod
+    def mark_left_message(session_id: str, group_id: str, now: int) -> None:
+        """The visitor left a message for ``group_id`` from this session (the reports count the first)."""
+        Session(session_id).update(actions=[Session.left_message_at.set(Session.left_message_at | now),
+                                            Session.left_message_group.set(Session.left_message_group | group_id)])
 
     # -- queues and assignment: the session's part of routing's transactions --------------------------
 
@@ -335,7 +344,8 @@ class SessionService:
         """The robot's session waits in ``group_id``'s queue under ``queue_sk`` (with ``ticket``: see Session)."""
         tx.update(Session(session.session_id), actions=[
             Session.status.set(sm.WAITING), Session.group_id.set(group_id), Session.queue_sk.set(queue_sk),
-            Session.requested_at.set(requested_at), Session.updated_at.set(now), *_rule_action(rule),
+            Session.requested_at.set(requested_at), Session.handoff_at.set(Session.handoff_at | requested_at),
+            Session.updated_at.set(now), *_rule_action(rule),
             Session.queue_ticket.set(ticket) if ticket is not None else Session.queue_ticket.remove(),
         ], condition=Session.status == sm.BOT, label="session")
 
@@ -347,6 +357,7 @@ class SessionService:
         actions: list[Any] = [Session.status.set(sm.ACTIVE), Session.agent_id.set(agent_id),
                               *_agent_name_action(agent_name),
                               Session.group_id.set(group_id), Session.assigned_at.set(now),
+                              Session.first_assigned_at.set(Session.first_assigned_at | now),
                               Session.updated_at.set(now), Session.timer.set(timer),
                               *timer_due(session_id, first_due)]
         if queue_sk is not None:
@@ -354,6 +365,7 @@ class SessionService:
                       condition=(Session.status == sm.WAITING) & (Session.queue_sk == queue_sk), label="session")
         else:
             tx.update(Session(session_id), actions=[*actions, Session.requested_at.set(requested_at),
+                                                    Session.handoff_at.set(Session.handoff_at | requested_at),
                                                     *_rule_action(rule)],
                       condition=Session.status == sm.BOT, label="session")
 

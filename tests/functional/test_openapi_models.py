@@ -106,3 +106,13 @@ def test_a_refusal_names_the_bodys_own_unknown_field_before_a_nested_ones() -> N
     unknown = [{"field": f, "message": f"'{f}' is not a known field", "code": "unknown"} for f in ("zz", "customer.q")]
     assert refused.value.body() == {"code": "invalid_body", "message": "'zz' is not a known field", "field": "zz",
                                     "errors": unknown}
+
+
+def test_the_report_query_parameters_are_the_models_fields() -> None:
+    from chalicelib.reports.schemas import SLA_SECONDS, ReportQuery
+
+    parameters = map(resolve, SPEC["paths"]["/reports"]["get"]["parameters"])
+    documented = {p["name"]: resolve(p.get("schema", {})) for p in parameters}
+    assert set(documented) == {f.alias or name for name, f in ReportQuery.model_fields.items()}
+    assert tuple(documented["sla_seconds"]["enum"]) == SLA_SECONDS
+    assert documented["channel"]["enum"] == ["app", "mini_program", "web"]

@@ -1,4 +1,4 @@
-// Two small inline-SVG charts for the dashboard: series over time (step lines) and stacked bars.
+// Two small inline-SVG charts for the dashboard and the reports: series over time (step lines) and stacked bars.
 // Labels are set with textContent; sizes follow the container's width.
 
 import { t } from "./i18n.js";
@@ -42,9 +42,9 @@ function yAxis(svg, ticks, y, width) {
 
 /**
  * Step lines over time. `series`: [{name, color, points: [{t, v}] (t in ms, sorted)}]; the x axis runs from
- * `from` to `to` (ms), labelled with `timeLabel(t)`.
+ * `from` to `to` (ms), labelled with `timeLabel(t)`. `tip(series, last)` is a line's tooltip (default: waiting now).
  */
-export function stepChart(container, { series, from, to, timeLabel, title, height = 220 }) {
+export function stepChart(container, { series, from, to, timeLabel, title, tip, height = 220 }) {
   const { svg, width, plotW, plotH } = frame(container, height, title);
   const max = Math.max(0, ...series.flatMap((s) => s.points.map((p) => p.v)));
   const ticks = integerTicks(max);
@@ -69,7 +69,7 @@ export function stepChart(container, { series, from, to, timeLabel, title, heigh
     }
     d += `H${x(to).toFixed(1)}`;
     const path = svgEl("path", { d, fill: "none", stroke: s.color, "stroke-width": 2.25, "stroke-linejoin": "round" });
-    path.appendChild(svgEl("title", {}, t("chart.waiting_now", { name: s.name, count: last.v })));
+    path.appendChild(svgEl("title", {}, tip ? tip(s, last) : t("chart.waiting_now", { name: s.name, count: last.v })));
     svg.appendChild(path);
     svg.appendChild(svgEl("circle", { cx: x(to), cy: y(last.v), r: 3.5, fill: s.color }));
   }
@@ -78,9 +78,11 @@ export function stepChart(container, { series, from, to, timeLabel, title, heigh
 
 /**
  * Stacked bars: `buckets` are the x labels, `series` [{name, color, values: [count per bucket]}].
- * With every count zero, `emptyText` is shown over the axes.
+ * With every count zero, `emptyText` is shown over the axes. `labelEvery`: label one bucket in that many (long ranges);
+ * `tip(series, count, label)`: a bar's tooltip (default: visitors waiting).
  */
-export function stackedBars(container, { buckets, series, title, emptyText, height = 220 }) {
+export function stackedBars(container, { buckets, series, title, emptyText, tip, labelEvery = 1, showTotals = true,
+  height = 220 }) {
   const { svg, width, plotW, plotH } = frame(container, height, title);
   const totals = buckets.map((_, i) => series.reduce((sum, s) => sum + (s.values[i] || 0), 0));
   const ticks = integerTicks(Math.max(0, ...totals));
@@ -97,12 +99,14 @@ export function stackedBars(container, { buckets, series, title, emptyText, heig
       if (!v) continue;
       const rect = svgEl("rect", { x: cx - barW / 2, y: y(base + v), width: barW, height: Math.max(1, y(base) - y(base + v)),
         fill: s.color, rx: 2 });
-      rect.appendChild(svgEl("title", {}, t("chart.waiting_bucket", { name: s.name, count: v, label })));
+      rect.appendChild(svgEl("title", {}, tip ? tip(s, v, label) : t("chart.waiting_bucket", { name: s.name, count: v, label })));
       svg.appendChild(rect);
       base += v;
     }
-    if (totals[i]) svg.appendChild(svgEl("text", { x: cx, y: y(totals[i]) - 5, "text-anchor": "middle", class: "value" }, totals[i]));
-    svg.appendChild(svgEl("text", { x: cx, y: height - 8, "text-anchor": "middle", class: "tick" }, label));
+    if (showTotals && totals[i]) {
+      svg.appendChild(svgEl("text", { x: cx, y: y(totals[i]) - 5, "text-anchor": "middle", class: "value" }, totals[i]));
+    }
+    if (i % labelEvery === 0) svg.appendChild(svgEl("text", { x: cx, y: height - 8, "text-anchor": "middle", class: "tick" }, label));
   });
   if (!totals.some(Boolean)) {
     svg.appendChild(svgEl("text", { x: PAD.left + plotW / 2, y: PAD.top + plotH * 0.375 + 4, "text-anchor": "middle", class: "empty-note" },

@@ -91,6 +91,7 @@ const PAGES = [
   { href: "/console", label: "nav.console", roles: ["agent", "supervisor", "admin"] },
   { href: "/tickets", label: "nav.tickets", roles: ["agent", "supervisor", "admin"] },
   { href: "/dashboard", label: "nav.dashboard", roles: ["supervisor", "admin"] },
+  { href: "/reports", label: "reports.nav", roles: ["agent", "supervisor", "admin"] },
   { href: "/robot", label: "nav.robot", roles: ["admin"] },
 ];
 

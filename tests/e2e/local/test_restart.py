@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import aiohttp
@@ -11,6 +12,22 @@ import pytest
 from local.harness import ForkedStack, Stack, agent_token, connect, run_stack, visitor_token
 
 pytestmark = pytest.mark.e2e
+
+
+async def conversations(http: aiohttp.ClientSession, stack: Stack, expected: int) -> int:
+    """The reports' count of ended conversations today, once it is ``expected`` (the stream is read every half
+    second), else what it is after a few seconds."""
+    token = await agent_token(http, stack.base, "admin")
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    count = -1
+    for _ in range(50):
+        async with http.get(f"{stack.base}/api/reports", params={"from": today, "to": today},
+                            headers={"Authorization": f"Bearer {token}"}) as r:
+            count = int((await r.json())["total"]["conversations"])
+        if count == expected:
+            break
+        await asyncio.sleep(0.1)
+    return count
 
 
 def test_chat_history_and_tokens_survive_a_restart(tmp_path: Path) -> None:
@@ -24,6 +41,12 @@ def test_chat_history_and_tokens_survive_a_restart(tmp_path: Path) -> None:
             await visitor.request({"action": "request_agent"}, "session")
             await visitor.text(sid, "before the restart")
             await visitor.wait_for(lambda p: bool(p.by_event["delivered"]))
+            # Another visitor ends its robot chat: one conversation in the reports.
+            robot = await connect(http, stack, await visitor_token(http, stack.base, "Rob"))
+            robot_sid = (await robot.request({"action": "hello"}, "welcome"))["session"]["session_id"]
+            await robot.request({"action": "end_session", "session_id": robot_sid}, "session")
+            assert await conversations(http, stack, 1) == 1
+            await robot.close()
             await visitor.close()
             await agent.close()
             return vtoken, atoken, sid
@@ -42,6 +65,12 @@ def test_chat_history_and_tokens_survive_a_restart(tmp_path: Path) -> None:
             await visitor.text(sid, "after the restart")
             await visitor.wait_for(lambda p: bool(p.by_event["delivered"]))
             assert [f["seq"] for f in visitor.by_event["delivered"]] == [2]
+            # Restoring the state wrote every session into the stream again: none of it counted twice, and the
+            # chat that ends now is counted.
+            # (The stream has been read every half second since the start: a recount would show by now.)
+            assert await conversations(http, stack, 1) == 1
+            await agent.request({"action": "resolve", "session_id": sid}, "session")
+            assert await conversations(http, stack, 2) == 2
             await visitor.close()
             await agent.close()
 

@@ -71,7 +71,7 @@ def test_sign_in_and_role_gating_on_both_consoles(stack: Stack, browser: Browser
     page.get_by_test_id("login-submit").click()
     expect(page.get_by_test_id("me")).to_have_text("Carol Wang · supervisor")
     expect(page.get_by_test_id("dash-conn")).to_have_text("live")
-    expect(page.locator("#nav a")).to_have_text(["Agent console", "Tickets", "Dashboard"])
+    expect(page.locator("#nav a")).to_have_text(["Agent console", "Tickets", "Dashboard", "Reports"])
     page.reload()  # the sign-in outlasts a reload
     expect(page.get_by_test_id("dash-groups")).to_be_visible()
 
@@ -87,7 +87,7 @@ def test_sign_in_and_role_gating_on_both_consoles(stack: Stack, browser: Browser
     sign_in(page, stack, "/robot", "admin")
     expect(page.get_by_test_id("faq-caption")).to_contain_text("Page 1")
     expect(page.locator("[data-testid=faq-row]")).to_have_count(50)
-    expect(page.locator("#nav a")).to_have_text(["Agent console", "Tickets", "Dashboard", "Robot"])
+    expect(page.locator("#nav a")).to_have_text(["Agent console", "Tickets", "Dashboard", "Reports", "Robot"])
     page.get_by_test_id("signout").click()
     expect(page.get_by_test_id("login-user")).to_be_visible()
     expect(page.get_by_test_id("faq-table")).to_be_hidden()

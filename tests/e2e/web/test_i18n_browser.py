@@ -216,7 +216,7 @@ def test_the_language_follows_the_browser_then_lang_then_the_switch(stack: Stack
     shown_switch(page).get_by_test_id("lang-zh-CN").click()  # the header's switch, signed in
     expect(page.get_by_test_id("signout")).to_have_text("退出登录")
     expect(page.get_by_test_id("me")).to_have_text("Carol Wang · 主管")
-    expect(page.locator("#nav a")).to_have_text(["客服工作台", "工单", "监控看板"])
+    expect(page.locator("#nav a")).to_have_text(["客服工作台", "工单", "监控看板", "报表"])
     page.context.close()
 
     english = in_language(browser, "en")  # a new browser profile in English: English, whatever was chosen elsewhere

@@ -28,6 +28,7 @@ from chalicelib.im.schemas import MessageRef, SendFrame
 from chalicelib.platform.textsearch import SearchUnavailable
 from chalicelib.sessions.models import Session
 from chalicelib.wiring import Services, build, override
+from local.streams import StreamPoller
 from tests.conftest import RecordingSender, RecordingTimer, group, routing_config
 from tests.functional.conftest import error
 
@@ -163,6 +164,40 @@ def test_a_real_chat_is_found_once_resolved(svc: Services) -> None:
     assert hit.summary["customer"] == {"visitor_id": "c:2002", "customer_id": "2002", "name": "Vera Wu"}
     assert hit.summary["agent_name"] == "Alice Chen"
     assert ids(svc, text="退货", customer="2002") == [session.session_id]
+
+
+def test_the_sessions_stream_indexes_a_chat_when_it_closes_and_again_when_it_is_rated(svc: Services,
+                                                                                     index: ConversationIndex) -> None:
+    """The path a deployed stack takes: moto's stream of the sessions table, the stream's dispatcher (as the
+    SessionsStream function runs it) and its "search" consumer; writes that change nothing searchable are passed."""
+    puts: list[list[str]] = []
+    put = index.put
+
+    def recorded(documents: list[Any]) -> None:
+        puts.append([d.session_id for d in documents])
+        put(documents)
+
+    index.put = recorded  # type: ignore[method-assign]
+    stream = StreamPoller(str(Session.Meta.table_name), lambda event, _: svc.session_stream.handle(event))
+    stream.open()
+    vera = Identity("c:3003", "visitor", name="Vera Wu", channel="web")
+    agent = Identity("alice", "agent", name="Alice Chen", groups=("general", "shoes"))
+    svc.presence.connect("ca", agent)
+    svc.routing.agent_connected(agent)
+    session = svc.sessions.current_or_new(vera, svc.presence.connect("cv", vera))
+    svc.routing.request_agent(vera)
+    svc.im.send(vera, "cv", SendFrame(session.session_id, "m1", "text", {"text": "我的快递到哪了 SO-90002"}))
+    svc.im.ack(agent, MessageRef(session.session_id, 1))
+    stream.drain()
+    assert puts == []  # open: nothing to index
+    svc.sessions.resolve(agent, session.session_id)
+    stream.drain()
+    assert puts == [[session.session_id]]
+    assert ids(svc, order="SO-90002") == [session.session_id]
+    svc.survey.rate(vera, session.session_id, 5, [], None)
+    stream.drain()
+    assert puts[1:] == [[session.session_id]]  # the rating: the same document again, now with its stars
+    assert ids(svc, order="SO-90002", rating=5) == [session.session_id]
 
 
 # -- text, Chinese and English --------------------------------------------------------------------------

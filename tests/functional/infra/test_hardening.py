@@ -41,8 +41,10 @@ EXPECTED_TABLES: dict[str, dict[str, set[str]]] = {
     "APIHandler": {"PresenceTable": READ, "SessionsTable": WRITE, "MessagesTable": READ, "AgentsTable": READ,
                    "MembersTable": READ, "GroupStateTable": READ, "QueueTable": READ, "TicketsTable": WRITE,
                    "FaqsTable": SCAN | WRITE, "RobotSettingsTable": WRITE, "LimitsTable": WRITE,
-                   "IdempotencyTable": WRITE, "FaqJobsTable": WRITE, "CannedRepliesTable": WRITE},
+                   "IdempotencyTable": WRITE, "FaqJobsTable": WRITE, "CannedRepliesTable": WRITE,
+                   "ReportsTable": READ},
     "FaqReindex": {"FaqsTable": SCAN, "FaqJobsTable": WRITE},
+    "SessionsStream": {"ReportsTable": WRITE, "MessagesTable": READ},
 }
 LOGS = {(a, "log-group:/aws/lambda/*") for a in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")}
 CONFIG = {("ssm:GetParametersByPath", "parameter/${TablePrefix}/config")}
@@ -69,6 +71,10 @@ EXPECTED_OTHER: dict[str, set[tuple[str, str]]] = {
        ("s3:PutObject", "MediaBucket/media/*")},
     # The reindex job: the index and the classifier's snapshot; no configuration, no @connections.
     "FaqReindex": LOGS | FAQ_MODEL | SEARCH_ADMIN,
+    # The stream's consumers: what Lambda's poller reads of the sessions stream, and the conversation index (it
+    # creates the index with its mapping on its first write); no session, no configuration.
+    "SessionsStream": LOGS | SEARCH_ADMIN | {(a, "SessionsTable") for a in (
+        "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams")},
 }
 
 
@@ -175,7 +181,7 @@ def test_each_state_machine_may_invoke_exactly_the_lambdas_its_definition_names(
 def test_only_the_functions_that_search_may_call_the_search_domain() -> None:
     (statement,) = RESOURCES["SearchDomain"]["Properties"]["AccessPolicies"]["Statement"]
     principals = {p["Fn::GetAtt"][0] for p in statement["Principal"]["AWS"]}
-    assert principals == {"WebsocketMessageRole", "APIHandlerRole", "FaqReindexRole"}
+    assert principals == {"WebsocketMessageRole", "APIHandlerRole", "FaqReindexRole", "SessionsStreamRole"}
     searching = {f"{f}Role" for f in build.FUNCTIONS if any(a.startswith("es:") for a, _ in permissions(f"{f}Role"))}
     assert searching == principals
 

@@ -168,12 +168,13 @@ def test_only_the_searching_functions_roles_may_call_the_search_domain(sam: dict
     (statement,) = props["AccessPolicies"]["Statement"]
     assert statement["Principal"] == {"AWS": [{"Fn::GetAtt": ["APIHandlerRole", "Arn"]},
                                               {"Fn::GetAtt": ["WebsocketMessageRole", "Arn"]},
-                                              {"Fn::GetAtt": ["FaqReindexRole", "Arn"]}]}
+                                              {"Fn::GetAtt": ["FaqReindexRole", "Arn"]},
+                                              {"Fn::GetAtt": ["SessionsStreamRole", "Arn"]}]}
     assert statement["Action"] == "es:ESHttp*"
     assert statement["Effect"] == "Allow"
     domain_arn = statement["Resource"]["Fn::Sub"]
     assert domain_arn.endswith("domain/" + props["DomainName"]["Fn::Sub"] + "/*")
-    for role in ("WebsocketMessageRole", "APIHandlerRole", "FaqReindexRole"):
+    for role in ("WebsocketMessageRole", "APIHandlerRole", "FaqReindexRole", "SessionsStreamRole"):
         role_statements = sam["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         search = [s for s in role_statements if any(a.startswith("es:") for a in s.get("Action", []))]
         assert len(search) == 1

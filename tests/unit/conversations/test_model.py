@@ -48,9 +48,11 @@ def test_a_snippet_is_cut_around_the_first_match_with_every_match_inside_marked(
 
 def test_a_stream_record_needs_indexing_when_the_session_closes_or_its_searchable_fields_change() -> None:
     from chalicelib.conversations.service import needs_indexing
+    from chalicelib.sessions.models import Session
 
-    def image(status: str, **attrs: str) -> dict[str, Any]:
-        return {"status": {"S": status}, **{k: {"N" if k == "rating" else "S": v} for k, v in attrs.items()}}
+    def image(status: str, **attrs: str) -> Session:
+        return Session("s_1", visitor_id="v_1", status=status, created_at=1, updated_at=1,
+                       **{k: int(v) if k == "rating" else v for k, v in attrs.items()})
 
     assert needs_indexing(image("active"), image("closed"))
     assert needs_indexing(None, image("closed"))  # written closed at once (a backfill's copy, a restore)
