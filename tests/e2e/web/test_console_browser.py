@@ -198,6 +198,9 @@ def test_a_visitor_goes_from_the_robot_to_an_agent_and_rates_the_chat(stack: Sta
         card = visitor.locator("[data-testid=msg][data-type=order]")
         expect(card).to_contain_text("Order SO-88121")
         expect(card).to_contain_text("114.40 USD")
+        # A status the catalogue knows reads in words, on the card and in the panel; another would come as sent.
+        expect(card.locator(".badge")).to_have_text("Shipped")
+        expect(order.locator(".state-pill")).to_have_text("Shipped")
         expect(thread.locator("[data-type=order][data-mine='1']")).to_have_attribute("data-status", DELIVERED)
         agent.get_by_test_id("order-id").fill("SO-00000")
         agent.get_by_test_id("order-lookup").click()
