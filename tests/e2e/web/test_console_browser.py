@@ -668,6 +668,7 @@ def test_screenshots_of_the_agent_and_ticket_consoles(stack: Stack, browser: Bro
     crowd = Visitors(stack)
     alice = new_page(browser, 1440, 900)
     sign_in(alice, stack, "alice")
+    alice.get_by_test_id("notify-no").click()  # the desktop-notification prompt would take a line of the picture
     alice.get_by_test_id("agent-capacity").fill("6")
     alice.get_by_test_id("agent-capacity").press("Enter")
     expect(alice.get_by_test_id("agent-load")).to_contain_text("of 6 chats")
@@ -721,6 +722,7 @@ def test_screenshots_of_the_agent_and_ticket_consoles(stack: Stack, browser: Bro
     expect(alice.get_by_test_id("con-toast")).to_be_hidden(timeout=15_000)  # "sent" notes come and go
     alice.screenshot(path=str(DOCS / "screenshot-console.png"))
     alice.screenshot(path=str(DOCS / "screenshot.png"))
+    visitor.screenshot(path=str(DOCS / "screenshot-visitor.png"))
 
     # The ticket console: a few tickets in different states, one open with its history.
     headers = bearer(alice.request, stack, "alice")
@@ -745,6 +747,18 @@ def test_screenshots_of_the_agent_and_ticket_consoles(stack: Stack, browser: Bro
     expect(tickets.locator("[data-testid=tk-comment]")).to_have_count(1)
     tickets.wait_for_timeout(300)
     tickets.screenshot(path=str(DOCS / "screenshot-tickets.png"))
+
+    # Resolve: the shoe group asks for its wrap-up reason.
+    alice.bring_to_front()
+    alice.get_by_test_id("con-resolve").click()
+    dialog = alice.get_by_test_id("resolve-dialog")
+    dialog.locator("[data-code=logistics]").check()
+    dialog.get_by_test_id("wrapup-note").fill("Courier re-routes it tonight; the ticket follows up.")
+    alice.mouse.move(0, 0)
+    alice.wait_for_timeout(300)
+    alice.screenshot(path=str(DOCS / "screenshot-wrapup.png"))
+    dialog.get_by_test_id("resolve-submit").click()
+    expect(alice.get_by_test_id("chat-wrapup")).to_contain_text("Wrap-up: Logistics")
     crowd.close()
     for page in (tickets, alice, visitor):
         page.context.close()
