@@ -54,8 +54,9 @@ def shop_images(context: BrowserContext) -> None:
     context.route("https://shop.example.com/**", answer)
 
 
-def new_page(browser: Browser, width: int = 1440, height: int = 900) -> Page:
-    context = browser.new_context(viewport={"width": width, "height": height})
+def new_page(browser: Browser, width: int = 1440, height: int = 900, locale: str | None = None) -> Page:
+    """A page of its own context, the shop's images served by the test; ``locale`` is the browser's language."""
+    context = browser.new_context(viewport={"width": width, "height": height}, **({"locale": locale} if locale else {}))
     shop_images(context)
     return context.new_page()
 
@@ -625,10 +626,12 @@ class Visitors:
         self.peers.append(peer)
         return peer
 
-    def chat(self, name: str, category: str | None, *texts: str) -> tuple[Peer, str]:
-        """A visitor asks for a person, is assigned, and writes; returns the peer and its session id."""
+    def chat(self, name: str, category: str | None, *texts: str, language: str | None = None) -> tuple[Peer, str]:
+        """A visitor asks for a person, is assigned, and writes; returns the peer and its session id. With
+        ``language`` the visitor's token says it (the server's lines to the visitor then come in it)."""
         async def go() -> tuple[Peer, str]:
-            body = {"channel": "app", "name": name, **({"category": category} if category else {})}
+            body = {"channel": "app", "name": name, **({"category": category} if category else {}),
+                    **({"language": language} if language else {})}
             async with self._http.post(f"{self._stack.base}/api/visitors/token", json=body) as answer:
                 token = (await answer.json())["token"]
             peer = await connect(self._http, self._stack, token)
