@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -26,10 +27,11 @@ stack = pages.stack      # a fresh stack per test, every group open around the c
 
 DOCS = console.DOCS
 # The shoe's page of the Chinese shop, as it embeds the widget: the product it is about, for 发送商品.
-SHOE_PAGE = ("?lang=zh-CN&category=shoes&source=/product/SKU-1042&name=%E7%8E%8B%E8%8A%B3"  # name=王芳
-             "&product_id=SKU-1042&product_title=%E8%BD%BB%E8%B7%91%202%20%E4%BB%A3%E7%BC%93%E9%9C%87%E8%B7%91%E9%9E%8B"
-             "%20%E2%80%94%2042%20%E7%A0%81&product_price=599&product_currency=CNY"  # 轻跑 2 代缓震跑鞋 — 42 码
-             "&product_url=https://shop.example.com/p/SKU-1042&product_image=https://shop.example.com/img/SKU-1042.svg")
+SHOE_PAGE = "?" + urlencode({
+    "lang": "zh-CN", "category": "shoes", "source": "/product/SKU-1042", "name": "王芳",
+    "product_id": "SKU-1042", "product_title": "轻跑 2 代缓震跑鞋 — 42 码", "product_price": "599",
+    "product_currency": "CNY", "product_url": "https://shop.example.com/p/SKU-1042",
+    "product_image": "https://shop.example.com/img/SKU-1042.svg"})
 ORDER = "SO-88236"  # the demo shop's Chinese order (config/demo/commerce.json)
 
 
