@@ -21,7 +21,7 @@ const BUCKETS = [
   { upTo: 120, label: t("dash.bucket.2m") }, { upTo: 300, label: t("dash.bucket.5m") },
   { upTo: 600, label: t("dash.bucket.10m") }, { upTo: Infinity, label: t("dash.bucket.more") },
 ];
-const OVERFLOW_REASONS = ["queue_full", "waiting_count", "waiting_per_capacity", "longest_wait"];
+const OVERFLOW_REASONS = ["queue_full", "waiting_count", "waiting_per_capacity", "longest_wait", "no_agents_online"];
 
 const groups = new Map();      // group id -> figures (the last snapshot, with pushed counters merged in)
 const waitStarts = new Map();  // group id -> when each waiting visitor started waiting (ms, this clock)

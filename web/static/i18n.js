@@ -98,6 +98,13 @@ export function translate(root = document) {
   }
 }
 
+/** The catalogue's words for a value of data the page knows (`prefix.value`, such as "order.status.shipped"),
+ *  else null: a value it does not know (a shop's own order status) is shown as it came. */
+export function known(prefix, value) {
+  const text = catalogue[`${prefix}.${value}`];
+  return typeof text === "string" ? text : null;
+}
+
 // -- formats: one 24-hour style for every page, in the language's own order ----------------------------------
 
 const timeFormat = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });

@@ -4,7 +4,7 @@
 // keeps the connection alive with a heartbeat. It speaks protocol 2: ACKs arriving together go in one frame,
 // and one `delivered` may confirm several of its messages.
 
-import { shortTime, t } from "./i18n.js";
+import { known, shortTime, t } from "./i18n.js";
 
 const HEARTBEAT_MS = 4 * 60 * 1000;
 // ACKs are sent at once when none went within this window, else held to its end and sent together: well below
@@ -415,7 +415,12 @@ export function renderContent(type, content) {
   } else if (type === "order") {
     box.className = "card order";
     box.appendChild(pageWords(text("strong", t("msg.order", { id: content.order_id }))));
-    if (content.status) box.appendChild(text("span", content.status, "badge"));
+    if (content.status) {
+      // A status the catalogue knows reads in the page's language; any other is the shop's word, as it came.
+      const words = known("order.status", content.status);
+      const badge = text("span", words || content.status, "badge");
+      box.appendChild(words ? pageWords(badge) : badge);
+    }
     const list = document.createElement("ul");
     for (const item of content.items || []) {
       list.appendChild(text("li", `${item.quantity || 1} × ${item.title}${item.price != null ? " — " + money(item.price, content.currency) : ""}`));

@@ -108,8 +108,8 @@ function renderRows() {
     h("th", { attrs: { scope: "row" } }, open, h("span", { className: "sub tk-sub", text: sub, dataset: { userContent: "" } })),
     h("td", { attrs: { "data-label": tr("tk.status") } }, pill("status", t.status)),
     h("td", { attrs: { "data-label": tr("tk.priority") } }, pill("priority", t.priority)),
-    h("td", { attrs: { "data-label": tr("tk.col.customer") }, text: customerName(t.customer), dataset: { userContent: "" } }),
-    h("td", { attrs: { "data-label": tr("tk.assignee") }, text: t.assignee || DASH, dataset: { userContent: "" } }),
+    h("td", { attrs: { "data-label": tr("tk.col.customer") }, className: "tk-who", text: customerName(t.customer), dataset: { userContent: "" } }),
+    h("td", { attrs: { "data-label": tr("tk.assignee") }, className: "tk-who", text: t.assignee || DASH, dataset: { userContent: "" } }),
     h("td", { attrs: { "data-label": tr("tk.col.updated") }, className: "tk-when", text: dateTime(t.updated_at) }));
   }));
   $("no-rows").hidden = state.rows.length > 0;

@@ -54,8 +54,9 @@ def shop_images(context: BrowserContext) -> None:
     context.route("https://shop.example.com/**", answer)
 
 
-def new_page(browser: Browser, width: int = 1440, height: int = 900) -> Page:
-    context = browser.new_context(viewport={"width": width, "height": height})
+def new_page(browser: Browser, width: int = 1440, height: int = 900, locale: str | None = None) -> Page:
+    """A page of its own context, the shop's images served by the test; ``locale`` is the browser's language."""
+    context = browser.new_context(viewport={"width": width, "height": height}, **({"locale": locale} if locale else {}))
     shop_images(context)
     return context.new_page()
 
@@ -198,6 +199,9 @@ def test_a_visitor_goes_from_the_robot_to_an_agent_and_rates_the_chat(stack: Sta
         card = visitor.locator("[data-testid=msg][data-type=order]")
         expect(card).to_contain_text("Order SO-88121")
         expect(card).to_contain_text("114.40 USD")
+        # A status the catalogue knows reads in words, on the card and in the panel; another would come as sent.
+        expect(card.locator(".badge")).to_have_text("Shipped")
+        expect(order.locator(".state-pill")).to_have_text("Shipped")
         expect(thread.locator("[data-type=order][data-mine='1']")).to_have_attribute("data-status", DELIVERED)
         agent.get_by_test_id("order-id").fill("SO-00000")
         agent.get_by_test_id("order-lookup").click()
@@ -622,10 +626,12 @@ class Visitors:
         self.peers.append(peer)
         return peer
 
-    def chat(self, name: str, category: str | None, *texts: str) -> tuple[Peer, str]:
-        """A visitor asks for a person, is assigned, and writes; returns the peer and its session id."""
+    def chat(self, name: str, category: str | None, *texts: str, language: str | None = None) -> tuple[Peer, str]:
+        """A visitor asks for a person, is assigned, and writes; returns the peer and its session id. With
+        ``language`` the visitor's token says it (the server's lines to the visitor then come in it)."""
         async def go() -> tuple[Peer, str]:
-            body = {"channel": "app", "name": name, **({"category": category} if category else {})}
+            body = {"channel": "app", "name": name, **({"category": category} if category else {}),
+                    **({"language": language} if language else {})}
             async with self._http.post(f"{self._stack.base}/api/visitors/token", json=body) as answer:
                 token = (await answer.json())["token"]
             peer = await connect(self._http, self._stack, token)
@@ -665,6 +671,7 @@ def test_screenshots_of_the_agent_and_ticket_consoles(stack: Stack, browser: Bro
     crowd = Visitors(stack)
     alice = new_page(browser, 1440, 900)
     sign_in(alice, stack, "alice")
+    alice.get_by_test_id("notify-no").click()  # the desktop-notification prompt would take a line of the picture
     alice.get_by_test_id("agent-capacity").fill("6")
     alice.get_by_test_id("agent-capacity").press("Enter")
     expect(alice.get_by_test_id("agent-load")).to_contain_text("of 6 chats")
@@ -718,6 +725,7 @@ def test_screenshots_of_the_agent_and_ticket_consoles(stack: Stack, browser: Bro
     expect(alice.get_by_test_id("con-toast")).to_be_hidden(timeout=15_000)  # "sent" notes come and go
     alice.screenshot(path=str(DOCS / "screenshot-console.png"))
     alice.screenshot(path=str(DOCS / "screenshot.png"))
+    visitor.screenshot(path=str(DOCS / "screenshot-visitor.png"))
 
     # The ticket console: a few tickets in different states, one open with its history.
     headers = bearer(alice.request, stack, "alice")
@@ -742,6 +750,18 @@ def test_screenshots_of_the_agent_and_ticket_consoles(stack: Stack, browser: Bro
     expect(tickets.locator("[data-testid=tk-comment]")).to_have_count(1)
     tickets.wait_for_timeout(300)
     tickets.screenshot(path=str(DOCS / "screenshot-tickets.png"))
+
+    # Resolve: the shoe group asks for its wrap-up reason.
+    alice.bring_to_front()
+    alice.get_by_test_id("con-resolve").click()
+    dialog = alice.get_by_test_id("resolve-dialog")
+    dialog.locator("[data-code=logistics]").check()
+    dialog.get_by_test_id("wrapup-note").fill("Courier re-routes it tonight; the ticket follows up.")
+    alice.mouse.move(0, 0)
+    alice.wait_for_timeout(300)
+    alice.screenshot(path=str(DOCS / "screenshot-wrapup.png"))
+    dialog.get_by_test_id("resolve-submit").click()
+    expect(alice.get_by_test_id("chat-wrapup")).to_contain_text("Wrap-up: Logistics")
     crowd.close()
     for page in (tickets, alice, visitor):
         page.context.close()

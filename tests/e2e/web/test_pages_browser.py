@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +22,6 @@ CHROMIUM = "/usr/bin/chromium"
 # English, whatever the machine's locale: the pages follow the browser's language (test_i18n_browser.py tests zh-CN).
 ARGS = ["--lang=en-US", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-DOCS = Path(__file__).resolve().parents[3] / "docs"
 
 
 def open_all_day(documents: dict[str, Any]) -> None:
@@ -80,10 +78,6 @@ def test_visitor_and_agent_chat_through_the_pages(stack: Stack, browser: Browser
     expect(visitor.locator("[data-testid=msg][data-type=order]")).to_contain_text("Order SO-88121")
     expect(agent.locator("#messages [data-testid=msg][data-mine='1']").last).to_have_attribute(
         "data-status", DELIVERED)
-
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        visitor.screenshot(path=str(DOCS / "screenshot-visitor.png"))
-        agent.screenshot(path=str(DOCS / "screenshot.png"))
     agent.context.close()
     visitor.context.close()
 

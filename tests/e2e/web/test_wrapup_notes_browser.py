@@ -81,6 +81,16 @@ def test_notes_stay_with_staff_and_a_resolve_asks_the_group_s_reason_in_chinese(
     console.visitor_says(visitor, "I want my money back for order SO-88121")
     expect(alice.get_by_test_id("con-messages")).to_contain_text("money back")
 
+    # A mention of someone who cannot be told (Bob has not signed in) is refused in Alice's language, and her
+    # words come back to the box.
+    alice.get_by_test_id("con-note").click()
+    alice.get_by_test_id("note-input").fill("@bob 看一下")
+    alice.get_by_test_id("note-send").click()
+    expect(alice.get_by_test_id("con-toast")).to_have_text(
+        "无法提醒 @bob：对方未登录，或无权查看这段会话。备注未添加。")
+    expect(alice.get_by_test_id("note-input")).to_have_value("@bob 看一下")
+    alice.get_by_test_id("note-input").fill("")
+
     # Alice writes a note that mentions Carol: a yellow "internal note" bubble with her name, in Chinese.
     carol.evaluate("window.__hidden = true")  # Carol's tab is in the background
     alice.get_by_test_id("con-note").click()

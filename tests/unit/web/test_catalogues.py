@@ -85,3 +85,17 @@ def test_every_key_the_pages_name_is_in_the_catalogue() -> None:
     named = named_keys()
     assert len(named) > 100  # the patterns still find the pages' keys
     assert {key: sorted(files) for key, files in named.items() if key not in catalogue} == {}
+
+
+def test_every_overflow_reason_the_server_sends_reads_in_words_on_the_dashboard() -> None:
+    """The dashboard shows an overflow's reason from the catalogue only for the codes it lists; a code the routing
+    schema gained later would show as the code itself (no_agents_online did, on the Chinese dashboard)."""
+    from typing import get_args
+
+    from chalicelib.routing.schemas import OverflowReason
+
+    listed = re.search(r"const OVERFLOW_REASONS = \[([^\]]*)\]", (WEB / "static" / "dashboard.js").read_text())
+    assert listed is not None
+    assert sorted(re.findall(r'"(\w+)"', listed[1])) == sorted(get_args(OverflowReason))
+    for language in LANGUAGES:
+        assert [r for r in get_args(OverflowReason) if f"dash.reason.{r}" not in load(language)] == [], language

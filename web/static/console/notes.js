@@ -11,6 +11,7 @@ const TEXT = {
   by: (name) => t("con.note.by", { name }),
   mentioned: (name, text) => t("con.note.mentioned", { name, text }),
   failed: (message) => t("con.note.failed", { message }),
+  cannotMention: (name) => t("con.note.cannot_mention", { name }),
 };
 // "@name" in a note's words names a colleague to notify (staff user names: letters, digits, _ . @ -).
 const MENTION = /(?:^|\s)@([A-Za-z0-9][A-Za-z0-9_.-]{0,63})/g;
@@ -41,6 +42,7 @@ export function renderNote(m) {
  *  if it is not there, and the user is told as for a new chat). `addMessage` places it. */
 export function noteArrived(frame, addMessage) {
   const m = frame.message;
+  unanswered.delete(m.client_msg_id);
   if (frame.session && !state.sessions.has(m.session_id)) {
     const s = frame.session;
     // A chat this user does not serve: shown to read and to answer with notes, not to reply to the visitor.
@@ -55,9 +57,22 @@ export function noteArrived(frame, addMessage) {
   if (m.session_id === state.current) notify("thread");
 }
 
-/** An error answer to a note: shown, with the words kept in the box to send again. */
+// The notes sent and not yet answered, by client_msg_id: a refusal names one of their mentions by its index
+// ("mentions[0]"), and gives the words back to the box to send again.
+const unanswered = new Map();
+
+/** An error answer to a note: shown (a mention refused is named in the page's language, since staff get the
+ *  server's detail in English), with the words put back in the box to send again. */
 export function noteRefused(e) {
-  toast(TEXT.failed(e.message || e.code), "error");
+  const note = unanswered.get(e.client_msg_id);
+  unanswered.delete(e.client_msg_id);
+  const at = /^mentions\[(\d+)\]$/.exec(e.field || "");
+  const who = note && at ? note.mentions[Number(at[1])] : null;
+  toast(who ? TEXT.cannotMention(who) : TEXT.failed(e.message || e.code), "error");
+  if (note && !$("note-input").value.trim()) {
+    $("note-input").value = note.text;
+    $("note-form").hidden = false;
+  }
 }
 
 // -- the note box ----------------------------------------------------------------------------------------
@@ -71,7 +86,9 @@ function send(e) {
   if (!text || !canNote(s)) return;
   const mentions = mentionsOf(text);
   sent += 1;
-  state.client.raw({ action: "note", session_id: s.session_id, client_msg_id: `n-${Date.now().toString(36)}-${sent}`,
+  const clientMsgId = `n-${Date.now().toString(36)}-${sent}`;
+  unanswered.set(clientMsgId, { text, mentions });
+  state.client.raw({ action: "note", session_id: s.session_id, client_msg_id: clientMsgId,
     text, ...(mentions.length ? { mentions } : {}) });
   $("note-input").value = "";
   $("note-form").hidden = true;

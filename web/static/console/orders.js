@@ -8,11 +8,21 @@ import { sendOwn } from "./chat.js";
 import { money, pill, setText } from "./format.js";
 import { currentSession, isOpen, state, subscribe } from "./store.js";
 import { showTab } from "./tabs.js";
-import { t as tr } from "../i18n.js";
+import { known, t as tr } from "../i18n.js";
 
-/** The shop's own words for its order (a status such as "shipped"): data, as the shop's API gives them. */
+/** The shop's own words for its order: data, as the shop's API gives them. */
 function shopWords(el) {
   el.dataset.userContent = "";
+  return el;
+}
+
+/** An order's status as a pill: in the page's language when the catalogue knows it ("shipped": "已发货"), else
+ *  the shop's own word. */
+function statusPill(status) {
+  const words = known("order.status", status);
+  if (!words) return shopWords(pill(status));
+  const el = pill(status);
+  el.textContent = words;
   return el;
 }
 
@@ -51,7 +61,7 @@ function showOrder(order) {
       h("td", { className: "num", text: money(i.price, order.currency) })))));
   box.replaceChildren(h("article", { className: "ac-order", dataset: { testid: "order-card", orderId: order.order_id } },
     h("header", {}, h("strong", { text: tr("con.order.title", { id: order.order_id }) }),
-      shopWords(pill(order.status))),
+      statusPill(order.status)),
     h("p", { className: "muted", text: order.customer_id
       ? tr("con.order.placed_by", { time: dateTime(order.created_at), customer: order.customer_id })
       : tr("con.order.placed", { time: dateTime(order.created_at) }) }),

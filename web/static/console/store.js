@@ -7,7 +7,7 @@
 //   "thread"   the open conversation's messages changed (an order number may have been mentioned)
 //   "history"  a conversation's history is wanted (its id is passed)
 
-import { t as tr } from "../i18n.js";
+import { known, t as tr } from "../i18n.js";
 
 export const TITLE = tr("nav.console");
 
@@ -108,7 +108,8 @@ export function preview(m) {
     case "text": return c.text || "";
     case "image": return c.alt ? tr("con.preview.image_alt", { alt: c.alt }) : tr("con.preview.image");
     case "product": return tr("con.preview.product", { title: c.title || "", id: c.product_id || "" });
-    case "order": return c.status ? tr("con.preview.order_status", { id: c.order_id || "", status: c.status })
+    case "order": return c.status ? tr("con.preview.order_status", { id: c.order_id || "",
+      status: known("order.status", c.status) || c.status })
       : tr("con.preview.order", { id: c.order_id || "" });
     case "robot": return tr("con.preview.robot", { text: c.text || "" });
     case "note": return tr("con.preview.note", { text: c.text || "" });
