@@ -120,10 +120,26 @@ function query() {
   return params;
 }
 
+// Wrap-up reasons by code, in the page's language (GET /wrapup-reasons, read once): the report counts codes.
+let reasonLabels = new Map();
+
+async function loadReasonLabels() {
+  try {
+    const found = await api("/wrapup-reasons");
+    reasonLabels = new Map();
+    for (const g of found.groups) {
+      for (const r of g.reasons) if (!reasonLabels.has(r.code)) reasonLabels.set(r.code, r.label[lang] || r.label.en || r.code);
+    }
+  } catch {
+    reasonLabels = new Map(); // the codes themselves, then
+  }
+}
+
 async function load() {
   $("status").textContent = t("common.loading");
   $("apply").disabled = true;
   try {
+    if (!reasonLabels.size) await loadReasonLabels();
     report = await api(`/reports?${query()}`);
     showNotice("");
     fillScopes(report.filters);
@@ -198,7 +214,8 @@ function renderTable() {
       ...COLUMNS.map(([key, label, fmt]) => h("td", { className: "num", text: fmt(b[key]), dataset: { field: key, label: t(label) } })))));
   const wrapups = Object.entries(report.total.wrapup || {}).sort((a, b) => b[1] - a[1]);
   $("wrapup-body").replaceChildren(...wrapups.map(([code, count]) => h("tr", {},
-    h("th", { scope: "row", text: code, dataset: { userContent: "" } }), h("td", { className: "num", text: number(count) }))));
+    h("th", { scope: "row", text: reasonLabels.get(code) || code, dataset: { userContent: "", code } }),
+    h("td", { className: "num", text: number(count) }))));
   $("no-wrapup").hidden = wrapups.length > 0;
 }
 
