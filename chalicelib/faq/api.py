@@ -18,7 +18,15 @@ from chalicelib.faq.matcher import DEFAULT_THRESHOLD
 from chalicelib.faq.model import LANGUAGES, RobotSettings
 from chalicelib.faq.robot import language_of
 from chalicelib.faq.schemas import FaqCreate, FaqImport, FaqUpdate, RobotSettingsUpdate, RobotTry
-from chalicelib.faq.store import RENAME_REFUSED, FaqError, FaqNotFound, FaqRecord, new_faq_id, valid_faq_id
+from chalicelib.faq.store import (
+    RENAME_REFUSED,
+    FaqError,
+    FaqNotFound,
+    FaqRecord,
+    new_faq_id,
+    order_settings_json,
+    valid_faq_id,
+)
 from chalicelib.faq.synonyms import synonyms_of
 from chalicelib.faq.transfer import CONTENT_TYPES, FORMATS, Source
 from chalicelib.i18n import as_json
@@ -54,7 +62,8 @@ def settings_json(settings: RobotSettings) -> dict[str, Any]:
             "suggested_questions": ({k: list(v) for k, v in questions.items()} if isinstance(questions, Mapping)
                                     else list(questions)),
             "synonyms": [list(g) for g in settings.synonyms],
-            "phrases": {name: as_json(text) for name, text in settings.phrases.items()}}
+            "phrases": {name: as_json(text) for name, text in settings.phrases.items()},
+            "orders": order_settings_json(settings.orders)}
 
 
 def _param(params: Mapping[str, str], key: str, max_len: int = 200) -> str | None:
