@@ -58,7 +58,7 @@ _W = r"(?<![a-z0-9])"  # an English cue starts a word
 _CUES: dict[str, tuple[str, ...]] = {
     "cancel": (_W + r"cancel", _W + r"call off", _W + r"don'?t want (it|this|my|the) ?(order|anymore|any more)?",
                _W + r"stop (my|the) order", "取消", "不要了", "不想要了", "撤销订单", "撤单", "退订"),
-    "return": (_W + r"return", _W + r"refund", _W + r"send (it|this|them|my \w+) back", _W + r"money back",
+    "return": (_W + r"return", _W + r"refund", _W + r"send\b.{0,24}\bback\b", _W + r"money back",
                _W + r"exchange", "退货", "退款", "退钱", "换货", "退回", "退掉", "售后", "退了", "退单", "申请退",
                "想退", "要退"),
     "invoice": (_W + r"invoice", _W + r"fapiao", _W + r"receipt", _W + r"vat (bill|slip)", "发票", "开票",
@@ -66,22 +66,23 @@ _CUES: dict[str, tuple[str, ...]] = {
     "where": (_W + r"where('?s| is| are|'re| r)", _W + r"track", _W + r"logistic", _W + r"courier status",
               _W + r"shipping (info|status|update)", _W + r"(not|never|still not|yet to|hasn'?t|haven'?t|didn'?t|"
               r"did not|has not|have not|not yet) (been )?(arrive|come|receive|got|get|show|turn)",
-              _W + r"where (it|they) (is|are)", _W + r"stuck", _W + r"locat(ion|e)",
+              _W + r"where (it|they) (is|are)", _W + r"where\b.{0,30}\b(is|are)\b", _W + r"nowhere to be",
+              _W + r"stuck", _W + r"locat(ion|e)",
               _W + r"lost", _W + r"(has|did|is) (it|my \w+|the \w+|this \w+)( \w+)? (ship|dispatch|sent)",
               _W + r"(ship|dispatch|sent|send)(ped|ed)? (out )?yet", _W + r"still (waiting|not here|hasn'?t)",
               "到哪", "在哪", "物流", "查(一?下)?(我的)?(快递|包裹|件)", "快递单号", "运单", "查件", "没收到",
-              "还没到", "没到", "没送到",
+              "还没到", "没到", "没送到", "不动", "查.{0,12}(快递|物流|包裹)",
               "怎么还没", "跟踪", "走到哪", "到哪儿", "什么位置", "发货了吗", "发货没", "发了吗", "发了没",
               "还不发货", "丢件", "丢了"),
     "delivery_time": (_W + r"when (will|would|does|do|can|is|should)", _W + r"how (long|soon|many days) "
                       r"(until|till|before|for|will|'?til)", _W + r"eta", _W + r"deliver(y date|ed by)",
                       _W + r"expect", _W + r"when(?![a-z])", "什么时候到", "几天(能)?到", "多久(能)?到", "啥时候到",
-                      "什么时候能到", "何时到",
-                      "预计", "送达", "什么时候送", "什么时候发", "啥时候发", "多久能到", "几号到", "哪天到"),
+                      "什么时候能到", "何时到", "预计", "送达", "什么时候送", "什么时候发", "啥时候发", "多久能到",
+                      "几号(能)?(送)?到", "哪天(能)?到"),
     "status": (_W + r"status", _W + r"what'?s (happening|going on|up) with", _W + r"update on", _W + r"check (on )?"
                r"(my|the|an|this|order)", _W + r"look up", _W + r"lookup", _W + r"progress", _W + r"any news",
                _W + r"details? (of|for|on) (my|the|this) order", _W + r"order (info|details?)", "状态", "进度",
-               "查订单", "查一下", "查查", "查询", "怎么样了", "什么情况", "处理了吗", "帮我看", "看一下"),
+               "查订单", "查一下", "查查", "查询", "怎么样了", "什么情况", "处理了吗", "帮我看", "看一?下"),
 }
 _CUE_RES = {intent: re.compile("|".join(f"(?:{c})" for c in cues)) for intent, cues in _CUES.items()}
 
@@ -94,7 +95,7 @@ _MINE = re.compile(
     r"never) (get|got|receive)" + "|"
     + r"我的(订单|快递|包裹|货|东西|单|退款|发票|衣服|鞋|耳机)|我(刚|昨天|前天|上周|之前)?(买|下|拍|订)的|我(下|拍)了|"
       r"我那个|我这个|我这单|我的单子|订单号|单号|这个订单|这单|那个订单|这笔订单|我买了|我订了|帮我|给我|我拍错|"
-      r"我(要|想)(退|取消|换|开)|查(一下|下)?(我的)?订单|我的\s*(package|parcel|order|stuff)")
+      r"我(要|想)(退|取消|换|开)|(查|看)(一下|下)?(我的)?订单|我的\s*(package|parcel|order|stuff)")
 # A complaint that can only be about an order of the visitor's.
 _STRONG = re.compile(
     _W + r"(where('?s| is| are) (my|our) )" + "|"

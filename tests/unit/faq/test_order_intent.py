@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,8 +16,15 @@ from chalicelib.faq.orderintent import INTENTS, OrderQuestion, fold, order_numbe
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 ROOT = Path(__file__).resolve().parents[3]
-PHRASINGS = [json.loads(line) for line in (DATA / "order_phrasings.jsonl").read_text(encoding="utf-8").splitlines()
-             if line.strip()]
+
+def rows(name: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# order_phrasings_later.jsonl was written after the rules, to see how they do on phrasings they were not made
+# from (docs/faq-matching.md has what they scored then); it has been used to improve them since.
+PHRASINGS = rows("order_phrasings.jsonl")
+LATER = rows("order_phrasings_later.jsonl")
 NOT_ORDERS = [json.loads(line)["text"] for line in
               (DATA / "not_order_questions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
 # Demo FAQs that ask about the visitor's own order ("where is my order", "my refund hasn't arrived"): the order flow,
@@ -37,15 +45,17 @@ def test_the_set_is_large_and_varied() -> None:
     assert 60 <= with_number <= len(PHRASINGS) - 60 and chinese >= 80
 
 
-def test_at_least_95_percent_of_order_phrasings_reach_the_right_flow() -> None:
-    wrong = [(r["text"], recognise(r["text"])) for r in PHRASINGS
+@pytest.mark.parametrize("phrasings", [PHRASINGS, LATER], ids=["first", "later"])
+def test_at_least_95_percent_of_order_phrasings_reach_the_right_flow(phrasings: list[dict[str, Any]]) -> None:
+    """The right flow: the intent and the number (or none) both as labelled."""
+    wrong = [(r["text"], recognise(r["text"])) for r in phrasings
              if recognise(r["text"]) != OrderQuestion(r["intent"], r["order_id"])]
-    assert len(wrong) <= 0.05 * len(PHRASINGS), wrong
+    assert len(wrong) <= 0.05 * len(phrasings), wrong
 
 
 def test_faq_like_questions_about_orders_stay_with_the_faq() -> None:
     taken = [(text, recognise(text)) for text in NOT_ORDERS if recognise(text) is not None]
-    assert len(NOT_ORDERS) >= 80 and not taken
+    assert len(NOT_ORDERS) >= 100 and not taken
 
 
 def test_the_demo_knowledge_base_keeps_its_questions() -> None:
