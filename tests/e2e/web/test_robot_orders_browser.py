@@ -1,0 +1,46 @@
+"""Order self-service in the widget, in real headless Chromium against the local stack: an anonymous visitor asks
+where its order is, is asked for the number and the check the demo shop configures (the phone's last 4 digits),
+and gets the order's card with its status and tracking; a wrong check gets the same answer as a wrong number."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from local.harness import Stack
+from tests.e2e.web import test_pages_browser as pages
+
+pytestmark = pytest.mark.e2e
+
+browser = pages.browser  # one Chromium for the module
+stack = pages.stack      # a fresh stack per test
+
+
+def ask(page: Page, text: str, replies: int) -> None:
+    page.get_by_test_id("vis-input").fill(text)
+    page.get_by_test_id("vis-send").click()
+    expect(page.locator("[data-testid=msg][data-type=robot]")).to_have_count(replies)
+
+
+def test_an_anonymous_visitor_gets_its_order_with_the_number_and_the_check(stack: Stack, browser: Browser) -> None:
+    page = browser.new_context(viewport={"width": 420, "height": 760}).new_page()
+    page.goto(f"{stack.base}/")
+    expect(page.get_by_test_id("vis-conn")).to_have_text("open")
+    robot = page.locator("[data-testid=msg][data-type=robot]")
+
+    ask(page, "wher is my oder??", 1)
+    expect(robot.last).to_contain_text("the last 4 digits of the phone number on the order")
+    expect(robot.last.get_by_test_id("robot-handoff")).to_be_visible()  # a person is always offered
+
+    ask(page, "SO-88121 0042", 2)
+    card = robot.last.get_by_test_id("robot-order")
+    expect(card).to_contain_text("Order SO-88121")
+    expect(card).to_contain_text("shipped")
+    expect(card).to_contain_text("Trail Runner 2 running shoe")
+    expect(robot.last).to_contain_text("SF Express, tracking number SF1402987731.")
+
+    ask(page, "SO-88121 1234", 3)
+    expect(robot.last.locator(".robot > p")).to_have_text(
+        "I couldn't find that order. Please check what you sent, or talk to a person.")
+    expect(robot.last.get_by_test_id("robot-order")).to_have_count(0)
+    page.context.close()
