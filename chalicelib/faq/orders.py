@@ -43,7 +43,8 @@ _ACTION_OF = {"cancel": "cancel", "return": "return", "invoice": "invoice", "whe
 # Orders a question without a number is most likely about: "where is my order" means one on its way.
 _LIKELY = {"where": ("processing", "shipped"), "delivery_time": ("processing", "shipped")}
 _CHECK_TOKEN = {"phone_last4": re.compile(r"(?<![0-9])[0-9]{4}(?![0-9])"),
-                "postcode": re.compile(r"(?<![a-z0-9])(?=[a-z0-9 -]*[0-9])[a-z0-9][a-z0-9 -]{1,8}[a-z0-9](?![a-z0-9])")}
+                # a word of 3 to 10 letters and digits with a digit in it (200001, 94107, sw1a1aa)
+                "postcode": re.compile(r"(?<![a-z0-9])(?=[a-z]*[0-9])[a-z0-9]{3,10}(?![a-z0-9])")}
 _EXAMPLE = {"phone_last4": "6789", "postcode": "200001"}
 _DUMMY = "\x00" * 8  # compared against when there is no order, so a missing order costs what a wrong check does
 

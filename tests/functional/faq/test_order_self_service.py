@@ -186,6 +186,13 @@ def test_an_anonymous_visitor_is_asked_for_the_check_and_gets_the_order_with_it(
     assert chat.say("SO-88121 0042")["order"]["order_id"] == "SO-88121"
 
 
+def test_a_shop_may_ask_for_the_postcode_instead(services: Services, sender: RecordingSender) -> None:
+    chat = open_chat(services, ANONYMOUS, RobotSettings(orders=OrderSettings(check="postcode")), sender)
+    assert "the delivery postcode" in chat.say("where is my order")["text"]
+    assert chat.say("my postcode is 200001, where is SO-88121?")["order"]["order_id"] == "SO-88121"
+    assert "order" not in chat.say("SO-88121 0042")  # the phone's digits are not this shop's check
+
+
 def test_a_shop_without_a_check_asks_anonymous_visitors_to_sign_in(
         services: Services, sender: RecordingSender) -> None:
     chat = open_chat(services, ANONYMOUS, RobotSettings(), sender)
@@ -272,3 +279,14 @@ def test_settings_refuse_what_would_break_an_answer() -> None:
         assert err.value.field == field
     assert order_settings({"actions": {"track": {"url": "https://t.example/{order_id}"}}}).actions["track"] == \
         OrderAction(url="https://t.example/{order_id}")
+
+
+def test_saved_settings_read_back_the_same_with_a_shipped_action_taken_away(aws: None) -> None:
+    from chalicelib.faq.store import FaqStore, validate_robot_settings
+
+    store = FaqStore()
+    wanted = validate_robot_settings({"orders": {"check": "postcode", "number_prefix": "JD_", "actions": {
+        "invoice": None, "track": {"url": "https://t.example/{order_id}", "label": {"zh-CN": "查看物流"}}}}})
+    store.save_robot_settings(wanted)
+    found = store.robot_settings().orders
+    assert found == wanted.orders and set(found.actions) == {"cancel", "return", "track"}
