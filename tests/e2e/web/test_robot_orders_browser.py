@@ -1,6 +1,7 @@
 """Order self-service in the widget, in real headless Chromium against the local stack: an anonymous visitor asks
 where its order is, is asked for the number and the check the demo shop configures (the phone's last 4 digits),
-and gets the order's card with its status and tracking; a wrong check gets the same answer as a wrong number."""
+and gets the order's card with its status and tracking; a wrong check gets the same answer as a wrong number. A
+Chinese visitor reads it all in Chinese, and both widgets are held to WCAG 2.1 AA with the card showing."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from local.harness import Stack
 from tests.e2e.web import test_pages_browser as pages
+from tests.e2e.web.test_a11y_browser import Audit, page_in
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +25,8 @@ def ask(page: Page, text: str, replies: int) -> None:
 
 
 def test_an_anonymous_visitor_gets_its_order_with_the_number_and_the_check(stack: Stack, browser: Browser) -> None:
-    page = browser.new_context(viewport={"width": 420, "height": 760}).new_page()
+    check = Audit()
+    page = page_in(browser, "en", 420, 760)
     page.goto(f"{stack.base}/")
     expect(page.get_by_test_id("vis-conn")).to_have_text("open")
     robot = page.locator("[data-testid=msg][data-type=robot]")
@@ -38,9 +41,21 @@ def test_an_anonymous_visitor_gets_its_order_with_the_number_and_the_check(stack
     expect(card).to_contain_text("shipped")
     expect(card).to_contain_text("Trail Runner 2 running shoe")
     expect(robot.last).to_contain_text("SF Express, tracking number SF1402987731.")
+    check(page, "widget: an order card")
 
     ask(page, "SO-88121 1234", 3)
     expect(robot.last.locator(".robot > p")).to_have_text(
         "I couldn't find that order. Please check what you sent, or talk to a person.")
     expect(robot.last.get_by_test_id("robot-order")).to_have_count(0)
     page.context.close()
+
+    chinese = page_in(browser, "zh-CN", 420, 760)
+    chinese.goto(f"{stack.base}/")
+    expect(chinese.get_by_test_id("robot-greeting")).to_be_visible()
+    ask(chinese, "我的定单SO-88121到哪了 0042", 1)
+    reply = chinese.locator("[data-testid=msg][data-type=robot]").last
+    expect(reply.get_by_test_id("robot-order")).to_contain_text("已发货")
+    expect(reply).to_contain_text("SF Express，运单号 SF1402987731。")
+    check(chinese, "widget (zh-CN): an order card")
+    chinese.context.close()
+    check.assert_clean()
