@@ -305,6 +305,45 @@ def order_questions() -> dict[str, Any]:
             "us_per_text": round((time.perf_counter() - started) / len(texts) * 1e6, 1)}
 
 
+def order_embedding_signal(embedder: Embedder, margins: Sequence[float] = (0.0, 0.05, 0.1)) -> dict[str, Any]:
+    """The sentence model as a second signal for order questions, measured, not shipped: a text is called an order
+    question when its nearest order phrasing (``order_phrasings.jsonl``) is nearer, by ``margin``, than its nearest
+    text of the demo FAQs not about one's own order. Recall on the first set (each phrasing left out of the
+    exemplars in turn) and the later one; false calls on the FAQ-like questions and on the demo texts (each left out
+    of the FAQ side in turn); and the demo texts the rules or the signal would take together."""
+    from chalicelib.faq.orderintent import recognise
+
+    first = [r["text"] for r in ev.read_jsonl(ORDER_DATA / "order_phrasings.jsonl")]
+    later = [r["text"] for r in ev.read_jsonl(ORDER_DATA / "order_phrasings_later.jsonl")]
+    faq_like = [r["text"] for r in ev.read_jsonl(ORDER_DATA / "not_order_questions.jsonl")]
+    own = set(json.loads((ORDER_DATA / "order_status_faqs.json").read_text())["faq_ids"])
+    demo = [t for r in ev.read_jsonl(DEMO_FAQS) if r["id"] not in own for t in (r["question"], *r["similar"])]
+    orders, others = (np.asarray(embedder.embed(texts)) for texts in (first, demo))
+
+    def nearest(texts: Sequence[str], same: str | None = None) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        x = orders if same == "orders" else others if same == "others" else np.asarray(embedder.embed(list(texts)))
+        to_orders, to_others = x @ orders.T, x @ others.T
+        if same == "orders":
+            np.fill_diagonal(to_orders, -1.0)
+        if same == "others":
+            np.fill_diagonal(to_others, -1.0)
+        return to_orders.max(axis=1), to_others.max(axis=1)
+
+    pairs = {"first": nearest(first, "orders"), "later": nearest(later), "faq_like": nearest(faq_like),
+             "demo": nearest(demo, "others")}
+    rules = np.array([recognise(t) is not None for t in demo])
+    out: dict[str, Any] = {}
+    for margin in margins:
+        calls = {name: o > f + margin for name, (o, f) in pairs.items()}
+        out[str(margin)] = {"recall_first": _rounded(np.mean(calls["first"])),
+                            "recall_later": _rounded(np.mean(calls["later"])),
+                            "faq_like_taken": _rounded(np.mean(calls["faq_like"])),
+                            "demo_kb_taken": _rounded(np.mean(calls["demo"])),
+                            "demo_kb_taken_with_rules": _rounded(np.mean(calls["demo"] | rules))}
+    out["demo_kb_taken_rules_alone"] = _rounded(np.mean(rules))
+    return out
+
+
 def run() -> dict[str, Any]:
     started = time.perf_counter()
     embedder = MiniLmEmbedder()
@@ -313,6 +352,7 @@ def run() -> dict[str, Any]:
     result.update(accuracy(embedder))
     result["latency_ms"] = latency(embedder)
     result["orders"] = order_questions()
+    result["orders"]["embedding_signal"] = order_embedding_signal(embedder)
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
 
@@ -391,4 +431,14 @@ def table(r: dict[str, Any]) -> str:
             f"{o['demo_kb_taken']} taken, {o['demo_kb_taken_outside_own_order_faqs']} outside the FAQs about one's own "
             f"order; {o['us_per_text']} µs a text.",
         ]
+        sig = o.get("embedding_signal")
+        if sig is not None:
+            lines += [
+                "",
+                "The sentence model as a second signal (measured, not shipped), by margin: recall first / later, "
+                "FAQ-like taken, demo texts taken with the rules (rules alone "
+                f"{sig['demo_kb_taken_rules_alone']}): "
+                + ", ".join(f"{m}: {v['recall_first']} / {v['recall_later']}, {v['faq_like_taken']}, "
+                            f"{v['demo_kb_taken_with_rules']}" for m, v in sig.items() if isinstance(v, dict)) + ".",
+            ]
     return "\n".join(lines)
