@@ -4,7 +4,8 @@ The robot reads each text a visitor sends while the session is with the robot: i
 knowledge base when the matcher is confident, else offers its best suggestions and a person. A
 hand-off keyword, the "talk to a person" button or too many misses in a row hand the session to
 routing, and from then on the robot stays silent in that session. Visitor messages are stored as
-history either way (an agent who takes over reads them).
+history either way (an agent who takes over reads them). A question about the visitor's own order ("where is
+SO-88121?") is answered before any search, with that order (``orders.py``; ``orderintent.py`` tells them apart).
 
 In a human chat, every visitor text gets the agent ranked FAQ suggestions, pushed after the message
 itself, each saying which question it matched and how strongly.
