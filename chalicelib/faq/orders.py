@@ -239,8 +239,9 @@ def _order_card(order: Mapping[str, Any]) -> dict[str, Any]:
             "items": [{k: i.get(k) for k in ("title", "quantity", "price")} for i in items[:50]
                       if isinstance(i, Mapping)] or None}
     try:
-        return OrderContent.model_validate(card).model_dump(exclude_none=True)
-    except ValueError:
+        return OrderContent.model_validate({k: v for k, v in card.items() if v is not None}).model_dump(
+            exclude_none=True)
+    except (ValueError, TypeError):
         return {"order_id": card["order_id"]}  # the shop's system sent something odd: the number at least
 
 
