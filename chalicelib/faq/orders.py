@@ -98,12 +98,12 @@ class OrderDesk:
     def _for_customer(self, customer: str, question: OrderQuestion, settings: RobotSettings,
                       language: str | None) -> dict[str, Any]:
         if question.order_id is not None:
-            order = self._commerce().order(question.order_id)
+            order = self._order(question.order_id)
             if str(order.get("customer_id")) != customer:
                 return self._not_found(question, settings, language)  # someone else's: as if there were none
             return self._card(order, question, settings, language)
         orders = self._commerce().orders_of(customer, settings.orders.recent)
-        orders = [o for o in orders if str(o.get("customer_id", customer)) == customer]
+        orders = [o for o in orders if isinstance(o, Mapping) and str(o.get("customer_id", customer)) == customer]
         if not orders:
             return {"text": settings.phrase("order_none", language), "handoff": True, "order_intent": question.intent,
                     "orders": []}
@@ -150,7 +150,7 @@ class OrderDesk:
             return {"text": settings.phrase("order_limited", language), "handoff": True,
                     "order_intent": question.intent, "retry_after_ms": err.retry_after_ms}
         try:
-            order: Mapping[str, Any] | None = self._commerce().order(question.order_id)
+            order: Mapping[str, Any] | None = self._order(question.order_id)
         except CommerceError as err:
             if err.code != "not_found":
                 raise
@@ -162,6 +162,12 @@ class OrderDesk:
             observability.order_event("OrderCheckFailed")
             return self._not_found(question, settings, language)
         return self._card(order, question, settings, language)
+
+    def _order(self, order_id: str) -> Mapping[str, Any]:
+        order = self._commerce().order(order_id)
+        if not isinstance(order, Mapping) or not order.get("order_id"):
+            raise CommerceError("unavailable", "the shop's system answered with no order")
+        return order
 
     @staticmethod
     def _check_in(text: str, settings: OrderSettings) -> str | None:

@@ -42,11 +42,12 @@ ORDERS = [order("SO-88121", "c_1001", "shipped", carrier="SF Express", tracking_
 
 class Shop:
     """The shop's order system: the orders above, each call recorded; ``down`` makes every call fail as the
-    HTTP hook reports an unreachable system."""
+    HTTP hook reports an unreachable system, ``odd`` answers a lookup with a list, as a broken system might."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
         self.down = False
+        self.odd = False  # answers an order lookup with something that is no order
 
     def _up(self) -> None:
         if self.down:
@@ -55,6 +56,8 @@ class Shop:
     def order(self, order_id: str) -> dict[str, Any]:
         self.calls.append(("order", order_id))
         self._up()
+        if self.odd:
+            return json.loads('["not", "an", "order"]')  # type: ignore[no-any-return]
         for o in ORDERS:
             if o["order_id"] == order_id:
                 return dict(o)
@@ -231,6 +234,13 @@ def test_the_shops_system_down_offers_a_person_never_an_error(services: Services
     assert reply == {"text": "暂时无法连接订单系统。人工客服可以帮您处理订单问题。", "handoff": True,
                      "order_intent": "where", "order_error": "unavailable"}
     assert sender.frames("cv", "error") == []
+
+
+def test_an_odd_answer_from_the_shops_system_is_treated_as_it_being_down(
+        services: Services, sender: RecordingSender) -> None:
+    chat = open_chat(services, CUSTOMER, SETTINGS, sender)
+    chat.shop.odd = True
+    assert chat.say("SO-88121 到哪了")["order_error"] == "unavailable"
 
 
 def test_faq_questions_that_mention_orders_still_reach_the_faq(services: Services, sender: RecordingSender) -> None:
