@@ -107,6 +107,7 @@ class Chat:
 CUSTOMER = Identity(user_id="c:c_1001", role="visitor", name="Mei", channel="app", language="zh-CN")
 ANONYMOUS = Identity(user_id="v_0123456789abcdef", role="visitor", channel="web", language="en")
 SETTINGS = RobotSettings(orders=OrderSettings(check="phone_last4", check_attempts=3))
+NOW = 1_795_400_100.0  # the tries' 15-minute window is fixed, so none turns mid-test
 
 
 def open_chat(svc: Services, visitor: Identity, settings: RobotSettings, sender: RecordingSender) -> Chat:
@@ -117,7 +118,7 @@ def open_chat(svc: Services, visitor: Identity, settings: RobotSettings, sender:
 
     robot = RobotService(svc.presence, svc.im, svc.sessions, lambda: faq,  # type: ignore[arg-type,return-value]
                          lambda: box[0], no_faqs, svc.routing.request_agent,
-                         orders=OrderDesk(lambda: shop, Quota()))
+                         orders=OrderDesk(lambda: shop, Quota(clock=lambda: NOW)))
     svc = dataclasses.replace(svc, robot=robot)
     svc.sessions.current_or_new(visitor, svc.presence.connect("cv", visitor))
     return Chat(svc, sender, shop, faq, box, visitor)
@@ -217,7 +218,7 @@ def test_wrong_checks_are_answered_like_a_wrong_number_and_then_limited(
 
 def test_a_guesser_with_fresh_tokens_still_meets_the_order_numbers_limit(
         services: Services, sender: RecordingSender) -> None:
-    desk = OrderDesk(lambda: Shop(), Quota())
+    desk = OrderDesk(lambda: Shop(), Quota(clock=lambda: NOW))
     from chalicelib.faq.orderintent import recognise
 
     question = recognise("SO-88121 1111")
