@@ -7,11 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.channel.presence import PresenceService
+from chalicelib.commerce.api import commerce
 from chalicelib.config.model import RoutingConfig
 from chalicelib.conversations.search.base import ConversationIndex
 from chalicelib.conversations.service import ConversationService
 from chalicelib.faq.jobs import ReindexJobs
 from chalicelib.faq.kb import KnowledgeBase, default_knowledge_base
+from chalicelib.faq.orders import OrderDesk
 from chalicelib.faq.robot import RobotService
 from chalicelib.im.delivery import DeliveryTimer, StepFunctionsTimer
 from chalicelib.im.ratelimit import RateLimiter
@@ -93,11 +95,13 @@ def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConf
     knowledge = kb or knowledge_base()
     # The SOP assistant's suggestions ride with a visitor's message to its agent; the robot sends through IM.
     robot_hook: Late[RobotService] = Late("robot")
+    limiter = RateLimiter()
     im = ImService(presence, timer, sessions, companion=lambda session, msg: robot_hook().for_agent(session, msg),
                    clock=clock)
     robot = robot_hook.bind(RobotService(presence, im, sessions, knowledge.matcher, knowledge.robot_settings,
                                          knowledge.lookup, routing.request_agent,
-                                         get_settings().suggestion_min_score))
+                                         get_settings().suggestion_min_score,
+                                         orders=OrderDesk(commerce, limiter.quota)))
     reindex = ReindexJobs(knowledge, invoker or background_invoker(), get_settings().faq_reindex_function, clock)
     report_store = ReportStore()
     session_stream = SessionStream()
@@ -108,7 +112,7 @@ def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConf
                     dashboard=dashboard, config=config, kb=knowledge, reindex=reindex, robot=robot,
                     lifecycle=lifecycle,
                     survey=SurveyService(sessions, routing, config, clock=clock), tickets=tickets,
-                    limiter=RateLimiter(), media=MediaStore(),
+                    limiter=limiter, media=MediaStore(),
                     replies=ReplyService(config, clock=clock), conversations=conversation_service,
                     reports=ReportService(report_store, config), session_stream=session_stream, clock=clock)
 

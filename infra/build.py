@@ -145,7 +145,8 @@ FUNCTION_GRANTS: dict[str, tuple[str, ...]] = {
     "ClockStep": ROUTING_GRANTS,
     "QueueTick": ("logs", "clock"),
     "DeliveryStep": ROUTING_GRANTS,
-    "WebsocketMessage": (*ROUTING_GRANTS, "delivery", "search", "faq-model"),
+    # The robot's order self-service reads the shop's orders (chalicelib/faq/orders.py) with the shop's token.
+    "WebsocketMessage": (*ROUTING_GRANTS, "delivery", "search", "faq-model", "commerce-token"),
     "APIHandler": ("logs", "config", "visitor-token-key", "commerce-token", "search-admin", "faq-model", "media",
                    "faq-reindex"),
     "FaqReindex": ("logs", "search-admin", "faq-model"),

@@ -18,6 +18,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
 from chalicelib.commerce.model import CommerceError
 from chalicelib.platform.secrets import secret_value
 from chalicelib.settings import get_settings
@@ -36,7 +38,10 @@ class HttpCommerce:
 
     def _get(self, path: str, query: dict[str, Any] | None = None) -> Any:
         url = self._url + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
-        token = self._bearer()
+        try:
+            token = self._bearer()
+        except GetParameterError as err:  # never called without its token: the shop's system is out of reach
+            raise CommerceError("unavailable", f"the shop's token could not be read: {err}") from None
         request = urllib.request.Request(url, headers={"Accept": "application/json", **(
             {"Authorization": f"Bearer {token}"} if token else {})})
         try:

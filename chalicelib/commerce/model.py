@@ -19,8 +19,10 @@ class CommerceError(DomainError):
 class Commerce(Protocol):
     """Orders by id or by customer, and products to recommend for a category. Every result is plain JSON:
     orders ``{order_id, customer_id, status, created_at, total, currency, items: [{product_id, title,
-    quantity, price}], shipping: {carrier, tracking_number, eta}}``, products ``{product_id, title, price,
-    currency, image_url, url, category}``."""
+    quantity, price}], shipping: {carrier, tracking_number, eta}, checks?: {phone_last4?, postcode?}}``, products
+    ``{product_id, title, price, currency, image_url, url, category}``. ``checks`` are what a visitor who is not
+    signed in may prove an order is theirs with (the robot's order self-service compares them; it never shows
+    them)."""
 
     def order(self, order_id: str) -> dict[str, Any]:
         """The order, or CommerceError ``not_found``."""

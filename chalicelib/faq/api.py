@@ -16,9 +16,18 @@ from chalicelib.faq.jobs import ReindexJobs
 from chalicelib.faq.kb import KnowledgeBase
 from chalicelib.faq.matcher import DEFAULT_THRESHOLD
 from chalicelib.faq.model import LANGUAGES, RobotSettings
+from chalicelib.faq.orderintent import recognise
 from chalicelib.faq.robot import language_of
 from chalicelib.faq.schemas import FaqCreate, FaqImport, FaqUpdate, RobotSettingsUpdate, RobotTry
-from chalicelib.faq.store import RENAME_REFUSED, FaqError, FaqNotFound, FaqRecord, new_faq_id, valid_faq_id
+from chalicelib.faq.store import (
+    RENAME_REFUSED,
+    FaqError,
+    FaqNotFound,
+    FaqRecord,
+    new_faq_id,
+    order_settings_json,
+    valid_faq_id,
+)
 from chalicelib.faq.synonyms import synonyms_of
 from chalicelib.faq.transfer import CONTENT_TYPES, FORMATS, Source
 from chalicelib.i18n import as_json
@@ -54,7 +63,8 @@ def settings_json(settings: RobotSettings) -> dict[str, Any]:
             "suggested_questions": ({k: list(v) for k, v in questions.items()} if isinstance(questions, Mapping)
                                     else list(questions)),
             "synonyms": [list(g) for g in settings.synonyms],
-            "phrases": {name: as_json(text) for name, text in settings.phrases.items()}}
+            "phrases": {name: as_json(text) for name, text in settings.phrases.items()},
+            "orders": order_settings_json(settings.orders)}
 
 
 def _param(params: Mapping[str, str], key: str, max_len: int = 200) -> str | None:
@@ -190,6 +200,7 @@ def try_question(body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
     hits = matcher.rank(query, k=TRY_HITS, language=language, synonyms=synonyms)
     decision = matcher.decide(query, threshold, k=settings.suggestions, language=language, synonyms=synonyms)
     found = kb.lookup([h.faq_id for h in hits] + ([decision.answer.faq_id] if decision.answer else []))
+    order = recognise(query, settings.orders.number_prefix) if settings.orders.enabled else None
     return {
         "query": query, "language": language, "threshold": threshold,
         "confidence": round(decision.confidence, 4),
@@ -199,4 +210,6 @@ def try_question(body: Mapping[str, Any], kb: KnowledgeBase) -> dict[str, Any]:
         "hits": [{"faq_id": h.faq_id, "question": found[h.faq_id].question if h.faq_id in found else None,
                   "score": round(h.score, 4), "matched": h.matched, "lexical": round(h.lexical, 4),
                   "semantic": None if h.semantic is None else round(h.semantic, 4)} for h in hits],
+        # An order question never reaches the FAQ in a chat: the robot shows the visitor's order instead.
+        "order_question": None if order is None else {"intent": order.intent, "order_id": order.order_id},
     }

@@ -5,7 +5,8 @@ Files are JSON lines:
 - SIMILAR rows ``{query, faq_id}`` or ``{query, intent}``: added to that FAQ as similar questions (with
   no KB, each distinct label is one FAQ made of its rows); rows with ``in_scope: false`` are skipped;
 - QUERIES rows ``{query, faq_id}`` or ``{query, intent, in_scope}``: what is scored; ``in_scope: false``
-  rows must be rejected.
+  rows must be rejected. An off-topic row needs no label: ``{query, intent: null, in_scope: false}`` or
+  ``{query, faq_id: null}`` (an unlabelled log line) is read as off-topic.
 
 A query is never scored against an index holding its own text: when queries also appear among the
 similar questions, the queries are split into stratified folds and each fold is scored against an index
@@ -31,6 +32,7 @@ from chalicelib.faq.model import Faq
 from chalicelib.faq.search.embedded import EmbeddedBackend
 
 FOLDS = 5
+OFF_TOPIC = ""  # the label of an off-topic row that names none
 SEED = 0
 
 
@@ -61,10 +63,15 @@ def load_kb(path: Path) -> list[Faq]:
 def load_labelled(path: Path) -> list[Labelled]:
     rows = []
     for r in read_jsonl(path):
-        label = r.get("faq_id", r.get("intent"))
-        if label is None or "query" not in r:
-            raise ValueError(f"{path}: every row needs 'query' and 'faq_id' or 'intent': {r}")
-        rows.append(Labelled(str(r["query"]), str(label), bool(r.get("in_scope", True))))
+        label = r.get("faq_id") if r.get("faq_id") is not None else r.get("intent")
+        # A null label given on purpose (or with in_scope false) marks an off-topic row; a row naming no label
+        # at all, nor saying it is off-topic, is a mistake in the file.
+        off_topic = r.get("in_scope") is False or (label is None and ("faq_id" in r or "intent" in r)
+                                                    and r.get("in_scope") is not True)
+        if "query" not in r or (label is None and not off_topic):
+            raise ValueError(f"{path}: every row needs 'query' and 'faq_id' or 'intent' "
+                             f"(null, or 'in_scope': false, for an off-topic one): {r}")
+        rows.append(Labelled(str(r["query"]), OFF_TOPIC if label is None else str(label), not off_topic))
     return rows
 
 

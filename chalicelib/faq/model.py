@@ -43,7 +43,10 @@ class Hit:
 
 # What the robot says besides the FAQs' answers: each a shop text (one for all languages, or one per language),
 # shipped in every language of the catalogues (chalicelib/i18n) as ``robot.<name>``.
-PHRASES = ("handoff", "not_text", "photo", "card", "miss", "nothing", "thanks")
+PHRASES = ("handoff", "not_text", "photo", "card", "miss", "nothing", "thanks",
+           # the order flow's (chalicelib/faq/orders.py); {placeholders} are filled from the order
+           "order_found", "order_tracking", "order_eta", "order_pick", "order_none", "order_not_found",
+           "order_sign_in", "order_ask", "order_limited", "order_unavailable", "order_action_unavailable")
 DEFAULT_GREETING: LocalText = shipped("robot.greeting")
 
 
@@ -54,6 +57,49 @@ def default_phrases() -> dict[str, LocalText]:
 
 DEFAULT_HANDOFF_KEYWORDS = ("agent", "human", "real person", "representative", "\u4eba\u5de5", "\u8f6c\u4eba\u5de5",
                             "\u4eba\u5de5\u5ba2\u670d")
+
+
+# What a visitor without a shop-signed identity gives with an order number to prove it is theirs: a field of the
+# order's ``checks`` as the shop's system returns it (docs/configuration.md, "Order self-service").
+ORDER_CHECKS = ("phone_last4", "postcode")
+# What the robot can offer to do with an order, and the intent each answers.
+ORDER_ACTIONS = ("cancel", "return", "invoice", "track")
+
+
+@dataclass(frozen=True)
+class OrderAction:
+    """A next step offered under an order card: a link to the shop's own page (``url``, where ``{order_id}`` is
+    replaced) or a person (``handoff``), for orders in ``statuses`` (empty: any)."""
+
+    url: str | None = None
+    handoff: bool = False
+    label: LocalText | None = None  # None: the catalogue's ``robot.order_action.<name>``
+    statuses: tuple[str, ...] = ()
+
+    def offered_for(self, status: str | None) -> bool:
+        return not self.statuses or status in self.statuses
+
+
+def default_order_actions() -> dict[str, OrderAction]:
+    """Every shop can at least be asked: cancel before dispatch, return after delivery, an invoice once paid,
+    each with a person until the shop links its own pages."""
+    return {"cancel": OrderAction(handoff=True, statuses=("pending_payment", "processing")),
+            "return": OrderAction(handoff=True, statuses=("delivered",)),
+            "invoice": OrderAction(handoff=True, statuses=("processing", "shipped", "delivered"))}
+
+
+@dataclass(frozen=True)
+class OrderSettings:
+    """Order self-service (chalicelib/faq/orders.py): on, how order numbers look, what an anonymous visitor gives
+    with one (``check``; None: it must sign in), how many such tries a visitor or an order number gets in 15
+    minutes, how many recent orders a signed-in visitor is offered, and the actions offered."""
+
+    enabled: bool = True
+    number_prefix: str = "SO-"
+    check: str | None = None
+    check_attempts: int = 5
+    recent: int = 5
+    actions: Mapping[str, OrderAction] = field(default_factory=default_order_actions)
 
 
 @dataclass(frozen=True)
@@ -71,6 +117,7 @@ class RobotSettings:
     # Terms that mean the same in this shop's questions, in groups (chalicelib/faq/synonyms.py).
     synonyms: tuple[tuple[str, ...], ...] = ()
     phrases: Mapping[str, LocalText] = field(default_factory=default_phrases)
+    orders: OrderSettings = field(default_factory=OrderSettings)
 
     def phrase(self, name: str, language: str | None) -> str:
         """One of :data:`PHRASES` in the visitor's language."""

@@ -53,6 +53,8 @@ class RobotSettingsItem(Model):
     # JSON: the texts that may be per language ({"greeting", "phrases", "suggested_questions"?}); ``greeting`` and
     # ``suggested_questions`` above keep the English ones for readers of the item written before it.
     texts = UnicodeAttribute(null=True)
+    # JSON: order self-service's settings (store.order_settings_json); None: the shipped ones.
+    orders = UnicodeAttribute(null=True)
     updated_at = NumberAttribute(default=0)
 
 

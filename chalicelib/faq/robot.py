@@ -4,7 +4,8 @@ The robot reads each text a visitor sends while the session is with the robot: i
 knowledge base when the matcher is confident, else offers its best suggestions and a person. A
 hand-off keyword, the "talk to a person" button or too many misses in a row hand the session to
 routing, and from then on the robot stays silent in that session. Visitor messages are stored as
-history either way (an agent who takes over reads them).
+history either way (an agent who takes over reads them). A question about the visitor's own order ("where is
+SO-88121?") is answered before any search, with that order (``orders.py``; ``orderintent.py`` tells them apart).
 
 In a human chat, every visitor text gets the agent ranked FAQ suggestions, pushed after the message
 itself, each saying which question it matched and how strongly.
@@ -25,6 +26,8 @@ from chalicelib.channel.errors import ImError
 from chalicelib.channel.presence import PresenceService
 from chalicelib.faq.matcher import DEFAULT_THRESHOLD, Decision, Matcher
 from chalicelib.faq.model import Faq, Hit, RobotSettings
+from chalicelib.faq.orderintent import recognise
+from chalicelib.faq.orders import OrderDesk
 from chalicelib.faq.search.base import SearchUnavailable
 from chalicelib.faq.synonyms import synonyms_of
 from chalicelib.i18n import EN, LANGUAGES, negotiate, pick, t
@@ -101,7 +104,7 @@ class RobotService:
     def __init__(self, presence: PresenceService, im: ImService, sessions: SessionService,
                  matcher: Callable[[], Matcher], settings: Callable[[], RobotSettings],
                  faqs: Callable[[Sequence[str]], dict[str, Faq]], hand_off: Callable[[Identity], object],
-                 min_suggestion_score: float = SUGGESTION_MIN_SCORE) -> None:
+                 min_suggestion_score: float = SUGGESTION_MIN_SCORE, orders: OrderDesk | None = None) -> None:
         self._presence = presence
         self._im = im  # the robot's messages go through the IM service, as everyone's do
         self._sessions = sessions  # and its marks on a session through the sessions service
@@ -110,6 +113,7 @@ class RobotService:
         self._faqs = faqs
         self._hand_off = hand_off
         self._min_suggestion_score = min_suggestion_score  # agents' suggestions under it are too far off to send
+        self._orders = orders  # order self-service; None: every question goes to the FAQ
         # The greeting as built for a settings object, per language: every visitor's hello shows it, and the settings
         # are read again at most every 30 s, so the suggested questions' texts are read that often, not per hello.
         self._greeting: tuple[RobotSettings, dict[str, dict[str, Any]]] | None = None
@@ -144,6 +148,14 @@ class RobotService:
         if _THANKS.match(text):
             self._reply(session, {"text": settings.phrase("thanks", language), "small_talk": "thanks"})
             return
+        if self._orders is not None and settings.orders.enabled:
+            question = recognise(text, settings.orders.number_prefix)
+            if question is not None:
+                # An order question is the order's, not the FAQ's: no search, and no miss either way.
+                if session.robot_misses:
+                    self._set_misses(session, 0)
+                self._reply(session, self._orders.answer(visitor, question, text, settings, language))
+                return
         threshold = DEFAULT_THRESHOLD if settings.threshold is None else settings.threshold
         decision = self._search("answer", lambda m: m.decide(
             text, threshold, k=settings.suggestions, language=language_of(text),

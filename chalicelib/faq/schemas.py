@@ -23,19 +23,25 @@ from pydantic import (
 )
 
 from chalicelib.faq import synonyms as syn
-from chalicelib.faq.model import LANGUAGES, PHRASES
+from chalicelib.faq.model import LANGUAGES, ORDER_ACTIONS, ORDER_CHECKS, PHRASES
 from chalicelib.faq.store import (
     FAQ_ID_PATTERN,
     LIST_BAR,
+    MAX_ACTION_LABEL,
+    MAX_ACTION_URL,
     MAX_ANSWER,
     MAX_CATEGORY,
+    MAX_CHECK_ATTEMPTS,
     MAX_GREETING,
     MAX_KEYWORD,
     MAX_KEYWORDS,
     MAX_MISSES,
     MAX_PHRASE,
     MAX_QUESTION,
+    MAX_RECENT_ORDERS,
     MAX_SIMILAR,
+    MAX_STATUS,
+    MAX_STATUSES,
     MAX_SUGGESTED_QUESTIONS,
     MAX_SUGGESTIONS,
     MAX_TAG,
@@ -44,6 +50,8 @@ from chalicelib.faq.store import (
     RESERVED_IDS,
     FaqError,
     local_text,
+    order_settings,
+    order_settings_json,
     robot_phrases,
     suggested_questions,
 )
@@ -156,6 +164,20 @@ Greeting = Annotated[Any, BeforeValidator(_store_rule(lambda v: local_text(v, "g
 Phrases = Annotated[Any, BeforeValidator(_store_rule(robot_phrases)),
                     WithJsonSchema({"type": "object", "additionalProperties": False,
                                     "properties": {name: _text_schema(MAX_PHRASE) for name in PHRASES}})]
+_ACTION = {"type": "object", "additionalProperties": False, "properties": {
+    "url": {"type": "string", "maxLength": MAX_ACTION_URL, "nullable": True},
+    "handoff": {"type": "boolean"},
+    "label": _text_schema(MAX_ACTION_LABEL),
+    "statuses": {"type": "array", "maxItems": MAX_STATUSES, "items": {"type": "string", "maxLength": MAX_STATUS}}}}
+# The store's check, answered as the store keeps it (every action, those not offered as null).
+Orders = Annotated[Any, BeforeValidator(_store_rule(lambda v: order_settings_json(order_settings(v)))),
+                   WithJsonSchema({"type": "object", "additionalProperties": False, "properties": {
+                       "enabled": {"type": "boolean"}, "number_prefix": {"type": "string", "maxLength": 9},
+                       "check": {"type": "string", "enum": list(ORDER_CHECKS), "nullable": True},
+                       "check_attempts": {"type": "integer", "minimum": 1, "maximum": MAX_CHECK_ATTEMPTS},
+                       "recent": {"type": "integer", "minimum": 1, "maximum": MAX_RECENT_ORDERS},
+                       "actions": {"type": "object", "additionalProperties": False,
+                                   "properties": {name: {**_ACTION, "nullable": True} for name in ORDER_ACTIONS}}}})]
 _IDS = {"type": "array", "maxItems": MAX_SUGGESTED_QUESTIONS, "items": {"type": "string", "maxLength": 128}}
 SuggestedQuestions = Annotated[Any, BeforeValidator(_store_rule(suggested_questions)), WithJsonSchema(
     {"oneOf": [_IDS, {"type": "object", "additionalProperties": False, "minProperties": 1,
@@ -294,9 +316,10 @@ class RobotSettingsUpdate(Body):
     suggested_questions: SuggestedQuestions | None = None
     synonyms: list[SynonymGroup] | None = Field(None, max_length=syn.MAX_GROUPS)
     phrases: Phrases | None = None
+    orders: Orders | None = None
 
     @field_validator("greeting", "handoff_keywords", "misses_before_handoff", "suggestions", "synonyms", "phrases",
-                     mode="before")
+                     "orders", mode="before")
     @classmethod
     def _given(cls, value: Any) -> Any:
         return _not_null(value)

@@ -20,7 +20,18 @@ from typing import Any, ClassVar
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 
 from chalicelib.faq import synonyms as syn
-from chalicelib.faq.model import LANGUAGES, PHRASES, Faq, RobotSettings, default_phrases
+from chalicelib.faq.model import (
+    LANGUAGES,
+    ORDER_ACTIONS,
+    ORDER_CHECKS,
+    PHRASES,
+    Faq,
+    OrderAction,
+    OrderSettings,
+    RobotSettings,
+    default_order_actions,
+    default_phrases,
+)
 from chalicelib.faq.models import ROBOT_SETTINGS_KEY, FaqItem, RobotSettingsItem
 from chalicelib.i18n import EN, LocalText, TextError, as_json, check_text, pick
 from chalicelib.i18n import LANGUAGES as TEXT_LANGUAGES
@@ -44,7 +55,7 @@ LIST_BAR = "|"
 
 MIN_THRESHOLD = 1e-6
 SETTINGS_FIELDS = ("greeting", "threshold", "handoff_keywords", "misses_before_handoff", "suggestions",
-                   "suggested_questions", "synonyms", "phrases")
+                   "suggested_questions", "synonyms", "phrases", "orders")
 MAX_GREETING = 500
 MAX_PHRASE = 500
 MAX_KEYWORDS = 50
@@ -52,6 +63,16 @@ MAX_KEYWORD = 40
 MAX_MISSES = 10
 MAX_SUGGESTIONS = 10
 MAX_SUGGESTED_QUESTIONS = 10
+ORDER_FIELDS = ("enabled", "number_prefix", "check", "check_attempts", "recent", "actions")
+ACTION_FIELDS = ("url", "handoff", "label", "statuses")
+MAX_CHECK_ATTEMPTS = 20
+MAX_RECENT_ORDERS = 10
+MAX_ACTION_LABEL = 40
+MAX_ACTION_URL = 2048
+MAX_STATUSES = 20
+MAX_STATUS = 40
+_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9]{0,7}[-_]?")
+_STATUS = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 RENAME_REFUSED = "'faq_id' cannot be changed; create a new FAQ and delete this one"
 
@@ -236,13 +257,92 @@ def validate_robot_settings(data: Mapping[str, Any], base: RobotSettings | None 
         out["suggested_questions"] = suggested_questions(data["suggested_questions"])
     if "synonyms" in data:
         out["synonyms"] = _synonyms(data["synonyms"])
+    orders = order_settings(data["orders"]) if "orders" in data else (base or RobotSettings()).orders
     questions = out["suggested_questions"]
     return RobotSettings(
         greeting=out["greeting"], threshold=out["threshold"], handoff_keywords=tuple(out["handoff_keywords"]),
         misses_before_handoff=out["misses_before_handoff"], suggestions=out["suggestions"],
         suggested_questions=({k: tuple(v) for k, v in questions.items()} if isinstance(questions, Mapping)
                              else tuple(questions)),
-        synonyms=tuple(tuple(g) for g in out["synonyms"]), phrases=dict(out["phrases"]))
+        synonyms=tuple(tuple(g) for g in out["synonyms"]), phrases=dict(out["phrases"]), orders=orders)
+
+
+def order_settings(value: Any) -> OrderSettings:
+    """Order self-service's settings (docs/configuration.md, "Order self-service"): the shipped ones with the
+    fields given replaced; ``actions`` given are laid over the shipped actions, and an action given as null is
+    not offered."""
+    if not isinstance(value, Mapping):
+        raise FaqError("orders", "'orders' must be an object")
+    unknown = sorted(set(value) - set(ORDER_FIELDS))
+    if unknown:
+        raise FaqError(f"orders.{unknown[0]}", f"'orders.{unknown[0]}' is not a known field; the fields are "
+                                               f"{', '.join(ORDER_FIELDS)}")
+    base = OrderSettings()
+    enabled = value.get("enabled", base.enabled)
+    if not isinstance(enabled, bool):
+        raise FaqError("orders.enabled", "'orders.enabled' must be true or false")
+    prefix = value.get("number_prefix", base.number_prefix)
+    if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
+        raise FaqError("orders.number_prefix", "'orders.number_prefix' must be a letter, then up to 7 letters or "
+                                               "digits, and an optional - or _ (e.g. SO-)")
+    check = value.get("check", base.check)
+    if check is not None and check not in ORDER_CHECKS:
+        raise FaqError("orders.check", f"'orders.check' must be one of {', '.join(ORDER_CHECKS)}, or null (an "
+                                       "anonymous visitor must sign in)")
+    attempts = _int(value.get("check_attempts", base.check_attempts), "orders.check_attempts", 1, MAX_CHECK_ATTEMPTS)
+    recent = _int(value.get("recent", base.recent), "orders.recent", 1, MAX_RECENT_ORDERS)
+    actions: dict[str, OrderAction] = dict(default_order_actions())
+    given = value.get("actions", {})
+    if not isinstance(given, Mapping):
+        raise FaqError("orders.actions", f"'orders.actions' must be an object of actions ({', '.join(ORDER_ACTIONS)})")
+    for name, spec in given.items():
+        if name not in ORDER_ACTIONS:
+            raise FaqError(f"orders.actions.{name}", f"'orders.actions' has no action {name!r}; the actions are "
+                                                     f"{', '.join(ORDER_ACTIONS)}")
+        if spec is None:
+            actions.pop(name, None)
+        else:
+            actions[name] = _order_action(spec, f"orders.actions.{name}")
+    return OrderSettings(enabled=enabled, number_prefix=prefix, check=check, check_attempts=attempts, recent=recent,
+                         actions={name: actions[name] for name in ORDER_ACTIONS if name in actions})
+
+
+def _order_action(spec: Any, field: str) -> OrderAction:
+    if not isinstance(spec, Mapping):
+        raise FaqError(field, f"'{field}' must be an object ({', '.join(ACTION_FIELDS)}) or null")
+    unknown = sorted(set(spec) - set(ACTION_FIELDS))
+    if unknown:
+        raise FaqError(f"{field}.{unknown[0]}", f"'{field}.{unknown[0]}' is not a known field")
+    url, handoff = spec.get("url"), spec.get("handoff", False)
+    if not isinstance(handoff, bool):
+        raise FaqError(f"{field}.handoff", f"'{field}.handoff' must be true or false")
+    if url is not None and (not isinstance(url, str) or not url.startswith("https://") or len(url) > MAX_ACTION_URL
+                            or any(c.isspace() for c in url) or url.replace("{order_id}", "").count("{")):
+        raise FaqError(f"{field}.url", f"'{field}.url' must be an https:// address of at most {MAX_ACTION_URL} "
+                                       "characters, where {order_id} may stand for the order's number")
+    if (url is None) == (not handoff):
+        raise FaqError(field, f"'{field}' needs either 'url' (a link) or 'handoff': true (a person), not both")
+    label = spec.get("label")
+    statuses = spec.get("statuses") or ()
+    if not isinstance(statuses, list | tuple) or len(statuses) > MAX_STATUSES:
+        raise FaqError(f"{field}.statuses", f"'{field}.statuses' must be a list of at most {MAX_STATUSES} statuses")
+    for i, status in enumerate(statuses):
+        if not isinstance(status, str) or not _STATUS.fullmatch(status):
+            raise FaqError(f"{field}.statuses[{i}]", f"'{field}.statuses[{i}]' must be an order status: 1 to "
+                                                     f"{MAX_STATUS} of a-z 0-9 _, starting with a letter")
+    return OrderAction(url=url, handoff=handoff, statuses=tuple(dict.fromkeys(statuses)),
+                       label=None if label is None else local_text(label, f"{field}.label", MAX_ACTION_LABEL))
+
+
+def order_settings_json(settings: OrderSettings) -> dict[str, Any]:
+    """The settings as the API shows them and the item keeps them: every action, those not offered as null (so
+    reading them back does not bring a shipped action back)."""
+    return {"enabled": settings.enabled, "number_prefix": settings.number_prefix, "check": settings.check,
+            "check_attempts": settings.check_attempts, "recent": settings.recent,
+            "actions": {name: {"url": a.url, "handoff": a.handoff,
+                               "label": None if a.label is None else as_json(a.label), "statuses": list(a.statuses)}
+                        for name in ORDER_ACTIONS if (a := settings.actions.get(name)) is not None} | {
+                            name: None for name in ORDER_ACTIONS if name not in settings.actions}}
 
 
 def local_text(value: Any, field: str, max_len: int) -> LocalText:
@@ -517,11 +617,12 @@ class FaqStore:
             suggested_questions=({k: tuple(v) for k, v in questions.items()} if isinstance(questions, dict)
                                  else _strings(item.suggested_questions)),
             synonyms=tuple(tuple(g) for g in json.loads(item.synonyms or "[]")),
-            phrases={**default_phrases(), **texts.get("phrases", {})})
+            phrases={**default_phrases(), **texts.get("phrases", {})},
+            orders=order_settings(json.loads(item.orders)) if item.orders else OrderSettings())
 
     def save_robot_settings(self, settings: RobotSettings) -> RobotSettings:
         """Replace the settings (validated first)."""
-        settings = validate_robot_settings(asdict(settings))
+        settings = validate_robot_settings({**asdict(settings), "orders": order_settings_json(settings.orders)})
         questions = settings.suggested_questions
         texts = {"greeting": as_json(settings.greeting),
                  "phrases": {name: as_json(text) for name, text in settings.phrases.items()},
@@ -533,5 +634,6 @@ class FaqStore:
             suggestions=settings.suggestions, suggested_questions=list(settings.questions_for(EN)),
             texts=json.dumps(texts, ensure_ascii=False),
             synonyms=json.dumps(settings.synonyms, ensure_ascii=False) if settings.synonyms else None,
+            orders=json.dumps(order_settings_json(settings.orders), ensure_ascii=False),
             updated_at=self._clock.now_ms()).save()
         return settings

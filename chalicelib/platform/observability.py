@@ -99,6 +99,13 @@ def robot_handed_off() -> None:
     count(ROBOT, "RobotHandedOff")
 
 
+# Order self-service (faq/orders.py): an order shown, the shop's system failing (a person offered), an anonymous
+# check that failed or was over its limit.
+def order_event(name: str) -> None:
+    """``OrderAnswered``, ``OrderLookupFailed``, ``OrderCheckFailed`` or ``OrderCheckLimited``."""
+    count(ROBOT, name)
+
+
 def search_failed() -> None:
     """The search backend could not answer a visitor's text or an agent's suggestions (the message went on)."""
     count(ROBOT, SEARCH_FAILED_METRIC)

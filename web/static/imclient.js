@@ -433,7 +433,17 @@ export function renderContent(type, content) {
     box.className = "robot";
     box.appendChild(linkified(content.text));
     if (content.suggestions && content.suggestions.length) box.appendChild(suggestionList(content.suggestions));
-    if (content.handoff) {
+    // Order self-service (protocol.md 2.6): the order's card with its status in the chat's language, the next
+    // steps the shop allows, or the visitor's recent orders to pick from (a tap sends the order's number).
+    if (content.order) {
+      const card = renderContent("order", { ...content.order, status: content.order_status_text || content.order.status });
+      card.dataset.testid = "robot-order";
+      box.appendChild(card);
+    }
+    if (content.orders && content.orders.length) box.appendChild(orderChoices(content.orders));
+    const actions = content.actions || [];
+    if (actions.length) box.appendChild(orderActions(actions));
+    if (content.handoff && !actions.some((a) => a.handoff)) {
       const person = pageWords(text("button", t("msg.talk"), "ghost handoff"));
       person.type = "button";
       person.dataset.testid = "robot-handoff";
@@ -457,6 +467,42 @@ function linkified(value) {
   }
   p.appendChild(document.createTextNode(source.slice(last)));
   return p;
+}
+
+// An order's next steps: a link to the shop's own page, or a person (the "talk to a person" button, labelled).
+function orderActions(actions) {
+  const list = document.createElement("div");
+  list.className = "order-actions";
+  for (const action of actions) {
+    const url = safeUrl(action.url);
+    if (url) {
+      const a = text("a", action.label, "order-action");
+      a.href = url; a.target = "_blank"; a.rel = "noopener noreferrer";
+      a.dataset.testid = "robot-order-action";
+      list.appendChild(a);
+    } else if (action.handoff) {
+      const b = text("button", action.label, "ghost handoff order-action");
+      b.type = "button";
+      b.dataset.testid = "robot-order-action";
+      list.appendChild(b);
+    }
+  }
+  return list;
+}
+
+// The visitor's recent orders, to pick one: a tap sends its number as the visitor's message.
+function orderChoices(orders) {
+  const list = document.createElement("div");
+  list.className = "suggested";
+  for (const o of orders) {
+    const parts = [o.order_id, o.status_text || o.status, o.title, money(o.total, o.currency)].filter(Boolean);
+    const b = text("button", parts.join(" · "), "suggestion");
+    b.type = "button";
+    b.dataset.testid = "robot-order-choice";
+    b.dataset.question = o.order_id;
+    list.appendChild(b);
+  }
+  return list;
 }
 
 // Questions the visitor can tap; the page sends the tapped one as the visitor's own message.

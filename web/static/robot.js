@@ -469,6 +469,10 @@ function fillSettings(s) {
   $("s-suggested").value = suggested.join("\n");
   $("s-suggested-zh").value = suggestedZh.join("\n");
   $("s-synonyms").value = s.synonyms.map((group) => group.join(", ")).join("\n");
+  $("s-orders-enabled").checked = s.orders.enabled;
+  $("s-orders-prefix").value = s.orders.number_prefix;
+  $("s-orders-check").value = s.orders.check || "";
+  $("s-orders-attempts").value = String(s.orders.check_attempts);
 }
 
 async function loadSettings() {
@@ -505,6 +509,9 @@ async function saveSettings(e) {
     suggested_questions: suggestedZh.length ? { en: suggested, "zh-CN": suggestedZh } : suggested,
     // One group a line; commas, Chinese ones too, between its terms.
     synonyms: lines($("s-synonyms").value).map((line) => line.split(/[,，、]/).map((t) => t.trim()).filter(Boolean)),
+    // The saved order settings with this form's fields changed: the actions set through the API stay as they are.
+    orders: { ...settings.orders, enabled: $("s-orders-enabled").checked, number_prefix: $("s-orders-prefix").value.trim(),
+      check: $("s-orders-check").value || null, check_attempts: numberField("s-orders-attempts") },
   };
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from chalice.test import Client
 
 from app import app
@@ -18,6 +19,7 @@ from chalicelib.commerce import api as commerce_api
 from chalicelib.commerce.demo import DEMO_DATA, DEMO_MODELS, DemoCommerce, seed
 from chalicelib.commerce.hook import HttpCommerce, Unconfigured
 from chalicelib.commerce.model import CommerceError
+from chalicelib.platform import secrets
 from chalicelib.settings import get_settings
 from chalicelib.wiring import Services, build, override
 from tests.conftest import RecordingSender, RecordingTimer, routing_config
@@ -106,6 +108,28 @@ def test_the_http_hook_reads_the_shops_own_api_with_its_token(shop_url: str) -> 
     with pytest.raises(CommerceError) as unreachable:
         HttpCommerce("http://127.0.0.1:9").order("x")
     assert unreachable.value.code == "unavailable"
+
+
+class UnreadableSecrets:
+    """Secrets Manager refusing the shop's token (a missing grant, a deleted secret)."""
+
+    def get(self, name: str, max_age: int | None = None, transform: Any = None, force_fetch: bool = False,
+            **sdk_options: Any) -> Any:
+        raise GetParameterError(f"AccessDeniedException reading {name}")
+
+
+def test_a_token_that_cannot_be_read_makes_the_shop_unavailable_and_nothing_is_sent(
+        shop_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMMERCE_TOKEN_SECRET_ID", "shop-token")
+    get_settings.cache_clear()
+    secrets.use_providers({"secretsmanager": UnreadableSecrets()})
+    try:
+        with pytest.raises(CommerceError) as err:
+            HttpCommerce(shop_url).order("A/1")
+    finally:
+        secrets.use_providers(None)
+        get_settings.cache_clear()
+    assert err.value.code == "unavailable" and FakeShop.seen == []  # never called without its token
 
 
 def test_without_a_shop_system_every_lookup_says_so() -> None:

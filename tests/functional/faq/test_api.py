@@ -262,6 +262,8 @@ def test_trying_a_question_shows_the_ranked_hits_and_the_decision(api: Api) -> N
                                                                   "Where is my parcel?")
     assert best["score"] > 0
     assert result["hits"] == sorted(result["hits"], key=lambda h: -h["score"])
+    # In a chat this one goes to the visitor's order, not the FAQ: the admin trying it is told.
+    assert result["order_question"] == {"intent": "where", "order_id": None}
 
     chinese = api("POST", "/robot/try", "admin", body={"query": "我想退货"}).json_body
     assert chinese["language"] == "zh"
@@ -269,6 +271,7 @@ def test_trying_a_question_shows_the_ranked_hits_and_the_decision(api: Api) -> N
     api("PUT", "/robot/settings", body={"threshold": 0.9, "suggestions": 1})
     tuned = api("POST", "/robot/try", "supervisor", body={"query": "parcel refund", "language": "en"}).json_body
     assert tuned["threshold"] == 0.9
+    assert tuned["order_question"] is None
     assert (tuned["decision"] == "answer") == (tuned["confidence"] >= 0.9)
     assert len(tuned["suggestions"]) <= 1
     nothing = api("POST", "/robot/try", "agent", body={"query": "zzzz qqqq"}).json_body

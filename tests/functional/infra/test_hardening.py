@@ -59,16 +59,17 @@ FAQ_MODEL = {("s3:GetObject", "FaqModelBucket/*"), ("s3:PutObject", "FaqModelBuc
              ("s3:ListBucket", "FaqModelBucket")}
 SEARCH_ADMIN = SEARCH | {(f"es:ESHttp{m}", "domain/${TablePrefix}-faq/*") for m in ("Put", "Delete")}
 START_REINDEX = {("lambda:InvokeFunction", "function:${TablePrefix}-faq-reindex")}
+COMMERCE_TOKEN = {("secretsmanager:GetSecretValue", "CommerceTokenSecret if CommerceTokenGiven")}
 EXPECTED_OTHER: dict[str, set[tuple[str, str]]] = {
     "WebsocketConnect": ROUTING_GRANTS | VISITOR_KEY,
     "WebsocketDisconnect": ROUTING_GRANTS,
     "ClockStep": ROUTING_GRANTS,
     "QueueTick": LOGS | START_CLOCK,
     "DeliveryStep": ROUTING_GRANTS,
-    "WebsocketMessage": ROUTING_GRANTS | SEARCH | FAQ_MODEL | START_DELIVERY,
-    "APIHandler": LOGS | CONFIG | VISITOR_KEY | FAQ_MODEL | SEARCH_ADMIN | START_REINDEX
-    | {("secretsmanager:GetSecretValue", "CommerceTokenSecret if CommerceTokenGiven"),
-       ("s3:PutObject", "MediaBucket/media/*")},
+    # The robot reads the shop's orders (order self-service) with the shop's token.
+    "WebsocketMessage": ROUTING_GRANTS | SEARCH | FAQ_MODEL | START_DELIVERY | COMMERCE_TOKEN,
+    "APIHandler": LOGS | CONFIG | VISITOR_KEY | FAQ_MODEL | SEARCH_ADMIN | START_REINDEX | COMMERCE_TOKEN
+    | {("s3:PutObject", "MediaBucket/media/*")},
     # The reindex job: the index and the classifier's snapshot; no configuration, no @connections.
     "FaqReindex": LOGS | FAQ_MODEL | SEARCH_ADMIN,
     # The stream's consumers: what Lambda's poller reads of the sessions stream, and the conversation index (it

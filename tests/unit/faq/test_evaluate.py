@@ -170,3 +170,15 @@ def test_rows_missing_their_keys_are_refused(tmp_path: Path) -> None:
         ev.load_labelled(write(tmp_path / "bad.jsonl", [{"query": "hello"}]))
     with pytest.raises(ValueError, match="question"):
         ev.load_kb(write(tmp_path / "bad-kb.jsonl", [{"intent": "EMI", "n_queries": 3}]))
+
+
+def test_unlabelled_off_topic_rows_are_accepted(tmp_path: Path) -> None:
+    rows = ev.load_labelled(write(tmp_path / "logs.jsonl", [
+        {"query": "what's the weather", "intent": None, "in_scope": False},
+        {"query": "tell me a joke", "faq_id": None},
+        {"query": "sing a song", "intent": "chitchat", "in_scope": False},
+        {"query": "refund please", "faq_id": "refund"}]))
+    assert [(r.label, r.in_scope) for r in rows] == [
+        (ev.OFF_TOPIC, False), (ev.OFF_TOPIC, False), ("chitchat", False), ("refund", True)]
+    with pytest.raises(ValueError, match="off-topic"):
+        ev.load_labelled(write(tmp_path / "bad.jsonl", [{"query": "x", "faq_id": None, "in_scope": True}]))
