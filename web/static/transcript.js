@@ -39,6 +39,9 @@ export function renderTranscript(box, messages, names = {}) {
   box.replaceChildren(...messages.map((m) => {
     const el = renderMessage(m, { mine: m.sender_role !== "visitor", status: "" });
     el.dataset.testid = "transcript-msg";
+    // Read only: what the visitor could press then (the robot's "Talk to a person", an order's next steps) is
+    // history here, not a control.
+    for (const control of el.querySelectorAll("button")) control.remove();
     return signBubble(el, whoOf(m, names));
   }));
 }

@@ -41,7 +41,7 @@ def test_an_anonymous_visitor_gets_its_order_with_the_number_and_the_check(stack
     ask(page, "SO-88121 0042", 2)
     card = robot.last.get_by_test_id("robot-order")
     expect(card).to_contain_text("Order SO-88121")
-    expect(card).to_contain_text("shipped")
+    expect(card).to_contain_text("Shipped")
     expect(card).to_contain_text("Trail Runner 2 running shoe")
     expect(robot.last).to_contain_text("SF Express, tracking number SF1402987731.")
     check(page, "widget: an order card")
