@@ -215,8 +215,8 @@ function renderChat() {
   } else {
     $("chat-title").textContent = nameOf(s);
     $("chat-title").dataset.userContent = "";
-    const where = [codeText("channel", s.channel), s.source, codeText("category", s.category), s.language]
-      .filter(Boolean).join(" · ");
+    const where = [codeText("channel", s.channel), s.source, codeText("category", s.category),
+      codeText("lang.name", s.language)].filter(Boolean).join(" · ");
     const presence = s.status === "closed"
       ? tr("con.chat_closed", { reason: closedHow(s.close_reason) })
       : tr("con.visitor_presence", { presence: PRESENCE[s.visitor_presence || "online"] });
