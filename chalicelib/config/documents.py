@@ -39,7 +39,7 @@ from chalicelib.config.model import (
     WrapupPolicy,
     WrapupReason,
 )
-from chalicelib.i18n import shipped
+from chalicelib.i18n import LocalText, shipped
 
 DOCUMENTS = ("hours", "groups", "routing")
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
@@ -368,7 +368,7 @@ def _group(item: dict[str, Any], at: str, ids: Mapping[str, int], schedules: Map
     queue = item["queue"]
     return Group(
         group_id=item["id"],
-        name=item["name"],
+        name=_name(item["name"], f"{at}.name"),
         schedule=item["hours"],
         allocation=item["allocation"],
         sticky=item["sticky"],
@@ -379,6 +379,19 @@ def _group(item: dict[str, Any], at: str, ids: Mapping[str, int], schedules: Map
         avg_handle_seconds=item["avg_handle_seconds"],
         wrapup=_wrapup(item["wrapup"], f"{at}.wrapup") if "wrapup" in item else WrapupPolicy(),
     )
+
+
+def _name(raw: str | dict[str, str], at: str) -> LocalText:
+    """A group's name, trimmed: one text, or one per language (the schema requires both, as for a reason's label)."""
+    if isinstance(raw, str):
+        if not raw.strip():
+            raise ConfigError("groups", at, "must not be blank")
+        return raw.strip()
+    names = {lang: text.strip() for lang, text in raw.items()}
+    for lang, text in names.items():
+        if not text:
+            raise ConfigError("groups", f"{at}.{lang}", "must not be blank")
+    return names
 
 
 def _wrapup(raw: dict[str, Any], at: str) -> WrapupPolicy:

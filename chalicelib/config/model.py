@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
-from chalicelib.i18n import LocalText, shipped
+from chalicelib.i18n import EN, LocalText, every_language, pick, shipped
 
 LEAST_LOADED = "least_loaded"
 ROUND_ROBIN = "round_robin"
@@ -99,7 +100,7 @@ class WrapupPolicy:
 @dataclass(frozen=True)
 class Group:
     group_id: str
-    name: str
+    name: LocalText  # one text for every language, or {"en": ..., "zh-CN": ...}: use label() or names()
     schedule: str  # a key of RoutingConfig.schedules
     allocation: str  # LEAST_LOADED or ROUND_ROBIN
     sticky: bool  # try the visitor's last agent first (only if online, not busy, with a free slot)
@@ -108,6 +109,19 @@ class Group:
     overflow: OverflowPolicy | None = None
     avg_handle_seconds: int = 300  # for the wait estimate until measured figures exist
     wrapup: WrapupPolicy = field(default_factory=WrapupPolicy)
+
+    def label(self, language: str | None = EN) -> str:
+        """The group's name in ``language`` (English by default: what a plain ``name`` in the APIs carries)."""
+        return pick(self.name, language)
+
+    def names(self) -> dict[str, str]:
+        """The group's name in every language, ``{"en": ..., "zh-CN": ...}``, as the APIs send it."""
+        return every_language(self.name)
+
+    def ref(self) -> dict[str, Any]:
+        """The group as the APIs and frames name it: ``id``, ``name`` (as :meth:`label` gives it, what it always
+        meant) and ``names`` (every language, for the page to pick its own)."""
+        return {"id": self.group_id, "name": self.label(), "names": self.names()}
 
 
 @dataclass(frozen=True)

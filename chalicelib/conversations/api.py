@@ -31,7 +31,11 @@ def search(who: Identity, params: Mapping[str, str], conversations: Conversation
                   rating=_int(given.rating), wrapup=given.wrapup)
     page = conversations.search(who, query, given.cursor, _int(given.limit) or DEFAULT_LIMIT)
     names = conversations.group_names()
-    return {"conversations": [{**hit.summary, "group_name": names.get(hit.summary["group_id"] or ""),
+    def named(group_id: str | None) -> dict[str, Any]:
+        found = names.get(group_id or "")
+        return {"group_name": found["en"] if found else None, "group_names": found}
+
+    return {"conversations": [{**hit.summary, **named(hit.summary["group_id"]),
                                "score": hit.score, "snippet": hit.snippet.json() if hit.snippet else None}
                               for hit in page.hits],
             "next_cursor": page.next_cursor}

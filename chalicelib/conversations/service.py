@@ -158,9 +158,9 @@ class ConversationService:
         nxt = offset + limit
         return Page(hits, encode_cursor(nxt) if more and nxt <= MAX_OFFSET else None)
 
-    def group_names(self) -> dict[str, str]:
-        """Group ids to their names, as configured (a hit shows the name)."""
-        return {group_id: group.name for group_id, group in self._config().groups.items()}
+    def group_names(self) -> dict[str, dict[str, str]]:
+        """Group ids to their names in every language (a hit shows the name in the page's)."""
+        return {group_id: group.names() for group_id, group in self._config().groups.items()}
 
 
 def conversation_index() -> ConversationIndex:

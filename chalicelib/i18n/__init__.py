@@ -73,6 +73,12 @@ def pick(value: LocalText, language: str | None) -> str:
     return ""
 
 
+def every_language(value: LocalText) -> dict[str, str]:
+    """A shop text in each served language (as :func:`pick` chooses it): what the APIs send as ``names``, so a
+    client shows its own language without knowing whether the configuration gave one text or one per language."""
+    return {lang: pick(value, lang) for lang in LANGUAGES}
+
+
 def texts_of(value: LocalText) -> tuple[str, ...]:
     """Every language's text of a shop text."""
     return (value,) if isinstance(value, str) else tuple(v for v in value.values() if v)

@@ -80,7 +80,7 @@ class ReplyService:
     def groups(self, who: Identity) -> list[dict[str, Any]]:
         """The groups ``who`` reads replies of, each with whether ``who`` may change them."""
         config = self._config()
-        return [{"id": g, "name": config.groups[g].name, "manage": self.manages(who, g)}
+        return [{**config.groups[g].ref(), "manage": self.manages(who, g)}
                 for g in self.readable_groups(who)]
 
     def list(self, who: Identity, group_id: str | None = None, language: str | None = None) -> list[CannedReply]:

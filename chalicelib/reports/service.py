@@ -100,7 +100,7 @@ class ReportService:
         agents = sorted({m.agent_id for g in groups for m in config.groups[g].members})
         admin = who.role == "admin"
         categories = sorted({c for rule in config.rules for c in (rule.category or ())}) if admin else []
-        return {"groups": [{"id": g, "name": config.groups[g].name} for g in groups],
+        return {"groups": [config.groups[g].ref() for g in groups],
                 "agents": [{"id": a} for a in agents],
                 "channels": list(CHANNELS) if admin else [], "categories": categories}
 

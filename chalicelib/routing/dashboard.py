@@ -47,7 +47,7 @@ def group_counters(group: Group, state: GroupState) -> dict[str, Any]:
     assigned = int(state.assigned or 0)
     handled = int(state.handled or 0)
     return {
-        "id": group.group_id, "name": group.name,
+        **group.ref(),
         "waiting": int(state.waiting or 0),
         "online_capacity": int(state.online_capacity or 0),
         "agents_available": int(state.online_agents or 0),
@@ -167,8 +167,8 @@ class Dashboard:
                                               | (GroupState.last_alert_at < now - ALERT_INTERVAL_MS))
         except UpdateError:
             return  # alerted recently
-        subject = f"Queue overflow in {group.name}"
-        body = (f"New arrivals to {group.name} ({group.group_id}) are spilling over ({reason}); "
+        subject = f"Queue overflow in {group.label()}"
+        body = (f"New arrivals to {group.label()} ({group.group_id}) are spilling over ({reason}); "
                 f"{'they go to ' + to if to else 'they are offered leave-a-message'}.")
         if self._publisher is not None:
             self._publisher(subject, body)

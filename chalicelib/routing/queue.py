@@ -124,7 +124,7 @@ def estimated_wait_seconds(position: int, group: Group, state: GroupState) -> in
 
 def position_frame(entry: QueueEntry, position: int, waiting: int, group: Group, state: GroupState,
                    now_ms: int) -> dict[str, Any]:
-    return QueueEvent(session_id=entry.session_id, group=GroupRef(id=group.group_id, name=group.name),
+    return QueueEvent(session_id=entry.session_id, group=GroupRef.model_validate(group.ref()),
                       position=position, waiting=waiting,
                       estimated_wait_seconds=estimated_wait_seconds(position, group, state),
                       waited_seconds=max(0, (now_ms - int(entry.requested_at)) // 1000)).frame()

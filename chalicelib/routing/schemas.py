@@ -14,8 +14,12 @@ OverflowReason = Literal["queue_full", "waiting_count", "waiting_per_capacity", 
 
 
 class GroupRef(Shape):
+    """A group as a frame names it: ``name`` in English (or the one text configured), ``names`` in every language
+    (``en``, ``zh-CN``) for the page to show its own."""
+
     id: str
     name: str
+    names: dict[str, str]
 
 
 class QueueEvent(Shape):
@@ -60,10 +64,11 @@ class Csat(Shape):
 
 
 class GroupCounters(Shape):
-    """A group's figures kept as counters (``dashboard.group``)."""
+    """A group's figures kept as counters (``dashboard.group``); ``name`` and ``names`` as in :class:`GroupRef`."""
 
     id: str
     name: str
+    names: dict[str, str]
     waiting: int
     online_capacity: int
     agents_available: int

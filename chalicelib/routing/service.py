@@ -266,7 +266,7 @@ class RoutingService:
                              opening: dict[str, Any] | None) -> None:
         """``message``: what to say, already in the visitor's language; None: the reason's catalogue text."""
         fields: dict[str, Any] = {"session_id": session.session_id, "reason": reason,
-                                  "group": {"id": group.group_id, "name": group.name},
+                                  "group": group.ref(),
                                   "message": message or t(session.language, OFFER_TEXTS[reason])}
         if opening is not None:
             fields["hours"] = opening
@@ -698,10 +698,11 @@ class RoutingService:
 
     def _tell_transfer(self, session: Session, from_id: str, agent_name: str | None,
                        group: Group | None = None, notice: str | None = None) -> None:
-        to = {"agent": agent_name} if group is None else {"group": group.name}
+        to: dict[str, Any] = {"agent": agent_name} if group is None else {"group": group.label(),
+                                                                           "group_names": group.names()}
         language = session.language
         if notice is None and group is not None:
-            notice = t(language, "transfer.to_group", group=group.name)
+            notice = t(language, "transfer.to_group", group=group.label(language))
         elif notice is None:
             notice = (t(language, "transfer.to_agent", agent=agent_name) if agent_name else
                       t(language, "transfer.to_colleague"))
@@ -724,7 +725,7 @@ class RoutingService:
                 waiting = self._sessions.get(entry.session_id)
                 self._presence.push(entry.visitor_id, LeaveMessageOfferedEvent(
                     session_id=entry.session_id, reason="queue_timeout",
-                    group=GroupRef(id=group.group_id, name=group.name),
+                    group=GroupRef.model_validate(group.ref()),
                     message=t(waiting.language if waiting else None, OFFER_TEXTS["queue_timeout"])).frame())
                 offered += 1
             # A safety net: whatever wake-up a queue might have missed, it moves within a minute.

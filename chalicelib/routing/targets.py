@@ -48,10 +48,10 @@ def transfer_targets(config: RoutingConfig, who: Identity) -> dict[str, Any]:
     for start in range(0, len(wanted), 100):
         agents.update((a.agent_id, a) for a in Agent.batch_get(wanted[start:start + 100]))
     groups_out = []
-    for group_id, group in sorted(config.groups.items(), key=lambda kv: kv[1].name):
+    for group_id, group in sorted(config.groups.items(), key=lambda kv: kv[1].label()):
         state = states[group_id]
         groups_out.append({
-            "id": group_id, "name": group.name, "mine": group_id in visible,
+            **group.ref(), "mine": group_id in visible,
             "online_agents": max(0, int(state.online_agents or 0)),
             "free_slots": sum(max(0, int(m.capacity) - int(m.active)) for m in free[group_id]),
             "waiting": max(0, int(state.waiting or 0)),

@@ -76,7 +76,8 @@ class FormerSessionView(Shape):
 class Transferred(Shape):
     from_: str = Field(alias="from")
     agent: str | None = None
-    group: str | None = None
+    group: str | None = None  # the group's name in English (or its one text)
+    group_names: dict[str, str] | None = None  # and in every language (en, zh-CN)
 
 
 class SessionEvent(Shape):

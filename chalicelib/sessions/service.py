@@ -82,7 +82,7 @@ def wrapup_policy(config: RoutingConfig, group_id: str | None) -> WrapupPolicy:
 
 def wrapup_reasons_json(config: RoutingConfig) -> list[dict[str, Any]]:
     """Every group's wrap-up reasons as staff read them (``GET /wrapup-reasons``), in the configuration's order."""
-    return [{"id": g.group_id, "name": g.name, "required": g.wrapup.required,
+    return [{**g.ref(), "required": g.wrapup.required,
              "reasons": [{"code": r.code, "label": dict(r.label)} for r in g.wrapup.reasons]}
             for g in config.groups.values()]
 

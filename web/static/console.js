@@ -23,6 +23,7 @@ import { renderQuick } from "./console/quick-replies.js";
 import "./console/shortcuts.js";
 import { tick } from "./console/sessions.js";
 import { notify, state } from "./console/store.js";
+import { loadReasons } from "./console/wrapup.js";
 import { showTab } from "./console/tabs.js";
 import { t } from "./i18n.js";
 
@@ -40,6 +41,8 @@ function start(auth) {
   state.client.connect();
   loadLeftMessages();
   loadCanned();
+  // The groups' names (and reasons), read once: the panels that name a group by its id show it in the page's words.
+  loadReasons().then(() => { notify("tools"); notify("list"); }).catch(() => {});
   setInterval(loadLeftMessages, LEFT_REFRESH_MS);
   setInterval(tick, 1000);
 }

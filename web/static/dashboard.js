@@ -7,7 +7,7 @@ import { api, signOut } from "./auth.js";
 import "./connection-banner.js";
 import { gate } from "./sign-in.js";
 import { $, h, DASH, clock, duration, shortDuration } from "./ui.js";
-import { number, parts, t, tn } from "./i18n.js";
+import { localName, number, parts, t, tn } from "./i18n.js";
 import { stackedBars, stepChart } from "./charts.js";
 
 const PALETTE = ["#2f6fed", "#1f9d55", "#d97706", "#9333ea", "#db2777", "#0891b2", "#65a30d", "#dc2626"];
@@ -39,8 +39,7 @@ function colorOf(id) {
 }
 
 function nameOf(id) {
-  const g = groups.get(id);
-  return g && g.name ? g.name : id || DASH;
+  return localName(groups.get(id), id || DASH);
 }
 
 // -- figures ---------------------------------------------------------------------------------------
@@ -160,7 +159,7 @@ function renderTable(now) {
     const average = waits.length ? waits.reduce((a, b) => a + b, 0) / waits.length : 0;
     const name = h("th", { scope: "row", dataset: { field: "name", label: t("dash.col.group") } },
       h("span", { className: "swatch", style: { background: colorOf(g.id) }, attrs: { "aria-hidden": "true" } }),
-      h("span", { className: "group-name", text: g.name || g.id, dataset: { userContent: "" } }));
+      h("span", { className: "group-name", text: localName(g, g.id), dataset: { userContent: "" } }));
     const waiting = cell("waiting", t("dash.col.waiting"), g.waiting ?? 0, `num big${g.waiting ? " alert" : ""}`);
     rows.push(h("tr", { dataset: { testid: "dash-group", group: g.id } },
       name, waiting,

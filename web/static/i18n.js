@@ -105,6 +105,20 @@ export function known(prefix, value) {
   return typeof text === "string" ? text : null;
 }
 
+/** A code the server sends as data (a channel, a product or FAQ category, a group id with no name at hand) in
+ *  the page's words: the catalogue's `prefix.code` ("channel.mini_program" -> 小程序), else the code as it came. */
+export function codeText(prefix, code) {
+  if (code === null || code === undefined || code === "") return "";
+  return known(prefix, code) ?? String(code);
+}
+
+/** A configured name in the page's language: the APIs send `name` (English, or the one text configured) and
+ *  `names` ({en, zh-CN}, docs/protocol.md "Group names"); `fallback` when neither is there (a group id). */
+export function localName(named, fallback = "") {
+  if (!named) return fallback;
+  return (named.names && named.names[lang]) || named.name || fallback;
+}
+
 // -- formats: one 24-hour style for every page, in the language's own order ----------------------------------
 
 const timeFormat = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });

@@ -6,7 +6,8 @@
 import { api } from "./auth.js";
 import { gate } from "./sign-in.js";
 import { $, h, DASH, duration } from "./ui.js";
-import { lang, number, t } from "./i18n.js";
+import { codeText, lang, localName, number, t } from "./i18n.js";
+import { loadGroups, loadedGroups } from "./group-names.js";
 import { stackedBars, stepChart } from "./charts.js";
 
 const TZ = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
@@ -97,16 +98,27 @@ function fillScopes(filters) {
   // replaceChildren would write a null as the text "null": the empty groups are left out first.
   $("scope").replaceChildren(...[
     h("option", { value: "", text: t("reports.scope_default") }),
-    // Group names, agent ids and categories are the shop's data, not the page's words.
-    groups(t("reports.scope_group"), filters.groups.map((g) => h("option", { value: `group:${g.id}`, text: g.name,
-      dataset: { userContent: "" } }))),
+    // Group names (in the page's language) and agent ids are the shop's data, not the page's words; a category
+    // the catalogue knows is shown in its words, another as its code.
+    groups(t("reports.scope_group"), filters.groups.map((g) => h("option", { value: `group:${g.id}`,
+      text: localName(g, g.id), dataset: { userContent: "" } }))),
     groups(t("reports.scope_agent"), filters.agents.map((a) => h("option", { value: `agent:${a.id}`, text: a.id,
       dataset: { userContent: "" } }))),
     groups(t("reports.scope_channel"), filters.channels.map((c) => h("option", { value: `channel:${c}`,
-      text: t(`reports.channel.${c}`) }))),
-    groups(t("reports.scope_category"), filters.categories.map((c) => h("option", { value: `category:${c}`, text: c,
+      text: codeText("channel", c), dataset: { userContent: "" } }))),
+    groups(t("reports.scope_category"), filters.categories.map((c) => h("option", { value: `category:${c}`, text: codeText("category", c),
       dataset: { userContent: "" } }))),
   ].filter(Boolean));
+}
+
+/** A wrap-up reason's label in the page's language: reports count codes across groups, and a code means the same in
+ *  every group that has it, so the first group's label is the one (the code itself for a reason no longer configured). */
+function wrapupLabel(code) {
+  for (const g of (loadedGroups() || new Map()).values()) {
+    const reason = (g.reasons || []).find((r) => r.code === code);
+    if (reason) return reason.label[lang] || reason.label.en || code;
+  }
+  return code;
 }
 
 function query() {
@@ -120,26 +132,10 @@ function query() {
   return params;
 }
 
-// Wrap-up reasons by code, in the page's language (GET /wrapup-reasons, read once): the report counts codes.
-let reasonLabels = new Map();
-
-async function loadReasonLabels() {
-  try {
-    const found = await api("/wrapup-reasons");
-    reasonLabels = new Map();
-    for (const g of found.groups) {
-      for (const r of g.reasons) if (!reasonLabels.has(r.code)) reasonLabels.set(r.code, r.label[lang] || r.label.en || r.code);
-    }
-  } catch {
-    reasonLabels = new Map(); // the codes themselves, then
-  }
-}
-
 async function load() {
   $("status").textContent = t("common.loading");
   $("apply").disabled = true;
   try {
-    if (!reasonLabels.size) await loadReasonLabels();
     report = await api(`/reports?${query()}`);
     showNotice("");
     fillScopes(report.filters);
@@ -214,8 +210,7 @@ function renderTable() {
       ...COLUMNS.map(([key, label, fmt]) => h("td", { className: "num", text: fmt(b[key]), dataset: { field: key, label: t(label) } })))));
   const wrapups = Object.entries(report.total.wrapup || {}).sort((a, b) => b[1] - a[1]);
   $("wrapup-body").replaceChildren(...wrapups.map(([code, count]) => h("tr", {},
-    h("th", { scope: "row", text: reasonLabels.get(code) || code, dataset: { userContent: "", code } }),
-    h("td", { className: "num", text: number(count) }))));
+    h("th", { scope: "row", text: wrapupLabel(code), dataset: { userContent: "" } }), h("td", { className: "num", text: number(count) }))));
   $("no-wrapup").hidden = wrapups.length > 0;
 }
 
@@ -265,6 +260,8 @@ function start() {
   $("csv").addEventListener("click", download);
   new ResizeObserver(() => report && renderCharts()).observe($("chart-conversations"));
   load();
+  // The wrap-up reasons' labels: a report drawn before they arrive shows codes until this redraws it.
+  loadGroups().then(() => report && render()).catch(() => {});
 }
 
 gate({ roles: ["agent", "supervisor", "admin"], deniedText: t("reports.denied"), onStart: start });

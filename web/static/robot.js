@@ -5,7 +5,7 @@ import { renderContent } from "./imclient.js";
 import { api, faultText } from "./auth.js";
 import { gate } from "./sign-in.js";
 import { $, h, DASH, arrowTabs, dateTime, flash } from "./ui.js";
-import { number, parts, t as tr, tn } from "./i18n.js";
+import { codeText, number, parts, t as tr, tn } from "./i18n.js";
 
 const MAX_IMPORT_CHARS = 5_000_000;
 const FAQ_ID = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/;
@@ -106,7 +106,8 @@ function rememberCategories(faqs) {
   const before = categories.size;
   for (const f of faqs) if (f.category) categories.add(f.category);
   if (categories.size !== before) {
-    $("categories").replaceChildren(...[...categories].sort().map((c) => h("option", { value: c })));
+    $("categories").replaceChildren(...[...categories].sort().map((c) => h("option", { value: c, label: codeText("faq.category", c),
+      dataset: { userContent: "" } })));
   }
 }
 
@@ -119,8 +120,8 @@ function faqRow(faq, hit) {
   const question = h("td", { dataset: { label: tr("robot.col.question") } }, open,
     h("div", { className: "faq-id" }, h("code", { text: faq.faq_id, dataset: { userContent: "" } }), tags));
   const category = h("td", { dataset: { label: tr("robot.category") } },
-    h("span", { text: faq.category || DASH, dataset: { userContent: "" } }),
-    faq.product_category ? h("div", { className: "sub", text: faq.product_category, dataset: { userContent: "" } }) : null);
+    h("span", { text: codeText("faq.category", faq.category) || DASH, dataset: { userContent: "" } }),
+    faq.product_category ? h("div", { className: "sub", text: codeText("category", faq.product_category), dataset: { userContent: "" } }) : null);
   const status = h("td", { dataset: { label: tr("robot.col.status") } },
     faq.enabled ? pill(tr("robot.pill.enabled"), "online")
       : pill(tr(faq.answer ? "robot.pill.disabled" : "robot.pill.needs_answer"), "offline"));
@@ -147,7 +148,7 @@ function markSelected(faqId) {
 
 function filtersText() {
   const shown = [];
-  if (list.category) shown.push(tr("robot.filter.category", { category: list.category }));
+  if (list.category) shown.push(tr("robot.filter.category", { category: codeText("faq.category", list.category) }));
   if (list.language) shown.push(languageName(list.language));
   return shown.length ? ` · ${shown.join(", ")}` : "";
 }

@@ -7,6 +7,7 @@ import { gate } from "./sign-in.js";
 import { $, h, DASH, dateTime } from "./ui.js";
 import { parts, t as tr } from "./i18n.js";
 import { showTranscript } from "./transcript.js";
+import { groupName, loadGroups } from "./group-names.js";
 
 const FILTERS = { status: "f-status", priority: "f-priority", source: "f-source", assignee: "f-assignee", group_id: "f-group" };
 const SOURCES = ["chat", "left_message", "console"];
@@ -93,7 +94,8 @@ function learn(ticket) {
 
 function paintDatalists() {
   $("people").replaceChildren(...[...state.people].sort().map((v) => h("option", { value: v })));
-  $("groups").replaceChildren(...[...state.groups].sort().map((v) => h("option", { value: v })));
+  // The filter takes a group id; each suggestion is labelled with the group's name in the page's language.
+  $("groups").replaceChildren(...[...state.groups].sort().map((v) => h("option", { value: v, label: groupName(v), dataset: { userContent: "" } })));
 }
 
 function renderRows() {
@@ -102,7 +104,7 @@ function renderRows() {
   $("rows").replaceChildren(...state.rows.map((t) => {
     const open = h("button", { type: "button", className: "linklike", text: t.subject, dataset: { testid: "tk-open", userContent: "" },
       on: { click: () => openTicket(t.ticket_id) } });
-    const sub = [t.ticket_id, known(SOURCES, t.source, "tk.source"), t.group_id, t.order_ref].filter(Boolean).join(" · ");
+    const sub = [t.ticket_id, known(SOURCES, t.source, "tk.source"), groupName(t.group_id), t.order_ref].filter(Boolean).join(" · ");
     return h("tr", { className: t.ticket_id === state.selected ? "selected" : "",
       dataset: { testid: "tk-row", ticketId: t.ticket_id, status: t.status } },
     h("th", { attrs: { scope: "row" } }, open, h("span", { className: "sub tk-sub", text: sub, dataset: { userContent: "" } })),
@@ -179,7 +181,7 @@ function renderDetail(t) {
     ...fact("customer", [c.name, c.id].filter(Boolean).join(" · ")),
     ...fact("contact", c.contact),
     ...fact("order", t.order_ref),
-    ...fact("group", t.group_id),
+    ...fact("group", groupName(t.group_id)),
     ...fact("assignee", t.assignee),
     ...fact("created", tr("tk.created_at_by", { time: dateTime(t.created_at), who: t.created_by || DASH })),
     ...fact("updated", dateTime(t.updated_at)),
@@ -288,9 +290,14 @@ function start(auth) {
   state.people.add(auth.user.id);
   const params = new URLSearchParams(location.search);
   for (const [param, id] of Object.entries(FILTERS)) $(id).value = params.get(param) || "";
-  loadList();
-  const ticket = params.get("ticket");
-  if (ticket) openTicket(ticket);
+  // The groups' names first (one small read), so that rows and the ticket name their group in the page's words;
+  // without them the ids are shown.
+  loadGroups().then((groups) => { for (const id of groups.keys()) state.groups.add(id); }).catch(() => {})
+    .then(() => {
+      loadList();
+      const ticket = params.get("ticket");
+      if (ticket) openTicket(ticket);
+    });
 }
 
 $("filters").addEventListener("submit", (e) => { e.preventDefault(); firstPage(); });

@@ -84,6 +84,9 @@ def check_dashboard(stack: Stack, page: Page, language: str, seen: Callable[[str
     consoles.sign_in(page, stack, "/dashboard", "carol")
     expect(page.locator("[data-testid=dash-group]").first).to_be_visible()
     expect(page.get_by_test_id("dash-conn")).to_have_attribute("data-state", "live")
+    # The groups are named in the page's language (config/groups.json names them in both).
+    general = page.locator("[data-testid=dash-group][data-group=general] .group-name")
+    expect(general).to_have_text({"en": "General support", "zh-CN": "综合服务"}[language])
     seen("dashboard")
     page.get_by_test_id("signout").click()
 
@@ -280,6 +283,21 @@ def test_a_chinese_visitor_chats_with_an_agent_in_chinese(own_stack: Stack, brow
     agent.get_by_test_id("con-input").fill("尺码标准，按平时的尺码选就可以。")
     agent.get_by_test_id("con-send").click()
     expect(visitor.locator("[data-testid=msg][data-mine='0']").last).to_contain_text("尺码标准")
+    # The console names the chat's group, channel and language in Chinese, not as configured ids and codes.
+    facts = agent.get_by_test_id("visitor-info")
+    expect(facts.locator("[data-field=group]")).to_have_text("综合服务")
+    expect(facts.locator("[data-field=channel]")).to_have_text("网页")
+    expect(facts.locator("[data-field=language]")).to_have_text("中文")
+    # And so does the transfer list, in its own order.
+    agent.get_by_test_id("con-transfer").click()
+    expect(agent.get_by_test_id("transfer-dialog")).to_be_visible()
+    groups = agent.locator("[data-testid=transfer-target][data-kind=group]")
+    expect(groups.and_(agent.locator("[data-id=general]"))).to_contain_text("综合服务")
+    expect(groups.and_(agent.locator("[data-id=vip]"))).to_contain_text("VIP 专属服务")
+    expect(groups.and_(agent.locator("[data-id=shoes]"))).to_contain_text("鞋类专区")
+    assert strays(agent, "zh-CN") == []
+    agent.keyboard.press("Escape")
+    expect(agent.get_by_test_id("transfer-dialog")).to_be_hidden()
     mine = visitor.locator("[data-testid=msg][data-mine='1']").last
     expect(mine).to_have_attribute("data-status", "read")
     expect(mine).to_contain_text("已读")

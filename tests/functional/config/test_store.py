@@ -111,7 +111,7 @@ def test_one_call_per_refresh_and_none_within_max_age(ssm: Any, clock: Clock) ->
 
     first = store.current()
     assert calls.count == 1
-    assert first.groups["general"].name == "General support"
+    assert first.groups["general"].label() == "General support"
     clock.now += 59
     assert store.current() is first
     assert calls.count == 1
@@ -124,11 +124,11 @@ def test_one_call_per_refresh_and_none_within_max_age(ssm: Any, clock: Clock) ->
 def test_an_edit_takes_effect_after_max_age(ssm: Any, clock: Clock) -> None:
     sync_directory(CONFIG_DIR, PATH)
     store = ConfigStore(clock=clock, max_age=30)
-    assert store.current().groups["general"].name == "General support"
+    assert store.current().groups["general"].label() == "General support"
 
     _put(ssm, "groups", _edit(DEFAULTS["groups"], _rename_general("Help desk")))
     clock.now += 29
-    assert store.current().groups["general"].name == "General support"
+    assert store.current().groups["general"].label() == "General support"
     clock.now += 1
     assert store.current().groups["general"].name == "Help desk"
 
@@ -271,7 +271,7 @@ def test_push_writes_valid_documents_and_then_only_changes(ssm: Any, config_dir:
     assert main(["push", *files, "--path", PATH]) == 0
     out = capsys.readouterr().out
     assert "groups: updated /cs-test/config/groups" in out
-    assert '-      "name": "General support",' in out and '+      "name": "Help desk",' in out
+    assert '-        "en": "General support"' in out and '+      "name": "Help desk",' in out
     assert "hours: unchanged" in out and "routing: unchanged" in out
     assert puts.count == 1
     assert _stored(ssm)["groups"]["groups"][0]["name"] == "Help desk"

@@ -35,8 +35,9 @@ from tests.functional.conftest import error
 DAY = 86_400_000
 T0 = 1_796_000_000_000  # 2026-11-29
 # alice serves general and shoes, bob cosmetics; carol supervises general (her token, config/dev_users.json).
-CONFIG = routing_config([group("general", ["alice"]), group("shoes", ["alice"]), group("cosmetics", ["bob"]),
-                         group("vip", ["bob"])])
+GENERAL = {"en": "General", "zh-CN": "综合服务"}  # a group named in both languages
+CONFIG = routing_config([group("general", ["alice"], name=GENERAL), group("shoes", ["alice"]),
+                         group("cosmetics", ["bob"]), group("vip", ["bob"])])
 S1, S2, S3, S4, S5 = (f"s_{n:020x}" for n in (1, 2, 3, 4, 5))
 
 
@@ -303,6 +304,7 @@ def test_the_api_answers_hits_with_highlights_and_pages(http: Client) -> None:
     assert body["next_cursor"] is None
     [hit] = body["conversations"]
     assert hit["session_id"] == S1 and hit["group_name"] == "General" and hit["rating"] == 5
+    assert hit["group_names"] == GENERAL
     assert hit["customer"] == {"visitor_id": "c:1001", "customer_id": "1001", "name": "Mei Lin"}
     assert hit["wrapup"] == "logistics" and hit["order_ids"] == ["SO-88121"]
     assert {"text": "退货", "match": True} in hit["snippet"]["parts"]

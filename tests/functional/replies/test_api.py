@@ -69,10 +69,11 @@ def test_a_supervisor_adds_a_reply_that_the_groups_agents_find_in_their_language
     everything = api.call("alice", "GET", "/canned-replies").json_body
     assert {r["id"] for r in everything["replies"]} == {zh["id"], en["id"]}
     # Alice reads general's and shoes' replies, and keeps none of them.
-    assert everything["groups"] == [{"id": "general", "name": "General", "manage": False},
-                                    {"id": "shoes", "name": "Shoes", "manage": False}]
+    names = {"general": {"en": "General", "zh-CN": "General"}, "shoes": {"en": "Shoes", "zh-CN": "Shoes"}}
+    assert everything["groups"] == [{"id": "general", "name": "General", "names": names["general"], "manage": False},
+                                    {"id": "shoes", "name": "Shoes", "names": names["shoes"], "manage": False}]
     assert api.call("carol", "GET", "/canned-replies").json_body["groups"] == [
-        {"id": "general", "name": "General", "manage": True}]
+        {"id": "general", "name": "General", "names": names["general"], "manage": True}]
     # A chat in plain "zh" is offered the zh-CN reply too.
     assert [r["id"] for r in api.call("bob", "GET", "/canned-replies?language=zh").json_body["replies"]] == [zh["id"]]
 

@@ -20,7 +20,7 @@ from tests.functional.conftest import error
 
 # config/dev_users.json: carol supervises general; alice works in general and shoes, bob in general and cosmetics.
 CONFIG = routing_config([group("general", ["alice", "bob"]), group("shoes", ["alice"]),
-                         group("cosmetics", ["bob"])])
+                         group("cosmetics", ["bob"], name={"en": "Cosmetics", "zh-CN": "美妆护肤"})])
 HOUR = 1796634000000 // 3_600_000  # 2026-12-07 09:00 UTC
 DAY = {"from": "2026-12-07", "to": "2026-12-07"}
 
@@ -67,6 +67,9 @@ def test_an_admin_sees_everything_and_any_scope(api: Api) -> None:
     body = api.get("admin", **DAY).json_body
     assert body["scope"] == {"dimension": "all", "value": None}
     assert [g["id"] for g in body["filters"]["groups"]] == ["cosmetics", "general", "shoes"]
+    assert body["filters"]["groups"][0] == {"id": "cosmetics", "name": "Cosmetics",
+                                            "names": {"en": "Cosmetics", "zh-CN": "美妆护肤"}}
+    assert body["filters"]["groups"][1]["names"] == {"en": "General", "zh-CN": "General"}  # one text: both
     assert body["filters"]["channels"] == ["app", "mini_program", "web"]
     assert len(body["buckets"]) == 1 and body["buckets"][0]["conversations"] == 5
 

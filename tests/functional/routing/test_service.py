@@ -621,16 +621,20 @@ def test_backup_groups_are_tried_in_order_skipping_closed_and_overflowing_ones(w
 
 # -- dashboard -------------------------------------------------------------------------------------
 
+GENERAL = {"en": "General", "zh-CN": "综合服务"}  # a group named in both languages
+
 def test_dashboard_figures_and_live_pushes(world: World, capsys: pytest.CaptureFixture[str],
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)  # the local stack turns metrics off
-    use(world, routing_config([group("general", ["alice", "bob"])], default_capacity=1))
+    use(world, routing_config([group("general", ["alice", "bob"], name=GENERAL)], default_capacity=1))
     world.agent("alice")
     world.agent("bob")
     world.svc.routing.set_agent_status(Identity("bob", "agent"), "busy")
     world.svc.presence.connect("c-carol", Identity("carol", "supervisor"))
     snapshot = world.svc.dashboard.subscribe("c-carol")
     assert snapshot["event"] == "dashboard.snapshot"
+    # The group's name in English (what `name` always meant) and in every language, for the page to pick its own.
+    assert (snapshot["groups"][0]["name"], snapshot["groups"][0]["names"]) == ("General", GENERAL)
     world.ask(world.visitor(1))
     world.clock.tick(1)
     world.ask(world.visitor(2))
@@ -642,6 +646,7 @@ def test_dashboard_figures_and_live_pushes(world: World, capsys: pytest.CaptureF
     assert world.svc.dashboard.push_changes() == 1
     pushed = world.frames("carol", "dashboard.group")
     assert len(pushed) == 1 and pushed[-1]["group"]["waiting"] == 2
+    assert pushed[-1]["group"]["names"] == GENERAL
     assert world.svc.dashboard.push_changes() == 0  # nothing changed since: nothing sent
     figures = world.svc.dashboard.snapshot()["groups"][0]
     assert (figures["waiting"], figures["longest_wait_seconds"], figures["current_average_wait_seconds"]) == (

@@ -16,8 +16,9 @@ from chalicelib.routing.targets import transfer_targets
 from chalicelib.wiring import build, override
 from tests.conftest import RecordingSender, RecordingTimer, count_aws_calls, group, routing_config
 
+COSMETICS = {"en": "Cosmetics", "zh-CN": "美妆护肤"}  # a group named in both languages
 CONFIG = routing_config([group("general", ["alice", "bob", "dave", "fay"]), group("shoes", ["alice"]),
-                         group("cosmetics", ["erin"])], default_capacity=2)
+                         group("cosmetics", ["erin"], name=COSMETICS)], default_capacity=2)
 
 
 def agent(agent_id: str, *groups: str) -> Identity:
@@ -49,7 +50,8 @@ def test_an_agent_sees_every_group_and_only_its_groups_free_colleagues(aws: None
     # fay is busy: online in the counters, no free slot in the index.
     assert (general["online_agents"], general["free_slots"], general["waiting"], general["mine"]) == (3, 3, 0, True)
     assert next(g for g in out["groups"] if g["id"] == "cosmetics") == {
-        "id": "cosmetics", "name": "Cosmetics", "mine": False, "online_agents": 1, "free_slots": 2, "waiting": 0}
+        "id": "cosmetics", "name": "Cosmetics", "names": COSMETICS, "mine": False,
+        "online_agents": 1, "free_slots": 2, "waiting": 0}
     # Bob does not see himself, fay (busy) or erin (not his group's).
     assert {a["id"] for a in out["agents"]} == {"alice", "dave"}
     alice = next(a for a in out["agents"] if a["id"] == "alice")

@@ -65,3 +65,21 @@ def test_to_a_group_the_notice_comes_before_the_place_and_the_next_agents_arriva
     got = visitor_events(sender, since)
     assert [(e, s) for e, s, _ in got][:3] == [("session", "waiting"), ("queue", None), ("session", "active")]
     assert got[2][2] is None  # the arrival carries no second notice
+
+
+def test_a_chinese_visitor_reads_the_groups_chinese_name_and_the_frames_carry_every_language(
+        aws: None, sender: RecordingSender, timer: RecordingTimer) -> None:
+    vip_names = {"en": "VIP service", "zh-CN": "VIP 专属服务"}
+    config = routing_config([group("general", ["bob"]), group("vip", ["alice"], name=vip_names)])
+    svc = build(sender, timer, config=lambda: config)
+    bob = online(svc, "bob")
+    mei = Identity("v_1", "visitor", name="Mei", channel="app", language="zh-CN")
+    svc.sessions.current_or_new(mei, svc.presence.connect("c-v_1", mei))
+    session = svc.routing.request_agent(mei)
+    since = len(sender.posts)
+    svc.routing.transfer(bob, session.session_id, None, to_group="vip")  # nobody online in vip: it waits there
+    told = next(f for conn, f in sender.posts[since:] if conn == "c-v_1" and f["event"] == "session")
+    assert told["notice"] and "VIP 专属服务" in told["notice"]
+    assert told["transferred"] == {"from": "bob", "group": "VIP service", "group_names": vip_names}
+    queued = sender.frames("c-v_1", "queue")[-1]
+    assert queued["group"] == {"id": "vip", "name": "VIP service", "names": vip_names}

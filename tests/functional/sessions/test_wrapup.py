@@ -25,8 +25,9 @@ from tests.conftest import RecordingSender, RecordingTimer, group, routing_confi
 
 REASONS = (WrapupReason("logistics", {"en": "Logistics", "zh-CN": "物流查询"}),
            WrapupReason("returns", {"en": "Returns & exchanges", "zh-CN": "退换货"}))
+GENERAL = {"en": "General", "zh-CN": "综合服务"}  # a group named in both languages
 CONFIG = routing_config([
-    group("general", ["alice"], wrapup=WrapupPolicy(required=True, reasons=REASONS)),
+    group("general", ["alice"], name=GENERAL, wrapup=WrapupPolicy(required=True, reasons=REASONS)),
     group("shoes", ["alice"], wrapup=WrapupPolicy(required=False, reasons=REASONS[:1])),
     group("bags", ["alice"]),  # asks nothing
 ])
@@ -155,12 +156,12 @@ def test_the_reasons_are_listed_for_staff_in_both_languages(client: Client) -> N
     response = client.http.get("/wrapup-reasons", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     assert json.loads(response.body)["groups"] == [
-        {"id": "general", "name": "General", "required": True, "reasons": [
+        {"id": "general", "name": "General", "names": GENERAL, "required": True, "reasons": [
             {"code": "logistics", "label": {"en": "Logistics", "zh-CN": "物流查询"}},
             {"code": "returns", "label": {"en": "Returns & exchanges", "zh-CN": "退换货"}}]},
-        {"id": "shoes", "name": "Shoes", "required": False, "reasons": [
+        {"id": "shoes", "name": "Shoes", "names": {"en": "Shoes", "zh-CN": "Shoes"}, "required": False, "reasons": [
             {"code": "logistics", "label": {"en": "Logistics", "zh-CN": "物流查询"}}]},
-        {"id": "bags", "name": "Bags", "required": False, "reasons": []}]
+        {"id": "bags", "name": "Bags", "names": {"en": "Bags", "zh-CN": "Bags"}, "required": False, "reasons": []}]
     visitor = issue_visitor_token("v_vera", "Vera", "web", None, None)[0]
     refused = client.http.get("/wrapup-reasons", headers={"Authorization": f"Bearer {visitor}"})
     assert (refused.status_code, json.loads(refused.body)["error"]["code"]) == (403, "forbidden")

@@ -301,6 +301,20 @@ BAD = [
      'no group "support" in groups (there: general, shoes'),
     ("duplicate rule name", _set("routing", "rules", 2, "name", value="Shoes"), "routing", "rules[2].name",
      'duplicate rule name "Shoes" (also rules[1])'),
+    ("group name neither text nor languages", _set(*SHOES, "name", value=5), "groups", "groups[1].name",
+     "must be a string or an object of languages (en, zh-CN) to strings (got 5)"),
+    ("group name empty", _set(*SHOES, "name", value=""), "groups", "groups[1].name", "must not be empty"),
+    ("group name blank", _set(*SHOES, "name", value="  "), "groups", "groups[1].name", "must not be blank"),
+    ("group name too long", _set(*SHOES, "name", value="x" * 101), "groups", "groups[1].name",
+     "must be at most 100 characters (got 101)"),
+    ("group name in one language", _set(*SHOES, "name", value={"en": "Shoes"}), "groups", "groups[1].name.zh-CN",
+     "is required"),
+    ("group name in a third language", _set(*SHOES, "name", value={"en": "Shoes", "zh-CN": "鞋类", "fr": "C"}),
+     "groups", "groups[1].name.fr", "unknown key (allowed: en, zh-CN)"),
+    ("group name blank in one language", _set(*SHOES, "name", value={"en": "Shoes", "zh-CN": " "}), "groups",
+     "groups[1].name.zh-CN", "must not be blank"),
+    ("group name not text in one language", _set(*SHOES, "name", value={"en": "Shoes", "zh-CN": 3}), "groups",
+     "groups[1].name.zh-CN", "must be a string (got 3)"),
     ("wrap-up without reasons", _set(*SHOES, "wrapup", value={"required": True}), "groups",
      "groups[1].wrapup.reasons", "is required"),
     ("wrap-up with an empty list", _set(*SHOES, "wrapup", "reasons", value=[]), "groups",
@@ -321,6 +335,29 @@ BAD = [
     ("wrap-up unknown key", _set(*SHOES, "wrapup", "optional", value=True), "groups",
      "groups[1].wrapup.optional", "unknown key"),
 ]
+
+
+def test_a_group_name_is_one_text_or_one_per_language() -> None:
+    docs = _docs()
+    _group(docs, "shoes")["name"] = " Shoes "
+    _group(docs, "cosmetics")["name"] = {"en": " Cosmetics ", "zh-CN": "美妆"}
+    groups = parse(**docs).groups
+    # A plain text is every language's name, as before; trimmed like a reason's label.
+    assert groups["shoes"].name == "Shoes"
+    assert groups["shoes"].names() == {"en": "Shoes", "zh-CN": "Shoes"}
+    assert groups["cosmetics"].name == {"en": "Cosmetics", "zh-CN": "美妆"}
+    assert [groups["cosmetics"].label(lang) for lang in (None, "en", "zh", "zh-Hans-CN", "fr")] == [
+        "Cosmetics", "Cosmetics", "美妆", "美妆", "Cosmetics"]
+    assert groups["cosmetics"].ref() == {"id": "cosmetics", "name": "Cosmetics",
+                                         "names": {"en": "Cosmetics", "zh-CN": "美妆"}}
+
+
+def test_the_shipped_groups_are_named_in_chinese_and_english() -> None:
+    groups = parse(**_docs()).groups
+    assert {g: groups[g].names()["zh-CN"] for g in groups} == {
+        "general": "综合服务", "shoes": "鞋类专区", "cosmetics": "美妆护肤", "electronics": "3C 数码",
+        "vip": "VIP 专属服务"}
+    assert groups["general"].label() == "General support"
 
 
 def test_the_shipped_wrapup_reasons_one_group_requires_one_asks_and_general_asks_none() -> None:

@@ -5,7 +5,7 @@ import { $, h } from "../ui.js";
 import { draft, sendOwn } from "./chat.js";
 import { setText } from "./format.js";
 import { currentSession, state, subscribe } from "./store.js";
-import { t } from "../i18n.js";
+import { codeText, t } from "../i18n.js";
 
 /** A `suggestions` frame: kept for its session, shown if that is the open one. */
 export function suggestionsArrived(frame) {
@@ -32,7 +32,7 @@ function renderSuggestions() {
   box.replaceChildren(...frame.suggestions.map((s) => {
     const why = s.why && s.why.matched ? h("span", { text: t("con.answers.matched", { text: s.why.matched }) }) : null;
     const score = typeof s.score === "number" ? h("span", { text: t("con.answers.score", { score: s.score.toFixed(2) }) }) : null;
-    const category = s.category ? h("span", { text: s.category, dataset: { userContent: "" } }) : null;
+    const category = s.category ? h("span", { text: codeText("faq.category", s.category), dataset: { userContent: "" } }) : null;
     const facts = [why, score, category].filter(Boolean).flatMap((el, i) => (i ? [" · ", el] : [el]));
     return h("div", { className: "sop-item", dataset: { testid: "sop-item", faqId: s.faq_id } },
       h("strong", { text: s.question, dataset: { userContent: "" } }),

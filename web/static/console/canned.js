@@ -8,7 +8,7 @@ import { $, h } from "../ui.js";
 import { toast } from "./alerts.js";
 import { quickReplies } from "./quick-replies.js";
 import { currentSession, isOpen } from "./store.js";
-import { t } from "../i18n.js";
+import { localName, t } from "../i18n.js";
 
 // Every string this module shows, in one place, from the page's catalogue.
 const TEXT = {
@@ -190,7 +190,7 @@ function renderManage() {
   dialog.dataset.group = chosen || "";
   const groupSelect = h("select", { id: "canned-group", dataset: { testid: "canned-group" },
     on: { change: (e) => { dialog.dataset.group = e.target.value; editing = null; renderManage(); } } },
-  ...groups.map((g) => h("option", { value: g.id, text: g.name, selected: g.id === chosen, dataset: { userContent: "" } })));
+  ...groups.map((g) => h("option", { value: g.id, text: localName(g, g.id), selected: g.id === chosen, dataset: { userContent: "" } })));
   const language = h("select", { id: "canned-language", dataset: { testid: "canned-language" } },
     ...LANGUAGES.map((l) => h("option", { value: l, text: TEXT.languages[l],
       selected: editing ? editing.language === l : l === LANGUAGES[0] })));

@@ -10,7 +10,7 @@ import { safeUrl } from "./format.js";
 import {
   PRESENCE, closedHow, currentSession, isOpen, nameOf, notify, preview, state, subscribe, thread,
 } from "./store.js";
-import { t as tr } from "../i18n.js";
+import { codeText, t as tr } from "../i18n.js";
 import { paintNoteBox, renderNote } from "./notes.js";
 import { resolveCurrent, wrapupLine } from "./wrapup.js";
 
@@ -215,7 +215,8 @@ function renderChat() {
   } else {
     $("chat-title").textContent = nameOf(s);
     $("chat-title").dataset.userContent = "";
-    const where = [s.channel, s.source, s.category, s.language].filter(Boolean).join(" · ");
+    const where = [codeText("channel", s.channel), s.source, codeText("category", s.category),
+      codeText("lang.name", s.language)].filter(Boolean).join(" · ");
     const presence = s.status === "closed"
       ? tr("con.chat_closed", { reason: closedHow(s.close_reason) })
       : tr("con.visitor_presence", { presence: PRESENCE[s.visitor_presence || "online"] });

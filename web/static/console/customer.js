@@ -3,7 +3,8 @@
 import { api } from "../auth.js";
 import { $, h, DASH, dateTime } from "../ui.js";
 import { PRESENCE, closedHow, currentSession, state, subscribe } from "./store.js";
-import { t } from "../i18n.js";
+import { codeText, t } from "../i18n.js";
+import { groupName } from "../group-names.js";
 
 function renderCustomer() {
   const s = currentSession();
@@ -17,10 +18,11 @@ function renderCustomer() {
   }
   // [field, value, the value is the page's words (not the visitor's data)]
   const rows = [
-    ["name", s.visitor_name], ["visitor_id", s.visitor_id], ["channel", s.channel], ["source", s.source],
-    ["category", s.category], ["tier", s.tier], ["language", s.language],
+    ["name", s.visitor_name], ["visitor_id", s.visitor_id], ["channel", codeText("channel", s.channel)],
+    ["source", s.source], ["category", codeText("category", s.category)], ["tier", codeText("tier", s.tier)],
+    ["language", codeText("lang.name", s.language)],
     ["presence", s.status === "closed" ? t("con.chat_ended") : PRESENCE[s.visitor_presence || "online"], true],
-    ["group", s.group_id], ["assigned", s.assigned_at ? dateTime(s.assigned_at) : null, true],
+    ["group", groupName(s.group_id)], ["assigned", s.assigned_at ? dateTime(s.assigned_at) : null, true],
     ["transfers", s.transfers ? String(s.transfers) : null],
   ];
   dl.replaceChildren(...rows.flatMap(([field, v, words]) => [
@@ -75,7 +77,7 @@ async function loadPastSessions(s) {
       h("span", { className: "ac-past-when", text: dateTime(p.created_at) }),
       h("span", { text: how }), " · ",
       h("span", { text: p.agent_id ? t("con.past.with", { agent: p.agent_name || p.agent_id }) : t("con.past.robot_only") }),
-      p.category ? " · " : null, p.category ? h("span", { text: p.category, dataset: { userContent: "" } }) : null,
+      p.category ? " · " : null, p.category ? h("span", { text: codeText("category", p.category), dataset: { userContent: "" } }) : null,
       survey ? h("span", { className: "ac-stars", text: survey, attrs: { "aria-label": t("con.stars", { n: p.survey.stars }) } }) : null);
   }));
 }

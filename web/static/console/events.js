@@ -12,6 +12,7 @@ import {
 import { loadLeftMessages } from "./left-messages.js";
 import { closedHow, dropSession, isOpen, nameOf, notify, select, state } from "./store.js";
 import { t } from "../i18n.js";
+import { groupName } from "../group-names.js";
 import { noteArrived, noteRefused } from "./notes.js";
 import { transferRefused, transferred } from "./transfer.js";
 
@@ -73,7 +74,7 @@ function onSession(s) {
   const known = state.sessions.get(id);
   if (s.status === "transferred") {
     // Handed on: the chat is the next agent's now.
-    if (known) toast(t("con.transferred_away", { name: nameOf(known), to: s.agent_id || s.group_id || t("con.a_colleague") }));
+    if (known) toast(t("con.transferred_away", { name: nameOf(known), to: s.agent_id || groupName(s.group_id) || t("con.a_colleague") }));
     transferred(id);
     dropSession(id);
     notify("list");

@@ -7,6 +7,7 @@ import { ticketStatusPill } from "./format.js";
 import { fill } from "./sessions.js";
 import { notify, state, subscribe } from "./store.js";
 import { t } from "../i18n.js";
+import { groupName } from "../group-names.js";
 
 const EMPTY = t("con.left.empty");
 
@@ -28,7 +29,7 @@ function leftItem(m) {
       h("span", { className: "ac-when", text: dateTime(m.created_at) })),
     h("span", { className: "ac-conv-preview", text: m.text, dataset: { userContent: "" } }),
     h("span", { className: "ac-conv-tags" },
-      h("span", { text: [m.group_id, m.contact].filter(Boolean).join(" · "), dataset: { userContent: "" } }),
+      h("span", { text: [groupName(m.group_id), m.contact].filter(Boolean).join(" · "), dataset: { userContent: "" } }),
       ticketStatusPill(m.status))));
   return h("li", { dataset: { testid: "left-item", ticketId: m.ticket_id } }, link);
 }

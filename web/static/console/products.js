@@ -7,7 +7,7 @@ import { sendOwn } from "./chat.js";
 import { money, safeUrl, setText } from "./format.js";
 import { currentSession, isOpen, state, subscribe } from "./store.js";
 import { showTab } from "./tabs.js";
-import { t } from "../i18n.js";
+import { codeText, t } from "../i18n.js";
 
 const productCache = new Map(); // category -> products
 
@@ -17,7 +17,7 @@ async function renderProducts() {
   const note = $("products-for");
   if (!s) { box.replaceChildren(); setText(note, t("con.products.pick")); return; }
   const category = s.category || "";
-  setText(note, category ? t("con.products.best_in", { category }) : t("con.products.best"));
+  setText(note, category ? t("con.products.best_in", { category: codeText("category", category) }) : t("con.products.best"));
   let products = productCache.get(category);
   if (!products) {
     box.replaceChildren(h("p", { className: "muted", text: t("common.loading") }));

@@ -5,9 +5,10 @@
 
 import { api } from "../auth.js";
 import { $, h, DASH } from "../ui.js";
-import { dateTime, t, tn } from "../i18n.js";
+import { dateTime, localName, t, tn } from "../i18n.js";
 import { showTranscript } from "../transcript.js";
 import { nameOf, state } from "./store.js";
+import { reasonLabel } from "./wrapup.js";
 
 const DAY_MS = 86_400_000;
 const FIELDS = { q: "search-q", customer: "search-customer", order: "search-order", group: "search-group",
@@ -51,6 +52,11 @@ function customerName(hit) {
   return c.name || c.customer_id || nameOf({ visitor_id: c.visitor_id });
 }
 
+/** The hit's group in the page's language (`group_names`), else as the server named it, else its id. */
+function hitGroup(hit) {
+  return localName({ name: hit.group_name, names: hit.group_names }, hit.group_id || "");
+}
+
 function hitItem(hit) {
   const open = h("button", { type: "button", className: "ac-search-hit", dataset: { testid: "search-hit", sessionId: hit.session_id },
     on: { click: () => openHit(hit) } },
@@ -58,11 +64,11 @@ function hitItem(hit) {
     h("strong", { className: "ac-conv-name", text: customerName(hit), dataset: { testid: "search-hit-customer", userContent: "" } }),
     h("span", { className: "ac-when", text: dateTime(hit.created_at), dataset: { testid: "search-hit-date" } })),
   h("span", { className: "ac-conv-tags" },
-    h("span", { text: hit.group_name || hit.group_id || DASH, dataset: { testid: "search-hit-group", userContent: "" } }),
+    h("span", { text: hitGroup(hit) || DASH, dataset: { testid: "search-hit-group", userContent: "" } }),
     h("span", { text: hit.agent_name || hit.agent_id || DASH, dataset: { testid: "search-hit-agent", userContent: "" } }),
     h("span", { className: "ac-stars", text: stars(hit.rating), dataset: { testid: "search-hit-rating" },
       attrs: { "aria-label": hit.rating ? t("search.rating_of", { n: hit.rating }) : t("search.not_rated") } }),
-    hit.wrapup ? h("span", { text: hit.wrapup, dataset: { testid: "search-hit-wrapup", userContent: "" } }) : null),
+    hit.wrapup ? h("span", { text: reasonLabel(hit.group_id, hit.wrapup), dataset: { testid: "search-hit-wrapup", userContent: "" } }) : null),
   snippet(hit.snippet));
   return h("li", {}, open);
 }
@@ -99,7 +105,7 @@ function openHit(hit) {
   $("search-view").hidden = false;
   $("search-view-title").textContent = customerName(hit);
   $("search-view-title").dataset.userContent = "";
-  $("search-view-sub").textContent = [dateTime(hit.created_at), hit.group_name || hit.group_id, hit.agent_name || hit.agent_id,
+  $("search-view-sub").textContent = [dateTime(hit.created_at), hitGroup(hit), hit.agent_name || hit.agent_id,
     stars(hit.rating)].filter(Boolean).join(" · ");
   $("search-view-sub").dataset.userContent = "";
   showTranscript($("search-transcript"), hit.session_id,
@@ -119,7 +125,7 @@ async function loadGroups() {
   try {
     const found = await api("/transfer-targets");
     const mine = found.groups.filter((g) => g.mine || (state.me && state.me.role === "admin"));
-    $("search-group").append(...mine.map((g) => h("option", { value: g.id, text: g.name, dataset: { userContent: "" } })));
+    $("search-group").append(...mine.map((g) => h("option", { value: g.id, text: localName(g, g.id), dataset: { userContent: "" } })));
     view.groupsLoaded = true;
   } catch {
     // The filter stays at "Any": the search itself still works.

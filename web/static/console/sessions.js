@@ -4,7 +4,7 @@
 import { api } from "../auth.js";
 import { $, h, duration } from "../ui.js";
 import { closedHow, nameOf, notify, select, state, subscribe, thread, waitingSince } from "./store.js";
-import { t as tr } from "../i18n.js";
+import { codeText, t as tr } from "../i18n.js";
 
 function waitLabel(el) {
   const from = Number(el.dataset.since);
@@ -38,7 +38,8 @@ function sessionItem(s, testid) {
         dataset: { testid: "ended-stars" }, attrs: { "aria-label": tr("con.stars_of_5", { n: s.survey.stars }) } }));
     }
   }
-  const tags = [s.category, s.channel, s.tier && s.tier.toUpperCase()].filter(Boolean).join(" · ");
+  const tags = [codeText("category", s.category), codeText("channel", s.channel), s.tier && s.tier.toUpperCase()]
+    .filter(Boolean).join(" · ");
   const main = h("span", { className: "ac-conv-main" }, top,
     t.preview ? h("span", { className: "ac-conv-preview", text: t.preview, dataset: { userContent: "" } })
       : h("span", { className: "ac-conv-preview", text: tr(s.transfer ? "con.transferred_to_you_short" : "con.new_chat") }),

@@ -6,7 +6,7 @@
 import { api } from "../auth.js";
 import { $, h } from "../ui.js";
 import { currentSession, isOpen, nameOf, state } from "./store.js";
-import { t } from "../i18n.js";
+import { lang, localName, t } from "../i18n.js";
 
 // Every string this dialog shows, in one place, from the page's catalogue.
 const TEXT = {
@@ -75,7 +75,10 @@ async function loadTargets() {
     const agents = found.agents.map((a) => target("agent", a.id, a.name, TEXT.agentLoad(a)));
     $("transfer-agents").replaceChildren(...(agents.length ? agents
       : [h("li", { className: "muted", text: TEXT.noAgents, dataset: { testid: "transfer-no-agents" } })]));
-    $("transfer-groups").replaceChildren(...found.groups.map((g) => target("group", g.id, g.name, TEXT.groupLoad(g))));
+    // Listed by name in the page's language (the server sorts by the English one).
+    const groups = found.groups.map((g) => ({ ...g, shown: localName(g, g.id) }))
+      .sort((a, b) => a.shown.localeCompare(b.shown, lang));
+    $("transfer-groups").replaceChildren(...groups.map((g) => target("group", g.id, g.shown, TEXT.groupLoad(g))));
     status.textContent = "";
     if (picked) choose(picked.kind, picked.id);
   } catch (err) {

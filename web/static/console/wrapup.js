@@ -2,7 +2,7 @@
 // required or optional as the group says, and an optional note for staff. A group that asks nothing resolves in
 // one click as before. The ended chat shows the reason it was resolved with.
 
-import { api } from "../auth.js";
+import { loadGroups, loadedGroups } from "../group-names.js";
 import { $, h } from "../ui.js";
 import { toast } from "./alerts.js";
 import { currentSession, isOpen, nameOf, notify, state } from "./store.js";
@@ -21,27 +21,18 @@ const TEXT = {
   failed: (message) => t("con.wrapup.failed", { message }),
 };
 
-let groups = null; // group id -> {required, reasons: [{code, label}]}, once read
-let loading = null;
-
-/** The groups' reasons, read once per page (they change with the configuration, rarely). */
+/** The groups' reasons, read once per page (they change with the configuration, rarely), with the groups' names. */
 export function loadReasons() {
-  if (groups) return Promise.resolve(groups);
-  if (!loading) {
-    loading = api("/wrapup-reasons").then((found) => {
-      groups = new Map(found.groups.map((g) => [g.id, g]));
-      notify("chat"); // an ended chat on screen can now name its reason
-      return groups;
-    }).catch((err) => {
-      loading = null;
-      throw err;
-    });
-  }
-  return loading;
+  const first = !loadedGroups();
+  return loadGroups().then((groups) => {
+    if (first) notify("chat"); // an ended chat on screen can now name its reason
+    return groups;
+  });
 }
 
 /** A reason's label in the page's language (its code when the configuration no longer has it). */
 export function reasonLabel(groupId, code) {
+  const groups = loadedGroups();
   const g = groups && groups.get(groupId);
   const reason = g && g.reasons.find((r) => r.code === code);
   return reason ? reason.label[lang] || reason.label.en : code;
@@ -114,7 +105,7 @@ export async function resolveCurrent() {
 /** A line under the header of an ended chat: the reason it was resolved with, and the wrap-up note. */
 export function wrapupLine(s) {
   if (!s || s.status !== "closed" || !s.wrapup) return null;
-  if (!groups) loadReasons().catch(() => {});
+  if (!loadedGroups()) loadReasons().catch(() => {});
   return h("p", { className: "ac-wrapup-shown", dataset: { testid: "chat-wrapup", code: s.wrapup } },
     h("strong", { text: TEXT.shown(reasonLabel(s.group_id, s.wrapup)) }),
     s.wrapup_note ? h("span", { className: "muted", text: ` — ${s.wrapup_note}`, dataset: { userContent: "" } }) : null);
