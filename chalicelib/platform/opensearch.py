@@ -17,6 +17,7 @@ from opensearchpy import (
     NotFoundError,
     OpenSearch,
     OpenSearchException,
+    RequestError,
     RequestsAWSV4SignerAuth,
     RequestsHttpConnection,
 )
@@ -108,3 +109,19 @@ def missing_index_is_empty() -> Iterator[None]:
     except NotFoundError as e:
         if e.error != "index_not_found_exception":
             raise
+
+
+def create_index(client: Any, index: str, body: dict[str, Any], timeout: float) -> None:
+    """Create ``index`` with its settings and mapping unless it exists (one request; two callers racing both
+    succeed)."""
+    try:
+        client.indices.create(index=index, body=body, request_timeout=timeout)
+    except RequestError as e:
+        if e.error != "resource_already_exists_exception":
+            raise
+
+
+def delete_index(client: Any, index: str, timeout: float) -> None:
+    """Delete ``index`` and everything in it; a missing one is already deleted."""
+    with missing_index_is_empty():
+        client.indices.delete(index=index, request_timeout=timeout)

@@ -16,8 +16,6 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from opensearchpy import RequestError
-
 from chalicelib.conversations.model import (
     Conversation,
     Found,
@@ -32,6 +30,8 @@ from chalicelib.conversations.model import (
 )
 from chalicelib.platform.opensearch import (
     build_client,
+    create_index,
+    delete_index,
     first_bulk_error,
     missing_index_is_empty,
     text_analysis,
@@ -199,20 +199,15 @@ class OpenSearchConversationIndex:
             self._create()
 
     def _create(self) -> None:
-        try:
-            self._connection().indices.create(
-                index=self.index, body=index_body(self._shards, serverless=self._service == "aoss"),
-                request_timeout=WRITE_TIMEOUT)
-        except RequestError as e:
-            if e.error != "resource_already_exists_exception":
-                raise
+        create_index(self._connection(), self.index, index_body(self._shards, serverless=self._service == "aoss"),
+                     WRITE_TIMEOUT)
         self._ready = True
 
     def drop_index(self) -> None:
         """Delete the index and everything in it (a missing index is fine)."""
-        with translated("delete index"), missing_index_is_empty():
+        with translated("delete index"):
             self._ready = False
-            self._connection().indices.delete(index=self.index, request_timeout=WRITE_TIMEOUT)
+            delete_index(self._connection(), self.index, WRITE_TIMEOUT)
 
     def put(self, conversations: Sequence[Conversation], refresh: bool = False) -> None:
         latest = {c.session_id: c for c in conversations}

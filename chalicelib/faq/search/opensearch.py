@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from opensearchpy import NotFoundError, RequestError
+from opensearchpy import NotFoundError
 
 from chalicelib.faq.embed import Embedder, Vector
 from chalicelib.faq.model import Faq, Hit
@@ -37,6 +37,8 @@ from chalicelib.faq.search.base import SearchUnavailable
 from chalicelib.platform.opensearch import SEARCH_RETRIES as SEARCH_RETRIES  # the client's, named here too
 from chalicelib.platform.opensearch import (
     build_client,
+    create_index,
+    delete_index,
     first_bulk_error,
     missing_index_is_empty,
     text_analysis,
@@ -287,19 +289,13 @@ class OpenSearchBackend:
         return self._connection().search(index=self.index, body=body)
 
     def _create_index(self) -> None:
-        try:
-            self._connection().indices.create(
-                index=self.index, body=index_body(self._dim, serverless=self._service == "aoss"),
-                request_timeout=WRITE_TIMEOUT)
-        except RequestError as e:
-            if e.error != "resource_already_exists_exception":
-                raise
+        create_index(self._connection(), self.index, index_body(self._dim, serverless=self._service == "aoss"),
+                     WRITE_TIMEOUT)
         self._ready = True
 
     def _delete_index(self) -> None:
         self._ready = False
-        with missing_index_is_empty():
-            self._connection().indices.delete(index=self.index, request_timeout=WRITE_TIMEOUT)
+        delete_index(self._connection(), self.index, WRITE_TIMEOUT)
 
     def _delete_faqs(self, faq_ids: list[str]) -> None:
         for start in range(0, len(faq_ids), TERMS_PER_QUERY):
