@@ -666,6 +666,25 @@ class Visitors:
         self._thread.join(timeout=5)
 
 
+def open_tickets_beside(alice: Page, stack: Stack, customer: str,
+                        tickets: tuple[tuple[str, str, str], ...]) -> Page:
+    """Files ``tickets`` ((subject, priority, status), assigned to alice unless open) for ``customer``, then opens
+    the ticket console from the console's ticket tab, as an agent does: the page for the screenshots."""
+    headers = bearer(alice.request, stack, "alice")
+    for subject, priority, status in tickets:
+        made = alice.request.post(f"{stack.base}/api/tickets", headers=headers, data={
+            "subject": subject, "priority": priority, "group_id": "general", "customer": {"name": customer}}).json()
+        if status != "open":
+            alice.request.patch(f"{stack.base}/api/tickets/{made['ticket_id']}", headers=headers,
+                                data={"status": status, "assignee": "alice"})
+    with alice.context.expect_page() as opened:
+        alice.get_by_test_id("tab-ticket").click()
+        alice.get_by_test_id("ticket-status").get_by_test_id("ticket-link").click()
+    page = opened.value
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    return page
+
+
 @pytest.mark.skipif(os.environ.get("UPDATE_SCREENSHOTS") != "1", reason="writes docs/screenshot-console.png and others")
 def test_screenshots_of_the_agent_and_ticket_consoles(stack: Stack, browser: Browser) -> None:
     crowd = Visitors(stack)
@@ -728,20 +747,10 @@ def test_screenshots_of_the_agent_and_ticket_consoles(stack: Stack, browser: Bro
     visitor.screenshot(path=str(DOCS / "screenshot-visitor.png"))
 
     # The ticket console: a few tickets in different states, one open with its history.
-    headers = bearer(alice.request, stack, "alice")
-    for subject, priority, status in (("Refund for a damaged parcel", "urgent", "pending"),
-                                      ("Size exchange: Trail Runner 2, 42 to 43", "normal", "solved"),
-                                      ("Invoice with company name", "low", "open")):
-        made = alice.request.post(f"{stack.base}/api/tickets", headers=headers, data={
-            "subject": subject, "priority": priority, "group_id": "general", "customer": {"name": "Liu Yang"}}).json()
-        if status != "open":
-            alice.request.patch(f"{stack.base}/api/tickets/{made['ticket_id']}", headers=headers,
-                                data={"status": status, "assignee": "alice"})
-    with alice.context.expect_page() as opened:
-        alice.get_by_test_id("tab-ticket").click()
-        alice.get_by_test_id("ticket-status").get_by_test_id("ticket-link").click()
-    tickets = opened.value
-    tickets.set_viewport_size({"width": 1440, "height": 1000})
+    tickets = open_tickets_beside(alice, stack, "Liu Yang", (
+        ("Refund for a damaged parcel", "urgent", "pending"),
+        ("Size exchange: Trail Runner 2, 42 to 43", "normal", "solved"),
+        ("Invoice with company name", "low", "open")))
     expect(tickets.get_by_test_id("tk-subject")).to_have_text("New delivery address for SO-88121")
     tickets.get_by_test_id("tk-move-pending").click()
     expect(tickets.get_by_test_id("tk-history")).to_contain_text("to pending")

@@ -137,21 +137,11 @@ def test_screenshots_zh_of_the_widget_the_agent_console_and_tickets(stack: Stack
     shoot(visitor, "visitor")
 
     # The ticket console: a few tickets of the shop in different states, the new one open with its history.
-    mine = console.bearer(alice.request, stack, "alice")
-    for subject, priority, status in (("保温杯运输破损，申请退款", "urgent", "pending"),
-                                      ("轻跑 2 代 42 码换 43 码", "normal", "solved"),
-                                      ("开具公司抬头增值税发票", "low", "open"),
-                                      ("双 11 预售尾款未付，订单被取消", "normal", "open")):
-        made = alice.request.post(f"{stack.base}/api/tickets", headers=mine, data={
-            "subject": subject, "priority": priority, "group_id": "general", "customer": {"name": "刘洋"}}).json()
-        if status != "open":
-            alice.request.patch(f"{stack.base}/api/tickets/{made['ticket_id']}", headers=mine,
-                                data={"status": status, "assignee": "alice"})
-    with alice.context.expect_page() as opened:
-        alice.get_by_test_id("tab-ticket").click()
-        alice.get_by_test_id("ticket-status").get_by_test_id("ticket-link").click()
-    tickets = opened.value
-    tickets.set_viewport_size({"width": 1440, "height": 1000})
+    tickets = console.open_tickets_beside(alice, stack, "刘洋", (
+        ("保温杯运输破损，申请退款", "urgent", "pending"),
+        ("轻跑 2 代 42 码换 43 码", "normal", "solved"),
+        ("开具公司抬头增值税发票", "low", "open"),
+        ("双 11 预售尾款未付，订单被取消", "normal", "open")))
     expect(tickets.get_by_test_id("tk-subject")).to_have_text(f"{ORDER} 拦截改派到公司地址")
     tickets.get_by_test_id("tk-move-pending").click()
     expect(tickets.locator("[data-testid=tk-change]")).to_have_count(2)
