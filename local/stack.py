@@ -492,6 +492,7 @@ Customer service is running (local stack: moto, API Gateway emulator, Step Funct
   Agent console   {base}/console        demo sign-in: alice / demo (also bob, carol, admin)
   Tickets         {base}/tickets
   Dashboard       {base}/dashboard      supervisors and admins: carol / demo
+  Reports         {base}/reports        staff: each sees what its role allows
   Robot           {base}/robot          admins: admin / demo
   WebSocket API   ws://127.0.0.1:{port}/ws?token=...
   REST API        {base}/api/
