@@ -20,6 +20,7 @@ from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.dynamo import is_condition_failed
 from chalicelib.replies.errors import ReplyError
 from chalicelib.replies.models import CannedReply
+from chalicelib.routing.access import staff_groups
 
 MAX_PER_GROUP = 200
 
@@ -55,13 +56,7 @@ class ReplyService:
     def readable_groups(self, who: Identity) -> list[str]:
         """The groups whose replies ``who`` reads: an agent's own, a supervisor's (its token's and those it works
         in), every group for an admin."""
-        config = self._config()
-        if who.role == "admin":
-            return sorted(config.groups)
-        mine = {group.group_id for group, _ in config.groups_of(who.user_id)}
-        if who.role == "supervisor":
-            mine |= {g for g in who.groups if g in config.groups}
-        return sorted(mine)
+        return sorted(staff_groups(self._config(), who))
 
     def manages(self, who: Identity, group_id: str) -> bool:
         return who.role == "admin" or (who.role == "supervisor" and group_id in who.groups)

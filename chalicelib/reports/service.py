@@ -19,6 +19,7 @@ from chalicelib.reports.errors import ReportError
 from chalicelib.reports.figures import ALL, HOUR_MS, Counts, add_counts, figures, hours_between, scope
 from chalicelib.reports.schemas import CHANNELS, MAX_DAILY_DAYS, MAX_HOURLY_DAYS, ReportQuery
 from chalicelib.reports.store import ReportStore
+from chalicelib.routing.access import staff_groups
 
 FIRST_YEAR, LAST_YEAR = 2000, 2999
 
@@ -53,13 +54,7 @@ class ReportService:
 
     def supervised(self, who: Identity) -> list[str]:
         """The groups whose figures ``who`` reads: a supervisor's token's and those it works in; an admin's all."""
-        config = self._config()
-        if who.role == "admin":
-            return sorted(config.groups)
-        mine = {group.group_id for group, _ in config.groups_of(who.user_id)}
-        if who.role == "supervisor":
-            mine |= {g for g in who.groups if g in config.groups}
-        return sorted(mine)
+        return sorted(staff_groups(self._config(), who))
 
     def scopes_for(self, who: Identity, query: ReportQuery) -> tuple[str, str | None, list[str]]:
         """(dimension, value, the scopes whose sums make the report), or ReportError ``forbidden``."""

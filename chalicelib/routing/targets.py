@@ -18,21 +18,12 @@ from typing import Any
 from chalicelib.auth.identity import Identity
 from chalicelib.config.model import RoutingConfig
 from chalicelib.routing import queue as q
+from chalicelib.routing.access import staff_groups
 from chalicelib.routing.agents import online_slots
 from chalicelib.routing.models import ONLINE, Agent, Member, member_keys
 
 # Free agents read per membership shard of a group: a transfer dialog lists a handful, not a roster.
 FREE_PER_SHARD = 25
-
-
-def _colleague_groups(config: RoutingConfig, who: Identity) -> set[str]:
-    """The groups whose agents ``who`` may see by name."""
-    if who.role == "admin":
-        return set(config.groups)
-    mine = {group.group_id for group, _ in config.groups_of(who.user_id)}
-    if who.role == "supervisor":
-        mine |= {g for g in who.groups if g in config.groups}
-    return mine
 
 
 def transfer_targets(config: RoutingConfig, who: Identity) -> dict[str, Any]:
@@ -42,7 +33,7 @@ def transfer_targets(config: RoutingConfig, who: Identity) -> dict[str, Any]:
     free: dict[str, list[Member]] = {
         group_id: [m for key in member_keys(group_id) for m in Member.available.query(key, limit=FREE_PER_SHARD)]
         for group_id in config.groups}
-    visible = _colleague_groups(config, who)
+    visible = staff_groups(config, who)
     wanted = sorted({m.agent_id for g in visible for m in free[g]} - {who.user_id})
     agents: dict[str, Agent] = {}
     for start in range(0, len(wanted), 100):
