@@ -22,6 +22,7 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib.channel.presence import PresenceService
 from chalicelib.config.model import Group, RoutingConfig
+from chalicelib.i18n import EN, ZH, t
 from chalicelib.platform import aws
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.observability import logger
@@ -63,6 +64,19 @@ def csat(total: float | None, count: float | None) -> dict[str, Any]:
     """Average survey stars (1 to 5) and how many answers; ``avg`` is None before the first."""
     n = int(count or 0)
     return {"avg": round(int(total or 0) / n, 2) if n else None, "count": n}
+
+
+def overflow_alert(group: Group, reason: str, to: str | None) -> tuple[str, str]:
+    """The supervisors' SNS alert of an overflow (subject, body): Chinese first, then English, as the team reads
+    them; ``to`` names the group the arrivals go to (none: they are offered leave-a-message)."""
+    def said(language: str) -> tuple[str, str]:
+        params = {"group": group.label(language), "group_id": group.group_id, "reason": reason}
+        body = (t(language, "alert.overflow.to", to=to, **params) if to
+                else t(language, "alert.overflow.leave", **params))
+        return t(language, "alert.overflow.subject", **params), body
+
+    (zh_subject, zh_body), (en_subject, en_body) = said(ZH), said(EN)
+    return f"{zh_subject} / {en_subject}", f"{zh_body}\n\n{en_body}"
 
 
 class Dashboard:
@@ -167,9 +181,7 @@ class Dashboard:
                                               | (GroupState.last_alert_at < now - ALERT_INTERVAL_MS))
         except UpdateError:
             return  # alerted recently
-        subject = f"Queue overflow in {group.label()}"
-        body = (f"New arrivals to {group.label()} ({group.group_id}) are spilling over ({reason}); "
-                f"{'they go to ' + to if to else 'they are offered leave-a-message'}.")
+        subject, body = overflow_alert(group, reason, to)
         if self._publisher is not None:
             self._publisher(subject, body)
         else:

@@ -737,8 +737,11 @@ def test_an_overflow_alert_reaches_the_sns_topic(aws: None, sender: RecordingSen
     got = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10)["Messages"]
     body = json.loads(got[0]["Body"])
     assert len(got) == 1
-    assert body["Subject"] == "Queue overflow in General"
-    assert "queue_full" in body["Message"] and "leave-a-message" in body["Message"]
+    # Chinese first, then English: what a shop's team reads (the test group has one name for both).
+    assert body["Subject"] == "General排队溢出 / Queue overflow in General"
+    chinese, english = body["Message"].split("\n\n")
+    assert "queue_full" in chinese and "留言" in chinese
+    assert "queue_full" in english and "leave-a-message" in english
 
 
 def test_the_session_says_when_the_visitor_asked_as_well_as_when_an_agent_took_it(world: World) -> None:
