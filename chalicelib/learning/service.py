@@ -91,7 +91,7 @@ class LearningLog:
             group.update(actions=actions, condition=g.status == "open")
         except UpdateError as e:
             if is_condition_failed(e):
-                raise LearningError("conflict", "this group was already resolved", status=group.status) from None
+                raise LearningError("conflict", "this group was already resolved") from None
             raise
         return group
 
