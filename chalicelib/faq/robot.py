@@ -163,6 +163,15 @@ class RobotService:
                 self._reply(session, self._orders.answer(visitor, question, text, settings, language))
                 return
         threshold = DEFAULT_THRESHOLD if settings.threshold is None else settings.threshold
+        if self._learning is not None and self._learning.is_off_topic(text):
+            # An admin marked this very question off-topic: declined without a search (and not collected again).
+            misses = self._set_misses(session, int(session.robot_misses or 0) + 1)
+            if 0 < settings.misses_before_handoff <= misses:
+                self.hand_off(visitor, session, "misses")
+                return
+            self._reply(session, {"text": settings.phrase("nothing", language), "suggestions": [], "handoff": True,
+                                  "off_topic": True})
+            return
         decision = self._search("answer", lambda m: m.decide(
             text, threshold, k=settings.suggestions, language=language_of(text),
             synonyms=synonyms_of(settings.synonyms)))

@@ -6,8 +6,10 @@ Collecting is on the robot's path, so it is one UpdateItem per event (counts add
 never fails the visitor's message: a failed write is logged and counted, and the event is lost. Reading (the
 admins' list, the off-topic examples) is one Query of the knowledge base's partition.
 
-Off-topic examples are kept as groups with status ``off_topic``; ``off_topic_examples`` gives their texts, for the
-rejection gate to use as negatives (see docs/faq-matching.md, "Learning from the robot's misses").
+Off-topic examples are kept as groups with status ``off_topic`` and, for cheap reading, as a copy in the partition
+``{kb}#off_topic`` (one more write when an admin marks one): ``off_topic_examples`` gives their texts, and
+``is_off_topic`` tells the robot whether a question is a near-duplicate of one, from a set each process reads at
+most every OFF_TOPIC_MAX_AGE seconds (one Query of that small partition), so the robot never searches for it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ Kind = Literal["declined", "not_helpful", "handoff"]
 KINDS: tuple[Kind, ...] = ("declined", "not_helpful", "handoff")
 STATUSES = ("open", "similar", "faq", "off_topic")
 MAX_GROUPS = 1000  # read per list: the open groups of a busy shop fit, older ones are resolved or stale
+OFF_TOPIC_MAX_AGE = 60.0  # seconds a process keeps the off-topic set before reading it again
 
 
 def group_json(group: LearningGroup) -> dict[str, Any]:
@@ -43,6 +46,7 @@ class LearningLog:
     def __init__(self, clock: Clock = SYSTEM_CLOCK, kb: str = DEFAULT_KB) -> None:
         self._clock = clock
         self._kb = kb
+        self._off_topic: tuple[float, frozenset[str]] | None = None  # (read at, group keys)
 
     def record(self, kind: Kind, text: str, faq_id: str | None = None) -> None:
         """Count ``text`` in its group as ``kind`` (one write); never raises for a store failure."""
@@ -93,8 +97,33 @@ class LearningLog:
             if is_condition_failed(e):
                 raise LearningError("conflict", "this group was already resolved") from None
             raise
+        if status == "off_topic":
+            now = self._clock.now_ms()
+            LearningGroup(self._off_topic_kb, group.group_key, first_text=group.last_text, last_text=group.last_text,
+                          first_at=now, last_at=now, status="off_topic", resolved_by=who).save()
+            self._off_topic = None  # this process sees it at once
         return group
+
+    @property
+    def _off_topic_kb(self) -> str:
+        return f"{self._kb}#off_topic"
 
     def off_topic_examples(self, limit: int = 200) -> list[str]:
         """The texts admins marked off-topic, newest first: negatives for the rejection gate."""
-        return [x.last_text for x in self.groups("off_topic", limit=limit)]
+        found = sorted(LearningGroup.query(self._off_topic_kb), key=lambda x: -int(x.last_at))
+        return [x.last_text for x in found[:limit]]
+
+    def is_off_topic(self, text: str) -> bool:
+        """Whether ``text`` is a near-duplicate (the same group) of a question an admin marked off-topic."""
+        now = self._clock.now()
+        cached = self._off_topic
+        if cached is None or now - cached[0] > OFF_TOPIC_MAX_AGE:
+            try:
+                keys = frozenset(x.group_key for x in LearningGroup.query(
+                    self._off_topic_kb, attributes_to_get=["group_key"]))
+            except PynamoDBException as e:
+                logger.warning("off-topic examples unreadable; none used", extra={"error": repr(e)})
+                keys = cached[1] if cached is not None else frozenset()
+            cached = self._off_topic = (now, keys)
+        return bool(cached[1]) and group_key(text) in cached[1]
+

@@ -18,6 +18,7 @@ from chalicelib.faq.search.embedded import EmbeddedBackend
 from chalicelib.im.models import Message
 from chalicelib.learning.grouping import group_key, normalise
 from chalicelib.learning.service import LearningLog, group_json
+from chalicelib.platform.clock import Clock
 from chalicelib.wiring import Services, build
 from tests.conftest import RecordingSender, RecordingTimer, routing_config
 from tests.functional.faq.test_robot import FAQS, VISITOR, lookup
@@ -171,3 +172,31 @@ def test_another_visitor_cannot_rate_someone_elses_answer(loop: Loop) -> None:
                                              "message_id": answer, "helpful": False}))
     assert [e["code"] for e in loop.sender.frames("co", "error")] == ["forbidden"]
     assert loop.groups() == []
+
+
+def test_a_question_marked_off_topic_is_declined_from_then_on_without_a_search(loop: Loop) -> None:
+    loop.say("How long does delivery take?")
+    assert loop.last_robot()["content"]["faq_id"] == "shipping-time"
+    loop.feedback(loop.last_robot()["message_id"], False)
+    (group,) = loop.groups()
+    loop.log.resolve("admin", group["group_id"], "off_topic")
+    assert loop.log.off_topic_examples() == ["How long does delivery take?"]
+    loop.say("how long does delivery take")  # the same group: declined, and not collected again
+    reply = loop.last_robot()["content"]
+    assert ("faq_id" not in reply, reply["off_topic"], reply["handoff"]) == (True, True, True)
+    assert loop.groups() == []
+    loop.say("when will my parcel arrive")  # another question: answered as before
+    assert loop.last_robot()["content"]["faq_id"] == "shipping-time"
+
+
+def test_the_off_topic_set_is_read_at_most_once_a_minute_per_process(aws: None) -> None:
+    now = [1_800_000_000.0]
+    log = LearningLog(Clock(lambda: now[0]))
+    assert not log.is_off_topic("Tell me a joke")
+    log.record("declined", "Tell me a joke")
+    other = LearningLog(Clock(lambda: now[0]))  # another process marks it
+    other.resolve("admin", group_key("Tell me a joke"), "off_topic")
+    assert other.is_off_topic("tell me a joke!")
+    assert not log.is_off_topic("Tell me a joke")  # this process's set is still the one it read
+    now[0] += 61
+    assert log.is_off_topic("Tell me a joke")
