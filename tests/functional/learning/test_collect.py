@@ -20,7 +20,7 @@ from chalicelib.learning.grouping import group_key, normalise
 from chalicelib.learning.service import LearningLog, group_json
 from chalicelib.platform.clock import Clock
 from chalicelib.wiring import Services, build
-from tests.conftest import RecordingSender, RecordingTimer, routing_config
+from tests.conftest import RecordingSender, RecordingTimer, count_aws_calls, routing_config
 from tests.functional.faq.test_robot import FAQS, VISITOR, lookup
 
 OTHER = dataclasses.replace(VISITOR, user_id="v_2", name="Otto")
@@ -200,3 +200,19 @@ def test_the_off_topic_set_is_read_at_most_once_a_minute_per_process(aws: None) 
     assert not log.is_off_topic("Tell me a joke")  # this process's set is still the one it read
     now[0] += 61
     assert log.is_off_topic("Tell me a joke")
+
+
+def test_each_event_costs_what_the_protocol_says(loop: Loop) -> None:
+    loop.say("what's your return policy for things I bought?")
+    first = loop.last_robot()["message_id"]
+    loop.say("how long does delivery take")
+    second = loop.last_robot()["message_id"]
+    calls = count_aws_calls()
+    loop.log.record("declined", "Tell me a joke")
+    assert calls() == 1  # one UpdateItem, no read
+    loop.feedback(first, "yes")  # refused before any work: what every frame costs (who is calling)
+    base = calls()
+    loop.feedback(first, True)
+    assert calls() - base == 2  # the answer read, the verdict written on it
+    loop.feedback(second, False)
+    assert calls() - base == 4  # and the question read, the learning log written
