@@ -21,6 +21,7 @@ from chalicelib.edge import (
     faq,
     health,
     im,
+    learning,
     media,
     replies,
     reports,
@@ -82,7 +83,7 @@ def ws_disconnect(event: WebsocketEvent) -> None:
 
 # The order only sets the order of app.routes and app.pure_lambda_functions (delivery_step first, as before).
 for blueprint in (im.bp, health.bp, auth.bp, sessions.bp, media.bp, commerce.bp, routing.bp, faq.bp, tickets.bp,
-                  replies.bp, conversations.bp, reports.bp):
+                  replies.bp, conversations.bp, reports.bp, learning.bp):
     app.register_blueprint(blueprint)
 # API Gateway passes these bodies to the Lambda as bytes (base64), not as text.
 app.api.binary_types.extend(t for t in media.BINARY_TYPES if t not in app.api.binary_types)

@@ -9,6 +9,7 @@ from pynamodb.models import Model
 from chalicelib.channel.models import Connection, Presence
 from chalicelib.faq.models import FaqItem, ReindexJobItem, RobotSettingsItem
 from chalicelib.im.models import Message
+from chalicelib.learning.models import LearningGroup
 from chalicelib.platform.idempotency import IdempotencyRecord
 from chalicelib.platform.quota import QuotaCounter
 from chalicelib.platform.tables import ttl_attribute
@@ -20,6 +21,6 @@ from chalicelib.tickets.models import TicketItem
 
 ALL_MODELS: tuple[type[Model], ...] = (Connection, Presence, Session, Message, Agent, Member, GroupState,
                                        QueueEntry, TicketItem, FaqItem, RobotSettingsItem, ReindexJobItem,
-                                       QuotaCounter, IdempotencyRecord, CannedReply, ReportHour)
+                                       QuotaCounter, IdempotencyRecord, CannedReply, ReportHour, LearningGroup)
 
 __all__ = ["ALL_MODELS", "ttl_attribute"]

@@ -18,6 +18,7 @@ from chalicelib.faq.robot import RobotService
 from chalicelib.im.delivery import DeliveryTimer, StepFunctionsTimer
 from chalicelib.im.ratelimit import RateLimiter
 from chalicelib.im.service import ImService
+from chalicelib.learning.service import LearningLog
 from chalicelib.media.uploads import MediaStore
 from chalicelib.platform.clock import SYSTEM_CLOCK, Clock
 from chalicelib.platform.hooks import Late
@@ -50,6 +51,7 @@ class Services:
     kb: KnowledgeBase
     reindex: ReindexJobs
     robot: RobotService
+    learning: LearningLog
     lifecycle: LifecycleService
     survey: SurveyService
     tickets: TicketService
@@ -95,13 +97,14 @@ def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConf
     knowledge = kb or knowledge_base()
     # The SOP assistant's suggestions ride with a visitor's message to its agent; the robot sends through IM.
     robot_hook: Late[RobotService] = Late("robot")
+    learning = LearningLog(clock)
     limiter = RateLimiter()
     im = ImService(presence, timer, sessions, companion=lambda session, msg: robot_hook().for_agent(session, msg),
                    clock=clock)
     robot = robot_hook.bind(RobotService(presence, im, sessions, knowledge.matcher, knowledge.robot_settings,
                                          knowledge.lookup, routing.request_agent,
                                          get_settings().suggestion_min_score,
-                                         orders=OrderDesk(commerce, limiter.quota)))
+                                         orders=OrderDesk(commerce, limiter.quota), learning=learning))
     reindex = ReindexJobs(knowledge, invoker or background_invoker(), get_settings().faq_reindex_function, clock)
     report_store = ReportStore()
     session_stream = SessionStream()
@@ -110,6 +113,7 @@ def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConf
     session_stream.register("search", conversation_service.consume)
     return Services(presence=presence, im=im, sessions=sessions, agents=agents, routing=routing,
                     dashboard=dashboard, config=config, kb=knowledge, reindex=reindex, robot=robot,
+                    learning=learning,
                     lifecycle=lifecycle,
                     survey=SurveyService(sessions, routing, config, clock=clock), tickets=tickets,
                     limiter=limiter, media=MediaStore(),

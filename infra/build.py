@@ -125,13 +125,13 @@ FUNCTION_TABLES: dict[str, dict[str, Actions]] = {
     # Every action: messages, left messages (tickets), the robot's answers (FAQs and its settings, read only).
     # Left messages count against the visitor's allowance (limits).
     "WebsocketMessage": {**ROUTING_TABLES, "messages": WRITE, "tickets": WRITE, "faqs": SCAN,
-                         "robot-settings": READ, "limits": WRITE},
+                         "robot-settings": READ, "limits": WRITE, "learning": WRITE},
     # REST: history, tickets, the knowledge base, the dashboard's figures, photo counts; it never posts frames.
     # Token minting and photos count against allowances (limits); keyed retries are answered from idempotency.
     "APIHandler": {"presence": READ, "sessions": WRITE, "messages": READ, "agents": READ, "members": READ,
                    "group-state": READ, "queue": READ, "tickets": WRITE, "faqs": SCAN_WRITE,
                    "robot-settings": WRITE, "limits": WRITE, "idempotency": WRITE, "faq-jobs": WRITE,
-                   "canned-replies": WRITE, "reports": READ},
+                   "canned-replies": WRITE, "reports": READ, "learning": WRITE},
     # The reindex job: reads every FAQ, records its progress and outcome on its job.
     "FaqReindex": {"faqs": SCAN, "faq-jobs": WRITE},
     # The sessions table's stream: adds each window's sums to the reports' aggregates, and indexes each closed

@@ -233,6 +233,12 @@ def _suggest(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) 
     svc.robot.suggest_on_request(caller, session_id, text)
 
 
+def _robot_feedback(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
+    parsed = schemas.robot_feedback_frame(frame)
+    _visitor_only(caller, "rate the robot's answers")
+    svc.robot.feedback(caller, parsed.session_id, parsed.message_id, parsed.helpful)
+
+
 def _subscribe_dashboard(svc: Services, caller: Identity, conn: str, frame: dict[str, Any]) -> None:
     schemas.bare_frame(frame)
     if caller.role not in ("supervisor", "admin"):
@@ -264,6 +270,7 @@ ACTIONS: dict[str, Action] = {
     "rate": _rate,
     "set_status": _set_status,
     "suggest": _suggest,
+    "robot_feedback": _robot_feedback,
     "subscribe_dashboard": _subscribe_dashboard,
     "unsubscribe_dashboard": _unsubscribe_dashboard,
 }

@@ -21,6 +21,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from pynamodb.exceptions import UpdateError
+
 from chalicelib.auth.identity import Identity
 from chalicelib.channel.errors import ImError
 from chalicelib.channel.presence import PresenceService
@@ -32,10 +34,12 @@ from chalicelib.faq.search.base import SearchUnavailable
 from chalicelib.faq.synonyms import synonyms_of
 from chalicelib.i18n import EN, LANGUAGES, negotiate, pick, t
 from chalicelib.im.events import SuggestionsEvent
-from chalicelib.im.models import Message
-from chalicelib.im.schemas import SendFrame
+from chalicelib.im.models import Message, message_sk
+from chalicelib.im.schemas import SendFrame, parse_message_id
 from chalicelib.im.service import ImService
+from chalicelib.learning.service import LearningLog
 from chalicelib.platform import observability
+from chalicelib.platform.dynamo import is_condition_failed
 from chalicelib.platform.observability import logger
 from chalicelib.sessions import models as sm
 from chalicelib.sessions.models import Session
@@ -104,7 +108,8 @@ class RobotService:
     def __init__(self, presence: PresenceService, im: ImService, sessions: SessionService,
                  matcher: Callable[[], Matcher], settings: Callable[[], RobotSettings],
                  faqs: Callable[[Sequence[str]], dict[str, Faq]], hand_off: Callable[[Identity], object],
-                 min_suggestion_score: float = SUGGESTION_MIN_SCORE, orders: OrderDesk | None = None) -> None:
+                 min_suggestion_score: float = SUGGESTION_MIN_SCORE, orders: OrderDesk | None = None,
+                 learning: LearningLog | None = None) -> None:
         self._presence = presence
         self._im = im  # the robot's messages go through the IM service, as everyone's do
         self._sessions = sessions  # and its marks on a session through the sessions service
@@ -114,6 +119,7 @@ class RobotService:
         self._hand_off = hand_off
         self._min_suggestion_score = min_suggestion_score  # agents' suggestions under it are too far off to send
         self._orders = orders  # order self-service; None: every question goes to the FAQ
+        self._learning = learning  # what the robot could not answer well, for admins; None: not collected
         # The greeting as built for a settings object, per language: every visitor's hello shows it, and the settings
         # are read again at most every 30 s, so the suggested questions' texts are read that often, not per hello.
         self._greeting: tuple[RobotSettings, dict[str, dict[str, Any]]] | None = None
@@ -157,6 +163,15 @@ class RobotService:
                 self._reply(session, self._orders.answer(visitor, question, text, settings, language))
                 return
         threshold = DEFAULT_THRESHOLD if settings.threshold is None else settings.threshold
+        if self._learning is not None and self._learning.is_off_topic(text):
+            # An admin marked this very question off-topic: declined without a search (and not collected again).
+            misses = self._set_misses(session, int(session.robot_misses or 0) + 1)
+            if 0 < settings.misses_before_handoff <= misses:
+                self.hand_off(visitor, session, "misses")
+                return
+            self._reply(session, {"text": settings.phrase("nothing", language), "suggestions": [], "handoff": True,
+                                  "off_topic": True})
+            return
         decision = self._search("answer", lambda m: m.decide(
             text, threshold, k=settings.suggestions, language=language_of(text),
             synonyms=synonyms_of(settings.synonyms)))
@@ -170,6 +185,8 @@ class RobotService:
                 self._reply(session, {"text": faq.answer, "faq_id": faq.faq_id, "question": faq.question,
                                       "confidence": round(decision.confidence, 4)})
                 return
+        if self._learning is not None:
+            self._learning.record("declined", text)
         misses = self._set_misses(session, int(session.robot_misses or 0) + 1)
         if 0 < settings.misses_before_handoff <= misses:
             self.hand_off(visitor, session, "misses")
@@ -198,8 +215,81 @@ class RobotService:
         self._hand_off(visitor)
 
     def silence(self, session: Session) -> None:
-        """Mark the session handed off: the robot never answers in it again."""
+        """Mark the session handed off: the robot never answers in it again. A hand-off right after an answer
+        (the visitor's next turn) says the answer did not help: its question is collected for the learning loop."""
         self._sessions.robot_off(session)
+        if self._learning is not None:
+            answered = self._answer_before_handoff(session)
+            if answered is not None:
+                self._learning.record("handoff", *answered)
+
+    @staticmethod
+    def _answer_before_handoff(session: Session) -> tuple[str, str] | None:
+        """The question and FAQ of the robot's latest message if it was an answer given in the visitor's previous
+        turn (at most one visitor message since: the "talk to a person" itself). One Query of 4 items, on hand-off
+        only."""
+        answer: str | None = None
+        visitor_since = 0
+        for msg in Message.query(session.session_id, Message.sk.startswith("m#"), scan_index_forward=False,
+                                 limit=4):
+            content = msg.content.as_dict() if msg.content is not None else {}
+            if answer is None:
+                if msg.sender_id == session.visitor_id:
+                    visitor_since += 1
+                    if visitor_since > 1:
+                        return None
+                    continue
+                if not content.get("faq_id"):
+                    return None  # the robot's last word was no answer (a miss, a greeting...)
+                answer = str(content["faq_id"])
+            elif msg.sender_id == session.visitor_id and msg.kind == "text":
+                return str(content.get("text", "")), answer
+            else:
+                return None
+        return None
+
+    def feedback(self, visitor: Identity, session_id: str, message_id: str, helpful: bool) -> None:
+        """The visitor's "helpful" / "not helpful" on one of the robot's answers to them: kept on the answer (once:
+        a second one is a conflict), and a "not helpful" collects the question it answered. A read and a
+        conditional write; a "not helpful" adds a read (the question) and the learning log's write."""
+        ref = parse_message_id(message_id)
+        if ref.session_id != session_id:
+            raise RobotError("invalid_frame", "'message_id' is not a message of this session", field="message_id")
+        try:
+            msg = Message.get(session_id, message_sk(ref.seq))
+        except Message.DoesNotExist:
+            raise RobotError("unknown_message", "no such message", field="message_id") from None
+        if msg.recipient_id != visitor.user_id:
+            raise RobotError("forbidden", "only the visitor the robot answered rates its answer",
+                             session_id=session_id)
+        content = msg.content.as_dict() if msg.content is not None else {}
+        if msg.sender_role != "robot" or not content.get("faq_id"):
+            raise RobotError("invalid_frame", "only the robot's answers take feedback", field="message_id")
+        try:
+            msg.update(actions=[Message.feedback.set("helpful" if helpful else "not_helpful")],
+                       condition=Message.feedback.does_not_exist())
+        except UpdateError as e:
+            if is_condition_failed(e):
+                raise RobotError("conflict", "this answer was rated already", field="message_id") from None
+            raise
+        if helpful:
+            observability.robot_feedback(True)
+            return
+        observability.robot_feedback(False)
+        if self._learning is not None:
+            question = self._question_before(session_id, ref.seq, visitor.user_id)
+            if question is not None:
+                self._learning.record("not_helpful", question, str(content["faq_id"]))
+
+    @staticmethod
+    def _question_before(session_id: str, seq: int, visitor_id: str) -> str | None:
+        try:
+            before = Message.get(session_id, message_sk(seq - 1))
+        except Message.DoesNotExist:
+            return None
+        if before.sender_id != visitor_id or before.kind != "text" or before.content is None:
+            return None
+        return str(before.content.as_dict().get("text", "")) or None
 
     def greeting(self, language: str | None = None) -> dict[str, Any]:
         """What a visitor sees first: the greeting and the suggested questions, in the visitor's language."""

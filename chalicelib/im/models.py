@@ -53,5 +53,7 @@ class Message(Model):
     delivered_at = NumberAttribute(null=True)
     # When the recipient's window showed it (the `read` frame); set once, only on a delivered message.
     read_at = NumberAttribute(null=True)
+    # A robot answer's "helpful" / "not helpful" from its visitor (robot_feedback): set once, never changed.
+    feedback = UnicodeAttribute(null=True)
     # Markers only: a client resend after this long is a new message.
     expires_at = TTLAttribute(null=True)

@@ -529,6 +529,21 @@ class Suggest(Strict):
     text: Annotated[str | None, Text(MAX_TEXT_CHARS, required=False)] = None
 
 
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _refuse("is required and must be true or false")
+    return value
+
+
+class RobotFeedback(Strict):
+    """``robot_feedback``: the visitor's "helpful" (true) or "not helpful" (false) on one of the robot's answers."""
+
+    action: Literal["robot_feedback"]
+    session_id: SessionId
+    message_id: Annotated[str, _Check(_message_id, {"type": "string", "pattern": f"^{_MESSAGE_ID.pattern}$"})]
+    helpful: Annotated[bool, _Check(_flag, {"type": "boolean"})]
+
+
 class SubscribeDashboard(Strict):
     action: Literal["subscribe_dashboard"]
 
@@ -540,7 +555,7 @@ class UnsubscribeDashboard(Strict):
 # Every frame a client may send, by action (``send`` by message type as well).
 Frame = Annotated[Ping | Hello | Send | Ack | Read | Typing | Resume | RequestAgent | LeaveQueue | NewSession
                   | LeaveMessage | EndSession | Resolve | NoteFrame | TransferFrame | RateFrame | SetStatus | Suggest
-                  | SubscribeDashboard | UnsubscribeDashboard, Field(discriminator="action")]
+                  | RobotFeedback | SubscribeDashboard | UnsubscribeDashboard, Field(discriminator="action")]
 FRAMES: TypeAdapter[Frame] = TypeAdapter(Frame)
 # The models of each action, for the documentation check.
 FRAME_MODELS: dict[str, tuple[type[Strict], ...]] = {
@@ -549,7 +564,8 @@ FRAME_MODELS: dict[str, tuple[type[Strict], ...]] = {
     "leave_queue": (LeaveQueue,), "new_session": (NewSession,),
     "leave_message": (LeaveMessage,), "end_session": (EndSession,), "resolve": (Resolve,), "note": (NoteFrame,),
     "transfer": (TransferFrame,), "rate": (RateFrame,), "set_status": (SetStatus,), "suggest": (Suggest,),
-    "subscribe_dashboard": (SubscribeDashboard,), "unsubscribe_dashboard": (UnsubscribeDashboard,),
+    "robot_feedback": (RobotFeedback,), "subscribe_dashboard": (SubscribeDashboard,),
+    "unsubscribe_dashboard": (UnsubscribeDashboard,),
 }
 
 
@@ -754,6 +770,10 @@ def bare_frame(frame: dict[str, Any]) -> None:
 
 def transfer_frame(frame: dict[str, Any]) -> TransferFrame:
     return _as(frame, TransferFrame)
+
+
+def robot_feedback_frame(frame: dict[str, Any]) -> RobotFeedback:
+    return _as(frame, RobotFeedback)
 
 
 def rate_frame(frame: dict[str, Any]) -> RateFrame:

@@ -99,6 +99,11 @@ def robot_handed_off() -> None:
     count(ROBOT, "RobotHandedOff")
 
 
+def robot_feedback(helpful: bool) -> None:
+    """A visitor's verdict on a robot answer: ``RobotHelpful`` or ``RobotNotHelpful``."""
+    count(ROBOT, "RobotHelpful" if helpful else "RobotNotHelpful")
+
+
 # Order self-service (faq/orders.py): an order shown, the shop's system failing (a person offered), an anonymous
 # check that failed or was over its limit.
 def order_event(name: str) -> None:

@@ -11,6 +11,7 @@ import yaml
 
 from chalicelib.auth.schemas import LoginRequest, VisitorTokenRequest
 from chalicelib.faq.schemas import FaqCreate, FaqImport, FaqUpdate, RobotSettingsUpdate, RobotTry
+from chalicelib.learning.schemas import AddSimilar
 from chalicelib.platform.http import BadRequest, Body, parse_body
 from chalicelib.replies.schemas import ReplyCreate, ReplyUpdate
 from chalicelib.tickets.schemas import CommentCreate, TicketCreate, TicketQuery, TicketUpdate
@@ -29,6 +30,8 @@ MODELS: dict[tuple[str, str], type[Body]] = {
     ("patch", "/tickets/{ticket_id}"): TicketUpdate,
     ("post", "/tickets/{ticket_id}/comments"): CommentCreate,
     ("post", "/canned-replies"): ReplyCreate,
+    ("post", "/robot/learning/{group_id}/similar"): AddSimilar,
+    ("post", "/robot/learning/{group_id}/faq"): FaqCreate,
     ("put", "/canned-replies/{group_id}/{reply_id}"): ReplyUpdate,
 }
 

@@ -254,6 +254,7 @@ function disarmDelete() {
 
 function fillEditor(faq) {
   editing = faq;
+  fromGroup = null;
   idTouched = false;
   disarmDelete();
   const form = $("faq-form");
@@ -324,9 +325,16 @@ async function saveFaq(e) {
   const creating = !editing;
   flash($("faq-status"), tr("robot.saving"), "", 0);
   try {
-    const saved = creating
-      ? await api("/faqs", { method: "POST", body: editorBody() })
-      : await api(`/faqs/${encodeURIComponent(editing.faq_id)}`, { method: "PUT", body: editorBody() });
+    let saved;
+    if (creating && fromGroup) {
+      // An FAQ made from a learning group: created and the group resolved in one call.
+      saved = (await api(`/robot/learning/${fromGroup}/faq`, { method: "POST", body: editorBody() })).faq;
+      fromGroup = null;
+    } else {
+      saved = creating
+        ? await api("/faqs", { method: "POST", body: editorBody() })
+        : await api(`/faqs/${encodeURIComponent(editing.faq_id)}`, { method: "PUT", body: editorBody() });
+    }
     fillEditor(saved);
     flash($("faq-status"), creating ? tr("robot.created", { id: saved.faq_id }) : tr("robot.saved_version", { n: saved.version }));
     rememberCategories([saved]);
@@ -688,6 +696,85 @@ async function resumeReindex() {
 
 // -- wiring ----------------------------------------------------------------------------------------
 
+// -- learning: the robot's misses, grouped -----------------------------------------------------------
+
+let fromGroup = null; // the learning group the FAQ editor's new FAQ is made from
+
+const WHY = ["declined", "not_helpful", "handoff"];
+
+function learningDone(row, text) {
+  row.querySelector("[data-testid=learning-actions]").replaceChildren(h("span", { className: "muted", text }));
+}
+
+async function learningAct(row, group, path, body) {
+  try {
+    await api(`/robot/learning/${group.group_id}/${path}`, { method: "POST", body });
+    learningDone(row, tr(`robot.learning.done.${path}`));
+  } catch (err) {
+    $("learning-error").textContent = err.message;
+  }
+}
+
+/** The FAQs the matcher ranks first for the group's question, to add it to (the best one preselected). */
+async function suggestFaqs(select, group) {
+  try {
+    const result = await api("/robot/try", { method: "POST", body: { query: group.text.slice(0, 500) } });
+    const options = result.hits.filter((hit) => hit.question).map((hit) => h("option", {
+      attrs: { value: hit.faq_id }, text: `${hit.question} (${hit.score.toFixed(2)})` }));
+    if (options.length) select.replaceChildren(...options);
+  } catch {
+    // No suggestion: the admin can still make it an FAQ or mark it off-topic.
+  }
+}
+
+function createFromGroup(group) {
+  fillEditor(null);
+  fromGroup = group.group_id;
+  $("f-question").value = group.text;
+  $("f-language").value = /[\u3400-\u9fff]/.test(group.text) ? "zh" : "en";
+  showTab("faqs");
+  $("f-answer").focus();
+}
+
+function learningRow(group) {
+  const why = WHY.filter((k) => group[k]).map((k) => pill(`${tr(`robot.learning.why.${k}`)} ${group[k]}`, k));
+  const select = h("select", { dataset: { testid: "learning-faq" }, attrs: { "aria-label": tr("robot.learning.pick") } },
+    h("option", { attrs: { value: "" }, text: tr("robot.learning.no_suggestion") }));
+  const row = h("tr", { dataset: { groupId: group.group_id, testid: "learning-row" } },
+    h("td", {}, h("div", { text: group.text, dataset: { testid: "learning-text" } }),
+      ...group.examples.slice(1).map((e) => h("div", { className: "muted small", text: e }))),
+    h("td", { className: "num", text: String(group.count), dataset: { testid: "learning-count" } }),
+    h("td", {}, ...why),
+    h("td", { text: dateTime(group.last_at) }),
+    h("td", { dataset: { testid: "learning-actions" } }));
+  if (group.status === "open") {
+    row.lastElementChild.append(
+      select,
+      h("button", { type: "button", className: "small", text: tr("robot.learning.add_similar"),
+        dataset: { testid: "learning-add-similar" },
+        on: { click: () => { if (select.value) learningAct(row, group, "similar", { faq_id: select.value }); } } }),
+      h("button", { type: "button", className: "ghost small", text: tr("robot.learning.create_faq"),
+        dataset: { testid: "learning-create-faq" }, on: { click: () => createFromGroup(group) } }),
+      h("button", { type: "button", className: "ghost small", text: tr("robot.learning.off_topic"),
+        dataset: { testid: "learning-off-topic" }, on: { click: () => learningAct(row, group, "off-topic") } }));
+    suggestFaqs(select, group);
+  }
+  return row;
+}
+
+async function loadLearning(e) {
+  if (e) e.preventDefault();
+  $("learning-error").textContent = "";
+  const query = new URLSearchParams({ order: $("learning-order").value, status: $("learning-status").value });
+  try {
+    const { groups } = await api(`/robot/learning?${query}`);
+    $("learning-rows").replaceChildren(...groups.map(learningRow));
+    $("learning-empty").hidden = groups.length > 0;
+  } catch (err) {
+    $("learning-error").textContent = err.message;
+  }
+}
+
 function start() {
   for (const tab of tabs()) tab.addEventListener("click", () => activate(tab));
   arrowTabs($("tabs"), (tab) => activate(tab));
@@ -722,6 +809,11 @@ function start() {
   });
 
   $("try-form").addEventListener("submit", tryQuestion);
+
+  $("learning-form").addEventListener("submit", loadLearning);
+  for (const id of ["learning-order", "learning-status"]) $(id).addEventListener("change", () => loadLearning());
+  $("tab-learning").addEventListener("click", () => loadLearning());
+  if (location.hash === "#learning") loadLearning();
 
   $("settings-form").addEventListener("submit", saveSettings);
   $("settings-reset").addEventListener("click", () => {

@@ -232,6 +232,9 @@ function onEvent(name, data) {
     if (mine && pendingEls.has(data.client_msg_id)) return;
     const el = renderMessage(data, { mine, status: mine ? (data.read_at ? "read" : data.status) : "" });
     signBubble(el, sender(data));
+    if (data.sender_role === "robot" && data.content && data.content.faq_id && !rated.has(data.message_id)) {
+      el.querySelector(".bubble").appendChild(feedbackButtons());
+    }
     place(el, data.seq);
     if (!mine) agentTyping.clear();
     // The agent's messages not read yet are marked read once shown (the robot's need no receipt).
@@ -499,11 +502,48 @@ $("input").addEventListener("input", () => {
   if ($("input").value.trim()) client.typing(session.session_id); else client.stopTyping(session.session_id);
 });
 
-// Taps on the robot's suggested questions and "talk to a person" buttons inside its messages.
+// Robot answers this page has rated (a resumed answer shows no buttons again; the server keeps one verdict).
+const rated = new Set(JSON.parse(sessionStorage.getItem("cs.rated") || "[]"));
+
+/** "Helpful" / "Not helpful" under a robot answer: one verdict per answer (robot_feedback, docs/protocol.md 2.6). */
+function feedbackButtons() {
+  const box = document.createElement("div");
+  box.className = "robot-feedback";
+  box.dataset.testid = "robot-feedback";
+  for (const [helpful, key] of [[true, "vis.helpful"], [false, "vis.not_helpful"]]) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "ghost";
+    b.textContent = t(key);
+    b.dataset.helpful = String(helpful);
+    b.dataset.testid = helpful ? "robot-helpful" : "robot-not-helpful";
+    box.appendChild(b);
+  }
+  return box;
+}
+
+function rate(button) {
+  const msg = button.closest("[data-message-id]");
+  const box = button.closest(".robot-feedback");
+  if (!msg || !box || !session) return;
+  const messageId = msg.dataset.messageId;
+  client.raw({ action: "robot_feedback", session_id: session.session_id, message_id: messageId,
+    helpful: button.dataset.helpful === "true" });
+  rated.add(messageId);
+  sessionStorage.setItem("cs.rated", JSON.stringify([...rated].slice(-200)));
+  const thanks = document.createElement("span");
+  thanks.className = "muted";
+  thanks.dataset.testid = "robot-feedback-thanks";
+  thanks.textContent = t("vis.feedback_thanks");
+  box.replaceChildren(thanks);
+}
+
+// Taps on the robot's suggested questions, "talk to a person" and "helpful" buttons inside its messages.
 list.addEventListener("click", (e) => {
   const button = e.target.closest("button");
   if (!button) return;
-  if (button.dataset.question) sendText(button.dataset.question);
+  if (button.dataset.helpful) rate(button);
+  else if (button.dataset.question) sendText(button.dataset.question);
   else if (button.classList.contains("handoff")) client.requestAgent();
 });
 

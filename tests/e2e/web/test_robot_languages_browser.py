@@ -1,6 +1,7 @@
 """Robot management in a browser: the greeting and the suggested questions have a box for Chinese visitors beside
 the one for everyone, filled from the saved settings, saved as one text per language, and a Chinese visitor's
-widget greets with the Chinese one."""
+widget greets with the Chinese one. The learning loop too: "not helpful" on an answer and a declined question reach
+the Learning tab, whose buttons resolve them."""
 
 from __future__ import annotations
 
@@ -49,4 +50,42 @@ def test_a_greeting_per_language_is_saved_and_greets_each_visitor_in_its_own(sta
     expect(page.get_by_test_id("settings-status")).to_contain_text("Saved")
     assert request.get(f"{stack.base}/api/robot/settings", headers=auth).json()["greeting"] == (
         "Welcome to Harbor Lane!")
+    page.context.close()
+
+
+def test_what_the_robot_missed_reaches_the_learning_tab_and_is_resolved_there(stack: Stack, browser: Browser) -> None:
+    visitor = browser.new_context(locale="en-US").new_page()
+    visitor.goto(f"{stack.base}/")
+    expect(visitor.get_by_test_id("robot-greeting")).to_be_visible()
+    visitor.get_by_test_id("vis-input").fill("How do I track my order?")
+    visitor.get_by_test_id("vis-send").click()
+    robot = visitor.locator(".msg[data-type=robot]")
+    expect(robot).to_have_count(2)
+    robot.last.get_by_test_id("robot-not-helpful").click()
+    expect(robot.last.get_by_test_id("robot-feedback-thanks")).to_be_visible()
+    expect(robot.last.get_by_test_id("robot-helpful")).to_have_count(0)  # one verdict per answer
+    visitor.get_by_test_id("vis-input").fill("Tell me a joke about penguins")
+    visitor.get_by_test_id("vis-send").click()
+    expect(robot).to_have_count(3)
+    expect(robot.last.get_by_test_id("robot-feedback")).to_have_count(0)  # no answer, nothing to rate
+    visitor.context.close()
+
+    page = browser.new_context().new_page()
+    sign_in(page, stack, "/robot", "admin")
+    page.get_by_test_id("tab-learning").click()
+    rows = page.get_by_test_id("learning-row")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("penguins")  # newest first
+    penguins = rows.filter(has_text="penguins")
+    penguins.get_by_test_id("learning-create-faq").click()  # the FAQ editor, prefilled
+    expect(page.get_by_test_id("faq-question")).to_have_value("Tell me a joke about penguins")
+    page.get_by_test_id("tab-learning").click()
+    penguins.get_by_test_id("learning-off-topic").click()
+    expect(penguins.get_by_test_id("learning-actions")).to_contain_text("off-topic")
+    tracked = rows.filter(has_text="track my order")
+    expect(tracked.get_by_test_id("learning-faq")).to_have_value("orders-track-order")  # the matcher's pick
+    tracked.get_by_test_id("learning-add-similar").click()
+    expect(tracked.get_by_test_id("learning-actions")).to_contain_text("Added to the FAQ")
+    page.get_by_test_id("learning-refresh").click()
+    expect(page.get_by_test_id("learning-empty")).to_be_visible()
     page.context.close()

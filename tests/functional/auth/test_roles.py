@@ -109,6 +109,10 @@ REST: list[tuple[str, str, dict[str, Any] | None, frozenset[str]]] = [
     ("GET", "/robot/settings", None, STAFF),
     ("PUT", "/robot/settings", {"threshold": 0.6}, frozenset({ADMIN})),
     ("POST", "/robot/try", {"question": "Where is my parcel?"}, STAFF),
+    ("GET", "/robot/learning", None, frozenset({ADMIN})),
+    ("POST", "/robot/learning/g_0123456789abcdef/similar", {"faq_id": "no-such-faq"}, frozenset({ADMIN})),
+    ("POST", "/robot/learning/g_0123456789abcdef/faq", {"question": "Q?", "answer": "A."}, frozenset({ADMIN})),
+    ("POST", "/robot/learning/g_0123456789abcdef/off-topic", None, frozenset({ADMIN})),
     # A visitor without an open session gets 409 no_session for a real image (tests/functional/media/test_uploads.py).
     ("POST", "/uploads", None, SIGNED_IN),
     ("GET", "/tickets", None, STAFF),
@@ -188,6 +192,9 @@ WS: dict[str, tuple[dict[str, Any], frozenset[str]]] = {
                  frozenset({VISITOR, OTHER_VISITOR, OTHER_AGENT})),
     "set_status": ({"status": "online"}, frozenset({VISITOR, OTHER_VISITOR})),
     "suggest": ({"session_id": "{session}"}, frozenset({VISITOR, OTHER_VISITOR, OTHER_AGENT, SUPERVISOR, ADMIN})),
+    # No such answer: unknown_message for visitors (the session's or not); staff never rate the robot.
+    "robot_feedback": ({"session_id": "{session}", "message_id": "{session}.99", "helpful": True},
+                       frozenset({AGENT, OTHER_AGENT, SUPERVISOR, ADMIN})),
     "subscribe_dashboard": ({}, frozenset({VISITOR, OTHER_VISITOR, AGENT, OTHER_AGENT})),
     "unsubscribe_dashboard": ({}, frozenset()),
 }

@@ -58,8 +58,8 @@ FAQS: list[dict[str, Any]] = [
 ]
 
 # Frames that change no session, whoever sends them.
-READ_ONLY = frozenset({"ping", "hello", "ack", "read", "typing", "resume", "suggest", "subscribe_dashboard",
-                       "unsubscribe_dashboard"})
+READ_ONLY = frozenset({"ping", "hello", "ack", "read", "typing", "resume", "suggest", "robot_feedback",
+                       "subscribe_dashboard", "unsubscribe_dashboard"})
 
 SETTINGS = settings(deadline=None, derandomize=True, database=None, print_blob=False,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
@@ -326,6 +326,8 @@ def frame_fields(ids: Ids) -> dict[str, dict[str, st.SearchStrategy[Any]]]:
                  "comment": field(TEXT, 1000)},
         "set_status": {"status": field(STATUSES), "capacity": field(st.integers(0, 25))},
         "suggest": {"session_id": sid, "text": field(TEXT, 4000)},
+        "robot_feedback": {"session_id": sid, "message_id": field(message_ids(ids)),
+                           "helpful": field(st.one_of(st.booleans(), st.sampled_from([0, 1, "true", None])))},
     }
 
 
@@ -504,6 +506,9 @@ def well_formed() -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
         st.tuples(sent_by("c-alice"), st.builds(
             lambda s, t: {"action": "suggest", "session_id": s, **({"text": t} if t else {})}, sid,
             st.one_of(st.none(), text))),
+        st.tuples(sent_by("c-vera", "c-olga"), st.builds(
+            lambda s, m, h: {"action": "robot_feedback", "session_id": s, "message_id": m, "helpful": h},
+            sid, mid, st.booleans())),
         st.tuples(sent_by("c-vera"), st.builds(
             lambda s, n, t: {"action": "rate", "session_id": s, "stars": n, "tags": t}, closed,
             st.integers(1, 5), st.lists(st.sampled_from(["quick", "friendly", "slow"]), unique=True))),
@@ -544,7 +549,9 @@ def test_well_formed_frames_with_real_ids(world: World) -> None:
     run()
     assert world.frames >= examples(1500)
     # The frames reached the services: every kind of well-formed frame was carried out at least once.
-    assert {a for a in ACTIONS if world.answered(a) == 0} == {"ping"}  # (answered after every frame)
+    # ping is answered after every frame; robot_feedback needs a robot answer, which this world's chats (with an
+    # agent) never get: its refusals are checked here, its success in tests/functional/learning.
+    assert {a for a in ACTIONS if world.answered(a) == 0} == {"ping", "robot_feedback"}
 
 
 def test_the_checks_fail_on_an_internal_error(world: World) -> None:
