@@ -8,8 +8,12 @@ characters, which are written without spaces, into overlapping character bigrams
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import tantivy
+
+T = TypeVar("T")
 
 # Han, kana and hangul: scripts written without spaces, so both backends cut them into n-grams.
 CJK = re.compile(
@@ -43,3 +47,16 @@ class SearchUnavailable(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+def built_index(schema: Any, items: Iterable[T], add: Callable[[Any, T], None]) -> Any:
+    """A new tantivy index of ``items``, each written by ``add(writer, item)``, committed and loaded: a whole
+    index rebuilt beside the one in use, which a search keeps reading until the caller swaps them."""
+    index = tantivy.Index(schema)
+    writer = index.writer(heap_size=50_000_000, num_threads=1)
+    for item in items:
+        add(writer, item)
+    writer.commit()
+    writer.wait_merging_threads()
+    index.reload()
+    return index

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 import tantivy
 
 from chalicelib.conversations.model import Conversation, Found, Query, Scope, highlight, order_id
-from chalicelib.platform.textsearch import CJK, cjk_terms, latin_terms
+from chalicelib.platform.textsearch import CJK, built_index, cjk_terms, latin_terms
 
 MAX_QUERY_TERMS = 64  # a pasted essay should not turn into a thousand-clause query
 
@@ -82,13 +82,7 @@ class EmbeddedConversationIndex:
 
     def replace_all(self, conversations: Iterable[Conversation]) -> int:
         docs = {c.session_id: c for c in conversations}
-        index = tantivy.Index(self._schema)
-        writer = index.writer(heap_size=50_000_000, num_threads=1)
-        for c in docs.values():
-            self._add(writer, c)
-        writer.commit()
-        writer.wait_merging_threads()
-        index.reload()
+        index = built_index(self._schema, docs.values(), self._add)
         with self._lock:
             self._index, self._searcher, self._docs = index, index.searcher(), docs
         return len(docs)

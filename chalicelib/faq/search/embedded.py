@@ -18,7 +18,7 @@ import tantivy
 from chalicelib.faq.embed import Embedder, Vector
 from chalicelib.faq.model import Faq, Hit
 from chalicelib.faq.search.base import cjk_terms
-from chalicelib.platform.textsearch import latin_terms
+from chalicelib.platform.textsearch import built_index, latin_terms
 
 MAX_QUERY_TERMS = 64  # a pasted essay should not turn into a thousand-clause query
 COARSE_ROWS = 50_000  # above this many vectors, a projected first pass picks the candidates
@@ -126,13 +126,7 @@ class EmbeddedBackend:
     def replace_all(self, faqs: Iterable[Faq], embedder: Embedder | None = None) -> int:
         kept = {f.faq_id: f for f in faqs if f.enabled}
         vectors = _embed(list(kept.values()), embedder)
-        index = tantivy.Index(self._schema)
-        writer = index.writer(heap_size=50_000_000, num_threads=1)
-        for faq in kept.values():
-            self._add(writer, faq)
-        writer.commit()
-        writer.wait_merging_threads()
-        index.reload()
+        index = built_index(self._schema, kept.values(), self._add)
         with self._lock:
             self._index = index
             self._searcher = index.searcher()
