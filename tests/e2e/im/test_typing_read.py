@@ -30,10 +30,12 @@ def test_typing_goes_both_ways_and_never_to_the_robot(stack: Stack) -> None:
         await vis.wait_for(lambda p: bool(p.by_event["typing"]))
         assert vis.by_event["typing"][0]["state"] == "stop"
         assert ag.by_event["typing"][0]["session_id"] != bot_sid and len(ag.by_event["typing"]) == 1
-        for _ in range(5):  # over the burst of 4 (two went above)
+        # Twice the burst of 4 at once: however long the machine takes, the refill (one every 2 s) cannot keep up,
+        # and only typing is refused, as rate_limited.
+        for _ in range(8):
             await vis.send({"action": "typing", "session_id": sid, "state": "start"})
         await vis.wait_for(lambda p: any(e["code"] == "rate_limited" for e in p.by_event["error"]))
-        assert [e["action"] for e in vis.by_event["error"]] == ["typing"]
+        assert {(e["action"], e["code"]) for e in vis.by_event["error"]} == {("typing", "rate_limited")}
         assert not lone.by_event["error"]
 
     run_client(scenario)
