@@ -112,7 +112,11 @@ def test_a_visitor_sends_a_bounded_number_of_photos_per_chat_and_staff_are_not_c
     assert post(client, JPEG, "image/jpeg", headers)[0] == 201
 
 
-def test_without_a_bucket_uploads_are_refused_as_unavailable(client: Client, svc: Services) -> None:
+def test_without_a_bucket_uploads_are_refused_as_unavailable(client: Client, svc: Services,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # No bucket, whatever an earlier test of this process left in the environment (the local stack's defaults).
+    monkeypatch.delenv("MEDIA_BUCKET", raising=False)
+    get_settings.cache_clear()
     status, body = post(client, JPEG, "image/jpeg", in_chat())
     assert (status, body["error"]["code"]) == (503, "unavailable")  # type: ignore[index]
 
