@@ -20,6 +20,7 @@ from chalicelib.im.schemas import SendFrame
 from chalicelib.sessions.models import Session
 from chalicelib.wiring import Services, build
 from tests.conftest import RecordingSender, RecordingTimer, count_aws_calls, group, routing_config
+from tests.functional.im.test_ack_batch import FrozenClock
 
 ALICE = Identity("alice", "agent", name="Alice Chen", groups=("general",), protocol=2)
 BOB = Identity("bob", "agent", name="Bob Li", groups=("general",))
@@ -30,11 +31,6 @@ VERA = Identity("v_vera", "visitor", name="Vera", channel="web", protocol=2)
 CONFIG = routing_config([group("general", ["alice", "bob"]), group("shoes", ["bob"])])
 STAFF_CONNS = {"ca1": ALICE, "ca2": ALICE, "cb1": BOB, "cc1": CAROL, "cd1": DAVE, "cx1": ADMIN}
 VISITOR_CONNS = ("cv1", "cv2")
-
-
-class FrozenClock:
-    def __call__(self) -> float:
-        return 100.0
 
 
 @dataclass

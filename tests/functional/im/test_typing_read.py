@@ -20,17 +20,13 @@ from chalicelib.im.schemas import SendFrame
 from chalicelib.platform import metering
 from chalicelib.wiring import Services, build
 from tests.conftest import RecordingSender, RecordingTimer, count_aws_calls, routing_config
+from tests.functional.im.test_ack_batch import FrozenClock
 
 AGENT = Identity(user_id="alice", role="agent", name="Alice Chen", protocol=2)
 BOB = Identity(user_id="bob", role="agent", name="Bob", protocol=2)
 NEW = Identity(user_id="v_new", role="visitor", name="Nia", channel="web", protocol=2)
 OLD = Identity(user_id="v_old", role="visitor", name="Olga", channel="web")  # protocol 1: never told `read`
 BOT = Identity(user_id="v_bot", role="visitor", name="Ben", channel="web", protocol=2)  # with the robot
-
-
-class FrozenClock:
-    def __call__(self) -> float:
-        return 100.0
 
 
 @dataclass
