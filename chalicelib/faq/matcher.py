@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from chalicelib.faq.embed import Embedder, Vector
+from chalicelib.faq.chinese import ChineseModel, cjk_answer
+from chalicelib.faq.embed import Embedder, PassageEmbedder, Vector
 from chalicelib.faq.model import Faq, Hit
 from chalicelib.faq.search.base import CJK, SearchBackend, cjk_terms
 from chalicelib.faq.spelling import Vocabulary, words_of
@@ -45,9 +46,15 @@ KERNEL_GAMMA = 1.0  # its RBF kernel's width, likewise (0.5 to 1 equal, 2 worse)
 MAX_LANDMARKS = 1000  # Nyström landmarks: exact up to this many texts; a query reads (385 + this)² floats
 LINEAR_WEIGHT = 0.5  # of the vectors themselves beside the kernel features: keeps texts far from every landmark
 SNAPSHOT_FORMAT = 5  # of IntentModel.to_bytes; another format is not read (4: answers, words; 5: CJK answers)
+MATCHER_SNAPSHOT_FORMAT = 1  # of Matcher.snapshot: the intent model's and the Chinese model's snapshots together
 WARM_UP_QUERY = "where is my order"  # any question: only the first query's one-time costs matter
-CJK_ANSWER_CHARS = 1000  # of a Chinese answer kept for its overlap with questions: its opening says what it is about
+WARM_UP_QUERY_ZH = "我的订单到哪了"
 
+# The Chinese model's blend at which its confidence reaches the default threshold: its classifier scores a
+# paraphrase lower than MiniLM's does (fewer texts per FAQ, a sharper kernel), so its scores are mapped onto
+# the same scale, one threshold then serving both languages (chosen on the demo's Chinese similar questions
+# and half of a Chinese off-topic set: docs/faq-matching.md, "Chinese").
+CJK_KNEE = 0.45  # an E5 cosine at or below this reads as 0 (unrelated Chinese texts reach 0.82)
 TIE_BREAK = 0.01  # BM25's share in a CJK score: it only orders equal overlaps
 _CJK_FUNCTION_CHARS = set("的了吗呢吧啊呀嘛哦么我你您他她它们是在这那个和与及就都也还又要想请把被给让怎如何样")
 _SPACES = re.compile(r"\s+")
@@ -83,6 +90,7 @@ class Fusion:
     saturation: float = 10.0
     answer: float = 0.5
     margin: float = 1.0  # weight of the best hit's lead over the second in the confidence
+    cjk_answer: float = 0.5  # the answer's cosine against the Chinese model's classifier score
 
 
 METHOD_FUSION = {m: Fusion(method=m) for m in METHODS}
@@ -100,6 +108,7 @@ class Candidate:
     texts: int  # how many texts back the intent score (0 when the classifier does not know the FAQ)
     overlap: float | None = None  # for a query with CJK text: :func:`cjk_overlap` with ``matched``
     answer: float | None = None  # cosine with the FAQ's answer, or for a CJK query its overlap (None: no answer)
+    chinese: bool = False  # scored by the Chinese model: ``intent`` its classifier, ``answer`` its answer's cosine
 
 
 @dataclass(frozen=True)
@@ -395,6 +404,8 @@ class _Known:
         return np.array([self._known[t] for t in texts], dtype=np.float32).reshape(len(texts), self.dim)
 
 
+
+
 class Matcher:
     """Ranks FAQs for a question and decides whether the robot answers.
 
@@ -405,7 +416,8 @@ class Matcher:
 
     def __init__(self, backend: SearchBackend, embedder: Embedder | None = None, *,
                  method: str = DEFAULT_METHOD, fusion: Fusion | None = None,
-                 candidates: int = CANDIDATES, max_chars: int = MAX_QUERY_CHARS) -> None:
+                 candidates: int = CANDIDATES, max_chars: int = MAX_QUERY_CHARS,
+                 cjk_embedder: PassageEmbedder | None = None) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown matching method {method!r}; one of {METHODS}")
         if embedder is None:
@@ -417,6 +429,8 @@ class Matcher:
         self.candidates = candidates
         self.max_chars = max_chars
         self.intents = IntentModel()
+        # Chinese FAQs read by a multilingual model, where one is installed (``embed.cjk_embedder``).
+        self.chinese = ChineseModel(cjk_embedder) if cjk_embedder is not None and embedder is not None else None
 
     # -- the index ----------------------------------------------------------------------------
     def index(self, faqs: Iterable[Faq]) -> int:
@@ -428,6 +442,8 @@ class Matcher:
         count = self.backend.replace_all(kept, _Known(self.embedder, known))
         self.intents.replace_all({f.faq_id: _rows(known, f) for f in kept}, answers=_answers(known, kept),
                                  words={f.faq_id: words_of(f) for f in kept}, cjk_answers=_cjk_answers(kept))
+        if self.chinese is not None:
+            self.chinese.replace_all(kept)
         return count
 
     def learn(self, faqs: Iterable[Faq]) -> int:
@@ -440,6 +456,8 @@ class Matcher:
         known = self._embed_texts(kept)
         self.intents.replace_all({f.faq_id: _rows(known, f) for f in kept}, answers=_answers(known, kept),
                                  words={f.faq_id: words_of(f) for f in kept}, cjk_answers=_cjk_answers(kept))
+        if self.chinese is not None:
+            self.chinese.replace_all(kept)
         return len(kept)
 
     def teach(self, faqs: Sequence[Faq] = (), deleted: Sequence[str] = ()) -> None:
@@ -457,6 +475,9 @@ class Matcher:
                 self.intents.delete(f.faq_id)
         for faq_id in deleted:
             self.intents.delete(faq_id)
+        if self.chinese is not None:
+            self.chinese.upsert(faqs)
+            self.chinese.delete(deleted)
 
     def upsert(self, faqs: Sequence[Faq]) -> None:
         """Add or replace these FAQs (a disabled one is removed)."""
@@ -471,12 +492,16 @@ class Matcher:
                                     cjk_answer(f))
             else:
                 self.intents.delete(f.faq_id)
+        if self.chinese is not None:
+            self.chinese.upsert(faqs)
 
     def delete(self, faq_ids: Sequence[str]) -> None:
         """Remove these FAQs; unknown ids are ignored."""
         self.backend.delete(faq_ids)
         for faq_id in faq_ids:
             self.intents.delete(faq_id)
+        if self.chinese is not None:
+            self.chinese.delete(faq_ids)
 
     def _embed_texts(self, faqs: Sequence[Faq]) -> dict[str, Vector]:
         """Vectors of the FAQs' texts and of the answers the model can read."""
@@ -495,6 +520,8 @@ class Matcher:
             vector = self.embedder.embed([cleaned])[0]
             self.intents.scores(vector, ())
             self.intents.answer_cosines(vector, ())
+        if self.chinese is not None and len(self.chinese):
+            self.chinese.read(WARM_UP_QUERY_ZH, 1)
 
     # -- matching -----------------------------------------------------------------------------
     def candidates_for(self, query: str, language: str | None = None, synonyms: Synonyms = NONE) -> list[Candidate]:
@@ -512,6 +539,8 @@ class Matcher:
         if self.method != "bm25" and self.embedder is not None and not cjk:
             vector = self.embedder.embed([text])[0]
         hits = self.backend.search(synonyms.expand(text), self.candidates, language=language, vector=vector)
+        if cjk and self.method == "hybrid" and self.chinese is not None and len(self.chinese):
+            return self._chinese_candidates(synonyms.canonical(text), hits, language)
         intents: dict[str, tuple[float | None, int]] = {}
         answers: dict[str, float] = {}
         ids = [h.faq_id for h in hits]
@@ -533,6 +562,59 @@ class Matcher:
                                  answers.get(h.faq_id)))
         return out
 
+    def _chinese_candidates(self, text: str, hits: Sequence[Hit], language: str | None) -> list[Candidate]:
+        """The lexical hits and the Chinese model's best FAQs (a paraphrase often shares no two characters
+        with its FAQ: the lexical top 10 held the right FAQ for 0.86 of the demo's Chinese similar questions),
+        scored by the model. FAQs of another language than the query's are left to the lexical side."""
+        assert self.chinese is not None
+        scores, answers, best = self.chinese.read(text, self.candidates)
+        out = []
+        for h in hits:
+            intent, texts = scores.get(h.faq_id, (None, 0))
+            out.append(Candidate(h.faq_id, h.matched, h.lexical, None, intent, texts, None, answers.get(h.faq_id),
+                                 chinese=intent is not None))
+        found = {h.faq_id for h in hits}
+        if language is None or language.lower().startswith(("zh", "ja", "ko")):
+            for faq_id, question in best.items():
+                if faq_id not in found:
+                    score, texts = scores[faq_id]
+                    out.append(Candidate(faq_id, question, 0.0, None, score, texts, None, answers.get(faq_id),
+                                         chinese=True))
+        return out
+
+    def snapshot(self) -> bytes:
+        """The classifiers as one snapshot another process can :meth:`restore` (``IntentModel.to_bytes``)."""
+        buffer = io.BytesIO()
+        chinese = self.chinese.to_bytes() if self.chinese is not None and self.chinese.complete else b""
+        np.savez(buffer, format=np.array([MATCHER_SNAPSHOT_FORMAT]),
+                 intents=np.frombuffer(self.intents.to_bytes(), dtype=np.uint8),
+                 chinese=np.frombuffer(chinese, dtype=np.uint8))
+        return buffer.getvalue()
+
+    def restore(self, data: bytes) -> None:
+        """Take a :meth:`snapshot`. Raises ValueError when it is not one, or of another format or model. A
+        snapshot without the Chinese model (saved where none is installed) leaves it to be fitted: ``complete``
+        stays False and :meth:`learn` fits both."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                fmt = int(npz["format"][0])
+                intents = bytes(np.asarray(npz["intents"], dtype=np.uint8))
+                chinese = bytes(np.asarray(npz["chinese"], dtype=np.uint8))
+        except (OSError, KeyError, IndexError, ValueError) as e:
+            raise ValueError(f"not a matcher snapshot: {e}") from e
+        if fmt != MATCHER_SNAPSHOT_FORMAT:
+            raise ValueError(f"matcher snapshot of format {fmt}, not {MATCHER_SNAPSHOT_FORMAT}")
+        if self.chinese is not None and not chinese:
+            raise ValueError("matcher snapshot without the Chinese model")
+        self.intents.restore(intents, dim=self.embedder.dim if self.embedder is not None else None)
+        if self.chinese is not None:
+            self.chinese.restore(chinese)
+
+    @property
+    def complete(self) -> bool:
+        """Whether the classifiers know the whole knowledge base (fitted, or restored from a snapshot)."""
+        return self.intents.complete and (self.chinese is None or self.chinese.complete)
+
     def rank(self, query: str, k: int = 5, language: str | None = None, synonyms: Synonyms = NONE) -> list[Hit]:
         """Up to ``k`` FAQs for ``query``, best first; ``score`` is the blend, 0..1."""
         return fuse(self.candidates_for(query, language, synonyms), self.fusion)[:k]
@@ -553,12 +635,6 @@ def readable_answer(faq: Faq) -> str | None:
     and its vectors of Chinese text are near one another whatever they say)."""
     text = faq.answer.strip()
     return text if text and CJK.search(text) is None else None
-
-
-def cjk_answer(faq: Faq) -> str | None:
-    """The FAQ's answer when it is in CJK text (the English model cannot read it), cut to ``CJK_ANSWER_CHARS``."""
-    text = faq.answer.strip()
-    return text[:CJK_ANSWER_CHARS] if text and CJK.search(text) is not None else None
 
 
 def _cjk_answers(faqs: Sequence[Faq]) -> dict[str, str]:
@@ -585,6 +661,12 @@ def fuse(candidates: Sequence[Candidate], fusion: Fusion) -> list[Hit]:
     for c, lx in zip(candidates, lex_scaled, strict=True):
         sem = min(max(c.semantic, 0.0), 1.0) if c.semantic is not None else 0.0
         share = c.texts / (c.texts + fusion.saturation) if c.texts else 0.0
+        if c.chinese and fusion.method == "hybrid":
+            intent = min(max(c.intent or 0.0, 0.0), 1.0)
+            answer = c.answer if c.answer is not None else intent
+            score = calibrated((intent + fusion.cjk_answer * answer) / (1.0 + fusion.cjk_answer))
+            hits.append(Hit(c.faq_id, score, c.matched, lexical=c.lexical, semantic=c.semantic))
+            continue
         if c.overlap is not None and fusion.method != "embedding":
             score = c.overlap + TIE_BREAK * float(lx)  # BM25 only orders equal overlaps
         elif fusion.method == "bm25":
@@ -602,6 +684,15 @@ def fuse(candidates: Sequence[Candidate], fusion: Fusion) -> list[Hit]:
         hits.append(Hit(c.faq_id, score, c.matched, lexical=c.lexical, semantic=c.semantic))
     hits.sort(key=lambda h: (-h.score, h.faq_id))
     return hits
+
+
+def calibrated(score: float, knee: float | None = None) -> float:
+    """The Chinese model's blend on the English one's scale: ``knee`` (``CJK_KNEE``) goes to the default threshold,
+    0 and 1 stay, linear in between (the order of hits is kept)."""
+    knee = CJK_KNEE if knee is None else knee
+    if score <= knee:
+        return max(score, 0.0) * DEFAULT_THRESHOLD / knee
+    return min(DEFAULT_THRESHOLD + (score - knee) * (1.0 - DEFAULT_THRESHOLD) / (1.0 - knee), 1.0)
 
 
 def cjk_overlap(query: str, text: str) -> float:

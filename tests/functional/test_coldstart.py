@@ -77,7 +77,7 @@ def saved_snapshot(embedder: CountingEmbedder) -> MemorySnapshots:
     snapshots = MemorySnapshots()
     matcher = Matcher(EmbeddedBackend(), embedder)
     matcher.index(FAQS)
-    snapshots.save(matcher.intents.to_bytes(), None)
+    snapshots.save(matcher.snapshot(), None)
     return snapshots
 
 
@@ -192,7 +192,7 @@ def test_a_snapstart_restore_refreshes_connections_randomness_and_the_classifier
     # Another container saves a newer classifier; this one is resumed from its snapshot seconds "later".
     newer = Matcher(shared, embedder)
     newer.index([*FAQS, Faq("invoice", "Where is my invoice?", "In your orders.")])
-    snapshots.save(newer.intents.to_bytes(), snapshots.version())
+    snapshots.save(newer.snapshot(), snapshots.version())
     random.seed(7)
     hooks.restore()
     assert aws_clients.client("s3") is not s3  # new clients: new connections, credentials resolved again

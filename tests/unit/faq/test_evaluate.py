@@ -182,3 +182,25 @@ def test_unlabelled_off_topic_rows_are_accepted(tmp_path: Path) -> None:
         (ev.OFF_TOPIC, False), (ev.OFF_TOPIC, False), ("chitchat", False), ("refund", True)]
     with pytest.raises(ValueError, match="off-topic"):
         ev.load_labelled(write(tmp_path / "bad.jsonl", [{"query": "x", "faq_id": None, "in_scope": True}]))
+
+
+def test_a_kb_row_brings_its_own_similar_questions(tmp_path: Path) -> None:
+    path = write(tmp_path / "kb.jsonl", [
+        {"id": "ship", "question": "订单满多少包邮？", "similar": ["包邮吗", "运费怎么算"], "language": "zh"},
+        {"id": "pw", "question": "reset password"}])
+    kb = ev.load_kb(path)
+    assert kb[0].similar == ("包邮吗", "运费怎么算") and kb[0].language == "zh" and kb[1].similar == ()
+    # indexed with the SIMILAR file's rows, a KB similar question equal to a scored query left out of its fold
+    faqs = ev.build_faqs(kb, [ev.Labelled("满多少免运费", "ship")], exclude={ev.key("包邮吗")})
+    assert faqs[0].similar == ("运费怎么算", "满多少免运费")
+    log: list[tuple[set[str], list[str]]] = []
+    ev.collect(kb, [], [ev.Labelled("包邮吗", "ship"), ev.Labelled("password help", "pw")],
+               lambda: RecordingMatcher(log), folds=2)
+    assert all(not {ev.key(q) for q in queries} & indexed for indexed, queries in log)
+    assert len(log) == 2  # the KB's own similar questions count as indexed: the queries are folded
+
+
+def test_a_kb_row_whose_similar_questions_are_not_a_list_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "kb.jsonl", [{"id": "ship", "question": "包邮吗", "similar": "运费怎么算"}])
+    with pytest.raises(ValueError, match="similar"):
+        ev.load_kb(path)

