@@ -48,7 +48,19 @@ def is_cjk(faq: Faq) -> bool:
 class _Solved:
     ids: list[str]  # the FAQs, one column of ``coef`` each
     rows: npt.NDArray[np.float32]  # the texts in the fit, one vector a row
+    owners: npt.NDArray[np.int64]  # the FAQ (index into ``ids``) of each row
     coef: npt.NDArray[np.float32]  # (texts, FAQs)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the model makes of one Chinese question."""
+
+    vector: Vector  # the question's E5 vector
+    scores: dict[str, tuple[float, int]]  # every FAQ's classifier score, with how many texts back it
+    semantic: dict[str, float]  # every FAQ's best cosine over its texts
+    answers: dict[str, float]  # the answers' cosines, rescaled to 0..1 above ``CJK_COSINE_FLOOR``
+    best: dict[str, str]  # the best FAQs by score, with their question
 
 
 class ChineseModel:
@@ -135,23 +147,27 @@ class ChineseModel:
             targets[np.arange(len(rows)), owners] = 1.0
             coef = (np.linalg.solve(kernel + self._ridge * np.eye(len(rows)), targets) if len(rows)
                     else np.zeros((0, len(ids))))
-            self._solved = _Solved(ids, rows, coef.astype(np.float32))
+            self._solved = _Solved(ids, rows, np.array(owners, dtype=np.int64), coef.astype(np.float32))
         return self._solved
 
-    def read(self, text: str, k: int) -> tuple[dict[str, tuple[float, int]], dict[str, float], dict[str, str]]:
-        """For a Chinese question: every FAQ's classifier score (with how many texts back it), the answers'
-        cosines rescaled to 0..1, and the ``k`` best FAQs by score with their question."""
+    def read(self, text: str, k: int) -> Reading | None:
+        """The model's reading of a Chinese question (``k`` best FAQs); None before it knows the FAQs."""
         vector = np.asarray(self.embedder.embed([text])[0], dtype=np.float32)
         with self._lock:
             if not self.complete or not self._texts:
-                return {}, {}, {}
+                return None
             solved = self._solve()
-            values = np.exp(-2.0 * self._gamma * (1.0 - solved.rows @ vector)) @ solved.coef
-            scores = {f: (float(values[i]), len(self._texts[f])) for i, f in enumerate(solved.ids)}
+            cosines = solved.rows @ vector
+            values = np.exp(-2.0 * self._gamma * (1.0 - cosines)) @ solved.coef
+            best_cosine = np.full(len(solved.ids), -1.0, dtype=np.float32)
+            np.maximum.at(best_cosine, solved.owners, cosines)
             answers = {f: min(max((float(a @ vector) - CJK_COSINE_FLOOR) / (1.0 - CJK_COSINE_FLOOR), 0.0), 1.0)
                        for f, a in self._answers.items()}
             best = [solved.ids[i] for i in np.argsort(-values, kind="stable")[:k]]
-            return scores, answers, {f: self._questions[f] for f in best}
+            return Reading(vector,
+                           {f: (float(values[i]), len(self._texts[f])) for i, f in enumerate(solved.ids)},
+                           {f: float(best_cosine[i]) for i, f in enumerate(solved.ids)}, answers,
+                           {f: self._questions[f] for f in best})
 
     def to_bytes(self) -> bytes:
         """The model as a snapshot (vectors in float16: scores move by about 1e-3); the classifier is solved

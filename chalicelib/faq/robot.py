@@ -172,9 +172,10 @@ class RobotService:
             self._reply(session, {"text": settings.phrase("nothing", language), "suggestions": [], "handoff": True,
                                   "off_topic": True})
             return
+        off_topic = self._learning.off_topic_texts() if self._learning is not None else []
         decision = self._search("answer", lambda m: m.decide(
             text, threshold, k=settings.suggestions, language=language_of(text),
-            synonyms=synonyms_of(settings.synonyms)))
+            synonyms=synonyms_of(settings.synonyms), off_topic=off_topic))
         if decision is None:
             decision = Decision(answer=None)  # no search: not sure, so a person is offered (and it is a miss)
         if decision.answer is not None:
@@ -185,11 +186,15 @@ class RobotService:
                 self._reply(session, {"text": faq.answer, "faq_id": faq.faq_id, "question": faq.question,
                                       "confidence": round(decision.confidence, 4)})
                 return
-        if self._learning is not None:
+        if self._learning is not None and not decision.off_topic:  # an off-topic one is labelled already
             self._learning.record("declined", text)
         misses = self._set_misses(session, int(session.robot_misses or 0) + 1)
         if 0 < settings.misses_before_handoff <= misses:
             self.hand_off(visitor, session, "misses")
+            return
+        if decision.off_topic:  # like a question marked off-topic itself: no FAQ to suggest
+            self._reply(session, {"text": settings.phrase("nothing", language), "suggestions": [], "handoff": True,
+                                  "off_topic": True})
             return
         found = self._faqs([h.faq_id for h in decision.suggestions])
         offered = [{"faq_id": h.faq_id, "question": found[h.faq_id].question}

@@ -46,7 +46,7 @@ class LearningLog:
     def __init__(self, clock: Clock = SYSTEM_CLOCK, kb: str = DEFAULT_KB) -> None:
         self._clock = clock
         self._kb = kb
-        self._off_topic: tuple[float, frozenset[str]] | None = None  # (read at, group keys)
+        self._off_topic: tuple[float, dict[str, str]] | None = None  # (read at, group key -> its text)
 
     def record(self, kind: Kind, text: str, faq_id: str | None = None) -> None:
         """Count ``text`` in its group as ``kind`` (one write); never raises for a store failure."""
@@ -115,15 +115,23 @@ class LearningLog:
 
     def is_off_topic(self, text: str) -> bool:
         """Whether ``text`` is a near-duplicate (the same group) of a question an admin marked off-topic."""
+        return group_key(text) in self._marked()
+
+    def off_topic_texts(self) -> list[str]:
+        """The questions admins marked off-topic, for the matcher's gate (``Matcher.set_off_topic``): from the same
+        read as :meth:`is_off_topic`, so no more than one Query a minute for both."""
+        return sorted(self._marked().values())
+
+    def _marked(self) -> dict[str, str]:
         now = self._clock.now()
         cached = self._off_topic
         if cached is None or now - cached[0] > OFF_TOPIC_MAX_AGE:
             try:
-                keys = frozenset(x.group_key for x in LearningGroup.query(
-                    self._off_topic_kb, attributes_to_get=["group_key"]))
+                marked = {x.group_key: x.last_text for x in LearningGroup.query(
+                    self._off_topic_kb, attributes_to_get=["group_key", "last_text"])}
             except PynamoDBException as e:
                 logger.warning("off-topic examples unreadable; none used", extra={"error": repr(e)})
-                keys = cached[1] if cached is not None else frozenset()
-            cached = self._off_topic = (now, keys)
-        return bool(cached[1]) and group_key(text) in cached[1]
+                marked = cached[1] if cached is not None else {}
+            cached = self._off_topic = (now, marked)
+        return cached[1]
 

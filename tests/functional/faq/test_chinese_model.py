@@ -148,3 +148,22 @@ def test_calibration_maps_the_knee_to_the_threshold_and_keeps_the_order() -> Non
     values = [calibrated(x / 100) for x in range(101)]
     assert values == sorted(values)
     assert calibrated(-0.2) == 0.0 and calibrated(1.3) == 1.0
+
+
+def test_chinese_questions_marked_off_topic_are_read_by_the_chinese_model(e5: RecordingE5) -> None:
+    payment = zh("payment", "支持哪些付款方式？", "支持支付宝、微信支付、银联和信用卡。",
+                 "能用支付宝吗", "可以刷信用卡吗")
+    m = Matcher(EmbeddedBackend(), default_embedder(), cjk_embedder=e5)
+    m.index([*FAQS, payment])
+    assert m.decide("比特币能付钱吗", language="zh").answer is not None  # confidently wrong: no bitcoin here
+    m.set_off_topic(["可以用比特币付款吗", "Can I pay with bitcoin?"])
+    declined = m.decide("比特币能付钱吗", language="zh")
+    assert (declined.answer, declined.off_topic) == (None, True)
+    assert declined.confidence >= DEFAULT_THRESHOLD  # declined by the gate, not for want of confidence
+    for query in ("能用微信付吗", "支持花呗吗"):
+        assert m.decide(query, language="zh").answer.faq_id == "payment"  # type: ignore[union-attr]
+    e5.questions.clear()
+    m.set_off_topic(["可以用比特币付款吗", "Can I pay with bitcoin?"])  # the same examples: nothing embedded again
+    m.set_off_topic(["Can I pay with bitcoin?"])  # unmarked: answered again
+    assert e5.questions == []
+    assert m.decide("比特币能付钱吗", language="zh").answer is not None

@@ -189,6 +189,22 @@ def test_a_question_marked_off_topic_is_declined_from_then_on_without_a_search(l
     assert loop.last_robot()["content"]["faq_id"] == "shipping-time"
 
 
+def test_paraphrases_of_a_question_marked_off_topic_are_declined_by_the_gate(loop: Loop) -> None:
+    # The shop takes no bitcoin: the robot answered with its payment methods, confidently and wrongly.
+    loop.say("Can I pay with bitcoin?")
+    assert loop.last_robot()["content"]["faq_id"] == "payment-methods"
+    loop.feedback(loop.last_robot()["message_id"], False)
+    (group,) = loop.groups()
+    loop.log.resolve("admin", group["group_id"], "off_topic")
+    for paraphrase in ("is bitcoin accepted as payment", "can I pay in bitcoin please"):  # other groups
+        loop.say(paraphrase)
+        reply = loop.last_robot()["content"]
+        assert ("faq_id" not in reply, reply["off_topic"], reply["suggestions"]) == (True, True, []), paraphrase
+        loop.say("do you accept visa cards")  # the FAQ's own questions are still answered (and misses reset)
+        assert loop.last_robot()["content"]["faq_id"] == "payment-methods"
+    assert [g["text"] for g in loop.groups()] == []  # declined as off-topic: not collected to be labelled again
+
+
 def test_the_off_topic_set_is_read_at_most_once_a_minute_per_process(aws: None) -> None:
     now = [1_800_000_000.0]
     log = LearningLog(Clock(lambda: now[0]))
