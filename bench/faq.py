@@ -20,7 +20,16 @@ import numpy as np
 
 from chalicelib.faq import evaluate as ev
 from chalicelib.faq.embed import E5Embedder, Embedder, MiniLmEmbedder, Vector, normalise
-from chalicelib.faq.matcher import DEFAULT_THRESHOLD, METHOD_FUSION, Candidate, Fusion, Matcher, confidence, fuse
+from chalicelib.faq.matcher import (
+    DEFAULT_THRESHOLD,
+    METHOD_FUSION,
+    Candidate,
+    Fusion,
+    Matcher,
+    confidence,
+    fuse,
+    is_off_topic,
+)
 from chalicelib.faq.model import Faq
 from chalicelib.faq.search.embedded import EmbeddedBackend
 
@@ -30,6 +39,7 @@ BOTS = ("sofmattress", "curekart")
 GROUPS = 5  # labels left out per round: a fifth of each data set's intents or FAQs
 SEED = 1
 LATENCY_QUERIES = 300
+EXAMPLES = (0, 20, 50)  # off-topic questions labelled per shop, for the gate's measured gain
 SWEEP = (0.45, 0.50, 0.53, 0.55, 0.56, 0.57, 0.58, 0.60, 0.65, 0.70)
 COLD_PICKS = 5  # seeded draws of one question per FAQ for the cold knowledge base made of real utterances
 # Our own human rewordings of each Bitext FAQ's question (six each): the kind of cold set the accuracy goal
@@ -162,6 +172,39 @@ def _answered(seen: Sequence[tuple[float, bool]], head: dict[str, Any]) -> dict[
             "sweep": {f"{t:.2f}": at(t) for t in SWEEP}}
 
 
+def examples_gain(simulated: Scored, per_round: int, embedder: Embedder, fusion: Fusion) -> dict[str, Any]:
+    """The gate with ``N`` off-topic questions labelled per shop (``Matcher.set_off_topic``): in each round of
+    :func:`left_out`, ``N`` of the left-out intents' queries (seeded draws, 5 seeds) are the labelled examples
+    (at most half of them) and the rest are scored, as a shop's recurring off-topic questions would be. False
+    rejection and off-topic rejection at the threshold, for N = 0, 20, 50."""
+    rows = []  # (round, in scope, confidence, the best hit's cosine, query)
+    for i, (q, candidates) in enumerate(simulated):
+        ranked = fuse(candidates, fusion)
+        rows.append((i // per_round, q.in_scope, confidence(ranked, fusion),
+                     ranked[0].semantic if ranked else None, q.query))
+    vectors = dict(zip([r[4] for r in rows], embedder.embed([r[4] for r in rows]), strict=True))
+    out: dict[str, Any] = {}
+    for n in EXAMPLES:
+        falsely: list[bool] = []
+        rejected: list[bool] = []
+        for seed in range(5 if n else 1):
+            rnd = random.Random(seed)
+            for g in sorted({r[0] for r in rows}):
+                outs = [r for r in rows if r[0] == g and not r[1]]
+                examples = rnd.sample(outs, min(n, len(outs) // 2))
+                negatives = np.array([vectors[r[4]] for r in examples]) if examples else None
+                labelled = {r[4] for r in examples}
+
+                def declined(r: tuple[int, bool, float, float | None, str], negatives: Vector | None = negatives
+                             ) -> bool:
+                    return r[2] < DEFAULT_THRESHOLD or is_off_topic(vectors[r[4]], r[3], negatives)
+
+                falsely += [declined(r) for r in rows if r[0] == g and r[1]]
+                rejected += [declined(r) for r in outs if r[4] not in labelled]
+        out[str(n)] = {"false_rejection": _rounded(np.mean(falsely)), "oos_rejection": _rounded(np.mean(rejected))}
+    return out
+
+
 def chinese_colloquial(make: ev.MatcherFactory) -> dict[str, Any]:
     """Colloquial Chinese questions about the demo's Chinese FAQs, written from their answers by someone who
     never saw the questions (``bench/data/zh_colloquial.jsonl``: particles, typos, mixed English, long
@@ -182,6 +225,19 @@ def chinese_colloquial(make: ev.MatcherFactory) -> dict[str, Any]:
     off = [conf(q)[0] for q in off_topic]
     rejected = [c < DEFAULT_THRESHOLD for c in off]
     out = _answered(seen, {"faqs": len(kb), "n_oos": len(off)})
+    if matcher.chinese is not None:  # the even rows of the off-topic set labelled, in their order; the odd ones scored
+        gain = {}
+        for n in (0, *EXAMPLES[1:], len(off_topic[0::2])):
+            answered = [matcher.decide(q.query, language="zh", off_topic=[x.query for x in off_topic[0::2][:n]])
+                        for q in queries]
+            declined = [matcher.decide(q.query, language="zh").answer is None for q in off_topic[1::2]]
+            gain[str(n)] = {
+                "answered_correctly": _rounded(np.mean([d.answer is not None and d.answer.faq_id == q.label
+                                                        for d, q in zip(answered, queries, strict=True)])),
+                "answered_wrongly": _rounded(np.mean([d.answer is not None and d.answer.faq_id != q.label
+                                                      for d, q in zip(answered, queries, strict=True)])),
+                "oos_rejection_held_out": _rounded(np.mean(declined))}
+        out["off_topic_examples"] = gain
     out["oos_rejection"] = _rounded(np.mean(rejected))
     out["oos_rejection_held_out"] = _rounded(np.mean(rejected[1::2]))
     for t, v in out["sweep"].items():
@@ -245,6 +301,7 @@ def accuracy(embedder: Embedder) -> dict[str, Any]:
             "false_rejection_full_index": gate(scored, shipped, DEFAULT_THRESHOLD)["false_rejection"],
             "sweep": {f"{t:.2f}": gate(simulated, shipped, t) | {
                 "false_rejection_full_index": gate(scored, shipped, t)["false_rejection"]} for t in SWEEP},
+            "off_topic_examples": examples_gain(simulated, len(train), cached, shipped),
         }
     out["hint3"] = {
         key: _rounded(statistics.fmean(per_bot[b][key] for b in BOTS))
