@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.channel.presence import PresenceService
-from chalicelib.commerce.api import commerce
+from chalicelib.commerce.api import robot_commerce
 from chalicelib.config.model import RoutingConfig
 from chalicelib.conversations.search.base import ConversationIndex
 from chalicelib.conversations.service import ConversationService
@@ -104,7 +104,7 @@ def build(sender: Sender, timer: DeliveryTimer, config: Callable[[], RoutingConf
     robot = robot_hook.bind(RobotService(presence, im, sessions, knowledge.matcher, knowledge.robot_settings,
                                          knowledge.lookup, routing.request_agent,
                                          get_settings().suggestion_min_score,
-                                         orders=OrderDesk(commerce, limiter.quota), learning=learning))
+                                         orders=OrderDesk(robot_commerce, limiter.quota), learning=learning))
     reindex = ReindexJobs(knowledge, invoker or background_invoker(), get_settings().faq_reindex_function, clock)
     report_store = ReportStore()
     session_stream = SessionStream()

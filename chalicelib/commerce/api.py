@@ -19,6 +19,20 @@ _CATEGORY = re.compile(r"^[A-Za-z0-9_ -]{1,60}$")
 @cache
 def commerce() -> Commerce:
     """The process's backend: the demo tables locally, the shop's HTTP hook on AWS, or none."""
+    from chalicelib.commerce.hook import TIMEOUT_SECONDS
+
+    return _backend(TIMEOUT_SECONDS)
+
+
+@cache
+def robot_commerce() -> Commerce:
+    """The same for the robot's order answers, with the shop's system given less time (``ROBOT_TIMEOUT_SECONDS``)."""
+    from chalicelib.commerce.hook import ROBOT_TIMEOUT_SECONDS
+
+    return _backend(ROBOT_TIMEOUT_SECONDS)
+
+
+def _backend(timeout: float) -> Commerce:
     settings = get_settings()
     if settings.commerce_backend == "demo":
         from chalicelib.commerce.demo import DemoCommerce
@@ -27,7 +41,7 @@ def commerce() -> Commerce:
     from chalicelib.commerce.hook import HttpCommerce, Unconfigured
 
     if settings.commerce_backend == "http" and settings.commerce_url:
-        return HttpCommerce(settings.commerce_url, settings.commerce_token)
+        return HttpCommerce(settings.commerce_url, settings.commerce_token, timeout)
     return Unconfigured()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -65,20 +66,26 @@ class FakeShop(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         FakeShop.seen.append((self.path, self.headers.get("Authorization")))
+        if self.path == "/api/orders/slow":  # a shop system under load: answers after 1.5 s
+            time.sleep(1.5)
         routes: dict[str, tuple[int, Any]] = {
             "/api/orders/A%2F1": (200, {"order_id": "A/1", "status": "shipped"}),
             "/api/customers/c9/orders?limit=2": (200, {"orders": [{"order_id": "1"}, {"order_id": "2"},
                                                                   {"order_id": "3"}]}),
             "/api/recommendations?category=shoes&limit=1": (200, {"products": [{"product_id": "P1"}]}),
             "/api/orders/broken": (500, {"error": "down"}),
+            "/api/orders/slow": (200, {"order_id": "slow", "status": "paid"}),
         }
         status, body = routes.get(self.path, (404, {"error": "no"}))
         payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the caller gave up waiting (the slow route)
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -130,6 +137,24 @@ def test_a_token_that_cannot_be_read_makes_the_shop_unavailable_and_nothing_is_s
         secrets.use_providers(None)
         get_settings.cache_clear()
     assert err.value.code == "unavailable" and FakeShop.seen == []  # never called without its token
+
+
+def test_the_robot_gives_a_slow_shop_system_less_time_than_the_console(
+        shop_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMMERCE_BACKEND", "http")
+    monkeypatch.setenv("COMMERCE_URL", shop_url)
+    get_settings.cache_clear()
+    commerce_api.commerce.cache_clear()
+    commerce_api.robot_commerce.cache_clear()
+    try:
+        assert commerce_api.commerce().order("slow")["status"] == "paid"  # an agent waits for it
+        with pytest.raises(CommerceError) as gave_up:  # the robot offers a person instead (ROBOT_TIMEOUT_SECONDS)
+            commerce_api.robot_commerce().order("slow")
+        assert gave_up.value.code == "unavailable"
+    finally:
+        commerce_api.commerce.cache_clear()
+        commerce_api.robot_commerce.cache_clear()
+        get_settings.cache_clear()
 
 
 def test_without_a_shop_system_every_lookup_says_so() -> None:
