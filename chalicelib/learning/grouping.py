@@ -1,13 +1,19 @@
 """Which collected questions count as the same: their normalised text (Unicode NFKC, case folded, punctuation,
-spaces and a few filler particles dropped). It costs no model call and no read, so an event stays one write;
-paraphrases with other words stay separate groups (the admin's list shows both, and once one is added to an FAQ
-the robot answers the other by embedding as well)."""
+spaces and a few filler particles dropped). It costs no model call and no read, so an event stays one write.
+Paraphrases with other words are separate groups in the table, and are put together by meaning when the admins'
+list is read (:func:`clusters`, ``similar.py``), where a model call costs nobody's chat a thing."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+Vector = npt.NDArray[np.float32]
 
 _DROP = re.compile(r"[\s\W_]+", re.UNICODE)
 # Sentence-final particles and politeness that change nothing a knowledge base answers.
@@ -23,3 +29,23 @@ def normalise(text: str) -> str:
 def group_key(text: str) -> str:
     """A short stable key for ``text``'s group (a hash: the normalised text may be long and any script)."""
     return "g_" + hashlib.sha1(normalise(text).encode()).hexdigest()[:16]
+
+
+def clusters(vectors: Sequence[tuple[str, Vector] | None], threshold: Mapping[str, float]) -> list[int]:
+    """Greedy grouping by meaning, for the admins' list: each item (``(space, unit vector)``, None when no model
+    read it) joins the first earlier item that leads a cluster of its space and lies within ``threshold[space]``
+    (cosine), else leads one itself. Returns each item's leader; the caller orders the items (most asked first)."""
+    leaders: dict[str, list[int]] = {}
+    out: list[int] = []
+    for i, item in enumerate(vectors):
+        if item is None:
+            out.append(i)
+            continue
+        space, vector = item
+        found = next((j for j in leaders.get(space, ())
+                      if float(np.dot(vectors[j][1], vector)) >= threshold[space]), None)  # type: ignore[index]
+        if found is None:
+            leaders.setdefault(space, []).append(i)
+            found = i
+        out.append(found)
+    return out

@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from chalicelib.auth.schemas import LoginRequest, VisitorTokenRequest
+from chalicelib.edge.learning import FaqFromGroup
 from chalicelib.faq.schemas import FaqCreate, FaqImport, FaqUpdate, RobotSettingsUpdate, RobotTry
-from chalicelib.learning.schemas import AddSimilar
+from chalicelib.learning.schemas import AddSimilar, WithGroups
 from chalicelib.platform.http import BadRequest, Body, parse_body
 from chalicelib.replies.schemas import ReplyCreate, ReplyUpdate
 from chalicelib.tickets.schemas import CommentCreate, TicketCreate, TicketQuery, TicketUpdate
@@ -31,7 +32,8 @@ MODELS: dict[tuple[str, str], type[Body]] = {
     ("post", "/tickets/{ticket_id}/comments"): CommentCreate,
     ("post", "/canned-replies"): ReplyCreate,
     ("post", "/robot/learning/{group_id}/similar"): AddSimilar,
-    ("post", "/robot/learning/{group_id}/faq"): FaqCreate,
+    ("post", "/robot/learning/{group_id}/faq"): FaqFromGroup,
+    ("post", "/robot/learning/{group_id}/off-topic"): WithGroups,
     ("put", "/canned-replies/{group_id}/{reply_id}"): ReplyUpdate,
 }
 

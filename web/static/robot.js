@@ -328,7 +328,8 @@ async function saveFaq(e) {
     let saved;
     if (creating && fromGroup) {
       // An FAQ made from a learning group: created and the group resolved in one call.
-      saved = (await api(`/robot/learning/${fromGroup}/faq`, { method: "POST", body: editorBody() })).faq;
+      saved = (await api(`/robot/learning/${fromGroup.group_id}/faq`,
+        { method: "POST", body: withSimilar(fromGroup, editorBody()) })).faq;
       fromGroup = null;
     } else {
       saved = creating
@@ -698,7 +699,7 @@ async function resumeReindex() {
 
 // -- learning: the robot's misses, grouped -----------------------------------------------------------
 
-let fromGroup = null; // the learning group the FAQ editor's new FAQ is made from
+let fromGroup = null; // the learning group the FAQ editor's new FAQ is made from (with the groups asking the same)
 
 const WHY = ["declined", "not_helpful", "handoff"];
 
@@ -706,9 +707,15 @@ function learningDone(row, text) {
   row.querySelector("[data-testid=learning-actions]").replaceChildren(h("span", { className: "muted", text }));
 }
 
+/** An action's body for a group: the groups listed under it as asking the same are resolved with it. */
+function withSimilar(group, body = {}) {
+  const others = (group.similar || []).map((g) => g.group_id);
+  return others.length ? { ...body, with_groups: others } : body;
+}
+
 async function learningAct(row, group, path, body) {
   try {
-    await api(`/robot/learning/${group.group_id}/${path}`, { method: "POST", body });
+    await api(`/robot/learning/${group.group_id}/${path}`, { method: "POST", body: withSimilar(group, body) });
     learningDone(row, tr(`robot.learning.done.${path}`));
   } catch (err) {
     $("learning-error").textContent = err.message;
@@ -729,7 +736,7 @@ async function suggestFaqs(select, group) {
 
 function createFromGroup(group) {
   fillEditor(null);
-  fromGroup = group.group_id;
+  fromGroup = group;
   $("f-question").value = group.text;
   $("f-language").value = /[\u3400-\u9fff]/.test(group.text) ? "zh" : "en";
   showTab("faqs");
@@ -742,8 +749,11 @@ function learningRow(group) {
     h("option", { attrs: { value: "" }, text: tr("robot.learning.no_suggestion") }));
   const row = h("tr", { dataset: { groupId: group.group_id, testid: "learning-row" } },
     h("td", {}, h("div", { text: group.text, dataset: { testid: "learning-text" } }),
-      ...group.examples.slice(1).map((e) => h("div", { className: "muted small", text: e }))),
-    h("td", { className: "num", text: String(group.count), dataset: { testid: "learning-count" } }),
+      ...group.examples.slice(1).map((e) => h("div", { className: "muted small", text: e })),
+      ...(group.similar || []).map((g) => h("div", { className: "muted small", dataset: { testid: "learning-similar" },
+        text: tr("robot.learning.similar_group", { text: g.text, n: g.count }) }))),
+    h("td", { className: "num", text: String(group.count_with_similar ?? group.count),
+      dataset: { testid: "learning-count" } }),
     h("td", {}, ...why),
     h("td", { text: dateTime(group.last_at) }),
     h("td", { dataset: { testid: "learning-actions" } }));

@@ -128,3 +128,55 @@ def test_one_click_marks_a_question_off_topic_and_keeps_it_for_the_gate(api: Api
     assert (done.status_code, done.json_body["status"]) == (200, "off_topic")
     assert api.svc.learning.off_topic_examples() == ["Do you ship to Mars?"]
     assert [g["text"] for g in api.groups("?status=off_topic")] == ["Do you ship to Mars?"]
+
+
+@pytest.fixture
+def read_by_models(aws: None, sender: RecordingSender, timer: RecordingTimer, tokens: dict[str, str]) -> Iterator[Api]:
+    """The list as on a stack with its sentence models: groups that ask the same are put together."""
+    from chalicelib.faq.embed import cjk_embedder, default_embedder
+    from chalicelib.faq.search.embedded import EmbeddedBackend
+    from chalicelib.faq.store import FaqStore
+
+    kb = KnowledgeBase(FaqStore(), EmbeddedBackend(), default_embedder(), load_on_first_use=False,
+                       chinese=cjk_embedder())
+    svc = build(sender, timer, config=lambda: routing_config(), kb=kb, clock=Clock(lambda: NOW[0]))
+    override(svc)
+    kb.create({"faq_id": "tracking", "question": "How do I track my order?", "answer": "Under My orders."})
+    log: LearningLog = svc.learning
+    for text, times in (("How can I track my parcel?", 3), ("how do i track my parcel", 1), ("Do you ship to Mars?", 2),
+                        ("我的快递到哪了", 2), ("快递现在到哪了", 1)):
+        for _ in range(times):
+            NOW[0] += 1
+            log.record("declined", text)
+    with Client(app) as client:
+        yield Api(client, tokens, svc)
+
+
+def test_groups_that_ask_the_same_are_listed_together_and_resolved_in_one_click(read_by_models: Api) -> None:
+    api = read_by_models
+    listed = {g["text"]: g for g in api.groups("?order=count")}
+    assert set(listed) == {"How can I track my parcel?", "Do you ship to Mars?", "我的快递到哪了"}
+    parcel = listed["How can I track my parcel?"]
+    assert ([s["text"] for s in parcel["similar"]], parcel["count"], parcel["count_with_similar"]) == (
+        ["how do i track my parcel"], 3, 4)
+    assert [s["text"] for s in listed["我的快递到哪了"]["similar"]] == ["快递现在到哪了"]  # read by E5
+    assert listed["Do you ship to Mars?"]["similar"] == []
+    others = [s["group_id"] for s in parcel["similar"]]
+    done = api.call("admin", "POST", f"/robot/learning/{parcel['group_id']}/similar",
+                    {"faq_id": "tracking", "with_groups": others})
+    assert done.status_code == 200, done.body
+    assert done.json_body["resolved_with"] == [group_key("how do i track my parcel")]
+    assert api.svc.kb.get("tracking").faq.similar == ("How can I track my parcel?", "how do i track my parcel")
+    assert [g["text"] for g in api.groups("?status=similar&order=count")] == ["How can I track my parcel?",
+                                                                               "how do i track my parcel"]
+    zh = listed["我的快递到哪了"]
+    created = api.call("admin", "POST", f"/robot/learning/{zh['group_id']}/faq",
+                       {"question": "我的快递到哪了", "answer": "在“我的订单”里查看物流。",
+                        "with_groups": [zh["similar"][0]["group_id"]]})
+    assert created.status_code == 201, created.body
+    assert created.json_body["faq"]["similar"] == ["快递现在到哪了"]  # the group asking the same, as a similar question
+    mars = f"/robot/learning/{group_key('Do you ship to Mars?')}/off-topic"
+    error(api.call("admin", "POST", mars, {"with_groups": ["nonsense"]}), 400, "invalid_body", "with_groups[0]")
+    error(api.call("admin", "POST", mars, {"with_groups": [group_key("x")] * 51}), 400, "invalid_body", "with_groups")
+    error(api.call("admin", "POST", mars, {"also": []}), 400, "invalid_body", "also")
+    assert [g["text"] for g in api.groups()] == ["Do you ship to Mars?"]
