@@ -151,8 +151,8 @@ FUNCTION_GRANTS: dict[str, tuple[str, ...]] = {
     "DeliveryStep": ROUTING_GRANTS,
     # The robot's order self-service reads the shop's orders (chalicelib/faq/orders.py) with the shop's token.
     "WebsocketMessage": (*ROUTING_GRANTS, "delivery", "search", "faq-model", "chinese-model", "commerce-token"),
-    "APIHandler": ("logs", "config", "visitor-token-key", "commerce-token", "search-admin", "faq-model", "media",
-                   "faq-reindex"),
+    "APIHandler": ("logs", "config", "visitor-token-key", "commerce-token", "search-admin", "faq-model",
+                   "chinese-model", "media", "faq-reindex"),
     "FaqReindex": ("logs", "search-admin", "faq-model", "chinese-model"),
     "SessionsStream": ("logs", "sessions-stream", "search-admin"),
 }

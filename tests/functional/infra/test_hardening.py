@@ -60,6 +60,9 @@ FAQ_MODEL = {("s3:GetObject", "FaqModelBucket/*"), ("s3:PutObject", "FaqModelBuc
 SEARCH_ADMIN = SEARCH | {(f"es:ESHttp{m}", "domain/${TablePrefix}-faq/*") for m in ("Put", "Delete")}
 START_REINDEX = {("lambda:InvokeFunction", "function:${TablePrefix}-faq-reindex")}
 COMMERCE_TOKEN = {("secretsmanager:GetSecretValue", "CommerceTokenSecret if CommerceTokenGiven")}
+# The Chinese model's one object, read at init by the functions that match questions (docs/deploy.md).
+CHINESE_MODEL = {("s3:GetObject", "arn:${AWS::Partition}:s3:::${ChineseModelBucket}/${ChineseModelKey} "
+                                  "if ChineseModelGiven")}
 EXPECTED_OTHER: dict[str, set[tuple[str, str]]] = {
     "WebsocketConnect": ROUTING_GRANTS | VISITOR_KEY,
     "WebsocketDisconnect": ROUTING_GRANTS,
@@ -67,11 +70,11 @@ EXPECTED_OTHER: dict[str, set[tuple[str, str]]] = {
     "QueueTick": LOGS | START_CLOCK,
     "DeliveryStep": ROUTING_GRANTS,
     # The robot reads the shop's orders (order self-service) with the shop's token.
-    "WebsocketMessage": ROUTING_GRANTS | SEARCH | FAQ_MODEL | START_DELIVERY | COMMERCE_TOKEN,
-    "APIHandler": LOGS | CONFIG | VISITOR_KEY | FAQ_MODEL | SEARCH_ADMIN | START_REINDEX | COMMERCE_TOKEN
-    | {("s3:PutObject", "MediaBucket/media/*")},
+    "WebsocketMessage": ROUTING_GRANTS | SEARCH | FAQ_MODEL | CHINESE_MODEL | START_DELIVERY | COMMERCE_TOKEN,
+    "APIHandler": LOGS | CONFIG | VISITOR_KEY | FAQ_MODEL | CHINESE_MODEL | SEARCH_ADMIN | START_REINDEX
+    | COMMERCE_TOKEN | {("s3:PutObject", "MediaBucket/media/*")},
     # The reindex job: the index and the classifier's snapshot; no configuration, no @connections.
-    "FaqReindex": LOGS | FAQ_MODEL | SEARCH_ADMIN,
+    "FaqReindex": LOGS | FAQ_MODEL | CHINESE_MODEL | SEARCH_ADMIN,
     # The stream's consumers: what Lambda's poller reads of the sessions stream, and the conversation index (it
     # creates the index with its mapping on its first write); no session, no configuration.
     "SessionsStream": LOGS | SEARCH_ADMIN | {(a, "SessionsTable") for a in (
