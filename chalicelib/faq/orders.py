@@ -170,6 +170,27 @@ class OrderDesk:
         return order
 
     @staticmethod
+    def asked(question: OrderQuestion, content: Mapping[str, Any]) -> str | None:
+        """What to remember after an answer that asked an anonymous visitor for the number and the check (so that
+        a reply with only the check completes it): ``intent:order_id``; None after any other answer."""
+        needs = content.get("order_needs") or []
+        if not needs or "sign_in" in needs:
+            return None
+        return f"{question.intent}:{question.order_id or ''}"
+
+    def follow_up(self, asked: str, text: str, settings: OrderSettings) -> tuple[OrderQuestion, str] | None:
+        """The order question ``text`` completes after the robot asked for the check: the check alone ("1234",
+        "尾号1234"), or the number with it; None when it holds no check (then it is an ordinary message)."""
+        intent, _, order_id = asked.partition(":")
+        if self._check_in(text, settings) is None:
+            return None
+        found = order_number(text, settings.number_prefix)
+        number = found[0] if found is not None else order_id
+        if not number:
+            return None
+        return OrderQuestion(intent, number), (text if found is not None else f"{number} {text}")
+
+    @staticmethod
     def _check_in(text: str, settings: OrderSettings) -> str | None:
         """The check value the visitor sent beside the order number (the last one that looks like one)."""
         found = order_number(text, settings.number_prefix)

@@ -154,14 +154,23 @@ class RobotService:
         if _THANKS.match(text):
             self._reply(session, {"text": settings.phrase("thanks", language), "small_talk": "thanks"})
             return
+        asked = session.robot_order_ask  # an order question waiting for the shop's check (anonymous visitors)
         if self._orders is not None and settings.orders.enabled:
             question = recognise(text, settings.orders.number_prefix)
+            completed = (self._orders.follow_up(asked, text, settings.orders)
+                         if question is None and asked and visitor.customer_id is None else None)
+            if completed is not None:
+                question, text = completed
             if question is not None:
                 # An order question is the order's, not the FAQ's: no search, and no miss either way.
                 if session.robot_misses:
                     self._set_misses(session, 0)
-                self._reply(session, self._orders.answer(visitor, question, text, settings, language))
+                content = self._orders.answer(visitor, question, text, settings, language)
+                self._sessions.set_robot_order_ask(session, self._orders.asked(question, content))
+                self._reply(session, content)
                 return
+        if asked:
+            self._sessions.set_robot_order_ask(session, None)
         threshold = DEFAULT_THRESHOLD if settings.threshold is None else settings.threshold
         if self._learning is not None and self._learning.is_off_topic(text):
             # An admin marked this very question off-topic: declined without a search (and not collected again).

@@ -89,6 +89,9 @@ class Session(Model):
     # The robot: unanswered questions in a row, and whether it has handed off (then it never speaks again).
     robot_misses = NumberAttribute(null=True)
     robot_off = BooleanAttribute(null=True)
+    # The order question the robot asked an anonymous visitor to complete with the shop's check ("intent:order_id"),
+    # so that a reply with the check alone ("1234") completes it; cleared at the next robot turn.
+    robot_order_ask = UnicodeAttribute(null=True)
     closed_at = NumberAttribute(null=True)
     closed_by = UnicodeAttribute(null=True)
     close_reason = UnicodeAttribute(null=True)

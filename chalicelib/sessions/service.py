@@ -308,6 +308,12 @@ class SessionService:
         if int(session.robot_misses or 0) != misses:
             session.update(actions=[Session.robot_misses.set(misses)])
 
+    @staticmethod
+    def set_robot_order_ask(session: Session, asked: str | None) -> None:
+        """What the robot asked an anonymous visitor to complete (None: nothing); written only when it changes."""
+        if session.robot_order_ask != asked:
+            session.update(actions=[Session.robot_order_ask.set(asked) if asked else Session.robot_order_ask.remove()])
+
     def take_seq(self, session: Session | str, *, staff: bool | None = None,
                  condition: Condition | None = None) -> Session | None:
         """Take the session's next sequence number (one write, which also refreshes ``session``); None when

@@ -22,6 +22,7 @@ from chalicelib.faq.robot import RobotService
 from chalicelib.faq.store import order_settings
 from chalicelib.platform import metering
 from chalicelib.platform.quota import Quota
+from chalicelib.sessions.models import Session
 from chalicelib.wiring import Services, build
 from tests.conftest import RecordingSender, RecordingTimer, count_aws_calls, routing_config
 
@@ -102,6 +103,11 @@ class Chat:
                    if f["message"]["sender_role"] == "robot"]
         last: dict[str, Any] = replies[-1]
         return last
+
+    def session(self) -> Session:
+        session = self.svc.sessions.current(self.visitor)
+        assert session is not None
+        return session
 
 
 CUSTOMER = Identity(user_id="c:c_1001", role="visitor", name="Mei", channel="app", language="zh-CN")
@@ -188,6 +194,37 @@ def test_an_anonymous_visitor_is_asked_for_the_check_and_gets_the_order_with_it(
     assert chat.say("SO-88121")["order_needs"] == ["order_id", "phone_last4"]  # a number alone is not enough
     assert chat.shop.calls == []
     assert chat.say("SO-88121 0042")["order"]["order_id"] == "SO-88121"
+
+
+def test_an_anonymous_visitor_may_send_the_check_alone_after_being_asked(
+        services: Services, sender: RecordingSender) -> None:
+    chat = open_chat(services, ANONYMOUS, SETTINGS, sender)
+    chat.say("where is my order?")
+    assert chat.say("SO-88121")["order_needs"] == ["order_id", "phone_last4"]
+    assert chat.session().robot_order_ask == "status:SO-88121"
+    found = chat.say("尾号0042")  # as a phone user answers the question asked: the check alone
+    assert (found["order"]["order_id"], found["order_intent"]) == ("SO-88121", "status")
+    assert chat.session().robot_order_ask is None
+    chat.say("where is my order?")
+    assert chat.say("SO-88121 is mine, and 0042")["order"]["order_id"] == "SO-88121"  # or both again
+    chat.say("where is SO-88121")
+    assert chat.say("1234")["text"].startswith("I couldn't find that order")  # a wrong check: as ever
+    chat.say("where is my order?")
+    chat.say("how long is delivery to Shanghai")  # something else: the question asked is dropped
+    assert chat.session().robot_order_ask is None
+    chat.say("0042")
+    assert chat.faq.asked == ["how long is delivery to Shanghai", "0042"]
+
+
+def test_a_check_alone_shows_no_order_to_a_signed_in_customer_or_without_a_question(
+        services: Services, sender: RecordingSender) -> None:
+    chat = open_chat(services, ANONYMOUS, SETTINGS, sender)
+    chat.say("0042")  # nothing was asked
+    assert chat.faq.asked == ["0042"] and chat.shop.calls == []
+    customer = open_chat(services, CUSTOMER, SETTINGS, sender)
+    customer.session().update(actions=[Session.robot_order_ask.set("where:SO-88121")])
+    customer.say("0042")  # a signed-in customer is never asked for a check
+    assert customer.faq.asked == ["0042"]
 
 
 def test_a_shop_may_ask_for_the_postcode_instead(services: Services, sender: RecordingSender) -> None:
