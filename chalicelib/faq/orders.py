@@ -178,6 +178,13 @@ class OrderDesk:
             return None
         return f"{question.intent}:{question.order_id or ''}"
 
+    @staticmethod
+    def continued(asked: str, question: OrderQuestion) -> OrderQuestion:
+        """A number sent after the robot asked for it keeps the intent first asked about ("where is my order?",
+        then "SO-88121": where it is, not only its status)."""
+        intent = asked.partition(":")[0]
+        return OrderQuestion(intent, question.order_id) if question.intent == "status" and intent else question
+
     def follow_up(self, asked: str, text: str, settings: OrderSettings) -> tuple[OrderQuestion, str] | None:
         """The order question ``text`` completes after the robot asked for the check: the check alone ("1234",
         "尾号1234"), or the number with it; None when it holds no check (then it is an ordinary message)."""

@@ -161,6 +161,8 @@ class RobotService:
                          if question is None and asked and visitor.customer_id is None else None)
             if completed is not None:
                 question, text = completed
+            elif question is not None and asked:
+                question = self._orders.continued(asked, question)
             if question is not None:
                 # An order question is the order's, not the FAQ's: no search, and no miss either way.
                 if session.robot_misses:

@@ -201,9 +201,9 @@ def test_an_anonymous_visitor_may_send_the_check_alone_after_being_asked(
     chat = open_chat(services, ANONYMOUS, SETTINGS, sender)
     chat.say("where is my order?")
     assert chat.say("SO-88121")["order_needs"] == ["order_id", "phone_last4"]
-    assert chat.session().robot_order_ask == "status:SO-88121"
+    assert chat.session().robot_order_ask == "where:SO-88121"  # the question first asked, now with its number
     found = chat.say("尾号0042")  # as a phone user answers the question asked: the check alone
-    assert (found["order"]["order_id"], found["order_intent"]) == ("SO-88121", "status")
+    assert (found["order"]["order_id"], found["order_intent"]) == ("SO-88121", "where")
     assert chat.session().robot_order_ask is None
     chat.say("where is my order?")
     assert chat.say("SO-88121 is mine, and 0042")["order"]["order_id"] == "SO-88121"  # or both again
