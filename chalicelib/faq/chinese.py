@@ -109,19 +109,23 @@ class ChineseModel:
         with self._lock:
             if not self.complete:
                 return
+            if not rows and not any(f.faq_id in self._texts for f in faqs):
+                return  # no Chinese FAQ among them: the classifier stands
             for f in faqs:
                 self._drop(f.faq_id)
             self._texts.update(rows)
             self._answers.update(answers)
             self._questions.update((f.faq_id, f.question) for f in kept)
             self._solved = None
-
+            self._solve()  # the edit's caller (an admin's request) pays it, not the next visitor
     def delete(self, faq_ids: Iterable[str]) -> None:
         with self._lock:
             for faq_id in faq_ids:
                 if faq_id in self._texts:
                     self._drop(faq_id)
                     self._solved = None
+            if self._solved is None and self.complete:
+                self._solve()
 
     def _drop(self, faq_id: str) -> None:
         self._texts.pop(faq_id, None)

@@ -115,6 +115,19 @@ def test_edits_reach_the_chinese_model(e5: RecordingE5) -> None:
     assert all(h.faq_id != "carriers" for h in m.rank("寄件是哪家物流公司", language="zh"))
 
 
+def test_an_edit_solves_the_chinese_classifier_at_once_and_an_english_one_leaves_it(e5: RecordingE5) -> None:
+    m = matcher(e5)
+    assert m.chinese is not None
+    m.decide("寄件是哪家物流公司", language="zh")
+    solved = m.chinese._solved
+    m.upsert([Faq("password", "How do I reset my password?", "Use 'Forgot password'.", similar=("lost password",))])
+    assert m.chinese._solved is solved  # an English FAQ: nothing to solve again
+    m.upsert([zh("carriers", "你们发什么快递？", "由顺丰速运或京东物流配送。", "寄件用哪家物流")])
+    assert m.chinese._solved is not None and m.chinese._solved is not solved  # solved by the edit, not a visitor
+    m.delete(["carriers"])
+    assert m.chinese._solved is not None and "carriers" not in m.chinese._solved.ids
+
+
 def test_a_snapshot_restores_both_models(e5: RecordingE5) -> None:
     m = matcher(e5)
     # A new container: the search index is filled (OpenSearch), its classifiers are not.
