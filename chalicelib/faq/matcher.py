@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from chalicelib.faq.chinese import ChineseModel, Reading, cjk_answer
-from chalicelib.faq.embed import Embedder, PassageEmbedder, Vector
+from chalicelib.faq.embed import Embedder, LanguageVectors, PassageEmbedder, Vector
 from chalicelib.faq.model import Faq, Hit
 from chalicelib.faq.search.base import CJK, SearchBackend, cjk_terms
 from chalicelib.faq.spelling import Vocabulary, words_of
@@ -661,31 +661,22 @@ class OffTopic:
 
     def __init__(self) -> None:
         self._texts: tuple[str, ...] = ()
-        self._known: dict[tuple[bool, str], Vector] = {}
-        self._matrices: dict[bool, Vector] = {}
+        self._vectors = LanguageVectors()
+        self._matrices: dict[str, Vector] = {}
 
     def set(self, texts: Sequence[str], english: Embedder | None, chinese: Embedder | None) -> None:
         wanted = tuple(dict.fromkeys(t for t in (clean_query(x) for x in texts) if t))
         if wanted == self._texts:
             return
-        sides: dict[bool, list[str]] = {False: [], True: []}
-        for t in wanted:
-            is_chinese = chinese is not None and CJK.search(t) is not None
-            if is_chinese or (english is not None and CJK.search(t) is None):  # MiniLM cannot read Chinese
-                sides[is_chinese].append(t)
-        known: dict[tuple[bool, str], Vector] = {}
-        for side, model in ((False, english), (True, chinese)):
-            missing = [t for t in sides[side] if (side, t) not in self._known]
-            if missing and model is not None:
-                self._known.update(((side, t), v) for t, v in zip(missing, model.embed(missing), strict=True))
-            known.update(((side, t), self._known[side, t]) for t in sides[side] if (side, t) in self._known)
-        self._known = known
-        self._matrices = {side: np.array([known[side, t] for t in sides[side]], dtype=np.float32)
-                          for side in (False, True) if sides[side]}
+        sides: dict[str, list[Vector]] = {}
+        for read in self._vectors.read(wanted, english, chinese):
+            if read is not None:
+                sides.setdefault(read[0], []).append(read[1])
+        self._matrices = {side: np.array(rows, dtype=np.float32) for side, rows in sides.items()}
         self._texts = wanted
 
     def vectors(self, chinese: bool) -> Vector | None:
-        return self._matrices.get(chinese)
+        return self._matrices.get("zh" if chinese else "en")
 
 
 def is_off_topic(vector: Vector | None, best_semantic: float | None, negatives: Vector | None,
