@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from chalicelib.faq.embed import PassageEmbedder, Vector
-from chalicelib.faq.model import Faq
+from chalicelib.faq.model import Faq, texts_in_turn
 from chalicelib.platform.textsearch import CJK
 
 # Chosen on the demo knowledge base's Chinese similar questions, each scored against the FAQs without it.
@@ -136,16 +136,10 @@ class ChineseModel:
         """The classifier over the current texts (under the lock)."""
         if self._solved is None:
             ids = list(self._texts)
-            picked: list[npt.NDArray[np.float32]] = []
-            owners: list[int] = []
-            depth = 0
-            while len(picked) < self._max_texts and any(depth < len(self._texts[f]) for f in ids):
-                for i, f in enumerate(ids):  # every FAQ's first text, then every second text...
-                    if depth < len(self._texts[f]) and len(picked) < self._max_texts:
-                        picked.append(self._texts[f][depth])
-                        owners.append(i)
-                depth += 1
-            rows = np.array(picked, dtype=np.float32).reshape(len(picked), self.embedder.dim)
+            picks = texts_in_turn([len(self._texts[f]) for f in ids], self._max_texts)
+            owners = [i for i, _ in picks]
+            rows = np.array([self._texts[ids[i]][j] for i, j in picks],
+                            dtype=np.float32).reshape(len(picks), self.embedder.dim)
             kernel = np.exp(-2.0 * self._gamma * (1.0 - rows.astype(np.float64) @ rows.T.astype(np.float64)))
             targets = np.zeros((len(rows), len(ids)))
             targets[np.arange(len(rows)), owners] = 1.0

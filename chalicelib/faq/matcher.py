@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from chalicelib.faq.chinese import ChineseModel, Reading, cjk_answer
 from chalicelib.faq.embed import Embedder, LanguageVectors, PassageEmbedder, Vector
-from chalicelib.faq.model import Faq, Hit
+from chalicelib.faq.model import Faq, Hit, texts_in_turn
 from chalicelib.faq.search.base import CJK, SearchBackend, cjk_terms
 from chalicelib.faq.spelling import Vocabulary, words_of
 from chalicelib.faq.synonyms import NONE, Synonyms
@@ -377,17 +377,9 @@ def _features(rows: npt.NDArray[np.float32], landmarks: npt.NDArray[np.float32],
 
 
 def _choose_landmarks(rows: Sequence[npt.NDArray[np.float32]], limit: int) -> npt.NDArray[np.float32]:
-    """Every text when there are at most ``limit``; else the FAQs' texts taken in turn (every FAQ's
-    first text, then every second text...), so that every FAQ has one as long as ``limit`` allows."""
-    total = sum(len(r) for r in rows)
-    if total <= limit:
-        return np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.float32)
-    picked: list[npt.NDArray[np.float32]] = []
-    depth = 0
-    while len(picked) < limit:
-        picked.extend(r[depth] for r in rows if depth < len(r) and len(picked) < limit)
-        depth += 1
-    return np.array(picked, dtype=np.float32)
+    """Every text when there are at most ``limit``; else the FAQs' texts taken in turn (:func:`texts_in_turn`)."""
+    picks = texts_in_turn([len(r) for r in rows], limit)
+    return np.array([rows[i][j] for i, j in picks], dtype=np.float32) if picks else np.zeros((0, 0), dtype=np.float32)
 
 
 class _Known:

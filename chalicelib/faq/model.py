@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from chalicelib.i18n import EN, LocalText, negotiate, pick, shipped
@@ -138,3 +138,17 @@ class RobotSettings:
         lists = (self.suggested_questions.values() if isinstance(self.suggested_questions, Mapping)
                  else [self.suggested_questions])
         return tuple(dict.fromkeys(faq_id for ids in lists for faq_id in ids))
+
+
+def texts_in_turn(counts: Sequence[int], limit: int) -> list[tuple[int, int]]:
+    """(FAQ, text) positions of at most ``limit`` texts of FAQs with ``counts`` texts each: every text when they
+    fit, else taken in turn (every FAQ's first text, then every second text...), so that every FAQ keeps one as
+    long as ``limit`` allows."""
+    if sum(counts) <= limit:
+        return [(i, j) for i, n in enumerate(counts) for j in range(n)]
+    picked: list[tuple[int, int]] = []
+    depth = 0
+    while len(picked) < limit:
+        picked.extend((i, depth) for i, n in enumerate(counts) if depth < n)
+        depth += 1
+    return picked[:limit]

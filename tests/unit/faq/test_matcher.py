@@ -439,3 +439,12 @@ def test_a_typo_finds_the_faq_of_the_word_it_stands_for(matcher: Matcher) -> Non
     # "parcle" reaches neither BM25 nor the vectors; corrected, it is the delivery FAQ's word.
     assert matcher.rank("my parcle")[0].faq_id == "delivery"
     assert matcher.candidates_for("my parcle")[0].matched in {f for f in FAQS[1].texts()}
+
+
+def test_texts_are_taken_in_turn_past_the_limit_so_every_faq_keeps_one() -> None:
+    from chalicelib.faq.model import texts_in_turn
+
+    assert texts_in_turn([2, 1], 5) == [(0, 0), (0, 1), (1, 0)]  # all fit: every text, FAQ by FAQ
+    assert texts_in_turn([3, 1, 2], 4) == [(0, 0), (1, 0), (2, 0), (0, 1)]  # first texts first
+    assert texts_in_turn([3, 3], 1) == [(0, 0)]
+    assert texts_in_turn([], 10) == []
