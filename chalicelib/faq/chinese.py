@@ -31,6 +31,7 @@ CJK_MAX_TEXTS = 4000  # texts in the fit: K is their square (128 MB of float64 a
 CJK_COSINE_FLOOR = 0.8  # an E5 cosine at or below this reads as 0 (unrelated Chinese texts reach 0.82)
 CJK_ANSWER_CHARS = 1000  # of a Chinese answer: its opening says what it is about
 SNAPSHOT_FORMAT = 1
+CJK_LANGUAGES = ("zh", "ja", "ko")  # language codes (and their prefixes: zh-CN) whose FAQs this model reads
 
 
 def cjk_answer(faq: Faq) -> str | None:
@@ -41,7 +42,7 @@ def cjk_answer(faq: Faq) -> str | None:
 
 def is_cjk(faq: Faq) -> bool:
     """Whether the FAQ is Chinese (or another CJK language): by its language, else by its question."""
-    return faq.language.lower().startswith(("zh", "ja", "ko")) or CJK.search(faq.question) is not None
+    return faq.language.lower().startswith(CJK_LANGUAGES) or CJK.search(faq.question) is not None
 
 
 @dataclass(frozen=True)

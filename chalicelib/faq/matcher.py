@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from chalicelib.faq.chinese import ChineseModel, Reading, cjk_answer
+from chalicelib.faq.chinese import CJK_LANGUAGES, ChineseModel, Reading, cjk_answer
 from chalicelib.faq.embed import Embedder, LanguageVectors, PassageEmbedder, Vector
 from chalicelib.faq.model import Faq, Hit, texts_in_turn
 from chalicelib.faq.search.base import CJK, SearchBackend, cjk_terms
@@ -400,8 +400,6 @@ class _Known:
         return np.array([self._known[t] for t in texts], dtype=np.float32).reshape(len(texts), self.dim)
 
 
-
-
 class Matcher:
     """Ranks FAQs for a question and decides whether the robot answers.
 
@@ -578,7 +576,7 @@ class Matcher:
             out.append(Candidate(h.faq_id, h.matched, h.lexical, reading.semantic.get(h.faq_id), intent, texts, None,
                                  reading.answers.get(h.faq_id), chinese=intent is not None))
         found = {h.faq_id for h in hits}
-        if language is None or language.lower().startswith(("zh", "ja", "ko")):
+        if language is None or language.lower().startswith(CJK_LANGUAGES):
             for faq_id, question in reading.best.items():
                 if faq_id not in found:
                     score, texts = reading.scores[faq_id]

@@ -176,17 +176,12 @@ class RobotService:
         threshold = DEFAULT_THRESHOLD if settings.threshold is None else settings.threshold
         if self._learning is not None and self._learning.is_off_topic(text):
             # An admin marked this very question off-topic: declined without a search (and not collected again).
-            misses = self._set_misses(session, int(session.robot_misses or 0) + 1)
-            if 0 < settings.misses_before_handoff <= misses:
-                self.hand_off(visitor, session, "misses")
-                return
-            self._reply(session, {"text": settings.phrase("nothing", language), "suggestions": [], "handoff": True,
-                                  "off_topic": True})
-            return
-        off_topic = self._learning.off_topic_texts() if self._learning is not None else []
-        decision = self._search("answer", lambda m: m.decide(
-            text, threshold, k=settings.suggestions, language=language_of(text),
-            synonyms=synonyms_of(settings.synonyms), off_topic=off_topic))
+            decision: Decision | None = Decision(answer=None, off_topic=True)
+        else:
+            off_topic = self._learning.off_topic_texts() if self._learning is not None else []
+            decision = self._search("answer", lambda m: m.decide(
+                text, threshold, k=settings.suggestions, language=language_of(text),
+                synonyms=synonyms_of(settings.synonyms), off_topic=off_topic))
         if decision is None:
             decision = Decision(answer=None)  # no search: not sure, so a person is offered (and it is a miss)
         if decision.answer is not None:
@@ -203,7 +198,7 @@ class RobotService:
         if 0 < settings.misses_before_handoff <= misses:
             self.hand_off(visitor, session, "misses")
             return
-        if decision.off_topic:  # like a question marked off-topic itself: no FAQ to suggest
+        if decision.off_topic:  # marked off-topic, or near one: no FAQ to suggest
             self._reply(session, {"text": settings.phrase("nothing", language), "suggestions": [], "handoff": True,
                                   "off_topic": True})
             return
