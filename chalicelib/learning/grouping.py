@@ -35,17 +35,16 @@ def clusters(vectors: Sequence[tuple[str, Vector] | None], threshold: Mapping[st
     """Greedy grouping by meaning, for the admins' list: each item (``(space, unit vector)``, None when no model
     read it) joins the first earlier item that leads a cluster of its space and lies within ``threshold[space]``
     (cosine), else leads one itself. Returns each item's leader; the caller orders the items (most asked first)."""
-    leaders: dict[str, list[int]] = {}
+    leaders: dict[str, list[tuple[int, Vector]]] = {}
     out: list[int] = []
     for i, item in enumerate(vectors):
         if item is None:
             out.append(i)
             continue
         space, vector = item
-        found = next((j for j in leaders.get(space, ())
-                      if float(np.dot(vectors[j][1], vector)) >= threshold[space]), None)  # type: ignore[index]
+        found = next((j for j, led in leaders.get(space, ()) if float(np.dot(led, vector)) >= threshold[space]), None)
         if found is None:
-            leaders.setdefault(space, []).append(i)
+            leaders.setdefault(space, []).append((i, vector))
             found = i
         out.append(found)
     return out
