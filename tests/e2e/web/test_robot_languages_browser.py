@@ -85,7 +85,9 @@ def test_what_the_robot_missed_reaches_the_learning_tab_and_is_resolved_there(st
     expect(penguins.get_by_test_id("learning-count")).to_have_text("2")
     penguins.get_by_test_id("learning-create-faq").click()  # the FAQ editor, prefilled
     expect(page.get_by_test_id("faq-question")).to_have_value(re.compile("penguin"))
-    page.get_by_test_id("tab-learning").click()
+    # Back on the tab, the list is read again (its wordings embedded): act on the rows it draws, not on the old ones.
+    with page.expect_response(lambda r: "/robot/learning?" in r.url and r.request.method == "GET"):
+        page.get_by_test_id("tab-learning").click()
     penguins.get_by_test_id("learning-off-topic").click()
     expect(penguins.get_by_test_id("learning-actions")).to_contain_text("off-topic")
     tracked = rows.filter(has_text="track my order")
