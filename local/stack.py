@@ -442,6 +442,9 @@ def load_knowledge_base(state_dir: Path) -> tuple[int, int]:
         embedder.save()
         if chinese is not None:
             chinese.save()
+    # The classifiers' one-time solve (a few tenths of a second) here, not in the first question of each stack
+    # forked from this one (local/zygote.py).
+    kb.matcher().solve()
     imported = len(demo or ())
     return imported, indexed
 

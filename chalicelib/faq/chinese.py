@@ -133,6 +133,12 @@ class ChineseModel:
         self._answers.pop(faq_id, None)
         self._questions.pop(faq_id, None)
 
+    def solve(self) -> None:
+        """Solve the classifier now if it is complete and not solved (else the next question does)."""
+        with self._lock:
+            if self.complete and self._texts:
+                self._solve()
+
     def _solve(self) -> _Solved:
         """The classifier over the current texts (under the lock)."""
         if self._solved is None:

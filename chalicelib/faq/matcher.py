@@ -322,24 +322,38 @@ class IntentModel:
                          words=dict(zip(ids, words, strict=True)),
                          cjk_answers=dict(zip(cjk_answer_ids, cjk_answers, strict=True)))
 
+    def solve(self) -> None:
+        """Compute the classifier's inverse now if it is due (else the next question does)."""
+        with self._lock:
+            self._solved_inverse()
+
+    def _solved_inverse(self) -> npt.NDArray[np.float32] | None:
+        """The classifier's inverse (under the lock), computed on first need after a fit or a restore (about
+        0.1 s for the demo's texts); None while the model is not complete."""
+        if not self.complete or self._gram is None or not self._sums:
+            return None
+        assert self._landmarks is not None and self._transform is not None
+        if self._inverse is None:
+            dim, rank = self._landmarks.shape[1], self._transform.shape[1]
+            inverse = np.linalg.inv(self._gram + self._ridge * np.eye(len(self._gram)))
+            # Folded with the feature map: a query then costs one product on [vector, kernel row, 1],
+            # in float32 (a quarter of the memory read of the two float64 ones).
+            self._inverse = np.hstack([
+                LINEAR_WEIGHT * inverse[:, :dim],
+                inverse[:, dim:dim + rank] @ self._transform.T.astype(np.float64),
+                inverse[:, -1:]]).astype(np.float32)
+        return self._inverse
+
     def scores(self, vector: Vector, faq_ids: Iterable[str]) -> dict[str, tuple[float, int]]:
         """(score, how many texts back it) for each of ``faq_ids`` the model knows."""
         with self._lock:
-            if not self.complete or self._gram is None or not self._sums:
+            inverse = self._solved_inverse()
+            if inverse is None:
                 return {}
-            assert self._landmarks is not None and self._transform is not None
-            dim, rank = self._landmarks.shape[1], self._transform.shape[1]
-            if self._inverse is None:
-                inverse = np.linalg.inv(self._gram + self._ridge * np.eye(len(self._gram)))
-                # Folded with the feature map: a query then costs one product on [vector, kernel row, 1],
-                # in float32 (a quarter of the memory read of the two float64 ones).
-                self._inverse = np.hstack([
-                    LINEAR_WEIGHT * inverse[:, :dim],
-                    inverse[:, dim:dim + rank] @ self._transform.T.astype(np.float64),
-                    inverse[:, -1:]]).astype(np.float32)
+            assert self._landmarks is not None
             row = np.asarray(vector, dtype=np.float32).reshape(-1)
             kernel = np.exp(-2.0 * self._gamma * (1.0 - self._landmarks @ row))
-            z = self._inverse @ np.concatenate([row, kernel, np.ones(1, dtype=np.float32)])
+            z = inverse @ np.concatenate([row, kernel, np.ones(1, dtype=np.float32)])
             return {f: (float(self._sums[f] @ z), len(self._vectors[f])) for f in faq_ids if f in self._sums}
 
     def answer_cosines(self, vector: Vector, faq_ids: Iterable[str]) -> dict[str, float]:
@@ -510,13 +524,21 @@ class Matcher:
         """Pay a first query's one-time costs now (at a Lambda's init): the model's first runs, the
         classifier's inverse (about 0.3 s for a thousand FAQs), the spelling vocabulary's first correction.
         The search backend is not asked: its connection would not outlive a SnapStart snapshot."""
+        self.solve()
         cleaned = self.intents.vocabulary.correct(clean_query(text, self.max_chars))
         if self.method != "bm25" and self.embedder is not None:
             vector = self.embedder.embed([cleaned])[0]
             self.intents.scores(vector, ())
             self.intents.answer_cosines(vector, ())
         if self.chinese is not None and len(self.chinese):
-            self.chinese.read(WARM_UP_QUERY_ZH, 1)  # solves its classifier
+            self.chinese.read(WARM_UP_QUERY_ZH, 1)
+
+    def solve(self) -> None:
+        """Solve the classifiers that are complete but not solved yet (after a fit or a restore), running no
+        model: numbers only, so a process that forks workers afterwards can do it once for all of them."""
+        self.intents.solve()
+        if self.chinese is not None:
+            self.chinese.solve()
 
     # -- matching -----------------------------------------------------------------------------
     def candidates_for(self, query: str, language: str | None = None, synonyms: Synonyms = NONE) -> list[Candidate]:

@@ -127,7 +127,7 @@ def test_every_page_in_its_main_states_meets_wcag_21_aa(stack: Stack, browser: B
     gone.get_by_test_id("vis-talk").click()
     expect(agent.locator("[data-testid=session-item]")).to_have_count(2)
     gone.context.close()
-    expect(agent.get_by_test_id("list-offline").locator("[data-testid=session-item]")).to_have_count(1, timeout=15_000)
+    expect(agent.get_by_test_id("list-offline").locator("[data-testid=session-item]")).to_have_count(1)
     check(agent, "console: a visitor gone offline")
 
     # Its overlays: the transfer dialog, the replies found with "/", the shortcuts' help.

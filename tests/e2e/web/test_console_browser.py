@@ -741,7 +741,7 @@ def test_screenshots_of_the_agent_and_ticket_consoles(stack: Stack, browser: Bro
     expect(alice.get_by_test_id("ticket-status")).to_contain_text("created")
     alice.get_by_test_id("tab-order").click()
     alice.mouse.move(0, 0)
-    expect(alice.get_by_test_id("con-toast")).to_be_hidden(timeout=15_000)  # "sent" notes come and go
+    expect(alice.get_by_test_id("con-toast")).to_be_hidden()  # "sent" notes come and go
     alice.screenshot(path=str(DOCS / "screenshot-console.png"))
     alice.screenshot(path=str(DOCS / "screenshot.png"))
     visitor.screenshot(path=str(DOCS / "screenshot-visitor.png"))

@@ -134,9 +134,9 @@ def test_the_widget_reconnects_and_resumes_without_losing_or_repeating(stack: St
     for text in ("first while you were away", "second", "third"):
         agent.get_by_test_id("con-input").fill(text)
         agent.get_by_test_id("con-send").click()
-    expect(visitor.get_by_test_id("vis-conn")).to_have_text("open", timeout=15_000)
+    expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
     theirs = visitor.locator("[data-testid=msg][data-mine='0']")
-    expect(theirs).to_have_count(3, timeout=15_000)
+    expect(theirs).to_have_count(3)
     expect(theirs.locator(".bubble")).to_have_text(["first while you were away", "second", "third"])
     # Delivered, or already read: the visitor's window shows them, so its read receipt may come first.
     expect(agent.locator(f"#messages [data-testid=msg][data-mine='1']{RECEIVED}")).to_have_count(3)

@@ -53,7 +53,7 @@ def shoot(page: Page, name: str) -> None:
     page.mouse.move(0, 0)
     toast = page.get_by_test_id("con-toast")
     if toast.count():
-        expect(toast).to_be_hidden(timeout=15_000)
+        expect(toast).to_be_hidden()
     page.wait_for_timeout(300)
     page.screenshot(path=str(DOCS / f"screenshot-zh-{name}.png"))
 

@@ -141,6 +141,21 @@ def test_a_snapshot_restores_both_models(e5: RecordingE5) -> None:
         assert np.allclose([h.score for h in copy], [h.score for h in original], atol=0.01)  # float16 vectors
 
 
+def test_solve_readies_both_classifiers_after_a_restore_without_running_a_model(e5: RecordingE5) -> None:
+    m = matcher(e5)
+    restored = Matcher(m.backend, default_embedder(), cjk_embedder=e5)
+    restored.restore(m.snapshot())
+    assert restored.chinese is not None and restored.chinese._solved is None  # else the first question solves
+    assert restored.intents._inverse is None
+    asked = (len(e5.questions), len(e5.passages_seen))
+    restored.solve()  # what a process does before it forks workers: numbers only, no model's thread pool
+    assert (len(e5.questions), len(e5.passages_seen)) == asked
+    assert restored.chinese._solved is not None and restored.intents._inverse is not None
+    solved = restored.chinese._solved
+    restored.decide("寄件是哪家物流公司", language="zh")
+    assert restored.chinese._solved is solved  # the first question found it solved
+
+
 def test_a_snapshot_without_the_chinese_model_is_refused_where_one_is_installed(e5: RecordingE5) -> None:
     words_only = matcher(None)
     with_model = Matcher(EmbeddedBackend(), default_embedder(), cjk_embedder=e5)
