@@ -170,22 +170,41 @@ function greet(robot) {
   el.dataset.testid = "robot-greeting";
   signBubble(el, { robot: true, name: WORDS.robot });
   if (robot.suggested_questions.length) el.querySelector(".bubble").appendChild(suggestionList(robot.suggested_questions));
-  list.appendChild(el);
+  list.prepend(el); // before what the visitor sent while the chat was being opened (else the list is empty)
   scroll();
 }
 
+// Sent before the first welcome has named the chat (the socket opens first; on a busy server the welcome can take
+// seconds): shown at once as "sending", and sent as soon as the chat is known.
+const beforeSession = []; // [element, text]
+
 function sendText(text) {
-  if (!text || !session || session.status === "closed") return;
+  if (!text || (session && session.status === "closed")) return;
+  if (!session) {
+    beforeSession.push([addOwn(null, "text", { text }), text]);
+    return;
+  }
   const id = client.send(session.session_id, "text", { text });
   addOwn(id, "text", { text });
+}
+
+/** What was sent before the chat was known, now that it is. */
+function sendHeld() {
+  for (const [el, text] of beforeSession.splice(0)) {
+    if (session.status === "closed") { notSentEnded(el, null); continue; }
+    const id = client.send(session.session_id, "text", { text });
+    el.dataset.clientMsgId = id;
+    pendingEls.set(id, el);
+  }
 }
 
 function addOwn(clientMsgId, type, content) {
   const el = renderMessage({ type, content, client_msg_id: clientMsgId }, { mine: true, status: "sending" });
   signBubble(el, { id: client.userId, name: WORDS.you, word: true });
-  pendingEls.set(clientMsgId, el);
+  if (clientMsgId) pendingEls.set(clientMsgId, el);
   list.appendChild(el);
   scroll();
+  return el;
 }
 
 function onEvent(name, data) {
@@ -200,6 +219,7 @@ function onEvent(name, data) {
     if (data.session) showSession(data.session);
     loadEarlier();
     if (data.robot && !list.querySelector("[data-testid=robot-greeting]")) greet(data.robot);
+    if (session) sendHeld();
   } else if (name === "session") {
     const was = session;
     // Another tab started a new chat, or this one did (its session frame comes before the welcome).
@@ -492,7 +512,7 @@ function failed(el, original) {
 $("composer").addEventListener("submit", (e) => {
   e.preventDefault();
   const text = $("input").value.trim();
-  if (!text || !session || session.status === "closed") return;
+  if (!text || (session && session.status === "closed")) return;
   $("input").value = "";
   sendText(text);
 });

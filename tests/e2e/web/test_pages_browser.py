@@ -177,6 +177,48 @@ def test_replies_that_arrive_out_of_order_show_in_the_order_they_were_written(st
     visitor.context.close()
 
 
+def test_a_message_sent_before_the_welcome_is_shown_at_once_and_sent_when_the_chat_is_known(
+        stack: Stack, browser: Browser) -> None:
+    """The socket opens before the welcome names the visitor's chat (on a busy server, seconds before). What the
+    visitor sends meanwhile is not dropped: it shows as sending, and goes once the welcome has come."""
+    held: list[str | bytes] = []
+    routes: list[WebSocketRoute] = []
+
+    def through_proxy(route: WebSocketRoute) -> None:
+        server = route.connect_to_server()
+        routes.append(route)
+
+        def from_server(message: str | bytes) -> None:
+            if not held and json.loads(message).get("event") == "welcome":
+                held.append(message)  # the first welcome waits until the test lets it through
+                return
+            route.send(message)
+
+        server.on_message(from_server)
+
+    visitor = browser.new_context(viewport={"width": 420, "height": 760}).new_page()
+    visitor.route_web_socket(re.compile(r".*/ws\?token=.*"), through_proxy)
+    visitor.goto(f"{stack.base}/")
+    expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
+    while not held:
+        visitor.wait_for_timeout(50)  # the server's welcome has reached the proxy, not the page
+    visitor.get_by_test_id("vis-input").fill("do you ship to Shanghai?")
+    visitor.get_by_test_id("vis-send").click()
+    mine = visitor.locator("[data-testid=msg][data-mine='1']")
+    expect(mine).to_have_count(1)
+    expect(mine).to_have_attribute("data-status", "sending")
+    expect(visitor.get_by_test_id("vis-input")).to_have_value("")
+
+    routes[0].send(held[0])
+    expect(mine).to_have_attribute("data-status", "delivered")
+    robot = visitor.locator("[data-testid=msg][data-type=robot]")
+    expect(robot).to_have_count(1)
+    expect(robot).to_contain_text("Shanghai")  # the robot answered it
+    expect(visitor.get_by_test_id("robot-greeting")).to_be_visible()
+    expect(mine).to_have_count(1)  # sent once
+    visitor.context.close()
+
+
 def test_the_visitor_rates_the_chat_once_when_the_agent_ends_it(stack: Stack, browser: Browser) -> None:
     agent = browser.new_context(viewport={"width": 1280, "height": 760}).new_page()
     sign_in(agent, stack, "bob")
