@@ -176,23 +176,26 @@ function greet(robot) {
 
 // Sent before the first welcome has named the chat (the socket opens first; on a busy server the welcome can take
 // seconds): shown at once as "sending", and sent as soon as the chat is known.
-const beforeSession = []; // [element, text]
+const beforeSession = []; // [element, type, content]
 
 function sendText(text) {
-  if (!text || (session && session.status === "closed")) return;
+  if (text) sendOwn("text", { text });
+}
+
+function sendOwn(type, content) {
+  if (session && session.status === "closed") return;
   if (!session) {
-    beforeSession.push([addOwn(null, "text", { text }), text]);
+    beforeSession.push([addOwn(null, type, content), type, content]);
     return;
   }
-  const id = client.send(session.session_id, "text", { text });
-  addOwn(id, "text", { text });
+  addOwn(client.send(session.session_id, type, content), type, content);
 }
 
 /** What was sent before the chat was known, now that it is. */
 function sendHeld() {
-  for (const [el, text] of beforeSession.splice(0)) {
+  for (const [el, type, content] of beforeSession.splice(0)) {
     if (session.status === "closed") { notSentEnded(el, null); continue; }
-    const id = client.send(session.session_id, "text", { text });
+    const id = client.send(session.session_id, type, content);
     el.dataset.clientMsgId = id;
     pendingEls.set(id, el);
   }
@@ -585,15 +588,14 @@ $("leave-form").addEventListener("submit", (e) => {
   $("leave-text").value = "";
 });
 
-$("photo").addEventListener("click", () => { if (session) $("photo-file").click(); });
+$("photo").addEventListener("click", () => $("photo-file").click());
 $("photo-file").addEventListener("change", async () => {
   const file = $("photo-file").files[0];
   $("photo-file").value = "";
-  if (!file || !session) return;
+  if (!file) return;
   $("photo").disabled = true;
   try {
-    const content = await uploadImage(file, await visitorToken());
-    addOwn(client.send(session.session_id, "image", content), "image", content);
+    sendOwn("image", await uploadImage(file, await visitorToken()));
   } catch (err) {
     system(err.message);
   } finally {
@@ -608,9 +610,7 @@ for (const { param, reason } of page.refused) console.warn(`Customer service wid
 $("card").hidden = !page.product;
 if (page.product) $("card").title = page.product.title;
 $("card").addEventListener("click", () => {
-  if (!session || !page.product) return;
-  const content = { ...page.product };
-  addOwn(client.send(session.session_id, "product", content), "product", content);
+  if (page.product) sendOwn("product", { ...page.product });
 });
 
 (async () => {

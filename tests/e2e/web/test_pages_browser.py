@@ -177,10 +177,11 @@ def test_replies_that_arrive_out_of_order_show_in_the_order_they_were_written(st
     visitor.context.close()
 
 
-def test_a_message_sent_before_the_welcome_is_shown_at_once_and_sent_when_the_chat_is_known(
+def test_what_is_sent_before_the_welcome_is_shown_at_once_and_sent_when_the_chat_is_known(
         stack: Stack, browser: Browser) -> None:
     """The socket opens before the welcome names the visitor's chat (on a busy server, seconds before). What the
-    visitor sends meanwhile is not dropped: it shows as sending, and goes once the welcome has come."""
+    visitor sends meanwhile (a question, the page's product) is not dropped: it shows as sending, and goes, in
+    order, once the welcome has come."""
     held: list[str | bytes] = []
     routes: list[WebSocketRoute] = []
 
@@ -198,24 +199,28 @@ def test_a_message_sent_before_the_welcome_is_shown_at_once_and_sent_when_the_ch
 
     visitor = browser.new_context(viewport={"width": 420, "height": 760}).new_page()
     visitor.route_web_socket(re.compile(r".*/ws\?token=.*"), through_proxy)
-    visitor.goto(f"{stack.base}/")
+    visitor.goto(f"{stack.base}/?product_id=SKU-7&product_title=Desk%20lamp")
     expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
     while not held:
         visitor.wait_for_timeout(50)  # the server's welcome has reached the proxy, not the page
     visitor.get_by_test_id("vis-input").fill("do you ship to Shanghai?")
     visitor.get_by_test_id("vis-send").click()
+    visitor.get_by_test_id("vis-card").click()
     mine = visitor.locator("[data-testid=msg][data-mine='1']")
-    expect(mine).to_have_count(1)
-    expect(mine).to_have_attribute("data-status", "sending")
+    expect(mine).to_have_count(2)
+    expect(mine.nth(0)).to_have_attribute("data-status", "sending")
+    expect(mine.nth(1)).to_have_attribute("data-status", "sending")
     expect(visitor.get_by_test_id("vis-input")).to_have_value("")
 
     routes[0].send(held[0])
-    expect(mine).to_have_attribute("data-status", "delivered")
+    expect(mine.nth(0)).to_have_attribute("data-status", "delivered")
+    expect(mine.nth(1)).to_have_attribute("data-status", "delivered")
+    expect(mine.nth(1)).to_contain_text("Desk lamp")
     robot = visitor.locator("[data-testid=msg][data-type=robot]")
-    expect(robot).to_have_count(1)
-    expect(robot).to_contain_text("Shanghai")  # the robot answered it
+    expect(robot).to_have_count(2)  # an answer to the question, and the card's reply (a person is offered)
+    expect(robot.filter(has_text="Shanghai")).to_have_count(1)
     expect(visitor.get_by_test_id("robot-greeting")).to_be_visible()
-    expect(mine).to_have_count(1)  # sent once
+    expect(mine).to_have_count(2)  # each sent once
     visitor.context.close()
 
 
