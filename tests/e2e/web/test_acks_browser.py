@@ -168,9 +168,14 @@ def test_the_console_acks_every_line_of_a_burst_with_protocol_2(stack: Stack, br
         side.wait(vera, lambda p: len(p.delivered()) == N)
         lists = acked(agent, sent)
         assert sorted(i for ids in lists for i in ids) == sorted(d["message_id"] for d in vera.delivered())
-        # Every line ACKed, one `delivered` per ACK frame. How many lines share a frame depends on how far apart
-        # they reach the page (within 100 ms): the console's ImClient is the widget's, whose coalescing the test
-        # above checks with the page's clock held (here the console's keep-alive would not survive a held clock).
-        assert len(lists) <= N and len(vera.by_event["delivered"]) == len(lists)
+        # Every line ACKed, and each `delivered` answers one ACK frame: it confirms ids of that frame only. How many
+        # lines share a frame depends on how far apart they reach the page (within 100 ms): the console's ImClient
+        # is the widget's, whose coalescing the test above checks with the page's clock held (here the console's
+        # keep-alive would not survive a held clock). One `delivered` per ACK frame is the rule, but a frame may
+        # come back as one per message: when the post of the combined frame fails, the sender's connections are
+        # told message by message (ImService._tell_delivered_many); a loaded machine once showed such a split.
+        answered = [{m["message_id"] for m in f.get("messages") or [f]} for f in vera.by_event["delivered"]]
+        assert all(any(ids <= set(acks) for acks in lists) for ids in answered), (answered, lists)
+        assert len(lists) <= len(answered) <= N
     finally:
         side.close()
