@@ -222,7 +222,8 @@ function onEvent(name, data) {
     if (data.session) showSession(data.session);
     loadEarlier();
     if (data.robot && !list.querySelector("[data-testid=robot-greeting]")) greet(data.robot);
-    if (session) sendHeld();
+    // After ImClient has resent what it still holds unconfirmed on this welcome: these would otherwise go twice.
+    if (session) queueMicrotask(sendHeld);
   } else if (name === "session") {
     const was = session;
     // Another tab started a new chat, or this one did (its session frame comes before the welcome).

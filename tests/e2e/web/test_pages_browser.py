@@ -184,6 +184,7 @@ def test_what_is_sent_before_the_welcome_is_shown_at_once_and_sent_when_the_chat
     order, once the welcome has come."""
     held: list[str | bytes] = []
     routes: list[WebSocketRoute] = []
+    sends: list[str] = []  # the type of each `send` frame the page wrote
 
     def through_proxy(route: WebSocketRoute) -> None:
         server = route.connect_to_server()
@@ -195,7 +196,14 @@ def test_what_is_sent_before_the_welcome_is_shown_at_once_and_sent_when_the_chat
                 return
             route.send(message)
 
+        def from_page(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame.get("action") == "send":
+                sends.append(frame["type"])
+            server.send(message)
+
         server.on_message(from_server)
+        route.on_message(from_page)
 
     visitor = browser.new_context(viewport={"width": 420, "height": 760}).new_page()
     visitor.route_web_socket(re.compile(r".*/ws\?token=.*"), through_proxy)
@@ -220,7 +228,8 @@ def test_what_is_sent_before_the_welcome_is_shown_at_once_and_sent_when_the_chat
     expect(robot).to_have_count(2)  # an answer to the question, and the card's reply (a person is offered)
     expect(robot.filter(has_text="Shanghai")).to_have_count(1)
     expect(visitor.get_by_test_id("robot-greeting")).to_be_visible()
-    expect(mine).to_have_count(2)  # each sent once
+    expect(mine).to_have_count(2)
+    assert sends == ["text", "product"]  # each went once, in the order the visitor sent them
     visitor.context.close()
 
 
