@@ -536,7 +536,7 @@ def prepare(state_dir: Path) -> Prepared:
     from moto import mock_aws
 
     from chalicelib import wiring
-    from chalicelib.platform import metering
+    from chalicelib.platform import aws, metering
     from chalicelib.settings import get_settings
     from local import dynamodb_atomic, moto_speed, sfn_adapter, streams
     from local.invoker import ThreadInvoker
@@ -548,6 +548,9 @@ def prepare(state_dir: Path) -> Prepared:
     # Never stopped: executions still running at exit would otherwise send their calls to real AWS.
     mock_aws(config=MOTO_CONFIG).start()
     arns = create_resources()
+    # Read here, once for every stack forked from this one: the models of the services a stack's start uses
+    # (the configuration's SSM, the management API it posts through, the sessions stream).
+    aws.preload("ssm", "apigatewaymanagementapi", "dynamodbstreams")
     os.environ["DELIVERY_STATE_MACHINE_ARN"] = arns["delivery"]
     os.environ["CLOCK_STATE_MACHINE_ARN"] = arns["clock"]
     get_settings.cache_clear()

@@ -49,6 +49,15 @@ def client(service: str, endpoint_url: str | None = None) -> Any:
     )
 
 
+def preload(*services: str) -> None:
+    """Read the models of ``services`` into the process's loader now, by building a client of each and dropping
+    it: a process that forks workers then reads them once for all of them (about 0.1 s a service), not once in
+    each."""
+    session = botocore_session()
+    for service in services:
+        session.create_client(service, region_name=get_settings().region, config=_CONFIG)
+
+
 def reset_clients() -> None:
     """Forget built clients (tests that restart moto, or change endpoints, call this)."""
     client.cache_clear()
