@@ -209,8 +209,11 @@ def test_what_is_sent_before_the_welcome_is_shown_at_once_and_sent_when_the_chat
     visitor.route_web_socket(re.compile(r".*/ws\?token=.*"), through_proxy)
     visitor.goto(f"{stack.base}/?product_id=SKU-7&product_title=Desk%20lamp")
     expect(visitor.get_by_test_id("vis-conn")).to_have_text("open")
-    while not held:
-        visitor.wait_for_timeout(50)  # the server's welcome has reached the proxy, not the page
+    for _ in range(300):  # until the server's welcome has reached the proxy (not the page), 15 s at most
+        if held:
+            break
+        visitor.wait_for_timeout(50)
+    assert held, "the server sent no welcome"
     visitor.get_by_test_id("vis-input").fill("do you ship to Shanghai?")
     visitor.get_by_test_id("vis-send").click()
     visitor.get_by_test_id("vis-card").click()
