@@ -66,6 +66,14 @@ class Loop:
     def groups(self) -> list[dict[str, Any]]:
         return [group_json(g) for g in self.log.groups()]
 
+    def mark_off_topic(self, text: str, answered_with: str) -> None:
+        """``text`` answered with ``answered_with``, found not helpful and marked off-topic by an admin."""
+        self.say(text)
+        assert self.last_robot()["content"]["faq_id"] == answered_with
+        self.feedback(self.last_robot()["message_id"], False)
+        (group,) = self.groups()
+        self.log.resolve("admin", group["group_id"], "off_topic")
+
 
 @pytest.fixture
 def loop(aws: None, sender: RecordingSender, timer: RecordingTimer, matcher: Matcher) -> Loop:
@@ -175,11 +183,7 @@ def test_another_visitor_cannot_rate_someone_elses_answer(loop: Loop) -> None:
 
 
 def test_a_question_marked_off_topic_is_declined_from_then_on_without_a_search(loop: Loop) -> None:
-    loop.say("How long does delivery take?")
-    assert loop.last_robot()["content"]["faq_id"] == "shipping-time"
-    loop.feedback(loop.last_robot()["message_id"], False)
-    (group,) = loop.groups()
-    loop.log.resolve("admin", group["group_id"], "off_topic")
+    loop.mark_off_topic("How long does delivery take?", "shipping-time")
     assert loop.log.off_topic_examples() == ["How long does delivery take?"]
     loop.say("how long does delivery take")  # the same group: declined, and not collected again
     reply = loop.last_robot()["content"]
@@ -191,11 +195,7 @@ def test_a_question_marked_off_topic_is_declined_from_then_on_without_a_search(l
 
 def test_paraphrases_of_a_question_marked_off_topic_are_declined_by_the_gate(loop: Loop) -> None:
     # The shop takes no bitcoin: the robot answered with its payment methods, confidently and wrongly.
-    loop.say("Can I pay with bitcoin?")
-    assert loop.last_robot()["content"]["faq_id"] == "payment-methods"
-    loop.feedback(loop.last_robot()["message_id"], False)
-    (group,) = loop.groups()
-    loop.log.resolve("admin", group["group_id"], "off_topic")
+    loop.mark_off_topic("Can I pay with bitcoin?", "payment-methods")
     for paraphrase in ("is bitcoin accepted as payment", "can I pay in bitcoin please"):  # other groups
         loop.say(paraphrase)
         reply = loop.last_robot()["content"]
