@@ -40,6 +40,11 @@ def cjk_answer(faq: Faq) -> str | None:
     return text[:CJK_ANSWER_CHARS] if text and CJK.search(text) is not None else None
 
 
+def cjk_answers(faqs: Iterable[Faq]) -> dict[str, str]:
+    """The answers of ``faqs`` that are in CJK text (:func:`cjk_answer`), by FAQ."""
+    return {f.faq_id: a for f in faqs if (a := cjk_answer(f)) is not None}
+
+
 def is_cjk(faq: Faq) -> bool:
     """Whether the FAQ is Chinese (or another CJK language): by its language, else by its question."""
     return faq.language.lower().startswith(CJK_LANGUAGES) or CJK.search(faq.question) is not None
@@ -87,7 +92,7 @@ class ChineseModel:
     def _vectors(self, faqs: Sequence[Faq]) -> tuple[dict[str, Vector], dict[str, Vector]]:
         texts = list(dict.fromkeys(t for f in faqs for t in f.texts()))
         known = dict(zip(texts, self.embedder.embed(texts), strict=True)) if texts else {}
-        answers = {f.faq_id: a for f in faqs if (a := cjk_answer(f)) is not None}
+        answers = cjk_answers(faqs)
         read = list(dict.fromkeys(answers.values()))
         passages = dict(zip(read, self.embedder.passages(read), strict=True)) if read else {}
         rows = {f.faq_id: np.array([known[t] for t in f.texts()], dtype=np.float32) for f in faqs}
@@ -119,6 +124,7 @@ class ChineseModel:
             self._questions.update((f.faq_id, f.question) for f in kept)
             self._solved = None
             self._solve()  # the edit's caller (an admin's request) pays it, not the next visitor
+
     def delete(self, faq_ids: Iterable[str]) -> None:
         with self._lock:
             for faq_id in faq_ids:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from chalicelib.faq.chinese import CJK_LANGUAGES, ChineseModel, Reading, cjk_answer
+from chalicelib.faq.chinese import CJK_LANGUAGES, ChineseModel, Reading, cjk_answer, cjk_answers
 from chalicelib.faq.embed import Embedder, LanguageVectors, PassageEmbedder, Vector
 from chalicelib.faq.model import Faq, Hit, texts_in_turn
 from chalicelib.faq.search.base import CJK, SearchBackend, cjk_terms
@@ -450,7 +450,7 @@ class Matcher:
         known = self._embed_texts(kept)
         count = self.backend.replace_all(kept, _Known(self.embedder, known))
         self.intents.replace_all({f.faq_id: _rows(known, f) for f in kept}, answers=_answers(known, kept),
-                                 words={f.faq_id: words_of(f) for f in kept}, cjk_answers=_cjk_answers(kept))
+                                 words={f.faq_id: words_of(f) for f in kept}, cjk_answers=cjk_answers(kept))
         if self.chinese is not None:
             self.chinese.replace_all(kept)
         return count
@@ -464,7 +464,7 @@ class Matcher:
             return 0
         known = self._embed_texts(kept)
         self.intents.replace_all({f.faq_id: _rows(known, f) for f in kept}, answers=_answers(known, kept),
-                                 words={f.faq_id: words_of(f) for f in kept}, cjk_answers=_cjk_answers(kept))
+                                 words={f.faq_id: words_of(f) for f in kept}, cjk_answers=cjk_answers(kept))
         if self.chinese is not None:
             self.chinese.replace_all(kept)
         return len(kept)
@@ -707,10 +707,6 @@ def readable_answer(faq: Faq) -> str | None:
     and its vectors of Chinese text are near one another whatever they say)."""
     text = faq.answer.strip()
     return text if text and CJK.search(text) is None else None
-
-
-def _cjk_answers(faqs: Sequence[Faq]) -> dict[str, str]:
-    return {f.faq_id: a for f in faqs if (a := cjk_answer(f)) is not None}
 
 
 def _answers(known: dict[str, Vector], faqs: Sequence[Faq]) -> dict[str, Vector]:
