@@ -1,7 +1,7 @@
 """Which collected questions count as the same: their normalised text (Unicode NFKC, case folded, punctuation,
 spaces and a few filler particles dropped). It costs no model call and no read, so an event stays one write.
 Paraphrases with other words are separate groups in the table, and are put together by meaning when the admins'
-list is read (:func:`clusters`, ``similar.py``), where a model call costs nobody's chat a thing."""
+list is read (:func:`clusters`, called by ``edge/learning.py``), where a model call costs nobody's chat a thing."""
 
 from __future__ import annotations
 
